@@ -1,0 +1,165 @@
+/*
+ * lwIP netif driver for a DPDK port, after lwIP's tapif skeleton:
+ * low_level_init, low_level_output, low_level_input, dpdkif_init,
+ * dpdkif_poll. Per-port state lives in netif->state (struct dpdkif).
+ *
+ * RX is zero-copy: the mbuf's private area holds a pbuf_custom whose payload
+ * is the mbuf's data, freed back to the pool when lwIP (or the socket layer)
+ * frees the pbuf. When the pool runs low — sockets holding unread data hold
+ * mbufs — frames are copied into lwIP's PBUF_POOL instead so the port keeps
+ * receiving. TX copies the pbuf chain into one mbuf (lwIP keeps its pbufs
+ * for retransmission) and queues it in the port's batch.
+ * Drops are counted, never printed.
+ */
+#include <string.h>
+
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/ip.h"
+#include "lwip/mld6.h"
+#include "lwip/igmp.h"
+#include "lwip/pbuf.h"
+#include "lwip/snmp.h"
+#include "netif/ethernet.h"
+
+#include "dpdkif.h"
+#include "ns_log.h"
+
+#define IFNAME0 'd'
+#define IFNAME1 'p'
+#define NS_RX_BURST_MAX 512
+
+/* Lives in the mbuf's private area. */
+struct ns_rx_pbuf {
+	struct pbuf_custom pc;	/* first: lwIP casts the pbuf to it */
+	void *m;
+};
+
+size_t
+dpdkif_priv_size(void)
+{
+	return sizeof(struct ns_rx_pbuf);
+}
+
+static void
+rx_pbuf_free(struct pbuf *p)
+{
+	struct ns_rx_pbuf *rp = (struct ns_rx_pbuf *)p;
+
+	ns_port_free(rp->m);
+}
+
+static void
+low_level_init(struct netif *netif)
+{
+	struct dpdkif *dif = netif->state;
+
+	netif->hwaddr_len = ETH_HWADDR_LEN;
+	memcpy(netif->hwaddr, dif->caps.mac, ETH_HWADDR_LEN);
+	netif->mtu = dif->caps.mtu;
+	netif->mtu6 = dif->caps.mtu;
+	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP |
+		       NETIF_FLAG_ETHERNET | NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+	/*
+	 * Offloads are all-or-nothing: frames looped back to our own
+	 * addresses skip the port, so lwIP must either make and check every
+	 * sum, or neither.
+	 */
+	dif->tx_csum = dif->caps.rx_csum && dif->caps.tx_csum_tcp;
+	if (dif->tx_csum) {
+		NETIF_SET_CHECKSUM_CTRL(netif, NETIF_CHECKSUM_GEN_UDP |
+					NETIF_CHECKSUM_GEN_ICMP |
+					NETIF_CHECKSUM_GEN_ICMP6 |
+					NETIF_CHECKSUM_CHECK_ICMP |
+					NETIF_CHECKSUM_CHECK_ICMP6);
+	}
+}
+
+static err_t
+low_level_output(struct netif *netif, struct pbuf *p)
+{
+	struct dpdkif *dif = netif->state;
+	void *data, *m;
+
+	if (p->tot_len > netif->mtu + SIZEOF_ETH_HDR) {
+		dif->tx_drop++;
+		return ERR_IF;
+	}
+	m = ns_port_tx_alloc(dif->idx, p->tot_len, &data);
+	if (m == NULL) {
+		dif->tx_drop++;
+		return ERR_MEM;
+	}
+	if (p->next == NULL)
+		memcpy(data, p->payload, p->len);
+	else
+		pbuf_copy_partial(p, data, p->tot_len, 0);
+	ns_port_tx_queue(dif->idx, m, dif->tx_csum);
+	MIB2_STATS_NETIF_ADD(netif, ifoutoctets, p->tot_len);
+	return ERR_OK;
+}
+
+/* One received frame as a pbuf: zero-copy, or copied when the pool is low. */
+static struct pbuf *
+low_level_input(struct netif *netif, struct ns_rx_pkt *pkt, bool copy)
+{
+	struct dpdkif *dif = netif->state;
+	struct pbuf *p;
+
+	if (copy) {
+		p = pbuf_alloc(PBUF_RAW, pkt->len, PBUF_POOL);
+		if (p == NULL) {
+			dif->rx_drop_nomem++;
+			ns_port_free(pkt->m);
+			return NULL;
+		}
+		pbuf_take(p, pkt->data, pkt->len);
+		ns_port_free(pkt->m);
+		dif->rx_copied++;
+		return p;
+	}
+	struct ns_rx_pbuf *rp = pkt->priv;
+
+	rp->pc.custom_free_function = rx_pbuf_free;
+	rp->m = pkt->m;
+	return pbuf_alloced_custom(PBUF_RAW, pkt->len, PBUF_REF, &rp->pc,
+				   pkt->data, pkt->len);
+}
+
+unsigned int
+dpdkif_poll(struct netif *netif)
+{
+	struct dpdkif *dif = netif->state;
+	struct ns_rx_pkt pkts[NS_RX_BURST_MAX];
+	unsigned int n;
+	bool copy;
+
+	n = ns_port_rx(dif->idx, pkts, NS_RX_BURST_MAX);
+	if (n == 0)
+		return 0;
+	copy = ns_port_pool_low(dif->idx);
+	for (unsigned int i = 0; i < n; i++) {
+		struct pbuf *p = low_level_input(netif, &pkts[i], copy);
+
+		if (p == NULL)
+			continue;
+		if (netif->input(p, netif) != ERR_OK) {
+			dif->rx_drop_input++;
+			pbuf_free(p);
+		}
+	}
+	return n;
+}
+
+err_t
+dpdkif_init(struct netif *netif)
+{
+	netif->name[0] = IFNAME0;
+	netif->name[1] = IFNAME1;
+	netif->output = etharp_output;
+	netif->output_ip6 = ethip6_output;
+	netif->linkoutput = low_level_output;
+	MIB2_INIT_NETIF(netif, snmp_ifType_ethernet_csmacd, 0);
+	low_level_init(netif);
+	return ERR_OK;
+}

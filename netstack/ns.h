@@ -1,0 +1,52 @@
+/*
+ * netstack: lwIP on DPDK ports, brought up from a config file.
+ *
+ * Start-up phases (ns_start): configure logging, size lwIP from [stack],
+ * start DPDK's EAL, initialise lwIP, then bring up each [port.N] as an lwIP
+ * netif with its addresses. After that the owner drives everything through
+ * ns_poll() from its own threads, holding the stack lock (ns_lock()).
+ *
+ * Callers use lwIP's raw API directly (lwIP headers are fine here); DPDK's
+ * headers stay inside ns_port.c.
+ */
+#ifndef ZPNET_NS_H
+#define ZPNET_NS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ns_config.h"
+
+struct netif;
+
+/* Bring up DPDK, lwIP and every port. 0, or -errno with err filled. */
+int ns_start(const struct ns_config *cfg, char *err, size_t errlen);
+/* Stop the ports (flushes queued frames first). */
+void ns_stop(void);
+bool ns_started(void);
+
+/* One turn of the stack: receive a burst on every port, run lwIP's
+ * timers, flush TX. Returns the number of frames received. Lock held. */
+unsigned int ns_poll(void);
+/* Send every frame queued for TX. Lock held. */
+void ns_flush(void);
+/* Milliseconds until lwIP's next timer is due (0: now). Lock held. */
+uint32_t ns_next_timer_ms(void);
+
+/* The process-wide stack lock. */
+void ns_lock(void);
+void ns_unlock(void);
+bool ns_trylock(void);
+
+/* Monotonic time from the TSC. */
+uint64_t ns_now_ns(void);
+
+/* Port idx's netif, or NULL. */
+struct netif *ns_netif(unsigned int idx);
+unsigned int ns_nports(void);
+
+/* Counters of every port and of lwIP, one "name value" per line. */
+void ns_print_stats(FILE *f);
+
+#endif

@@ -1,0 +1,8 @@
+/* lwIP hook prototypes (LWIP_HOOK_FILENAME): included inside lwIP sources. */
+#ifndef ZPNET_NS_LWIP_HOOKS_H
+#define ZPNET_NS_LWIP_HOOKS_H
+
+u32_t ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
+		 const ip_addr_t *remote_ip, u16_t remote_port);
+
+#endif

@@ -1,0 +1,651 @@
+/*
+ * DPDK side of the stack: EAL start-up, port bring-up, RX/TX bursts.
+ * Only DPDK headers here (see ns_port.h).
+ */
+/* rte_ipv*_udptcp_cksum_verify are still experimental in 22.11. */
+#define ALLOW_EXPERIMENTAL_API
+
+#include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_random.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "ns_log.h"
+#include "ns_port.h"
+
+#define NS_EAL_ARGV_MAX		64
+#define NS_TX_QUEUED_MAX	1024	/* frames held when the TX ring is full */
+#define NS_POOL_CACHE		256	/* per-lcore mempool cache */
+#define NS_POOL_LOW_DIV		8	/* "low" below 1/8 of the pool free */
+#define NS_L2_OVERHEAD		(RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)	/* + VLAN tags */
+#define NS_MB			((uint64_t)1024 * 1024)
+#define NS_HUGEPAGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+#define NS_HUGEPAGE_SIZE	(2 * NS_MB)
+
+struct ns_port {
+	bool up;
+	uint16_t port_id;
+	uint16_t burst;
+	bool rx_csum;
+	bool tx_csum;
+	bool is_vdev;
+	char dev_name[64];
+	struct rte_mempool *pool;
+	unsigned int pool_low;
+	unsigned int n_tx;
+	struct rte_mbuf *tx[NS_TX_QUEUED_MAX];
+	struct ns_port_stats st;
+};
+
+static struct ns_port ports[NS_MAX_PORTS];
+static unsigned int n_ports;
+static uint64_t tsc_hz;
+
+uint64_t
+ns_tsc_hz(void)
+{
+	return tsc_hz;
+}
+
+unsigned int
+ns_port_count(void)
+{
+	return n_ports;
+}
+
+static uint64_t
+meminfo_kb(const char *field)
+{
+	char line[256];
+	uint64_t v = 0;
+	size_t len = strlen(field);
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			v = strtoull(line + len + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static uint64_t
+free_hugepages(void)
+{
+	uint64_t n = 0;
+	FILE *f = fopen(NS_HUGEPAGE_SYSFS, "re");
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%" SCNu64, &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
+/* Bytes one port's mbuf pool takes. */
+static uint64_t
+pool_bytes(const struct ns_port_config *pc)
+{
+	uint64_t room = RTE_PKTMBUF_HEADROOM + pc->mtu + NS_L2_OVERHEAD;
+
+	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
+		room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	/* mbuf header, private area, data room, mempool object overhead */
+	return pc->mbufs * (room + sizeof(struct rte_mbuf) + 2 * RTE_CACHE_LINE_SIZE);
+}
+
+static int
+check_memory(const struct ns_config *cfg, char *err, size_t errlen)
+{
+	uint64_t want = cfg->eal.memory_mb * NS_MB;
+	uint64_t pools = 0;
+
+	for (unsigned int i = 0; i < cfg->n_ports; i++)
+		pools += pool_bytes(&cfg->ports[i]);
+	/* DPDK itself needs some of the memory for rings and its heap. */
+	if (pools + want / 4 > want) {
+		snprintf(err, errlen,
+			 "%s: the ports' mbuf pools need about %" PRIu64 " MiB but [eal] memory_mb is %" PRIu64
+			 "; raise memory_mb to %" PRIu64 " or lower the ports' mbufs",
+			 cfg->path, pools / NS_MB, cfg->eal.memory_mb,
+			 (pools + pools / 3) / NS_MB + 1);
+		return -ENOMEM;
+	}
+	if (cfg->eal.hugepages) {
+		uint64_t have = free_hugepages() * NS_HUGEPAGE_SIZE;
+
+		if (have < want) {
+			snprintf(err, errlen,
+				 "%s: [eal] asks for %" PRIu64 " MiB of hugepages but %" PRIu64
+				 " MiB are free; reserve more: echo %" PRIu64 " > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (or set hugepages = no)",
+				 cfg->path, cfg->eal.memory_mb, have / NS_MB,
+				 want / NS_HUGEPAGE_SIZE + 16);
+			return -ENOMEM;
+		}
+	} else {
+		uint64_t have = meminfo_kb("MemAvailable") * 1024;
+
+		if (have != 0 && have < want) {
+			snprintf(err, errlen,
+				 "%s: [eal] memory_mb = %" PRIu64 " but only %" PRIu64
+				 " MiB of memory are available; lower memory_mb",
+				 cfg->path, cfg->eal.memory_mb, have / NS_MB);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int
+check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		const struct ns_port_config *pc = &cfg->ports[i];
+
+		if (pc->iface[0] == '\0')
+			continue;
+		if (if_nametoindex(pc->iface) == 0) {
+			snprintf(err, errlen,
+				 "%s:%d: [port.%u] iface '%s' does not exist in this network namespace; create it or fix iface ('ip link' lists interfaces)",
+				 cfg->path, pc->line, pc->id, pc->iface);
+			return -ENODEV;
+		}
+	}
+	return 0;
+}
+
+int
+ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
+{
+	static char mem[32], loglvl[64], loglvl_pmd[64];
+	static char extra[NS_EAL_ARGS_MAX];
+	char *argv[NS_EAL_ARGV_MAX];
+	int argc = 0;
+	bool any_pci = false;
+	cpu_set_t affinity;
+	bool have_affinity;
+	int rc;
+
+	rc = check_ifaces(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = check_memory(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	argv[argc++] = "zpnet";
+	argv[argc++] = "-l";
+	argv[argc++] = (char *)cfg->eal.cores;
+	snprintf(mem, sizeof(mem), "%" PRIu64, cfg->eal.memory_mb);
+	argv[argc++] = "-m";
+	argv[argc++] = mem;
+	if (cfg->eal.hugepages) {
+		argv[argc++] = "--in-memory";
+	} else {
+		argv[argc++] = "--no-huge";
+		argv[argc++] = "--no-shconf";
+	}
+	argv[argc++] = "--no-telemetry";
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		if (strcmp(cfg->ports[i].pmd, "pci") == 0) {
+			any_pci = true;
+			argv[argc++] = "-a";
+			argv[argc++] = (char *)cfg->ports[i].pci;
+		}
+	}
+	if (!any_pci)
+		argv[argc++] = "--no-pci";
+	/* DPDK's libraries and drivers at [eal] log_level; ours stays. */
+	snprintf(loglvl, sizeof(loglvl), "--log-level=lib.*:%s",
+		 ns_log_level_name(cfg->eal.log_level));
+	argv[argc++] = loglvl;
+	snprintf(loglvl_pmd, sizeof(loglvl_pmd), "--log-level=pmd.*:%s",
+		 ns_log_level_name(cfg->eal.log_level));
+	argv[argc++] = loglvl_pmd;
+	strcpy(extra, cfg->eal.args);
+	for (char *save = NULL, *tok = strtok_r(extra, " \t", &save);
+	     tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		if (argc >= NS_EAL_ARGV_MAX - 1) {
+			snprintf(err, errlen, "%s: too many [eal] args", cfg->path);
+			return -E2BIG;
+		}
+		argv[argc++] = tok;
+	}
+	argv[argc] = NULL;
+
+	/* EAL pins the calling thread to its main lcore: the app's later
+	 * threads would inherit one core. Put the app's affinity back. */
+	have_affinity = sched_getaffinity(0, sizeof(affinity), &affinity) == 0;
+	rc = rte_eal_init(argc, argv);
+	ns_log_claim_stream();
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "%s: DPDK could not start (rte_eal_init: %s); check [eal] (cores, memory_mb, hugepages, args)",
+			 cfg->path, rte_strerror(rte_errno));
+		return -ENODEV;
+	}
+	if (have_affinity)
+		sched_setaffinity(0, sizeof(affinity), &affinity);
+	tsc_hz = rte_get_tsc_hz();
+	return 0;
+}
+
+static int
+create_device(unsigned int idx, const struct ns_port_config *pc,
+	      uint16_t *port_id, char *err, size_t errlen)
+{
+	struct ns_port *p = &ports[idx];
+	char args[NS_DEVARGS_MAX + IF_NAMESIZE + 16];
+	int rc;
+
+	if (strcmp(pc->pmd, "pci") == 0) {
+		snprintf(p->dev_name, sizeof(p->dev_name), "%s", pc->pci);
+		if (rte_eth_dev_get_port_by_name(pc->pci, port_id) != 0) {
+			snprintf(err, errlen,
+				 "[port.%u] PCI device %s has no DPDK port; bind it to vfio-pci (dpdk-devbind.py -b vfio-pci %s) and check the address",
+				 pc->id, pc->pci, pc->pci);
+			return -ENODEV;
+		}
+		return 0;
+	}
+	p->is_vdev = true;
+	snprintf(p->dev_name, sizeof(p->dev_name), "%s%u", pc->pmd, pc->id);
+	args[0] = '\0';
+	if (pc->iface[0] != '\0')
+		snprintf(args, sizeof(args), "iface=%s", pc->iface);
+	if (pc->devargs[0] != '\0') {
+		size_t n = strlen(args);
+
+		snprintf(args + n, sizeof(args) - n, "%s%s", n ? "," : "",
+			 pc->devargs);
+	}
+	rc = rte_vdev_init(p->dev_name, args);
+	if (rc != 0) {
+		snprintf(err, errlen,
+			 "[port.%u] DPDK driver '%s' did not create a port (%s): no such driver, or it rejected iface/devargs '%s'; check pmd (installed: dpdk-pmdinfo.py /usr/lib/x86_64-linux-gnu/dpdk/pmds-*)",
+			 pc->id, pc->pmd, strerror(rc < 0 ? -rc : rc), args);
+		return -ENODEV;
+	}
+	if (rte_eth_dev_get_port_by_name(p->dev_name, port_id) != 0) {
+		snprintf(err, errlen,
+			 "[port.%u] driver '%s' is not an Ethernet driver; use a net_* driver",
+			 pc->id, pc->pmd);
+		rte_vdev_uninit(p->dev_name);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+#define RX_CSUM_OFFLOADS (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | \
+			  RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
+#define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+
+int
+ns_port_start(unsigned int idx, const struct ns_port_config *pc,
+	      size_t priv_size, struct ns_port_caps *caps, char *err,
+	      size_t errlen)
+{
+	struct ns_port *p = &ports[idx];
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	struct rte_ether_addr mac;
+	uint16_t nrx = pc->rx_desc, ntx = pc->tx_desc, mtu = 0;
+	uint16_t port_id;
+	uint32_t room;
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	int socket, rc;
+
+	NS_ASSERT(idx < NS_MAX_PORTS && !p->up);
+	memset(p, 0, sizeof(*p));
+	rc = create_device(idx, pc, &port_id, err, errlen);
+	if (rc < 0)
+		return rc;
+	p->port_id = port_id;
+	p->burst = pc->burst;
+
+	rc = rte_eth_dev_info_get(port_id, &info);
+	if (rc != 0) {
+		snprintf(err, errlen, "[port.%u] %s: cannot read device info: %s",
+			 pc->id, p->dev_name, strerror(-rc));
+		return -ENODEV;
+	}
+	memset(&conf, 0, sizeof(conf));
+	if (pc->offload && (info.rx_offload_capa & RX_CSUM_OFFLOADS) == RX_CSUM_OFFLOADS) {
+		conf.rxmode.offloads |= RX_CSUM_OFFLOADS;
+		p->rx_csum = true;
+	}
+	if (pc->offload && (info.tx_offload_capa & TX_CSUM_OFFLOADS) == TX_CSUM_OFFLOADS) {
+		conf.txmode.offloads |= TX_CSUM_OFFLOADS;
+		p->tx_csum = true;
+	}
+	rc = rte_eth_dev_configure(port_id, 1, 1, &conf);
+	if (rc != 0) {
+		snprintf(err, errlen, "[port.%u] %s: configure failed: %s",
+			 pc->id, p->dev_name, strerror(-rc));
+		return -ENODEV;
+	}
+	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nrx, &ntx);
+
+	if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu != pc->mtu) {
+		rc = rte_eth_dev_set_mtu(port_id, pc->mtu);
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "[port.%u] %s: cannot set MTU %" PRIu64 " (port has %u): %s; set mtu = %u",
+				 pc->id, p->dev_name, pc->mtu, mtu, strerror(-rc), mtu);
+			return -EINVAL;
+		}
+		mtu = pc->mtu;
+	}
+	if (mtu == 0)
+		mtu = pc->mtu;
+
+	socket = rte_eth_dev_socket_id(port_id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	room = RTE_PKTMBUF_HEADROOM + mtu + NS_L2_OVERHEAD;
+	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
+		room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	snprintf(pool_name, sizeof(pool_name), "zp_pool%u", idx);
+	p->pool = rte_pktmbuf_pool_create(pool_name, pc->mbufs, NS_POOL_CACHE,
+					  RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
+					  room, socket);
+	if (p->pool == NULL) {
+		snprintf(err, errlen,
+			 "[port.%u] cannot create a pool of %" PRIu64 " mbufs: %s; raise [eal] memory_mb or lower mbufs",
+			 pc->id, pc->mbufs, rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	p->pool_low = pc->mbufs / NS_POOL_LOW_DIV;
+
+	rc = rte_eth_rx_queue_setup(port_id, 0, nrx, socket, NULL, p->pool);
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(port_id, 0, ntx, socket, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "[port.%u] %s: queue setup failed: %s",
+			 pc->id, p->dev_name, strerror(-rc));
+		return -ENODEV;
+	}
+	if (pc->mac.set) {
+		memcpy(mac.addr_bytes, pc->mac.b, sizeof(mac.addr_bytes));
+		rc = rte_eth_dev_default_mac_addr_set(port_id, &mac);
+		if (rc != 0) {
+			snprintf(err, errlen,
+				 "[port.%u] %s: cannot set MAC: %s; remove mac to use the port's own",
+				 pc->id, p->dev_name, strerror(-rc));
+			return -EINVAL;
+		}
+	}
+	rc = rte_eth_dev_start(port_id);
+	if (rc != 0) {
+		snprintf(err, errlen,
+			 "[port.%u] %s: the port did not start: %s (is the interface up and free?)",
+			 pc->id, p->dev_name, strerror(-rc));
+		return -ENODEV;
+	}
+	/* Multicast for IPv6 neighbour discovery; not every port can. */
+	(void)rte_eth_allmulticast_enable(port_id);
+
+	rte_eth_macaddr_get(port_id, &mac);
+	memcpy(caps->mac, mac.addr_bytes, sizeof(caps->mac));
+	caps->mtu = mtu;
+	caps->rx_csum = p->rx_csum;
+	caps->tx_csum_tcp = p->tx_csum;
+	snprintf(caps->driver, sizeof(caps->driver), "%s", info.driver_name);
+	p->up = true;
+	if (idx + 1 > n_ports)
+		n_ports = idx + 1;
+	return 0;
+}
+
+static bool
+ipv4_is_fragment(const struct rte_ipv4_hdr *ip4)
+{
+	return (ip4->fragment_offset &
+		rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+}
+
+/* Software check of what the port could not tell: drop on a bad sum. */
+static bool
+rx_csum_ok(struct rte_mbuf *m)
+{
+	uint64_t f = m->ol_flags;
+	uint64_t ip = f & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint64_t l4 = f & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip4;
+	uint16_t hlen;
+
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return false;
+	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+	    (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE))
+		return true;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	if (m->data_len < sizeof(*eth) + sizeof(*ip4))
+		return true;	/* too short to be IP: lwIP decides */
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		ip4 = (struct rte_ipv4_hdr *)(eth + 1);
+		hlen = rte_ipv4_hdr_len(ip4);
+		if (hlen < sizeof(*ip4) || m->data_len < sizeof(*eth) + hlen)
+			return false;
+		if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip4, hlen) != 0xffff)
+			return false;
+		if (ipv4_is_fragment(ip4))
+			return true;	/* L4 sum spans fragments: unverifiable here */
+		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+		    (ip4->next_proto_id == IPPROTO_TCP || ip4->next_proto_id == IPPROTO_UDP)) {
+			uint16_t tot = rte_be_to_cpu_16(ip4->total_length);
+
+			if (tot < hlen || m->data_len < sizeof(*eth) + tot)
+				return false;
+			if (ip4->next_proto_id == IPPROTO_UDP &&
+			    ((struct rte_udp_hdr *)((char *)ip4 + hlen))->dgram_cksum == 0)
+				return true;	/* IPv4 UDP without a checksum */
+			return rte_ipv4_udptcp_cksum_verify(ip4, (char *)ip4 + hlen) == 0;
+		}
+		return true;
+	}
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+
+		if (m->data_len < sizeof(*eth) + sizeof(*ip6))
+			return false;
+		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+		    (ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP)) {
+			uint16_t plen = rte_be_to_cpu_16(ip6->payload_len);
+
+			if (m->data_len < sizeof(*eth) + sizeof(*ip6) + plen)
+				return false;
+			return rte_ipv6_udptcp_cksum_verify(ip6, ip6 + 1) == 0;
+		}
+	}
+	return true;
+}
+
+unsigned int
+ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
+{
+	struct ns_port *p = &ports[idx];
+	struct rte_mbuf *mb[NS_TX_QUEUED_MAX];
+	unsigned int n, out = 0;
+
+	if (max > p->burst)
+		max = p->burst;
+	n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
+	for (unsigned int i = 0; i < n; i++) {
+		struct rte_mbuf *m = mb[i];
+
+		if (unlikely(m->nb_segs != 1) || (p->rx_csum && !rx_csum_ok(m))) {
+			p->st.rx_csum_bad += m->nb_segs == 1;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		pkts[out].m = m;
+		pkts[out].data = rte_pktmbuf_mtod(m, void *);
+		pkts[out].len = m->data_len;
+		pkts[out].priv = rte_mbuf_to_priv(m);
+		out++;
+	}
+	p->st.rx_pkts += out;
+	return out;
+}
+
+void
+ns_port_free(void *m)
+{
+	rte_pktmbuf_free(m);
+}
+
+bool
+ns_port_pool_low(unsigned int idx)
+{
+	return rte_mempool_avail_count(ports[idx].pool) < ports[idx].pool_low;
+}
+
+void *
+ns_port_tx_alloc(unsigned int idx, uint16_t len, void **data)
+{
+	struct ns_port *p = &ports[idx];
+	struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
+
+	if (unlikely(m == NULL)) {
+		p->st.tx_nombuf++;
+		return NULL;
+	}
+	*data = rte_pktmbuf_append(m, len);
+	if (unlikely(*data == NULL)) {
+		rte_pktmbuf_free(m);
+		p->st.tx_nombuf++;
+		return NULL;
+	}
+	return m;
+}
+
+/* Ask the port for the IPv4 header and TCP checksums of this frame. */
+static void
+tx_csum_prepare(struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+	if (m->data_len < sizeof(*eth) + sizeof(struct rte_ipv4_hdr))
+		return;
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		struct rte_ipv4_hdr *ip4 = (struct rte_ipv4_hdr *)(eth + 1);
+
+		m->l2_len = sizeof(*eth);
+		m->l3_len = rte_ipv4_hdr_len(ip4);
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+		ip4->hdr_checksum = 0;
+		if (ip4->next_proto_id == IPPROTO_TCP &&
+		    !ipv4_is_fragment(ip4)) {
+			struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)((char *)ip4 + m->l3_len);
+
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+			th->cksum = rte_ipv4_phdr_cksum(ip4, m->ol_flags);
+		}
+	} else if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+
+		if (ip6->proto == IPPROTO_TCP &&
+		    m->data_len >= sizeof(*eth) + sizeof(*ip6) + sizeof(struct rte_tcp_hdr)) {
+			struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip6 + 1);
+
+			m->l2_len = sizeof(*eth);
+			m->l3_len = sizeof(*ip6);
+			m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
+			th->cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
+		}
+	}
+}
+
+void
+ns_port_tx_queue(unsigned int idx, void *mp, bool csum)
+{
+	struct ns_port *p = &ports[idx];
+	struct rte_mbuf *m = mp;
+
+	if (csum && p->tx_csum)
+		tx_csum_prepare(m);
+	if (p->n_tx >= p->burst)
+		ns_port_tx_flush(idx);
+	if (unlikely(p->n_tx == NS_TX_QUEUED_MAX)) {
+		/* The ring has stayed full for a whole queue: drop; TCP resends. */
+		p->st.tx_full++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	p->tx[p->n_tx++] = m;
+}
+
+unsigned int
+ns_port_tx_flush(unsigned int idx)
+{
+	struct ns_port *p = &ports[idx];
+	unsigned int sent = 0;
+
+	if (p->n_tx == 0)
+		return 0;
+	while (sent < p->n_tx) {
+		uint16_t n = rte_eth_tx_burst(p->port_id, 0, p->tx + sent,
+					      (uint16_t)RTE_MIN(p->n_tx - sent, UINT16_MAX));
+		if (n == 0)
+			break;
+		sent += n;
+	}
+	p->st.tx_pkts += sent;
+	if (sent < p->n_tx)
+		memmove(p->tx, p->tx + sent, (p->n_tx - sent) * sizeof(p->tx[0]));
+	p->n_tx -= sent;
+	return p->n_tx;
+}
+
+void
+ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
+{
+	*st = ports[idx].st;
+}
+
+void
+ns_port_stop_all(void)
+{
+	for (unsigned int i = 0; i < n_ports; i++) {
+		struct ns_port *p = &ports[i];
+
+		if (!p->up)
+			continue;
+		ns_port_tx_flush(i);
+		rte_eth_dev_stop(p->port_id);
+		rte_eth_dev_close(p->port_id);
+		if (p->is_vdev)
+			rte_vdev_uninit(p->dev_name);
+		p->up = false;
+	}
+}
+
+uint32_t
+ns_rand32(void)
+{
+	return (uint32_t)rte_rand();
+}

@@ -1,0 +1,314 @@
+/*
+ * netstack start-up, poll loop, timers and the stack lock (lwIP side).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <x86intrin.h>
+
+#include "lwip/init.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/ip6_addr.h"
+#include "lwip/netif.h"
+#include "lwip/stats.h"
+#include "lwip/sys.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+
+#include "dpdkif.h"
+#include "ns.h"
+#include "ns_log.h"
+#include "ns_port.h"
+
+#define NS_ISN_TICK_NS	4000	/* RFC 6528: the clock advances every 4 us */
+
+/* Runtime lwIP sizes (ns_lwip_rt.h): deltas from the compile-time ceilings. */
+int32_t ns_tcp_wnd_delta;
+int32_t ns_tcp_snd_buf_delta;
+int32_t ns_tcp_snd_queuelen_delta;
+
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct netif netifs[NS_MAX_PORTS];
+static struct dpdkif dpdkifs[NS_MAX_PORTS];
+static unsigned int n_netifs;
+static bool started;
+static uint64_t tsc_per_ms;
+static uint64_t tsc_start;
+static uint64_t isn_secret[2];
+
+void
+ns_lock(void)
+{
+	pthread_mutex_lock(&stack_lock);
+}
+
+void
+ns_unlock(void)
+{
+	pthread_mutex_unlock(&stack_lock);
+}
+
+bool
+ns_trylock(void)
+{
+	return pthread_mutex_trylock(&stack_lock) == 0;
+}
+
+bool
+ns_started(void)
+{
+	return started;
+}
+
+uint64_t
+ns_now_ns(void)
+{
+	uint64_t hz = ns_tsc_hz();
+
+	if (hz == 0)
+		return 0;
+	return (uint64_t)((unsigned __int128)(__rdtsc() - tsc_start) * 1000000000u / hz);
+}
+
+/* lwIP's clock. */
+u32_t
+sys_now(void)
+{
+	if (tsc_per_ms == 0)
+		return 0;
+	return (u32_t)((__rdtsc() - tsc_start) / tsc_per_ms);
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+/* RFC 6528 initial sequence numbers: a keyed hash of the 4-tuple plus a clock. */
+u32_t
+ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
+	   const ip_addr_t *remote_ip, u16_t remote_port)
+{
+	uint64_t h = isn_secret[0];
+	const u32_t *a = (const u32_t *)local_ip;
+	const u32_t *b = (const u32_t *)remote_ip;
+
+	for (size_t i = 0; i < sizeof(ip_addr_t) / sizeof(u32_t); i++)
+		h = mix64(h ^ a[i] ^ ((uint64_t)b[i] << 32));
+	h = mix64(h ^ isn_secret[1] ^ ((uint64_t)local_port << 16) ^ remote_port);
+	return (u32_t)h + (u32_t)(ns_now_ns() / NS_ISN_TICK_NS);
+}
+
+void
+ns_lwip_assert(const char *msg, const char *file, int line)
+{
+	ns_assert_fail(msg, file, line);
+}
+
+void
+ns_lwip_diag(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	NS_DEBUG("lwip: %s", buf);
+}
+
+static void
+apply_sizes(const struct ns_stack_config *sc)
+{
+	uint32_t queuelen = (uint32_t)(4 * sc->tcp_sndbuf / TCP_MSS);
+
+	if (queuelen > NS_TCP_SND_QUEUELEN_MAX)
+		queuelen = NS_TCP_SND_QUEUELEN_MAX;
+	ns_tcp_wnd_delta = (int32_t)((int64_t)sc->tcp_wnd - NS_TCP_WND_MAX);
+	ns_tcp_snd_buf_delta = (int32_t)((int64_t)sc->tcp_sndbuf - NS_TCP_SND_BUF_MAX);
+	ns_tcp_snd_queuelen_delta = (int32_t)((int64_t)queuelen - NS_TCP_SND_QUEUELEN_MAX);
+	NS_ASSERT(TCP_WND == sc->tcp_wnd && TCP_SND_BUF == sc->tcp_sndbuf);
+}
+
+static int
+add_port(unsigned int idx, const struct ns_port_config *pc, char *err,
+	 size_t errlen)
+{
+	struct dpdkif *dif = &dpdkifs[idx];
+	struct netif *nif = &netifs[idx];
+	ip4_addr_t addr, mask, gw;
+	int rc;
+
+	memset(dif, 0, sizeof(*dif));
+	dif->idx = idx;
+	rc = ns_port_start(idx, pc, dpdkif_priv_size(), &dif->caps, err, errlen);
+	if (rc < 0)
+		return rc;
+	ip4_addr_set_zero(&addr);
+	ip4_addr_set_zero(&mask);
+	ip4_addr_set_zero(&gw);
+	if (pc->addr.set) {
+		ip4_addr_set_u32(&addr, pc->addr.addr);
+		ip4_addr_set_u32(&mask, pc->addr.prefix ?
+				 lwip_htonl(~0u << (32 - pc->addr.prefix)) : 0);
+	}
+	if (pc->gateway.set)
+		ip4_addr_set_u32(&gw, pc->gateway.addr);
+	if (netif_add(nif, &addr, &mask, &gw, dif, dpdkif_init,
+		      netif_input) == NULL) {
+		snprintf(err, errlen, "[port.%u] lwIP refused the interface", pc->id);
+		return -EINVAL;
+	}
+	netif_create_ip6_linklocal_address(nif, 1);
+	netif_ip6_addr_set_state(nif, 0, IP6_ADDR_PREFERRED);
+	if (pc->addr6.set) {
+		ip6_addr_t a6;
+		s8_t slot;
+
+		memcpy(&a6.addr, pc->addr6.addr, sizeof(a6.addr));
+		ip6_addr_clear_zone(&a6);
+		if (netif_add_ip6_address(nif, &a6, &slot) != ERR_OK) {
+			snprintf(err, errlen, "[port.%u] lwIP refused addr6", pc->id);
+			return -EINVAL;
+		}
+		/* Configured statically: no duplicate detection delay. */
+		netif_ip6_addr_set_state(nif, slot, IP6_ADDR_PREFERRED);
+	}
+	netif_set_up(nif);
+	netif_set_link_up(nif);
+	NS_INFO("port.%u: %s, mtu %u, csum offload %s, %02x:%02x:%02x:%02x:%02x:%02x",
+		pc->id, dif->caps.driver, dif->caps.mtu,
+		dif->tx_csum ? "on" : "off",
+		dif->caps.mac[0], dif->caps.mac[1], dif->caps.mac[2],
+		dif->caps.mac[3], dif->caps.mac[4], dif->caps.mac[5]);
+	return 0;
+}
+
+int
+ns_start(const struct ns_config *cfg, char *err, size_t errlen)
+{
+	struct netif *deflt = NULL;
+	int rc;
+
+	NS_ASSERT(!started);
+	ns_log_init_early();
+	rc = ns_log_configure(&cfg->stack, err, errlen);
+	if (rc < 0)
+		return rc;
+	apply_sizes(&cfg->stack);
+
+	rc = ns_eal_start(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+	tsc_start = __rdtsc();
+	tsc_per_ms = ns_tsc_hz() / 1000;
+	isn_secret[0] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
+	isn_secret[1] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
+
+	lwip_init();
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		rc = add_port(i, &cfg->ports[i], err, errlen);
+		if (rc < 0) {
+			ns_port_stop_all();
+			return rc;
+		}
+		n_netifs = i + 1;
+		if (cfg->ports[i].is_default && deflt == NULL)
+			deflt = &netifs[i];
+	}
+	netif_set_default(deflt != NULL ? deflt : &netifs[0]);
+	started = true;
+	return 0;
+}
+
+void
+ns_stop(void)
+{
+	if (!started)
+		return;
+	ns_port_stop_all();
+	started = false;
+}
+
+void
+ns_flush(void)
+{
+	for (unsigned int i = 0; i < n_netifs; i++)
+		ns_port_tx_flush(i);
+}
+
+unsigned int
+ns_poll(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < n_netifs; i++) {
+		n += dpdkif_poll(&netifs[i]);
+		netif_poll(&netifs[i]);	/* frames to our own addresses */
+	}
+	sys_check_timeouts();
+	ns_flush();
+	return n;
+}
+
+uint32_t
+ns_next_timer_ms(void)
+{
+	return sys_timeouts_sleeptime();
+}
+
+struct netif *
+ns_netif(unsigned int idx)
+{
+	return idx < n_netifs ? &netifs[idx] : NULL;
+}
+
+unsigned int
+ns_nports(void)
+{
+	return n_netifs;
+}
+
+void
+ns_print_stats(FILE *f)
+{
+	for (unsigned int i = 0; i < n_netifs; i++) {
+		struct ns_port_stats st;
+		struct dpdkif *d = &dpdkifs[i];
+
+		ns_port_get_stats(i, &st);
+		fprintf(f, "port%u.rx_pkts %" PRIu64 "\n", i, st.rx_pkts);
+		fprintf(f, "port%u.tx_pkts %" PRIu64 "\n", i, st.tx_pkts);
+		fprintf(f, "port%u.rx_csum_bad %" PRIu64 "\n", i, st.rx_csum_bad);
+		fprintf(f, "port%u.tx_nombuf %" PRIu64 "\n", i, st.tx_nombuf);
+		fprintf(f, "port%u.tx_full %" PRIu64 "\n", i, st.tx_full);
+		fprintf(f, "port%u.rx_copied %" PRIu64 "\n", i, d->rx_copied);
+		fprintf(f, "port%u.rx_drop_nomem %" PRIu64 "\n", i, d->rx_drop_nomem);
+		fprintf(f, "port%u.rx_drop_input %" PRIu64 "\n", i, d->rx_drop_input);
+		fprintf(f, "port%u.tx_drop %" PRIu64 "\n", i, d->tx_drop);
+	}
+#if LWIP_STATS && TCP_STATS
+	fprintf(f, "tcp.recv %u\ntcp.xmit %u\ntcp.drop %u\ntcp.chkerr %u\ntcp.memerr %u\n",
+		(unsigned)lwip_stats.tcp.recv, (unsigned)lwip_stats.tcp.xmit,
+		(unsigned)lwip_stats.tcp.drop, (unsigned)lwip_stats.tcp.chkerr,
+		(unsigned)lwip_stats.tcp.memerr);
+#endif
+#define PROTO_STATS(name, st) \
+	fprintf(f, name ".recv %u\n" name ".xmit %u\n" name ".drop %u\n", \
+		(unsigned)(st).recv, (unsigned)(st).xmit, (unsigned)(st).drop)
+	PROTO_STATS("ip", lwip_stats.ip);
+	PROTO_STATS("ip6", lwip_stats.ip6);
+	PROTO_STATS("nd6", lwip_stats.nd6);
+	PROTO_STATS("icmp6", lwip_stats.icmp6);
+	PROTO_STATS("udp", lwip_stats.udp);
+	PROTO_STATS("etharp", lwip_stats.etharp);
+#undef PROTO_STATS
+}
