@@ -22,6 +22,7 @@
 #define LWIP_ERRNO_STDINCLUDE		1	/* use the system's errno values */
 #define LWIP_STATS			1	/* counters for `zpnet stats` */
 #define LWIP_STATS_DISPLAY		0
+#define LWIP_STATS_LARGE		1	/* 32-bit counters: 16-bit ones wrap within a second */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF	1	/* skip software checksums on ports that offload them */
 #define LWIP_SUPPORT_CUSTOM_PBUF	1	/* received mbufs back pbufs without a copy */
 #define LWIP_NETIF_LOOPBACK		1	/* a process may connect to its own addresses */

@@ -284,8 +284,8 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 	rc = rte_vdev_init(p->dev_name, args);
 	if (rc != 0) {
 		snprintf(err, errlen,
-			 "[port.%u] DPDK driver '%s' did not create a port (%s): no such driver, or it rejected iface/devargs '%s'; check pmd (installed: dpdk-pmdinfo.py /usr/lib/x86_64-linux-gnu/dpdk/pmds-*)",
-			 pc->id, pc->pmd, strerror(rc < 0 ? -rc : rc), args);
+			 "[port.%u] DPDK driver '%s' did not create a port: no such driver, or it rejected iface/devargs '%s'; check pmd (installed drivers: dpdk-pmdinfo.py /usr/lib/x86_64-linux-gnu/dpdk/pmds-*)",
+			 pc->id, pc->pmd, args);
 		return -ENODEV;
 	}
 	if (rte_eth_dev_get_port_by_name(p->dev_name, port_id) != 0) {

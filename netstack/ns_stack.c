@@ -216,6 +216,13 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	lwip_init();
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		rc = add_port(i, &cfg->ports[i], err, errlen);
+		if (rc < 0 && strncmp(err, cfg->path, strlen(cfg->path)) != 0) {
+			char msg[NS_ERR_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", err);
+			snprintf(err, errlen, "%s:%d: %s", cfg->path,
+				 cfg->ports[i].line, msg);
+		}
 		if (rc < 0) {
 			ns_port_stop_all();
 			return rc;
