@@ -62,7 +62,7 @@ static const struct ns_cfg_key port_keys[] = {
 	KEY(ns_port_config, addr6, NS_CFG_IP6_PREFIX, NULL, 0, 0,
 	    "IPv6 address and prefix length, e.g. 2001:2::2/64 (a link-local address is always added)"),
 	KEY(ns_port_config, gateway6, NS_CFG_IP6, NULL, 0, 0,
-	    "IPv6 gateway (reserved: lwIP routes IPv6 by on-link prefix and router advertisements)"),
+	    "IPv6 gateway for destinations off this port's prefix"),
 	KEY(ns_port_config, mtu, NS_CFG_UINT, "1500", 576, 9000,
 	    "IP MTU of the port; TCP's MSS follows it"),
 	KEY(ns_port_config, rx_desc, NS_CFG_UINT, "1024", 64, 32768,
@@ -596,6 +596,11 @@ check_port(const struct ns_port_config *p, const char *path, char *err,
 		fail(err, errlen, path, p->line,
 		     "[port.%u] has no address; set addr = A.B.C.D/LEN and/or addr6 = X::Y/LEN",
 		     p->id);
+		return -EINVAL;
+	}
+	if (p->gateway6.set && !p->addr6.set) {
+		fail(err, errlen, path, p->line,
+		     "[port.%u] has a gateway6 but no addr6", p->id);
 		return -EINVAL;
 	}
 	if (p->gateway.set && !p->addr.set) {

@@ -5,4 +5,7 @@
 u32_t ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 		 const ip_addr_t *remote_ip, u16_t remote_port);
 
+struct netif *ns_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
+const ip6_addr_t *ns_nd6_get_gw(struct netif *netif, const ip6_addr_t *dest);
+
 #endif

@@ -609,7 +609,7 @@ ns_port_tx_flush(unsigned int idx)
 		return 0;
 	while (sent < p->n_tx) {
 		uint16_t n = rte_eth_tx_burst(p->port_id, 0, p->tx + sent,
-					      (uint16_t)RTE_MIN(p->n_tx - sent, UINT16_MAX));
+					      (uint16_t)RTE_MIN(p->n_tx - sent, (unsigned int)UINT16_MAX));
 		if (n == 0)
 			break;
 		sent += n;

@@ -34,6 +34,12 @@ static struct netif netifs[NS_MAX_PORTS];
 static struct dpdkif dpdkifs[NS_MAX_PORTS];
 static unsigned int n_netifs;
 static bool started;
+/* IPv6 routing beyond lwIP's /64 on-link rule: prefixes and gateways. */
+static struct {
+	ip6_addr_t addr, gw;
+	uint8_t prefix;
+	bool has_addr, has_gw;
+} route6[NS_MAX_PORTS];
 static uint64_t tsc_per_ms;
 static uint64_t tsc_start;
 static uint64_t isn_secret[2];
@@ -125,6 +131,54 @@ ns_lwip_diag(const char *fmt, ...)
 	NS_DEBUG("lwip: %s", buf);
 }
 
+static bool
+prefix_match6(const ip6_addr_t *a, const ip6_addr_t *b, unsigned int len)
+{
+	for (unsigned int i = 0; i < 4 && len > 0; i++) {
+		u32_t mask = len >= 32 ? 0xffffffffu : lwip_htonl(~0u << (32 - len));
+
+		if ((a->addr[i] ^ b->addr[i]) & mask)
+			return false;
+		len = len >= 32 ? len - 32 : 0;
+	}
+	return true;
+}
+
+/* LWIP_HOOK_IP6_ROUTE: the port whose prefix holds dest, else a port with
+ * a gateway6 (the default port first), else lwIP's own choice. */
+struct netif *
+ns_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest)
+{
+	struct netif *deflt = netif_default;
+
+	for (unsigned int i = 0; i < n_netifs; i++) {
+		if (route6[i].has_addr &&
+		    prefix_match6(dest, &route6[i].addr, route6[i].prefix))
+			return &netifs[i];
+	}
+	if (deflt != NULL && route6[deflt - netifs].has_gw)
+		return deflt;
+	for (unsigned int i = 0; i < n_netifs; i++) {
+		if (route6[i].has_gw)
+			return &netifs[i];
+	}
+	return NULL;
+}
+
+/* LWIP_HOOK_ND6_GET_GW: next hop for an off-link destination. */
+const ip6_addr_t *
+ns_nd6_get_gw(struct netif *netif, const ip6_addr_t *dest)
+{
+	size_t i = (size_t)(netif - netifs);
+
+	if (i >= n_netifs || !route6[i].has_gw)
+		return NULL;
+	if (route6[i].has_addr &&
+	    prefix_match6(dest, &route6[i].addr, route6[i].prefix))
+		return NULL;
+	return &route6[i].gw;
+}
+
 static void
 apply_sizes(const struct ns_stack_config *sc)
 {
@@ -181,6 +235,14 @@ add_port(unsigned int idx, const struct ns_port_config *pc, char *err,
 		}
 		/* Configured statically: no duplicate detection delay. */
 		netif_ip6_addr_set_state(nif, slot, IP6_ADDR_PREFERRED);
+		route6[idx].addr = a6;
+		route6[idx].prefix = pc->addr6.prefix;
+		route6[idx].has_addr = true;
+	}
+	if (pc->gateway6.set) {
+		memcpy(&route6[idx].gw.addr, pc->gateway6.addr, sizeof(route6[idx].gw.addr));
+		ip6_addr_clear_zone(&route6[idx].gw);
+		route6[idx].has_gw = true;
 	}
 	netif_set_up(nif);
 	netif_set_link_up(nif);

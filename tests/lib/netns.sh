@@ -85,6 +85,7 @@ zpns_config() {
 			echo "addr = 198.18.$i.2/24"
 			echo "gateway = 198.18.$i.1"
 			echo "addr6 = 2001:2:0:$i::2/64"
+			echo "gateway6 = 2001:2:0:$i::1"
 			echo "mbufs = 8191"
 		done
 		[ -n "$extra" ] && printf '%s\n' "$extra"
