@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * entry.S - the hook entry, the raw-syscall gate and its helpers.
+ *
+ * Everything here lives in one section, .text.zp_gate, bracketed by
+ * zp_gate_start/zp_gate_end: it holds every `syscall` instruction the
+ * process executes once rewritten, and Syscall User Dispatch lets exactly
+ * this range through.
+ *
+ * Two ways in:
+ *  - zp_sled_entry: a rewritten `call *%rax` at a site went to address 0,
+ *    slid down the sled and jumped here.  (%rsp) is the return address and
+ *    it sits in the top 8 bytes of the app's red zone.
+ *  - zp_stub_entry: a per-site stub (rewrite.c) already moved %rsp below the
+ *    red zone and called us; (%rsp) is the stub's return address.
+ * Both bring the stack to the same shape before the common body:
+ *	%rsp = S0 - ZP_ENTRY_GAP, (%rsp) = where to return,
+ * where S0 is the app's %rsp at its syscall.  Only the final return
+ * differs (ZP_EXIT): the sled path pops the red zone itself, a stub does it
+ * after we return.
+ *
+ * Registers: the kernel clobbers rax (result), rcx and r11; so do we.
+ * Arithmetic flags are not preserved (compilers never keep them live across
+ * a syscall); DF and everything else is.
+ */
+#include "zp_asm.h"
+
+	.section .text.zp_gate, "ax", @progbits
+
+	.globl	zp_gate_start
+	.hidden	zp_gate_start
+zp_gate_start:
+
+/* Return to the site: sled path drops the red zone gap, stub path not. */
+.macro ZP_EXIT sled
+.if \sled
+	ret	$ZP_RED_ZONE			/* pop return, skip red zone */
+.else
+	ret					/* stub restores %rsp itself */
+.endif
+.endm
+
+/* Set the vfork-child flag of this thread's TLS to \val. */
+.macro ZP_VFORK_FLAG val
+	movq	zp_tls_vfork_child@gottpoff(%rip), %r11	/* TLS offset */
+	movb	$\val, %fs:(%r11)			/* flag = val */
+.endm
+
+/*
+ * The common body.  In: rax = nr, args in rdi rsi rdx r10 r8 r9,
+ * rsp = S0 - ZP_ENTRY_GAP, (%rsp) = return address.
+ */
+.macro ZP_BODY sled
+	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table... */
+	jae	10f				/* ...are plain */
+	lea	zp_kind_table(%rip), %rcx	/* rcx = &zp_kind_table */
+	movzbl	(%rcx,%rax), %ecx		/* ecx = kind of nr */
+	test	%ecx, %ecx
+	jnz	20f				/* special syscall */
+10:	cmpq	$0, zp_dispatch_fn_ptr(%rip)	/* dispatcher registered? */
+	jne	30f				/* yes: C path */
+11:	syscall					/* no: straight through */
+	ZP_EXIT	\sled
+
+	/* ---- special syscalls; ecx = kind ---- */
+20:	cmp	$ZP_KIND_PROT, %ecx		/* mmap/mprotect: */
+	jne	21f
+	test	$ZP_PROT_EXEC, %edx		/* PROT_EXEC asked (a3)? */
+	jz	10b				/* no: plain */
+	jmp	29f				/* yes: C path, rewrite after */
+21:	cmp	$ZP_KIND_SIGRETURN, %ecx
+	je	40f
+	cmp	$ZP_KIND_VFORK, %ecx
+	je	50f
+	cmp	$ZP_KIND_CLONE, %ecx
+	je	60f
+	cmp	$ZP_KIND_CLONE3, %ecx
+	je	70f
+29:	mov	$1, %r11d			/* ZP_KIND_C: save vectors */
+	jmp	31f
+
+	/* ---- C path: zp_hook_c(struct zp_frame *) ---- */
+30:	movzbl	zp_dispatch_vec(%rip), %r11d	/* save vectors if asked */
+31:	push	%rbp				/* frame: rbp */
+	mov	%rsp, %rbp			/* rbp = frame anchor */
+	push	%rdi				/* -8:  a1 */
+	push	%rsi				/* -16: a2 */
+	push	%rdx				/* -24: a3 */
+	push	%r10				/* -32: a4 */
+	push	%r8				/* -40: a5 */
+	push	%r9				/* -48: a6 */
+	push	%rax				/* -56: nr (frame start) */
+	push	%r11				/* -64: vectors saved? */
+	and	$-ZP_XSAVE_ALIGN, %rsp		/* align for xsave and call */
+	test	%r11d, %r11d
+	jz	32f
+	sub	zp_xsave_size(%rip), %rsp	/* room for the xsave area */
+	xor	%ecx, %ecx			/* zero the xsave header: */
+	mov	%rcx, ZP_XSAVE_HDR_OFF+0(%rsp)	/*  XRSTOR faults on junk */
+	mov	%rcx, ZP_XSAVE_HDR_OFF+8(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+16(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+24(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+32(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+40(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+48(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+56(%rsp)
+	mov	$-1, %eax			/* component mask: all */
+	mov	$-1, %edx
+	xsave64	(%rsp)				/* save x87/SSE/AVX/AVX-512 */
+32:	lea	-56(%rbp), %rdi			/* arg: struct zp_frame * */
+	call	zp_hook_c			/* rax = result */
+	cmpq	$0, -64(%rbp)			/* vectors saved? */
+	je	33f
+	mov	%rax, %r11			/* keep result */
+	mov	$-1, %eax			/* component mask: all */
+	mov	$-1, %edx
+	xrstor64 (%rsp)				/* restore vector state */
+	mov	%r11, %rax			/* result back */
+33:	lea	-48(%rbp), %rsp			/* drop xsave area, nr, flag */
+	pop	%r9
+	pop	%r8
+	pop	%r10
+	pop	%rdx
+	pop	%rsi
+	pop	%rdi
+	pop	%rbp
+	ZP_EXIT	\sled
+
+	/* ---- rt_sigreturn: rsp must be exactly the signal frame ---- */
+40:	lea	ZP_ENTRY_GAP(%rsp), %rsp	/* rsp = S0 = frame */
+	syscall					/* does not return */
+	ud2
+
+	/*
+	 * ---- vfork, or clone(CLONE_VM) on our stack ----
+	 * The child runs first on this very stack and overwrites it: keep the
+	 * return address in TLS (the child writes the same TLS, but only with
+	 * the same value) and push nothing.
+	 */
+50:	movq	zp_tls_vfork_ret@gottpoff(%rip), %rcx	/* TLS offset */
+	popq	%fs:(%rcx)			/* return address -> TLS */
+	syscall					/* rsp = S0 - red zone */
+	movq	zp_tls_vfork_ret@gottpoff(%rip), %rcx	/* syscall ate rcx */
+	movq	zp_tls_vfork_child@gottpoff(%rip), %r11
+	test	%rax, %rax
+	setz	%fs:(%r11)			/* child: 1, parent: 0 */
+.if \sled
+	lea	ZP_RED_ZONE(%rsp), %rsp		/* rsp = S0 */
+.endif
+	jmp	*%fs:(%rcx)			/* back to the site/stub */
+
+	/*
+	 * ---- clone(flags=rdi, newsp=rsi, ...) ----
+	 * With a new stack the child starts there: put our return address at
+	 * newsp - ZP_ENTRY_GAP and start it there, so that ZP_EXIT leaves it
+	 * with rsp = newsp, exactly where the kernel would have.
+	 */
+60:	test	%rsi, %rsi			/* new stack? */
+	jnz	61f
+	test	$ZP_CLONE_VM, %edi		/* same memory, same stack: */
+	jnz	50b				/*  vfork-like */
+	jmp	29b				/* fork-like: C, callbacks */
+61:	mov	(%rsp), %rcx			/* rcx = return address */
+	mov	%rcx, -ZP_ENTRY_GAP(%rsi)	/* onto the child's stack */
+	push	%rsi				/* parent keeps newsp */
+	lea	-ZP_ENTRY_GAP(%rsi), %rsi	/* child rsp = that slot */
+	syscall
+	test	%rax, %rax
+	jnz	62f
+	lea	ZP_ENTRY_GAP(%rsp), %rsi	/* child: rsi = newsp again */
+	test	$ZP_CLONE_VFORK, %edi
+	jz	63f
+	ZP_VFORK_FLAG 1				/* shares the parent's TLS */
+63:	ZP_EXIT	\sled				/* child: rsp = newsp */
+62:	pop	%rsi				/* parent: rsi = newsp */
+	test	$ZP_CLONE_VFORK, %edi
+	jz	64f
+	ZP_VFORK_FLAG 0				/* child has exec'd/exited */
+64:	ZP_EXIT	\sled
+
+	/*
+	 * ---- clone3(args=rdi, size=rsi) ----
+	 * Same idea: copy the args, shrink the child's stack by
+	 * ZP_ENTRY_GAP, leave our return address and the original args
+	 * pointer at its top.
+	 */
+70:	cmp	$ZP_CLONE_ARGS_SIZE_VER0, %rsi	/* too small: let the */
+	jb	11b				/*  kernel say EINVAL */
+	cmpq	$0, ZP_CLONE_ARGS_STACK(%rdi)	/* new stack? */
+	jne	71f
+	testl	$ZP_CLONE_VM, ZP_CLONE_ARGS_FLAGS(%rdi)
+	jnz	50b				/* same stack: vfork-like */
+	jmp	29b				/* fork-like: C, callbacks */
+71:	cmp	$ZP_CLONE_ARGS_COPY, %rsi	/* bigger than we copy */
+	ja	78f
+	cmpq	$ZP_ENTRY_GAP, ZP_CLONE_ARGS_STACK_SIZE(%rdi)
+	jbe	79f				/* no room for our slot */
+	push	%rdi				/* parent keeps args */
+	push	%rsi				/* and size */
+	sub	$ZP_CLONE_ARGS_COPY, %rsp	/* copy buffer */
+	xor	%r11d, %r11d			/* i = 0 */
+72:	movzbl	(%rdi,%r11), %ecx		/* copy byte i */
+	mov	%cl, (%rsp,%r11)
+	inc	%r11
+	cmp	%rsi, %r11
+	jb	72b
+	mov	ZP_CLONE_ARGS_STACK(%rsp), %rcx	/* rcx = stack */
+	add	ZP_CLONE_ARGS_STACK_SIZE(%rsp), %rcx	/* rcx = top */
+	mov	ZP_CLONE_ARGS_COPY+16(%rsp), %r11	/* return address */
+	mov	%r11, -ZP_ENTRY_GAP(%rcx)	/* child's (%rsp) */
+	mov	%rdi, -ZP_ENTRY_GAP+8(%rcx)	/* child's 8(%rsp): args */
+	subq	$ZP_ENTRY_GAP, ZP_CLONE_ARGS_STACK_SIZE(%rsp)
+	mov	%rsp, %rdi			/* syscall on the copy */
+	syscall
+	test	%rax, %rax
+	jnz	73f
+	mov	8(%rsp), %rdi			/* child: rdi = args */
+	testl	$ZP_CLONE_VFORK, ZP_CLONE_ARGS_FLAGS(%rdi)
+	jz	74f
+	ZP_VFORK_FLAG 1
+74:	ZP_EXIT	\sled				/* child: rsp = top */
+73:	add	$ZP_CLONE_ARGS_COPY, %rsp	/* parent: drop the copy */
+	pop	%rsi
+	pop	%rdi
+	testl	$ZP_CLONE_VFORK, ZP_CLONE_ARGS_FLAGS(%rdi)
+	jz	75f
+	ZP_VFORK_FLAG 0
+75:	ZP_EXIT	\sled
+78:	mov	$-ZP_E2BIG, %rax		/* args larger than we know */
+	ZP_EXIT	\sled
+79:	mov	$-ZP_EINVAL, %rax		/* stack too small for us */
+	ZP_EXIT	\sled
+.endm
+
+/*
+ * zp_sled_entry: from the trampoline at address 0.
+ * First make room below the red zone and copy the return address there,
+ * then check that it belongs to a rewritten site: a call through a NULL
+ * pointer must still crash.
+ */
+	.globl	zp_sled_entry
+	.hidden	zp_sled_entry
+	.type	zp_sled_entry, @function
+	.p2align 5
+zp_sled_entry:
+	lea	-(ZP_RED_ZONE - 8)(%rsp), %rsp	/* rsp = S0 - 128 */
+	push	(ZP_RED_ZONE - 8)(%rsp)		/* return -> S0 - 136 */
+	push	%rdx				/* one more scratch */
+	mov	8(%rsp), %rcx			/* rcx = return address */
+	mov	zp_site_set(%rip), %r11		/* r11 = site set */
+	imul	$ZP_SITE_HASH_MUL, %rcx, %rdx	/* hash the address */
+	shr	$ZP_SITE_HASH_SHIFT, %rdx
+1:	and	ZP_SITE_SET_MASK(%r11), %rdx	/* slot index */
+	cmp	%rcx, ZP_SITE_SET_SLOTS(%r11,%rdx,8)
+	je	2f				/* a rewritten site */
+	cmpq	$0, ZP_SITE_SET_SLOTS(%r11,%rdx,8)
+	je	zp_null_call			/* empty slot: unknown */
+	inc	%rdx				/* linear probe */
+	jmp	1b
+2:	pop	%rdx
+3:	ZP_BODY	1
+	.size	zp_sled_entry, . - zp_sled_entry
+
+/*
+ * zp_sled_entry_checked: the same without the site check, for the SUD
+ * handler, which makes a caught syscall look like a rewritten call.
+ */
+	.globl	zp_sled_entry_checked
+	.hidden	zp_sled_entry_checked
+	.type	zp_sled_entry_checked, @function
+zp_sled_entry_checked:
+	lea	-(ZP_RED_ZONE - 8)(%rsp), %rsp	/* rsp = S0 - 128 */
+	push	(ZP_RED_ZONE - 8)(%rsp)		/* return -> S0 - 136 */
+	jmp	3b
+	.size	zp_sled_entry_checked, . - zp_sled_entry_checked
+
+/*
+ * A call or jump to 0 from anywhere else: put the stack back as it was
+ * right after the call and fault with si_addr = 0 (page 0 is not
+ * writable), like the NULL call would have without us.
+ */
+	.type	zp_null_call, @function
+zp_null_call:
+	pop	%rdx				/* app's rdx */
+	lea	ZP_RED_ZONE(%rsp), %rsp		/* rsp = S0 - 8 */
+	movb	$0, 0				/* SIGSEGV at address 0 */
+	ud2
+	.size	zp_null_call, . - zp_null_call
+
+/* zp_stub_entry: from a per-site stub, red zone already skipped. */
+	.globl	zp_stub_entry
+	.hidden	zp_stub_entry
+	.type	zp_stub_entry, @function
+	.p2align 5
+zp_stub_entry:
+	ZP_BODY	0
+	.size	zp_stub_entry, . - zp_stub_entry
+
+/* long zp_syscall6(nr, a1, a2, a3, a4, a5, a6): straight to the kernel. */
+	.globl	zp_syscall6
+	.type	zp_syscall6, @function
+	.p2align 4
+zp_syscall6:
+	mov	%rdi, %rax			/* nr */
+	mov	%rsi, %rdi			/* a1 */
+	mov	%rdx, %rsi			/* a2 */
+	mov	%rcx, %rdx			/* a3 */
+	mov	%r8, %r10			/* a4 */
+	mov	%r9, %r8			/* a5 */
+	mov	8(%rsp), %r9			/* a6 from the stack */
+	syscall
+	ret
+	.size	zp_syscall6, . - zp_syscall6
+
+/* Signal restorer for handlers the engine installs itself. */
+	.globl	zp_sigreturn_restorer
+	.hidden	zp_sigreturn_restorer
+	.type	zp_sigreturn_restorer, @function
+	.p2align 4
+zp_sigreturn_restorer:
+	mov	$15, %eax			/* __NR_rt_sigreturn */
+	syscall
+	ud2
+	.size	zp_sigreturn_restorer, . - zp_sigreturn_restorer
+
+	.globl	zp_gate_end
+	.hidden	zp_gate_end
+zp_gate_end:
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hooks.c - start-up and the C side of the hook entry.
+ *
+ * Start-up, in order (zp_hooks_start):
+ *   setup_vector_save()  size of the XSAVE area for dispatchers that need it
+ *   zp_rewrite_init()    site set, libopcodes
+ *   zp_tramp_setup()     page 0 (trampoline.c)
+ *   setup_kinds()        which syscall numbers need special care
+ *   rewrite_all()        every executable mapping (rewrite.c)
+ *   zp_sud_setup()       the safety net (sud.c)
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "zp_internal.h"
+
+#define ZP_LOG_BUF		512
+#define ZP_ERR_BUF		512
+#define ZP_CPUID_XSAVE		0xd
+#define ZP_PAGE_SIZE		4096UL
+#define ZP_ERRNO_MAX		4095
+#define ZP_NS_PER_SEC		1000000000ULL
+
+/* read by entry.S */
+unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
+zp_dispatch_fn zp_dispatch_fn_ptr;
+unsigned char zp_dispatch_vec;
+uint64_t zp_xsave_size;
+
+int zp_log_level = ZP_LOG_WARN;
+ZP_TLS unsigned char zp_tls_guard;
+ZP_HIDDEN ZP_TLS uintptr_t zp_tls_vfork_ret;
+ZP_HIDDEN ZP_TLS unsigned char zp_tls_vfork_child;
+
+static unsigned int zp_dispatch_flags;
+static void (*zp_fork_prepare)(void);
+static void (*zp_fork_parent)(long child_pid);
+static void (*zp_fork_child)(void);
+static char zp_err[ZP_ERR_BUF];
+static int zp_started;
+static enum zp_hooks_mode zp_mode;
+static uint64_t zp_regions;
+static uint64_t zp_start_ns;
+
+void
+zp_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char buf[ZP_LOG_BUF];
+	int saved = errno, n;
+	va_list ap;
+
+	n = snprintf(buf, sizeof(buf), "zphooks[%ld] %s: ",
+		     zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0),
+		     names[level < 0 ? 0 : level > 3 ? 3 : level]);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	zp_syscall6(SYS_write, 2, (long)buf, (long)strlen(buf), 0, 0, 0);
+	errno = saved;
+}
+
+void
+zp_assert_fail(const char *cond, const char *file, int line)
+{
+	zp_log(ZP_LOG_ERR, "assertion failed: %s (%s:%d)\n", cond, file, line);
+	zp_syscall6(SYS_kill, zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0),
+		    SIGABRT, 0, 0, 0, 0);
+	for (;;)
+		zp_syscall6(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+}
+
+static uint64_t
+zp_now_ns(void)
+{
+	struct timespec ts;
+
+	zp_syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
+	return (uint64_t)ts.tv_sec * ZP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------- */
+/* public calls */
+
+int
+zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags)
+{
+	if (fn == NULL)
+		return -EINVAL;
+	if (zp_dispatch_fn_ptr != NULL)
+		return -EBUSY;
+	zp_dispatch_flags = flags;
+	zp_dispatch_vec = (flags & ZP_DISPATCH_VECTOR) != 0;
+	__atomic_store_n(&zp_dispatch_fn_ptr, fn, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int
+zp_hooks_register(zp_dispatch_fn fn)
+{
+	return zp_hooks_register_flags(fn, ZP_DISPATCH_VECTOR);
+}
+
+int
+zp_hooks_set_fork_callbacks(void (*prepare)(void),
+			    void (*parent)(long child_pid),
+			    void (*child)(void))
+{
+	zp_fork_prepare = prepare;
+	zp_fork_parent = parent;
+	zp_fork_child = child;
+	return 0;
+}
+
+int
+zp_hooks_in_vfork_child(void)
+{
+	return zp_tls_vfork_child;
+}
+
+void
+zp_hooks_config_default(struct zp_hooks_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = ZP_HOOKS_ZPOLINE;
+	cfg->log_level = ZP_LOG_WARN;
+	cfg->sud_safety_net = 1;
+	cfg->allow_sud_fallback = 0;
+}
+
+const char *
+zp_hooks_strerror(void)
+{
+	return zp_err;
+}
+
+void
+zp_hooks_get_stats(struct zp_hooks_stats *st)
+{
+	struct zp_rewrite_stats rw;
+
+	zp_rewrite_get_stats(&rw);
+	memset(st, 0, sizeof(*st));
+	st->sites_stub = rw.sites_stub;
+	st->sites_tramp = rw.sites_tramp;
+	st->regions = zp_regions;
+	st->sud_caught = __atomic_load_n(&zp_sud_caught, __ATOMIC_RELAXED);
+	st->start_ns = zp_start_ns;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the dispatch path */
+
+/* Dispatch one syscall, or pass it through when recursing. */
+long
+zp_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	zp_dispatch_fn fn = __atomic_load_n(&zp_dispatch_fn_ptr,
+					    __ATOMIC_ACQUIRE);
+	long r;
+
+	if (fn == NULL || zp_tls_guard)
+		return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+	if (zp_dispatch_flags & ZP_DISPATCH_REENTRANT)
+		return fn(nr, a1, a2, a3, a4, a5, a6);
+	zp_tls_guard = 1;
+	r = fn(nr, a1, a2, a3, a4, a5, a6);
+	zp_tls_guard = 0;
+	return r;
+}
+
+/* fork, or clone/clone3 without CLONE_VM and without a new stack. */
+static long
+zp_do_fork(struct zp_frame *f)
+{
+	unsigned char saved = zp_tls_guard;
+	long r;
+
+	zp_tls_guard = 1;
+	if (zp_fork_prepare != NULL)
+		zp_fork_prepare();
+	r = zp_syscall6(f->nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
+	if (r == 0) {
+		if (zp_fork_child != NULL)
+			zp_fork_child();
+	} else if (zp_fork_parent != NULL) {
+		zp_fork_parent(r);
+	}
+	zp_tls_guard = saved;
+	return r;
+}
+
+static int
+zp_is_err(long r)
+{
+	return r < 0 && r >= -ZP_ERRNO_MAX;
+}
+
+/*
+ * After a successful mmap/mprotect/pkey_mprotect that made code
+ * executable: rewrite it.  For file mappings only the part backed by the
+ * file is read (past EOF is SIGBUS).
+ */
+void
+zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
+		  long a5, long a6)
+{
+	uintptr_t start, end;
+	unsigned char saved;
+
+	if (zp_is_err(r) || !(a3 & PROT_EXEC) || zp_mode != ZP_HOOKS_ZPOLINE)
+		return;
+	start = (uintptr_t)(nr == SYS_mmap ? r : a1);
+	end = (start + (uintptr_t)a2 + ZP_PAGE_SIZE - 1) & ~(ZP_PAGE_SIZE - 1);
+	if (nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) && a5 >= 0) {
+		struct stat st;
+
+		if (zp_syscall6(SYS_fstat, a5, (long)&st, 0, 0, 0, 0) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			uintptr_t fend = start;
+
+			if (st.st_size > a6)
+				fend = start + (uintptr_t)(st.st_size - a6);
+			fend = (fend + ZP_PAGE_SIZE - 1) & ~(ZP_PAGE_SIZE - 1);
+			if (fend < end)
+				end = fend;
+		}
+	}
+	if (end <= start)
+		return;
+	saved = zp_tls_guard;
+	zp_tls_guard = 1;
+	zp_rewrite_region(start, end, (int)a3, "new mapping");
+	__atomic_fetch_add(&zp_regions, 1, __ATOMIC_RELAXED);
+	zp_tls_guard = saved;
+}
+
+/* Called by entry.S for dispatched and special syscalls. */
+long
+zp_hook_c(struct zp_frame *f)
+{
+	long nr = f->nr, r;
+
+	switch (nr) {
+	case SYS_fork:
+	case SYS_clone:
+	case SYS_clone3:
+		/* entry.S sends only the fork-like ones here */
+		return zp_do_fork(f);
+	case SYS_rt_sigaction:
+		if (zp_sud_active && f->a1 == SIGSYS)
+			return zp_sud_sigaction(f->a1, f->a2, f->a3, f->a4);
+		break;
+	default:
+		break;
+	}
+	r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
+	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
+		zp_after_exec_map(nr, r, f->a1, f->a2, f->a3, f->a4, f->a5,
+				  f->a6);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* start-up phases */
+
+static void
+setup_vector_save(void)
+{
+	unsigned int a, b, c, d;
+
+	__cpuid_count(ZP_CPUID_XSAVE, 0, a, b, c, d);
+	(void)a;
+	(void)c;
+	(void)d;
+	/* b: size for the features enabled in XCR0 */
+	zp_xsave_size = ((uint64_t)b + ZP_XSAVE_ALIGN - 1) &
+		~(uint64_t)(ZP_XSAVE_ALIGN - 1);
+	ZP_ASSERT(zp_xsave_size >= ZP_XSAVE_HDR_OFF + ZP_XSAVE_HDR_LEN);
+}
+
+static void
+setup_kinds(void)
+{
+	zp_kind_table[SYS_rt_sigreturn] = ZP_KIND_SIGRETURN;
+	zp_kind_table[SYS_vfork] = ZP_KIND_VFORK;
+	zp_kind_table[SYS_clone] = ZP_KIND_CLONE;
+	zp_kind_table[SYS_clone3] = ZP_KIND_CLONE3;
+	zp_kind_table[SYS_fork] = ZP_KIND_C;
+	zp_kind_table[SYS_mmap] = ZP_KIND_PROT;
+	zp_kind_table[SYS_mprotect] = ZP_KIND_PROT;
+	zp_kind_table[SYS_pkey_mprotect] = ZP_KIND_PROT;
+}
+
+static int
+zp_skip_map(const struct zp_map *m)
+{
+	if (!(m->prot & PROT_EXEC) || m->start == 0)
+		return 1;
+	/*
+	 * The vDSO is left alone: its only syscalls are fallbacks of the
+	 * time calls; SUD catches them.  The vsyscall page is the kernel's
+	 * (emulated or execute-only) and cannot be written.
+	 */
+	if (strcmp(m->path, "[vdso]") == 0 ||
+	    strcmp(m->path, "[vsyscall]") == 0 ||
+	    strcmp(m->path, "[vvar]") == 0)
+		return 1;
+	return 0;
+}
+
+static int
+rewrite_map_cb(const struct zp_map *m, void *arg)
+{
+	int *n = arg;
+
+	if (zp_skip_map(m))
+		return 0;
+	zp_rewrite_region(m->start, m->end, m->prot,
+			  m->path[0] != '\0' ? m->path : "[anon]");
+	(*n)++;
+	return 0;
+}
+
+static int
+rewrite_all(void)
+{
+	int n = 0, r;
+
+	r = zp_maps_foreach(rewrite_map_cb, &n);
+	zp_regions += (uint64_t)n;
+	return r;
+}
+
+int
+zp_hooks_start(const struct zp_hooks_config *cfg)
+{
+	struct zp_rewrite_stats rw;
+	uint64_t t0 = zp_now_ns();
+	int r;
+
+	if (zp_started)
+		return -EALREADY;
+	zp_log_level = cfg->log_level;
+	zp_mode = cfg->mode;
+	setup_vector_save();
+	r = zp_rewrite_init();
+	if (r != 0) {
+		snprintf(zp_err, sizeof(zp_err), "libopcodes has no x86-64 "
+			 "disassembler");
+		return r;
+	}
+	if (zp_mode == ZP_HOOKS_ZPOLINE) {
+		r = zp_tramp_setup(zp_err, sizeof(zp_err));
+		if (r != 0 && !cfg->allow_sud_fallback)
+			return r;
+		if (r != 0) {
+			ZP_LOG(ZP_LOG_WARN, "%s; continuing on Syscall User "
+			       "Dispatch alone\n", zp_err);
+			zp_mode = ZP_HOOKS_SUD_ONLY;
+		}
+	}
+	setup_kinds();
+	if (zp_mode == ZP_HOOKS_ZPOLINE) {
+		r = rewrite_all();
+		if (r != 0) {
+			snprintf(zp_err, sizeof(zp_err), "cannot read "
+				 "/proc/self/maps: %s", strerror(-r));
+			return r;
+		}
+	}
+	if (zp_mode == ZP_HOOKS_SUD_ONLY || cfg->sud_safety_net) {
+		r = zp_sud_setup(1);
+		if (r != 0) {
+			snprintf(zp_err, sizeof(zp_err), "cannot arm Syscall "
+				 "User Dispatch: %s (needs Linux 5.11 with "
+				 "CONFIG_GENERIC_ENTRY)", strerror(-r));
+			if (zp_mode == ZP_HOOKS_SUD_ONLY)
+				return r;
+			ZP_LOG(ZP_LOG_WARN, "%s; no safety net\n", zp_err);
+			zp_err[0] = '\0';
+		}
+	}
+	zp_started = 1;
+	zp_start_ns = zp_now_ns() - t0;
+	zp_rewrite_get_stats(&rw);
+	ZP_LOG(ZP_LOG_DEBUG, "started in %lu us: %s, %lu regions, %lu "
+	       "instructions, %lu stub + %lu trampoline sites, SUD %s\n",
+	       (unsigned long)(zp_start_ns / 1000),
+	       zp_mode == ZP_HOOKS_ZPOLINE ? "zpoline" : "SUD only",
+	       (unsigned long)zp_regions, (unsigned long)rw.insns,
+	       (unsigned long)rw.sites_stub, (unsigned long)rw.sites_tramp,
+	       zp_sud_active ? "on" : "off");
+	return 0;
+}

@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * rewrite.c - find syscall instructions with libopcodes and rewrite them.
+ *
+ * Every executable mapping is disassembled linearly from its start.  Each
+ * `syscall` (0f 05) or `sysenter` (0f 34) becomes `call *%rax` (ff d0),
+ * whose return address goes into the site set so the trampoline knows it.
+ *
+ * Red zone: `call` pushes its return address at rsp-8, inside the red zone
+ * of a leaf function.  So when the instruction just before the syscall is
+ * at least 5 bytes long, not a branch and not %rip-relative (the usual
+ * `mov $nr, %eax` of libc wrappers), it is replaced by `jmp stub` and the
+ * stub, allocated within +-2 GiB, runs:
+ *	<the moved instruction>
+ *	lea  -128(%rsp), %rsp		skip the red zone
+ *	call *zp_stub_entry		straight to the hook, no sled
+ *	lea  128(%rsp), %rsp
+ *	jmp  <after the syscall>
+ * The syscall itself still becomes `ff d0`, so a branch to it keeps working
+ * (through address 0).  Sites without such an instruction go through
+ * address 0 and lose the top 8 bytes of the red zone (documented).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <dis-asm.h>
+
+#include "zp_internal.h"
+
+#define ZP_OP_SYSCALL0		0x0f
+#define ZP_OP_SYSCALL1		0x05
+#define ZP_OP_SYSENTER1		0x34
+#define ZP_OP_CALL_RAX0		0xff
+#define ZP_OP_CALL_RAX1		0xd0
+#define ZP_OP_JMP32		0xe9
+#define ZP_OP_INT3		0xcc
+#define ZP_SYSCALL_LEN		2
+#define ZP_JMP32_LEN		5
+#define ZP_INSN_MAX		15
+#define ZP_STUB_SIZE		48
+#define ZP_ARENA_SIZE		(64 * 1024)
+#define ZP_ARENA_MAX		256
+#define ZP_ARENA_HDR		16	/* slot holding &zp_stub_entry */
+#define ZP_NEAR_STEP		(16UL << 20)
+#define ZP_NEAR_TRIES		120	/* 120 * 16 MiB < 2 GiB */
+#define ZP_REL32_LIMIT		((1L << 31) - (1L << 24))
+#define ZP_SITE_SET_INIT	(1UL << 14)
+#define ZP_PAGE_SIZE		4096UL
+#define ZP_TEXT_MAX		256
+
+/* lea -128(%rsp),%rsp / lea 128(%rsp),%rsp / call *rel32(%rip) */
+static const uint8_t zp_lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
+static const uint8_t zp_lea_up[] = { 0x48, 0x8d, 0xa4, 0x24,
+				     0x80, 0x00, 0x00, 0x00 };
+static const uint8_t zp_call_rip[] = { 0xff, 0x15 };
+
+struct zp_arena {
+	uintptr_t base;
+	size_t used;
+};
+
+static struct zp_arena zp_arenas[ZP_ARENA_MAX];
+static int zp_narenas;
+static struct zp_rewrite_stats zp_rw_stats;
+static atomic_flag zp_rw_lock = ATOMIC_FLAG_INIT;
+struct zp_site_set *zp_site_set;
+static uint64_t zp_site_count;
+
+/* ---------------------------------------------------------------------- */
+/* site set */
+
+static inline uint64_t
+zp_site_hash(uintptr_t a)
+{
+	/* the same as entry.S: imul with a sign-extended imm32, then shr */
+	return ((uint64_t)a * (uint64_t)(int64_t)(int32_t)ZP_SITE_HASH_MUL)
+		>> ZP_SITE_HASH_SHIFT;
+}
+
+static struct zp_site_set *
+zp_site_set_alloc(uint64_t nslots)
+{
+	size_t sz = sizeof(struct zp_site_set) + nslots * sizeof(uint64_t);
+	long r = zp_syscall6(SYS_mmap, 0, (long)sz, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (r < 0 && r > -4096)
+		return NULL;
+	((struct zp_site_set *)r)->mask = nslots - 1;
+	return (struct zp_site_set *)r;
+}
+
+static void
+zp_site_insert(struct zp_site_set *s, uintptr_t a)
+{
+	uint64_t i = zp_site_hash(a);
+
+	for (;; i++) {
+		i &= s->mask;
+		if (s->slot[i] == a)
+			return;
+		if (s->slot[i] == 0) {
+			__atomic_store_n(&s->slot[i], a, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+int
+zp_site_has(uintptr_t a)
+{
+	struct zp_site_set *s = __atomic_load_n(&zp_site_set,
+						__ATOMIC_ACQUIRE);
+	uint64_t i = zp_site_hash(a);
+
+	for (;; i++) {
+		i &= s->mask;
+		if (s->slot[i] == a)
+			return 1;
+		if (s->slot[i] == 0)
+			return 0;
+	}
+}
+
+/* Add a return address.  Caller holds the rewrite lock. */
+int
+zp_site_add(uintptr_t a)
+{
+	struct zp_site_set *s = zp_site_set;
+
+	if ((zp_site_count + 1) * 2 > s->mask + 1) {
+		struct zp_site_set *n = zp_site_set_alloc((s->mask + 1) * 2);
+		uint64_t i;
+
+		if (n == NULL)
+			return -ENOMEM;
+		for (i = 0; i <= s->mask; i++)
+			if (s->slot[i] != 0)
+				zp_site_insert(n, s->slot[i]);
+		/* readers may still walk the old set: it is never freed */
+		__atomic_store_n(&zp_site_set, n, __ATOMIC_RELEASE);
+		s = n;
+	}
+	if (!zp_site_has(a)) {
+		zp_site_insert(s, a);
+		zp_site_count++;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* disassembly */
+
+struct zp_text {
+	int on;
+	size_t len;
+	char buf[ZP_TEXT_MAX];
+};
+
+static int
+zp_text_vadd(struct zp_text *t, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (!t->on || t->len >= sizeof(t->buf) - 1)
+		return 0;
+	n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+	if (n > 0)
+		t->len += (size_t)n;
+	if (t->len > sizeof(t->buf) - 1)
+		t->len = sizeof(t->buf) - 1;
+	return n;
+}
+
+static int
+zp_dis_printf(void *stream, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = zp_text_vadd(stream, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+#ifdef ZP_DISASM_STYLED
+static int
+zp_dis_printf_styled(void *stream, enum disassembler_style style,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	(void)style;
+	va_start(ap, fmt);
+	n = zp_text_vadd(stream, fmt, ap);
+	va_end(ap);
+	return n;
+}
+#endif
+
+static void
+zp_dis_noaddr(bfd_vma vma, struct disassemble_info *info)
+{
+	(void)vma;
+	(void)info;
+}
+
+static disassembler_ftype zp_print_insn;
+
+int
+zp_rewrite_init(void)
+{
+	if (zp_site_set == NULL) {
+		zp_site_set = zp_site_set_alloc(ZP_SITE_SET_INIT);
+		if (zp_site_set == NULL)
+			return -ENOMEM;
+	}
+	if (zp_print_insn == NULL)
+		zp_print_insn = disassembler(bfd_arch_i386, false,
+					     bfd_mach_x86_64, NULL);
+	return zp_print_insn == NULL ? -ENOSYS : 0;
+}
+
+static void
+zp_dis_setup(struct disassemble_info *info, struct zp_text *text,
+	     const uint8_t *buf, size_t len, uintptr_t vma)
+{
+#ifdef ZP_DISASM_STYLED
+	init_disassemble_info(info, text, zp_dis_printf, zp_dis_printf_styled);
+#else
+	init_disassemble_info(info, text, zp_dis_printf);
+#endif
+	info->arch = bfd_arch_i386;
+	info->mach = bfd_mach_x86_64;
+	info->buffer = (bfd_byte *)buf;
+	info->buffer_vma = vma;
+	info->buffer_length = len;
+	info->print_address_func = zp_dis_noaddr;
+	disassemble_init_for_target(info);
+}
+
+/* Mnemonics after which control does not fall through to the syscall. */
+static const char *const zp_branch_prefixes[] = {
+	"j", "call", "ret", "loop", "iret", "sys", "int", "xbegin", "ud",
+	"hlt", "enter", "leave", "bnd", "notrack",
+};
+
+/* Prefixes libopcodes prints before the mnemonic. */
+static const char *const zp_prefix_words[] = {
+	"lock", "rep", "repz", "repnz", "repe", "repne", "data16", "addr32",
+	"cs", "ds", "es", "ss", "fs", "gs", "rex", "rex.W", "rex.R", "rex.B",
+	"rex.X", "rex.WB", "rex.WR", "rex.WX", "rex.RB", "rex.RX", "rex.XB",
+	"rex.WRB", "rex.WRX", "rex.WXB", "rex.RXB", "rex.WRXB",
+};
+
+/*
+ * Can this instruction run elsewhere unchanged?  Not when it reads %rip
+ * (relative operand) or transfers control.  fs/gs segment bases are
+ * unchanged by the move, %rsp is unchanged when it runs.
+ */
+static int
+zp_insn_movable(const char *text)
+{
+	const char *s = text;
+	size_t i;
+
+	if (strstr(text, "rip") != NULL || strstr(text, "(bad)") != NULL)
+		return 0;
+	for (;;) {
+		size_t n;
+		int prefix = 0;
+
+		while (*s == ' ')
+			s++;
+		n = strcspn(s, " ");
+		for (i = 0; i < sizeof(zp_prefix_words) /
+			     sizeof(zp_prefix_words[0]); i++)
+			if (strlen(zp_prefix_words[i]) == n &&
+			    strncmp(s, zp_prefix_words[i], n) == 0)
+				prefix = 1;
+		if (!prefix || s[n] == '\0')
+			break;
+		s += n;
+	}
+	for (i = 0; i < sizeof(zp_branch_prefixes) /
+		     sizeof(zp_branch_prefixes[0]); i++)
+		if (strncmp(s, zp_branch_prefixes[i],
+			    strlen(zp_branch_prefixes[i])) == 0)
+			return 0;
+	return 1;
+}
+
+long
+zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
+	     zp_site_cb cb, void *arg)
+{
+	struct disassemble_info info;
+	struct zp_text text;
+	size_t off = 0, prev_off = 0;
+	int prev_len = 0;
+	long insns = 0;
+
+	if (zp_print_insn == NULL && zp_rewrite_init() != 0)
+		return -ENOSYS;
+	memset(&text, 0, sizeof(text));
+	zp_dis_setup(&info, &text, buf, len, vma);
+	while (off < len) {
+		int n = zp_print_insn((bfd_vma)(vma + off), &info);
+
+		if (n <= 0)
+			n = 1;
+		insns++;
+		if (n == ZP_SYSCALL_LEN && buf[off] == ZP_OP_SYSCALL0 &&
+		    (buf[off + 1] == ZP_OP_SYSCALL1 ||
+		     buf[off + 1] == ZP_OP_SYSENTER1)) {
+			struct zp_site s = {
+				.addr = vma + off,
+				.prev = prev_len > 0 ? vma + prev_off : 0,
+				.prev_len = prev_len,
+				.movable = 0,
+			};
+			if (prev_len >= ZP_JMP32_LEN) {
+				text.on = 1;
+				text.len = 0;
+				text.buf[0] = '\0';
+				zp_print_insn((bfd_vma)(vma + prev_off), &info);
+				text.on = 0;
+				s.movable = zp_insn_movable(text.buf);
+			}
+			if (cb != NULL && cb(&s, arg) != 0)
+				break;
+		}
+		prev_off = off;
+		prev_len = n;
+		off += (size_t)n;
+	}
+	return insns;
+}
+
+/* ---------------------------------------------------------------------- */
+/* stubs */
+
+static void
+zp_put_rel32(uint8_t *p, uintptr_t next_insn, uintptr_t target)
+{
+	int32_t rel = (int32_t)((intptr_t)target - (intptr_t)next_insn);
+
+	memcpy(p, &rel, sizeof(rel));
+}
+
+/* Encode a stub at stub_addr into the buffer stub (see top of file). */
+void
+zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
+	       int insn_len, uintptr_t slot_addr, uintptr_t back_addr,
+	       int *out_len)
+{
+	int o = 0;
+
+	memcpy(stub + o, insn, (size_t)insn_len);
+	o += insn_len;
+	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
+	o += sizeof(zp_lea_down);
+	memcpy(stub + o, zp_call_rip, sizeof(zp_call_rip));
+	o += sizeof(zp_call_rip);
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
+	o += 4;
+	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
+	o += sizeof(zp_lea_up);
+	stub[o++] = ZP_OP_JMP32;
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
+	o += 4;
+	ZP_ASSERT(o <= ZP_STUB_SIZE);
+	*out_len = o;
+}
+
+static int
+zp_near(uintptr_t a, uintptr_t b)
+{
+	intptr_t d = (intptr_t)a - (intptr_t)b;
+
+	return d < ZP_REL32_LIMIT && d > -ZP_REL32_LIMIT;
+}
+
+static struct zp_arena *
+zp_arena_new(uintptr_t near)
+{
+	struct zp_arena *ar;
+	int k, dir;
+
+	if (zp_narenas == ZP_ARENA_MAX)
+		return NULL;
+	for (k = 1; k <= ZP_NEAR_TRIES; k++) {
+		for (dir = -1; dir <= 1; dir += 2) {
+			uintptr_t hint = (near & ~(ZP_PAGE_SIZE - 1)) +
+				(uintptr_t)(dir * k) * ZP_NEAR_STEP;
+			long r;
+
+			if (dir < 0 && near < (uintptr_t)k * ZP_NEAR_STEP +
+			    ZP_NEAR_STEP)
+				continue;
+			r = zp_syscall6(SYS_mmap, (long)hint, ZP_ARENA_SIZE,
+					PROT_READ | PROT_WRITE | PROT_EXEC,
+					MAP_PRIVATE | MAP_ANONYMOUS |
+					MAP_FIXED_NOREPLACE, -1, 0);
+			if (r == (long)hint) {
+				ar = &zp_arenas[zp_narenas++];
+				ar->base = hint;
+				ar->used = ZP_ARENA_HDR;
+				*(uintptr_t *)hint = (uintptr_t)zp_stub_entry;
+				return ar;
+			}
+			if (r >= 0 || r < -4095)
+				zp_syscall6(SYS_munmap, r, ZP_ARENA_SIZE, 0, 0,
+					    0, 0);
+		}
+	}
+	return NULL;
+}
+
+static uintptr_t
+zp_stub_alloc(uintptr_t near, uintptr_t *slot)
+{
+	struct zp_arena *ar = NULL;
+	int i;
+
+	for (i = 0; i < zp_narenas; i++) {
+		if (zp_arenas[i].used + ZP_STUB_SIZE <= ZP_ARENA_SIZE &&
+		    zp_near(zp_arenas[i].base, near) &&
+		    zp_near(zp_arenas[i].base + ZP_ARENA_SIZE, near)) {
+			ar = &zp_arenas[i];
+			break;
+		}
+	}
+	if (ar == NULL)
+		ar = zp_arena_new(near);
+	if (ar == NULL)
+		return 0;
+	ar->used += ZP_STUB_SIZE;
+	*slot = ar->base;
+	return ar->base + ar->used - ZP_STUB_SIZE;
+}
+
+static int
+zp_is_arena(uintptr_t a)
+{
+	int i;
+
+	for (i = 0; i < zp_narenas; i++)
+		if (a >= zp_arenas[i].base &&
+		    a < zp_arenas[i].base + ZP_ARENA_SIZE)
+			return 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* patching */
+
+static void
+zp_rw_lock_take(void)
+{
+	while (atomic_flag_test_and_set_explicit(&zp_rw_lock,
+						 memory_order_acquire))
+		zp_syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+}
+
+static void
+zp_rw_lock_drop(void)
+{
+	atomic_flag_clear_explicit(&zp_rw_lock, memory_order_release);
+}
+
+static int
+zp_in_gate(uintptr_t a)
+{
+	return a >= (uintptr_t)zp_gate_start && a < (uintptr_t)zp_gate_end;
+}
+
+static int
+zp_patch_cb(const struct zp_site *s, void *arg)
+{
+	uint8_t *p = (uint8_t *)s->addr;
+	int *err = arg;
+
+	if (zp_in_gate(s->addr))
+		return 0;
+	if (zp_site_add(s->addr + ZP_SYSCALL_LEN) != 0) {
+		*err = -ENOMEM;
+		return 1;
+	}
+	if (s->movable) {
+		uintptr_t slot = 0;
+		uintptr_t stub = zp_stub_alloc(s->prev, &slot);
+		uint8_t code[ZP_STUB_SIZE];
+		uint8_t *prev = (uint8_t *)s->prev;
+		int len, i;
+
+		if (stub != 0) {
+			zp_stub_encode(code, stub, prev, s->prev_len, slot,
+				       s->addr + ZP_SYSCALL_LEN, &len);
+			memcpy((void *)stub, code, (size_t)len);
+			p[0] = ZP_OP_CALL_RAX0;
+			p[1] = ZP_OP_CALL_RAX1;
+			for (i = ZP_JMP32_LEN; i < s->prev_len; i++)
+				prev[i] = ZP_OP_INT3;
+			zp_put_rel32(prev + 1, s->prev + ZP_JMP32_LEN, stub);
+			__atomic_store_n(prev, ZP_OP_JMP32, __ATOMIC_RELEASE);
+			zp_rw_stats.sites_stub++;
+			return 0;
+		}
+		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)prev);
+	}
+	p[0] = ZP_OP_CALL_RAX0;
+	p[1] = ZP_OP_CALL_RAX1;
+	zp_rw_stats.sites_tramp++;
+	return 0;
+}
+
+/*
+ * Rewrite [start, end), currently mapped with prot.  Pages are made
+ * writable (keeping exec: other threads may run there) and put back.
+ */
+int
+zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name)
+{
+	uint64_t before_stub, before_tramp;
+	long r, insns;
+	int err = 0, i;
+
+	if (zp_in_gate(start) && zp_in_gate(end - 1))
+		return 0;
+	if (zp_is_arena(start) || start == 0)
+		return 0;
+	zp_rw_lock_take();
+	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start),
+			PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0);
+	if (r != 0) {
+		zp_rw_lock_drop();
+		ZP_LOG(ZP_LOG_WARN, "cannot rewrite %s %lx-%lx: mprotect %ld\n",
+		       name, (unsigned long)start, (unsigned long)end, r);
+		return (int)r;
+	}
+	for (i = 0; i < zp_narenas; i++)
+		zp_syscall6(SYS_mprotect, (long)zp_arenas[i].base,
+			    ZP_ARENA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			    0, 0, 0);
+	before_stub = zp_rw_stats.sites_stub;
+	before_tramp = zp_rw_stats.sites_tramp;
+	insns = zp_scan_code((const uint8_t *)start, end - start, start,
+			     zp_patch_cb, &err);
+	if (insns > 0)
+		zp_rw_stats.insns += (uint64_t)insns;
+	for (i = 0; i < zp_narenas; i++)
+		zp_syscall6(SYS_mprotect, (long)zp_arenas[i].base,
+			    ZP_ARENA_SIZE, PROT_READ | PROT_EXEC, 0, 0, 0);
+	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start), prot,
+			0, 0, 0);
+	ZP_ASSERT(r == 0);
+	zp_rw_lock_drop();
+	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx: %ld insns, %lu stub + %lu "
+	       "trampoline sites\n", name, (unsigned long)start,
+	       (unsigned long)end, insns,
+	       (unsigned long)(zp_rw_stats.sites_stub - before_stub),
+	       (unsigned long)(zp_rw_stats.sites_tramp - before_tramp));
+	return err;
+}
+
+struct zp_find_map {
+	uintptr_t addr;
+	int prot;
+	int found;
+};
+
+static int
+zp_find_map_cb(const struct zp_map *m, void *arg)
+{
+	struct zp_find_map *f = arg;
+
+	if (f->addr >= m->start && f->addr < m->end) {
+		f->prot = m->prot;
+		f->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Rewrite one syscall instruction found late (by SUD). */
+int
+zp_patch_site(uintptr_t addr)
+{
+	struct zp_find_map f = { .addr = addr };
+	uintptr_t page = addr & ~(ZP_PAGE_SIZE - 1);
+	uintptr_t last = (addr + 1) & ~(ZP_PAGE_SIZE - 1);
+	uint8_t *p = (uint8_t *)addr;
+	long r;
+
+	if (zp_in_gate(addr))
+		return -EINVAL;
+	zp_maps_foreach(zp_find_map_cb, &f);
+	if (!f.found)
+		return -EFAULT;
+	zp_rw_lock_take();
+	r = zp_syscall6(SYS_mprotect, (long)page,
+			(long)(last - page + ZP_PAGE_SIZE),
+			PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0);
+	if (r == 0) {
+		if (p[0] == ZP_OP_SYSCALL0 && (p[1] == ZP_OP_SYSCALL1 ||
+					       p[1] == ZP_OP_SYSENTER1)) {
+			r = zp_site_add(addr + ZP_SYSCALL_LEN);
+			if (r == 0) {
+				uint16_t call = ZP_OP_CALL_RAX0 |
+					(ZP_OP_CALL_RAX1 << 8);
+
+				/* one store: other threads may run here */
+				__atomic_store_n((uint16_t *)p, call,
+						 __ATOMIC_RELEASE);
+				zp_rw_stats.sites_tramp++;
+			}
+		}
+		zp_syscall6(SYS_mprotect, (long)page,
+			    (long)(last - page + ZP_PAGE_SIZE), f.prot,
+			    0, 0, 0);
+	}
+	zp_rw_lock_drop();
+	return (int)r;
+}
+
+void
+zp_rewrite_get_stats(struct zp_rewrite_stats *st)
+{
+	*st = zp_rw_stats;
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sud.c - the Syscall User Dispatch safety net.
+ *
+ * The kernel lets through syscalls made from the gate (entry.S); any other
+ * syscall instruction still executed (code written into an RWX page, the
+ * vDSO's fallbacks, code we could not rewrite) raises SIGSYS.  The handler
+ * serves it through the same dispatcher and counts it.  Syscalls that must
+ * run on the app's own stack (rt_sigreturn, clone, clone3, vfork, fork) are
+ * instead turned into what a rewritten site does: the handler pushes the
+ * return address and resumes in the hook entry, which runs them natively.
+ *
+ * SIGSYS belongs to us while SUD is armed: the app's rt_sigaction(SIGSYS)
+ * is virtualised and its handler called for SIGSYS that is not ours
+ * (seccomp's SECCOMP_RET_TRAP, kill -SYS).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include "zp_internal.h"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH	59
+#define PR_SYS_DISPATCH_OFF		0
+#define PR_SYS_DISPATCH_ON		1
+#endif
+#define ZP_SUD_ALLOW			0	/* SYSCALL_DISPATCH_FILTER_ALLOW */
+#define ZP_SUD_BLOCK			1	/* SYSCALL_DISPATCH_FILTER_BLOCK */
+#define ZP_SYS_USER_DISPATCH		2	/* si_code */
+#define ZP_SA_RESTORER			0x04000000
+#define ZP_SIGSET_SIZE			8
+
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct zp_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+int zp_sud_active;
+uint64_t zp_sud_caught;
+static ZP_TLS char zp_tls_selector;
+static struct zp_ksigaction zp_app_sigsys;
+
+int
+zp_sud_thread_arm(void)
+{
+	zp_tls_selector = ZP_SUD_BLOCK;
+	return (int)zp_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+				PR_SYS_DISPATCH_ON, (long)zp_gate_start,
+				(long)(zp_gate_end - zp_gate_start),
+				(long)&zp_tls_selector, 0);
+}
+
+/* rt_sigaction(SIGSYS, act, oact, size) from the app. */
+long
+zp_sud_sigaction(long sig, long act, long oact, long size)
+{
+	struct zp_ksigaction old = zp_app_sigsys;
+
+	(void)sig;
+	if (size != ZP_SIGSET_SIZE)
+		return -EINVAL;
+	if (act != 0)
+		memcpy(&zp_app_sigsys, (void *)act, sizeof(zp_app_sigsys));
+	if (oact != 0)
+		memcpy((void *)oact, &old, sizeof(old));
+	return 0;
+}
+
+/* A SIGSYS that is not SUD's: what the app asked for. */
+static void
+zp_sigsys_app(int sig, siginfo_t *si, void *uc)
+{
+	void *h = zp_app_sigsys.handler;
+
+	if (h == (void *)SIG_IGN)
+		return;
+	if (h == (void *)SIG_DFL) {
+		struct zp_ksigaction dfl = { .handler = (void *)SIG_DFL };
+
+		zp_syscall6(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0,
+			    ZP_SIGSET_SIZE, 0, 0);
+		zp_syscall6(SYS_tgkill, zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0,
+						    0),
+			    zp_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0), SIGSYS,
+			    0, 0, 0);
+		return;
+	}
+	if (zp_app_sigsys.flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+	else
+		((void (*)(int))h)(sig);
+}
+
+static void
+zp_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	long nr, r;
+	int saved = errno;
+	int kind;
+
+	if (si->si_code != ZP_SYS_USER_DISPATCH) {
+		zp_sigsys_app(sig, si, ucv);
+		errno = saved;
+		return;
+	}
+	nr = si->si_syscall;
+	__atomic_fetch_add(&zp_sud_caught, 1, __ATOMIC_RELAXED);
+	kind = (unsigned long)nr < ZP_KIND_TABLE_LEN ? zp_kind_table[nr] :
+		ZP_KIND_PLAIN;
+	if (kind == ZP_KIND_SIGRETURN || kind == ZP_KIND_VFORK ||
+	    kind == ZP_KIND_CLONE || kind == ZP_KIND_CLONE3 ||
+	    kind == ZP_KIND_C) {
+		/* resume as if the site had done `call *%rax` */
+		g[REG_RSP] -= sizeof(long);
+		*(long *)g[REG_RSP] = g[REG_RIP];
+		g[REG_RIP] = (greg_t)zp_sled_entry_checked;
+		g[REG_RAX] = nr;
+		errno = saved;
+		return;
+	}
+	ZP_LOG(ZP_LOG_DEBUG, "SUD caught syscall %ld at %p\n", nr,
+	       (void *)g[REG_RIP]);
+	if (nr == SYS_rt_sigaction && g[REG_RDI] == SIGSYS)
+		r = zp_sud_sigaction(g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				     g[REG_R10]);
+	else
+		r = zp_dispatch(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				g[REG_R10], g[REG_R8], g[REG_R9]);
+	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
+		zp_after_exec_map(nr, r, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				  g[REG_R10], g[REG_R8], g[REG_R9]);
+	g[REG_RAX] = r;
+	errno = saved;
+}
+
+int
+zp_sud_setup(int block)
+{
+	struct zp_ksigaction sa = {
+		.handler = (void *)zp_sigsys,
+		.flags = SA_SIGINFO | SA_NODEFER | SA_RESTART | SA_ONSTACK |
+			ZP_SA_RESTORER,
+		.restorer = (void *)zp_sigreturn_restorer,
+		.mask = 0,
+	};
+	long r;
+
+	r = zp_syscall6(SYS_rt_sigaction, SIGSYS, (long)&sa,
+			(long)&zp_app_sigsys, ZP_SIGSET_SIZE, 0, 0);
+	if (r != 0)
+		return (int)r;
+	if (!block)
+		return 0;
+	r = zp_sud_thread_arm();
+	if (r != 0) {
+		zp_syscall6(SYS_rt_sigaction, SIGSYS, (long)&zp_app_sigsys, 0,
+			    ZP_SIGSET_SIZE, 0, 0);
+		return (int)r;
+	}
+	zp_sud_active = 1;
+	zp_kind_table[SYS_rt_sigaction] = ZP_KIND_C;
+	return 0;
+}

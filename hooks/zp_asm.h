@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * zp_asm.h - constants shared by entry.S and the C side.  Only #defines: it
+ * is included from assembly.
+ */
+#ifndef ZP_ASM_H
+#define ZP_ASM_H
+
+/* The System V red zone below %rsp that leaf functions may use. */
+#define ZP_RED_ZONE		128
+/* Distance from the app's %rsp to ours at the body: red zone + return. */
+#define ZP_ENTRY_GAP		(ZP_RED_ZONE + 8)
+
+/* zp_kind_table[nr]: what the entry does for special syscall numbers. */
+#define ZP_KIND_TABLE_LEN	512
+#define ZP_KIND_PLAIN		0	/* dispatcher or straight through */
+#define ZP_KIND_SIGRETURN	1	/* rsp must be the signal frame */
+#define ZP_KIND_VFORK		2	/* child shares our stack */
+#define ZP_KIND_CLONE		3	/* child may start on a new stack */
+#define ZP_KIND_CLONE3		4	/* same, arguments in a struct */
+#define ZP_KIND_C		5	/* always the C slow path */
+#define ZP_KIND_PROT		6	/* C slow path when PROT_EXEC in a3 */
+
+/* Linux uapi values used by the assembly. */
+#define ZP_CLONE_VM		0x00000100
+#define ZP_CLONE_VFORK		0x00004000
+#define ZP_PROT_EXEC		0x4
+#define ZP_EINVAL		22
+#define ZP_E2BIG		7
+
+/* struct clone_args (linux/sched.h) */
+#define ZP_CLONE_ARGS_FLAGS	0
+#define ZP_CLONE_ARGS_STACK	40
+#define ZP_CLONE_ARGS_STACK_SIZE 48
+#define ZP_CLONE_ARGS_SIZE_VER0	64
+/* Largest clone_args we copy to adjust the child's stack. */
+#define ZP_CLONE_ARGS_COPY	256
+
+/* Set of rewritten call sites (return addresses), open addressing. */
+#define ZP_SITE_HASH_MUL	0x5bd1e995
+#define ZP_SITE_HASH_SHIFT	20
+#define ZP_SITE_SET_MASK	0	/* offset of the mask */
+#define ZP_SITE_SET_SLOTS	8	/* offset of slot[0] */
+
+/* XSAVE area: the header that XRSTOR checks. */
+#define ZP_XSAVE_HDR_OFF	512
+#define ZP_XSAVE_HDR_LEN	64
+#define ZP_XSAVE_ALIGN		64
+
+#endif /* ZP_ASM_H */

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * zp_hooks.h - the zpoline hook engine's public interface.
+ *
+ * The engine rewrites every `syscall` instruction of the process into a call
+ * to one dispatcher.  Exactly one dispatcher can be registered; without one,
+ * every system call passes through to the kernel.  See hooks/README.md.
+ */
+#ifndef ZP_HOOKS_H
+#define ZP_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A dispatcher receives the raw system call (number and six arguments) and
+ * returns what the kernel would: a value, or -errno.  To pass a call through
+ * it calls zp_syscall6().  Syscalls made while it runs (by it, libc, malloc,
+ * DPDK, lwIP...) go straight to the kernel: they never re-enter it.
+ * clone, clone3, fork, vfork and rt_sigreturn never reach it.
+ */
+typedef long (*zp_dispatch_fn)(long nr, long a1, long a2, long a3, long a4,
+			       long a5, long a6);
+
+/* Registration flags. */
+enum zp_dispatch_flags {
+	/* The dispatcher may touch vector registers: save them around it. */
+	ZP_DISPATCH_VECTOR = 1u << 0,
+	/*
+	 * The dispatcher is async-signal-safe and re-entrant (it only calls
+	 * zp_syscall6()): no recursion guard is set, so syscalls of signal
+	 * handlers that interrupt it are dispatched too.
+	 */
+	ZP_DISPATCH_REENTRANT = 1u << 1,
+};
+
+/*
+ * Register the dispatcher, with ZP_DISPATCH_VECTOR (the safe choice).
+ * Returns 0, or -EBUSY if one is registered already, -EINVAL for NULL.
+ */
+int zp_hooks_register(zp_dispatch_fn fn);
+
+/* Same, with explicit ZP_DISPATCH_* flags. */
+int zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags);
+
+/* The escape hatch: a system call that always goes to the kernel. */
+long zp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5,
+		 long a6);
+
+/*
+ * Called around fork(), and clone/clone3 without CLONE_VM and without a new
+ * stack, like pthread_atfork() but for the raw system calls: prepare in the
+ * parent before, parent(child_pid or -errno) in the parent after, child() in
+ * the child.  Any may be NULL.  Not called for vfork or CLONE_VM|CLONE_VFORK:
+ * that child shares the parent's memory (see zp_hooks_in_vfork_child()).
+ */
+int zp_hooks_set_fork_callbacks(void (*prepare)(void),
+				void (*parent)(long child_pid),
+				void (*child)(void));
+
+/* 1 while this thread runs as the child of a vfork (shared memory). */
+int zp_hooks_in_vfork_child(void);
+
+/* How system calls are caught. */
+enum zp_hooks_mode {
+	ZP_HOOKS_ZPOLINE,	/* rewrite + trampoline at 0, SUD safety net */
+	ZP_HOOKS_SUD_ONLY,	/* Syscall User Dispatch alone (slow) */
+};
+
+enum zp_log_level {
+	ZP_LOG_ERR = 0,
+	ZP_LOG_WARN = 1,
+	ZP_LOG_INFO = 2,
+	ZP_LOG_DEBUG = 3,
+};
+
+struct zp_hooks_config {
+	enum zp_hooks_mode mode;
+	enum zp_log_level log_level;
+	/* Arm Syscall User Dispatch behind the rewriter (zpoline mode). */
+	int sud_safety_net;
+	/* When address 0 cannot be mapped, continue on SUD alone. */
+	int allow_sud_fallback;
+};
+
+/* The defaults: zpoline, warnings, SUD safety net on, no fallback. */
+void zp_hooks_config_default(struct zp_hooks_config *cfg);
+
+/*
+ * Start the engine: map the trampoline, rewrite all code mapped so far, arm
+ * SUD.  Call once, from a constructor, while the process has one thread.
+ * Returns 0 or -errno; zp_hooks_strerror() then tells what went wrong and how
+ * to fix it.  Never exits.
+ */
+int zp_hooks_start(const struct zp_hooks_config *cfg);
+
+/* Message for the last error of zp_hooks_start(). */
+const char *zp_hooks_strerror(void);
+
+/* What the engine has done so far (for logs, tests and `zpnet stats`). */
+struct zp_hooks_stats {
+	uint64_t sites_stub;	/* syscalls sent to a red-zone-safe stub */
+	uint64_t sites_tramp;	/* syscalls sent through address 0 */
+	uint64_t regions;	/* executable mappings rewritten */
+	uint64_t sud_caught;	/* syscalls caught by SUD, not rewritten */
+	uint64_t start_ns;	/* time zp_hooks_start() took */
+};
+
+void zp_hooks_get_stats(struct zp_hooks_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZP_HOOKS_H */

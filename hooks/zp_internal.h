@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * zp_internal.h - shared by the hook engine's C files; not installed.
+ */
+#ifndef ZP_INTERNAL_H
+#define ZP_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "zp_hooks.h"
+#include "zp_asm.h"
+
+#define ZP_HIDDEN __attribute__((visibility("hidden")))
+#define ZP_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* Internal invariants: never compiled out, never on app-controlled input. */
+#define ZP_ASSERT(cond) do { \
+	if (__builtin_expect(!(cond), 0)) \
+		zp_assert_fail(#cond, __FILE__, __LINE__); \
+} while (0)
+
+ZP_HIDDEN void zp_assert_fail(const char *cond, const char *file, int line)
+	__attribute__((noreturn));
+
+/* Gated logging to stderr: keeps errno, uses raw syscalls only. */
+ZP_HIDDEN extern int zp_log_level;
+ZP_HIDDEN void zp_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define ZP_LOG(level, ...) do { \
+	if ((level) <= zp_log_level) \
+		zp_log((level), __VA_ARGS__); \
+} while (0)
+
+/* The frame entry.S builds for zp_hook_c(), lowest address first. */
+struct zp_frame {
+	long nr;
+	long a6;	/* r9 */
+	long a5;	/* r8 */
+	long a4;	/* r10 */
+	long a3;	/* rdx */
+	long a2;	/* rsi */
+	long a1;	/* rdi */
+	long rbp;
+	long ret;	/* return address into the site or stub */
+};
+
+/* entry.S */
+ZP_HIDDEN extern char zp_gate_start[], zp_gate_end[];
+ZP_HIDDEN void zp_sled_entry(void);
+ZP_HIDDEN void zp_stub_entry(void);
+ZP_HIDDEN void zp_sigreturn_restorer(void);
+
+/* hooks.c, read by entry.S */
+ZP_HIDDEN extern unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
+ZP_HIDDEN extern zp_dispatch_fn zp_dispatch_fn_ptr;
+ZP_HIDDEN extern unsigned char zp_dispatch_vec;
+ZP_HIDDEN extern uint64_t zp_xsave_size;
+ZP_HIDDEN long zp_hook_c(struct zp_frame *f);
+ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
+				 long a4, long a5, long a6);
+ZP_HIDDEN void zp_sled_entry_checked(void);
+ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
+			   long a5, long a6);
+
+/* The set of rewritten call sites, keyed by return address. */
+struct zp_site_set {
+	uint64_t mask;
+	uint64_t slot[];
+};
+ZP_HIDDEN extern struct zp_site_set *zp_site_set;
+ZP_HIDDEN int zp_site_add(uintptr_t ret_addr);
+ZP_HIDDEN int zp_site_has(uintptr_t ret_addr);
+
+/* maps.c: /proc/self/maps */
+struct zp_map {
+	uintptr_t start;
+	uintptr_t end;
+	int prot;		/* PROT_* */
+	int is_private;
+	char path[256];
+};
+ZP_HIDDEN int zp_maps_parse_line(const char *line, struct zp_map *m);
+typedef int (*zp_map_cb)(const struct zp_map *m, void *arg);
+ZP_HIDDEN int zp_maps_foreach(zp_map_cb cb, void *arg);
+
+/* rewrite.c */
+struct zp_rewrite_stats {
+	uint64_t sites_stub;
+	uint64_t sites_tramp;
+	uint64_t insns;
+};
+ZP_HIDDEN int zp_rewrite_init(void);
+ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
+				const char *name);
+ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
+ZP_HIDDEN int zp_patch_site(uintptr_t syscall_addr);
+/*
+ * Pure scan of a code buffer (no patching): calls cb for each syscall
+ * instruction with its address, the previous instruction's address/length
+ * and whether that one can move to a stub.  For tests and the rewriter.
+ */
+struct zp_site {
+	uintptr_t addr;		/* address of the 0f 05 / 0f 34 */
+	uintptr_t prev;		/* previous instruction, 0 if none */
+	int prev_len;
+	int movable;		/* prev can be relocated to a stub */
+};
+typedef int (*zp_site_cb)(const struct zp_site *s, void *arg);
+ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
+			    zp_site_cb cb, void *arg);
+ZP_HIDDEN void zp_stub_encode(uint8_t *stub, uintptr_t stub_addr,
+			      const uint8_t *insn, int insn_len,
+			      uintptr_t slot_addr, uintptr_t back_addr,
+			      int *out_len);
+
+/* trampoline.c */
+ZP_HIDDEN int zp_tramp_setup(char *err, size_t errlen);
+ZP_HIDDEN void zp_sled_fill(uint8_t *page, size_t exit_off);
+ZP_HIDDEN int zp_sled_check(const uint8_t *page, size_t exit_off,
+			    int *max_insns);
+
+/* sud.c */
+ZP_HIDDEN int zp_sud_setup(int block);
+ZP_HIDDEN int zp_sud_thread_arm(void);
+ZP_HIDDEN long zp_sud_sigaction(long sig, long act, long oact, long size);
+ZP_HIDDEN extern int zp_sud_active;
+ZP_HIDDEN extern uint64_t zp_sud_caught;
+
+/* Per-thread state. */
+ZP_HIDDEN extern ZP_TLS unsigned char zp_tls_guard;
+
+#endif /* ZP_INTERNAL_H */
