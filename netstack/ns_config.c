@@ -24,6 +24,7 @@
 #define NS_CFG_MAX_EXTRA	8	/* sections registered by upper layers */
 #define NS_CFG_SECTION_MAX	64
 #define NS_CFG_KEY_MAX		64
+#define NS_CFG_VALUE_MAX	(CFG_VALUE_LEN - 1)	/* rte_cfgfile would truncate longer ones */
 
 #define KEY(sec_t, field, type_, def_, min_, max_, doc_) { \
 	.name = #field, .type = (type_), \
@@ -485,6 +486,13 @@ scan_file(const char *path, struct cfg_scan *sc, char *err, size_t errlen)
 		s = trim(s);
 		if (*s == '\0' || strlen(s) >= NS_CFG_KEY_MAX) {
 			fail(err, errlen, path, lineno, "missing or too long key name");
+			rc = -EINVAL;
+			break;
+		}
+		if (strlen(trim(eq + 1)) > NS_CFG_VALUE_MAX) {
+			fail(err, errlen, path, lineno,
+			     "value of '%s' longer than %d characters", s,
+			     NS_CFG_VALUE_MAX);
 			rc = -EINVAL;
 			break;
 		}

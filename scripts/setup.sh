@@ -15,7 +15,7 @@ packages=(
 	dpkg-dev xz-utils
 	iproute2 iputils-ping ethtool procps util-linux
 	redis-server redis-tools iperf3 curl socat python3
-	gnuplot-nox strace
+	gnuplot-nox strace bc
 )
 
 if [ "$(id -u)" != 0 ]; then
