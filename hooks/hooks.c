@@ -12,6 +12,7 @@
  */
 #include <cpuid.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -239,7 +240,9 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 		return;
 	saved = zp_tls_guard;
 	zp_tls_guard = 1;
-	zp_rewrite_region(start, end, (int)a3, "new mapping");
+	zp_rewrite_region(start, end, (int)a3, "new mapping",
+			  nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) ? (int)a5 : -1,
+			  (uint64_t)a6);
 	__atomic_fetch_add(&zp_regions, 1, __ATOMIC_RELAXED);
 	zp_tls_guard = saved;
 }
@@ -322,11 +325,18 @@ static int
 rewrite_map_cb(const struct zp_map *m, void *arg)
 {
 	int *n = arg;
+	long fd = -1;
 
 	if (zp_skip_map(m))
 		return 0;
+	if (m->path[0] == '/')
+		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
+				 0, 0, 0, 0);
 	zp_rewrite_region(m->start, m->end, m->prot,
-			  m->path[0] != '\0' ? m->path : "[anon]");
+			  m->path[0] != '\0' ? m->path : "[anon]",
+			  fd >= 0 ? (int)fd : -1, m->offset);
+	if (fd >= 0)
+		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 	(*n)++;
 	return 0;
 }

@@ -83,6 +83,13 @@ zp_maps_parse_line(const char *line, struct zp_map *m)
 	/* perms, offset, dev, inode */
 	for (i = 0; i < 4; i++) {
 		s = zp_skip_field(s);
+		if (i == 0) {
+			uintptr_t off;
+
+			if (zp_parse_hex(s, &off) == NULL)
+				return -EINVAL;
+			m->offset = off;
+		}
 		if (*s == '\0' || *s == '\n') {
 			if (i < 3)
 				return -EINVAL;

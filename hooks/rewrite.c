@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <dis-asm.h>
 
 #include "zp_internal.h"
@@ -296,51 +297,143 @@ zp_insn_movable(const char *text)
 	return 1;
 }
 
+struct zp_scan {
+	struct disassemble_info info;
+	struct zp_text text;
+	const uint8_t *buf;
+	size_t len;
+	uintptr_t vma;
+	zp_site_cb cb;
+	void *arg;
+	long insns;
+};
+
+static int
+zp_is_syscall(const uint8_t *p)
+{
+	return p[0] == ZP_OP_SYSCALL0 &&
+		(p[1] == ZP_OP_SYSCALL1 || p[1] == ZP_OP_SYSENTER1);
+}
+
+static int
+zp_scan_init(struct zp_scan *sc, const uint8_t *buf, size_t len,
+	     uintptr_t vma, zp_site_cb cb, void *arg)
+{
+	if (zp_print_insn == NULL && zp_rewrite_init() != 0)
+		return -ENOSYS;
+	memset(sc, 0, sizeof(*sc));
+	sc->buf = buf;
+	sc->len = len;
+	sc->vma = vma;
+	sc->cb = cb;
+	sc->arg = arg;
+	zp_dis_setup(&sc->info, &sc->text, buf, len, vma);
+	return 0;
+}
+
+static int
+zp_decode(struct zp_scan *sc, size_t off)
+{
+	int n = zp_print_insn((bfd_vma)(sc->vma + off), &sc->info);
+
+	sc->insns++;
+	return n <= 0 ? 1 : n;
+}
+
+/* A syscall of length n at off, previous instruction at prev_off. */
+static int
+zp_report(struct zp_scan *sc, size_t off, size_t prev_off, int prev_len)
+{
+	struct zp_site s = {
+		.addr = sc->vma + off,
+		.prev = prev_len > 0 ? sc->vma + prev_off : 0,
+		.prev_len = prev_len,
+		.movable = 0,
+	};
+
+	if (prev_len >= ZP_JMP32_LEN) {
+		sc->text.on = 1;
+		sc->text.len = 0;
+		sc->text.buf[0] = '\0';
+		zp_print_insn((bfd_vma)(sc->vma + prev_off), &sc->info);
+		sc->text.on = 0;
+		s.movable = zp_insn_movable(sc->text.buf);
+	}
+	return sc->cb != NULL ? sc->cb(&s, sc->arg) : 0;
+}
+
+/* Linear sweep of the whole buffer. */
 long
 zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 	     zp_site_cb cb, void *arg)
 {
-	struct disassemble_info info;
-	struct zp_text text;
+	struct zp_scan sc;
 	size_t off = 0, prev_off = 0;
 	int prev_len = 0;
-	long insns = 0;
 
-	if (zp_print_insn == NULL && zp_rewrite_init() != 0)
+	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
 		return -ENOSYS;
-	memset(&text, 0, sizeof(text));
-	zp_dis_setup(&info, &text, buf, len, vma);
 	while (off < len) {
-		int n = zp_print_insn((bfd_vma)(vma + off), &info);
+		int n = zp_decode(&sc, off);
 
-		if (n <= 0)
-			n = 1;
-		insns++;
-		if (n == ZP_SYSCALL_LEN && buf[off] == ZP_OP_SYSCALL0 &&
-		    (buf[off + 1] == ZP_OP_SYSCALL1 ||
-		     buf[off + 1] == ZP_OP_SYSENTER1)) {
-			struct zp_site s = {
-				.addr = vma + off,
-				.prev = prev_len > 0 ? vma + prev_off : 0,
-				.prev_len = prev_len,
-				.movable = 0,
-			};
-			if (prev_len >= ZP_JMP32_LEN) {
-				text.on = 1;
-				text.len = 0;
-				text.buf[0] = '\0';
-				zp_print_insn((bfd_vma)(vma + prev_off), &info);
-				text.on = 0;
-				s.movable = zp_insn_movable(text.buf);
-			}
-			if (cb != NULL && cb(&s, arg) != 0)
-				break;
-		}
+		if (n == ZP_SYSCALL_LEN && zp_is_syscall(buf + off) &&
+		    zp_report(&sc, off, prev_off, prev_len) != 0)
+			break;
 		prev_off = off;
 		prev_len = n;
 		off += (size_t)n;
 	}
-	return insns;
+	return sc.insns;
+}
+
+/*
+ * Sweep only where needed: for each candidate byte pair, decode from the
+ * last known boundary (the sweep position, or the nearest function start
+ * if that is further on) up to it.
+ */
+long
+zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
+		const uintptr_t *starts, size_t nstarts, zp_site_cb cb,
+		void *arg)
+{
+	struct zp_scan sc;
+	size_t pos = 0, prev_off = 0, x, si = 0;
+	int prev_len = 0;
+
+	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
+		return -ENOSYS;
+	for (x = 0; x + 1 < len; x++) {
+		if (buf[x] != ZP_OP_SYSCALL0 || !zp_is_syscall(buf + x) ||
+		    x < pos)
+			continue;
+		/* the last function start at or before x */
+		while (si < nstarts && starts[si] - vma <= x)
+			si++;
+		if (si > 0 && starts[si - 1] - vma > pos) {
+			pos = starts[si - 1] - vma;
+			prev_len = 0;
+		}
+		while (pos < x) {
+			int n = zp_decode(&sc, pos);
+
+			prev_off = pos;
+			prev_len = n;
+			pos += (size_t)n;
+		}
+		if (pos != x)
+			continue;
+		{
+			int n = zp_decode(&sc, pos);
+
+			if (n == ZP_SYSCALL_LEN &&
+			    zp_report(&sc, pos, prev_off, prev_len) != 0)
+				break;
+			prev_off = pos;
+			prev_len = n;
+			pos += (size_t)n;
+		}
+	}
+	return sc.insns;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -461,6 +554,15 @@ zp_is_arena(uintptr_t a)
 /* ---------------------------------------------------------------------- */
 /* patching */
 
+static uint64_t
+zp_rw_now_ns(void)
+{
+	struct timespec ts;
+
+	zp_syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static void
 zp_rw_lock_take(void)
 {
@@ -526,8 +628,12 @@ zp_patch_cb(const struct zp_site *s, void *arg)
  * writable (keeping exec: other threads may run there) and put back.
  */
 int
-zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name)
+zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
+		  int fd, uint64_t offset)
 {
+	uintptr_t *starts = NULL;
+	long nstarts = -1;
+	uint64_t t0 = zp_rw_now_ns();
 	uint64_t before_stub, before_tramp;
 	long r, insns;
 	int err = 0, i;
@@ -551,8 +657,16 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name)
 			    0, 0, 0);
 	before_stub = zp_rw_stats.sites_stub;
 	before_tramp = zp_rw_stats.sites_tramp;
-	insns = zp_scan_code((const uint8_t *)start, end - start, start,
-			     zp_patch_cb, &err);
+	if (fd >= 0)
+		nstarts = zp_elf_func_starts(fd, offset, start, end, &starts);
+	if (nstarts > 0)
+		insns = zp_scan_code_at((const uint8_t *)start, end - start,
+					start, starts, (size_t)nstarts,
+					zp_patch_cb, &err);
+	else
+		insns = zp_scan_code((const uint8_t *)start, end - start,
+				     start, zp_patch_cb, &err);
+	zp_elf_starts_free(starts);
 	if (insns > 0)
 		zp_rw_stats.insns += (uint64_t)insns;
 	for (i = 0; i < zp_narenas; i++)
@@ -562,9 +676,10 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name)
 			0, 0, 0);
 	ZP_ASSERT(r == 0);
 	zp_rw_lock_drop();
-	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx: %ld insns, %lu stub + %lu "
-	       "trampoline sites\n", name, (unsigned long)start,
-	       (unsigned long)end, insns,
+	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx in %lu us: %ld insns decoded "
+	       "(%ld function starts), %lu stub + %lu trampoline sites\n",
+	       name, (unsigned long)start, (unsigned long)end,
+	       (unsigned long)((zp_rw_now_ns() - t0) / 1000), insns, nstarts,
 	       (unsigned long)(zp_rw_stats.sites_stub - before_stub),
 	       (unsigned long)(zp_rw_stats.sites_tramp - before_tramp));
 	return err;

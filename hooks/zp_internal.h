@@ -78,6 +78,7 @@ struct zp_map {
 	uintptr_t end;
 	int prot;		/* PROT_* */
 	int is_private;
+	uint64_t offset;	/* file offset of start */
 	char path[256];
 };
 ZP_HIDDEN int zp_maps_parse_line(const char *line, struct zp_map *m);
@@ -92,7 +93,7 @@ struct zp_rewrite_stats {
 };
 ZP_HIDDEN int zp_rewrite_init(void);
 ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
-				const char *name);
+				const char *name, int fd, uint64_t offset);
 ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
 ZP_HIDDEN int zp_patch_site(uintptr_t syscall_addr);
 /*
@@ -109,6 +110,17 @@ struct zp_site {
 typedef int (*zp_site_cb)(const struct zp_site *s, void *arg);
 ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 			    zp_site_cb cb, void *arg);
+/*
+ * The same, decoding only from known instruction boundaries (function
+ * starts, sorted) up to each candidate 0f 05 / 0f 34 byte pair.
+ */
+ZP_HIDDEN long zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
+			       const uintptr_t *starts, size_t nstarts,
+			       zp_site_cb cb, void *arg);
+/* Function starts in [start, end) from the ELF file's .eh_frame_hdr. */
+ZP_HIDDEN long zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start,
+				  uintptr_t end, uintptr_t **out);
+ZP_HIDDEN void zp_elf_starts_free(uintptr_t *starts);
 ZP_HIDDEN void zp_stub_encode(uint8_t *stub, uintptr_t stub_addr,
 			      const uint8_t *insn, int insn_len,
 			      uintptr_t slot_addr, uintptr_t back_addr,
