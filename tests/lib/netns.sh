@@ -28,8 +28,8 @@ zpns_teardown() {
 		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
 	done
 	ZPNS_PIDS=()
-	[ -n "$NS_Z" ] && ip netns del "$NS_Z" 2>/dev/null
-	[ -n "$NS_K" ] && ip netns del "$NS_K" 2>/dev/null
+	if [ -n "$NS_Z" ]; then ip netns del "$NS_Z" 2>/dev/null || true; fi
+	if [ -n "$NS_K" ]; then ip netns del "$NS_K" 2>/dev/null || true; fi
 	NS_Z=
 	NS_K=
 }
@@ -88,7 +88,9 @@ zpns_config() {
 			echo "gateway6 = 2001:2:0:$i::1"
 			echo "mbufs = 8191"
 		done
-		[ -n "$extra" ] && printf '%s\n' "$extra"
+		if [ -n "$extra" ]; then
+			printf '%s\n' "$extra"
+		fi
 	} > "$f"
 }
 
