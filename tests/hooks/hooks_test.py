@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""hooks suite: real processes under the zpoline engine (libzphooks.so).
+
+Usage: hooks_test.py CASE   (paths of the built programs come from the
+environment meson sets: ZPHOOKS_LIB, ZPTEST_PROBE, ZPTEST_PROBE_DL,
+ZPTEST_REGS, ZPTEST_MISC, ZPTEST_TESTDISP).  Exit 0 pass, 1 fail, 77 skip.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+TIMEOUT = 60
+SYSCTL = "/proc/sys/vm/mmap_min_addr"
+
+# syscall numbers (x86-64) the probe uses; see probe.c
+NR = {"getppid": 110, "getpgrp": 111, "sched_yield": 24, "getegid": 108,
+      "getuid": 102, "getsid": 124, "getgid": 104, "getpgid": 121,
+      "getresuid": 118, "getresgid": 120}
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def env_path(name):
+    v = os.environ.get(name)
+    check(v and os.path.exists(v), "%s not set or missing: %r" % (name, v))
+    return v
+
+
+def python3():
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
+        else sys.executable
+
+
+def hooked_env(**extra):
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = env_path("ZPHOOKS_LIB")
+    env.pop("ZPHOOKS_LOG", None)
+    env.update(extra)
+    return env
+
+
+def run(argv, env=None, **kw):
+    return subprocess.run(argv, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, **kw)
+
+
+def preflight():
+    """Root and vm.mmap_min_addr=0, or skip with the reason."""
+    try:
+        with open(SYSCTL) as f:
+            val = int(f.read())
+    except OSError as e:
+        print("SKIP: cannot read %s: %s" % (SYSCTL, e))
+        sys.exit(SKIP)
+    if val != 0:
+        if os.geteuid() != 0:
+            print("SKIP: vm.mmap_min_addr is %d and we are not root "
+                  "(sysctl -w vm.mmap_min_addr=0)" % val)
+            sys.exit(SKIP)
+        with open(SYSCTL, "w") as f:
+            f.write("0")
+
+
+def read_counts(path):
+    """{pid: {nr or 'sud'/'other': count}} from the count file."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            pid, key, cnt = line.split()
+            key = int(key) if key.isdigit() else key
+            out.setdefault(int(pid), {})[key] = int(cnt)
+    return out
+
+
+def case_count(mode=None):
+    probe = env_path("ZPTEST_PROBE")
+    dl = env_path("ZPTEST_PROBE_DL")
+    with tempfile.TemporaryDirectory() as d:
+        cf = os.path.join(d, "counts")
+        extra = {"ZPHOOKS_DISPATCH": "count", "ZPHOOKS_COUNT_FILE": cf}
+        if mode:
+            extra["ZPHOOKS_MODE"] = mode
+        r = run([probe, dl], env=hooked_env(**extra))
+        check(r.returncode == 0, "probe failed: rc=%d %s" % (r.returncode,
+                                                            r.stderr))
+        pids = dict(kv.split("=") for kv in r.stdout.split())
+        pid, spawn, fork = (int(pids[k]) for k in ("pid", "spawn", "fork"))
+        counts = read_counts(cf)
+    check(pid in counts and spawn in counts and fork in counts,
+          "missing count blocks: %s" % sorted(counts))
+    want = {"getppid": 3, "getpgrp": 4, "sched_yield": 5, "getegid": 7,
+            "getuid": 11, "getsid": 2, "getgid": 26, "getpgid": 4,
+            "getresuid": 0, "getresgid": 0}
+    got = {k: counts[pid].get(NR[k], 0) for k in want}
+    print("parent:", got, "sud:", counts[pid].get("sud"))
+    check(got == want, "parent counts %s != %s" % (got, want))
+    if mode == "sud":
+        check(counts[pid]["sud"] >= sum(want.values()),
+              "SUD-only run did not catch everything")
+    else:
+        # the RWX page was written after it was mapped: SUD caught it
+        check(counts[pid]["sud"] >= want["getpgid"],
+              "SUD caught %d < %d" % (counts[pid]["sud"], want["getpgid"]))
+    check(counts[spawn].get(NR["getresuid"]) == 17,
+          "posix_spawn child: %s" % counts[spawn])
+    check(counts[fork].get(NR["getresgid"]) == 19,
+          "fork child: %s" % counts[fork])
+    check(counts[fork].get(NR["getppid"], 0) == 0, "fork child inherited "
+          "counts it should not report")
+
+
+def parse_regs(out):
+    lines = out.splitlines()
+    regs = [l for l in lines if l.startswith("regs ")]
+    rz = dict(l.split(": ") for l in lines if l.startswith("redzone "))
+    return regs, rz
+
+
+def case_regs(env, redzone_tramp):
+    r = run([env_path("ZPTEST_REGS")], env=env)
+    print(r.stdout, end="")
+    check(r.returncode == 0, "registers changed (rc=%d) %s" %
+          (r.returncode, r.stderr))
+    regs, rz = parse_regs(r.stdout)
+    check(len(regs) >= 2 and all(l.endswith(": ok") for l in regs),
+          "register checks: %s" % regs)
+    check(int(rz["redzone stub"], 16) == 0, "stub path lost red zone")
+    check(int(rz["redzone trampoline"], 16) == redzone_tramp,
+          "trampoline path red zone mask %s, want %#x" %
+          (rz["redzone trampoline"], redzone_tramp))
+
+
+def case_regs_vector():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="vector", ZPTEST_OUT=out)
+        case_regs(env, 0x8000)
+        with open(out) as f:
+            calls = int(f.read().split()[0].split("=")[1])
+    check(calls > 0, "vector dispatcher never ran")
+
+
+def case_guard():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="guard", ZPTEST_OUT=out)
+        r = run([env_path("ZPTEST_MISC"), "getppid", "3"], env=env)
+        check(r.returncode == 0, "rc=%d %s" % (r.returncode, r.stderr))
+        with open(out) as f:
+            kv = dict(x.split("=") for x in f.read().split())
+    print(kv)
+    check(int(kv["calls"]) > 0, "dispatcher never ran")
+    check(int(kv["nested"]) == 0, "dispatcher re-entered itself")
+    # 3 from the program; the dispatcher's own getppid() went to the kernel
+    check(int(kv["getppid"]) == 3, "dispatcher saw %s getppid" %
+          kv["getppid"])
+
+
+def case_misc(name, expect_signal=None):
+    for label, env in (("native", None), ("zpnet", hooked_env())):
+        r = run([env_path("ZPTEST_MISC"), name], env=env)
+        print(label, name, "rc", r.returncode, r.stdout.strip())
+        if expect_signal:
+            check(r.returncode == -expect_signal, "%s %s: rc %d, want "
+                  "signal %d" % (label, name, r.returncode, expect_signal))
+        else:
+            check(r.returncode == 0 and r.stdout.strip() == "ok " + name,
+                  "%s %s: rc %d %s" % (label, name, r.returncode, r.stderr))
+
+
+def case_return():
+    r = run([env_path("ZPTEST_MISC"), "getpid", "5"],
+            env=hooked_env(ZPHOOKS_DISPATCH="return",
+                           ZPHOOKS_RETURN_VALUE="4242"))
+    check(r.returncode == 0 and r.stdout.strip() == "4242",
+          "return dispatcher: rc %d out %r" % (r.returncode, r.stdout))
+
+
+def same_output(argv, **kw):
+    plain = run(argv, **kw)
+    hooked = run(argv, env=hooked_env(), **kw)
+    check(plain.returncode == 0, "plain run failed: %s" % plain.stderr)
+    check(hooked.returncode == plain.returncode and
+          hooked.stdout == plain.stdout and hooked.stderr == plain.stderr,
+          "output differs for %s:\n--- plain\n%s%s\n--- zpnet\n%s%s" %
+          (argv, plain.stdout, plain.stderr, hooked.stdout, hooked.stderr))
+    print("same output:", " ".join(argv)[:60], "(%d bytes)" %
+          len(plain.stdout))
+
+
+def case_ls():
+    same_output(["ls", "-la", "/"])
+
+
+def case_sh():
+    same_output(["sh", "-c", "seq 1 2000 | sort -r | head -5; "
+                 "echo $(( $(seq 1 100 | wc -l) * 2 )) | cat"])
+
+
+def case_python():
+    code = ("import threading, subprocess\n"
+            "out = []\n"
+            "ts = [threading.Thread(target=lambda i=i: out.append(i * i)) "
+            "for i in range(8)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "print(sorted(out))\n"
+            "print(subprocess.run(['echo', 'child'], capture_output=True, "
+            "text=True).stdout.strip())\n"
+            "print(subprocess.check_output('echo a | tr a b', shell=True, "
+            "text=True).strip())\n")
+    same_output([python3(), "-c", code])
+
+
+def case_gcc():
+    src = "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 6 * 7); " \
+          "return 0; }\n"
+    with tempfile.TemporaryDirectory() as d:
+        c = os.path.join(d, "t.c")
+        with open(c, "w") as f:
+            f.write(src)
+        objs = []
+        for label, env in (("plain", None), ("zpnet", hooked_env())):
+            o = os.path.join(d, label + ".o")
+            r = run(["gcc", "-O2", "-c", c, "-o", o], env=env)
+            check(r.returncode == 0, "%s gcc: %s" % (label, r.stderr))
+            with open(o, "rb") as f:
+                objs.append(f.read())
+        check(objs[0] == objs[1], "gcc output differs under zpnet")
+        exe = os.path.join(d, "t")
+        r = run(["gcc", c, "-o", exe], env=hooked_env())
+        check(r.returncode == 0, "gcc link: %s" % r.stderr)
+        r = run([exe], env=hooked_env())
+        check(r.stdout == "42\n", "compiled program printed %r" % r.stdout)
+    print("gcc: identical object, linked program runs")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def case_redis():
+    port = str(free_port())
+    cli = ["redis-cli", "-h", "127.0.0.1", "-p", port]
+    srv = subprocess.Popen(["redis-server", "--port", port, "--bind",
+                            "127.0.0.1", "--save", "", "--appendonly", "no",
+                            "--daemonize", "no"],
+                           env=hooked_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        pong = ""
+        while time.time() < deadline and pong != "PONG":
+            time.sleep(0.1)
+            pong = run(cli + ["ping"]).stdout.strip()
+        check(pong == "PONG", "no PONG from redis under zpnet")
+        check(run(cli + ["set", "zpkey", "zpval"]).stdout.strip() == "OK",
+              "SET failed")
+        check(run(cli + ["get", "zpkey"]).stdout.strip() == "zpval",
+              "GET failed")
+        run(cli + ["shutdown", "nosave"])
+        rc = srv.wait(timeout=20)
+        log = srv.stdout.read().decode(errors="replace")
+        check(rc == 0, "redis exited %d:\n%s" % (rc, log[-2000:]))
+        check("ready to exit" in log, "no clean shutdown in log")
+        print("redis: PONG, SET/GET, clean shutdown")
+    finally:
+        if srv.poll() is None:
+            os.killpg(srv.pid, signal.SIGKILL)
+            srv.wait()
+
+
+def case_min_addr():
+    """vm.mmap_min_addr > 0 without CAP_SYS_RAWIO: a clear message."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to change vm.mmap_min_addr")
+        sys.exit(SKIP)
+    setpriv = "/usr/bin/setpriv"
+    check(os.path.exists(setpriv), "setpriv (util-linux) missing")
+    drop = [setpriv, "--inh-caps=-sys_rawio", "--bounding-set=-sys_rawio",
+            "--"]
+    with open(SYSCTL, "w") as f:
+        f.write("65536")
+    try:
+        r = run(drop + ["/bin/true"], env=hooked_env())
+        r2 = run(drop + [env_path("ZPTEST_MISC"), "getppid", "1"],
+                 env=hooked_env(ZPHOOKS_ALLOW_SUD_ONLY="1"))
+    finally:
+        with open(SYSCTL, "w") as f:
+            f.write("0")
+    print(r.stderr.strip())
+    check(r.returncode == 1, "rc %d, want 1" % r.returncode)
+    check("vm.mmap_min_addr is 65536" in r.stderr and
+          "sysctl -w vm.mmap_min_addr=0" in r.stderr,
+          "message does not name the fix: %r" % r.stderr)
+    check(r2.returncode == 0 and "ok getppid" in r2.stdout,
+          "SUD-only fallback failed: rc %d %s" % (r2.returncode, r2.stderr))
+
+
+CASES = {
+    "count": case_count,
+    "count-sud": lambda: case_count("sud"),
+    "regs-native": lambda: case_regs(None, 0),
+    "regs-pass": lambda: case_regs(hooked_env(), 0x8000),
+    "regs-vector": case_regs_vector,
+    "guard": case_guard,
+    "nullcall": lambda: case_misc("nullcall", signal.SIGSEGV),
+    "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
+    "bignr": lambda: case_misc("bignr"),
+    "vfork": lambda: case_misc("vfork"),
+    "sigsys": lambda: case_misc("sigsys"),
+    "return": case_return,
+    "ls": case_ls,
+    "sh": case_sh,
+    "python": case_python,
+    "gcc": case_gcc,
+    "redis": case_redis,
+    "min-addr": case_min_addr,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print("usage: hooks_test.py {%s}" % ",".join(CASES))
+        return 2
+    preflight()
+    try:
+        CASES[sys.argv[1]]()
+    except Fail as e:
+        print("FAIL:", e)
+        return 1
+    print("PASS", sys.argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

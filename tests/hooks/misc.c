@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * misc.c - small behaviours of the hook engine, one per argument:
+ *   nullcall     call through a NULL function pointer (must die, SIGSEGV)
+ *   nullcall-asm `xor %eax,%eax; call *%rax` (must die, SIGSEGV)
+ *   bignr        syscall numbers past the table: -ENOSYS like the kernel
+ *   vfork        vfork() + _exit and vfork() + execve, parent intact
+ *   sigsys       the app's own SIGSYS handler still runs (kill -SYS)
+ *   getppid N    getppid N times through libc
+ *   getpid N     getpid N times through libc, prints the last value
+ * Prints "ok <case>" and exits 0 when the behaviour is right.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NR_PAST_TABLE	1000
+#define NR_PAST_SLED	600
+
+static volatile sig_atomic_t got_sigsys;
+
+static void
+on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	got_sigsys = si->si_code == SI_USER ? 1 : 2;
+}
+
+static int
+do_vfork(void)
+{
+	volatile int marker = 42;
+	pid_t pid;
+	int st;
+
+	pid = vfork();
+	if (pid == 0)
+		_exit(7);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 7 || marker != 42)
+		return 1;
+	pid = vfork();
+	if (pid == 0) {
+		char *argv[] = { "true", NULL };
+
+		execv("/bin/true", argv);
+		_exit(9);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0 || marker != 42)
+		return 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+
+	if (strcmp(c, "nullcall") == 0) {
+		void (*volatile fp)(void) = NULL;
+
+		fp();
+		return 1;
+	}
+	if (strcmp(c, "nullcall-asm") == 0) {
+		__asm__ volatile ("xor %%eax, %%eax\n\tcall *%%rax"
+				  ::: "rax", "memory");
+		return 1;
+	}
+	if (strcmp(c, "bignr") == 0) {
+		long r1 = syscall(NR_PAST_TABLE);
+		int e1 = errno;
+		long r2 = syscall(NR_PAST_SLED);
+		int e2 = errno;
+
+		if (r1 != -1 || e1 != ENOSYS || r2 != -1 || e2 != ENOSYS)
+			return 1;
+	} else if (strcmp(c, "vfork") == 0) {
+		if (do_vfork() != 0)
+			return 1;
+	} else if (strcmp(c, "sigsys") == 0) {
+		struct sigaction sa, old;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigsys;
+		sa.sa_flags = SA_SIGINFO;
+		if (sigaction(SIGSYS, &sa, NULL) != 0)
+			return 1;
+		kill(getpid(), SIGSYS);
+		if (got_sigsys != 1)
+			return 1;
+		if (sigaction(SIGSYS, NULL, &old) != 0 ||
+		    old.sa_sigaction != on_sigsys)
+			return 1;
+	} else if (strcmp(c, "getppid") == 0 && argc > 2) {
+		long n = atol(argv[2]), i;
+
+		for (i = 0; i < n; i++)
+			getppid();
+	} else if (strcmp(c, "getpid") == 0 && argc > 2) {
+		long n = atol(argv[2]), i;
+		pid_t p = 0;
+
+		for (i = 0; i < n; i++)
+			p = getpid();
+		printf("%d\n", p);
+		return 0;
+	} else {
+		fprintf(stderr, "usage: %s CASE\n", argv[0]);
+		return 2;
+	}
+	printf("ok %s\n", c);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * regs.c - checks that a hooked syscall leaves every register but rax, rcx
+ * and r11 as it was (general, ymm0-15, zmm0-31 with AVX-512), and reports
+ * what happened to the red zone.  Prints one line per check; exits 1 on a
+ * register mismatch.  hooks_test.py runs it natively and under zpnet.
+ */
+#include <cpuid.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NGPR		12
+#define NVEC		32
+#define VEC_BYTES	64
+#define YMM_REGS	16
+#define YMM_BYTES	32
+#define V_TRAMP		1
+#define V_AVX512	2
+
+struct zp_regs {
+	uint64_t gpr[NGPR];
+	uint8_t pad[128 - NGPR * 8];
+	uint8_t vec[NVEC][VEC_BYTES];
+} __attribute__((aligned(64)));
+
+void zp_regs_run(const struct zp_regs *in, struct zp_regs *out, int variant);
+unsigned int zp_redzone_run(int variant);
+
+static const char *const gpr_names[NGPR] = {
+	"rbx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r12", "r13",
+	"r14", "r15",
+};
+
+static int
+has_avx512f(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return (b >> 16) & 1;
+}
+
+static int
+check(int variant)
+{
+	static struct zp_regs in, out;
+	int nvec = variant & V_AVX512 ? NVEC : YMM_REGS;
+	int vbytes = variant & V_AVX512 ? VEC_BYTES : YMM_BYTES;
+	int i, j, bad = 0;
+
+	for (i = 0; i < NGPR; i++)
+		in.gpr[i] = 0x0123456789abcdefULL ^ ((uint64_t)(i + 1) << 56) ^
+			(uint64_t)(i * 0x1111);
+	for (i = 0; i < NVEC; i++)
+		for (j = 0; j < VEC_BYTES; j++)
+			in.vec[i][j] = (uint8_t)(i * 37 + j * 11 + 1);
+	memset(&out, 0, sizeof(out));
+	zp_regs_run(&in, &out, variant);
+	for (i = 0; i < NGPR; i++)
+		if (in.gpr[i] != out.gpr[i]) {
+			printf("  %s changed: %#lx -> %#lx\n", gpr_names[i],
+			       (unsigned long)in.gpr[i],
+			       (unsigned long)out.gpr[i]);
+			bad++;
+		}
+	for (i = 0; i < nvec; i++)
+		if (memcmp(in.vec[i], out.vec[i], (size_t)vbytes) != 0) {
+			printf("  %s%d changed\n", variant & V_AVX512 ? "zmm" :
+			       "ymm", i);
+			bad++;
+		}
+	printf("regs %s %s: %s\n", variant & V_TRAMP ? "trampoline" : "stub",
+	       variant & V_AVX512 ? "zmm0-31" : "ymm0-15",
+	       bad ? "CHANGED" : "ok");
+	return bad;
+}
+
+int
+main(void)
+{
+	int bad = 0;
+
+	bad += check(0);
+	bad += check(V_TRAMP);
+	if (has_avx512f()) {
+		bad += check(V_AVX512);
+		bad += check(V_AVX512 | V_TRAMP);
+	}
+	printf("redzone stub: %#x\n", zp_redzone_run(0));
+	printf("redzone trampoline: %#x\n", zp_redzone_run(1));
+	return bad ? 1 : 0;
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * testdisp.c - a preload library with test dispatchers, linked with the
+ * engine the way the zpnet preload library is.  ZPTEST_DISP selects:
+ *   vector  clobbers every vector register (SSE/AVX/AVX-512) and calls
+ *           memset, then passes through (registered with
+ *           ZP_DISPATCH_VECTOR): registers must still be preserved
+ *   guard   calls libc (getppid, snprintf, malloc) from the dispatcher:
+ *           those must reach the kernel, never this dispatcher again
+ * At exit_group it writes "calls=N nested=M getppid=K" to ZPTEST_OUT,
+ * K being the getppid calls the dispatcher saw (only the program's).
+ */
+#include <cpuid.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "zp_hooks.h"
+
+static unsigned long calls, nested, seen_getppid;
+static __thread int depth;
+static int avx512;
+
+__attribute__((target("avx512f")))
+static void
+clobber_avx512(void)
+{
+	__asm__ volatile (
+			"vpternlogd $0xff, %%zmm0, %%zmm0, %%zmm0\n\t"
+			"vmovdqa64 %%zmm0, %%zmm1\n\t"
+			"vmovdqa64 %%zmm0, %%zmm15\n\t"
+			"vmovdqa64 %%zmm0, %%zmm16\n\t"
+			"vmovdqa64 %%zmm0, %%zmm31\n\t"
+			::: "xmm0", "xmm1", "xmm15", "xmm16", "xmm31");
+}
+
+__attribute__((target("avx2")))
+static void
+clobber_vectors(void)
+{
+	static volatile char buf[4096];
+
+	memset((void *)buf, 0x5a, sizeof(buf));
+	if (avx512)
+		clobber_avx512();
+	__asm__ volatile (
+		"vpcmpeqd %%ymm0, %%ymm0, %%ymm0\n\t"
+		"vmovdqa %%ymm0, %%ymm2\n\t"
+		"vmovdqa %%ymm0, %%ymm7\n\t"
+		"vmovdqa %%ymm0, %%ymm8\n\t"
+		"vmovdqa %%ymm0, %%ymm14\n\t"
+		"pxor %%xmm3, %%xmm3\n\t"
+		::: "xmm0", "xmm2", "xmm3", "xmm7", "xmm8", "xmm14");
+}
+
+static void
+dump(void)
+{
+	char line[128];
+	const char *path = getenv("ZPTEST_OUT");
+	int n;
+	long fd;
+
+	if (path == NULL)
+		return;
+	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu\n",
+		     calls, nested, seen_getppid);
+	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
+			 0644, 0, 0, 0);
+	if (fd >= 0) {
+		zp_syscall6(SYS_write, fd, (long)line, n, 0, 0, 0);
+		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	}
+}
+
+static long
+disp_vector(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	calls++;
+	clobber_vectors();
+	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
+		dump();
+	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
+static long
+disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	char buf[64];
+	char *p;
+
+	if (depth++ > 0)
+		nested++;
+	calls++;
+	if (nr == SYS_getppid)
+		seen_getppid++;
+	/* libc from inside the dispatcher: straight to the kernel */
+	snprintf(buf, sizeof(buf), "%d", getppid());
+	p = malloc(4096);
+	free(p);
+	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
+		dump();
+	depth--;
+	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
+__attribute__((constructor))
+static void
+testdisp_init(void)
+{
+	struct zp_hooks_config cfg;
+	const char *mode = getenv("ZPTEST_DISP");
+	unsigned int a, b, c, d;
+	int r;
+
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		avx512 = (b >> 16) & 1;
+	if (mode != NULL && strcmp(mode, "guard") == 0)
+		r = zp_hooks_register(disp_guard);
+	else
+		r = zp_hooks_register(disp_vector);
+	zp_hooks_config_default(&cfg);
+	if (r == 0)
+		r = zp_hooks_start(&cfg);
+	if (r != 0) {
+		fprintf(stderr, "testdisp: %s\n", zp_hooks_strerror());
+		_exit(1);
+	}
+}
