@@ -164,7 +164,11 @@ check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		const struct ns_port_config *pc = &cfg->ports[i];
 
-		if (pc->iface[0] == '\0')
+		/* net_tap and others create their interface: only drivers
+		 * that attach to an existing one are checked. */
+		if (pc->iface[0] == '\0' ||
+		    (strcmp(pc->pmd, "net_af_packet") != 0 &&
+		     strcmp(pc->pmd, "net_af_xdp") != 0))
 			continue;
 		if (if_nametoindex(pc->iface) == 0) {
 			snprintf(err, errlen,

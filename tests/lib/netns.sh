@@ -40,7 +40,7 @@ zpns_skip() {
 }
 
 zpns_setup() {
-	local pairs=${1:-1} i suffix
+	local pairs=${1-1} i suffix
 	[ "$(id -u)" = 0 ] || zpns_skip "needs root for network namespaces"
 	command -v ip >/dev/null || zpns_skip "iproute2 missing (scripts/setup.sh)"
 	suffix=$(printf '%s-%04x%04x' "$$" "$RANDOM" "$RANDOM")
