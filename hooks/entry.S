@@ -40,6 +40,35 @@ zp_gate_start:
 .endif
 .endm
 
+/*
+ * In a new thread or process on its own stack: arm SUD there too (the
+ * kernel does not inherit it).  rax = 0 (the child's result) after.
+ */
+.macro ZP_CHILD_ARM_SUD
+	cmpl	$0, zp_sud_active(%rip)		/* safety net on? */
+	je	80f
+	push	%rdi				/* keep the child's args */
+	push	%rsi
+	push	%rdx
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%rbp
+	mov	%rsp, %rbp
+	and	$-16, %rsp			/* ABI alignment */
+	call	zp_sud_thread_arm		/* general registers only */
+	mov	%rbp, %rsp
+	pop	%rbp
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdx
+	pop	%rsi
+	pop	%rdi
+	xor	%eax, %eax			/* child: clone returned 0 */
+80:
+.endm
+
 /* Set the vfork-child flag of this thread's TLS to \val. */
 .macro ZP_VFORK_FLAG val
 	movq	zp_tls_vfork_child@gottpoff(%rip), %r11	/* TLS offset */
@@ -171,7 +200,9 @@ zp_gate_start:
 	test	$ZP_CLONE_VFORK, %edi
 	jz	63f
 	ZP_VFORK_FLAG 1				/* shares the parent's TLS */
-63:	ZP_EXIT	\sled				/* child: rsp = newsp */
+	ZP_EXIT	\sled
+63:	ZP_CHILD_ARM_SUD
+	ZP_EXIT	\sled				/* child: rsp = newsp */
 62:	pop	%rsi				/* parent: rsi = newsp */
 	test	$ZP_CLONE_VFORK, %edi
 	jz	64f
@@ -181,8 +212,9 @@ zp_gate_start:
 	/*
 	 * ---- clone3(args=rdi, size=rsi) ----
 	 * Same idea: copy the args, shrink the child's stack by
-	 * ZP_ENTRY_GAP, leave our return address and the original args
-	 * pointer at its top.
+	 * ZP_ENTRY_GAP, leave our return address, the original args
+	 * pointer and the flags at its top (the child must not read the
+	 * args: they may live on the parent's stack, already reused).
 	 */
 70:	cmp	$ZP_CLONE_ARGS_SIZE_VER0, %rsi	/* too small: let the */
 	jb	11b				/*  kernel say EINVAL */
@@ -209,16 +241,20 @@ zp_gate_start:
 	mov	ZP_CLONE_ARGS_COPY+16(%rsp), %r11	/* return address */
 	mov	%r11, -ZP_ENTRY_GAP(%rcx)	/* child's (%rsp) */
 	mov	%rdi, -ZP_ENTRY_GAP+8(%rcx)	/* child's 8(%rsp): args */
+	mov	ZP_CLONE_ARGS_FLAGS(%rsp), %r11	/* child's 16(%rsp): flags */
+	mov	%r11, -ZP_ENTRY_GAP+16(%rcx)	/*  (args may be gone then) */
 	subq	$ZP_ENTRY_GAP, ZP_CLONE_ARGS_STACK_SIZE(%rsp)
 	mov	%rsp, %rdi			/* syscall on the copy */
 	syscall
 	test	%rax, %rax
 	jnz	73f
 	mov	8(%rsp), %rdi			/* child: rdi = args */
-	testl	$ZP_CLONE_VFORK, ZP_CLONE_ARGS_FLAGS(%rdi)
+	testl	$ZP_CLONE_VFORK, 16(%rsp)	/* our copy of the flags */
 	jz	74f
 	ZP_VFORK_FLAG 1
-74:	ZP_EXIT	\sled				/* child: rsp = top */
+	ZP_EXIT	\sled
+74:	ZP_CHILD_ARM_SUD
+	ZP_EXIT	\sled				/* child: rsp = top */
 73:	add	$ZP_CLONE_ARGS_COPY, %rsp	/* parent: drop the copy */
 	pop	%rsi
 	pop	%rdi

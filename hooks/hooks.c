@@ -191,6 +191,9 @@ zp_do_fork(struct zp_frame *f)
 		zp_fork_prepare();
 	r = zp_syscall6(f->nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
 	if (r == 0) {
+		/* the kernel does not inherit SUD */
+		if (zp_sud_active)
+			zp_sud_thread_arm();
 		if (zp_fork_child != NULL)
 			zp_fork_child();
 	} else if (zp_fork_parent != NULL) {

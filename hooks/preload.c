@@ -8,7 +8,7 @@
  *           every other syscall passes through
  *   count   counts syscalls per number; at exit_group, appends
  *           "<pid> <nr> <count>" lines and "<pid> sud <n>" to
- *           ZPHOOKS_COUNT_FILE
+ *           ZPHOOKS_COUNT_FILE.  A forked child starts from zero.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,9 +62,10 @@ zp_count_dump(void)
 	}
 	zp_hooks_get_stats(&st);
 	len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-				"%ld sud %lu\n%ld other %lu\n", pid,
+				"%ld sud %lu\n%ld other %lu\n%ld armfail %lu\n", pid,
 				(unsigned long)st.sud_caught, pid,
-				(unsigned long)zp_count_other);
+				(unsigned long)zp_count_other, pid,
+				(unsigned long)zp_sud_arm_fail);
 	fd = zp_syscall6(SYS_open, (long)zp_count_path,
 			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644, 0, 0,
 			 0);
@@ -72,6 +73,14 @@ zp_count_dump(void)
 		return;
 	zp_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0);
 	zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+/* A forked child reports only its own syscalls. */
+static void
+zp_count_child(void)
+{
+	memset(zp_counts, 0, sizeof(zp_counts));
+	zp_count_other = 0;
 }
 
 static long
@@ -148,6 +157,7 @@ zp_preload_init(void)
 				 v);
 		r = zp_hooks_register_flags(zp_dispatch_count,
 					    ZP_DISPATCH_REENTRANT);
+		zp_hooks_set_fork_callbacks(NULL, NULL, zp_count_child);
 	} else {
 		zp_die("ZPHOOKS_DISPATCH", "must be pass, return or count");
 		r = -EINVAL;

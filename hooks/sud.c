@@ -47,14 +47,21 @@ uint64_t zp_sud_caught;
 static ZP_TLS char zp_tls_selector;
 static struct zp_ksigaction zp_app_sigsys;
 
+uint64_t zp_sud_arm_fail;
+
 int
 zp_sud_thread_arm(void)
 {
+	long r;
+
 	zp_tls_selector = ZP_SUD_BLOCK;
-	return (int)zp_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+	r = zp_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
 				PR_SYS_DISPATCH_ON, (long)zp_gate_start,
 				(long)(zp_gate_end - zp_gate_start),
 				(long)&zp_tls_selector, 0);
+	if (r != 0)
+		__atomic_fetch_add(&zp_sud_arm_fail, 1, __ATOMIC_RELAXED);
+	return (int)r;
 }
 
 /* rt_sigaction(SIGSYS, act, oact, size) from the app. */

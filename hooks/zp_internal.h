@@ -138,6 +138,7 @@ ZP_HIDDEN int zp_sud_thread_arm(void);
 ZP_HIDDEN long zp_sud_sigaction(long sig, long act, long oact, long size);
 ZP_HIDDEN extern int zp_sud_active;
 ZP_HIDDEN extern uint64_t zp_sud_caught;
+ZP_HIDDEN extern uint64_t zp_sud_arm_fail;
 
 /* Per-thread state. */
 ZP_HIDDEN extern ZP_TLS unsigned char zp_tls_guard;

@@ -169,6 +169,8 @@ sweep_cb(const struct zp_site *s, void *arg)
 	return 0;
 }
 
+static char libc_path[4096];
+
 static int
 libc_text(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -184,6 +186,8 @@ libc_text(struct dl_phdr_info *info, size_t size, void *arg)
 			r[0] = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
 			r[1] = r[0] + info->dlpi_phdr[i].p_memsz;
 			r[2] = info->dlpi_phdr[i].p_offset;
+			snprintf(libc_path, sizeof(libc_path), "%s",
+				 info->dlpi_name);
 			return 1;
 		}
 	return 0;
@@ -195,23 +199,25 @@ test_libc_agree(void)
 {
 	static struct sweep full, fast;
 	uintptr_t r[3] = { 0 }, *starts = NULL, lo, hi;
-	Dl_info di;
 	long n;
 	int fd, i;
 
 	dl_iterate_phdr(libc_text, r);
-	if (r[0] == 0 || dladdr((void *)printf, &di) == 0) {
+	if (r[0] == 0) {
 		fprintf(stderr, "libc not found, skipping agreement check\n");
 		return;
 	}
 	/* whole pages, like a mapping */
 	lo = r[0] & ~(uintptr_t)(PAGE - 1);
 	hi = (r[1] + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-	fd = open(di.dli_fname, O_RDONLY);
+	fd = open(libc_path, O_RDONLY);
 	EXPECT(fd >= 0);
 	n = zp_elf_func_starts(fd, r[2] & ~(uint64_t)(PAGE - 1), lo, hi,
 			       &starts);
 	close(fd);
+	if (n <= 1000)
+		fprintf(stderr, "function starts of %s: %ld\n", libc_path,
+			n);
 	EXPECT(n > 1000);
 	zp_scan_code((const uint8_t *)lo, hi - lo, lo, sweep_cb, &full);
 	zp_scan_code_at((const uint8_t *)lo, hi - lo, lo, starts,
