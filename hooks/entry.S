@@ -69,6 +69,30 @@ zp_gate_start:
 80:
 .endm
 
+/* Arm SUD in this thread from the hook, keeping every register. */
+.macro ZP_CALL_ARM_SUD
+	push	%rax				/* nr */
+	push	%rdi
+	push	%rsi
+	push	%rdx
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%rbp
+	mov	%rsp, %rbp
+	and	$-16, %rsp			/* ABI alignment */
+	call	zp_sud_thread_arm		/* general registers only */
+	mov	%rbp, %rsp
+	pop	%rbp
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdx
+	pop	%rsi
+	pop	%rdi
+	pop	%rax
+.endm
+
 /* Set the vfork-child flag of this thread's TLS to \val. */
 .macro ZP_VFORK_FLAG val
 	movq	zp_tls_vfork_child@gottpoff(%rip), %r11	/* TLS offset */
@@ -80,7 +104,9 @@ zp_gate_start:
  * rsp = S0 - ZP_ENTRY_GAP, (%rsp) = return address.
  */
 .macro ZP_BODY sled
-	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table... */
+	cmpl	$0, zp_sud_active(%rip)		/* SUD wanted everywhere? */
+	jne	12f
+13:	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table... */
 	jae	10f				/* ...are plain */
 	lea	zp_kind_table(%rip), %rcx	/* rcx = &zp_kind_table */
 	movzbl	(%rcx,%rax), %ecx		/* ecx = kind of nr */
@@ -90,6 +116,13 @@ zp_gate_start:
 	jne	30f				/* yes: C path */
 11:	syscall					/* no: straight through */
 	ZP_EXIT	\sled
+
+	/* ---- SUD wanted: is this thread armed yet? ---- */
+12:	movq	zp_tls_sud_armed@gottpoff(%rip), %rcx	/* TLS offset */
+	cmpb	$0, %fs:(%rcx)
+	jne	13b				/* armed: carry on */
+	ZP_CALL_ARM_SUD				/* arm, keep all registers */
+	jmp	13b
 
 	/* ---- special syscalls; ecx = kind ---- */
 20:	cmp	$ZP_KIND_PROT, %ecx		/* mmap/mprotect: */

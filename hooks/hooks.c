@@ -51,6 +51,7 @@ static int zp_started;
 static enum zp_hooks_mode zp_mode;
 static uint64_t zp_regions;
 static uint64_t zp_start_ns;
+static const char *zp_sud_want_at_start;
 
 void
 zp_log(int level, const char *fmt, ...)
@@ -134,7 +135,7 @@ zp_hooks_config_default(struct zp_hooks_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = ZP_HOOKS_ZPOLINE;
 	cfg->log_level = ZP_LOG_WARN;
-	cfg->sud_safety_net = 1;
+	cfg->sud_safety_net = ZP_SUD_LAZY;
 	cfg->allow_sud_fallback = 0;
 }
 
@@ -243,9 +244,15 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 		return;
 	saved = zp_tls_guard;
 	zp_tls_guard = 1;
-	zp_rewrite_region(start, end, (int)a3, "new mapping",
-			  nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) ? (int)a5 : -1,
-			  (uint64_t)a6);
+	/* code that can change later, or come from elsewhere: arm SUD */
+	if (a3 & PROT_WRITE)
+		zp_sud_want("a writable+executable mapping");
+	else if (nr == SYS_mmap && (a4 & MAP_SHARED) && !(a4 & MAP_ANONYMOUS))
+		zp_sud_want("a shared executable file mapping");
+	if (zp_rewrite_region(start, end, (int)a3, "new mapping",
+			      nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) ?
+			      (int)a5 : -1, (uint64_t)a6) != 0)
+		zp_sud_want("a mapping that could not be rewritten");
 	__atomic_fetch_add(&zp_regions, 1, __ATOMIC_RELAXED);
 	zp_tls_guard = saved;
 }
@@ -263,7 +270,8 @@ zp_hook_c(struct zp_frame *f)
 		/* entry.S sends only the fork-like ones here */
 		return zp_do_fork(f);
 	case SYS_rt_sigaction:
-		if (zp_sud_active && f->a1 == SIGSYS)
+		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C &&
+		    f->a1 == SIGSYS)
 			return zp_sud_sigaction(f->a1, f->a2, f->a3, f->a4);
 		break;
 	default:
@@ -332,6 +340,9 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 
 	if (zp_skip_map(m))
 		return 0;
+	if ((m->prot & PROT_WRITE) || !m->is_private)
+		zp_sud_want_at_start = "a writable or shared executable mapping "
+			"at start-up";
 	if (m->path[0] == '/')
 		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
 				 0, 0, 0, 0);
@@ -391,8 +402,9 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 			return r;
 		}
 	}
-	if (zp_mode == ZP_HOOKS_SUD_ONLY || cfg->sud_safety_net) {
-		r = zp_sud_setup(1);
+	if (zp_mode == ZP_HOOKS_SUD_ONLY || cfg->sud_safety_net != ZP_SUD_OFF) {
+		r = zp_sud_setup(zp_mode == ZP_HOOKS_SUD_ONLY ||
+				 cfg->sud_safety_net == ZP_SUD_ALWAYS);
 		if (r != 0) {
 			snprintf(zp_err, sizeof(zp_err), "cannot arm Syscall "
 				 "User Dispatch: %s (needs Linux 5.11 with "
@@ -403,6 +415,8 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 			zp_err[0] = '\0';
 		}
 	}
+	if (zp_sud_want_at_start)
+		zp_sud_want(zp_sud_want_at_start);
 	zp_started = 1;
 	zp_start_ns = zp_now_ns() - t0;
 	zp_rewrite_get_stats(&rw);

@@ -136,7 +136,15 @@ zp_preload_init(void)
 		cfg.mode = ZP_HOOKS_SUD_ONLY;
 	else if (v != NULL && *v != '\0' && strcmp(v, "zpoline") != 0)
 		zp_die("ZPHOOKS_MODE", "must be zpoline or sud");
-	cfg.sud_safety_net = zp_env_flag("ZPHOOKS_SUD", 1);
+	v = getenv("ZPHOOKS_SUD");
+	if (v == NULL || *v == '\0' || strcmp(v, "lazy") == 0)
+		cfg.sud_safety_net = ZP_SUD_LAZY;
+	else if (strcmp(v, "0") == 0 || strcmp(v, "off") == 0)
+		cfg.sud_safety_net = ZP_SUD_OFF;
+	else if (strcmp(v, "1") == 0 || strcmp(v, "always") == 0)
+		cfg.sud_safety_net = ZP_SUD_ALWAYS;
+	else
+		zp_die("ZPHOOKS_SUD", "must be off, lazy or always");
 	cfg.allow_sud_fallback = zp_env_flag("ZPHOOKS_ALLOW_SUD_ONLY", 0);
 
 	if (disp == NULL || *disp == '\0' || strcmp(disp, "pass") == 0) {

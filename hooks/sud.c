@@ -42,7 +42,10 @@ struct zp_ksigaction {
 	uint64_t mask;
 };
 
+/* 1 once every thread should be armed (read by entry.S) */
 int zp_sud_active;
+static int zp_sud_installed;
+ZP_HIDDEN ZP_TLS unsigned char zp_tls_sud_armed;
 uint64_t zp_sud_caught;
 static ZP_TLS char zp_tls_selector;
 static struct zp_ksigaction zp_app_sigsys;
@@ -55,6 +58,7 @@ zp_sud_thread_arm(void)
 	long r;
 
 	zp_tls_selector = ZP_SUD_BLOCK;
+	zp_tls_sud_armed = 1;
 	r = zp_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
 				PR_SYS_DISPATCH_ON, (long)zp_gate_start,
 				(long)(zp_gate_end - zp_gate_start),
@@ -149,8 +153,24 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
+/*
+ * From now on every thread runs under SUD: this one at once, new ones from
+ * their first instruction, the others at their next hooked syscall
+ * (entry.S checks zp_sud_active against zp_tls_sud_armed).
+ */
+void
+zp_sud_want(const char *why)
+{
+	if (!zp_sud_installed ||
+	    __atomic_load_n(&zp_sud_active, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_store_n(&zp_sud_active, 1, __ATOMIC_RELEASE);
+	zp_sud_thread_arm();
+	ZP_LOG(ZP_LOG_INFO, "Syscall User Dispatch armed: %s\n", why);
+}
+
 int
-zp_sud_setup(int block)
+zp_sud_setup(int arm_now)
 {
 	struct zp_ksigaction sa = {
 		.handler = (void *)zp_sigsys,
@@ -165,15 +185,20 @@ zp_sud_setup(int block)
 			(long)&zp_app_sigsys, ZP_SIGSET_SIZE, 0, 0);
 	if (r != 0)
 		return (int)r;
-	if (!block)
-		return 0;
+	/* probe that the kernel has SUD, and arm now if asked */
 	r = zp_sud_thread_arm();
+	if (r == 0 && !arm_now) {
+		zp_tls_sud_armed = 0;
+		r = zp_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+				PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+	}
 	if (r != 0) {
 		zp_syscall6(SYS_rt_sigaction, SIGSYS, (long)&zp_app_sigsys, 0,
 			    ZP_SIGSET_SIZE, 0, 0);
 		return (int)r;
 	}
-	zp_sud_active = 1;
+	zp_sud_installed = 1;
+	zp_sud_active = arm_now;
 	zp_kind_table[SYS_rt_sigaction] = ZP_KIND_C;
 	return 0;
 }

@@ -78,16 +78,29 @@ enum zp_log_level {
 	ZP_LOG_DEBUG = 3,
 };
 
+/*
+ * The Syscall User Dispatch safety net behind the rewriter.  An armed
+ * thread pays ~100 ns of kernel slow path on every syscall (measured by
+ * bench/hookbench), so by default it is armed only once code appears that
+ * the rewriter cannot vouch for: a writable+executable mapping (JIT), a
+ * shared executable mapping, a region it failed to rewrite.
+ */
+enum zp_sud_mode {
+	ZP_SUD_OFF = 0,
+	ZP_SUD_LAZY = 1,	/* armed on the first suspicious mapping */
+	ZP_SUD_ALWAYS = 2,	/* armed from the start, in every thread */
+};
+
 struct zp_hooks_config {
 	enum zp_hooks_mode mode;
 	enum zp_log_level log_level;
-	/* Arm Syscall User Dispatch behind the rewriter (zpoline mode). */
-	int sud_safety_net;
+	/* Syscall User Dispatch behind the rewriter (zpoline mode). */
+	enum zp_sud_mode sud_safety_net;
 	/* When address 0 cannot be mapped, continue on SUD alone. */
 	int allow_sud_fallback;
 };
 
-/* The defaults: zpoline, warnings, SUD safety net on, no fallback. */
+/* The defaults: zpoline, warnings, lazy SUD safety net, no fallback. */
 void zp_hooks_config_default(struct zp_hooks_config *cfg);
 
 /*

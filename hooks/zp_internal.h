@@ -133,7 +133,8 @@ ZP_HIDDEN int zp_sled_check(const uint8_t *page, size_t exit_off,
 			    int *max_insns);
 
 /* sud.c */
-ZP_HIDDEN int zp_sud_setup(int block);
+ZP_HIDDEN int zp_sud_setup(int arm_now);
+ZP_HIDDEN void zp_sud_want(const char *why);
 ZP_HIDDEN int zp_sud_thread_arm(void);
 ZP_HIDDEN long zp_sud_sigaction(long sig, long act, long oact, long size);
 ZP_HIDDEN extern int zp_sud_active;
