@@ -333,6 +333,8 @@ CASES = {
     "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
     "bignr": lambda: case_misc("bignr"),
     "vfork": lambda: case_misc("vfork"),
+    "clone": lambda: case_misc("clone"),
+    "sigalrm": lambda: case_misc("sigalrm"),
     "sigsys": lambda: case_misc("sigsys"),
     "return": case_return,
     "ls": case_ls,

@@ -5,22 +5,92 @@
  *   nullcall-asm `xor %eax,%eax; call *%rax` (must die, SIGSEGV)
  *   bignr        syscall numbers past the table: -ENOSYS like the kernel
  *   vfork        vfork() + _exit and vfork() + execve, parent intact
+ *   clone        glibc clone() with CLONE_VM on a new stack
+ *   sigalrm      a timer signal every 500 us interrupting nanosleep, the
+ *                handler making a syscall
  *   sigsys       the app's own SIGSYS handler still runs (kill -SYS)
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NR_PAST_TABLE	1000
 #define NR_PAST_SLED	600
+#define CLONE_STACK	(256 * 1024)
+#define CLONE_MAGIC	0x5eed
+#define ALRM_USEC	500
+#define ALRM_SLEEPS	400
+#define SLEEP_NSEC	100000
+
+static volatile int clone_flag;
+static volatile sig_atomic_t alarms;
+
+static int
+clone_child(void *arg)
+{
+	clone_flag = *(int *)arg;
+	return 0;
+}
+
+/* glibc clone() on a new stack, sharing memory, then a thread-like wait */
+static int
+do_clone(void)
+{
+	char *stack = malloc(CLONE_STACK);
+	int magic = CLONE_MAGIC, st;
+	pid_t pid;
+
+	if (stack == NULL)
+		return 1;
+	pid = clone(clone_child, stack + CLONE_STACK,
+		    CLONE_VM | CLONE_FS | CLONE_FILES | SIGCHLD, &magic);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0 || clone_flag != CLONE_MAGIC)
+		return 1;
+	free(stack);
+	return 0;
+}
+
+static void
+on_alrm(int sig)
+{
+	(void)sig;
+	getppid();	/* a syscall from the handler */
+	alarms++;
+}
+
+/* SIGALRM every 500 us while sleeping: signals inside hooked syscalls */
+static int
+do_sigalrm(void)
+{
+	struct itimerval it = { { 0, ALRM_USEC }, { 0, ALRM_USEC } };
+	struct timespec ts = { 0, SLEEP_NSEC };
+	int i;
+
+	signal(SIGALRM, on_alrm);
+	if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+		return 1;
+	for (i = 0; i < ALRM_SLEEPS; i++) {
+		struct timespec rem = ts;
+
+		while (nanosleep(&rem, &rem) != 0 && errno == EINTR)
+			;
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	return alarms > 0 ? 0 : 1;
+}
 
 static volatile sig_atomic_t got_sigsys;
 
@@ -81,6 +151,12 @@ main(int argc, char **argv)
 		int e2 = errno;
 
 		if (r1 != -1 || e1 != ENOSYS || r2 != -1 || e2 != ENOSYS)
+			return 1;
+	} else if (strcmp(c, "clone") == 0) {
+		if (do_clone() != 0)
+			return 1;
+	} else if (strcmp(c, "sigalrm") == 0) {
+		if (do_sigalrm() != 0)
 			return 1;
 	} else if (strcmp(c, "vfork") == 0) {
 		if (do_vfork() != 0)
