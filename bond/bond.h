@@ -1,0 +1,293 @@
+/*
+ * bond: the socket layer. Serves the socket system calls of an unmodified
+ * program on lwIP (raw API) for the sockets zpnet owns, and passes every
+ * other call to the kernel.
+ *
+ * Layers inside bond, top down:
+ *   bond_dispatch.c  syscall number -> handler (table from syscalls.def)
+ *   bond_preload.c   libc symbol -> the same handlers (LD_PRELOAD front-end)
+ *   bond_sys.c       the handlers: look up the fd, serve it or fall through
+ *   bond_wait.c      epoll/poll/select over kernel fds and stack sockets
+ *   bond_sockopt.c   setsockopt/getsockopt table
+ *   bond_fd.c        fd -> owner table
+ *   bond_tcp.c       TCP on lwIP's raw API (a struct bond_proto)
+ *   bond_udp.c       UDP on lwIP's raw API (a struct bond_proto)
+ *
+ * Handlers return what the kernel returns (a value or -errno) and never
+ * touch errno. No lwIP header is included here: the protocol files keep
+ * lwIP to themselves, so the generic layer builds against a fake stack in
+ * the unit suite.
+ */
+#ifndef ZPNET_BOND_H
+#define ZPNET_BOND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* ---- the kernel ---- */
+
+/* Raw system call to the kernel (never back into bond). */
+typedef long (*bond_kernel_fn)(long nr, long a1, long a2, long a3, long a4,
+			       long a5, long a6);
+extern bond_kernel_fn bond_kernel_fn_ptr;
+
+static inline long
+bond_kernel(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	return bond_kernel_fn_ptr(nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* The default escape hatch: the syscall instruction, inline. */
+long bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
+		      long a6);
+
+/*
+ * Per-thread guard: set while bond serves a call (and in zpnet's own
+ * threads). Calls that reach the front-ends while it is set go straight to
+ * the kernel, so the stack's own syscalls never recurse into bond.
+ */
+extern __thread int bond_guard;
+
+/* ---- the stack seam ---- */
+
+/* What bond needs from the network stack below it (netstack, or a fake). */
+struct bond_stack_ops {
+	void (*lock)(void);
+	void (*unlock)(void);
+	unsigned int (*poll)(void);	/* one turn: rx, timers, tx; lock held */
+	uint64_t (*now_ns)(void);	/* monotonic */
+};
+extern const struct bond_stack_ops *bond_stack;
+
+/* Take the stack lock and the guard. */
+void bond_enter(void);
+void bond_leave(void);
+/* One turn of the stack (lock held). */
+void bond_poll_locked(void);
+
+/* ---- sockets ---- */
+
+/* Options kept per socket; the protocol applies them to its pcb. */
+struct bond_sockopts {
+	bool reuseaddr;
+	bool reuseport;
+	bool keepalive;
+	bool nodelay;
+	bool v6only;
+	bool linger_on;
+	int linger_s;
+	int rcvbuf;		/* as set; 0: protocol default */
+	int sndbuf;
+	int keepidle_s;		/* 0: protocol default */
+	int keepintvl_s;
+	int keepcnt;
+	int tos;
+	uint64_t rcvtimeo_ns;	/* 0: forever */
+	uint64_t sndtimeo_ns;
+};
+
+struct bond_sock;
+
+/* Internal bit of bond_proto.events(): the socket is listening. */
+#define BOND_EV_LISTENING	(1u << 27)
+
+/*
+ * A protocol on the stack. Every call is made with the stack lock held and
+ * never blocks: -EAGAIN means "not now"; the generic layer waits.
+ */
+struct bond_proto {
+	const char *name;
+	int type;		/* SOCK_STREAM, SOCK_DGRAM */
+	struct bond_sock *(*create)(int family);
+	int (*bind)(struct bond_sock *sk, const struct sockaddr *sa,
+		    socklen_t len);
+	int (*listen)(struct bond_sock *sk, int backlog);
+	/* A connection from the accept queue, or -EAGAIN. */
+	int (*accept)(struct bond_sock *sk, struct bond_sock **out);
+	/* 0 (connected), -EINPROGRESS (started), or -errno. */
+	int (*connect)(struct bond_sock *sk, const struct sockaddr *sa,
+		       socklen_t len);
+	ssize_t (*recv)(struct bond_sock *sk, const struct iovec *iov,
+			int iovcnt, int flags, struct sockaddr *from,
+			socklen_t *fromlen);
+	ssize_t (*send)(struct bond_sock *sk, const struct iovec *iov,
+			int iovcnt, int flags, const struct sockaddr *to,
+			socklen_t tolen);
+	int (*shutdown)(struct bond_sock *sk, int how);
+	/* Release the socket (data already written is still delivered). */
+	void (*close)(struct bond_sock *sk);
+	int (*getname)(struct bond_sock *sk, struct sockaddr *sa,
+		       socklen_t *len, bool peer);
+	/* EPOLLIN/OUT/RDHUP/HUP/ERR as Linux would report them now. */
+	uint32_t (*events)(struct bond_sock *sk);
+	/* Bytes readable now (FIONREAD). */
+	int (*nread)(struct bond_sock *sk);
+	/* Push sk->opt into the pcb after a setsockopt. */
+	void (*apply_opts)(struct bond_sock *sk);
+	/* true once bound/connected/listening on the stack. */
+	bool (*placed)(struct bond_sock *sk);
+};
+
+struct bond_sock {
+	const struct bond_proto *proto;
+	uint64_t id;		/* unique for the process, never reused */
+	int family;		/* AF_INET, AF_INET6 */
+	int kfd;		/* the kernel socket it was created as */
+	unsigned int refs;	/* fds in the table that point at it */
+	bool nonblock;		/* O_NONBLOCK (mirrored on the kernel fd) */
+	int so_error;		/* pending error for SO_ERROR, positive */
+	uint32_t ev_seq;	/* bumped on every readiness change (EPOLLET) */
+	struct bond_sockopts opt;
+};
+
+extern const struct bond_proto bond_tcp_proto;
+extern const struct bond_proto bond_udp_proto;
+
+/* Allocate a socket's generic part (protocols embed struct bond_sock). */
+void bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
+		    int family);
+
+/* ---- fd table ---- */
+
+enum bond_fd_kind {
+	BOND_FD_KERNEL = 0,	/* not ours: the kernel serves it */
+	BOND_FD_SOCK,		/* a stack socket */
+	BOND_FD_EPOLL,		/* an epoll instance with stack interest */
+};
+
+int bond_fd_init(unsigned int max_fds);
+void bond_fd_fini(void);
+unsigned int bond_fd_max(void);
+/* The owner of fd (BOND_FD_KERNEL for anything unknown or out of range). */
+enum bond_fd_kind bond_fd_get(int fd, void **obj);
+/* Record fd's owner; -EBADF when fd is outside the table. */
+int bond_fd_set(int fd, enum bond_fd_kind kind, void *obj);
+void bond_fd_clear(int fd);
+/* Calls fn for every entry of a kind. */
+void bond_fd_foreach(enum bond_fd_kind kind,
+		     void (*fn)(int fd, void *obj, void *arg), void *arg);
+
+static inline struct bond_sock *
+bond_fd_sock(int fd)
+{
+	void *obj;
+
+	if (bond_fd_get(fd, &obj) != BOND_FD_SOCK)
+		return NULL;
+	return obj;
+}
+
+/* ---- socket options ---- */
+
+struct bond_sockopt {
+	int level;
+	int optname;
+	int (*set)(struct bond_sock *sk, const void *val, socklen_t len);
+	int (*get)(struct bond_sock *sk, void *val, socklen_t *len);
+};
+
+/* The table entry for (level, optname), or NULL. */
+const struct bond_sockopt *bond_sockopt_find(int level, int optname);
+int bond_setsockopt(struct bond_sock *sk, int level, int optname,
+		    const void *val, socklen_t len);
+int bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
+		    socklen_t *len);
+
+/* ---- waiting ---- */
+
+/* Busy-poll then back off. */
+struct bond_waiter {
+	uint64_t start_ns;
+	uint64_t deadline_ns;	/* 0: none */
+	uint64_t nap_ns;
+};
+
+void bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns);
+/* true when the deadline has passed. */
+bool bond_waiter_expired(const struct bond_waiter *w);
+/* How long to nap now (0: keep spinning). */
+uint64_t bond_waiter_nap(struct bond_waiter *w);
+/* Pause between polls; -EINTR when a signal arrived while napping. */
+int bond_waiter_pause(struct bond_waiter *w);
+
+/* Block (unlocked) until sk reports one of events, or timeout. */
+int bond_wait_sock(struct bond_sock *sk, uint32_t events,
+		   uint64_t timeout_ns);
+
+/* epoll bookkeeping (bond_epoll.c) */
+struct bond_epoll;
+struct bond_epoll *bond_epoll_new(int kfd);
+void bond_epoll_free(struct bond_epoll *ep);
+int bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
+			struct bond_sock *sk, const void *event);
+/* Fill events with ready stack sockets (lock held); returns the count. */
+int bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents);
+unsigned int bond_epoll_count(const struct bond_epoll *ep);
+int bond_epoll_kfd(const struct bond_epoll *ep);
+
+/* ---- errors ---- */
+
+/* lwIP's err_t as a negative errno; connecting: the error ended a connect. */
+int bond_errno(int lwip_err, bool connecting);
+
+/* ---- policy and settings ([bond] section) ---- */
+
+enum bond_offload {
+	BOND_OFFLOAD_TCP = 1u << 0,
+	BOND_OFFLOAD_UDP = 1u << 1,
+};
+
+#define BOND_RULES_MAX		32
+#define BOND_RULES_TEXT		512
+
+struct bond_rule {
+	int family;		/* AF_INET, AF_INET6, or 0: port rule */
+	uint8_t addr[16];
+	uint8_t prefix;
+	uint16_t port;		/* host order; port rules */
+};
+
+struct bond_config {
+	char offload[64];		/* "tcp,udp", "tcp", "udp", "none" */
+	char kernel_addrs[BOND_RULES_TEXT];
+	char kernel_ports[BOND_RULES_TEXT];
+	uint64_t busy_poll_us;
+	uint64_t max_nap_us;
+	uint64_t service_interval_us;
+	/* parsed */
+	unsigned int offload_mask;
+	struct bond_rule rules[BOND_RULES_MAX];
+	unsigned int n_rules;
+};
+
+extern struct bond_config bond_cfg;
+
+/* Parse offload/kernel_addrs/kernel_ports into the mask and rules. */
+int bond_config_finish(struct bond_config *c, char *err, size_t errlen);
+/* Defaults, for the unit suite and for processes without a config. */
+void bond_config_defaults(struct bond_config *c);
+/* true: a socket using this address (local or remote) goes to the kernel. */
+bool bond_policy_kernel(const struct bond_config *c,
+			const struct sockaddr *sa, socklen_t len);
+
+/* ---- process state ---- */
+
+/* Set in a child after fork: stack sockets look closed, the port is not ours. */
+extern bool bond_in_child;
+extern bool bond_active;	/* the stack is up and serving */
+
+void bond_fork_prepare(void);
+void bond_fork_parent(void);
+void bond_fork_child(void);
+
+/* Service thread and exit flush (bond_init.c). */
+extern uint64_t bond_last_poll_ns;
+/* Wait (bounded) for written data to be acknowledged. */
+void bond_tcp_drain(uint64_t timeout_ns);
+/* Retry closes that could not queue their FIN. */
+void bond_tcp_reap(void);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * bond's process-wide state: the kernel escape hatch, the stack seam, the
+ * per-thread guard, and the busy-poll-then-back-off waiter.
+ */
+#include <errno.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "bond.h"
+
+#define BOND_NAP_MIN_NS		10000ull	/* first nap after busy-polling */
+#define BOND_NS_PER_US		1000ull
+#define BOND_NS_PER_S		1000000000ull
+
+__thread int bond_guard;
+bool bond_in_child;
+bool bond_active;
+uint64_t bond_last_poll_ns;
+
+long
+bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long ret;
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	register long r9 __asm__("r9") = a6;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10),
+			   "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+bond_kernel_fn bond_kernel_fn_ptr = bond_raw_syscall;
+
+static uint64_t next_sock_id = 1;
+
+void
+bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
+	       int family)
+{
+	sk->proto = proto;
+	sk->id = __atomic_fetch_add(&next_sock_id, 1, __ATOMIC_RELAXED);
+	sk->family = family;
+	sk->kfd = -1;
+	sk->refs = 1;
+}
+
+void
+bond_enter(void)
+{
+	bond_guard++;
+	bond_stack->lock();
+}
+
+void
+bond_leave(void)
+{
+	bond_stack->unlock();
+	bond_guard--;
+}
+
+void
+bond_poll_locked(void)
+{
+	bond_stack->poll();
+	bond_last_poll_ns = bond_stack->now_ns();
+}
+
+void
+bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
+{
+	w->start_ns = bond_stack->now_ns();
+	w->deadline_ns = timeout_ns ? w->start_ns + timeout_ns : 0;
+	w->nap_ns = 0;
+}
+
+bool
+bond_waiter_expired(const struct bond_waiter *w)
+{
+	return w->deadline_ns != 0 && bond_stack->now_ns() >= w->deadline_ns;
+}
+
+uint64_t
+bond_waiter_nap(struct bond_waiter *w)
+{
+	uint64_t now = bond_stack->now_ns();
+	uint64_t max = bond_cfg.max_nap_us * BOND_NS_PER_US;
+
+	if (now - w->start_ns < bond_cfg.busy_poll_us * BOND_NS_PER_US)
+		return 0;
+	w->nap_ns = w->nap_ns ? w->nap_ns * 2 : BOND_NAP_MIN_NS;
+	if (w->nap_ns > max)
+		w->nap_ns = max;
+	if (w->deadline_ns != 0 && w->deadline_ns > now &&
+	    w->nap_ns > w->deadline_ns - now)
+		return w->deadline_ns - now;
+	return w->nap_ns;
+}
+
+int
+bond_waiter_pause(struct bond_waiter *w)
+{
+	uint64_t nap = bond_waiter_nap(w);
+	struct timespec ts;
+	long rc;
+
+	if (nap == 0) {
+		__builtin_ia32_pause();
+		return 0;
+	}
+	ts.tv_sec = (time_t)(nap / BOND_NS_PER_S);
+	ts.tv_nsec = (long)(nap % BOND_NS_PER_S);
+	rc = bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+	return rc == -EINTR ? -EINTR : 0;
+}
+
+int
+bond_wait_sock(struct bond_sock *sk, uint32_t events, uint64_t timeout_ns)
+{
+	struct bond_waiter w;
+	uint32_t ev;
+
+	bond_waiter_init(&w, timeout_ns);
+	for (;;) {
+		bond_enter();
+		bond_poll_locked();
+		ev = sk->proto->events(sk);
+		bond_leave();
+		if (ev & events)
+			return 0;
+		if (bond_waiter_expired(&w))
+			return -EAGAIN;
+		bond_waiter_pause(&w);
+	}
+}

@@ -1,0 +1,189 @@
+/*
+ * epoll bookkeeping for stack sockets. Each epoll instance is a real kernel
+ * epoll fd (for the kernel fds in its set) plus this list of stack sockets
+ * with their events and user data. Readiness of a stack socket is level
+ * state from its protocol (events()); EPOLLET reports a socket again only
+ * after its readiness counter moved; EPOLLONESHOT disarms it until
+ * EPOLL_CTL_MOD. Items of closed sockets are dropped lazily: each keeps the
+ * socket's unique id and is checked against the fd table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "bond.h"
+
+#define BOND_EPOLL_MIN_CAP	16
+#define BOND_EPOLL_ALWAYS	(EPOLLERR | EPOLLHUP)	/* reported unasked */
+#define BOND_EPOLL_USER_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | \
+				 EPOLLERR | EPOLLHUP)
+
+struct bond_epoll_item {
+	int fd;
+	uint64_t sk_id;
+	uint32_t events;	/* as given, with EPOLLET/ONESHOT */
+	epoll_data_t data;
+	uint32_t seen_seq;	/* EPOLLET: sk->ev_seq when last reported */
+	bool armed;		/* EPOLLONESHOT: false once reported */
+};
+
+struct bond_epoll {
+	int kfd;
+	struct bond_epoll_item *items;
+	unsigned int n, cap;
+	unsigned int next;	/* where the next scan starts (fairness) */
+};
+
+struct bond_epoll *
+bond_epoll_new(int kfd)
+{
+	struct bond_epoll *ep = calloc(1, sizeof(*ep));
+
+	if (ep != NULL)
+		ep->kfd = kfd;
+	return ep;
+}
+
+void
+bond_epoll_free(struct bond_epoll *ep)
+{
+	if (ep == NULL)
+		return;
+	free(ep->items);
+	free(ep);
+}
+
+unsigned int
+bond_epoll_count(const struct bond_epoll *ep)
+{
+	return ep->n;
+}
+
+int
+bond_epoll_kfd(const struct bond_epoll *ep)
+{
+	return ep->kfd;
+}
+
+static int
+find(const struct bond_epoll *ep, int fd)
+{
+	for (unsigned int i = 0; i < ep->n; i++)
+		if (ep->items[i].fd == fd)
+			return (int)i;
+	return -1;
+}
+
+static void
+remove_at(struct bond_epoll *ep, unsigned int i)
+{
+	ep->items[i] = ep->items[--ep->n];
+}
+
+/* The socket an item was made for, or NULL once that fd was closed. */
+static struct bond_sock *
+item_sock(const struct bond_epoll_item *it)
+{
+	struct bond_sock *sk = bond_fd_sock(it->fd);
+
+	return sk != NULL && sk->id == it->sk_id ? sk : NULL;
+}
+
+int
+bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
+		    struct bond_sock *sk, const void *event)
+{
+	struct epoll_event ev;
+	int i = find(ep, fd);
+
+	/* An item whose socket was closed and whose fd was reused is stale. */
+	if (i >= 0 && ep->items[i].sk_id != sk->id) {
+		remove_at(ep, (unsigned int)i);
+		i = -1;
+	}
+	if (op != EPOLL_CTL_DEL) {
+		if (event == NULL)
+			return -EFAULT;
+		memcpy(&ev, event, sizeof(ev));
+	}
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (i >= 0)
+			return -EEXIST;
+		if (ep->n == ep->cap) {
+			unsigned int cap = ep->cap ? ep->cap * 2 : BOND_EPOLL_MIN_CAP;
+			void *p = realloc(ep->items, cap * sizeof(*ep->items));
+
+			if (p == NULL)
+				return -ENOMEM;
+			ep->items = p;
+			ep->cap = cap;
+		}
+		i = (int)ep->n++;
+		ep->items[i].fd = fd;
+		ep->items[i].sk_id = sk->id;
+		break;
+	case EPOLL_CTL_MOD:
+		if (i < 0)
+			return -ENOENT;
+		break;
+	case EPOLL_CTL_DEL:
+		if (i < 0)
+			return -ENOENT;
+		remove_at(ep, (unsigned int)i);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+	ep->items[i].events = ev.events;
+	ep->items[i].data = ev.data;
+	ep->items[i].armed = true;
+	/* So that EPOLLET reports what is already pending, as Linux does. */
+	ep->items[i].seen_seq = sk->ev_seq - 1;
+	return 0;
+}
+
+int
+bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
+{
+	struct epoll_event *out = events;
+	unsigned int start;
+	int got = 0;
+
+	/* Sockets closed since the last scan: Linux drops them from the set. */
+	for (unsigned int i = 0; i < ep->n;) {
+		if (item_sock(&ep->items[i]) == NULL)
+			remove_at(ep, i);
+		else
+			i++;
+	}
+	if (ep->n == 0)
+		return 0;
+	start = ep->next % ep->n;
+	for (unsigned int k = 0; k < ep->n && got < maxevents; k++) {
+		unsigned int i = (start + k) % ep->n;
+		struct bond_epoll_item *it = &ep->items[i];
+		struct bond_sock *sk = item_sock(it);
+		uint32_t ready;
+
+		if (!it->armed)
+			continue;
+		ready = sk->proto->events(sk) &
+			((it->events & BOND_EPOLL_USER_EVENTS) | BOND_EPOLL_ALWAYS);
+		if (ready == 0)
+			continue;
+		if (it->events & EPOLLET) {
+			if (it->seen_seq == sk->ev_seq)
+				continue;
+			it->seen_seq = sk->ev_seq;
+		}
+		if (it->events & EPOLLONESHOT)
+			it->armed = false;
+		out[got].events = ready;
+		out[got].data = it->data;
+		got++;
+		ep->next = i + 1;
+	}
+	return got;
+}

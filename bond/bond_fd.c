@@ -1,0 +1,99 @@
+/*
+ * The fd table: fd numbers are the kernel's, so one array indexed by fd says
+ * who serves each one. Entries are read without a lock (atomic loads) by
+ * every handler; they change on socket/accept/close/dup under the stack lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "bond.h"
+
+struct bond_fd_entry {
+	uintptr_t word;		/* obj pointer | kind in the low bits */
+};
+
+#define BOND_FD_KIND_MASK	((uintptr_t)3)
+
+static struct bond_fd_entry *table;
+static unsigned int table_size;
+
+int
+bond_fd_init(unsigned int max_fds)
+{
+	size_t bytes = (size_t)max_fds * sizeof(*table);
+	void *p;
+
+	if (max_fds == 0)
+		return -EINVAL;
+	/* mmap, not malloc: the pages cost nothing until an fd is used. */
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	table = p;
+	table_size = max_fds;
+	return 0;
+}
+
+void
+bond_fd_fini(void)
+{
+	if (table != NULL)
+		munmap(table, (size_t)table_size * sizeof(*table));
+	table = NULL;
+	table_size = 0;
+}
+
+unsigned int
+bond_fd_max(void)
+{
+	return table_size;
+}
+
+enum bond_fd_kind
+bond_fd_get(int fd, void **obj)
+{
+	uintptr_t w;
+
+	if (fd < 0 || (unsigned int)fd >= table_size) {
+		*obj = NULL;
+		return BOND_FD_KERNEL;
+	}
+	w = __atomic_load_n(&table[fd].word, __ATOMIC_ACQUIRE);
+	*obj = (void *)(w & ~BOND_FD_KIND_MASK);
+	return (enum bond_fd_kind)(w & BOND_FD_KIND_MASK);
+}
+
+int
+bond_fd_set(int fd, enum bond_fd_kind kind, void *obj)
+{
+	uintptr_t w = (uintptr_t)obj;
+
+	if (fd < 0 || (unsigned int)fd >= table_size)
+		return -EBADF;
+	if (kind == BOND_FD_KERNEL)
+		w = 0;
+	w |= (uintptr_t)kind;
+	__atomic_store_n(&table[fd].word, w, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void
+bond_fd_clear(int fd)
+{
+	if (fd >= 0 && (unsigned int)fd < table_size)
+		__atomic_store_n(&table[fd].word, 0, __ATOMIC_RELEASE);
+}
+
+void
+bond_fd_foreach(enum bond_fd_kind kind,
+		void (*fn)(int fd, void *obj, void *arg), void *arg)
+{
+	for (unsigned int i = 0; i < table_size; i++) {
+		void *obj;
+
+		if (table[i].word != 0 && bond_fd_get((int)i, &obj) == kind)
+			fn((int)i, obj, arg);
+	}
+}

@@ -1,0 +1,332 @@
+/*
+ * The preload front-end: libc's socket, I/O and wait functions, interposed
+ * with LD_PRELOAD, call the same handlers as the syscall dispatcher and
+ * turn their -errno into errno. It is [hooks] mode = preload, and the way
+ * bond runs without the zpoline engine.
+ *
+ * While bond_guard is set (zpnet's own calls: DPDK, lwIP, logging) a
+ * wrapper goes straight to the kernel.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bond.h"
+#include "bond_sys.h"
+
+#define BOND_EXPORT		__attribute__((visibility("default")))
+#define BOND_ERRNO_MAX		4095	/* -4095..-1 are errors (kernel ABI) */
+#define BOND_SIGSET_SIZE	(_NSIG / 8)
+
+static inline long
+to_libc(long r)
+{
+	if (r < 0 && r >= -BOND_ERRNO_MAX) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* One call: the handler, or the kernel while zpnet itself is calling. */
+#define CALL(name, a1, a2, a3, a4, a5, a6) to_libc(bond_guard ?	\
+	bond_kernel(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
+		    (long)(a4), (long)(a5), (long)(a6)) :		\
+	bond_sys_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
+			(long)(a5), (long)(a6)))
+
+BOND_EXPORT int
+socket(int domain, int type, int protocol)
+{
+	return (int)CALL(socket, domain, type, protocol, 0, 0, 0);
+}
+
+BOND_EXPORT int
+bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)CALL(bind, fd, sa, len, 0, 0, 0);
+}
+
+BOND_EXPORT int
+listen(int fd, int backlog)
+{
+	return (int)CALL(listen, fd, backlog, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	return (int)CALL(accept, fd, sa, len, 0, 0, 0);
+}
+
+BOND_EXPORT int
+accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	return (int)CALL(accept4, fd, sa, len, flags, 0, 0);
+}
+
+BOND_EXPORT int
+connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return (int)CALL(connect, fd, sa, len, 0, 0, 0);
+}
+
+BOND_EXPORT int
+shutdown(int fd, int how)
+{
+	return (int)CALL(shutdown, fd, how, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	return (int)CALL(getsockname, fd, sa, len, 0, 0, 0);
+}
+
+BOND_EXPORT int
+getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	return (int)CALL(getpeername, fd, sa, len, 0, 0, 0);
+}
+
+BOND_EXPORT int
+setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	return (int)CALL(setsockopt, fd, level, name, val, len, 0);
+}
+
+BOND_EXPORT int
+getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	return (int)CALL(getsockopt, fd, level, name, val, len, 0);
+}
+
+BOND_EXPORT ssize_t
+read(int fd, void *buf, size_t n)
+{
+	return CALL(read, fd, buf, n, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+__read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	return CALL(read, fd, buf, n, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	return CALL(write, fd, buf, n, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+readv(int fd, const struct iovec *iov, int n)
+{
+	return CALL(readv, fd, iov, n, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+writev(int fd, const struct iovec *iov, int n)
+{
+	return CALL(writev, fd, iov, n, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+recv(int fd, void *buf, size_t n, int flags)
+{
+	return CALL(recvfrom, fd, buf, n, flags, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	return CALL(recvfrom, fd, buf, n, flags, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+	 socklen_t *len)
+{
+	return CALL(recvfrom, fd, buf, n, flags, sa, len);
+}
+
+BOND_EXPORT ssize_t
+__recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+	       struct sockaddr *sa, socklen_t *len)
+{
+	return CALL(recvfrom, fd, buf, n, flags, sa, len);
+}
+
+BOND_EXPORT ssize_t
+send(int fd, const void *buf, size_t n, int flags)
+{
+	return CALL(sendto, fd, buf, n, flags, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t n, int flags,
+       const struct sockaddr *sa, socklen_t len)
+{
+	return CALL(sendto, fd, buf, n, flags, sa, len);
+}
+
+BOND_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *m, int flags)
+{
+	return CALL(recvmsg, fd, m, flags, 0, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	return CALL(sendmsg, fd, m, flags, 0, 0, 0);
+}
+
+BOND_EXPORT int
+close(int fd)
+{
+	return (int)CALL(close, fd, 0, 0, 0, 0, 0);
+}
+
+static long
+fcntl_arg(va_list ap)
+{
+	return va_arg(ap, long);
+}
+
+BOND_EXPORT int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = fcntl_arg(ap);
+	va_end(ap);
+	return (int)CALL(fcntl, fd, cmd, arg, 0, 0, 0);
+}
+
+BOND_EXPORT int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = fcntl_arg(ap);
+	va_end(ap);
+	return (int)CALL(fcntl, fd, cmd, arg, 0, 0, 0);
+}
+
+BOND_EXPORT int
+ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return (int)CALL(ioctl, fd, req, arg, 0, 0, 0);
+}
+
+BOND_EXPORT int
+dup(int fd)
+{
+	return (int)CALL(dup, fd, 0, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+dup2(int fd, int nfd)
+{
+	return (int)CALL(dup2, fd, nfd, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+dup3(int fd, int nfd, int flags)
+{
+	return (int)CALL(dup3, fd, nfd, flags, 0, 0, 0);
+}
+
+BOND_EXPORT int
+epoll_create(int size)
+{
+	return (int)CALL(epoll_create, size, 0, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+epoll_create1(int flags)
+{
+	return (int)CALL(epoll_create1, flags, 0, 0, 0, 0, 0);
+}
+
+BOND_EXPORT int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return (int)CALL(epoll_ctl, epfd, op, fd, ev, 0, 0);
+}
+
+BOND_EXPORT int
+epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	return (int)CALL(epoll_wait, epfd, ev, max, timeout, 0, 0);
+}
+
+BOND_EXPORT int
+epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+	    const sigset_t *ss)
+{
+	return (int)CALL(epoll_pwait, epfd, ev, max, timeout, ss,
+			 BOND_SIGSET_SIZE);
+}
+
+BOND_EXPORT int
+poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return (int)CALL(poll, fds, n, timeout, 0, 0, 0);
+}
+
+BOND_EXPORT int
+__poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	return (int)CALL(poll, fds, n, timeout, 0, 0, 0);
+}
+
+BOND_EXPORT int
+ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+      const sigset_t *ss)
+{
+	return (int)CALL(ppoll, fds, n, ts, ss, BOND_SIGSET_SIZE, 0);
+}
+
+BOND_EXPORT int
+__ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+	    const sigset_t *ss, size_t fdslen)
+{
+	return (int)CALL(ppoll, fds, n, ts, ss, BOND_SIGSET_SIZE, 0);
+}
+
+BOND_EXPORT int
+select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	return (int)CALL(select, nfds, r, w, e, tv, 0);
+}
+
+BOND_EXPORT int
+pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+	const sigset_t *ss)
+{
+	struct {
+		const sigset_t *ss;
+		size_t len;
+	} sig = { ss, BOND_SIGSET_SIZE };
+
+	return (int)CALL(pselect6, nfds, r, w, e, ts, ss != NULL ? &sig : NULL);
+}

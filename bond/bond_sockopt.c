@@ -1,0 +1,375 @@
+/*
+ * setsockopt/getsockopt on stack sockets: one table of {level, optname,
+ * set, get}. What is not in the table is -ENOPROTOOPT, never a silent 0.
+ * Values live in struct bond_sockopts; the protocol pushes them into its
+ * pcb (apply_opts).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/time.h>
+
+#include "bond.h"
+
+#define BOND_NS_PER_US		1000ull
+#define BOND_NS_PER_S		1000000000ull
+#define BOND_KEEP_MAX_S		32767	/* Linux's MAX_TCP_KEEPIDLE/INTVL */
+#define BOND_KEEPCNT_MAX	127	/* Linux's MAX_TCP_KEEPCNT */
+#define BOND_BUF_MIN		2048	/* Linux's SOCK_MIN_RCVBUF, roughly */
+
+static int
+get_int(const void *val, socklen_t len, int *out)
+{
+	if (val == NULL || len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+static int
+put_int(void *val, socklen_t *len, int v)
+{
+	socklen_t n;
+
+	if (val == NULL || len == NULL || (int)*len < 0)
+		return -EINVAL;
+	n = *len < (socklen_t)sizeof(int) ? *len : (socklen_t)sizeof(int);
+	memcpy(val, &v, n);
+	*len = n;
+	return 0;
+}
+
+static void
+apply(struct bond_sock *sk)
+{
+	if (sk->proto->apply_opts != NULL)
+		sk->proto->apply_opts(sk);
+}
+
+/* Boolean options: one set/get pair per field. */
+#define BOND_BOOL_OPT(field)						\
+static int								\
+set_##field(struct bond_sock *sk, const void *val, socklen_t len)	\
+{									\
+	int v, rc = get_int(val, len, &v);				\
+									\
+	if (rc < 0)							\
+		return rc;						\
+	sk->opt.field = v != 0;						\
+	apply(sk);							\
+	return 0;							\
+}									\
+static int								\
+get_##field(struct bond_sock *sk, void *val, socklen_t *len)		\
+{									\
+	return put_int(val, len, sk->opt.field);			\
+}
+
+BOND_BOOL_OPT(reuseaddr)
+BOND_BOOL_OPT(reuseport)
+BOND_BOOL_OPT(keepalive)
+BOND_BOOL_OPT(nodelay)
+BOND_BOOL_OPT(v6only)
+
+/* Integer options with Linux's bounds. */
+static int
+set_ranged(int *field, const void *val, socklen_t len, int min, int max)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v < min || v > max)
+		return -EINVAL;
+	*field = v;
+	return 0;
+}
+
+static int
+set_keepidle(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int rc = set_ranged(&sk->opt.keepidle_s, val, len, 1, BOND_KEEP_MAX_S);
+
+	if (rc == 0)
+		apply(sk);
+	return rc;
+}
+
+static int
+get_keepidle(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.keepidle_s);
+}
+
+static int
+set_keepintvl(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int rc = set_ranged(&sk->opt.keepintvl_s, val, len, 1, BOND_KEEP_MAX_S);
+
+	if (rc == 0)
+		apply(sk);
+	return rc;
+}
+
+static int
+get_keepintvl(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.keepintvl_s);
+}
+
+static int
+set_keepcnt(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int rc = set_ranged(&sk->opt.keepcnt, val, len, 1, BOND_KEEPCNT_MAX);
+
+	if (rc == 0)
+		apply(sk);
+	return rc;
+}
+
+static int
+get_keepcnt(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.keepcnt);
+}
+
+/* SO_RCVBUF/SO_SNDBUF: Linux doubles what is set and reports the double. */
+static int
+set_buf(int *field, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v < BOND_BUF_MIN / 2)
+		v = BOND_BUF_MIN / 2;
+	if (v > INT_MAX / 2)
+		v = INT_MAX / 2;
+	*field = v * 2;
+	return 0;
+}
+
+static int
+set_rcvbuf(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_buf(&sk->opt.rcvbuf, val, len);
+}
+
+static int
+get_rcvbuf(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.rcvbuf);
+}
+
+static int
+set_sndbuf(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_buf(&sk->opt.sndbuf, val, len);
+}
+
+static int
+get_sndbuf(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.sndbuf);
+}
+
+static int
+set_tos(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int rc = set_ranged(&sk->opt.tos, val, len, 0, UINT8_MAX);
+
+	if (rc == 0)
+		apply(sk);
+	return rc;
+}
+
+static int
+get_tos(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.tos);
+}
+
+static int
+set_linger(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	struct linger l;
+
+	if (val == NULL || len < (socklen_t)sizeof(l))
+		return -EINVAL;
+	memcpy(&l, val, sizeof(l));
+	sk->opt.linger_on = l.l_onoff != 0;
+	sk->opt.linger_s = l.l_linger < 0 ? 0 : l.l_linger;
+	return 0;
+}
+
+static int
+get_linger(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	struct linger l = { .l_onoff = sk->opt.linger_on,
+			    .l_linger = sk->opt.linger_s };
+	socklen_t n;
+
+	if (val == NULL || len == NULL || (int)*len < 0)
+		return -EINVAL;
+	n = *len < (socklen_t)sizeof(l) ? *len : (socklen_t)sizeof(l);
+	memcpy(val, &l, n);
+	*len = n;
+	return 0;
+}
+
+static int
+set_timeo(uint64_t *field, const void *val, socklen_t len)
+{
+	struct timeval tv;
+
+	if (val == NULL || len < (socklen_t)sizeof(tv))
+		return -EINVAL;
+	memcpy(&tv, val, sizeof(tv));
+	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	if (tv.tv_sec < 0) {
+		*field = 0;	/* Linux: a negative timeout means none */
+		return 0;
+	}
+	*field = (uint64_t)tv.tv_sec * BOND_NS_PER_S +
+		 (uint64_t)tv.tv_usec * BOND_NS_PER_US;
+	return 0;
+}
+
+static int
+get_timeo(uint64_t v, void *val, socklen_t *len)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(v / BOND_NS_PER_S),
+		.tv_usec = (suseconds_t)(v % BOND_NS_PER_S / BOND_NS_PER_US),
+	};
+	socklen_t n;
+
+	if (val == NULL || len == NULL || (int)*len < 0)
+		return -EINVAL;
+	n = *len < (socklen_t)sizeof(tv) ? *len : (socklen_t)sizeof(tv);
+	memcpy(val, &tv, n);
+	*len = n;
+	return 0;
+}
+
+static int
+set_rcvtimeo(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_timeo(&sk->opt.rcvtimeo_ns, val, len);
+}
+
+static int
+get_rcvtimeo(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return get_timeo(sk->opt.rcvtimeo_ns, val, len);
+}
+
+static int
+set_sndtimeo(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_timeo(&sk->opt.sndtimeo_ns, val, len);
+}
+
+static int
+get_sndtimeo(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return get_timeo(sk->opt.sndtimeo_ns, val, len);
+}
+
+static int
+get_error(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	int e = sk->so_error;
+	int rc = put_int(val, len, e);
+
+	if (rc == 0)
+		sk->so_error = 0;
+	return rc;
+}
+
+static int
+get_type(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->proto->type);
+}
+
+static int
+get_domain(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->family);
+}
+
+static int
+get_protocol(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->proto->type == SOCK_STREAM ?
+		       IPPROTO_TCP : IPPROTO_UDP);
+}
+
+static int
+get_acceptconn(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, (sk->proto->events(sk) & BOND_EV_LISTENING) != 0);
+}
+
+static const struct bond_sockopt sockopts[] = {
+	{ SOL_SOCKET, SO_REUSEADDR, set_reuseaddr, get_reuseaddr },
+	{ SOL_SOCKET, SO_REUSEPORT, set_reuseport, get_reuseport },
+	{ SOL_SOCKET, SO_KEEPALIVE, set_keepalive, get_keepalive },
+	{ SOL_SOCKET, SO_RCVBUF, set_rcvbuf, get_rcvbuf },
+	{ SOL_SOCKET, SO_SNDBUF, set_sndbuf, get_sndbuf },
+	{ SOL_SOCKET, SO_LINGER, set_linger, get_linger },
+	{ SOL_SOCKET, SO_RCVTIMEO, set_rcvtimeo, get_rcvtimeo },
+	{ SOL_SOCKET, SO_SNDTIMEO, set_sndtimeo, get_sndtimeo },
+	{ SOL_SOCKET, SO_ERROR, NULL, get_error },
+	{ SOL_SOCKET, SO_TYPE, NULL, get_type },
+	{ SOL_SOCKET, SO_DOMAIN, NULL, get_domain },
+	{ SOL_SOCKET, SO_PROTOCOL, NULL, get_protocol },
+	{ SOL_SOCKET, SO_ACCEPTCONN, NULL, get_acceptconn },
+	{ IPPROTO_TCP, TCP_NODELAY, set_nodelay, get_nodelay },
+	{ IPPROTO_TCP, TCP_KEEPIDLE, set_keepidle, get_keepidle },
+	{ IPPROTO_TCP, TCP_KEEPINTVL, set_keepintvl, get_keepintvl },
+	{ IPPROTO_TCP, TCP_KEEPCNT, set_keepcnt, get_keepcnt },
+	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
+	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },
+};
+
+const struct bond_sockopt *
+bond_sockopt_find(int level, int optname)
+{
+	for (size_t i = 0; i < sizeof(sockopts) / sizeof(sockopts[0]); i++)
+		if (sockopts[i].level == level && sockopts[i].optname == optname)
+			return &sockopts[i];
+	return NULL;
+}
+
+int
+bond_setsockopt(struct bond_sock *sk, int level, int optname,
+		const void *val, socklen_t len)
+{
+	const struct bond_sockopt *o = bond_sockopt_find(level, optname);
+
+	if (o == NULL || o->set == NULL)
+		return -ENOPROTOOPT;
+	if ((level == IPPROTO_TCP && sk->proto->type != SOCK_STREAM) ||
+	    (level == IPPROTO_IPV6 && sk->family != AF_INET6))
+		return -ENOPROTOOPT;
+	return o->set(sk, val, len);
+}
+
+int
+bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
+		socklen_t *len)
+{
+	const struct bond_sockopt *o = bond_sockopt_find(level, optname);
+
+	if (o == NULL || o->get == NULL)
+		return -ENOPROTOOPT;
+	if ((level == IPPROTO_TCP && sk->proto->type != SOCK_STREAM) ||
+	    (level == IPPROTO_IPV6 && sk->family != AF_INET6))
+		return -ENOPROTOOPT;
+	return o->get(sk, val, len);
+}

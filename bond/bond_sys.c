@@ -1,0 +1,693 @@
+/*
+ * The socket and descriptor handlers. Every one has the same shape: look up
+ * the owner of the fd; a kernel fd goes to the kernel unchanged; a stack
+ * socket is served here. They return what the kernel returns (a value or
+ * -errno) and never touch errno.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+
+#include "bond.h"
+#include "bond_sys.h"
+
+#define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
+#define BOND_IOV_MAX		1024	/* Linux's UIO_MAXIOV */
+
+#define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
+
+/* ---- helpers ---- */
+
+static struct bond_sock *
+sock_of(long fd)
+{
+	if (bond_in_child || fd < 0 || fd > INT_MAX)
+		return NULL;
+	return bond_fd_sock((int)fd);
+}
+
+/* Drop one fd's reference; the last one closes the socket. */
+static void
+sock_unref(struct bond_sock *sk)
+{
+	bond_enter();
+	if (--sk->refs == 0)
+		sk->proto->close(sk);
+	bond_leave();
+}
+
+/* Forget what bond knew about fd (the kernel closes it separately). */
+static void
+fd_release(int fd)
+{
+	void *obj;
+
+	switch (bond_fd_get(fd, &obj)) {
+	case BOND_FD_SOCK:
+		bond_fd_clear(fd);
+		if (!bond_in_child)
+			sock_unref(obj);
+		break;
+	case BOND_FD_EPOLL:
+		bond_fd_clear(fd);
+		bond_enter();
+		bond_epoll_free(obj);
+		bond_leave();
+		break;
+	case BOND_FD_KERNEL:
+		break;
+	}
+}
+
+/* Policy said "kernel": the socket continues as the kernel socket it is. */
+static void
+sock_detach(int fd, struct bond_sock *sk)
+{
+	bond_fd_clear(fd);
+	sock_unref(sk);
+}
+
+static bool
+to_kernel(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
+{
+	return bond_policy_kernel(&bond_cfg, sa, len);
+}
+
+static void
+raise_sigpipe(void)
+{
+	long pid = bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	long tid = bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0);
+
+	bond_kernel(SYS_tgkill, pid, tid, SIGPIPE, 0, 0, 0);
+}
+
+static size_t
+iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+/* Advance an iovec array (copied into dst) past n bytes; returns count. */
+static int
+iov_advance(struct iovec *iov, int iovcnt, size_t n)
+{
+	int i = 0;
+
+	while (i < iovcnt && n >= iov[i].iov_len) {
+		n -= iov[i].iov_len;
+		i++;
+	}
+	if (i < iovcnt) {
+		iov[i].iov_base = (char *)iov[i].iov_base + n;
+		iov[i].iov_len -= n;
+	}
+	memmove(iov, iov + i, (size_t)(iovcnt - i) * sizeof(*iov));
+	return iovcnt - i;
+}
+
+/* ---- data ---- */
+
+static long
+sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	       int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	struct bond_waiter w;
+	bool waiting = false;
+	long r;
+
+	for (;;) {
+		bond_enter();
+		r = sk->proto->recv(sk, iov, iovcnt, flags, from, fromlen);
+		if (r == -EAGAIN) {
+			bond_poll_locked();
+			r = sk->proto->recv(sk, iov, iovcnt, flags, from, fromlen);
+		}
+		bond_leave();
+		if (r != -EAGAIN || nonblock)
+			return r;
+		if (!waiting) {
+			bond_waiter_init(&w, sk->opt.rcvtimeo_ns);
+			waiting = true;
+		} else if (bond_waiter_expired(&w)) {
+			return -EAGAIN;
+		}
+		bond_waiter_pause(&w);
+	}
+}
+
+static long
+sock_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	struct iovec left[BOND_IOV_MAX];
+	size_t want, total = 0;
+	long r;
+
+	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
+		return -EINVAL;
+	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) ||
+	    sk->proto->type != SOCK_STREAM)
+		return sock_recv_once(sk, iov, iovcnt, flags, from, fromlen);
+	memcpy(left, iov, (size_t)iovcnt * sizeof(*iov));
+	want = iov_total(iov, iovcnt);
+	while (total < want) {
+		r = sock_recv_once(sk, left, iovcnt, flags & ~MSG_WAITALL,
+				   from, fromlen);
+		if (r <= 0)
+			return total > 0 ? (long)total : r;
+		total += (size_t)r;
+		iovcnt = iov_advance(left, iovcnt, (size_t)r);
+	}
+	return (long)total;
+}
+
+static long
+sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
+	struct iovec left[BOND_IOV_MAX];
+	struct bond_waiter w;
+	bool waiting = false;
+	size_t want, total = 0;
+	long r;
+
+	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
+		return -EINVAL;
+	memcpy(left, iov, (size_t)iovcnt * sizeof(*iov));
+	want = iov_total(iov, iovcnt);
+	for (;;) {
+		bond_enter();
+		r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
+		if (r == -EAGAIN) {
+			bond_poll_locked();
+			r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
+		}
+		bond_leave();
+		if (r >= 0) {
+			total += (size_t)r;
+			if (total >= want || sk->proto->type != SOCK_STREAM)
+				return (long)total;
+			iovcnt = iov_advance(left, iovcnt, (size_t)r);
+			continue;
+		}
+		if (r != -EAGAIN) {
+			if (total > 0)
+				return (long)total;
+			if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
+				raise_sigpipe();
+			return r;
+		}
+		if (nonblock)
+			return total > 0 ? (long)total : -EAGAIN;
+		if (!waiting) {
+			bond_waiter_init(&w, sk->opt.sndtimeo_ns);
+			waiting = true;
+		} else if (bond_waiter_expired(&w)) {
+			return total > 0 ? (long)total : -EAGAIN;
+		}
+		bond_waiter_pause(&w);
+	}
+}
+
+long
+bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct iovec iov = { (void *)a2, (size_t)a3 };
+
+	if (sk == NULL)
+		return KERNEL(SYS_read);
+	return sock_recv(sk, &iov, 1, 0, NULL, NULL);
+}
+
+long
+bond_sys_write(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct iovec iov = { (void *)a2, (size_t)a3 };
+
+	if (sk == NULL)
+		return KERNEL(SYS_write);
+	return sock_send(sk, &iov, 1, 0, NULL, 0);
+}
+
+long
+bond_sys_readv(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+
+	if (sk == NULL)
+		return KERNEL(SYS_readv);
+	return sock_recv(sk, (const struct iovec *)a2, (int)a3, 0, NULL, NULL);
+}
+
+long
+bond_sys_writev(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+
+	if (sk == NULL)
+		return KERNEL(SYS_writev);
+	return sock_send(sk, (const struct iovec *)a2, (int)a3, 0, NULL, 0);
+}
+
+long
+bond_sys_recvfrom(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct iovec iov = { (void *)a2, (size_t)a3 };
+
+	if (sk == NULL)
+		return KERNEL(SYS_recvfrom);
+	return sock_recv(sk, &iov, 1, (int)a4, (struct sockaddr *)a5,
+			 (socklen_t *)a6);
+}
+
+long
+bond_sys_sendto(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct iovec iov = { (void *)a2, (size_t)a3 };
+
+	if (sk == NULL)
+		return KERNEL(SYS_sendto);
+	return sock_send(sk, &iov, 1, (int)a4, (const struct sockaddr *)a5,
+			 (socklen_t)a6);
+}
+
+long
+bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct msghdr *m = (struct msghdr *)a2;
+	socklen_t namelen;
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_recvmsg);
+	if (m == NULL)
+		return -EFAULT;
+	namelen = m->msg_name != NULL ? m->msg_namelen : 0;
+	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
+		      m->msg_name, m->msg_name != NULL ? &namelen : NULL);
+	if (r >= 0) {
+		m->msg_namelen = m->msg_name != NULL ? namelen : 0;
+		m->msg_controllen = 0;
+		m->msg_flags = 0;
+	}
+	return r;
+}
+
+long
+bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	const struct msghdr *m = (const struct msghdr *)a2;
+
+	if (sk == NULL)
+		return KERNEL(SYS_sendmsg);
+	if (m == NULL)
+		return -EFAULT;
+	return sock_send(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
+			 m->msg_name, m->msg_namelen);
+}
+
+/* ---- sockets ---- */
+
+static const struct bond_proto *
+proto_for(int domain, int type, int protocol)
+{
+	if (domain != AF_INET && domain != AF_INET6)
+		return NULL;
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP) &&
+	    (bond_cfg.offload_mask & BOND_OFFLOAD_TCP))
+		return &bond_tcp_proto;
+	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP) &&
+	    (bond_cfg.offload_mask & BOND_OFFLOAD_UDP))
+		return &bond_udp_proto;
+	return NULL;
+}
+
+long
+bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	const struct bond_proto *proto;
+	struct bond_sock *sk;
+	long fd = KERNEL(SYS_socket);
+
+	if (fd < 0 || !bond_active || bond_in_child)
+		return fd;
+	proto = proto_for((int)a1, (int)(a2 & BOND_SOCK_TYPE_MASK), (int)a3);
+	if (proto == NULL)
+		return fd;
+	bond_enter();
+	sk = proto->create((int)a1);
+	bond_leave();
+	if (sk == NULL)
+		return fd;	/* out of memory: the kernel serves it */
+	sk->kfd = (int)fd;
+	sk->nonblock = (a2 & SOCK_NONBLOCK) != 0;
+	if (bond_fd_set((int)fd, BOND_FD_SOCK, sk) < 0)
+		sock_unref(sk);
+	return fd;
+}
+
+long
+bond_sys_bind(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_bind);
+	if (!sk->proto->placed(sk) &&
+	    to_kernel(sk, (const struct sockaddr *)a2, (socklen_t)a3)) {
+		sock_detach((int)a1, sk);
+		return KERNEL(SYS_bind);
+	}
+	bond_enter();
+	r = sk->proto->bind(sk, (const struct sockaddr *)a2, (socklen_t)a3);
+	bond_leave();
+	return r;
+}
+
+long
+bond_sys_listen(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_listen);
+	if (sk->proto->type != SOCK_STREAM)
+		return -EOPNOTSUPP;
+	bond_enter();
+	r = sk->proto->listen(sk, (int)a2);
+	bond_leave();
+	return r;
+}
+
+long
+bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1), *nsk = NULL;
+	int flags = (int)a4;
+	struct bond_waiter w;
+	bool waiting = false;
+	long r, fd;
+
+	if (sk == NULL)
+		return KERNEL(SYS_accept4);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	if (sk->proto->accept == NULL)
+		return -EOPNOTSUPP;
+	for (;;) {
+		bond_enter();
+		r = sk->proto->accept(sk, &nsk);
+		if (r == -EAGAIN) {
+			bond_poll_locked();
+			r = sk->proto->accept(sk, &nsk);
+		}
+		bond_leave();
+		if (r != -EAGAIN || sk->nonblock)
+			break;
+		if (!waiting) {
+			bond_waiter_init(&w, sk->opt.rcvtimeo_ns);
+			waiting = true;
+		} else if (bond_waiter_expired(&w)) {
+			break;
+		}
+		bond_waiter_pause(&w);
+	}
+	if (r < 0)
+		return r;
+	fd = bond_kernel(SYS_socket, nsk->family, SOCK_STREAM | flags, 0, 0, 0, 0);
+	if (fd < 0 || bond_fd_set((int)fd, BOND_FD_SOCK, nsk) < 0) {
+		sock_unref(nsk);
+		if (fd >= 0)
+			bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+		return fd < 0 ? fd : -EMFILE;
+	}
+	nsk->kfd = (int)fd;
+	nsk->nonblock = (flags & SOCK_NONBLOCK) != 0;
+	if (a2 != 0 && a3 != 0) {
+		bond_enter();
+		nsk->proto->getname(nsk, (struct sockaddr *)a2, (socklen_t *)a3,
+				    true);
+		bond_leave();
+	}
+	return fd;
+}
+
+long
+bond_sys_accept(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (sock_of(a1) == NULL)
+		return KERNEL(SYS_accept);
+	return bond_sys_accept4(a1, a2, a3, 0, 0, 0);
+}
+
+long
+bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_connect);
+	if (!sk->proto->placed(sk) &&
+	    to_kernel(sk, (const struct sockaddr *)a2, (socklen_t)a3)) {
+		sock_detach((int)a1, sk);
+		return KERNEL(SYS_connect);
+	}
+	bond_enter();
+	r = sk->proto->connect(sk, (const struct sockaddr *)a2, (socklen_t)a3);
+	bond_leave();
+	if (r != -EINPROGRESS || sk->nonblock)
+		return r;
+	if (bond_wait_sock(sk, EPOLLOUT | EPOLLERR | EPOLLHUP,
+			   sk->opt.sndtimeo_ns) < 0)
+		return -EINPROGRESS;	/* Linux, when SO_SNDTIMEO expires */
+	bond_enter();
+	r = -sk->so_error;
+	sk->so_error = 0;
+	if (r == 0 && (sk->proto->events(sk) & EPOLLHUP))
+		r = -ECONNREFUSED;
+	bond_leave();
+	return r;
+}
+
+long
+bond_sys_shutdown(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_shutdown);
+	bond_enter();
+	r = sk->proto->shutdown(sk, (int)a2);
+	bond_leave();
+	return r;
+}
+
+static long
+sock_name(long a1, long a2, long a3, bool peer)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (a2 == 0 || a3 == 0)
+		return -EFAULT;
+	if ((int)*(socklen_t *)a3 < 0)
+		return -EINVAL;
+	bond_enter();
+	r = sk->proto->getname(sk, (struct sockaddr *)a2, (socklen_t *)a3, peer);
+	bond_leave();
+	return r;
+}
+
+long
+bond_sys_getsockname(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (sock_of(a1) == NULL)
+		return KERNEL(SYS_getsockname);
+	return sock_name(a1, a2, a3, false);
+}
+
+long
+bond_sys_getpeername(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (sock_of(a1) == NULL)
+		return KERNEL(SYS_getpeername);
+	return sock_name(a1, a2, a3, true);
+}
+
+long
+bond_sys_setsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	bool placed;
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_setsockopt);
+	bond_enter();
+	placed = sk->proto->placed(sk);
+	r = bond_setsockopt(sk, (int)a2, (int)a3, (const void *)a4,
+			    (socklen_t)a5);
+	bond_leave();
+	/* Until bind/connect decides, the kernel socket may still take over:
+	 * keep its options in step. */
+	if (r == 0 && !placed)
+		KERNEL(SYS_setsockopt);
+	return r;
+}
+
+long
+bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_getsockopt);
+	if (a5 == 0)
+		return -EFAULT;
+	bond_enter();
+	r = bond_getsockopt(sk, (int)a2, (int)a3, (void *)a4, (socklen_t *)a5);
+	bond_leave();
+	return r;
+}
+
+/* ---- descriptors ---- */
+
+long
+bond_sys_close(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (a1 >= 0 && a1 <= INT_MAX)
+		fd_release((int)a1);
+	return KERNEL(SYS_close);
+}
+
+/* newfd now refers to what oldfd refers to. */
+static void
+fd_share(int oldfd, long newfd)
+{
+	struct bond_sock *sk;
+	void *obj;
+
+	if (newfd < 0)
+		return;
+	fd_release((int)newfd);
+	if (bond_fd_get(oldfd, &obj) != BOND_FD_SOCK || bond_in_child)
+		return;
+	sk = obj;
+	bond_enter();
+	sk->refs++;
+	bond_leave();
+	if (bond_fd_set((int)newfd, BOND_FD_SOCK, sk) < 0)
+		sock_unref(sk);
+}
+
+long
+bond_sys_fcntl(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+
+	if (sk == NULL)
+		return KERNEL(SYS_fcntl);
+	r = KERNEL(SYS_fcntl);
+	if (r < 0)
+		return r;
+	switch (a2) {
+	case F_SETFL:
+		sk->nonblock = (a3 & O_NONBLOCK) != 0;
+		break;
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		fd_share((int)a1, r);
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+long
+bond_sys_ioctl(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	long r;
+	int v;
+
+	if (sk == NULL)
+		return KERNEL(SYS_ioctl);
+	switch ((unsigned long)a2) {
+	case FIONBIO:
+		if (a3 == 0)
+			return -EFAULT;
+		r = KERNEL(SYS_ioctl);
+		if (r == 0)
+			sk->nonblock = *(const int *)a3 != 0;
+		return r;
+	case FIONREAD:
+		if (a3 == 0)
+			return -EFAULT;
+		bond_enter();
+		v = sk->proto->nread(sk);
+		bond_leave();
+		if (v < 0)
+			return v;
+		*(int *)a3 = v;
+		return 0;
+	default:
+		return KERNEL(SYS_ioctl);
+	}
+}
+
+long
+bond_sys_dup(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long r = KERNEL(SYS_dup);
+
+	if (r >= 0 && sock_of(a1) != NULL)
+		fd_share((int)a1, r);
+	return r;
+}
+
+long
+bond_sys_dup2(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long r = KERNEL(SYS_dup2);
+
+	if (r >= 0 && a1 != a2)
+		fd_share((int)a1, r);
+	return r;
+}
+
+long
+bond_sys_dup3(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long r = KERNEL(SYS_dup3);
+
+	if (r >= 0)
+		fd_share((int)a1, r);
+	return r;
+}

@@ -1,0 +1,781 @@
+/*
+ * TCP sockets on lwIP's raw API. Every entry point runs with the stack lock
+ * held and never blocks; lwIP's callbacks run inside ns_poll() under the
+ * same lock and only queue data and bump the readiness counter.
+ *
+ * Received data waits on the socket as a pbuf chain; the window opens
+ * (tcp_recved) only by what the application has read, so a slow reader
+ * slows its sender. close() hands the pcb back to lwIP with its queued data:
+ * lwIP sends it, then the FIN, while the stack keeps being polled.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "bond.h"
+#include "bond_lwip.h"
+#include "ns_log.h"
+
+#define BOND_TCP_RECVED_MAX	0xffff	/* tcp_recved() takes a u16_t */
+#define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
+#define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
+#define BOND_MS_PER_S		1000u
+#define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
+
+enum bond_tcp_state {
+	BT_NEW,			/* no pcb yet */
+	BT_BOUND,
+	BT_LISTEN,
+	BT_CONNECTING,
+	BT_CONNECTED,
+	BT_DEAD,		/* pcb gone: reset, refused, timed out */
+};
+
+struct bond_tcp {
+	struct bond_sock sk;
+	struct tcp_pcb *pcb;
+	enum bond_tcp_state state;
+	struct pbuf *rx;	/* received, not yet read (tot_len unused) */
+	struct pbuf *rx_tail;
+	size_t rx_len;
+	bool rx_fin;		/* peer sent FIN */
+	bool shut_rd;
+	bool shut_wr;
+	bool orphan;		/* closed by the app, waiting to queue its FIN */
+	/* addresses, kept past the pcb's life */
+	ip_addr_t local_ip, remote_ip;
+	u16_t local_port, remote_port;
+	/* listener: connections waiting for accept() */
+	struct bond_tcp *acc_head, *acc_tail;
+	struct bond_tcp *acc_next;
+	unsigned int acc_n;
+	struct bond_tcp *orphan_next;
+};
+
+/* Closed sockets whose FIN could not be queued yet (out of memory). */
+static struct bond_tcp *orphans;
+
+static inline struct bond_tcp *
+bt_of(struct bond_sock *sk)
+{
+	return (struct bond_tcp *)sk;
+}
+
+static void
+bump(struct bond_tcp *t)
+{
+	t->sk.ev_seq++;
+}
+
+static void
+cache_addrs(struct bond_tcp *t)
+{
+	if (t->pcb == NULL)
+		return;
+	ip_addr_copy(t->local_ip, t->pcb->local_ip);
+	t->local_port = t->pcb->local_port;
+	if (t->state != BT_LISTEN) {
+		ip_addr_copy(t->remote_ip, t->pcb->remote_ip);
+		t->remote_port = t->pcb->remote_port;
+	}
+}
+
+static struct bond_tcp *
+bt_alloc(int family)
+{
+	struct bond_tcp *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	bond_sock_init(&t->sk, &bond_tcp_proto, family);
+	t->sk.opt.rcvbuf = TCP_WND;
+	t->sk.opt.sndbuf = TCP_SND_BUF;
+	t->state = BT_NEW;
+	return t;
+}
+
+static struct bond_sock *
+bt_create(int family)
+{
+	struct bond_tcp *t = bt_alloc(family);
+
+	return t != NULL ? &t->sk : NULL;
+}
+
+static void
+bt_apply_opts(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+	struct tcp_pcb *pcb = t->pcb;
+
+	if (pcb == NULL)
+		return;
+	if (sk->opt.reuseaddr || sk->opt.reuseport)
+		ip_set_option(pcb, SOF_REUSEADDR);
+	else
+		ip_reset_option(pcb, SOF_REUSEADDR);
+	if (t->state == BT_LISTEN)
+		return;	/* a listen pcb has no more fields */
+	if (sk->opt.keepalive)
+		ip_set_option(pcb, SOF_KEEPALIVE);
+	else
+		ip_reset_option(pcb, SOF_KEEPALIVE);
+	if (sk->opt.nodelay)
+		tcp_nagle_disable(pcb);
+	else
+		tcp_nagle_enable(pcb);
+	if (sk->opt.keepidle_s)
+		pcb->keep_idle = (u32_t)sk->opt.keepidle_s * BOND_MS_PER_S;
+	if (sk->opt.keepintvl_s)
+		pcb->keep_intvl = (u32_t)sk->opt.keepintvl_s * BOND_MS_PER_S;
+	if (sk->opt.keepcnt)
+		pcb->keep_cnt = (u32_t)sk->opt.keepcnt;
+	pcb->tos = (u8_t)sk->opt.tos;
+}
+
+/* ---- lwIP callbacks ---- */
+
+static err_t
+on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct bond_tcp *t = arg;
+
+	if (p == NULL) {
+		t->rx_fin = true;
+		bump(t);
+		return ERR_OK;
+	}
+	if (t->shut_rd) {
+		/* Linux keeps acknowledging after SHUT_RD and drops the data. */
+		tcp_recved(pcb, p->tot_len);
+		pbuf_free(p);
+		return ERR_OK;
+	}
+	t->rx_len += p->tot_len;
+	/* Chain by hand: pbuf_cat walks the whole queue and tot_len is
+	 * only 16 bits wide, while a window holds megabytes. */
+	if (t->rx == NULL)
+		t->rx = p;
+	else
+		t->rx_tail->next = p;
+	while (p->next != NULL)
+		p = p->next;
+	t->rx_tail = p;
+	bump(t);
+	return ERR_OK;
+}
+
+static err_t
+on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	bump(arg);
+	return ERR_OK;
+}
+
+static void
+on_err(void *arg, err_t err)
+{
+	struct bond_tcp *t = arg;
+
+	/* lwIP has freed the pcb. */
+	t->pcb = NULL;
+	t->sk.so_error = -bond_errno(err, t->state == BT_CONNECTING);
+	t->state = BT_DEAD;
+	bump(t);
+}
+
+static err_t
+on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct bond_tcp *t = arg;
+
+	t->state = BT_CONNECTED;
+	cache_addrs(t);
+	bump(t);
+	return ERR_OK;
+}
+
+static void
+hook_pcb(struct bond_tcp *t)
+{
+	tcp_arg(t->pcb, t);
+	tcp_recv(t->pcb, on_recv);
+	tcp_sent(t->pcb, on_sent);
+	tcp_err(t->pcb, on_err);
+}
+
+static void
+unhook_pcb(struct tcp_pcb *pcb)
+{
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);	/* lwIP's default frees what still arrives */
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+}
+
+static err_t
+on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct bond_tcp *l = arg, *t;
+
+	if (err != ERR_OK || pcb == NULL || l == NULL)
+		return ERR_VAL;
+	t = bt_alloc(l->sk.family);
+	if (t == NULL)
+		return ERR_MEM;
+	t->pcb = pcb;
+	t->state = BT_CONNECTED;
+	t->sk.opt = l->sk.opt;	/* Linux: accepted sockets inherit options */
+	hook_pcb(t);
+	cache_addrs(t);
+	bt_apply_opts(&t->sk);
+	tcp_backlog_delayed(pcb);
+	if (l->acc_tail != NULL)
+		l->acc_tail->acc_next = t;
+	else
+		l->acc_head = t;
+	l->acc_tail = t;
+	l->acc_n++;
+	bump(l);
+	return ERR_OK;
+}
+
+/* ---- socket calls ---- */
+
+static u8_t
+pcb_type(struct bond_tcp *t, const ip_addr_t *ip)
+{
+	if (t->sk.family == AF_INET)
+		return IPADDR_TYPE_V4;
+	if (ip != NULL && IP_IS_V4(ip))
+		return IPADDR_TYPE_V4;	/* v4-mapped */
+	if (t->sk.opt.v6only || (ip != NULL && !ip_addr_isany(ip)))
+		return IPADDR_TYPE_V6;
+	return IPADDR_TYPE_ANY;	/* dual stack */
+}
+
+static int
+ensure_pcb(struct bond_tcp *t, const ip_addr_t *ip)
+{
+	if (t->pcb != NULL)
+		return 0;
+	t->pcb = tcp_new_ip_type(pcb_type(t, ip));
+	if (t->pcb == NULL)
+		return -ENOBUFS;
+	hook_pcb(t);
+	bt_apply_opts(&t->sk);
+	return 0;
+}
+
+static int
+bt_bind(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
+{
+	struct bond_tcp *t = bt_of(sk);
+	ip_addr_t ip;
+	u16_t port;
+	err_t e;
+	int rc;
+
+	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);
+	if (rc < 0)
+		return rc;
+	if (t->state != BT_NEW || (t->pcb != NULL && t->pcb->local_port != 0))
+		return -EINVAL;
+	if (!ip_addr_isany(&ip) && !bond_ip_is_local(&ip))
+		return -EADDRNOTAVAIL;
+	rc = ensure_pcb(t, &ip);
+	if (rc < 0)
+		return rc;
+	if (IP_GET_TYPE(&t->pcb->local_ip) == IPADDR_TYPE_ANY && ip_addr_isany(&ip))
+		e = tcp_bind(t->pcb, IP_ANY_TYPE, port);
+	else
+		e = tcp_bind(t->pcb, &ip, port);
+	if (e != ERR_OK)
+		return bond_errno(e, false);
+	t->state = BT_BOUND;
+	cache_addrs(t);
+	return 0;
+}
+
+static int
+bt_listen(struct bond_sock *sk, int backlog)
+{
+	struct bond_tcp *t = bt_of(sk);
+	struct tcp_pcb *lpcb;
+	err_t e = ERR_OK;
+	int rc;
+
+	if (t->state == BT_LISTEN)
+		return 0;	/* Linux lets listen() be repeated */
+	if (t->state != BT_NEW && t->state != BT_BOUND)
+		return -EINVAL;
+	rc = ensure_pcb(t, NULL);
+	if (rc < 0)
+		return rc;
+	if (backlog < 1)
+		backlog = 1;
+	if (backlog > BOND_TCP_BACKLOG_MAX)
+		backlog = BOND_TCP_BACKLOG_MAX;
+	if (t->state == BT_NEW) {
+		e = tcp_bind(t->pcb, IP_GET_TYPE(&t->pcb->local_ip) == IPADDR_TYPE_ANY ?
+			     IP_ANY_TYPE : &t->pcb->local_ip, 0);
+		if (e != ERR_OK)
+			return bond_errno(e, false);
+	}
+	lpcb = tcp_listen_with_backlog_and_err(t->pcb, (u8_t)backlog, &e);
+	if (lpcb == NULL)
+		return bond_errno(e, false);
+	t->pcb = lpcb;
+	t->state = BT_LISTEN;
+	tcp_arg(lpcb, t);
+	tcp_accept(lpcb, on_accept);
+	cache_addrs(t);
+	return 0;
+}
+
+static int
+bt_accept(struct bond_sock *sk, struct bond_sock **out)
+{
+	struct bond_tcp *l = bt_of(sk), *t;
+
+	if (l->state != BT_LISTEN)
+		return -EINVAL;
+	t = l->acc_head;
+	if (t == NULL)
+		return -EAGAIN;
+	l->acc_head = t->acc_next;
+	if (l->acc_head == NULL)
+		l->acc_tail = NULL;
+	l->acc_n--;
+	t->acc_next = NULL;
+	if (t->pcb != NULL)
+		tcp_backlog_accepted(t->pcb);
+	*out = &t->sk;
+	return 0;
+}
+
+static int
+bt_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
+{
+	struct bond_tcp *t = bt_of(sk);
+	ip_addr_t ip;
+	u16_t port;
+	err_t e;
+	int rc;
+
+	switch (t->state) {
+	case BT_CONNECTING:
+		return -EALREADY;
+	case BT_CONNECTED:
+		return -EISCONN;
+	case BT_LISTEN:
+		return -EISCONN;
+	case BT_DEAD:
+		if (sk->so_error) {
+			rc = -sk->so_error;
+			sk->so_error = 0;
+			return rc;
+		}
+		return -ECONNABORTED;
+	default:
+		break;
+	}
+	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);
+	if (rc < 0)
+		return rc;
+	if (port == 0 || ip_addr_isany(&ip))
+		return -ECONNREFUSED;
+	rc = ensure_pcb(t, &ip);
+	if (rc < 0)
+		return rc;
+	if (IP_GET_TYPE(&t->pcb->local_ip) != IP_GET_TYPE(&ip) &&
+	    IP_GET_TYPE(&t->pcb->local_ip) != IPADDR_TYPE_ANY)
+		return -EAFNOSUPPORT;
+	e = tcp_connect(t->pcb, &ip, port, on_connected);
+	if (e != ERR_OK)
+		return bond_errno(e, true);
+	t->state = BT_CONNECTING;
+	cache_addrs(t);
+	return -EINPROGRESS;
+}
+
+static void
+consume(struct bond_tcp *t, size_t n)
+{
+	while (n > 0) {
+		size_t step = n > BOND_TCP_RECVED_MAX ? BOND_TCP_RECVED_MAX : n;
+
+		t->rx = pbuf_free_header(t->rx, (u16_t)step);
+		t->rx_len -= step;
+		if (t->pcb != NULL)
+			tcp_recved(t->pcb, (u16_t)step);
+		n -= step;
+	}
+	if (t->rx == NULL)
+		t->rx_tail = NULL;
+}
+
+static ssize_t
+bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	struct bond_tcp *t = bt_of(sk);
+	size_t total = 0, off = 0;
+
+	if (t->rx_len > 0) {
+		for (int i = 0; i < iovcnt && total < t->rx_len; i++) {
+			size_t want = iov[i].iov_len;
+			char *dst = iov[i].iov_base;
+
+			if (want > t->rx_len - total)
+				want = t->rx_len - total;
+			total += want;
+			while (want > 0) {
+				struct pbuf *q = t->rx;
+				size_t skip = off, done = 0;
+
+				/* find the pbuf holding byte `off` */
+				while (q != NULL && skip >= q->len) {
+					skip -= q->len;
+					q = q->next;
+				}
+				while (q != NULL && done < want) {
+					size_t n = q->len - skip;
+
+					if (n > want - done)
+						n = want - done;
+					memcpy(dst + done, (char *)q->payload + skip, n);
+					done += n;
+					skip = 0;
+					q = q->next;
+				}
+				off += done;
+				dst += done;
+				want -= done;
+				if (done == 0)
+					break;	/* not reached: rx_len counts the chain */
+			}
+		}
+		if (!(flags & MSG_PEEK))
+			consume(t, total);
+		if (from != NULL && fromlen != NULL)
+			*fromlen = 0;	/* Linux leaves TCP's source unset */
+		return (ssize_t)total;
+	}
+	if (t->state == BT_NEW || t->state == BT_BOUND || t->state == BT_LISTEN)
+		return -ENOTCONN;
+	if (sk->so_error) {
+		int e = sk->so_error;
+
+		sk->so_error = 0;
+		return -e;
+	}
+	if (t->rx_fin || t->shut_rd || t->state == BT_DEAD)
+		return 0;
+	return -EAGAIN;
+}
+
+static ssize_t
+bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	struct bond_tcp *t = bt_of(sk);
+	size_t total = 0;
+	bool full = false;
+
+	if (sk->so_error) {
+		int e = sk->so_error;
+
+		sk->so_error = 0;
+		return -e;
+	}
+	if (t->state == BT_CONNECTING)
+		return -EAGAIN;
+	if (t->state != BT_CONNECTED || t->shut_wr || t->pcb == NULL)
+		return -EPIPE;
+	for (int i = 0; i < iovcnt && !full; i++) {
+		const char *src = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+
+		while (left > 0) {
+			size_t room = t->pcb->snd_buf;
+			u8_t wflags = TCP_WRITE_FLAG_COPY;
+			err_t e;
+
+			if (room > BOND_TCP_WRITE_MAX)
+				room = BOND_TCP_WRITE_MAX;
+			if (room > left)
+				room = left;
+			if (room == 0 || tcp_sndqueuelen(t->pcb) >= TCP_SND_QUEUELEN) {
+				full = true;
+				break;
+			}
+			if ((flags & MSG_MORE) || room < left || i + 1 < iovcnt)
+				wflags |= TCP_WRITE_FLAG_MORE;
+			e = tcp_write(t->pcb, src, (u16_t)room, wflags);
+			if (e == ERR_MEM) {
+				full = true;
+				break;
+			}
+			if (e != ERR_OK) {
+				if (total == 0)
+					return bond_errno(e, false);
+				full = true;
+				break;
+			}
+			src += room;
+			left -= room;
+			total += room;
+		}
+	}
+	if (total == 0)
+		return -EAGAIN;
+	tcp_output(t->pcb);
+	return (ssize_t)total;
+}
+
+static int
+bt_shutdown(struct bond_sock *sk, int how)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (t->state != BT_CONNECTED && t->state != BT_CONNECTING &&
+	    t->state != BT_LISTEN)
+		return -ENOTCONN;
+	if (how == SHUT_RD || how == SHUT_RDWR) {
+		t->shut_rd = true;
+		if (t->rx_len > 0)
+			consume(t, t->rx_len);
+	}
+	if ((how == SHUT_WR || how == SHUT_RDWR) && !t->shut_wr &&
+	    t->pcb != NULL && t->state == BT_CONNECTED) {
+		err_t e = tcp_shutdown(t->pcb, 0, 1);
+
+		if (e != ERR_OK)
+			return bond_errno(e, false);
+		t->shut_wr = true;
+		tcp_output(t->pcb);
+	}
+	bump(t);
+	return 0;
+}
+
+static void
+free_tcp(struct bond_tcp *t)
+{
+	if (t->rx != NULL)
+		pbuf_free(t->rx);
+	free(t);
+}
+
+static void abort_tcp(struct bond_tcp *t);
+
+/* Hand the pcb to lwIP to finish (queued data, then FIN); free our part. */
+static bool
+finish(struct bond_tcp *t)
+{
+	struct tcp_pcb *pcb = t->pcb;
+
+	if (pcb == NULL) {
+		free_tcp(t);
+		return true;
+	}
+	/* Linux resets when unread data is thrown away, or on linger 0. */
+	if (t->rx_len > 0 || (t->sk.opt.linger_on && t->sk.opt.linger_s == 0)) {
+		abort_tcp(t);
+		return true;
+	}
+	if (tcp_close(pcb) != ERR_OK)
+		return false;	/* no memory for the FIN: retry later */
+	unhook_pcb(pcb);
+	t->pcb = NULL;
+	free_tcp(t);
+	return true;
+}
+
+static void
+abort_tcp(struct bond_tcp *t)
+{
+	if (t->pcb != NULL) {
+		unhook_pcb(t->pcb);
+		tcp_abort(t->pcb);
+		t->pcb = NULL;
+	}
+	free_tcp(t);
+}
+
+static void
+bt_close(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	if (t->state == BT_LISTEN) {
+		struct bond_tcp *c = t->acc_head;
+
+		while (c != NULL) {
+			struct bond_tcp *next = c->acc_next;
+
+			abort_tcp(c);
+			c = next;
+		}
+		t->acc_head = t->acc_tail = NULL;
+		tcp_arg(t->pcb, NULL);
+		tcp_accept(t->pcb, NULL);
+		tcp_close(t->pcb);	/* never fails for a listener */
+		t->pcb = NULL;
+		free_tcp(t);
+		return;
+	}
+	if (!finish(t)) {
+		t->orphan = true;
+		t->orphan_next = orphans;
+		orphans = t;
+	}
+}
+
+void
+bond_tcp_reap(void)
+{
+	struct bond_tcp **pp = &orphans;
+
+	while (*pp != NULL) {
+		struct bond_tcp *t = *pp;
+
+		if (t->pcb == NULL || finish(t))
+			*pp = t->orphan_next;	/* finish() freed it */
+		else
+			pp = &t->orphan_next;
+	}
+}
+
+/* true when some connection still has data in flight. */
+static bool
+tx_pending(void)
+{
+	struct tcp_pcb *p;
+
+	for (p = tcp_active_pcbs; p != NULL; p = p->next)
+		if (p->unsent != NULL || p->unacked != NULL)
+			return true;
+	return orphans != NULL;
+}
+
+void
+bond_tcp_drain(uint64_t timeout_ns)
+{
+	static const struct timespec drain_nap = { 0, BOND_DRAIN_NAP_NS };
+
+	uint64_t end = bond_stack->now_ns() + timeout_ns;
+
+	for (;;) {
+		bool pending;
+
+		bond_enter();
+		bond_tcp_reap();
+		bond_poll_locked();
+		pending = tx_pending();
+		bond_leave();
+		if (!pending || bond_stack->now_ns() >= end)
+			return;
+		bond_kernel(SYS_nanosleep, (long)&drain_nap, 0, 0, 0, 0, 0);
+	}
+}
+
+static int
+bt_name(struct bond_sock *sk, struct sockaddr *sa, socklen_t *len, bool peer)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	cache_addrs(t);
+	if (peer) {
+		if (t->state != BT_CONNECTED)
+			return -ENOTCONN;
+		bond_ip_to_sa(sk->family, &t->remote_ip, t->remote_port, sa, len);
+	} else {
+		bond_ip_to_sa(sk->family, &t->local_ip, t->local_port, sa, len);
+	}
+	return 0;
+}
+
+static uint32_t
+bt_events(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+	uint32_t ev = 0;
+
+	switch (t->state) {
+	case BT_NEW:
+	case BT_BOUND:
+		return EPOLLOUT | EPOLLHUP;
+	case BT_LISTEN:
+		return BOND_EV_LISTENING | (t->acc_head != NULL ? EPOLLIN : 0);
+	case BT_CONNECTING:
+		return 0;
+	case BT_DEAD:
+		ev = EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLRDHUP;
+		if (sk->so_error)
+			ev |= EPOLLERR;
+		return ev;
+	case BT_CONNECTED:
+		break;
+	}
+	if (t->rx_len > 0 || t->rx_fin || t->shut_rd)
+		ev |= EPOLLIN;
+	if (t->rx_fin || t->shut_rd)
+		ev |= EPOLLRDHUP;
+	/* pcb->snd_buf, not tcp_sndbuf(): that one is clamped to 16 bits. */
+	if (t->pcb != NULL && !t->shut_wr &&
+	    t->pcb->snd_buf > TCP_SNDLOWAT &&
+	    tcp_sndqueuelen(t->pcb) < TCP_SNDQUEUELOWAT)
+		ev |= EPOLLOUT;
+	if (t->shut_wr)
+		ev |= EPOLLOUT;
+	if (t->rx_fin && t->shut_wr)
+		ev |= EPOLLHUP;
+	if (sk->so_error)
+		ev |= EPOLLERR;
+	return ev;
+}
+
+static int
+bt_nread(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	if (t->state == BT_LISTEN)
+		return -EINVAL;
+	return t->rx_len > INT32_MAX ? INT32_MAX : (int)t->rx_len;
+}
+
+static bool
+bt_placed(struct bond_sock *sk)
+{
+	return bt_of(sk)->state != BT_NEW;
+}
+
+const struct bond_proto bond_tcp_proto = {
+	.name = "tcp",
+	.type = SOCK_STREAM,
+	.create = bt_create,
+	.bind = bt_bind,
+	.listen = bt_listen,
+	.accept = bt_accept,
+	.connect = bt_connect,
+	.recv = bt_recv,
+	.send = bt_send,
+	.shutdown = bt_shutdown,
+	.close = bt_close,
+	.getname = bt_name,
+	.events = bt_events,
+	.nread = bt_nread,
+	.apply_opts = bt_apply_opts,
+	.placed = bt_placed,
+};

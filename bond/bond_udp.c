@@ -1,0 +1,386 @@
+/*
+ * UDP sockets on lwIP's raw API. Received datagrams queue on the socket with
+ * their source; a full queue drops (as a full receive buffer does on Linux).
+ * Every entry point runs with the stack lock held and never blocks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "lwip/pbuf.h"
+#include "lwip/udp.h"
+
+#include "bond.h"
+#include "bond_lwip.h"
+
+#define BOND_UDP_RCVBUF		(208 * 1024)	/* Linux's default rmem */
+#define BOND_UDP_MAX_PAYLOAD	65507		/* IPv4 datagram minus headers */
+
+struct bond_dgram {
+	struct bond_dgram *next;
+	struct pbuf *p;
+	ip_addr_t from;
+	u16_t port;
+};
+
+struct bond_udp {
+	struct bond_sock sk;
+	struct udp_pcb *pcb;
+	bool bound;
+	bool connected;
+	bool shut_rd, shut_wr;
+	struct bond_dgram *head, *tail;
+	size_t queued;		/* bytes waiting */
+	unsigned long drops;
+};
+
+static inline struct bond_udp *
+bu_of(struct bond_sock *sk)
+{
+	return (struct bond_udp *)sk;
+}
+
+static struct bond_sock *
+bu_create(int family)
+{
+	struct bond_udp *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return NULL;
+	bond_sock_init(&u->sk, &bond_udp_proto, family);
+	u->sk.opt.rcvbuf = BOND_UDP_RCVBUF;
+	u->sk.opt.sndbuf = BOND_UDP_RCVBUF;
+	return &u->sk;
+}
+
+static void
+on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+	u16_t port)
+{
+	struct bond_udp *u = arg;
+	struct bond_dgram *d;
+
+	if (u == NULL || u->shut_rd ||
+	    u->queued + p->tot_len > (size_t)u->sk.opt.rcvbuf) {
+		if (u != NULL)
+			u->drops++;
+		pbuf_free(p);
+		return;
+	}
+	d = malloc(sizeof(*d));
+	if (d == NULL) {
+		u->drops++;
+		pbuf_free(p);
+		return;
+	}
+	d->next = NULL;
+	d->p = p;
+	ip_addr_copy(d->from, *addr);
+	d->port = port;
+	if (u->tail != NULL)
+		u->tail->next = d;
+	else
+		u->head = d;
+	u->tail = d;
+	u->queued += p->tot_len;
+	u->sk.ev_seq++;
+}
+
+static void
+bu_apply_opts(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	if (u->pcb == NULL)
+		return;
+	if (sk->opt.reuseaddr || sk->opt.reuseport)
+		ip_set_option(u->pcb, SOF_REUSEADDR);
+	else
+		ip_reset_option(u->pcb, SOF_REUSEADDR);
+	u->pcb->tos = (u8_t)sk->opt.tos;
+}
+
+static int
+ensure_pcb(struct bond_udp *u, const ip_addr_t *ip)
+{
+	u8_t type;
+
+	if (u->pcb != NULL)
+		return 0;
+	if (u->sk.family == AF_INET || (ip != NULL && IP_IS_V4(ip)))
+		type = IPADDR_TYPE_V4;
+	else if (u->sk.opt.v6only || (ip != NULL && !ip_addr_isany(ip)))
+		type = IPADDR_TYPE_V6;
+	else
+		type = IPADDR_TYPE_ANY;
+	u->pcb = udp_new_ip_type(type);
+	if (u->pcb == NULL)
+		return -ENOBUFS;
+	udp_recv(u->pcb, on_recv, u);
+	bu_apply_opts(&u->sk);
+	return 0;
+}
+
+static int
+do_bind(struct bond_udp *u, const ip_addr_t *ip, u16_t port)
+{
+	err_t e;
+
+	if (IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_ANY && ip_addr_isany(ip))
+		e = udp_bind(u->pcb, IP_ANY_TYPE, port);
+	else
+		e = udp_bind(u->pcb, ip, port);
+	if (e != ERR_OK)
+		return bond_errno(e, false);
+	u->bound = true;
+	return 0;
+}
+
+static int
+bu_bind(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
+{
+	struct bond_udp *u = bu_of(sk);
+	ip_addr_t ip;
+	u16_t port;
+	int rc;
+
+	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);
+	if (rc < 0)
+		return rc;
+	if (u->bound)
+		return -EINVAL;
+	if (!ip_addr_isany(&ip) && !bond_ip_is_local(&ip))
+		return -EADDRNOTAVAIL;
+	rc = ensure_pcb(u, &ip);
+	if (rc < 0)
+		return rc;
+	return do_bind(u, &ip, port);
+}
+
+static int
+bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
+{
+	struct bond_udp *u = bu_of(sk);
+	ip_addr_t ip;
+	u16_t port;
+	int rc;
+
+	if (sa != NULL && len >= (socklen_t)sizeof(sa_family_t) &&
+	    sa->sa_family == AF_UNSPEC) {
+		if (u->pcb != NULL)
+			udp_disconnect(u->pcb);
+		u->connected = false;
+		return 0;
+	}
+	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);
+	if (rc < 0)
+		return rc;
+	rc = ensure_pcb(u, &ip);
+	if (rc < 0)
+		return rc;
+	rc = bond_errno(udp_connect(u->pcb, &ip, port), false);
+	if (rc < 0)
+		return rc;
+	u->bound = true;
+	u->connected = true;
+	return 0;
+}
+
+static ssize_t
+bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	struct bond_udp *u = bu_of(sk);
+	struct bond_dgram *d = u->head;
+	size_t total = 0, len;
+
+	if (d == NULL) {
+		if (sk->so_error) {
+			int e = sk->so_error;
+
+			sk->so_error = 0;
+			return -e;
+		}
+		return u->shut_rd ? 0 : -EAGAIN;
+	}
+	len = d->p->tot_len;
+	for (int i = 0; i < iovcnt && total < len; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (n > len - total)
+			n = len - total;
+		pbuf_copy_partial(d->p, iov[i].iov_base, (u16_t)n, (u16_t)total);
+		total += n;
+	}
+	if (from != NULL && fromlen != NULL)
+		bond_ip_to_sa(sk->family, &d->from, d->port, from, fromlen);
+	if (!(flags & MSG_PEEK)) {
+		u->head = d->next;
+		if (u->head == NULL)
+			u->tail = NULL;
+		u->queued -= len;
+		pbuf_free(d->p);
+		free(d);
+	}
+	return (ssize_t)((flags & MSG_TRUNC) ? len : total);
+}
+
+static ssize_t
+bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	  int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	struct bond_udp *u = bu_of(sk);
+	size_t len = 0, off = 0;
+	struct pbuf *p;
+	ip_addr_t ip;
+	u16_t port;
+	err_t e;
+	int rc;
+
+	if (u->shut_wr)
+		return -EPIPE;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len > BOND_UDP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (to != NULL && tolen != 0) {
+		rc = bond_sa_to_ip(sk->family, to, tolen, &ip, &port);
+		if (rc < 0)
+			return rc;
+		if (port == 0)
+			return -EINVAL;
+	} else if (!u->connected) {
+		return -EDESTADDRREQ;
+	}
+	rc = ensure_pcb(u, to != NULL && tolen != 0 ? &ip : NULL);
+	if (rc < 0)
+		return rc;
+	if (!u->bound) {
+		rc = do_bind(u, IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_V6 ?
+			     IP6_ADDR_ANY : IP_GET_TYPE(&u->pcb->local_ip) ==
+			     IPADDR_TYPE_ANY ? IP_ANY_TYPE : IP4_ADDR_ANY, 0);
+		if (rc < 0)
+			return rc;
+	}
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (p == NULL)
+		return -EAGAIN;
+	for (int i = 0; i < iovcnt; i++) {
+		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
+		off += iov[i].iov_len;
+	}
+	if (to != NULL && tolen != 0)
+		e = udp_sendto(u->pcb, p, &ip, port);
+	else
+		e = udp_send(u->pcb, p);
+	pbuf_free(p);
+	if (e != ERR_OK)
+		return bond_errno(e, false);
+	return (ssize_t)len;
+}
+
+static int
+bu_shutdown(struct bond_sock *sk, int how)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (!u->connected)
+		return -ENOTCONN;
+	if (how != SHUT_WR)
+		u->shut_rd = true;
+	if (how != SHUT_RD)
+		u->shut_wr = true;
+	sk->ev_seq++;
+	return 0;
+}
+
+static void
+bu_close(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	if (u->pcb != NULL)
+		udp_remove(u->pcb);
+	while (u->head != NULL) {
+		struct bond_dgram *d = u->head;
+
+		u->head = d->next;
+		pbuf_free(d->p);
+		free(d);
+	}
+	free(u);
+}
+
+static int
+bu_name(struct bond_sock *sk, struct sockaddr *sa, socklen_t *len, bool peer)
+{
+	struct bond_udp *u = bu_of(sk);
+	ip_addr_t any;
+
+	if (peer) {
+		if (!u->connected)
+			return -ENOTCONN;
+		bond_ip_to_sa(sk->family, &u->pcb->remote_ip, u->pcb->remote_port,
+			      sa, len);
+		return 0;
+	}
+	if (u->pcb == NULL) {
+		ip_addr_set_zero(&any);
+		bond_ip_to_sa(sk->family, &any, 0, sa, len);
+		return 0;
+	}
+	bond_ip_to_sa(sk->family, &u->pcb->local_ip, u->pcb->local_port, sa, len);
+	return 0;
+}
+
+static uint32_t
+bu_events(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+	uint32_t ev = EPOLLOUT;
+
+	if (u->head != NULL || u->shut_rd)
+		ev |= EPOLLIN;
+	if (u->shut_rd)
+		ev |= EPOLLRDHUP;
+	if (u->shut_rd && u->shut_wr)
+		ev |= EPOLLHUP;
+	if (sk->so_error)
+		ev |= EPOLLERR;
+	return ev;
+}
+
+static int
+bu_nread(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	/* Linux: the size of the next datagram. */
+	return u->head != NULL ? u->head->p->tot_len : 0;
+}
+
+static bool
+bu_placed(struct bond_sock *sk)
+{
+	return bu_of(sk)->pcb != NULL;
+}
+
+const struct bond_proto bond_udp_proto = {
+	.name = "udp",
+	.type = SOCK_DGRAM,
+	.create = bu_create,
+	.bind = bu_bind,
+	.connect = bu_connect,
+	.recv = bu_recv,
+	.send = bu_send,
+	.shutdown = bu_shutdown,
+	.close = bu_close,
+	.getname = bu_name,
+	.events = bu_events,
+	.nread = bu_nread,
+	.apply_opts = bu_apply_opts,
+	.placed = bu_placed,
+};

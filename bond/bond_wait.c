@@ -1,0 +1,439 @@
+/*
+ * Waiting over any mix of kernel fds and stack sockets: epoll, poll and
+ * select. A wait with no stack socket in it goes to the kernel unchanged.
+ * Otherwise each turn polls the stack, collects ready stack sockets, asks
+ * the kernel (without blocking) about the kernel fds, and returns when
+ * anything is ready; between turns it busy-polls, then naps in the kernel's
+ * own wait (so kernel fds wake it), growing up to [bond] max_nap_us.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "bond.h"
+#include "bond_sys.h"
+
+#define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
+
+#define BOND_NS_PER_MS		1000000ull
+#define BOND_NS_PER_US		1000ull
+#define BOND_NS_PER_S		1000000000ull
+#define BOND_EPOLL_MAX_EVENTS	(INT_MAX / (int)sizeof(struct epoll_event))
+#define BOND_POLL_STACK_FDS	64	/* pollfd copies kept on the stack */
+#define BOND_SIGSET_SIZE	(_NSIG / 8)
+
+static uint64_t
+ms_to_ns(long ms)
+{
+	return ms < 0 ? 0 : (uint64_t)ms * BOND_NS_PER_MS;
+}
+
+static uint64_t
+ts_to_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * BOND_NS_PER_S + (uint64_t)ts->tv_nsec;
+}
+
+static void
+ns_to_ts(uint64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / BOND_NS_PER_S);
+	ts->tv_nsec = (long)(ns % BOND_NS_PER_S);
+}
+
+/* ---- epoll ---- */
+
+static struct bond_epoll *
+epoll_of(long fd)
+{
+	void *obj;
+
+	if (bond_in_child || fd < 0 || fd > INT_MAX)
+		return NULL;
+	if (bond_fd_get((int)fd, &obj) != BOND_FD_EPOLL)
+		return NULL;
+	return obj;
+}
+
+static long
+epoll_track(long fd)
+{
+	struct bond_epoll *ep;
+
+	if (fd < 0 || !bond_active || bond_in_child)
+		return fd;
+	ep = bond_epoll_new((int)fd);
+	if (ep == NULL)
+		return fd;	/* kernel-only: stack sockets can't join it */
+	if (bond_fd_set((int)fd, BOND_FD_EPOLL, ep) < 0)
+		bond_epoll_free(ep);
+	return fd;
+}
+
+long
+bond_sys_epoll_create(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	return epoll_track(KERNEL(SYS_epoll_create));
+}
+
+long
+bond_sys_epoll_create1(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	return epoll_track(KERNEL(SYS_epoll_create1));
+}
+
+long
+bond_sys_epoll_ctl(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_epoll *ep = epoll_of(a1);
+	struct bond_sock *sk;
+	long r;
+
+	if (ep == NULL || bond_in_child)
+		return KERNEL(SYS_epoll_ctl);
+	sk = bond_fd_sock((int)a3);
+	if (sk == NULL)
+		return KERNEL(SYS_epoll_ctl);
+	if (a1 == a3)
+		return -EINVAL;
+	bond_enter();
+	r = bond_epoll_ctl_sock(ep, (int)a2, (int)a3, sk, (const void *)a4);
+	bond_leave();
+	return r;
+}
+
+/* Kernel epoll wait for at most nap_ns (epoll_pwait2 where the kernel has
+ * it, else a zero-timeout check and a sleep). */
+static long
+kernel_epoll_nap(int kfd, struct epoll_event *ev, int max, uint64_t nap_ns,
+		 const sigset_t *sigmask)
+{
+	static bool no_pwait2;
+	struct timespec ts;
+	long r;
+
+	ns_to_ts(nap_ns, &ts);
+	if (!no_pwait2) {
+		r = bond_kernel(SYS_epoll_pwait2, kfd, (long)ev, max, (long)&ts,
+				(long)sigmask, BOND_SIGSET_SIZE);
+		if (r != -ENOSYS)
+			return r;
+		no_pwait2 = true;
+	}
+	r = bond_kernel(SYS_epoll_pwait, kfd, (long)ev, max, 0, (long)sigmask,
+			BOND_SIGSET_SIZE);
+	if (r != 0)
+		return r;
+	return bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+}
+
+static long
+epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
+		 int maxevents, uint64_t timeout_ns, bool forever,
+		 const sigset_t *sigmask)
+{
+	struct bond_waiter w;
+	long n, k;
+
+	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
+		return -EINVAL;
+	if (events == NULL)
+		return -EFAULT;
+	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	for (;;) {
+		bond_enter();
+		bond_poll_locked();
+		n = bond_epoll_collect(ep, events, maxevents);
+		bond_leave();
+		if (n < maxevents) {
+			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
+					(long)(events + n), maxevents - n, 0, 0,
+					BOND_SIGSET_SIZE);
+			if (k > 0)
+				n += k;
+		}
+		if (n > 0)
+			return n;
+		if (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))
+			return 0;
+		{
+			uint64_t nap = bond_waiter_nap(&w);
+
+			if (nap == 0) {
+				__builtin_ia32_pause();
+				continue;
+			}
+			k = kernel_epoll_nap(bond_epoll_kfd(ep), events, maxevents,
+					     nap, sigmask);
+			if (k > 0 || k == -EINTR)
+				return k;
+		}
+	}
+}
+
+long
+bond_sys_epoll_wait(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_epoll *ep = epoll_of(a1);
+
+	if (ep == NULL || bond_epoll_count(ep) == 0)
+		return KERNEL(SYS_epoll_wait);
+	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+				ms_to_ns(a4), (int)a4 < 0, NULL);
+}
+
+long
+bond_sys_epoll_pwait(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_epoll *ep = epoll_of(a1);
+
+	if (ep == NULL || bond_epoll_count(ep) == 0)
+		return KERNEL(SYS_epoll_pwait);
+	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+				ms_to_ns(a4), (int)a4 < 0,
+				(const sigset_t *)a5);
+}
+
+/* ---- poll ---- */
+
+static long
+poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
+	   bool forever, const sigset_t *sigmask)
+{
+	struct pollfd local[BOND_POLL_STACK_FDS], *kfds = local;
+	struct bond_waiter w;
+	long r = 0;
+
+	if (nfds > BOND_POLL_STACK_FDS) {
+		kfds = malloc(nfds * sizeof(*kfds));
+		if (kfds == NULL)
+			return -ENOMEM;
+	}
+	/* The kernel's copy skips stack sockets (negative fds are ignored). */
+	for (nfds_t i = 0; i < nfds; i++) {
+		kfds[i] = fds[i];
+		if (bond_fd_sock(fds[i].fd) != NULL)
+			kfds[i].fd = -1;
+	}
+	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	for (;;) {
+		long n = 0, k;
+		uint64_t nap;
+		struct timespec ts = { 0, 0 };
+
+		k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds, (long)&ts, 0,
+				BOND_SIGSET_SIZE, 0);
+		if (k < 0) {
+			r = k;
+			break;
+		}
+		bond_enter();
+		bond_poll_locked();
+		for (nfds_t i = 0; i < nfds; i++) {
+			struct bond_sock *sk = kfds[i].fd < 0 && fds[i].fd >= 0 ?
+					       bond_fd_sock(fds[i].fd) : NULL;
+
+			if (sk != NULL)
+				fds[i].revents = (short)(sk->proto->events(sk) &
+					((uint32_t)(unsigned short)fds[i].events |
+					 POLLERR | POLLHUP));
+			else
+				fds[i].revents = kfds[i].revents;
+			if (fds[i].revents)
+				n++;
+		}
+		bond_leave();
+		if (n > 0 || (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))) {
+			r = n;
+			break;
+		}
+		nap = bond_waiter_nap(&w);
+		if (nap == 0) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		ns_to_ts(nap, &ts);
+		k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds, (long)&ts,
+				(long)sigmask, BOND_SIGSET_SIZE, 0);
+		if (k == -EINTR) {
+			r = k;
+			break;
+		}
+	}
+	if (kfds != local)
+		free(kfds);
+	return r;
+}
+
+static bool
+has_stack_fd(const struct pollfd *fds, nfds_t nfds)
+{
+	if (bond_in_child || fds == NULL)
+		return false;
+	for (nfds_t i = 0; i < nfds; i++)
+		if (bond_fd_sock(fds[i].fd) != NULL)
+			return true;
+	return false;
+}
+
+long
+bond_sys_poll(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct pollfd *fds = (struct pollfd *)a1;
+
+	if (!has_stack_fd(fds, (nfds_t)a2))
+		return KERNEL(SYS_poll);
+	return poll_mixed(fds, (nfds_t)a2, ms_to_ns(a3), (int)a3 < 0, NULL);
+}
+
+long
+bond_sys_ppoll(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct pollfd *fds = (struct pollfd *)a1;
+	const struct timespec *ts = (const struct timespec *)a3;
+
+	if (!has_stack_fd(fds, (nfds_t)a2))
+		return KERNEL(SYS_ppoll);
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= (long)BOND_NS_PER_S))
+		return -EINVAL;
+	return poll_mixed(fds, (nfds_t)a2, ts != NULL ? ts_to_ns(ts) : 0,
+			  ts == NULL, (const sigset_t *)a4);
+}
+
+/* ---- select ---- */
+
+static bool
+set_has_stack_fd(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+{
+	if (bond_in_child)
+		return false;
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
+		     (e && FD_ISSET(fd, e))) && bond_fd_sock(fd) != NULL)
+			return true;
+	return false;
+}
+
+static long
+select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
+	     bool forever, const sigset_t *sigmask)
+{
+	fd_set kin[3], kout[3], *user[3] = { rs, ws, es };
+	struct bond_waiter w;
+	struct {
+		const sigset_t *ss;
+		size_t len;
+	} sig = { sigmask, BOND_SIGSET_SIZE };
+
+	if (nfds < 0 || nfds > FD_SETSIZE)
+		return -EINVAL;
+	for (int s = 0; s < 3; s++) {
+		FD_ZERO(&kin[s]);
+		if (user[s] == NULL)
+			continue;
+		for (int fd = 0; fd < nfds; fd++)
+			if (FD_ISSET(fd, user[s]) && bond_fd_sock(fd) == NULL)
+				FD_SET(fd, &kin[s]);
+	}
+	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	for (;;) {
+		struct timespec ts = { 0, 0 };
+		long n = 0, k;
+		uint64_t nap;
+
+		memcpy(kout, kin, sizeof(kout));
+		k = bond_kernel(SYS_pselect6, nfds, (long)&kout[0], (long)&kout[1],
+				(long)&kout[2], (long)&ts, 0);
+		if (k < 0)
+			return k;
+		bond_enter();
+		bond_poll_locked();
+		for (int fd = 0; fd < nfds; fd++) {
+			struct bond_sock *sk = bond_fd_sock(fd);
+			uint32_t ev;
+
+			if (sk == NULL)
+				continue;
+			ev = sk->proto->events(sk);
+			if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				FD_SET(fd, &kout[0]);
+			if (ev & (EPOLLOUT | EPOLLERR))
+				FD_SET(fd, &kout[1]);
+			if (ev & EPOLLPRI)
+				FD_SET(fd, &kout[2]);
+		}
+		bond_leave();
+		for (int s = 0; s < 3; s++) {
+			if (user[s] == NULL)
+				continue;
+			for (int fd = 0; fd < nfds; fd++)
+				if (FD_ISSET(fd, user[s]) && FD_ISSET(fd, &kout[s]))
+					n++;
+		}
+		if (n > 0 || (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))) {
+			for (int s = 0; s < 3; s++) {
+				if (user[s] == NULL)
+					continue;
+				for (int fd = 0; fd < nfds; fd++)
+					if (FD_ISSET(fd, user[s]) &&
+					    !FD_ISSET(fd, &kout[s]))
+						FD_CLR(fd, user[s]);
+			}
+			return n;
+		}
+		nap = bond_waiter_nap(&w);
+		if (nap == 0) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		ns_to_ts(nap, &ts);
+		memcpy(kout, kin, sizeof(kout));
+		k = bond_kernel(SYS_pselect6, nfds, (long)&kout[0], (long)&kout[1],
+				(long)&kout[2], (long)&ts,
+				sigmask != NULL ? (long)&sig : 0);
+		if (k == -EINTR)
+			return k;
+	}
+}
+
+long
+bond_sys_select(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	const struct timeval *tv = (const struct timeval *)a5;
+
+	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
+		return KERNEL(SYS_select);
+	if (tv != NULL && (tv->tv_sec < 0 || tv->tv_usec < 0))
+		return -EINVAL;
+	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
+			    tv != NULL ? (uint64_t)tv->tv_sec * BOND_NS_PER_S +
+					 (uint64_t)tv->tv_usec * BOND_NS_PER_US : 0,
+			    tv == NULL, NULL);
+}
+
+long
+bond_sys_pselect6(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	const struct timespec *ts = (const struct timespec *)a5;
+	const struct {
+		const sigset_t *ss;
+		size_t len;
+	} *sig = (const void *)a6;
+
+	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
+		return KERNEL(SYS_pselect6);
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= (long)BOND_NS_PER_S))
+		return -EINVAL;
+	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
+			    ts != NULL ? ts_to_ns(ts) : 0, ts == NULL,
+			    sig != NULL ? sig->ss : NULL);
+}

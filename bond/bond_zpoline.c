@@ -1,0 +1,41 @@
+/*
+ * The zpoline/SUD front-end: bond_dispatch registered with the hooks
+ * engine, its raw syscall as bond's escape hatch, its fork callbacks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "zp_hooks.h"
+
+#include "bond.h"
+#include "bond_hooks.h"
+#include "bond_sys.h"
+
+static void
+fork_parent(long child_pid)
+{
+	bond_fork_parent();
+}
+
+int
+bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
+{
+	struct zp_hooks_config c;
+	int rc;
+
+	zp_hooks_config_default(&c);
+	c.mode = strcmp(h->mode, "sud") == 0 ? ZP_HOOKS_SUD_ONLY : ZP_HOOKS_ZPOLINE;
+	c.sud_safety_net = h->sud_safety_net;
+	c.allow_sud_fallback = h->sud_fallback;
+	bond_kernel_fn_ptr = zp_syscall6;
+	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, fork_parent,
+					 bond_fork_child);
+	if (rc == 0)
+		rc = zp_hooks_register_flags(bond_dispatch, ZP_DISPATCH_VECTOR);
+	if (rc == 0)
+		rc = zp_hooks_start(&c);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", zp_hooks_strerror());
+	return rc;
+}
