@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #define ZP_PAGE_SIZE		4096UL
 #define ZP_ERRNO_MAX		4095
 #define ZP_NS_PER_SEC		1000000000ULL
+#define ZP_STATUS_BUF		4096
 
 /* read by entry.S */
 unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
@@ -52,6 +54,7 @@ static enum zp_hooks_mode zp_mode;
 static uint64_t zp_regions;
 static uint64_t zp_start_ns;
 static const char *zp_sud_want_at_start;
+static int zp_threads_at_start;
 
 void
 zp_log(int level, const char *fmt, ...)
@@ -251,7 +254,8 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 		zp_sud_want("a shared executable file mapping");
 	if (zp_rewrite_region(start, end, (int)a3, "new mapping",
 			      nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) ?
-			      (int)a5 : -1, (uint64_t)a6) != 0)
+			      (int)a5 : -1, (uint64_t)a6,
+			      nr != SYS_mmap) != 0)
 		zp_sud_want("a mapping that could not be rewritten");
 	__atomic_fetch_add(&zp_regions, 1, __ATOMIC_RELAXED);
 	zp_tls_guard = saved;
@@ -348,17 +352,41 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 				 0, 0, 0, 0);
 	zp_rewrite_region(m->start, m->end, m->prot,
 			  m->path[0] != '\0' ? m->path : "[anon]",
-			  fd >= 0 ? (int)fd : -1, m->offset);
+			  fd >= 0 ? (int)fd : -1, m->offset, zp_threads_at_start > 1);
 	if (fd >= 0)
 		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 	(*n)++;
 	return 0;
 }
 
+/* Threads: line of /proc/self/status (the stack may have started some). */
+static int
+count_threads(void)
+{
+	static const char key[] = "\nThreads:";
+	char buf[ZP_STATUS_BUF];
+	long fd, n;
+	char *p;
+
+	fd = zp_syscall6(SYS_open, (long)"/proc/self/status", O_RDONLY, 0, 0,
+			 0, 0);
+	if (fd < 0)
+		return 2;	/* unknown: assume others run */
+	n = zp_syscall6(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0, 0, 0);
+	zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (n <= 0)
+		return 2;
+	buf[n] = '\0';
+	p = strstr(buf, key);
+	return p != NULL ? atoi(p + sizeof(key) - 1) : 2;
+}
+
 static int
 rewrite_all(void)
 {
 	int n = 0, r;
+
+	zp_threads_at_start = count_threads();
 
 	r = zp_maps_foreach(rewrite_map_cb, &n);
 	zp_regions += (uint64_t)n;

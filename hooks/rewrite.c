@@ -52,6 +52,7 @@
 #define ZP_SITE_SET_INIT	(1UL << 14)
 #define ZP_PAGE_SIZE		4096UL
 #define ZP_TEXT_MAX		256
+#define ZP_CACHE_LINE		64
 
 /* lea -128(%rsp),%rsp / lea 128(%rsp),%rsp / call *rel32(%rip) */
 static const uint8_t zp_lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
@@ -583,42 +584,85 @@ zp_in_gate(uintptr_t a)
 	return a >= (uintptr_t)zp_gate_start && a < (uintptr_t)zp_gate_end;
 }
 
+/*
+ * Other threads may be running this code (a start-up after DPDK made its
+ * threads): every store must leave valid code.  `ff d0` is one 2-byte
+ * store; the jmp to the stub one 8-byte store (x86 makes unaligned stores
+ * within a cache line atomic) of `e9 rel32` merged with the bytes after
+ * it, done last.  The moved instruction's tail is left as it was: it is
+ * never reached once the jmp is in place.
+ */
+static void
+zp_store_call_rax(uint8_t *p)
+{
+	uint16_t v = ZP_OP_CALL_RAX0 | (ZP_OP_CALL_RAX1 << 8);
+
+	__asm__ volatile ("movw %1, (%0)" : : "r"(p), "r"(v) : "memory");
+}
+
+static int
+zp_store_jmp(uint8_t *prev, uintptr_t region_end, uintptr_t target)
+{
+	uint8_t b[sizeof(uint64_t)];
+	uint64_t v;
+
+	if ((uintptr_t)prev + sizeof(v) > region_end ||
+	    ((uintptr_t)prev & (ZP_CACHE_LINE - 1)) > ZP_CACHE_LINE - sizeof(v))
+		return -1;
+	memcpy(b, prev, sizeof(b));
+	b[0] = ZP_OP_JMP32;
+	zp_put_rel32(b + 1, (uintptr_t)prev + ZP_JMP32_LEN, target);
+	memcpy(&v, b, sizeof(v));
+	__asm__ volatile ("movq %1, (%0)" : : "r"(prev), "r"(v) : "memory");
+	return 0;
+}
+
+struct zp_patch_arg {
+	uintptr_t end;
+	int live;	/* other threads may run this code now */
+	int err;
+};
+
 static int
 zp_patch_cb(const struct zp_site *s, void *arg)
 {
+	struct zp_patch_arg *pa = arg;
 	uint8_t *p = (uint8_t *)s->addr;
-	int *err = arg;
+	uint8_t *prev = (uint8_t *)s->prev;
 
 	if (zp_in_gate(s->addr))
 		return 0;
 	if (zp_site_add(s->addr + ZP_SYSCALL_LEN) != 0) {
-		*err = -ENOMEM;
+		pa->err = -ENOMEM;
 		return 1;
 	}
-	if (s->movable) {
+	zp_store_call_rax(p);
+	if (s->movable && (!pa->live ||
+	    ((uintptr_t)prev + sizeof(uint64_t) <= pa->end &&
+	     ((uintptr_t)prev & (ZP_CACHE_LINE - 1)) <=
+	     ZP_CACHE_LINE - sizeof(uint64_t)))) {
 		uintptr_t slot = 0;
 		uintptr_t stub = zp_stub_alloc(s->prev, &slot);
 		uint8_t code[ZP_STUB_SIZE];
-		uint8_t *prev = (uint8_t *)s->prev;
-		int len, i;
+		int len;
 
 		if (stub != 0) {
 			zp_stub_encode(code, stub, prev, s->prev_len, slot,
 				       s->addr + ZP_SYSCALL_LEN, &len);
 			memcpy((void *)stub, code, (size_t)len);
-			p[0] = ZP_OP_CALL_RAX0;
-			p[1] = ZP_OP_CALL_RAX1;
-			for (i = ZP_JMP32_LEN; i < s->prev_len; i++)
-				prev[i] = ZP_OP_INT3;
-			zp_put_rel32(prev + 1, s->prev + ZP_JMP32_LEN, stub);
-			__atomic_store_n(prev, ZP_OP_JMP32, __ATOMIC_RELEASE);
+			if (pa->live) {
+				ZP_ASSERT(zp_store_jmp(prev, pa->end, stub) ==
+					  0);
+			} else {
+				zp_put_rel32(prev + 1, s->prev + ZP_JMP32_LEN,
+					     stub);
+				prev[0] = ZP_OP_JMP32;
+			}
 			zp_rw_stats.sites_stub++;
 			return 0;
 		}
 		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)prev);
 	}
-	p[0] = ZP_OP_CALL_RAX0;
-	p[1] = ZP_OP_CALL_RAX1;
 	zp_rw_stats.sites_tramp++;
 	return 0;
 }
@@ -629,14 +673,15 @@ zp_patch_cb(const struct zp_site *s, void *arg)
  */
 int
 zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
-		  int fd, uint64_t offset)
+		  int fd, uint64_t offset, int live)
 {
 	uintptr_t *starts = NULL;
 	long nstarts = -1;
 	uint64_t t0 = zp_rw_now_ns();
 	uint64_t before_stub, before_tramp;
 	long r, insns;
-	int err = 0, i;
+	struct zp_patch_arg pa = { .end = end, .live = live, .err = 0 };
+	int i;
 
 	if (zp_in_gate(start) && zp_in_gate(end - 1))
 		return 0;
@@ -662,10 +707,10 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	if (nstarts > 0)
 		insns = zp_scan_code_at((const uint8_t *)start, end - start,
 					start, starts, (size_t)nstarts,
-					zp_patch_cb, &err);
+					zp_patch_cb, &pa);
 	else
 		insns = zp_scan_code((const uint8_t *)start, end - start,
-				     start, zp_patch_cb, &err);
+				     start, zp_patch_cb, &pa);
 	zp_elf_starts_free(starts);
 	if (insns > 0)
 		zp_rw_stats.insns += (uint64_t)insns;
@@ -682,7 +727,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	       (unsigned long)((zp_rw_now_ns() - t0) / 1000), insns, nstarts,
 	       (unsigned long)(zp_rw_stats.sites_stub - before_stub),
 	       (unsigned long)(zp_rw_stats.sites_tramp - before_tramp));
-	return err;
+	return pa.err;
 }
 
 struct zp_find_map {

@@ -92,8 +92,10 @@ struct zp_rewrite_stats {
 	uint64_t insns;
 };
 ZP_HIDDEN int zp_rewrite_init(void);
+/* live: other threads may be executing this code while it is patched */
 ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
-				const char *name, int fd, uint64_t offset);
+				const char *name, int fd, uint64_t offset,
+				int live);
 ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
 ZP_HIDDEN int zp_patch_site(uintptr_t syscall_addr);
 /*

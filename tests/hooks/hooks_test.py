@@ -154,11 +154,13 @@ def case_regs_vector():
     check(calls > 0, "vector dispatcher never ran")
 
 
-def case_guard():
+def case_guard(busy=False):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
         env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
                    ZPTEST_DISP="guard", ZPTEST_OUT=out)
+        if busy:
+            env["ZPTEST_BUSY_THREAD"] = "1"
         r = run([env_path("ZPTEST_MISC"), "getppid", "3"], env=env)
         check(r.returncode == 0, "rc=%d %s" % (r.returncode, r.stderr))
         with open(out) as f:
@@ -169,6 +171,9 @@ def case_guard():
     # 3 from the program; the dispatcher's own getppid() went to the kernel
     check(int(kv["getppid"]) == 3, "dispatcher saw %s getppid" %
           kv["getppid"])
+    if busy:
+        # the thread was rewritten under its feet and is now dispatched
+        check(int(kv["yields"]) > 0, "busy thread's syscalls not seen")
 
 
 def case_misc(name, expect_signal=None):
@@ -329,6 +334,7 @@ CASES = {
     "regs-pass": lambda: case_regs(hooked_env(), 0x8000),
     "regs-vector": case_regs_vector,
     "guard": case_guard,
+    "live": lambda: case_guard(busy=True),
     "nullcall": lambda: case_misc("nullcall", signal.SIGSEGV),
     "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
     "bignr": lambda: case_misc("bignr"),

@@ -7,11 +7,16 @@
  *           ZP_DISPATCH_VECTOR): registers must still be preserved
  *   guard   calls libc (getppid, snprintf, malloc) from the dispatcher:
  *           those must reach the kernel, never this dispatcher again
- * At exit_group it writes "calls=N nested=M getppid=K" to ZPTEST_OUT,
- * K being the getppid calls the dispatcher saw (only the program's).
+ * At exit_group it writes "calls=N nested=M getppid=K yields=Y" to
+ * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
+ * program's), Y the sched_yield calls it saw.
+ * ZPTEST_BUSY_THREAD=1 starts a thread looping on sched_yield() before the
+ * engine starts, like DPDK's threads: the rewriter patches code it runs.
  */
 #include <cpuid.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +25,7 @@
 
 #include "zp_hooks.h"
 
-static unsigned long calls, nested, seen_getppid;
+static unsigned long calls, nested, seen_getppid, seen_yield;
 static __thread int depth;
 static int avx512;
 
@@ -66,8 +71,8 @@ dump(void)
 
 	if (path == NULL)
 		return;
-	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu\n",
-		     calls, nested, seen_getppid);
+	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu "
+		     "yields=%lu\n", calls, nested, seen_getppid, seen_yield);
 	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
 			 0644, 0, 0, 0);
 	if (fd >= 0) {
@@ -97,6 +102,8 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	calls++;
 	if (nr == SYS_getppid)
 		seen_getppid++;
+	if (nr == SYS_sched_yield)
+		seen_yield++;
 	/* libc from inside the dispatcher: straight to the kernel */
 	snprintf(buf, sizeof(buf), "%d", getppid());
 	p = malloc(4096);
@@ -105,6 +112,15 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 		dump();
 	depth--;
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
+static void *
+busy_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		sched_yield();
+	return NULL;
 }
 
 __attribute__((constructor))
@@ -123,6 +139,14 @@ testdisp_init(void)
 	else
 		r = zp_hooks_register(disp_vector);
 	zp_hooks_config_default(&cfg);
+	if (getenv("ZPTEST_BUSY_THREAD") != NULL) {
+		pthread_t t;
+		int i;
+
+		pthread_create(&t, NULL, busy_thread, NULL);
+		for (i = 0; i < 1000; i++)
+			sched_yield();	/* let it run */
+	}
 	if (r == 0)
 		r = zp_hooks_start(&cfg);
 	if (r != 0) {
