@@ -29,6 +29,7 @@
 #include "ns_log.h"
 
 #define BOND_ENV_CONFIG		"ZPNET_CONFIG"
+#define BOND_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
 #define BOND_FD_TABLE_MAX	(1u << 20)	/* fd table ceiling */
 #define BOND_FD_TABLE_MIN	1024
 #define BOND_LOCK_DIR		"/tmp"
@@ -288,6 +289,12 @@ bond_init(void)
 		return;	/* not launched by zpnet: the kernel serves everything */
 	bond_guard++;
 	load_config(path);
+	if (getenv(BOND_ENV_HOOKS_ONLY) != NULL) {
+		/* zpnet run --hooks-only: catch everything, serve nothing. */
+		start_hooks();
+		bond_guard--;
+		return;
+	}
 	rc = claim_ports(&ns_cfg);
 	if (rc < 0) {
 		ns_log_init_early();

@@ -483,11 +483,9 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (bond_wait_sock(sk, EPOLLOUT | EPOLLERR | EPOLLHUP,
 			   sk->opt.sndtimeo_ns) < 0)
 		return -EINPROGRESS;	/* Linux, when SO_SNDTIMEO expires */
+	/* Asking again reports the outcome: 0, or the pending error. */
 	bond_enter();
-	r = -sk->so_error;
-	sk->so_error = 0;
-	if (r == 0 && (sk->proto->events(sk) & EPOLLHUP))
-		r = -ECONNREFUSED;
+	r = sk->proto->connect(sk, (const struct sockaddr *)a2, (socklen_t)a3);
 	bond_leave();
 	return r;
 }

@@ -48,6 +48,8 @@ struct bond_tcp {
 	bool shut_rd;
 	bool shut_wr;
 	bool orphan;		/* closed by the app, waiting to queue its FIN */
+	bool started_connect;	/* connect() made it (not accept) */
+	bool connect_seen;	/* a connect() call has reported the connection */
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -373,9 +375,15 @@ bt_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	case BT_CONNECTING:
 		return -EALREADY;
 	case BT_CONNECTED:
+		/* Linux: the first connect() after a non-blocking one
+		 * completed reports success; later ones EISCONN. */
+		if (t->started_connect && !t->connect_seen) {
+			t->connect_seen = true;
+			return 0;
+		}
 		return -EISCONN;
 	case BT_LISTEN:
-		return -EISCONN;
+		return -EINVAL;
 	case BT_DEAD:
 		if (sk->so_error) {
 			rc = -sk->so_error;
@@ -401,6 +409,7 @@ bt_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	if (e != ERR_OK)
 		return bond_errno(e, true);
 	t->state = BT_CONNECTING;
+	t->started_connect = true;
 	cache_addrs(t);
 	return -EINPROGRESS;
 }

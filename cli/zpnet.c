@@ -1,0 +1,360 @@
+/*
+ * zpnet: run an unmodified program on zpnet's user-space TCP/IP stack.
+ *
+ *   zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM ARGS...
+ *   zpnet check -c CONFIG
+ *   zpnet --help
+ *
+ * `run` checks the environment the config asks for, then sets LD_PRELOAD
+ * (libzpnet.so) and ZPNET_CONFIG and execs PROGRAM. `check` prints the
+ * same diagnosis and runs nothing. Every problem is reported with its fix.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+
+#include "bond.h"
+#include "bond_config.h"
+#include "ns_config.h"
+
+#define ZPNET_ENV_CONFIG	"ZPNET_CONFIG"
+#define ZPNET_ENV_LIB		"ZPNET_LIB"
+#define ZPNET_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
+#define ZPNET_LIB_NAME		"libzpnet.so"
+#define ZPNET_MMAP_MIN_ADDR	"/proc/sys/vm/mmap_min_addr"
+#define ZPNET_MEMINFO		"/proc/meminfo"
+#define ZPNET_LINE_MAX		256
+
+enum zpnet_exit {
+	ZPNET_EXIT_OK = 0,
+	ZPNET_EXIT_ENV = 1,	/* config or environment problem */
+	ZPNET_EXIT_USAGE = 2,
+};
+
+static struct ns_config cfg;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM [ARGS...]\n"
+		"       zpnet check -c CONFIG\n"
+		"       zpnet --help\n"
+		"\n"
+		"Runs PROGRAM, unmodified, with its TCP and UDP sockets served by lwIP\n"
+		"on the DPDK ports of CONFIG; every other system call goes to the kernel.\n"
+		"\n"
+		"  run          check the environment, then exec PROGRAM under zpnet\n"
+		"  check        print the same diagnosis and exit (0: ready)\n"
+		"  -c CONFIG    config file (default: $%s); see configs/README.md\n"
+		"  --hooks-only catch system calls but serve nothing: every call goes\n"
+		"               to the kernel (to tell hooks problems from stack ones)\n"
+		"\n"
+		"Environment: %s (path of %s, default: next to zpnet),\n"
+		"ZPNET_LOG (error|warning|notice|info|debug, overrides the config).\n"
+		"Exit status: 0 ok, %d config or environment problem, %d usage;\n"
+		"`run` exits with PROGRAM's status.\n",
+		ZPNET_ENV_CONFIG, ZPNET_ENV_LIB, ZPNET_LIB_NAME, ZPNET_EXIT_ENV,
+		ZPNET_EXIT_USAGE);
+}
+
+static int
+read_long(const char *path, long *out)
+{
+	char buf[ZPNET_LINE_MAX];
+	FILE *f = fopen(path, "r");
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL) {
+		*out = strtol(buf, NULL, 10);
+		rc = 0;
+	}
+	fclose(f);
+	return rc;
+}
+
+static long
+meminfo(const char *key)
+{
+	char line[ZPNET_LINE_MAX];
+	size_t klen = strlen(key);
+	FILE *f = fopen(ZPNET_MEMINFO, "r");
+	long v = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* Each check prints "ok ..." or "error: ...; fix" and returns 0 or -1. */
+static int
+check_config(const char *path)
+{
+	char err[NS_ERR_MAX];
+
+	bond_config_defaults(&bond_cfg);
+	bond_hooks_config_defaults(&bond_hooks_cfg);
+	ns_config_register_section(&bond_cfg_bond, &bond_cfg);
+	ns_config_register_section(&bond_cfg_hooks, &bond_hooks_cfg);
+	if (ns_config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "zpnet: error: bad config: %s\n", err);
+		return -1;
+	}
+	if (bond_config_finish(&bond_cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "zpnet: error: %s: %s\n", path, err);
+		return -1;
+	}
+	if (strcmp(bond_hooks_cfg.mode, "zpoline") != 0 &&
+	    strcmp(bond_hooks_cfg.mode, "sud") != 0 &&
+	    strcmp(bond_hooks_cfg.mode, "preload") != 0) {
+		fprintf(stderr, "zpnet: error: %s: [hooks] mode = %s; use zpoline, sud or preload\n",
+			path, bond_hooks_cfg.mode);
+		return -1;
+	}
+	if (cfg.n_ports == 0) {
+		fprintf(stderr, "zpnet: error: %s: no [port.N] section; add one (see configs/README.md)\n",
+			path);
+		return -1;
+	}
+	fprintf(stderr, "zpnet: ok: config %s (%u port%s, hooks %s)\n", path,
+		cfg.n_ports, cfg.n_ports == 1 ? "" : "s", bond_hooks_cfg.mode);
+	return 0;
+}
+
+static int
+check_mmap_min_addr(void)
+{
+	long v;
+
+	if (strcmp(bond_hooks_cfg.mode, "zpoline") != 0)
+		return 0;	/* only the trampoline at address 0 needs it */
+	if (read_long(ZPNET_MMAP_MIN_ADDR, &v) < 0) {
+		fprintf(stderr, "zpnet: error: cannot read %s; zpoline needs it to be 0: "
+			"sysctl -w vm.mmap_min_addr=0 (or [hooks] mode = preload)\n",
+			ZPNET_MMAP_MIN_ADDR);
+		return -1;
+	}
+	if (v != 0) {
+		fprintf(stderr, "zpnet: error: vm.mmap_min_addr is %ld; zpnet's zpoline hooks need 0: "
+			"sysctl -w vm.mmap_min_addr=0 (or set [hooks] mode = preload)\n", v);
+		return -1;
+	}
+	fprintf(stderr, "zpnet: ok: vm.mmap_min_addr is 0\n");
+	return 0;
+}
+
+static int
+check_ports(void)
+{
+	int rc = 0;
+
+	for (unsigned int i = 0; i < cfg.n_ports; i++) {
+		const struct ns_port_config *pc = &cfg.ports[i];
+
+		if (pc->iface[0] == '\0')
+			continue;
+		if (if_nametoindex(pc->iface) == 0) {
+			fprintf(stderr, "zpnet: error: %s:%d: [port.%u] iface = %s: no such interface "
+				"in this network namespace; create it (ip link) or run zpnet in the "
+				"namespace that has it (ip netns exec NS zpnet run ...)\n",
+				cfg.path, pc->line, pc->id, pc->iface);
+			rc = -1;
+			continue;
+		}
+		fprintf(stderr, "zpnet: ok: [port.%u] %s on %s\n", pc->id, pc->pmd,
+			pc->iface);
+	}
+	return rc;
+}
+
+static int
+check_hugepages(void)
+{
+	long free_pages;
+
+	if (!cfg.eal.hugepages)
+		return 0;
+	free_pages = meminfo("HugePages_Free");
+	if (free_pages <= 0) {
+		fprintf(stderr, "zpnet: error: [eal] hugepages = yes but no hugepage is free: "
+			"sysctl -w vm.nr_hugepages=%llu (2 MiB pages for memory_mb = %llu), "
+			"or set [eal] hugepages = no\n",
+			(unsigned long long)(cfg.eal.memory_mb / 2 + 1),
+			(unsigned long long)cfg.eal.memory_mb);
+		return -1;
+	}
+	fprintf(stderr, "zpnet: ok: %ld hugepages free\n", free_pages);
+	return 0;
+}
+
+static int
+diagnose(const char *path)
+{
+	int rc;
+
+	if (check_config(path) < 0)
+		return -1;
+	rc = check_mmap_min_addr();
+	rc |= check_ports();
+	rc |= check_hugepages();
+	return rc;
+}
+
+/* libzpnet.so: $ZPNET_LIB, or next to this executable (build or install). */
+static int
+find_lib(char *out, size_t outlen)
+{
+	static const char *const rel[] = {
+		"../bond/" ZPNET_LIB_NAME,			/* build tree */
+		"../lib/x86_64-linux-gnu/" ZPNET_LIB_NAME,	/* Debian prefix */
+		"../lib64/" ZPNET_LIB_NAME,
+		"../lib/" ZPNET_LIB_NAME,
+	};
+	const char *env = getenv(ZPNET_ENV_LIB);
+	char exe[PATH_MAX], *dir;
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		if (access(env, R_OK) != 0) {
+			fprintf(stderr, "zpnet: error: %s=%s: %s; point it at %s\n",
+				ZPNET_ENV_LIB, env, strerror(errno), ZPNET_LIB_NAME);
+			return -1;
+		}
+		snprintf(out, outlen, "%s", env);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	dir = dirname(exe);
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		char cand[PATH_MAX];
+
+		snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
+		if (access(cand, R_OK) == 0 && realpath(cand, out) != NULL)
+			return 0;
+	}
+	fprintf(stderr, "zpnet: error: cannot find %s next to %s; set %s=/path/to/%s\n",
+		ZPNET_LIB_NAME, exe, ZPNET_ENV_LIB, ZPNET_LIB_NAME);
+	return -1;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	const char *path = getenv(ZPNET_ENV_CONFIG);
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else {
+			usage(stderr);
+			return ZPNET_EXIT_USAGE;
+		}
+	}
+	if (path == NULL) {
+		fprintf(stderr, "zpnet: error: no config; pass -c CONFIG\n");
+		return ZPNET_EXIT_USAGE;
+	}
+	if (diagnose(path) < 0)
+		return ZPNET_EXIT_ENV;
+	fprintf(stderr, "zpnet: ready\n");
+	return ZPNET_EXIT_OK;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	const char *path = getenv(ZPNET_ENV_CONFIG), *old;
+	char lib[PATH_MAX], abs[PATH_MAX], *preload;
+	bool hooks_only = false;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "--hooks-only") == 0) {
+			hooks_only = true;
+		} else if (argv[i][0] == '-') {
+			usage(stderr);
+			return ZPNET_EXIT_USAGE;
+		} else {
+			break;	/* PROGRAM without "--" */
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "zpnet: error: no PROGRAM to run\n");
+		usage(stderr);
+		return ZPNET_EXIT_USAGE;
+	}
+	if (path == NULL) {
+		fprintf(stderr, "zpnet: error: no config; pass -c CONFIG (or set %s)\n",
+			ZPNET_ENV_CONFIG);
+		return ZPNET_EXIT_USAGE;
+	}
+	if (diagnose(path) < 0)
+		return ZPNET_EXIT_ENV;
+	if (find_lib(lib, sizeof(lib)) < 0)
+		return ZPNET_EXIT_ENV;
+	if (realpath(path, abs) == NULL) {
+		fprintf(stderr, "zpnet: error: %s: %s\n", path, strerror(errno));
+		return ZPNET_EXIT_ENV;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old != NULL && *old != '\0') {
+		if (asprintf(&preload, "%s:%s", lib, old) < 0)
+			return ZPNET_EXIT_ENV;
+	} else {
+		preload = lib;
+	}
+	if (setenv("LD_PRELOAD", preload, 1) < 0 ||
+	    setenv(ZPNET_ENV_CONFIG, abs, 1) < 0 ||
+	    (hooks_only && setenv(ZPNET_ENV_HOOKS_ONLY, "1", 1) < 0)) {
+		perror("zpnet: setenv");
+		return ZPNET_EXIT_ENV;
+	}
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "zpnet: error: cannot run %s: %s\n", argv[i], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return ZPNET_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return ZPNET_EXIT_OK;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_check(argc - 2, argv + 2);
+	fprintf(stderr, "zpnet: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return ZPNET_EXIT_USAGE;
+}

@@ -1,0 +1,66 @@
+#!/bin/bash
+# redis-server (Debian's, unmodified) under zpnet on a veth port; redis-cli
+# and redis-benchmark from the kernel namespace.
+#   SET/GET of a 1-byte and a 10 MB value round-trip byte-identical;
+#   redis-benchmark -q -n 100000 -c 50 (all default tests) without errors;
+#   redis-benchmark -P 16 likewise.
+# usage: redis.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/netns.sh"
+
+command -v redis-server >/dev/null || zpns_skip "redis-server missing (scripts/setup.sh)"
+zpns_setup 1
+TMP=$(mktemp -d /tmp/zpnet-apps-redis.XXXXXX)
+cleanup() { zpns_teardown; rm -rf "$TMP"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- redis log" >&2; tail -20 "$TMP/redis.log" >&2; exit 1; }
+
+zpns_config "$TMP/zpnet.ini" "[hooks]
+mode = ${ZPNET_HOOKS_MODE:-preload}"
+SERVER=198.18.0.2
+CLI=(timeout 60 redis-cli -h $SERVER)
+
+zpns_bg_z "$TMP/redis.log" timeout 300 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
+	redis-server --save '' --appendonly no --protected-mode no --port 6379
+for ((i = 0; i < 100; i++)); do
+	zpns_k redis-cli -h $SERVER ping 2>/dev/null | grep -q PONG && break
+	kill -0 "$ZPNS_LAST" 2>/dev/null || fail "redis-server exited"
+	sleep 0.1
+done
+[ "$(zpns_k "${CLI[@]}" ping)" = PONG ] || fail "no PONG"
+
+# 1 byte
+[ "$(zpns_k "${CLI[@]}" set one x)" = OK ] || fail "SET 1 byte"
+[ "$(zpns_k "${CLI[@]}" --raw get one)" = x ] || fail "GET 1 byte"
+echo "ok 1-byte SET/GET"
+
+# 10 MB, binary
+head -c 10000000 /dev/urandom > "$TMP/big"
+zpns_k "${CLI[@]}" -x set big < "$TMP/big" | grep -q OK || fail "SET 10 MB"
+[ "$(zpns_k "${CLI[@]}" strlen big)" = 10000000 ] || fail "STRLEN 10 MB"
+zpns_k "${CLI[@]}" --raw get big > "$TMP/big.out" || fail "GET 10 MB"
+# redis-cli --raw adds one newline
+head -c 10000000 "$TMP/big.out" | cmp - "$TMP/big" || fail "10 MB value differs"
+[ "$(stat -c %s "$TMP/big.out")" = 10000001 ] || fail "10 MB reply size"
+echo "ok 10 MB SET/GET byte-identical"
+
+bench() {
+	local out=$TMP/bench.out
+	zpns_k timeout 240 redis-benchmark -h $SERVER "$@" > "$out" 2>&1
+	local rc=$?
+	tr '\r' '\n' < "$out" | grep -v 'rps=' | grep -v '^$' > "$out.final"
+	cat "$out.final"
+	[ $rc = 0 ] || fail "redis-benchmark $* exited $rc"
+	grep -qiE 'error|refused|reset|timeout' "$out.final" && fail "redis-benchmark $* reported errors"
+	# every default test reports its rate
+	[ "$(grep -c 'requests per second' "$out.final")" -ge 15 ] || fail "redis-benchmark $*: missing results"
+}
+bench -q -n 100000 -c 50
+echo "ok redis-benchmark -q -n 100000 -c 50"
+bench -q -n 100000 -c 50 -P 16
+echo "ok redis-benchmark -q -n 100000 -c 50 -P 16"
+
+kill -0 "$ZPNS_LAST" 2>/dev/null || fail "redis-server died"
+echo "PASS"

@@ -1,0 +1,679 @@
+/*
+ * zpnet-sockcheck: socket semantics, asserted the same way on the kernel
+ * stack and under zpnet.
+ *
+ *   zpnet-sockcheck peer PORT
+ *	the kernel-side helper: a TCP service on PORT (first line picks the
+ *	mode: ECHO, SINK, LAST, SEND n, BACK port) and UDP echo on PORT;
+ *	nothing listens on PORT+1 (for ECONNREFUSED).
+ *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP
+ *	every check against the peer; prints "ok N name" per check and
+ *	exits 0 only when all pass.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_LEN	64
+#define BIG_WRITE	(4u * 1024 * 1024)
+#define CLOSE_FLUSH	(1u * 1024 * 1024)
+#define NB_WRITE	(64u * 1024 * 1024)
+#define WAITALL_LEN	(300u * 1000)
+#define SEND_CHUNK	1000
+#define SEND_PAUSE_EVERY (64u * 1024)
+#define SEND_PAUSE_US	2000
+#define RCVTIMEO_MS	200
+#define UNKNOWN_OPT	9999
+#define TEST_NONLOCAL	"192.0.2.99"	/* TEST-NET-1: never ours */
+#define WAIT_MS		5000
+#define PEER_LIFETIME_S	240
+
+static struct sockaddr_in peer_sa, local_sa;
+static int port;
+static int failures, checks;
+static volatile sig_atomic_t sigpipes;
+
+#define CHECK(cond, ...) do {						\
+	checks++;							\
+	if (cond) {							\
+		printf("ok %d ", checks);				\
+	} else {							\
+		failures++;						\
+		printf("not ok %d (%s:%d, errno %d %s) ", checks,	\
+		       __FILE__, __LINE__, errno, strerror(errno));	\
+	}								\
+	printf(__VA_ARGS__);						\
+	printf("\n");							\
+	fflush(stdout);							\
+} while (0)
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct sockaddr_in
+addr_of(const struct sockaddr_in *base, int p)
+{
+	struct sockaddr_in a = *base;
+
+	a.sin_port = htons((uint16_t)p);
+	return a;
+}
+
+static ssize_t
+read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return got > 0 ? (ssize_t)got : r;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int
+read_line(int fd, char *buf, size_t n)
+{
+	size_t i = 0;
+
+	while (i + 1 < n) {
+		ssize_t r = read(fd, buf + i, 1);
+
+		if (r <= 0)
+			return -1;
+		if (buf[i] == '\n')
+			break;
+		i++;
+	}
+	buf[i] = '\0';
+	return (int)i;
+}
+
+static int
+write_all(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = write(fd, (const char *)buf + done, n - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+/* ---- the peer (kernel side) ---- */
+
+static unsigned long last_sink;
+
+static void
+peer_conn(int c, const struct sockaddr_in *from)
+{
+	char line[LINE_MAX_LEN], buf[65536];
+	ssize_t r;
+
+	if (read_line(c, line, sizeof(line)) < 0)
+		return;
+	if (strcmp(line, "ECHO") == 0) {
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			if (write_all(c, buf, (size_t)r) < 0)
+				break;
+	} else if (strcmp(line, "SINK") == 0) {
+		unsigned long n = 0;
+
+		while ((r = read(c, buf, sizeof(buf))) > 0)
+			n += (unsigned long)r;
+		last_sink = n;
+		snprintf(line, sizeof(line), "%lu\n", n);
+		write_all(c, line, strlen(line));
+	} else if (strcmp(line, "LAST") == 0) {
+		snprintf(line, sizeof(line), "%lu\n", last_sink);
+		write_all(c, line, strlen(line));
+	} else if (strncmp(line, "SEND ", 5) == 0) {
+		unsigned long n = strtoul(line + 5, NULL, 10), sent = 0;
+
+		memset(buf, 'z', sizeof(buf));
+		while (sent < n) {
+			size_t k = n - sent < SEND_CHUNK ? n - sent : SEND_CHUNK;
+
+			if (write_all(c, buf, k) < 0)
+				break;
+			sent += k;
+			if (sent % SEND_PAUSE_EVERY < SEND_CHUNK)
+				usleep(SEND_PAUSE_US);
+		}
+	} else if (strncmp(line, "BACK ", 5) == 0) {
+		struct sockaddr_in to = addr_of(from, atoi(line + 5));
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (connect(s, (struct sockaddr *)&to, sizeof(to)) == 0)
+			write_all(s, "hello", 5);
+		close(s);
+	}
+}
+
+static int
+peer_main(int p)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET,
+				   .sin_port = htons((uint16_t)p) };
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	int one = 1;
+	uint64_t end = now_ms() + PEER_LIFETIME_S * 1000ull;
+
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&any, sizeof(any)) < 0 ||
+	    bind(u, (struct sockaddr *)&any, sizeof(any)) < 0 ||
+	    listen(l, 64) < 0) {
+		perror("peer");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		struct pollfd pf[2] = { { l, POLLIN, 0 }, { u, POLLIN, 0 } };
+
+		if (poll(pf, 2, 1000) <= 0)
+			continue;
+		if (pf[1].revents & POLLIN) {
+			char buf[65536];
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t r = recvfrom(u, buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &fl);
+
+			if (r >= 0)
+				sendto(u, buf, (size_t)r, 0,
+				       (struct sockaddr *)&from, fl);
+		}
+		if (pf[0].revents & POLLIN) {
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			int c = accept(l, (struct sockaddr *)&from, &fl);
+
+			if (c < 0)
+				continue;
+			/* Serially: the checks run one connection at a time,
+			 * except the large ones, which never overlap. */
+			peer_conn(c, &from);
+			close(c);
+		}
+	}
+	return 0;
+}
+
+/* ---- the checks ---- */
+
+static int
+tcp_to(const char *mode)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	if (mode != NULL && write_all(s, mode, strlen(mode)) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+static void
+on_sigpipe(int sig)
+{
+	sigpipes++;
+}
+
+static void
+check_socket_flags(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	CHECK(s >= 0, "socket(SOCK_NONBLOCK|SOCK_CLOEXEC)");
+	CHECK(fcntl(s, F_GETFL) & O_NONBLOCK, "F_GETFL has O_NONBLOCK");
+	CHECK(fcntl(s, F_GETFD) & FD_CLOEXEC, "F_GETFD has FD_CLOEXEC");
+	CHECK(getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &len) == 0 &&
+	      v == SOCK_STREAM, "SO_TYPE is SOCK_STREAM");
+	CHECK(getsockopt(s, SOL_SOCKET, UNKNOWN_OPT, &v, &len) < 0 &&
+	      errno == ENOPROTOOPT, "unknown option: ENOPROTOOPT");
+	v = 1;
+	CHECK(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0,
+	      "TCP_NODELAY set");
+	v = 0;
+	len = sizeof(v);
+	CHECK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v == 1,
+	      "TCP_NODELAY reads back");
+	CHECK(fcntl(s, F_SETFL, 0) == 0 && !(fcntl(s, F_GETFL) & O_NONBLOCK),
+	      "F_SETFL clears O_NONBLOCK");
+	v = 1;
+	CHECK(ioctl(s, FIONBIO, &v) == 0 && (fcntl(s, F_GETFL) & O_NONBLOCK),
+	      "FIONBIO sets O_NONBLOCK");
+	close(s);
+}
+
+static void
+check_bind(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in got;
+	socklen_t len = sizeof(got);
+	int s = socket(AF_INET, SOCK_STREAM, 0), s2;
+
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0, "bind INADDR_ANY:0");
+	CHECK(getsockname(s, (struct sockaddr *)&got, &len) == 0 &&
+	      got.sin_port != 0 && len == sizeof(got), "bound port is picked");
+	CHECK(bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EINVAL,
+	      "second bind: EINVAL");
+	s2 = socket(AF_INET, SOCK_STREAM, 0);
+	a = local_sa;
+	a.sin_port = got.sin_port;
+	CHECK(bind(s2, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE,
+	      "same port again: EADDRINUSE");
+	close(s2);
+	s2 = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, TEST_NONLOCAL, &a.sin_addr);
+	a.sin_port = 0;
+	CHECK(bind(s2, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == EADDRNOTAVAIL, "non-local address: EADDRNOTAVAIL");
+	close(s2);
+	close(s);
+}
+
+static void
+check_listen_accept(void)
+{
+	struct sockaddr_in a = local_sa, got, from;
+	socklen_t len = sizeof(got), fl = sizeof(from);
+	char cmd[LINE_MAX_LEN], buf[8] = "";
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), c, ctl;
+	struct pollfd pf;
+
+	a.sin_port = 0;
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 8) == 0,
+	      "bind + listen");
+	getsockname(l, (struct sockaddr *)&got, &len);
+	CHECK(accept(l, NULL, NULL) < 0 && errno == EAGAIN,
+	      "accept with nothing pending: EAGAIN");
+	snprintf(cmd, sizeof(cmd), "BACK %d\n", ntohs(got.sin_port));
+	ctl = tcp_to(cmd);
+	CHECK(ctl >= 0, "peer asked to connect back");
+	pf.fd = l;
+	pf.events = POLLIN;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && (pf.revents & POLLIN),
+	      "poll: listener readable");
+	c = accept4(l, (struct sockaddr *)&from, &fl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK(c >= 0, "accept4");
+	CHECK(fl == sizeof(from) && from.sin_addr.s_addr == peer_sa.sin_addr.s_addr,
+	      "accept4 fills the peer address");
+	CHECK((fcntl(c, F_GETFL) & O_NONBLOCK) && (fcntl(c, F_GETFD) & FD_CLOEXEC),
+	      "accept4 flags applied");
+	fcntl(c, F_SETFL, 0);
+	CHECK(read_full(c, buf, 5) == 5 && memcmp(buf, "hello", 5) == 0,
+	      "accepted socket reads");
+	CHECK(read(c, buf, sizeof(buf)) == 0, "read after FIN returns 0");
+	close(c);
+	close(ctl);
+	close(l);
+}
+
+static void
+check_echo(void)
+{
+	char out[] = "0123456789", in[32];
+	struct iovec iov[2];
+	struct msghdr m;
+	struct sockaddr_in got;
+	socklen_t len = sizeof(got);
+	int s = tcp_to("ECHO\n"), n = -1;
+
+	CHECK(s >= 0, "blocking connect");
+	CHECK(getpeername(s, (struct sockaddr *)&got, &len) == 0 &&
+	      got.sin_addr.s_addr == peer_sa.sin_addr.s_addr &&
+	      got.sin_port == htons((uint16_t)port), "getpeername");
+	len = sizeof(got);
+	CHECK(getsockname(s, (struct sockaddr *)&got, &len) == 0 &&
+	      got.sin_addr.s_addr == local_sa.sin_addr.s_addr, "getsockname");
+	CHECK(write(s, out, 10) == 10, "write");
+	CHECK(recv(s, in, 4, MSG_PEEK | MSG_WAITALL) == 4 && memcmp(in, "0123", 4) == 0,
+	      "MSG_PEEK");
+	usleep(100000);
+	CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 10, "FIONREAD counts queued bytes");
+	CHECK(read_full(s, in, 10) == 10 && memcmp(in, out, 10) == 0,
+	      "read gets the peeked data and the rest");
+	CHECK(recv(s, in, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "MSG_DONTWAIT on empty: EAGAIN");
+	iov[0].iov_base = out;
+	iov[0].iov_len = 3;
+	iov[1].iov_base = out + 3;
+	iov[1].iov_len = 7;
+	CHECK(writev(s, iov, 2) == 10, "writev");
+	memset(in, 0, sizeof(in));
+	iov[0].iov_base = in;
+	iov[0].iov_len = 5;
+	iov[1].iov_base = in + 5;
+	iov[1].iov_len = 5;
+	CHECK(recv(s, in, 10, MSG_WAITALL) == 10 && memcmp(in, out, 10) == 0,
+	      "MSG_WAITALL");
+	memset(&m, 0, sizeof(m));
+	iov[0].iov_base = out;
+	iov[0].iov_len = 10;
+	m.msg_iov = iov;
+	m.msg_iovlen = 1;
+	CHECK(sendmsg(s, &m, MSG_NOSIGNAL) == 10, "sendmsg");
+	iov[0].iov_base = in;
+	iov[1].iov_base = in + 5;
+	iov[0].iov_len = iov[1].iov_len = 5;
+	m.msg_iovlen = 2;
+	CHECK(recvmsg(s, &m, MSG_WAITALL) == 10 && memcmp(in, out, 10) == 0,
+	      "recvmsg into two buffers");
+	CHECK(shutdown(s, SHUT_WR) == 0, "shutdown(SHUT_WR)");
+	CHECK(read(s, in, sizeof(in)) == 0, "peer closes after our FIN: read 0");
+	CHECK(send(s, out, 1, MSG_NOSIGNAL) < 0 && errno == EPIPE,
+	      "send after SHUT_WR: EPIPE");
+	sigpipes = 0;
+	CHECK(write(s, out, 1) < 0 && errno == EPIPE && sigpipes == 1,
+	      "write after SHUT_WR: EPIPE and SIGPIPE");
+	close(s);
+}
+
+static void
+check_connect_errors(void)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port + 1);
+	int s = socket(AF_INET, SOCK_STREAM, 0), e = -1;
+	socklen_t len = sizeof(e);
+	struct pollfd pf;
+
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == ECONNREFUSED, "connect to a closed port: ECONNREFUSED");
+	close(s);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == EINPROGRESS, "non-blocking connect: EINPROGRESS");
+	pf.fd = s;
+	pf.events = POLLOUT;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1, "poll reports the failed connect");
+	CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len) == 0 &&
+	      e == ECONNREFUSED, "SO_ERROR is ECONNREFUSED");
+	close(s);
+	a = addr_of(&peer_sa, port);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == EINPROGRESS, "non-blocking connect to a listener");
+	pf.fd = s;
+	pf.events = POLLOUT;
+	e = -1;
+	len = sizeof(e);
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && (pf.revents & POLLOUT) &&
+	      getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0,
+	      "writable, SO_ERROR 0");
+	/* Linux: the first connect() after completion reports it (0); the
+	 * next one says EISCONN. */
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0,
+	      "connect again after completion: 0");
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EISCONN,
+	      "and again: EISCONN");
+	close(s);
+}
+
+static void
+check_timeouts(void)
+{
+	struct timeval tv = { 0, RCVTIMEO_MS * 1000 };
+	int s = tcp_to("ECHO\n");
+	char c;
+	uint64_t t0, dt;
+
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0,
+	      "SO_RCVTIMEO set");
+	t0 = now_ms();
+	CHECK(read(s, &c, 1) < 0 && errno == EAGAIN, "read times out: EAGAIN");
+	dt = now_ms() - t0;
+	CHECK(dt >= RCVTIMEO_MS * 3 / 4 && dt < RCVTIMEO_MS * 5,
+	      "after about %d ms (%llu)", RCVTIMEO_MS, (unsigned long long)dt);
+	close(s);
+}
+
+static void
+check_bulk(void)
+{
+	char *buf = malloc(NB_WRITE), line[LINE_MAX_LEN];
+	int s = tcp_to("SINK\n");
+	ssize_t r;
+
+	memset(buf, 'a', NB_WRITE);
+	CHECK(write(s, buf, BIG_WRITE) == (ssize_t)BIG_WRITE,
+	      "blocking write of 4 MiB writes everything");
+	shutdown(s, SHUT_WR);
+	CHECK(read_line(s, line, sizeof(line)) > 0 &&
+	      strtoul(line, NULL, 10) == BIG_WRITE, "peer received 4 MiB");
+	close(s);
+
+	s = tcp_to("SINK\n");
+	fcntl(s, F_SETFL, O_NONBLOCK);
+	r = write(s, buf, NB_WRITE);
+	CHECK(r > 0 && r < (ssize_t)NB_WRITE,
+	      "non-blocking write of 64 MiB writes part (%zd)", r);
+	close(s);	/* the sink counts what arrived: checked below */
+
+	s = tcp_to("SINK\n");
+	CHECK(write(s, buf, CLOSE_FLUSH) == (ssize_t)CLOSE_FLUSH, "write 1 MiB");
+	close(s);	/* no wait: close must still deliver it */
+	usleep(500000);
+	s = tcp_to("LAST\n");
+	CHECK(read_line(s, line, sizeof(line)) > 0 &&
+	      strtoul(line, NULL, 10) == CLOSE_FLUSH,
+	      "close delivers written data before FIN (%s)", line);
+	close(s);
+
+	s = tcp_to(NULL);
+	snprintf(line, sizeof(line), "SEND %u\n", WAITALL_LEN);
+	write_all(s, line, strlen(line));
+	r = recv(s, buf, WAITALL_LEN, MSG_WAITALL);
+	CHECK(r == (ssize_t)WAITALL_LEN, "MSG_WAITALL over many segments (%zd)", r);
+	close(s);
+	free(buf);
+}
+
+static void
+check_multiplex(void)
+{
+	int s = tcp_to("ECHO\n"), p[2], ep, n;
+	struct epoll_event ev, out[4];
+	struct pollfd pf[2];
+	fd_set rs;
+	struct timeval tv = { 5, 0 };
+	char c;
+
+	CHECK(pipe(p) == 0, "pipe");
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0x1234567890abcdefull;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, "epoll_ctl ADD socket");
+	ev.data.u64 = 42;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0, "epoll_ctl ADD pipe");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST,
+	      "ADD twice: EEXIST");
+	CHECK(epoll_wait(ep, out, 4, 0) == 0, "nothing ready");
+	write(s, "x", 1);
+	write(p[1], "y", 1);
+	/* wait until the echo is back, then both must be in one answer */
+	pf[0].fd = s;
+	pf[0].events = POLLIN;
+	poll(pf, 1, WAIT_MS);
+	n = epoll_wait(ep, out, 4, 1000);
+	CHECK(n == 2 && ((out[0].data.u64 == 42 && out[1].data.u64 == 0x1234567890abcdefull) ||
+			 (out[1].data.u64 == 42 && out[0].data.u64 == 0x1234567890abcdefull)),
+	      "socket and pipe both reported, data as given (%d)", n);
+	CHECK(epoll_wait(ep, out, 4, 100) == 2, "level-triggered: reported again");
+
+	pf[0].fd = s;
+	pf[0].events = POLLIN;
+	pf[1].fd = p[0];
+	pf[1].events = POLLIN;
+	CHECK(poll(pf, 2, 1000) == 2 && (pf[0].revents & POLLIN) &&
+	      (pf[1].revents & POLLIN), "poll over socket and pipe");
+	FD_ZERO(&rs);
+	FD_SET(s, &rs);
+	FD_SET(p[0], &rs);
+	CHECK(select((s > p[0] ? s : p[0]) + 1, &rs, NULL, NULL, &tv) == 2 &&
+	      FD_ISSET(s, &rs) && FD_ISSET(p[0], &rs), "select over socket and pipe");
+
+	read(s, &c, 1);
+	read(p[0], &c, 1);
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u64 = 7;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) == 0, "MOD to EPOLLET");
+	write(s, "ab", 2);
+	n = 0;
+	for (uint64_t end = now_ms() + WAIT_MS; n == 0 && now_ms() < end;)
+		n = epoll_wait(ep, out, 4, 100);
+	CHECK(n == 1 && out[0].data.u64 == 7, "EPOLLET: reported once");
+	usleep(100000);
+	CHECK(epoll_wait(ep, out, 4, 200) == 0, "EPOLLET: not again without new data");
+	read_full(s, &c, 1);
+	read_full(s, &c, 1);
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) == 0, "MOD to EPOLLONESHOT");
+	write(s, "c", 1);
+	n = 0;
+	for (uint64_t end = now_ms() + WAIT_MS; n == 0 && now_ms() < end;)
+		n = epoll_wait(ep, out, 4, 100);
+	CHECK(n == 1, "EPOLLONESHOT: reported");
+	CHECK(epoll_wait(ep, out, 4, 200) == 0, "EPOLLONESHOT: then disarmed");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev) == 0 &&
+	      epoll_wait(ep, out, 4, 1000) == 1, "EPOLLONESHOT: MOD re-arms");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL) == 0 &&
+	      epoll_wait(ep, out, 4, 100) == 0, "DEL");
+	close(ep);
+	close(p[0]);
+	close(p[1]);
+	close(s);
+}
+
+static void
+check_dup(void)
+{
+	int s = tcp_to("ECHO\n"), d;
+	char buf[4];
+
+	d = dup(s);
+	CHECK(d >= 0 && d != s, "dup");
+	close(s);
+	CHECK(write(d, "dup!", 4) == 4 && read_full(d, buf, 4) == 4 &&
+	      memcmp(buf, "dup!", 4) == 0, "the dup works after the original closed");
+	s = fcntl(d, F_DUPFD_CLOEXEC, 100);
+	CHECK(s >= 100 && (fcntl(s, F_GETFD) & FD_CLOEXEC), "F_DUPFD_CLOEXEC");
+	CHECK(write(s, "abc", 3) == 3 && read_full(d, buf, 3) == 3, "shared socket");
+	close(s);
+	close(d);
+}
+
+static void
+check_udp(void)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port), from;
+	socklen_t fl = sizeof(from);
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[64];
+	struct pollfd pf = { u, POLLIN, 0 };
+
+	CHECK(recvfrom(u, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL) < 0 &&
+	      errno == EAGAIN, "UDP: empty recvfrom EAGAIN");
+	CHECK(sendto(u, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a)) == 4,
+	      "UDP sendto");
+	CHECK(poll(&pf, 1, WAIT_MS) == 1, "UDP: reply arrives");
+	CHECK(recvfrom(u, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl) == 4 &&
+	      memcmp(buf, "ping", 4) == 0 && from.sin_addr.s_addr == a.sin_addr.s_addr &&
+	      from.sin_port == a.sin_port, "UDP recvfrom: data and source");
+	CHECK(connect(u, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	      send(u, "pong!", 5, 0) == 5, "UDP connect + send");
+	pf.revents = 0;
+	poll(&pf, 1, WAIT_MS);
+	CHECK(recv(u, buf, 2, 0) == 2 && memcmp(buf, "po", 2) == 0,
+	      "UDP: short read truncates the datagram");
+	CHECK(recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "UDP: the rest of the datagram is gone");
+	close(u);
+}
+
+static int
+test_main(const char *peer, int p, const char *local)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigpipe;
+	sigaction(SIGPIPE, &sa, NULL);
+	port = p;
+	peer_sa.sin_family = AF_INET;
+	local_sa.sin_family = AF_INET;
+	if (inet_pton(AF_INET, peer, &peer_sa.sin_addr) != 1 ||
+	    inet_pton(AF_INET, local, &local_sa.sin_addr) != 1) {
+		fprintf(stderr, "bad address\n");
+		return 2;
+	}
+	check_socket_flags();
+	check_bind();
+	check_listen_accept();
+	check_echo();
+	check_connect_errors();
+	check_timeouts();
+	check_bulk();
+	check_multiplex();
+	check_dup();
+	check_udp();
+	printf("%d checks, %d failed\n", checks, failures);
+	return failures == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && strcmp(argv[1], "peer") == 0)
+		return peer_main(atoi(argv[2]));
+	if (argc == 5 && strcmp(argv[1], "test") == 0)
+		return test_main(argv[2], atoi(argv[3]), argv[4]);
+	fprintf(stderr, "usage: %s peer PORT | test PEER_IP PORT LOCAL_IP\n",
+		argv[0]);
+	return 2;
+}

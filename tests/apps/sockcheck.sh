@@ -1,0 +1,45 @@
+#!/bin/bash
+# The socket-semantics program (sockcheck.c) runs the same checks twice:
+# on the kernel stack, and under zpnet on a veth port. Both must pass.
+# usage: sockcheck.sh ZPNET_BINARY SOCKCHECK_BINARY
+set -u
+ZPNET=$1
+CHECK=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/netns.sh"
+
+zpns_setup 1
+TMP=$(mktemp -d /tmp/zpnet-apps-sockcheck.XXXXXX)
+cleanup() { zpns_teardown; rm -rf "$TMP"; }
+trap cleanup EXIT
+PORT=7070
+PEER=198.18.0.1
+
+start_peer() {
+	setsid ip netns exec "$NS_K" timeout 250 "$CHECK" peer $PORT > "$TMP/peer.log" 2>&1 &
+	ZPNS_LAST=$!
+	ZPNS_PIDS+=("$ZPNS_LAST")
+	zpns_wait_ready "$TMP/peer.log" 10 || exit 1
+}
+
+rc=0
+start_peer
+echo "== kernel stack"
+if ! zpns_k timeout 120 "$CHECK" test $PEER $PORT $PEER; then
+	echo "FAIL: the checks fail on the kernel stack" >&2
+	rc=1
+fi
+kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
+wait "$ZPNS_LAST" 2>/dev/null
+
+start_peer
+zpns_config "$TMP/zpnet.ini" "[hooks]
+mode = ${ZPNET_HOOKS_MODE:-preload}"
+echo "== zpnet"
+if ! zpns_z timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
+	"$CHECK" test $PEER $PORT 198.18.0.2; then
+	echo "FAIL: the checks fail under zpnet" >&2
+	rc=1
+fi
+[ $rc = 0 ] && echo PASS
+exit $rc
