@@ -1,0 +1,339 @@
+/*
+ * bond unit tests (no root, ASan/UBSan): the fd table, the sockopt table,
+ * the errno mapping, epoll bookkeeping and the offload policy, against a
+ * fake stack and a fake protocol.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+
+#include "bond.h"
+#include "bond_config.h"
+
+int failures, checks;
+
+void test_errno(void);	/* test_errno.c: lwIP's headers clash with netinet/tcp.h */
+
+#define EXPECT(cond) do {						\
+	checks++;							\
+	if (!(cond)) {							\
+		failures++;						\
+		fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__,	\
+			#cond);						\
+	}								\
+} while (0)
+
+/* ---- fake stack and protocol ---- */
+
+static unsigned int locks, polls, applied;
+static uint64_t fake_now;
+
+static void fake_lock(void) { locks++; }
+static void fake_unlock(void) { locks--; }
+static unsigned int fake_poll(void) { polls++; return 0; }
+static uint64_t fake_now_ns(void) { return fake_now; }
+
+static const struct bond_stack_ops fake_stack = {
+	.lock = fake_lock, .unlock = fake_unlock, .poll = fake_poll,
+	.now_ns = fake_now_ns,
+};
+const struct bond_stack_ops *bond_stack = &fake_stack;
+
+struct fake_sock {
+	struct bond_sock sk;
+	uint32_t ev;
+};
+
+static uint32_t
+fake_events(struct bond_sock *sk)
+{
+	return ((struct fake_sock *)sk)->ev;
+}
+
+static void
+fake_apply(struct bond_sock *sk)
+{
+	applied++;
+}
+
+static const struct bond_proto fake_proto = {
+	.name = "fake", .type = SOCK_STREAM, .events = fake_events,
+	.apply_opts = fake_apply,
+};
+
+static struct fake_sock *
+fake_new(int fd)
+{
+	struct fake_sock *f = calloc(1, sizeof(*f));
+
+	bond_sock_init(&f->sk, &fake_proto, AF_INET);
+	f->sk.kfd = fd;
+	bond_fd_set(fd, BOND_FD_SOCK, &f->sk);
+	return f;
+}
+
+/* ---- tests ---- */
+
+static void
+test_fd_table(void)
+{
+	struct fake_sock *f = fake_new(5);
+	void *obj;
+
+	EXPECT(bond_fd_get(5, &obj) == BOND_FD_SOCK && obj == &f->sk);
+	EXPECT(bond_fd_sock(5) == &f->sk);
+	EXPECT(bond_fd_get(6, &obj) == BOND_FD_KERNEL && obj == NULL);
+	EXPECT(bond_fd_get(-1, &obj) == BOND_FD_KERNEL);
+	EXPECT(bond_fd_get(1 << 30, &obj) == BOND_FD_KERNEL);
+	EXPECT(bond_fd_set((int)bond_fd_max(), BOND_FD_SOCK, f) == -EBADF);
+	EXPECT(bond_fd_set(7, BOND_FD_EPOLL, f) == 0);
+	EXPECT(bond_fd_get(7, &obj) == BOND_FD_EPOLL && obj == f);
+	bond_fd_clear(7);
+	bond_fd_clear(5);
+	EXPECT(bond_fd_sock(5) == NULL);
+	bond_fd_clear(-3);	/* out of range: ignored */
+	free(f);
+}
+
+static void
+test_sockopt(void)
+{
+	struct fake_sock *f = fake_new(9);
+	struct bond_sock *sk = &f->sk;
+	int v = 1, out = 0;
+	socklen_t len = sizeof(out);
+	struct timeval tv = { 1, 500000 }, tvo;
+	struct linger lg = { 1, 0 }, lgo;
+	char small;
+
+	applied = 0;
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0);
+	EXPECT(sk->opt.nodelay && applied == 1);
+	EXPECT(bond_getsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &out, &len) == 0 &&
+	       out == 1 && len == sizeof(int));
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, 9999, &v, sizeof(v)) == -ENOPROTOOPT);
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, 9999, &out, &len) == -ENOPROTOOPT);
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) == -ENOPROTOOPT);
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &v, 2) == -EINVAL);
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, NULL, 4) == -EINVAL);
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_ERROR, &v, sizeof(v)) == -ENOPROTOOPT);
+	/* SO_ERROR reads and clears */
+	sk->so_error = ECONNRESET;
+	len = sizeof(out);
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_ERROR, &out, &len) == 0 &&
+	       out == ECONNRESET && sk->so_error == 0);
+	/* SO_TYPE, short buffer */
+	len = 1;
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_TYPE, &small, &len) == 0 && len == 1);
+	/* SO_RCVBUF doubles */
+	v = 4096;
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) == 0);
+	len = sizeof(out);
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_RCVBUF, &out, &len) == 0 && out == 8192);
+	/* keepalive bounds */
+	v = 0;
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)) == -EINVAL);
+	v = 60;
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)) == 0 &&
+	       sk->opt.keepidle_s == 60);
+	v = 1000;
+	EXPECT(bond_setsockopt(sk, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v)) == -EINVAL);
+	/* timeouts */
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	       sk->opt.rcvtimeo_ns == 1500000000ull);
+	len = sizeof(tvo);
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tvo, &len) == 0 &&
+	       tvo.tv_sec == 1 && tvo.tv_usec == 500000);
+	tv.tv_usec = 1000000;
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -EDOM);
+	/* linger */
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+	len = sizeof(lgo);
+	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_LINGER, &lgo, &len) == 0 &&
+	       lgo.l_onoff == 1 && lgo.l_linger == 0);
+	/* IPv6 options on an IPv4 socket */
+	v = 1;
+	EXPECT(bond_setsockopt(sk, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) == -ENOPROTOOPT);
+	EXPECT(bond_sockopt_find(SOL_SOCKET, SO_REUSEADDR) != NULL);
+	EXPECT(bond_sockopt_find(SOL_SOCKET, SO_REUSEPORT) != NULL);
+	EXPECT(bond_sockopt_find(SOL_SOCKET, SO_KEEPALIVE) != NULL);
+	EXPECT(bond_sockopt_find(SOL_SOCKET, SO_SNDBUF) != NULL);
+	EXPECT(bond_sockopt_find(IPPROTO_TCP, TCP_KEEPINTVL) != NULL);
+	bond_fd_clear(9);
+	free(f);
+}
+
+static void
+test_epoll(void)
+{
+	struct bond_epoll *ep = bond_epoll_new(100);
+	struct fake_sock *a = fake_new(20), *b = fake_new(21), *c;
+	struct epoll_event ev, out[4];
+
+	EXPECT(ep != NULL && bond_epoll_kfd(ep) == 100 && bond_epoll_count(ep) == 0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0xa;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 20, &a->sk, &ev) == 0);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 20, &a->sk, &ev) == -EEXIST);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == -ENOENT);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_DEL, 21, &b->sk, NULL) == -ENOENT);
+	EXPECT(bond_epoll_ctl_sock(ep, 99, 20, &a->sk, &ev) == -EINVAL);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 21, &b->sk, NULL) == -EFAULT);
+	ev.events = EPOLLOUT | EPOLLET;
+	ev.data.u64 = 0xb;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 21, &b->sk, &ev) == 0);
+	EXPECT(bond_epoll_count(ep) == 2);
+
+	/* nothing ready */
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	/* level: reported every time; only asked-for events, plus ERR/HUP */
+	a->ev = EPOLLIN | EPOLLOUT;
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].events == EPOLLIN &&
+	       out[0].data.u64 == 0xa);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
+	a->ev = EPOLLHUP;
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].events == EPOLLHUP);
+	a->ev = 0;
+	/* edge: once per readiness change */
+	b->ev = EPOLLOUT;
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0xb);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	b->sk.ev_seq++;
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
+	/* oneshot: once until MOD */
+	ev.events = EPOLLOUT | EPOLLONESHOT;
+	ev.data.u64 = 0xbb;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0xbb);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
+	/* maxevents honoured, all reported across calls (fair rotation) */
+	a->ev = EPOLLIN;
+	ev.events = EPOLLOUT;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 1) == 1);
+	{
+		uint64_t first = out[0].data.u64;
+
+		EXPECT(bond_epoll_collect(ep, out, 1) == 1 && out[0].data.u64 != first);
+	}
+	EXPECT(bond_epoll_collect(ep, out, 4) == 2);
+	/* a closed fd drops out; its reused number is a new item */
+	bond_fd_clear(20);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && bond_epoll_count(ep) == 1);
+	c = fake_new(21);	/* fd 21 reused by another socket */
+	c->ev = EPOLLIN;
+	ev.events = EPOLLIN;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 21, &c->sk, &ev) == 0);
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_DEL, 21, &c->sk, NULL) == 0);
+	EXPECT(bond_epoll_count(ep) == 0);
+	bond_fd_clear(21);
+	bond_epoll_free(ep);
+	free(a);
+	free(b);
+	free(c);
+}
+
+static bool
+policy(const struct bond_config *c, const char *ip, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons((uint16_t)port) };
+
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1)
+		return bond_policy_kernel(c, (struct sockaddr *)&sin, sizeof(sin));
+	inet_pton(AF_INET6, ip, &sin6.sin6_addr);
+	return bond_policy_kernel(c, (struct sockaddr *)&sin6, sizeof(sin6));
+}
+
+static void
+test_config(void)
+{
+	struct bond_config c;
+	char err[256];
+
+	bond_config_defaults(&c);
+	EXPECT(c.offload_mask == (BOND_OFFLOAD_TCP | BOND_OFFLOAD_UDP));
+	EXPECT(c.busy_poll_us == 100 && c.max_nap_us == 1000);
+	EXPECT(policy(&c, "127.0.0.1", 80));
+	EXPECT(policy(&c, "127.255.0.9", 0));
+	EXPECT(policy(&c, "::1", 80));
+	EXPECT(policy(&c, "::ffff:127.0.0.1", 80));
+	EXPECT(!policy(&c, "198.18.0.1", 6379));
+	EXPECT(!policy(&c, "0.0.0.0", 0));
+	EXPECT(!bond_policy_kernel(&c, NULL, 0));
+
+	snprintf(c.kernel_addrs, sizeof(c.kernel_addrs), "10.1.0.0/16, 2001:db8::/32");
+	snprintf(c.kernel_ports, sizeof(c.kernel_ports), "22 53");
+	snprintf(c.offload, sizeof(c.offload), "tcp");
+	EXPECT(bond_config_finish(&c, err, sizeof(err)) == 0);
+	EXPECT(c.offload_mask == BOND_OFFLOAD_TCP && c.n_rules == 4);
+	EXPECT(policy(&c, "10.1.200.3", 80) && !policy(&c, "10.2.0.1", 80));
+	EXPECT(policy(&c, "2001:db8:1::5", 80) && !policy(&c, "2001:db9::5", 80));
+	EXPECT(policy(&c, "198.18.0.1", 22) && policy(&c, "0.0.0.0", 53));
+	EXPECT(!policy(&c, "127.0.0.1", 80));
+
+	snprintf(c.kernel_addrs, sizeof(c.kernel_addrs), "10.1.0.0/33");
+	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "kernel_addrs") != NULL);
+	snprintf(c.kernel_addrs, sizeof(c.kernel_addrs), "not-an-address");
+	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL);
+	c.kernel_addrs[0] = '\0';
+	snprintf(c.kernel_ports, sizeof(c.kernel_ports), "70000");
+	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "kernel_ports") != NULL);
+	c.kernel_ports[0] = '\0';
+	snprintf(c.offload, sizeof(c.offload), "sctp");
+	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "offload") != NULL);
+	EXPECT(bond_cfg_bond.n_keys == 6 && bond_cfg_hooks.n_keys == 3);
+}
+
+static void
+test_waiter(void)
+{
+	struct bond_waiter w;
+
+	bond_config_defaults(&bond_cfg);
+	fake_now = 1000;
+	bond_waiter_init(&w, 5000000);
+	EXPECT(!bond_waiter_expired(&w));
+	EXPECT(bond_waiter_nap(&w) == 0);	/* busy-poll phase */
+	fake_now += bond_cfg.busy_poll_us * 1000;
+	EXPECT(bond_waiter_nap(&w) > 0);
+	for (int i = 0; i < 20; i++)
+		EXPECT(bond_waiter_nap(&w) <= bond_cfg.max_nap_us * 1000);
+	fake_now = 1000 + 5000000;
+	EXPECT(bond_waiter_expired(&w));
+	bond_waiter_init(&w, 0);	/* forever */
+	fake_now += 1ull << 40;
+	EXPECT(!bond_waiter_expired(&w));
+	EXPECT(locks == 0);
+}
+
+int
+main(void)
+{
+	if (bond_fd_init(1024) < 0) {
+		fprintf(stderr, "fd table\n");
+		return 1;
+	}
+	test_fd_table();
+	test_errno();
+	test_sockopt();
+	test_epoll();
+	test_config();
+	test_waiter();
+	bond_fd_fini();
+	printf("%d checks, %d failed\n", checks, failures);
+	return failures == 0 ? 0 : 1;
+}
