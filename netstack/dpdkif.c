@@ -5,9 +5,9 @@
  *
  * RX is zero-copy: the mbuf's private area holds a pbuf_custom whose payload
  * is the mbuf's data, freed back to the pool when lwIP (or the socket layer)
- * frees the pbuf. When the pool runs low — sockets holding unread data hold
- * mbufs — frames are copied into lwIP's PBUF_POOL instead so the port keeps
- * receiving. TX copies the pbuf chain into one mbuf (lwIP keeps its pbufs
+ * frees the pbuf. Sockets holding unread data hold mbufs, so once the
+ * driver's share is held (caps.rx_hold_max), or the pool runs low, frames
+ * are copied into lwIP's PBUF_POOL instead and the port keeps receiving. TX copies the pbuf chain into one mbuf (lwIP keeps its pbufs
  * for retransmission) and queues it in the port's batch.
  * Drops are counted, never printed.
  */
@@ -33,6 +33,7 @@
 struct ns_rx_pbuf {
 	struct pbuf_custom pc;	/* first: lwIP casts the pbuf to it */
 	void *m;
+	struct dpdkif *dif;
 };
 
 size_t
@@ -46,6 +47,7 @@ rx_pbuf_free(struct pbuf *p)
 {
 	struct ns_rx_pbuf *rp = (struct ns_rx_pbuf *)p;
 
+	rp->dif->rx_held--;
 	ns_port_free(rp->m);
 }
 
@@ -122,6 +124,8 @@ low_level_input(struct netif *netif, struct ns_rx_pkt *pkt, bool copy)
 
 	rp->pc.custom_free_function = rx_pbuf_free;
 	rp->m = pkt->m;
+	rp->dif = dif;
+	dif->rx_held++;
 	return pbuf_alloced_custom(PBUF_RAW, pkt->len, PBUF_REF, &rp->pc,
 				   pkt->data, pkt->len);
 }
@@ -139,7 +143,10 @@ dpdkif_poll(struct netif *netif)
 		return 0;
 	copy = ns_port_pool_low(dif->idx);
 	for (unsigned int i = 0; i < n; i++) {
-		struct pbuf *p = low_level_input(netif, &pkts[i], copy);
+		struct pbuf *p;
+
+		p = low_level_input(netif, &pkts[i],
+				    copy || dif->rx_held >= dif->caps.rx_hold_max);
 
 		if (p == NULL)
 			continue;

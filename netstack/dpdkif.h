@@ -15,6 +15,7 @@ struct dpdkif {
 	uint64_t rx_drop_input;		/* lwIP refused the frame */
 	uint64_t tx_drop;		/* no mbuf for an outgoing frame */
 	uint64_t rx_copied;		/* frames copied because the pool ran low */
+	unsigned int rx_held;		/* zero-copy pbufs not yet freed */
 };
 
 /* Per-mbuf private area size the driver needs (ns_port_start's priv_size). */

@@ -83,7 +83,13 @@ echo_send(struct echo_conn *c)
 		c->pending = pbuf_free_header(p, n);
 	}
 	if (queued) {
-		tcp_recved(c->pcb, (u16_t)queued);
+		/* tcp_recved() takes a u16_t: open the window in pieces. */
+		while (queued > 0) {
+			u16_t part = queued > 0xffff ? 0xffff : (u16_t)queued;
+
+			tcp_recved(c->pcb, part);
+			queued -= part;
+		}
 		tcp_output(c->pcb);
 	}
 	if (c->pending == NULL && c->peer_closed)

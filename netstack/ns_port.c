@@ -34,6 +34,13 @@
 #define NS_TX_QUEUED_MAX	1024	/* frames held when the TX ring is full */
 #define NS_POOL_CACHE		256	/* per-lcore mempool cache */
 #define NS_POOL_LOW_DIV		8	/* "low" below 1/8 of the pool free */
+#define NS_RX_HOLD_MIN		1024	/* mbufs left for sockets beyond the rings */
+/*
+ * net_af_xdp sizes its rings itself, whatever rx_desc/tx_desc say: a fill
+ * ring of 2 x 2048, RX, TX and completion rings of 2048, and it reaps TX
+ * completions only once half the completion ring is full.
+ */
+#define NS_AF_XDP_RING_MBUFS	(4096 + 2048 + 2048 + 2048)
 #define NS_L2_OVERHEAD		(RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)	/* + VLAN tags */
 #define NS_MB			((uint64_t)1024 * 1024)
 #define NS_HUGEPAGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
@@ -382,6 +389,32 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 		return -ENOMEM;
 	}
 	p->pool_low = pc->mbufs / NS_POOL_LOW_DIV;
+	/*
+	 * Received frames go to lwIP without a copy, so sockets holding
+	 * unread data hold mbufs. The driver's RX ring (and a fill ring as
+	 * large, for af_xdp), the TX ring, our TX queue and the pool caches
+	 * must always find mbufs, or RX stops and no ACK can ever free the
+	 * held ones. Beyond this many held frames the driver copies.
+	 */
+	{
+		unsigned int rings = 2u * nrx + ntx;
+		unsigned int reserve;
+
+		if (strcmp(info.driver_name, "net_af_xdp") == 0)
+			rings = NS_AF_XDP_RING_MBUFS;
+		reserve = rings + NS_TX_QUEUED_MAX + 2u * p->burst +
+			  2u * NS_POOL_CACHE;
+
+		if (pc->mbufs < (uint64_t)reserve + NS_RX_HOLD_MIN) {
+			snprintf(err, errlen,
+				 "[port.%u] mbufs = %" PRIu64 " leaves too few for the %s rings (%u) and sockets; raise mbufs to at least %u%s",
+				 pc->id, pc->mbufs, info.driver_name, reserve,
+				 reserve + NS_RX_HOLD_MIN,
+				 rings == NS_AF_XDP_RING_MBUFS ? "" : " or lower rx_desc/tx_desc");
+			return -EINVAL;
+		}
+		caps->rx_hold_max = (unsigned int)pc->mbufs - reserve;
+	}
 
 	rc = rte_eth_rx_queue_setup(port_id, 0, nrx, socket, NULL, p->pool);
 	if (rc == 0)

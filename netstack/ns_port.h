@@ -26,6 +26,7 @@ struct ns_port_caps {
 	uint16_t mtu;
 	bool rx_csum;		/* IPv4 header + TCP/UDP checked by the port */
 	bool tx_csum_tcp;	/* port fills IPv4 header and TCP checksums */
+	unsigned int rx_hold_max;	/* received mbufs lwIP and sockets may hold */
 	char driver[NS_PMD_NAME_MAX];
 };
 
