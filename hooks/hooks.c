@@ -173,7 +173,12 @@ zp_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 					    __ATOMIC_ACQUIRE);
 	long r;
 
-	if (fn == NULL || zp_tls_guard)
+	/*
+	 * A vfork child runs on the parent's memory (and TLS): the
+	 * dispatcher's state, locks and guard are the parent's.  It gets
+	 * the kernel.
+	 */
+	if (fn == NULL || zp_tls_guard || zp_tls_vfork_child)
 		return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
 	if (zp_dispatch_flags & ZP_DISPATCH_REENTRANT)
 		return fn(nr, a1, a2, a3, a4, a5, a6);

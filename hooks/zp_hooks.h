@@ -21,7 +21,9 @@ extern "C" {
  * returns what the kernel would: a value, or -errno.  To pass a call through
  * it calls zp_syscall6().  Syscalls made while it runs (by it, libc, malloc,
  * DPDK, lwIP...) go straight to the kernel: they never re-enter it.
- * clone, clone3, fork, vfork and rt_sigreturn never reach it.
+ * clone, clone3, fork, vfork and rt_sigreturn never reach it, and neither
+ * does anything a vfork child does (it runs on the parent's memory until it
+ * execs or exits: its syscalls go to the kernel).
  */
 typedef long (*zp_dispatch_fn)(long nr, long a1, long a2, long a3, long a4,
 			       long a5, long a6);

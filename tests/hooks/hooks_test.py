@@ -337,6 +337,34 @@ def case_min_addr():
           "SUD-only fallback failed: rc %d %s" % (r2.returncode, r2.stderr))
 
 
+def case_forkcb():
+    """Fork callbacks: once around fork(), never for posix_spawn (vfork
+    semantics) or threads; the child's callback runs in the child."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="guard", ZPTEST_OUT=out)
+        r = run([env_path("ZPTEST_PROBE"), env_path("ZPTEST_PROBE_DL")],
+                env=env)
+        check(r.returncode == 0, "probe: rc %d %s" % (r.returncode,
+                                                     r.stderr))
+        pids = dict(kv.split("=") for kv in r.stdout.split())
+        with open(out) as f:
+            kv = dict(x.split("=") for x in f.read().split())
+        with open(out + ".child") as f:
+            children = [int(x) for x in f.read().split()]
+    print(kv, children)
+    check(kv["api_errors"] == "0", "zp_hooks_register answered wrongly")
+    check(kv["prepare"] == "1" and kv["parent"] == "1",
+          "prepare/parent called %s/%s times, want 1/1" %
+          (kv["prepare"], kv["parent"]))
+    check(int(kv["child_pid"]) == int(pids["fork"]),
+          "parent callback got %s, fork returned %s" %
+          (kv["child_pid"], pids["fork"]))
+    check(children == [int(pids["fork"])], "child callback ran in %s" %
+          children)
+
+
 CASES = {
     "count": case_count,
     "count-sud": lambda: case_count("sud"),
@@ -345,6 +373,7 @@ CASES = {
     "regs-vector": case_regs_vector,
     "guard": case_guard,
     "live": lambda: case_guard(busy=True),
+    "forkcb": case_forkcb,
     "nullcall": lambda: case_misc("nullcall", signal.SIGSEGV),
     "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
     "bignr": lambda: case_misc("bignr"),

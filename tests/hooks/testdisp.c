@@ -10,10 +10,14 @@
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw.
+ * Fork callbacks count prepare/parent calls (prepare=, parent=, child_pid=
+ * in the same line) and the child appends its pid to ZPTEST_OUT.child;
+ * api_errors counts wrong answers of zp_hooks_register().
  * ZPTEST_BUSY_THREAD=1 starts a thread looping on sched_yield() before the
  * engine starts, like DPDK's threads: the rewriter patches code it runs.
  */
 #include <cpuid.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,6 +30,8 @@
 #include "zp_hooks.h"
 
 static unsigned long calls, nested, seen_getppid, seen_yield;
+static unsigned long fork_prepare, fork_parent, api_errors;
+static long fork_child_pid;
 static __thread int depth;
 static int avx512;
 
@@ -72,7 +78,10 @@ dump(void)
 	if (path == NULL)
 		return;
 	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu "
-		     "yields=%lu\n", calls, nested, seen_getppid, seen_yield);
+		     "yields=%lu prepare=%lu parent=%lu child_pid=%ld "
+		     "api_errors=%lu\n", calls, nested, seen_getppid,
+		     seen_yield, fork_prepare, fork_parent, fork_child_pid,
+		     api_errors);
 	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
 			 0644, 0, 0, 0);
 	if (fd >= 0) {
@@ -114,6 +123,41 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
 }
 
+static void
+on_prepare(void)
+{
+	fork_prepare++;
+}
+
+static void
+on_parent(long pid)
+{
+	fork_parent++;
+	fork_child_pid = pid;
+}
+
+/* in the child: append our pid to ZPTEST_OUT.child */
+static void
+on_child(void)
+{
+	char path[4096], line[32];
+	const char *out = getenv("ZPTEST_OUT");
+	long fd;
+	int n;
+
+	if (out == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s.child", out);
+	n = snprintf(line, sizeof(line), "%ld\n",
+		     zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
+	fd = zp_syscall6(SYS_open, (long)path,
+			 O_WRONLY | O_CREAT | O_APPEND, 0644, 0, 0, 0);
+	if (fd >= 0) {
+		zp_syscall6(SYS_write, fd, (long)line, n, 0, 0, 0);
+		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	}
+}
+
 static void *
 busy_thread(void *arg)
 {
@@ -138,6 +182,12 @@ testdisp_init(void)
 		r = zp_hooks_register(disp_guard);
 	else
 		r = zp_hooks_register(disp_vector);
+	/* the API's own checks */
+	if (zp_hooks_register(disp_vector) != -EBUSY)
+		api_errors++;
+	if (zp_hooks_register_flags(NULL, 0) != -EINVAL)
+		api_errors++;
+	zp_hooks_set_fork_callbacks(on_prepare, on_parent, on_child);
 	zp_hooks_config_default(&cfg);
 	if (getenv("ZPTEST_BUSY_THREAD") != NULL) {
 		pthread_t t;
