@@ -189,6 +189,16 @@ def case_misc(name, expect_signal=None):
                   "%s %s: rc %d %s" % (label, name, r.returncode, r.stderr))
 
 
+def case_bignr_tramp():
+    misc = env_path("ZPTEST_MISC")
+    r = run([misc, "bignr-tramp"])
+    check(r.returncode == 0, "native: rc %d %s" % (r.returncode, r.stdout))
+    r = run([misc, "bignr-tramp"], env=hooked_env())
+    print("zpnet rc", r.returncode)
+    check(r.returncode == -signal.SIGSEGV, "zpnet: rc %d, want SIGSEGV" %
+          r.returncode)
+
+
 def case_return():
     r = run([env_path("ZPTEST_MISC"), "getpid", "5"],
             env=hooked_env(ZPHOOKS_DISPATCH="return",
@@ -377,6 +387,7 @@ CASES = {
     "nullcall": lambda: case_misc("nullcall", signal.SIGSEGV),
     "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
     "bignr": lambda: case_misc("bignr"),
+    "bignr-tramp": case_bignr_tramp,
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),
     "sigalrm": lambda: case_misc("sigalrm"),

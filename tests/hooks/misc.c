@@ -4,6 +4,8 @@
  *   nullcall     call through a NULL function pointer (must die, SIGSEGV)
  *   nullcall-asm `xor %eax,%eax; call *%rax` (must die, SIGSEGV)
  *   bignr        syscall numbers past the table: -ENOSYS like the kernel
+ *   bignr-tramp  number 600 through address 0: -ENOSYS natively, SIGSEGV
+ *                under zpnet (past the sled; documented), never silent
  *   vfork        vfork() + _exit and vfork() + execve, parent intact
  *   clone        glibc clone() with CLONE_VM on a new stack
  *   sigalrm      a timer signal every 500 us interrupting nanosleep, the
@@ -138,6 +140,16 @@ main(int argc, char **argv)
 
 		fp();
 		return 1;
+	}
+	if (strcmp(c, "bignr-tramp") == 0) {
+		long r;
+
+		/* not after `mov $nr,%eax`: through address 0 under zpnet */
+		__asm__ volatile ("mov %1, %%eax\n\tnop\n\tsyscall"
+				  : "=a"(r) : "i"(NR_PAST_SLED)
+				  : "rcx", "r11", "memory");
+		printf("%ld\n", r);
+		return r == -ENOSYS ? 0 : 1;
 	}
 	if (strcmp(c, "nullcall-asm") == 0) {
 		__asm__ volatile ("xor %%eax, %%eax\n\tcall *%%rax"

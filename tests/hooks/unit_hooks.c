@@ -153,6 +153,24 @@ test_stub(void)
 	EXPECT(0x10000 + 29 + rel == 0x20007);
 }
 
+/* The site set grows and keeps every address (hash as in entry.S). */
+static void
+test_site_set(void)
+{
+	uintptr_t base = 0x7f0000000000UL;
+	int i, missing = 0;
+
+	EXPECT(zp_rewrite_init() == 0);
+	for (i = 0; i < 100000; i++)
+		EXPECT(zp_site_add(base + (uintptr_t)i * 7) == 0);
+	for (i = 0; i < 100000; i++)
+		missing += !zp_site_has(base + (uintptr_t)i * 7);
+	EXPECT(missing == 0);
+	EXPECT(!zp_site_has(base + 3));
+	EXPECT(!zp_site_has(0x1234));
+	EXPECT(zp_site_set->mask + 1 >= 2 * 100000);
+}
+
 struct sweep {
 	int n;
 	uintptr_t addr[4096];
@@ -239,6 +257,7 @@ main(void)
 	test_sled();
 	test_scan();
 	test_stub();
+	test_site_set();
 	test_libc_agree();
 	if (failures) {
 		fprintf(stderr, "%d failures\n", failures);
