@@ -8,6 +8,7 @@ ZPTEST_REGS, ZPTEST_MISC, ZPTEST_TESTDISP).  Exit 0 pass, 1 fail, 77 skip.
 """
 import difflib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -207,6 +208,14 @@ def case_return():
           "return dispatcher: rc %d out %r" % (r.returncode, r.stdout))
 
 
+def need(*progs):
+    """Skip (77) when a program the case runs is not installed."""
+    for p in progs:
+        if shutil.which(p) is None:
+            print("SKIP: %s not installed (scripts/setup.sh installs it)" % p)
+            sys.exit(SKIP)
+
+
 def same_output(argv, volatile=(), **kw):
     """Same rc, stdout and stderr; lines naming a volatile entry (the link
     count of /proc changes as processes come and go) are left out."""
@@ -259,6 +268,7 @@ def case_python():
 
 
 def case_gcc():
+    need("gcc")
     src = "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", 6 * 7); " \
           "return 0; }\n"
     with tempfile.TemporaryDirectory() as d:
@@ -290,6 +300,7 @@ def free_port():
 
 
 def case_redis():
+    need("redis-server", "redis-cli")
     port = str(free_port())
     cli = ["redis-cli", "-h", "127.0.0.1", "-p", port]
     srv = subprocess.Popen(["redis-server", "--port", port, "--bind",
