@@ -278,6 +278,8 @@ bool bond_policy_kernel(const struct bond_config *c,
 /* Set in a child after fork: stack sockets look closed, the port is not ours. */
 extern bool bond_in_child;
 extern bool bond_active;	/* the stack is up and serving */
+/* The hooks engine catches syscalls: the libc wrappers only pass them on. */
+extern bool bond_preload_bypass;
 
 void bond_fork_prepare(void);
 void bond_fork_parent(void);

@@ -40,7 +40,7 @@ static const struct ns_cfg_key bond_keys[] = {
 };
 
 static const struct ns_cfg_key hooks_keys[] = {
-	BOND_KEY(bond_hooks_config, mode, NS_CFG_STR, "preload", 0, 0,
+	BOND_KEY(bond_hooks_config, mode, NS_CFG_STR, "zpoline", 0, 0,
 		 "how system calls are caught: zpoline (binary rewriting), sud (Syscall User Dispatch only), preload (libc symbols only)"),
 	BOND_KEY(bond_hooks_config, sud_safety_net, NS_CFG_BOOL, "yes", 0, 0,
 		 "zpoline mode: arm Syscall User Dispatch behind the rewriter for anything it missed"),

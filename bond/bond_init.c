@@ -275,6 +275,7 @@ start_hooks(void)
 		die(ns_cfg.path, "[hooks] mode must be zpoline, sud or preload");
 	if (bond_hooks_start(&bond_hooks_cfg, err, sizeof(err)) < 0)
 		die("cannot start the hooks engine", err);
+	bond_preload_bypass = true;
 }
 
 __attribute__((constructor)) static void

@@ -35,12 +35,23 @@ to_libc(long r)
 	return r;
 }
 
-/* One call: the handler, or the kernel while zpnet itself is calling. */
-#define CALL(name, a1, a2, a3, a4, a5, a6) to_libc(bond_guard ?	\
+/*
+ * One call. With the zpoline/SUD engine running (bond_preload_bypass), the
+ * wrapper makes the plain system call through libc's syscall(), whose
+ * instruction the engine has rewritten: the call reaches bond_dispatch like
+ * any other. Otherwise: the handler, or the kernel while zpnet itself is
+ * calling.
+ */
+#define CALL(name, a1, a2, a3, a4, a5, a6) (bond_preload_bypass ?	\
+	syscall(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
+		(long)(a4), (long)(a5), (long)(a6)) :			\
+	to_libc(bond_guard ?						\
 	bond_kernel(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
 		    (long)(a4), (long)(a5), (long)(a6)) :		\
 	bond_sys_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
-			(long)(a5), (long)(a6)))
+			(long)(a5), (long)(a6))))
+
+bool bond_preload_bypass;
 
 BOND_EXPORT int
 socket(int domain, int type, int protocol)

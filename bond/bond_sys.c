@@ -277,13 +277,26 @@ bond_sys_recvfrom(long a1, long a2, long a3, long a4, long a5, long a6)
 			 (socklen_t *)a6);
 }
 
+/* A datagram to an address the policy keeps on the kernel, from a socket
+ * not yet placed on the stack: the socket becomes the kernel's. */
+static bool
+send_to_kernel(long fd, struct bond_sock *sk, const struct sockaddr *to,
+	       socklen_t tolen)
+{
+	if (to == NULL || sk->proto->placed(sk) || !to_kernel(sk, to, tolen))
+		return false;
+	sock_detach((int)fd, sk);
+	return true;
+}
+
 long
 bond_sys_sendto(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
 	struct iovec iov = { (void *)a2, (size_t)a3 };
 
-	if (sk == NULL)
+	if (sk == NULL ||
+	    send_to_kernel(a1, sk, (const struct sockaddr *)a5, (socklen_t)a6))
 		return KERNEL(SYS_sendto);
 	return sock_send(sk, &iov, 1, (int)a4, (const struct sockaddr *)a5,
 			 (socklen_t)a6);
@@ -322,6 +335,8 @@ bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 		return KERNEL(SYS_sendmsg);
 	if (m == NULL)
 		return -EFAULT;
+	if (send_to_kernel(a1, sk, m->msg_name, m->msg_namelen))
+		return KERNEL(SYS_sendmsg);
 	return sock_send(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
 			 m->msg_name, m->msg_namelen);
 }

@@ -635,6 +635,30 @@ check_udp(void)
 	close(u);
 }
 
+/* Loopback stays on the kernel (the default [bond] kernel_addrs). */
+static void
+check_loopback(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, got;
+	socklen_t len = sizeof(got);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c, s;
+	char buf[4];
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 4) == 0 &&
+	      getsockname(l, (struct sockaddr *)&got, &len) == 0,
+	      "loopback listener");
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(s, (struct sockaddr *)&got, sizeof(got)) == 0,
+	      "connect to 127.0.0.1");
+	c = accept(l, NULL, NULL);
+	CHECK(c >= 0 && write(s, "loop", 4) == 4 && read_full(c, buf, 4) == 4 &&
+	      memcmp(buf, "loop", 4) == 0, "loopback data");
+	close(c);
+	close(s);
+	close(l);
+}
+
 static int
 test_main(const char *peer, int p, const char *local)
 {
@@ -661,6 +685,7 @@ test_main(const char *peer, int p, const char *local)
 	check_multiplex();
 	check_dup();
 	check_udp();
+	check_loopback();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;
 }

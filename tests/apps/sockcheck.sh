@@ -1,6 +1,7 @@
 #!/bin/bash
 # The socket-semantics program (sockcheck.c) runs the same checks twice:
-# on the kernel stack, and under zpnet on a veth port. Both must pass.
+# on the kernel stack, and under zpnet on a veth port with each way of
+# catching calls (preload, zpoline). All must pass.
 # usage: sockcheck.sh ZPNET_BINARY SOCKCHECK_BINARY
 set -u
 ZPNET=$1
@@ -32,14 +33,20 @@ fi
 kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
 wait "$ZPNS_LAST" 2>/dev/null
 
-start_peer
-zpns_config "$TMP/zpnet.ini" "[hooks]
-mode = ${ZPNET_HOOKS_MODE:-preload}"
-echo "== zpnet"
-if ! zpns_z timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
-	"$CHECK" test $PEER $PORT 198.18.0.2; then
-	echo "FAIL: the checks fail under zpnet" >&2
-	rc=1
-fi
+# zpoline's trampoline lives at address 0.
+sysctl -qw vm.mmap_min_addr=0
+for mode in preload zpoline; do
+	start_peer
+	zpns_config "$TMP/zpnet.ini" "[hooks]
+mode = $mode"
+	echo "== zpnet, hooks: $mode"
+	if ! zpns_z timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
+		"$CHECK" test $PEER $PORT 198.18.0.2; then
+		echo "FAIL: the checks fail under zpnet ($mode)" >&2
+		rc=1
+	fi
+	kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
+	wait "$ZPNS_LAST" 2>/dev/null
+done
 [ $rc = 0 ] && echo PASS
 exit $rc

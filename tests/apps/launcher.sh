@@ -1,0 +1,80 @@
+#!/bin/bash
+# The zpnet launcher: --help, and `run`/`check` refusing a bad config, a
+# missing interface, a missing sysctl and missing hugepages with a non-zero
+# exit and a message that names the fix; a second process finding the port
+# taken runs on the kernel stack with a warning.
+# usage: launcher.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/netns.sh"
+
+zpns_setup 1
+TMP=$(mktemp -d /tmp/zpnet-apps-launcher.XXXXXX)
+OLD_MIN=$(cat /proc/sys/vm/mmap_min_addr)
+cleanup() {
+	sysctl -qw vm.mmap_min_addr="$OLD_MIN"
+	zpns_teardown
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+rc=0
+fail() { echo "FAIL: $*" >&2; rc=1; }
+
+# expect CODE PATTERN CMD...: exit status CODE and stderr matching PATTERN
+expect() {
+	local code=$1 pat=$2 got
+	shift 2
+	"$@" > "$TMP/out" 2> "$TMP/err"
+	got=$?
+	if [ "$got" != "$code" ]; then
+		fail "$* exited $got, not $code"; cat "$TMP/err" >&2
+	elif ! grep -qE "$pat" "$TMP/err" "$TMP/out"; then
+		fail "$*: no '$pat' in its messages"; cat "$TMP/err" >&2
+	else
+		echo "ok: $* -> $code, '$pat'"
+	fi
+}
+
+expect 0 'usage: zpnet run' "$ZPNET" --help
+expect 2 'no PROGRAM' "$ZPNET" run -c /nonexistent
+expect 2 'usage' "$ZPNET" frobnicate
+
+zpns_config "$TMP/good.ini" "[hooks]
+mode = preload"
+expect 0 'ready' zpns_z "$ZPNET" check -c "$TMP/good.ini"
+
+printf '[port.0]\npmd = net_af_packet\niface = vz0\nadress = 1.2.3.4/24\n' > "$TMP/bad.ini"
+expect 1 "bad.ini:4: unknown key 'adress'.*configs/README.md" \
+	zpns_z "$ZPNET" run -c "$TMP/bad.ini" -- true
+printf '[bond]\noffload = sctp\n[port.0]\npmd = net_af_packet\niface = vz0\naddr = 198.18.0.2/24\n' > "$TMP/bad2.ini"
+expect 1 'offload = sctp: use tcp,udp' zpns_z "$ZPNET" check -c "$TMP/bad2.ini"
+
+# The interface exists only in the zpnet namespace.
+expect 1 'iface = vz0: no such interface.*ip netns exec' \
+	zpns_k "$ZPNET" run -c "$TMP/good.ini" -- true
+
+zpns_config "$TMP/zp.ini" "[hooks]
+mode = zpoline"
+sysctl -qw vm.mmap_min_addr=4096
+expect 1 'vm.mmap_min_addr is 4096.*sysctl -w vm.mmap_min_addr=0' \
+	zpns_z "$ZPNET" run -c "$TMP/zp.ini" -- true
+sysctl -qw vm.mmap_min_addr="$OLD_MIN"
+
+if [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" = 0 ]; then
+	sed 's/^hugepages = no/hugepages = yes/' "$TMP/good.ini" > "$TMP/huge.ini"
+	expect 1 'hugepages = yes but no hugepage is free: sysctl -w vm.nr_hugepages=' \
+		zpns_z "$ZPNET" check -c "$TMP/huge.ini"
+else
+	echo "ok: hugepages are free here; the no-hugepage message is not checked"
+fi
+
+# A second process on a port that is in use: kernel stack, with a warning.
+zpns_bg_z "$TMP/first.log" timeout 60 "$ZPNET" run -c "$TMP/good.ini" -- \
+	sh -c 'echo ready; sleep 30'
+zpns_wait_ready "$TMP/first.log" 20 || fail "first process did not start"
+expect 0 'in use by another process.*kernel stack' \
+	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- sh -c 'exit 0'
+
+[ $rc = 0 ] && echo PASS
+exit $rc
