@@ -409,6 +409,7 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 		return -EALREADY;
 	zp_log_level = cfg->log_level;
 	zp_mode = cfg->mode;
+	zp_stubs_off = cfg->no_stubs;
 	setup_vector_save();
 	r = zp_rewrite_init();
 	if (r != 0) {

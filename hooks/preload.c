@@ -146,6 +146,7 @@ zp_preload_init(void)
 	else
 		zp_die("ZPHOOKS_SUD", "must be off, lazy or always");
 	cfg.allow_sud_fallback = zp_env_flag("ZPHOOKS_ALLOW_SUD_ONLY", 0);
+	cfg.no_stubs = !zp_env_flag("ZPHOOKS_STUBS", 1);
 
 	if (disp == NULL || *disp == '\0' || strcmp(disp, "pass") == 0) {
 		r = 0;

@@ -13,9 +13,11 @@
  * stub, allocated within +-2 GiB, runs:
  *	<the moved instruction>
  *	lea  -128(%rsp), %rsp		skip the red zone
- *	call *zp_stub_entry		straight to the hook, no sled
- *	lea  128(%rsp), %rsp
- *	jmp  <after the syscall>
+ *	lea  1f(%rip), %rcx		a call without a return-stack entry:
+ *	push %rcx			 the hook returns with an indirect
+ *	jmp  *zp_stub_entry		 jmp, so the CPU's return stack
+ * 1:	lea  128(%rsp), %rsp		 stays balanced (rcx is the
+ *	jmp  <after the syscall>	 syscall's to clobber anyway)
  * The syscall itself still becomes `ff d0`, so a branch to it keeps working
  * (through address 0).  Sites without such an instruction go through
  * address 0 and lose the top 8 bytes of the red zone (documented).
@@ -54,11 +56,14 @@
 #define ZP_TEXT_MAX		256
 #define ZP_CACHE_LINE		64
 
-/* lea -128(%rsp),%rsp / lea 128(%rsp),%rsp / call *rel32(%rip) */
+/* lea -128(%rsp),%rsp / lea 128(%rsp),%rsp */
 static const uint8_t zp_lea_down[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
 static const uint8_t zp_lea_up[] = { 0x48, 0x8d, 0xa4, 0x24,
 				     0x80, 0x00, 0x00, 0x00 };
-static const uint8_t zp_call_rip[] = { 0xff, 0x15 };
+/* lea rel32(%rip),%rcx / push %rcx / jmp *rel32(%rip) */
+static const uint8_t zp_lea_rcx_rip[] = { 0x48, 0x8d, 0x0d };
+#define ZP_OP_PUSH_RCX		0x51
+static const uint8_t zp_jmp_rip[] = { 0xff, 0x25 };
 
 struct zp_arena {
 	uintptr_t base;
@@ -70,6 +75,7 @@ static int zp_narenas;
 static struct zp_rewrite_stats zp_rw_stats;
 static atomic_flag zp_rw_lock = ATOMIC_FLAG_INIT;
 struct zp_site_set *zp_site_set;
+int zp_stubs_off;
 static uint64_t zp_site_count;
 
 /* ---------------------------------------------------------------------- */
@@ -460,8 +466,15 @@ zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
 	o += insn_len;
 	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
 	o += sizeof(zp_lea_down);
-	memcpy(stub + o, zp_call_rip, sizeof(zp_call_rip));
-	o += sizeof(zp_call_rip);
+	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
+	o += sizeof(zp_lea_rcx_rip);
+	/* rcx = label 1 = after lea(4) + push(1) + jmp(6) */
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4,
+		     stub_addr + (uintptr_t)o + 4 + 1 + sizeof(zp_jmp_rip) + 4);
+	o += 4;
+	stub[o++] = ZP_OP_PUSH_RCX;
+	memcpy(stub + o, zp_jmp_rip, sizeof(zp_jmp_rip));
+	o += sizeof(zp_jmp_rip);
 	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
 	o += 4;
 	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
@@ -637,7 +650,7 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 		return 1;
 	}
 	zp_store_call_rax(p);
-	if (s->movable && (!pa->live ||
+	if (s->movable && !zp_stubs_off && (!pa->live ||
 	    ((uintptr_t)prev + sizeof(uint64_t) <= pa->end &&
 	     ((uintptr_t)prev & (ZP_CACHE_LINE - 1)) <=
 	     ZP_CACHE_LINE - sizeof(uint64_t)))) {

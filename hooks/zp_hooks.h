@@ -100,6 +100,8 @@ struct zp_hooks_config {
 	enum zp_sud_mode sud_safety_net;
 	/* When address 0 cannot be mapped, continue on SUD alone. */
 	int allow_sud_fallback;
+	/* Send every site through address 0 (no red-zone stubs): tests. */
+	int no_stubs;
 };
 
 /* The defaults: zpoline, warnings, lazy SUD safety net, no fallback. */

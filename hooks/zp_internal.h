@@ -92,6 +92,7 @@ struct zp_rewrite_stats {
 	uint64_t insns;
 };
 ZP_HIDDEN int zp_rewrite_init(void);
+ZP_HIDDEN extern int zp_stubs_off;
 /* live: other threads may be executing this code while it is patched */
 ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
 				const char *name, int fd, uint64_t offset,

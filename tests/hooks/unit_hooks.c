@@ -139,18 +139,24 @@ test_stub(void)
 
 	zp_stub_encode(stub, 0x10000, mov, sizeof(mov), 0x0f000, 0x20007,
 		       &len);
-	EXPECT(len == 5 + 5 + 6 + 8 + 5);
+	EXPECT(len == 5 + 5 + 7 + 1 + 6 + 8 + 5);
 	EXPECT(memcmp(stub, mov, sizeof(mov)) == 0);
 	/* lea -128(%rsp),%rsp */
 	EXPECT(stub[5] == 0x48 && stub[6] == 0x8d && stub[9] == 0x80);
-	/* call *slot(%rip) */
-	EXPECT(stub[10] == 0xff && stub[11] == 0x15);
-	memcpy(&rel, stub + 12, 4);
-	EXPECT(0x10000 + 16 + rel == 0x0f000);
-	/* jmp back after the syscall */
-	EXPECT(stub[24] == 0xe9);
-	memcpy(&rel, stub + 25, 4);
-	EXPECT(0x10000 + 29 + rel == 0x20007);
+	/* lea 1f(%rip),%rcx; push %rcx: 1f = 0x10000 + 24 */
+	EXPECT(stub[10] == 0x48 && stub[11] == 0x8d && stub[12] == 0x0d);
+	memcpy(&rel, stub + 13, 4);
+	EXPECT(0x10000 + 17 + rel == 0x10000 + 24);
+	EXPECT(stub[17] == 0x51);
+	/* jmp *slot(%rip) */
+	EXPECT(stub[18] == 0xff && stub[19] == 0x25);
+	memcpy(&rel, stub + 20, 4);
+	EXPECT(0x10000 + 24 + rel == 0x0f000);
+	/* 1: lea 128(%rsp),%rsp; jmp back after the syscall */
+	EXPECT(stub[24] == 0x48 && stub[25] == 0x8d && stub[26] == 0xa4);
+	EXPECT(stub[32] == 0xe9);
+	memcpy(&rel, stub + 33, 4);
+	EXPECT(0x10000 + 37 + rel == 0x20007);
 }
 
 /* The site set grows and keeps every address (hash as in entry.S). */
