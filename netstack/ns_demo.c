@@ -30,6 +30,7 @@ struct echo_conn {
 };
 
 static volatile sig_atomic_t stop;
+static volatile sig_atomic_t dump;
 static unsigned long n_conns, n_closed, n_udp;
 
 static void
@@ -37,6 +38,21 @@ on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	dump = 1;
+}
+
+static void
+print_stats(void)
+{
+	fprintf(stderr, "tcp.accepted %lu\ntcp.closed %lu\nudp.echoed %lu\n",
+		n_conns, n_closed, n_udp);
+	ns_print_stats(stderr);
 }
 
 static void
@@ -189,7 +205,7 @@ usage(FILE *f)
 		"  -c CONFIG   config file (required)\n"
 		"  -p PORT     echo port (default %d)\n"
 		"  -t SECONDS  stop after this long (default: run until signalled)\n"
-		"  -s          print counters to stderr at exit\n"
+		"  -s          print counters to stderr at exit (and on SIGUSR1)\n"
 		"  -h          this help\n"
 		"\n"
 		"Prints 'ready' on stdout once the ports are up.\n",
@@ -253,12 +269,17 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_usr1);
 	if (seconds)
 		deadline = ns_now_ns() + (uint64_t)seconds * 1000000000u;
 	printf("ready\n");
 	fflush(stdout);
 
 	while (!stop) {
+		if (dump) {
+			dump = 0;
+			print_stats();
+		}
 		if (ns_poll() != 0) {
 			idle = 0;
 			continue;
@@ -271,11 +292,8 @@ main(int argc, char **argv)
 				break;
 		}
 	}
-	if (stats) {
-		fprintf(stderr, "tcp.accepted %lu\ntcp.closed %lu\nudp.echoed %lu\n",
-			n_conns, n_closed, n_udp);
-		ns_print_stats(stderr);
-	}
+	if (stats)
+		print_stats();
 	ns_stop();
 	return 0;
 }

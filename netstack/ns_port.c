@@ -661,7 +661,13 @@ ns_port_tx_flush(unsigned int idx)
 void
 ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 {
+	struct rte_eth_stats es;
+
 	*st = ports[idx].st;
+	st->pool_free = rte_mempool_avail_count(ports[idx].pool);
+	st->tx_queued = ports[idx].n_tx;
+	if (rte_eth_stats_get(ports[idx].port_id, &es) == 0)
+		st->rx_nombuf = es.rx_nombuf;
 }
 
 void

@@ -35,6 +35,9 @@ struct ns_port_stats {
 	uint64_t rx_csum_bad;	/* dropped: bad checksum reported or found */
 	uint64_t tx_nombuf;	/* dropped: mbuf pool empty */
 	uint64_t tx_full;	/* dropped: TX ring stayed full */
+	uint64_t pool_free;	/* mbufs free in the pool now */
+	uint64_t rx_nombuf;	/* driver found no mbuf for a frame */
+	uint64_t tx_queued;	/* frames waiting in our TX queue */
 };
 
 /* EAL start-up from [eal] and the ports' devices. Call once. */

@@ -363,6 +363,10 @@ ns_print_stats(FILE *f)
 		fprintf(f, "port%u.rx_drop_nomem %" PRIu64 "\n", i, d->rx_drop_nomem);
 		fprintf(f, "port%u.rx_drop_input %" PRIu64 "\n", i, d->rx_drop_input);
 		fprintf(f, "port%u.tx_drop %" PRIu64 "\n", i, d->tx_drop);
+		fprintf(f, "port%u.rx_held %u\n", i, d->rx_held);
+		fprintf(f, "port%u.pool_free %" PRIu64 "\n", i, st.pool_free);
+		fprintf(f, "port%u.rx_nombuf %" PRIu64 "\n", i, st.rx_nombuf);
+		fprintf(f, "port%u.tx_queued %" PRIu64 "\n", i, st.tx_queued);
 	}
 #if LWIP_STATS && TCP_STATS
 	fprintf(f, "tcp.recv %u\ntcp.xmit %u\ntcp.drop %u\ntcp.chkerr %u\ntcp.memerr %u\n",
