@@ -33,8 +33,8 @@
 	.def = (def_), .min = (min_), .max = (max_), .doc = (doc_) }
 
 static const struct ns_cfg_key eal_keys[] = {
-	KEY(ns_eal_config, cores, NS_CFG_STR, "0", 0, 0,
-	    "CPU list for DPDK's main lcore (EAL -l); the app's own affinity is restored after start-up"),
+	KEY(ns_eal_config, cores, NS_CFG_STR, "auto", 0, 0,
+	    "CPU list for DPDK's lcores (EAL -l); auto: the first CPU the process may run on. The app's own affinity is restored after start-up"),
 	KEY(ns_eal_config, memory_mb, NS_CFG_UINT, "256", 64, 1024 * 1024,
 	    "MiB of DPDK memory (EAL -m): mbuf pools and rings"),
 	KEY(ns_eal_config, hugepages, NS_CFG_BOOL, "no", 0, 0,

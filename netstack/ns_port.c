@@ -190,7 +190,7 @@ check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
 int
 ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 {
-	static char mem[32], loglvl[64], loglvl_pmd[64];
+	static char mem[32], loglvl[64], loglvl_pmd[64], cores[16];
 	static char extra[NS_EAL_ARGS_MAX];
 	char *argv[NS_EAL_ARGV_MAX];
 	int argc = 0;
@@ -208,7 +208,22 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 
 	argv[argc++] = "zpnet";
 	argv[argc++] = "-l";
-	argv[argc++] = (char *)cfg->eal.cores;
+	if (strcmp(cfg->eal.cores, "auto") == 0) {
+		cpu_set_t set;
+		int cpu = 0;
+
+		/* The first CPU of the process's own mask (taskset, cgroups). */
+		if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+			while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set))
+				cpu++;
+			if (cpu == CPU_SETSIZE)
+				cpu = 0;
+		}
+		snprintf(cores, sizeof(cores), "%d", cpu);
+		argv[argc++] = cores;
+	} else {
+		argv[argc++] = (char *)cfg->eal.cores;
+	}
 	snprintf(mem, sizeof(mem), "%" PRIu64, cfg->eal.memory_mb);
 	argv[argc++] = "-m";
 	argv[argc++] = mem;

@@ -91,7 +91,7 @@ test_defaults(void)
 	CHECK(p->mtu == 1500 && p->rx_desc == 1024 && p->tx_desc == 1024, "rings");
 	CHECK(p->burst == 32 && p->mbufs == 16383 && p->offload, "burst/mbufs");
 	CHECK(cfg.eal.memory_mb == 256 && !cfg.eal.hugepages, "eal memory");
-	CHECK(strcmp(cfg.eal.cores, "0") == 0, "cores %s", cfg.eal.cores);
+	CHECK(strcmp(cfg.eal.cores, "auto") == 0, "cores %s", cfg.eal.cores);
 	CHECK(cfg.eal.log_level == NS_LOG_WARNING, "eal log level");
 	CHECK(cfg.stack.tcp_wnd == 1024 * 1024, "tcp_wnd %lu", (unsigned long)cfg.stack.tcp_wnd);
 	CHECK(cfg.stack.tcp_sndbuf == 1024 * 1024, "tcp_sndbuf");
