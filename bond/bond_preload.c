@@ -201,6 +201,31 @@ sendmsg(int fd, const struct msghdr *m, int flags)
 }
 
 BOND_EXPORT int
+recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
+	 struct timespec *ts)
+{
+	return (int)CALL(recvmmsg, fd, v, n, flags, ts, 0);
+}
+
+BOND_EXPORT int
+sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	return (int)CALL(sendmmsg, fd, v, n, flags, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+sendfile(int out, int in, off_t *off, size_t n)
+{
+	return CALL(sendfile, out, in, off, n, 0, 0);
+}
+
+BOND_EXPORT ssize_t
+sendfile64(int out, int in, off_t *off, size_t n)
+{
+	return CALL(sendfile, out, in, off, n, 0, 0);
+}
+
+BOND_EXPORT int
 close(int fd)
 {
 	return (int)CALL(close, fd, 0, 0, 0, 0, 0);
@@ -296,6 +321,13 @@ epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 {
 	return (int)CALL(epoll_pwait, epfd, ev, max, timeout, ss,
 			 BOND_SIGSET_SIZE);
+}
+
+BOND_EXPORT int
+epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+	     const struct timespec *ts, const sigset_t *ss)
+{
+	return (int)CALL(epoll_pwait2, epfd, ev, max, ts, ss, BOND_SIGSET_SIZE);
 }
 
 BOND_EXPORT int

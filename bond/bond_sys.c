@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -339,6 +341,109 @@ bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 		return KERNEL(SYS_sendmsg);
 	return sock_send(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
 			 m->msg_name, m->msg_namelen);
+}
+
+long
+bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct mmsghdr *v = (struct mmsghdr *)a2;
+	int flags = (int)a4;
+	unsigned int i;
+
+	if (sk == NULL)
+		return KERNEL(SYS_recvmmsg);
+	if (v == NULL)
+		return -EFAULT;
+	for (i = 0; i < (unsigned int)a3; i++) {
+		long r = bond_sys_recvmsg(a1, (long)&v[i].msg_hdr,
+					  flags & ~MSG_WAITFORONE, 0, 0, 0);
+
+		if (r < 0)
+			return i > 0 ? (long)i : r;
+		v[i].msg_len = (unsigned int)r;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+	}
+	return (long)i;
+}
+
+long
+bond_sys_sendmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_sock *sk = sock_of(a1);
+	struct mmsghdr *v = (struct mmsghdr *)a2;
+	unsigned int i;
+
+	if (sk == NULL)
+		return KERNEL(SYS_sendmmsg);
+	if (v == NULL)
+		return -EFAULT;
+	for (i = 0; i < (unsigned int)a3; i++) {
+		long r = bond_sys_sendmsg(a1, (long)&v[i].msg_hdr, a4, 0, 0, 0);
+
+		if (r < 0)
+			return i > 0 ? (long)i : r;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (long)i;
+}
+
+/* sendfile(out = stack socket, in = file): copy through a buffer; what the
+ * socket did not take is given back to the file offset. */
+long
+bond_sys_sendfile(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	enum { BOND_SENDFILE_CHUNK = 64 * 1024 };
+	struct bond_sock *sk = sock_of(a1);
+	off_t *offp = (off_t *)a3;
+	size_t count = (size_t)a4, total = 0;
+	char *buf;
+
+	if (sk == NULL)
+		return KERNEL(SYS_sendfile);
+	buf = malloc(BOND_SENDFILE_CHUNK);
+	if (buf == NULL)
+		return -ENOMEM;
+	while (total < count) {
+		size_t want = count - total < BOND_SENDFILE_CHUNK ?
+			      count - total : BOND_SENDFILE_CHUNK;
+		struct iovec iov;
+		long n, s;
+
+		if (offp != NULL)
+			n = bond_kernel(SYS_pread64, a2, (long)buf, (long)want,
+					(long)*offp, 0, 0);
+		else
+			n = bond_kernel(SYS_read, a2, (long)buf, (long)want,
+					0, 0, 0);
+		if (n <= 0) {
+			if (total == 0 && n < 0) {
+				free(buf);
+				return n;
+			}
+			break;
+		}
+		iov.iov_base = buf;
+		iov.iov_len = (size_t)n;
+		s = sock_send(sk, &iov, 1, 0, NULL, 0);
+		if (s < 0)
+			s = total == 0 ? s : 0;
+		if (s < n && offp == NULL)	/* give back what was not sent */
+			bond_kernel(SYS_lseek, a2, -(n - (s > 0 ? s : 0)),
+				    SEEK_CUR, 0, 0, 0);
+		if (s < 0) {
+			free(buf);
+			return s;
+		}
+		total += (size_t)s;
+		if (offp != NULL)
+			*offp += s;
+		if (s < n)
+			break;
+	}
+	free(buf);
+	return (long)total;
 }
 
 /* ---- sockets ---- */

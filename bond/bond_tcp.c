@@ -656,12 +656,16 @@ bond_tcp_reap(void)
 	struct bond_tcp **pp = &orphans;
 
 	while (*pp != NULL) {
-		struct bond_tcp *t = *pp;
+		struct bond_tcp *t = *pp, *next = t->orphan_next;
 
-		if (t->pcb == NULL || finish(t))
-			*pp = t->orphan_next;	/* finish() freed it */
-		else
+		if (t->pcb == NULL) {
+			*pp = next;	/* reset meanwhile */
+			free_tcp(t);
+		} else if (finish(t)) {
+			*pp = next;	/* finish() freed it */
+		} else {
 			pp = &t->orphan_next;
+		}
 	}
 }
 

@@ -201,6 +201,22 @@ bond_sys_epoll_pwait(long a1, long a2, long a3, long a4, long a5, long a6)
 				(const sigset_t *)a5);
 }
 
+long
+bond_sys_epoll_pwait2(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct bond_epoll *ep = epoll_of(a1);
+	const struct timespec *ts = (const struct timespec *)a4;
+
+	if (ep == NULL || bond_epoll_count(ep) == 0)
+		return KERNEL(SYS_epoll_pwait2);
+	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+			   ts->tv_nsec >= (long)BOND_NS_PER_S))
+		return -EINVAL;
+	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+				ts != NULL ? ts_to_ns(ts) : 0, ts == NULL,
+				(const sigset_t *)a5);
+}
+
 /* ---- poll ---- */
 
 static long

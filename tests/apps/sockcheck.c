@@ -6,9 +6,9 @@
  *	the kernel-side helper: a TCP service on PORT (first line picks the
  *	mode: ECHO, SINK, LAST, SEND n, BACK port) and UDP echo on PORT;
  *	nothing listens on PORT+1 (for ECONNREFUSED).
- *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP
- *	every check against the peer; prints "ok N name" per check and
- *	exits 0 only when all pass.
+ *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP [PEER_IP6]
+ *	every check against the peer (IPv6 ones when PEER_IP6 is given);
+ *	prints "ok N name" per check and exits 0 only when all pass.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -45,6 +46,8 @@
 #define PEER_LIFETIME_S	240
 
 static struct sockaddr_in peer_sa, local_sa;
+static struct sockaddr_in6 peer6_sa;
+static bool have6;
 static int port;
 static int failures, checks;
 static volatile sig_atomic_t sigpipes;
@@ -173,7 +176,7 @@ peer_conn(int c, const struct sockaddr_in *from)
 			if (sent % SEND_PAUSE_EVERY < SEND_CHUNK)
 				usleep(SEND_PAUSE_US);
 		}
-	} else if (strncmp(line, "BACK ", 5) == 0) {
+	} else if (strncmp(line, "BACK ", 5) == 0 && from != NULL) {
 		struct sockaddr_in to = addr_of(from, atoi(line + 5));
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -188,12 +191,21 @@ peer_main(int p)
 {
 	struct sockaddr_in any = { .sin_family = AF_INET,
 				   .sin_port = htons((uint16_t)p) };
+	struct sockaddr_in6 any6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons((uint16_t)p) };
 	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int l6 = socket(AF_INET6, SOCK_STREAM, 0);
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
 	int one = 1;
 	uint64_t end = now_ms() + PEER_LIFETIME_S * 1000ull;
 
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(l6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(l6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l6, (struct sockaddr *)&any6, sizeof(any6)) < 0 || listen(l6, 64) < 0) {
+		perror("peer: IPv6");
+		return 1;
+	}
 	if (bind(l, (struct sockaddr *)&any, sizeof(any)) < 0 ||
 	    bind(u, (struct sockaddr *)&any, sizeof(any)) < 0 ||
 	    listen(l, 64) < 0) {
@@ -203,10 +215,19 @@ peer_main(int p)
 	printf("ready\n");
 	fflush(stdout);
 	while (now_ms() < end) {
-		struct pollfd pf[2] = { { l, POLLIN, 0 }, { u, POLLIN, 0 } };
+		struct pollfd pf[3] = { { l, POLLIN, 0 }, { u, POLLIN, 0 },
+					{ l6, POLLIN, 0 } };
 
-		if (poll(pf, 2, 1000) <= 0)
+		if (poll(pf, 3, 1000) <= 0)
 			continue;
+		if (pf[2].revents & POLLIN) {
+			int c = accept(l6, NULL, NULL);
+
+			if (c >= 0) {
+				peer_conn(c, NULL);
+				close(c);
+			}
+		}
 		if (pf[1].revents & POLLIN) {
 			char buf[65536];
 			struct sockaddr_in from;
@@ -635,6 +656,83 @@ check_udp(void)
 	close(u);
 }
 
+static void
+check_more_calls(void)
+{
+	char path[] = "/tmp/zpnet-sockcheck.XXXXXX", line[LINE_MAX_LEN];
+	char *data = malloc(CLOSE_FLUSH);
+	int f = mkstemp(path), s, u, ep;
+	off_t off = 0;
+	struct sockaddr_in a = addr_of(&peer_sa, port);
+	struct mmsghdr mm[2];
+	struct iovec iov[2];
+	char b0[8] = "", b1[8] = "";
+	struct epoll_event ev, out[2];
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+	memset(data, 's', CLOSE_FLUSH);
+	unlink(path);
+	write_all(f, data, CLOSE_FLUSH);
+	s = tcp_to("SINK\n");
+	CHECK(sendfile(s, f, &off, CLOSE_FLUSH) == (ssize_t)CLOSE_FLUSH &&
+	      off == (off_t)CLOSE_FLUSH, "sendfile file -> socket");
+	shutdown(s, SHUT_WR);
+	CHECK(read_line(s, line, sizeof(line)) > 0 &&
+	      strtoul(line, NULL, 10) == CLOSE_FLUSH, "peer got the file");
+	close(s);
+	close(f);
+	free(data);
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	connect(u, (struct sockaddr *)&a, sizeof(a));
+	memset(mm, 0, sizeof(mm));
+	iov[0].iov_base = "one";
+	iov[0].iov_len = 3;
+	iov[1].iov_base = "two";
+	iov[1].iov_len = 3;
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[0].msg_hdr.msg_iovlen = 1;
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	mm[1].msg_hdr.msg_iovlen = 1;
+	CHECK(sendmmsg(u, mm, 2, 0) == 2 && mm[0].msg_len == 3 && mm[1].msg_len == 3,
+	      "sendmmsg");
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.fd = u;
+	epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev);
+	CHECK(epoll_pwait2(ep, out, 2, NULL, NULL) == 1 && out[0].data.fd == u,
+	      "epoll_pwait2 without timeout");
+	usleep(100000);
+	iov[0].iov_base = b0;
+	iov[0].iov_len = sizeof(b0);
+	iov[1].iov_base = b1;
+	iov[1].iov_len = sizeof(b1);
+	CHECK(recvmmsg(u, mm, 2, MSG_WAITFORONE, NULL) == 2 && mm[0].msg_len == 3 &&
+	      mm[1].msg_len == 3 && memcmp(b0, "one", 3) == 0 &&
+	      memcmp(b1, "two", 3) == 0, "recvmmsg");
+	CHECK(epoll_pwait2(ep, out, 2, &ts, NULL) == 0, "epoll_pwait2 times out");
+	close(ep);
+	close(u);
+}
+
+static void
+check_ipv6(void)
+{
+	struct sockaddr_in6 a = peer6_sa, got;
+	socklen_t len = sizeof(got);
+	int s = socket(AF_INET6, SOCK_STREAM, 0);
+	char buf[8];
+
+	a.sin6_port = htons((uint16_t)port);
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0, "IPv6 connect");
+	CHECK(getpeername(s, (struct sockaddr *)&got, &len) == 0 &&
+	      len == sizeof(got) && got.sin6_family == AF_INET6 &&
+	      memcmp(&got.sin6_addr, &a.sin6_addr, 16) == 0, "IPv6 getpeername");
+	CHECK(write_all(s, "ECHO\nv6", 7) == 0 && read_full(s, buf, 2) == 2 &&
+	      memcmp(buf, "v6", 2) == 0, "IPv6 echo");
+	close(s);
+}
+
 /* Loopback stays on the kernel (the default [bond] kernel_addrs). */
 static void
 check_loopback(void)
@@ -660,7 +758,7 @@ check_loopback(void)
 }
 
 static int
-test_main(const char *peer, int p, const char *local)
+test_main(const char *peer, int p, const char *local, const char *peer6)
 {
 	struct sigaction sa;
 
@@ -670,6 +768,10 @@ test_main(const char *peer, int p, const char *local)
 	port = p;
 	peer_sa.sin_family = AF_INET;
 	local_sa.sin_family = AF_INET;
+	if (peer6 != NULL) {
+		peer6_sa.sin6_family = AF_INET6;
+		have6 = inet_pton(AF_INET6, peer6, &peer6_sa.sin6_addr) == 1;
+	}
 	if (inet_pton(AF_INET, peer, &peer_sa.sin_addr) != 1 ||
 	    inet_pton(AF_INET, local, &local_sa.sin_addr) != 1) {
 		fprintf(stderr, "bad address\n");
@@ -686,6 +788,9 @@ test_main(const char *peer, int p, const char *local)
 	check_dup();
 	check_udp();
 	check_loopback();
+	check_more_calls();
+	if (have6)
+		check_ipv6();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;
 }
@@ -696,9 +801,10 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && strcmp(argv[1], "peer") == 0)
 		return peer_main(atoi(argv[2]));
-	if (argc == 5 && strcmp(argv[1], "test") == 0)
-		return test_main(argv[2], atoi(argv[3]), argv[4]);
-	fprintf(stderr, "usage: %s peer PORT | test PEER_IP PORT LOCAL_IP\n",
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "test") == 0)
+		return test_main(argv[2], atoi(argv[3]), argv[4],
+				 argc == 6 ? argv[5] : NULL);
+	fprintf(stderr, "usage: %s peer PORT | test PEER_IP PORT LOCAL_IP [PEER_IP6]\n",
 		argv[0]);
 	return 2;
 }

@@ -15,6 +15,7 @@ cleanup() { zpns_teardown; rm -rf "$TMP"; }
 trap cleanup EXIT
 PORT=7070
 PEER=198.18.0.1
+PEER6=2001:2:0:0::1
 
 start_peer() {
 	setsid ip netns exec "$NS_K" timeout 250 "$CHECK" peer $PORT > "$TMP/peer.log" 2>&1 &
@@ -26,7 +27,7 @@ start_peer() {
 rc=0
 start_peer
 echo "== kernel stack"
-if ! zpns_k timeout 120 "$CHECK" test $PEER $PORT $PEER; then
+if ! zpns_k timeout 120 "$CHECK" test $PEER $PORT $PEER $PEER6; then
 	echo "FAIL: the checks fail on the kernel stack" >&2
 	rc=1
 fi
@@ -41,7 +42,7 @@ for mode in preload zpoline; do
 mode = $mode"
 	echo "== zpnet, hooks: $mode"
 	if ! zpns_z timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
-		"$CHECK" test $PEER $PORT 198.18.0.2; then
+		"$CHECK" test $PEER $PORT 198.18.0.2 $PEER6; then
 		echo "FAIL: the checks fail under zpnet ($mode)" >&2
 		rc=1
 	fi
