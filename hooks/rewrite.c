@@ -393,6 +393,26 @@ zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 	return sc.insns;
 }
 
+static inline uint64_t
+zp_load8(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Does any byte of v equal b?  (the classic "has zero byte" trick) */
+static inline int
+zp_has_byte(uint64_t v, uint8_t b)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t t = v ^ (ones * b);
+
+	return ((t - ones) & ~t & highs) != 0;
+}
+
 /*
  * Sweep only where needed: for each candidate byte pair, decode from the
  * last known boundary (the sweep position, or the nearest function start
@@ -410,6 +430,10 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
 		return -ENOSYS;
 	for (x = 0; x + 1 < len; x++) {
+		/* skip 8 bytes at a time while none of them is 0x0f */
+		while (x + sizeof(uint64_t) < len &&
+		       !zp_has_byte(zp_load8(buf + x), ZP_OP_SYSCALL0))
+			x += sizeof(uint64_t);
 		if (buf[x] != ZP_OP_SYSCALL0 || !zp_is_syscall(buf + x) ||
 		    x < pos)
 			continue;
