@@ -12,7 +12,8 @@
  *    slid down the sled and jumped here.  (%rsp) is the return address and
  *    it sits in the top 8 bytes of the app's red zone.
  *  - zp_stub_entry: a per-site stub (rewrite.c) already moved %rsp below the
- *    red zone and called us; (%rsp) is the stub's return address.
+ *    red zone, pushed its continuation and jumped here (no `call`, so the
+ *    CPU's return stack stays balanced); (%rsp) is that continuation.
  * Both bring the stack to the same shape before the common body:
  *	%rsp = S0 - ZP_ENTRY_GAP, (%rsp) = where to return,
  * where S0 is the app's %rsp at its syscall.  Only the final return
