@@ -251,7 +251,10 @@ start_stack(void)
 	/* EAL parses its arguments with getopt: leave the app's state as it
 	 * was, or a program that parses its own argv later starts mid-way. */
 	rc = ns_start(&ns_cfg, err, sizeof(err));
-	optind = saved_optind;
+	/* glibc's getopt also caches its scan state and ordering ('+'),
+	 * which EAL's parse has set: optind = 0 makes the app's first
+	 * getopt call start afresh (and set optind to 1). */
+	optind = saved_optind == 1 ? 0 : saved_optind;
 	opterr = saved_opterr;
 	optopt = saved_optopt;
 	if (rc < 0)

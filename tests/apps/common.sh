@@ -1,0 +1,48 @@
+# Shared by the apps tests: namespaces, a zpnet config, helpers.
+# Sets TMP, MODE, ZCFG; defines fail, wait_tcp.
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/netns.sh"
+
+zpns_setup 1
+TMP=$(mktemp -d /tmp/zpnet-apps.XXXXXX)
+apps_cleanup() { zpns_teardown; rm -rf "$TMP"; }
+trap apps_cleanup EXIT
+MODE=${ZPNET_HOOKS_MODE:-zpoline}
+# zpoline's trampoline lives at address 0.
+[ "$MODE" = zpoline ] && sysctl -qw vm.mmap_min_addr=0
+ZCFG=$TMP/zpnet.ini
+zpns_config "$ZCFG" "[hooks]
+mode = $MODE"
+echo "hooks: $MODE"
+Z_ADDR=198.18.0.2
+K_ADDR=198.18.0.1
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$TMP"/*.log; do
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }
+	done
+	exit 1
+}
+
+# wait_tcp NS_FN ADDR PORT SECONDS: until something accepts on ADDR:PORT
+wait_tcp() {
+	local fn=$1 addr=$2 port=$3 limit=$4 i
+	for ((i = 0; i < limit * 10; i++)); do
+		$fn timeout 1 bash -c "exec 3<>/dev/tcp/$addr/$port" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_zpnet LOG SECONDS: until libzpnet.so in the process logging to LOG
+# has its stack up (it logs "serving" at level info: run with ZPNET_LOG=info).
+wait_zpnet() {
+	local log=$1 limit=$2 i
+	for ((i = 0; i < limit * 10; i++)); do
+		grep -q 'zpnet: serving' "$log" 2>/dev/null && return 0
+		kill -0 "$ZPNS_LAST" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
