@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -733,6 +734,46 @@ check_ipv6(void)
 	close(s);
 }
 
+static void *
+accept_thread(void *arg)
+{
+	int l = *(int *)arg;
+
+	return (void *)(intptr_t)accept(l, NULL, NULL);
+}
+
+/* A thread blocked in accept() does not stop another thread's I/O. */
+static void
+check_threads(void)
+{
+	struct sockaddr_in a = local_sa, got;
+	socklen_t len = sizeof(got);
+	int l = socket(AF_INET, SOCK_STREAM, 0), s, c, ctl;
+	char cmd[LINE_MAX_LEN], buf[8];
+	pthread_t th;
+	void *ret;
+
+	a.sin_port = 0;
+	bind(l, (struct sockaddr *)&a, sizeof(a));
+	listen(l, 4);
+	getsockname(l, (struct sockaddr *)&got, &len);
+	CHECK(pthread_create(&th, NULL, accept_thread, &l) == 0,
+	      "thread blocks in accept");
+	usleep(200000);
+	s = tcp_to("ECHO\n");
+	CHECK(s >= 0 && write(s, "thr", 3) == 3 && read_full(s, buf, 3) == 3 &&
+	      memcmp(buf, "thr", 3) == 0, "meanwhile another thread's I/O flows");
+	close(s);
+	snprintf(cmd, sizeof(cmd), "BACK %d\n", ntohs(got.sin_port));
+	ctl = tcp_to(cmd);
+	pthread_join(th, &ret);
+	c = (int)(intptr_t)ret;
+	CHECK(c >= 0 && read_full(c, buf, 5) == 5, "the blocked accept returns");
+	close(c);
+	close(ctl);
+	close(l);
+}
+
 /* Loopback stays on the kernel (the default [bond] kernel_addrs). */
 static void
 check_loopback(void)
@@ -789,6 +830,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_udp();
 	check_loopback();
 	check_more_calls();
+	check_threads();
 	if (have6)
 		check_ipv6();
 	printf("%d checks, %d failed\n", checks, failures);
