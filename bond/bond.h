@@ -51,6 +51,10 @@ long bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
  */
 extern __thread int bond_guard;
 
+/* Set by the hooks seam: true in the child of a vfork, which shares our
+ * memory. Everything it calls goes to the kernel. */
+extern int (*bond_vfork_child_fn)(void);
+
 /* ---- the stack seam ---- */
 
 /* What bond needs from the network stack below it (netstack, or a fake). */

@@ -13,6 +13,7 @@
 #define BOND_NS_PER_S		1000000000ull
 
 __thread int bond_guard;
+int (*bond_vfork_child_fn)(void);
 bool bond_in_child;
 bool bond_active;
 uint64_t bond_last_poll_ns;

@@ -20,7 +20,8 @@ static const bond_handler_fn handlers[BOND_NR_MAX] = {
 long
 bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
-	if (nr >= 0 && nr < BOND_NR_MAX && handlers[nr] != NULL && !bond_guard)
+	if (nr >= 0 && nr < BOND_NR_MAX && handlers[nr] != NULL && !bond_guard &&
+	    (bond_vfork_child_fn == NULL || !bond_vfork_child_fn()))
 		return handlers[nr](a1, a2, a3, a4, a5, a6);
 	return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
 }

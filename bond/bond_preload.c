@@ -231,6 +231,18 @@ close(int fd)
 	return (int)CALL(close, fd, 0, 0, 0, 0, 0);
 }
 
+BOND_EXPORT int
+close_range(unsigned int first, unsigned int last, int flags)
+{
+	return (int)CALL(close_range, first, last, flags, 0, 0, 0);
+}
+
+BOND_EXPORT void
+closefrom(int lowfd)
+{
+	CALL(close_range, lowfd, ~0u, 0, 0, 0, 0);
+}
+
 static long
 fcntl_arg(va_list ap)
 {

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
+#include <linux/close_range.h>
 
 #include "bond.h"
 #include "bond_sys.h"
@@ -701,6 +702,22 @@ bond_sys_close(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (a1 >= 0 && a1 <= INT_MAX)
 		fd_release((int)a1);
 	return KERNEL(SYS_close);
+}
+
+long
+bond_sys_close_range(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	unsigned int first = (unsigned int)a1, last = (unsigned int)a2;
+	long r = KERNEL(SYS_close_range);
+
+	/* CLOSE_RANGE_CLOEXEC only marks them: nothing is closed yet. */
+	if (r < 0 || (a3 & CLOSE_RANGE_CLOEXEC))
+		return r;
+	if (last >= bond_fd_max())
+		last = bond_fd_max() - 1;
+	for (unsigned int fd = first; fd <= last && fd < bond_fd_max(); fd++)
+		fd_release((int)fd);
+	return r;
 }
 
 /* newfd now refers to what oldfd refers to. */

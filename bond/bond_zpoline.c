@@ -29,6 +29,7 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	c.sud_safety_net = h->sud_safety_net;
 	c.allow_sud_fallback = h->sud_fallback;
 	bond_kernel_fn_ptr = zp_syscall6;
+	bond_vfork_child_fn = zp_hooks_in_vfork_child;
 	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, fork_parent,
 					 bond_fork_child);
 	if (rc == 0)

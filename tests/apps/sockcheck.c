@@ -626,7 +626,17 @@ check_dup(void)
 	CHECK(s >= 100 && (fcntl(s, F_GETFD) & FD_CLOEXEC), "F_DUPFD_CLOEXEC");
 	CHECK(write(s, "abc", 3) == 3 && read_full(d, buf, 3) == 3, "shared socket");
 	close(s);
-	close(d);
+	CHECK(close_range((unsigned int)d, (unsigned int)d, 0) == 0, "close_range");
+	{
+		int p[2];
+
+		/* the lowest free fd is d again: now a pipe, served by the kernel */
+		CHECK(pipe(p) == 0 && (p[0] == d || p[1] == d) &&
+		      write(p[1], "pip", 3) == 3 && read_full(p[0], buf, 3) == 3 &&
+		      memcmp(buf, "pip", 3) == 0, "fd reused after close_range");
+		close(p[0]);
+		close(p[1]);
+	}
 }
 
 static void
