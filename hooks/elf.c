@@ -25,6 +25,11 @@
 #define ZP_EH_PCREL		0x10
 #define ZP_EH_DATAREL		0x30
 #define ZP_EH_HDR_FIXED		4	/* version and three encodings */
+/* An FDE: length, CIE pointer, pc_begin, pc_range (4 bytes each here). */
+#define ZP_FDE_PC_BEGIN		8
+#define ZP_FDE_PC_RANGE		12
+#define ZP_FDE_HEAD		16
+#define ZP_FDE_LEN64		0xffffffffu	/* 64-bit length follows */
 
 static long
 zp_pread(int fd, void *buf, size_t len, uint64_t off)
@@ -69,8 +74,36 @@ zp_eh_read4(const uint8_t *p, int enc, int64_t *v)
 }
 
 /*
+ * The end of the function whose FDE is at fde_vaddr and starts at a, or 0
+ * when unknown.  Only the encoding GNU tools write (length < 0xffffffff,
+ * pc_begin pcrel sdata4, pc_range 4 bytes) is understood: pc_begin must
+ * read back as a, else the end stays unknown.
+ */
+static uintptr_t
+zp_fde_end(const uint8_t *seg, uint64_t seg_vaddr, uint64_t seg_len,
+	   uint64_t fde_vaddr, uint64_t a_vaddr)
+{
+	uint64_t off = fde_vaddr - seg_vaddr;
+	uint32_t len, range;
+	int32_t pc;
+
+	if (fde_vaddr < seg_vaddr || off + ZP_FDE_HEAD > seg_len)
+		return 0;
+	memcpy(&len, seg + off, sizeof(len));
+	memcpy(&pc, seg + off + ZP_FDE_PC_BEGIN, sizeof(pc));
+	memcpy(&range, seg + off + ZP_FDE_PC_RANGE, sizeof(range));
+	if (len == ZP_FDE_LEN64 || len < ZP_FDE_HEAD - 4 ||
+	    fde_vaddr + ZP_FDE_PC_BEGIN + (uint64_t)(int64_t)pc != a_vaddr)
+		return 0;
+	return (uintptr_t)(a_vaddr + range);
+}
+
+/*
  * Returns the number of function starts in [start, end), stored sorted in
- * *out (free with zp_elf_starts_free()), or -errno.
+ * *out (free with zp_elf_starts_free()), or -errno.  (*out)[n + i] is the
+ * end of function i (its FDE's pc_range), 0 when unknown: code outside
+ * every function is data (OpenSSL keeps tables in .text) or code without
+ * CFI, which the rewriter must not decode as if it were code.
  */
 long
 zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
@@ -78,10 +111,11 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[ZP_PHDR_MAX];
-	const Elf64_Phdr *load = NULL, *ehf = NULL;
-	uint8_t *hdr;
-	int64_t fde_count, loc;
-	uintptr_t bias, *starts;
+	const Elf64_Phdr *load = NULL, *ehf = NULL, *seg = NULL;
+	uint8_t *hdr, *segmap = NULL;
+	int64_t fde_count, loc, fde;
+	uintptr_t bias, *starts, *ends;
+	uint64_t seg_vaddr = 0, seg_len = 0, map_len = 0;
 	size_t i, n = 0, tbl;
 	int enc_ptr, enc_cnt, enc_tbl;
 
@@ -104,6 +138,11 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 	if (load == NULL || ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
 	    ehf->p_filesz < ZP_EH_HDR_FIXED + 8)
 		return -ENOENT;
+	/* the segment holding .eh_frame_hdr, and .eh_frame after it */
+	for (i = 0; i < eh.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr <= ehf->p_vaddr &&
+		    ehf->p_vaddr < ph[i].p_vaddr + ph[i].p_filesz)
+			seg = &ph[i];
 	bias = start - (uintptr_t)(load->p_vaddr & ZP_PAGE_MASK);
 	hdr = zp_map_anon(ehf->p_filesz);
 	if (hdr == NULL)
@@ -122,24 +161,71 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 	    (uint64_t)fde_count * 8 > ehf->p_filesz - ZP_EH_HDR_FIXED - 8)
 		goto bad;
 	tbl = ZP_EH_HDR_FIXED + 8;
-	/* starts[-1] holds the allocation size for zp_elf_starts_free() */
-	starts = zp_map_anon(((size_t)fde_count + 1) * sizeof(uintptr_t));
+	if (seg != NULL) {
+		/* read the FDEs in place (only their pages are touched) */
+		uint64_t pg = seg->p_offset & ZP_PAGE_MASK;
+		long r;
+
+		map_len = seg->p_offset + seg->p_filesz - pg;
+		r = zp_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ,
+				MAP_PRIVATE, fd, (long)pg);
+		if (r < 0 && r > -4096)
+			map_len = 0;
+		else
+			segmap = (uint8_t *)r + (seg->p_offset - pg);
+		seg_vaddr = seg->p_vaddr;
+		seg_len = seg->p_filesz;
+	}
+	/*
+	 * starts[-1] holds the allocation size for zp_elf_starts_free(),
+	 * then fde_count starts and fde_count ends.
+	 */
+	starts = zp_map_anon(((size_t)fde_count * 2 + 1) * sizeof(uintptr_t));
 	if (starts == NULL)
 		goto bad;
-	starts[0] = ((size_t)fde_count + 1) * sizeof(uintptr_t);
+	starts[0] = ((size_t)fde_count * 2 + 1) * sizeof(uintptr_t);
 	starts++;
+	ends = starts + fde_count;
 	for (i = 0; i < (size_t)fde_count; i++) {
-		uintptr_t a;
+		uint64_t a_vaddr;
+		uintptr_t a, e = 0;
 
 		zp_eh_read4(hdr + tbl + i * 8, ZP_EH_SDATA4, &loc);
-		a = bias + (uintptr_t)((int64_t)ehf->p_vaddr + loc);
-		if (a >= start && a < end && (n == 0 || a > starts[n - 1]))
+		zp_eh_read4(hdr + tbl + i * 8 + 4, ZP_EH_SDATA4, &fde);
+		a_vaddr = (uint64_t)((int64_t)ehf->p_vaddr + loc);
+		a = bias + (uintptr_t)a_vaddr;
+		if (segmap != NULL) {
+			e = zp_fde_end(segmap, seg_vaddr, seg_len,
+				       (uint64_t)((int64_t)ehf->p_vaddr + fde),
+				       a_vaddr);
+			if (e != 0)
+				e += bias;
+		}
+		if (a >= start && a < end && n > 0 && a == starts[n - 1]) {
+			/* same start twice: keep the larger end, 0 wins */
+			if (ends[n - 1] != 0 && (e == 0 || e > ends[n - 1]))
+				ends[n - 1] = e;
+		} else if (a >= start && a < end &&
+			   (n == 0 || a > starts[n - 1])) {
+			ends[n] = e;
 			starts[n++] = a;
+		}
 	}
+	/* ends right after the starts, as zp_scan_code_at() wants them */
+	if (n < (size_t)fde_count)
+		memmove(starts + n, ends, n * sizeof(uintptr_t));
+	if (segmap != NULL)
+		zp_syscall6(SYS_munmap, (long)(segmap - (seg->p_offset -
+			    (seg->p_offset & ZP_PAGE_MASK))), (long)map_len,
+			    0, 0, 0, 0);
 	zp_syscall6(SYS_munmap, (long)hdr, (long)ehf->p_filesz, 0, 0, 0, 0);
 	*out = starts;
 	return (long)n;
 bad:
+	if (segmap != NULL)
+		zp_syscall6(SYS_munmap, (long)(segmap - (seg->p_offset -
+			    (seg->p_offset & ZP_PAGE_MASK))), (long)map_len,
+			    0, 0, 0, 0);
 	zp_syscall6(SYS_munmap, (long)hdr, (long)ehf->p_filesz, 0, 0, 0, 0);
 	return -ENOEXEC;
 }

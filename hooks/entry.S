@@ -22,7 +22,8 @@
  *
  * Registers: the kernel clobbers rax (result), rcx and r11; so do we.
  * Arithmetic flags are not preserved (compilers never keep them live across
- * a syscall); DF and everything else is.
+ * a syscall); DF and everything else is.  C runs with DF clear (the C ABI:
+ * an app may make a syscall after `std`).
  */
 #include "zp_asm.h"
 
@@ -163,6 +164,8 @@ zp_gate_start:
 	push	%r9				/* -48: a6 */
 	push	%rax				/* -56: nr (frame start) */
 	push	%r11				/* -64: vectors saved? */
+	pushfq					/* -72: the app's DF */
+	cld					/* the C ABI wants DF clear */
 	and	$-ZP_XSAVE_ALIGN, %rsp		/* align for xsave and call */
 	test	%r11d, %r11d
 	jz	32f
@@ -188,7 +191,10 @@ zp_gate_start:
 	mov	$-1, %edx
 	xrstor64 (%rsp)				/* restore vector state */
 	mov	%r11, %rax			/* result back */
-33:	lea	-48(%rbp), %rsp			/* drop xsave area, nr, flag */
+33:	testl	$ZP_EFLAGS_DF, -72(%rbp)	/* app ran with DF set? */
+	jz	34f
+	std					/* give it back */
+34:	lea	-48(%rbp), %rsp			/* drop xsave area, nr, flags */
 	pop	%r9
 	pop	%r8
 	pop	%r10

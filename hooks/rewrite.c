@@ -416,15 +416,20 @@ zp_has_byte(uint64_t v, uint8_t b)
 /*
  * Sweep only where needed: for each candidate byte pair, decode from the
  * last known boundary (the sweep position, or the nearest function start
- * if that is further on) up to it.
+ * if that is further on) up to it.  With ends (the functions' ends, 0 when
+ * unknown), a candidate past the end of every function before it is not
+ * code we can vouch for (OpenSSL's tables live in .text) and is left
+ * alone; exactly at an end is kept: glibc's clone ends its CFI right
+ * before the `syscall`.
  */
 long
 zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
-		const uintptr_t *starts, size_t nstarts, zp_site_cb cb,
-		void *arg)
+		const uintptr_t *starts, size_t nstarts, const uintptr_t *ends,
+		zp_site_cb cb, void *arg)
 {
 	struct zp_scan sc;
 	size_t pos = 0, prev_off = 0, x, si = 0;
+	uintptr_t lim = ends != NULL ? 0 : UINTPTR_MAX;
 	int prev_len = 0;
 
 	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
@@ -438,8 +443,13 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 		    x < pos)
 			continue;
 		/* the last function start at or before x */
-		while (si < nstarts && starts[si] - vma <= x)
+		while (si < nstarts && starts[si] - vma <= x) {
+			if (ends != NULL && (ends[si] == 0 || ends[si] > lim))
+				lim = ends[si] == 0 ? UINTPTR_MAX : ends[si];
 			si++;
+		}
+		if (vma + x > lim)
+			continue;	/* outside every function */
 		if (si > 0 && starts[si - 1] - vma > pos) {
 			pos = starts[si - 1] - vma;
 			prev_len = 0;
@@ -744,7 +754,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	if (nstarts > 0)
 		insns = zp_scan_code_at((const uint8_t *)start, end - start,
 					start, starts, (size_t)nstarts,
-					zp_patch_cb, &pa);
+					starts + nstarts, zp_patch_cb, &pa);
 	else
 		insns = zp_scan_code((const uint8_t *)start, end - start,
 				     start, zp_patch_cb, &pa);

@@ -25,6 +25,7 @@
 #define ZP_CLONE_VM		0x00000100
 #define ZP_CLONE_VFORK		0x00004000
 #define ZP_PROT_EXEC		0x4
+#define ZP_EFLAGS_DF		0x400	/* direction flag */
 #define ZP_EINVAL		22
 #define ZP_E2BIG		7
 

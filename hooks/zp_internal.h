@@ -115,12 +115,18 @@ ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 			    zp_site_cb cb, void *arg);
 /*
  * The same, decoding only from known instruction boundaries (function
- * starts, sorted) up to each candidate 0f 05 / 0f 34 byte pair.
+ * starts, sorted) up to each candidate 0f 05 / 0f 34 byte pair.  ends
+ * (NULL: unknown) are the functions' ends, 0 for unknown: candidates past
+ * every function are skipped.
  */
 ZP_HIDDEN long zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 			       const uintptr_t *starts, size_t nstarts,
-			       zp_site_cb cb, void *arg);
-/* Function starts in [start, end) from the ELF file's .eh_frame_hdr. */
+			       const uintptr_t *ends, zp_site_cb cb,
+			       void *arg);
+/*
+ * Function starts in [start, end) from the ELF file's .eh_frame_hdr, then
+ * (at (*out)[n]) their ends from the FDEs, 0 when unknown.
+ */
 ZP_HIDDEN long zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start,
 				  uintptr_t end, uintptr_t **out);
 ZP_HIDDEN void zp_elf_starts_free(uintptr_t *starts);

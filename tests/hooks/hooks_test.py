@@ -190,6 +190,27 @@ def case_misc(name, expect_signal=None):
                   "%s %s: rc %d %s" % (label, name, r.returncode, r.stderr))
 
 
+def case_df():
+    """A syscall made with DF set: DF is set again after it (stub and
+    address-0 paths), and the C dispatcher runs with DF clear, as the C
+    ABI requires (else memset/memcpy run backwards over memory)."""
+    case_misc("df")
+    for disp in ("vector", "guard"):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out")
+            env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                       ZPTEST_DISP=disp, ZPTEST_OUT=out)
+            r = run([env_path("ZPTEST_MISC"), "df"], env=env)
+            check(r.returncode == 0 and r.stdout.strip() == "ok df",
+                  "%s dispatcher: rc %d %s" % (disp, r.returncode, r.stderr))
+            with open(out) as f:
+                kv = dict(x.split("=") for x in f.read().split())
+        print(disp, kv)
+        check(int(kv["calls"]) > 0, "dispatcher never ran")
+        check(kv["df"] == "0", "%s dispatcher entered %s times with DF set" %
+              (disp, kv["df"]))
+
+
 def case_bignr_tramp():
     misc = env_path("ZPTEST_MISC")
     r = run([misc, "bignr-tramp"])
@@ -399,6 +420,8 @@ CASES = {
     "nullcall-asm": lambda: case_misc("nullcall-asm", signal.SIGSEGV),
     "bignr": lambda: case_misc("bignr"),
     "bignr-tramp": case_bignr_tramp,
+    "df": case_df,
+    "textdata": lambda: case_misc("textdata"),
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),
     "sigalrm": lambda: case_misc("sigalrm"),

@@ -11,6 +11,10 @@
  *   sigalrm      a timer signal every 500 us interrupting nanosleep, the
  *                handler making a syscall
  *   sigsys       the app's own SIGSYS handler still runs (kill -SYS)
+ *   df           a syscall made with the direction flag set (std), on the
+ *                stub and address-0 paths: DF is still set after it
+ *   textdata     bytes 0f 05 in data inside .text, after a function, are
+ *                not mistaken for a syscall and rewritten
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -35,7 +39,51 @@
 #define ALRM_SLEEPS	400
 #define SLEEP_NSEC	100000
 
+#define EFLAGS_DF	0x400
+
 static volatile int clone_flag;
+
+/*
+ * A function with CFI followed by data in .text (like OpenSSL's
+ * precomputed tables): decoded linearly from the function start, the
+ * bytes after it read "nop; syscall; nop".
+ */
+__asm__ (
+	"	.text\n"
+	"	.type	textdata_fn, @function\n"
+	"textdata_fn:\n"
+	"	.cfi_startproc\n"
+	"	lea	textdata_blob(%rip), %rax\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	"	.size	textdata_fn, . - textdata_fn\n"
+	"textdata_blob:\n"
+	"	.byte	0x90, 0x0f, 0x05, 0x90, 0xb8, 0x27, 0x00, 0x00, 0x00\n"
+	"	.byte	0x0f, 0x05, 0x90, 0x90, 0x90, 0x90, 0x90\n");
+const unsigned char *textdata_fn(void);
+
+static const unsigned char textdata_want[] = {
+	0x90, 0x0f, 0x05, 0x90, 0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05,
+};
+
+/* getppid with DF set; returns the flags seen right after the syscall */
+static long
+df_syscall(int tramp)
+{
+	long flags, r;
+
+	if (tramp)
+		__asm__ volatile ("std\n\tmov $110, %%eax\n\tnop\n\tsyscall\n\t"
+				  "pushfq\n\tpop %1\n\tcld"
+				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
+				  "memory", "cc");
+	else
+		__asm__ volatile ("std\n\tmov $110, %%eax\n\tsyscall\n\t"
+				  "pushfq\n\tpop %1\n\tcld"
+				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
+				  "memory", "cc");
+	return r == getppid() ? flags : 0;
+}
 static volatile sig_atomic_t alarms;
 
 static int
@@ -186,6 +234,13 @@ main(int argc, char **argv)
 			return 1;
 		if (sigaction(SIGSYS, NULL, &old) != 0 ||
 		    old.sa_sigaction != on_sigsys)
+			return 1;
+	} else if (strcmp(c, "df") == 0) {
+		if (!(df_syscall(0) & EFLAGS_DF) || !(df_syscall(1) & EFLAGS_DF))
+			return 1;
+	} else if (strcmp(c, "textdata") == 0) {
+		if (memcmp(textdata_fn(), textdata_want,
+			   sizeof(textdata_want)) != 0)
 			return 1;
 	} else if (strcmp(c, "getppid") == 0 && argc > 2) {
 		long n = atol(argv[2]), i;

@@ -26,6 +26,8 @@ regs_variant:	.long 0
 	.globl	zp_regs_run
 	.type	zp_regs_run, @function
 zp_regs_run:
+	.cfi_startproc				/* code has CFI: the rewriter
+						   skips bytes outside any */
 	push	%rbx				/* callee-saved */
 	push	%rbp
 	push	%r12
@@ -96,11 +98,13 @@ zp_regs_run:
 	pop	%rbp
 	pop	%rbx
 	ret
+	.cfi_endproc
 	.size	zp_regs_run, . - zp_regs_run
 
 	.globl	zp_redzone_run
 	.type	zp_redzone_run, @function
 zp_redzone_run:					/* a leaf: uses the red zone */
+	.cfi_startproc
 	.irp k,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movq	$(RZ_MAGIC + \k), -128+8*\k(%rsp)	/* slot k */
 	.endr
@@ -121,6 +125,7 @@ zp_redzone_run:					/* a leaf: uses the red zone */
 	or	%ecx, %eax
 	.endr
 	ret
+	.cfi_endproc
 	.size	zp_redzone_run, . - zp_redzone_run
 
 	.section .note.GNU-stack, "", @progbits

@@ -7,9 +7,10 @@
  *           ZP_DISPATCH_VECTOR): registers must still be preserved
  *   guard   calls libc (getppid, snprintf, malloc) from the dispatcher:
  *           those must reach the kernel, never this dispatcher again
- * At exit_group it writes "calls=N nested=M getppid=K yields=Y" to
+ * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
- * program's), Y the sched_yield calls it saw.
+ * program's), Y the sched_yield calls it saw, D the calls where it was
+ * entered with the direction flag set (the C ABI wants it clear).
  * Fork callbacks count prepare/parent calls (prepare=, parent=, child_pid=
  * in the same line) and the child appends its pid to ZPTEST_OUT.child;
  * api_errors counts wrong answers of zp_hooks_register().
@@ -29,7 +30,9 @@
 
 #include "zp_hooks.h"
 
-static unsigned long calls, nested, seen_getppid, seen_yield;
+#define EFLAGS_DF	0x400
+
+static unsigned long calls, nested, seen_getppid, seen_yield, df_set;
 static unsigned long fork_prepare, fork_parent, api_errors;
 static long fork_child_pid;
 static __thread int depth;
@@ -67,10 +70,21 @@ clobber_vectors(void)
 		::: "xmm0", "xmm2", "xmm3", "xmm7", "xmm8", "xmm14");
 }
 
+/* count calls entered with DF set (string instructions would run backwards) */
+static void
+check_df(void)
+{
+	unsigned long fl;
+
+	__asm__ volatile ("pushfq\n\tpop %0" : "=r"(fl));
+	if (fl & EFLAGS_DF)
+		df_set++;
+}
+
 static void
 dump(void)
 {
-	char line[128];
+	char line[192];
 	const char *path = getenv("ZPTEST_OUT");
 	int n;
 	long fd;
@@ -79,9 +93,9 @@ dump(void)
 		return;
 	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu "
 		     "yields=%lu prepare=%lu parent=%lu child_pid=%ld "
-		     "api_errors=%lu\n", calls, nested, seen_getppid,
+		     "api_errors=%lu df=%lu\n", calls, nested, seen_getppid,
 		     seen_yield, fork_prepare, fork_parent, fork_child_pid,
-		     api_errors);
+		     api_errors, df_set);
 	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
 			 0644, 0, 0, 0);
 	if (fd >= 0) {
@@ -93,6 +107,7 @@ dump(void)
 static long
 disp_vector(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
+	check_df();
 	calls++;
 	clobber_vectors();
 	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
@@ -106,6 +121,7 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	char buf[64];
 	char *p;
 
+	check_df();
 	if (depth++ > 0)
 		nested++;
 	calls++;

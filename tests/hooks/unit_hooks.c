@@ -122,7 +122,8 @@ test_scan(void)
 
 	/* from function starts: same sites, the first boundary-less */
 	memset(&c, 0, sizeof(c));
-	zp_scan_code_at(code, sizeof(code), 0x1000, starts, 2, collect_cb, &c);
+	zp_scan_code_at(code, sizeof(code), 0x1000, starts, 2, NULL, collect_cb,
+			&c);
 	EXPECT(c.n == 4);
 	EXPECT(c.s[0].addr == 0x1005 && c.s[0].movable);
 	EXPECT(c.s[1].addr == 0x100e && c.s[2].addr == 0x1013 &&
@@ -245,7 +246,8 @@ test_libc_agree(void)
 	EXPECT(n > 1000);
 	zp_scan_code((const uint8_t *)lo, hi - lo, lo, sweep_cb, &full);
 	zp_scan_code_at((const uint8_t *)lo, hi - lo, lo, starts,
-			n > 0 ? (size_t)n : 0, sweep_cb, &fast);
+			n > 0 ? (size_t)n : 0, n > 0 ? starts + n : NULL,
+			sweep_cb, &fast);
 	zp_elf_starts_free(starts);
 	EXPECT(full.n > 100 && full.n == fast.n);
 	for (i = 0; i < full.n && i < fast.n && i < 4096; i++)
