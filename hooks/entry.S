@@ -141,7 +141,9 @@ zp_gate_start:
 	test	$ZP_PROT_EXEC, %edx		/* PROT_EXEC asked (a3)? */
 	jz	10b				/* no: plain */
 	jmp	29f				/* yes: C path, rewrite after */
-21:	cmp	$ZP_KIND_SIGRETURN, %ecx
+21:	cmp	$ZP_KIND_MASK, %ecx		/* rt_sigprocmask (SUD on): */
+	je	30f				/*  C keeps SIGSYS unblocked */
+	cmp	$ZP_KIND_SIGRETURN, %ecx
 	je	40f
 	cmp	$ZP_KIND_VFORK, %ecx
 	je	50f

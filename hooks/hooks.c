@@ -282,7 +282,17 @@ zp_hook_c(struct zp_frame *f)
 		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C &&
 		    f->a1 == SIGSYS)
 			return zp_sud_sigaction(f->a1, f->a2, f->a3, f->a4);
+		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C)
+			return zp_sud_sigaction_other(f->a1, f->a2, f->a3,
+						      f->a4);
 		break;
+	case SYS_rt_sigprocmask:
+		/* only with SUD installed (ZP_KIND_MASK) */
+		r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
+		if (r == 0 && f->a2 != 0 && f->a1 != SIG_UNBLOCK &&
+		    __atomic_load_n(&zp_sud_active, __ATOMIC_RELAXED))
+			zp_sud_unblock();
+		return r;
 	default:
 		break;
 	}

@@ -12,7 +12,10 @@
  *
  * SIGSYS belongs to us while SUD is armed: the app's rt_sigaction(SIGSYS)
  * is virtualised and its handler called for SIGSYS that is not ours
- * (seccomp's SECCOMP_RET_TRAP, kill -SYS).
+ * (seccomp's SECCOMP_RET_TRAP, kill -SYS).  SIGSYS is never blocked in an
+ * armed thread (a caught syscall would kill the process): arming unblocks
+ * it, rt_sigprocmask unblocks it again after the app's change, and
+ * handlers' sa_mask lose it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,6 +36,7 @@
 #define ZP_SYS_USER_DISPATCH		2	/* si_code */
 #define ZP_SA_RESTORER			0x04000000
 #define ZP_SIGSET_SIZE			8
+#define ZP_SIGBIT(sig)			(1ULL << ((sig) - 1))
 
 /* The kernel's struct sigaction for rt_sigaction on x86-64. */
 struct zp_ksigaction {
@@ -65,7 +69,39 @@ zp_sud_thread_arm(void)
 				(long)&zp_tls_selector, 0);
 	if (r != 0)
 		__atomic_fetch_add(&zp_sud_arm_fail, 1, __ATOMIC_RELAXED);
+	else
+		zp_sud_unblock();
 	return (int)r;
+}
+
+/*
+ * An armed thread must never block SIGSYS: a syscall SUD catches then
+ * kills the process (the kernel forces a blocked SIGSYS to its default).
+ */
+void
+zp_sud_unblock(void)
+{
+	uint64_t set = ZP_SIGBIT(SIGSYS);
+
+	zp_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&set, 0,
+		    ZP_SIGSET_SIZE, 0, 0);
+}
+
+/*
+ * rt_sigaction(sig != SIGSYS) while SUD is installed: the handler's mask
+ * must not block SIGSYS either.
+ */
+long
+zp_sud_sigaction_other(long sig, long act, long oact, long size)
+{
+	struct zp_ksigaction sa;
+
+	if (act == 0 || size != ZP_SIGSET_SIZE)
+		return zp_dispatch(SYS_rt_sigaction, sig, act, oact, size, 0,
+				   0);
+	memcpy(&sa, (const void *)act, sizeof(sa));
+	sa.mask &= ~ZP_SIGBIT(SIGSYS);
+	return zp_dispatch(SYS_rt_sigaction, sig, (long)&sa, oact, size, 0, 0);
 }
 
 /* rt_sigaction(SIGSYS, act, oact, size) from the app. */
@@ -129,7 +165,8 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 		ZP_KIND_PLAIN;
 	if (kind == ZP_KIND_SIGRETURN || kind == ZP_KIND_VFORK ||
 	    kind == ZP_KIND_CLONE || kind == ZP_KIND_CLONE3 ||
-	    kind == ZP_KIND_C) {
+	    kind == ZP_KIND_C || kind == ZP_KIND_MASK) {
+		/* (the mask: set here, sigreturn would undo it) */
 		/* resume as if the site had done `call *%rax` */
 		g[REG_RSP] -= sizeof(long);
 		*(long *)g[REG_RSP] = g[REG_RIP];
@@ -200,5 +237,6 @@ zp_sud_setup(int arm_now)
 	zp_sud_installed = 1;
 	zp_sud_active = arm_now;
 	zp_kind_table[SYS_rt_sigaction] = ZP_KIND_C;
+	zp_kind_table[SYS_rt_sigprocmask] = ZP_KIND_MASK;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #define ZP_KIND_CLONE3		4	/* same, arguments in a struct */
 #define ZP_KIND_C		5	/* always the C slow path */
 #define ZP_KIND_PROT		6	/* C slow path when PROT_EXEC in a3 */
+#define ZP_KIND_MASK		7	/* C path, vectors as the dispatcher asks */
 
 /* Linux uapi values used by the assembly. */
 #define ZP_CLONE_VM		0x00000100

@@ -146,6 +146,9 @@ ZP_HIDDEN int zp_sud_setup(int arm_now);
 ZP_HIDDEN void zp_sud_want(const char *why);
 ZP_HIDDEN int zp_sud_thread_arm(void);
 ZP_HIDDEN long zp_sud_sigaction(long sig, long act, long oact, long size);
+ZP_HIDDEN long zp_sud_sigaction_other(long sig, long act, long oact,
+				      long size);
+ZP_HIDDEN void zp_sud_unblock(void);
 ZP_HIDDEN extern int zp_sud_active;
 ZP_HIDDEN extern uint64_t zp_sud_caught;
 ZP_HIDDEN extern uint64_t zp_sud_arm_fail;

@@ -211,6 +211,18 @@ def case_df():
               (disp, kv["df"]))
 
 
+def case_sigmask():
+    """sigprocmask under SUD: with SUD armed (an RWX page) and in SUD-only
+    mode, the mask the app sets sticks, and a syscall SUD catches while
+    every signal is blocked works (a blocked SIGSYS would kill it)."""
+    case_misc("sigmask")
+    for extra in ({"ZPHOOKS_MODE": "sud"}, {"ZPHOOKS_SUD": "always"}):
+        r = run([env_path("ZPTEST_MISC"), "sigmask"], env=hooked_env(**extra))
+        print(extra, "rc", r.returncode, r.stdout.strip())
+        check(r.returncode == 0 and r.stdout.strip() == "ok sigmask",
+              "%s: rc %d %s %s" % (extra, r.returncode, r.stdout, r.stderr))
+
+
 def case_bignr_tramp():
     misc = env_path("ZPTEST_MISC")
     r = run([misc, "bignr-tramp"])
@@ -421,6 +433,7 @@ CASES = {
     "bignr": lambda: case_misc("bignr"),
     "bignr-tramp": case_bignr_tramp,
     "df": case_df,
+    "sigmask": case_sigmask,
     "textdata": lambda: case_misc("textdata"),
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),

@@ -15,6 +15,9 @@
  *                stub and address-0 paths: DF is still set after it
  *   textdata     bytes 0f 05 in data inside .text, after a function, are
  *                not mistaken for a syscall and rewritten
+ *   sigmask      sigprocmask() sticks (also when SUD serves it) and a
+ *                syscall made with every signal blocked, from code written
+ *                into an RWX page (SUD's), works
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -152,6 +156,52 @@ on_sigsys(int sig, siginfo_t *si, void *uc)
 	got_sigsys = si->si_code == SI_USER ? 1 : 2;
 }
 
+static volatile sig_atomic_t usr1;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	usr1++;
+}
+
+/* mov $110, %eax; syscall; ret (getppid), written after an RWX mmap */
+static const unsigned char getppid_code[] = {
+	0xb8, 0x6e, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3,
+};
+
+static int
+do_sigmask(void)
+{
+	sigset_t one, all, old, pend;
+	long (*fn)(void);
+	void *page;
+
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&one);
+	sigaddset(&one, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &one, &old) != 0)
+		return 1;
+	raise(SIGUSR1);
+	if (usr1 != 0 || sigpending(&pend) != 0 ||
+	    !sigismember(&pend, SIGUSR1))
+		return 2;		/* the mask did not stick */
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return 3;
+	memcpy(page, getppid_code, sizeof(getppid_code));
+	fn = (long (*)(void))page;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	if (fn() != getppid())
+		return 4;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (usr1 != 1)
+		return 5;		/* SIGUSR1 not delivered on unblock */
+	return 0;
+}
+
 static int
 do_vfork(void)
 {
@@ -235,6 +285,13 @@ main(int argc, char **argv)
 		if (sigaction(SIGSYS, NULL, &old) != 0 ||
 		    old.sa_sigaction != on_sigsys)
 			return 1;
+	} else if (strcmp(c, "sigmask") == 0) {
+		int r = do_sigmask();
+
+		if (r != 0) {
+			printf("sigmask step %d failed\n", r);
+			return 1;
+		}
 	} else if (strcmp(c, "df") == 0) {
 		if (!(df_syscall(0) & EFLAGS_DF) || !(df_syscall(1) & EFLAGS_DF))
 			return 1;
