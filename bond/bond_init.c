@@ -240,7 +240,6 @@ load_config(const char *path)
 static void
 start_stack(void)
 {
-	int saved_optind = optind, saved_opterr = opterr, saved_optopt = optopt;
 	char err[NS_ERR_MAX];
 	int rc;
 
@@ -248,15 +247,8 @@ start_stack(void)
 	if (rc < 0)
 		die("fd table", strerror(-rc));
 
-	/* EAL parses its arguments with getopt: leave the app's state as it
-	 * was, or a program that parses its own argv later starts mid-way. */
+	/* ns_start() leaves the app's getopt state as it found it. */
 	rc = ns_start(&ns_cfg, err, sizeof(err));
-	/* glibc's getopt also caches its scan state and ordering ('+'),
-	 * which EAL's parse has set: optind = 0 makes the app's first
-	 * getopt call start afresh (and set optind to 1). */
-	optind = saved_optind == 1 ? 0 : saved_optind;
-	opterr = saved_opterr;
-	optopt = saved_optopt;
 	if (rc < 0)
 		die("cannot start the network stack", err);
 	bond_stack = &ns_stack_ops;

@@ -6,6 +6,7 @@
 #define ALLOW_EXPERIMENTAL_API
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <sched.h>
@@ -197,6 +198,8 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	bool any_pci = false;
 	cpu_set_t affinity;
 	bool have_affinity;
+	int saved_optind, saved_opterr, saved_optopt;
+	char *saved_optarg;
 	int rc;
 
 	rc = check_ifaces(cfg, err, errlen);
@@ -264,7 +267,19 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	/* EAL pins the calling thread to its main lcore: the app's later
 	 * threads would inherit one core. Put the app's affinity back. */
 	have_affinity = sched_getaffinity(0, sizeof(affinity), &affinity) == 0;
+	/* EAL parses its arguments with getopt: leave the app's state as it
+	 * was, or an app that parses its own argv later starts mid-way. */
+	saved_optind = optind;
+	saved_opterr = opterr;
+	saved_optopt = optopt;
+	saved_optarg = optarg;
 	rc = rte_eal_init(argc, argv);
+	/* glibc's getopt also caches its scan position and ordering mode:
+	 * optind = 0 makes the app's first getopt() start afresh. */
+	optind = saved_optind == 1 ? 0 : saved_optind;
+	opterr = saved_opterr;
+	optopt = saved_optopt;
+	optarg = saved_optarg;
 	ns_log_claim_stream();
 	if (rc < 0) {
 		snprintf(err, errlen,

@@ -2,7 +2,8 @@
 # The zpnet launcher: --help, and `run`/`check` refusing a bad config, a
 # missing interface, a missing sysctl and missing hugepages with a non-zero
 # exit and a message that names the fix; a second process finding the port
-# taken runs on the kernel stack with a warning.
+# taken runs on the kernel stack with a warning; the app's getopt state
+# survives DPDK's start-up.
 # usage: launcher.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -67,6 +68,17 @@ if [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" = 0 ]; then
 		zpns_z "$ZPNET" check -c "$TMP/huge.ini"
 else
 	echo "ok: hugepages are free here; the no-hugepage message is not checked"
+fi
+
+# DPDK parses its arguments with getopt inside the app: the app's own
+# getopt must still start from its first argument.
+printf 'line one\nline two\n' > "$TMP/lines"
+out=$(zpns_z timeout 60 "$ZPNET" run -c "$TMP/zp.ini" -- \
+	/usr/bin/env -i /usr/bin/head -n 1 "$TMP/lines" 2>"$TMP/err")
+if [ "$out" = "line one" ]; then
+	echo "ok: env -i head -n 1 parses its options under zpnet"
+else
+	fail "getopt state after start-up: got '$out'"; cat "$TMP/err" >&2
 fi
 
 # A second process on a port that is in use: kernel stack, with a warning.
