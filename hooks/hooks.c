@@ -200,6 +200,8 @@ zp_do_fork(struct zp_frame *f)
 		zp_fork_prepare();
 	r = zp_syscall6(f->nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
 	if (r == 0) {
+		/* another thread may have been rewriting: not here */
+		zp_rewrite_atfork_child();
 		/* the kernel does not inherit SUD */
 		if (zp_sud_active)
 			zp_sud_thread_arm();

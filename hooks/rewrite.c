@@ -625,6 +625,18 @@ zp_rw_lock_drop(void)
 	atomic_flag_clear_explicit(&zp_rw_lock, memory_order_release);
 }
 
+/*
+ * In a fork child: the thread that held the lock (rewriting code mapped
+ * by another thread) does not exist here, so nobody would ever drop it.
+ * What it left half done is harmless: each site is a complete store, a
+ * stub is reachable only once its jmp is in place.
+ */
+void
+zp_rewrite_atfork_child(void)
+{
+	zp_rw_lock_drop();
+}
+
 static int
 zp_in_gate(uintptr_t a)
 {

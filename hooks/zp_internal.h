@@ -99,6 +99,7 @@ ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
 				int live);
 ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
 ZP_HIDDEN int zp_patch_site(uintptr_t syscall_addr);
+ZP_HIDDEN void zp_rewrite_atfork_child(void);
 /*
  * Pure scan of a code buffer (no patching): calls cb for each syscall
  * instruction with its address, the previous instruction's address/length

@@ -434,6 +434,7 @@ CASES = {
     "bignr-tramp": case_bignr_tramp,
     "df": case_df,
     "sigmask": case_sigmask,
+    "forklock": lambda: case_misc("forklock"),
     "textdata": lambda: case_misc("textdata"),
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),

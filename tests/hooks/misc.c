@@ -18,11 +18,15 @@
  *   sigmask      sigprocmask() sticks (also when SUD serves it) and a
  *                syscall made with every signal blocked, from code written
  *                into an RWX page (SUD's), works
+ *   forklock     fork() while another thread keeps making a page
+ *                executable (the engine rewrites it under its lock): every
+ *                child can still map executable code, no deadlock
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -202,6 +206,56 @@ do_sigmask(void)
 	return 0;
 }
 
+#define FORKS		200
+#define CHILD_ALARM	5
+
+static volatile int stop_mprotect;
+
+static void *
+mprotect_loop(void *arg)
+{
+	while (!stop_mprotect) {
+		mprotect(arg, 4096, PROT_READ | PROT_WRITE);
+		mprotect(arg, 4096, PROT_READ | PROT_EXEC);
+	}
+	return NULL;
+}
+
+static int
+do_forklock(void)
+{
+	void *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t t;
+	int i, bad = 0;
+
+	if (a == MAP_FAILED || b == MAP_FAILED ||
+	    pthread_create(&t, NULL, mprotect_loop, a) != 0)
+		return 1;
+	for (i = 0; i < FORKS; i++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			alarm(CHILD_ALARM);	/* a deadlock dies */
+			mprotect(b, 4096, PROT_READ | PROT_EXEC);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid ||
+		    !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			bad++;
+			break;
+		}
+	}
+	stop_mprotect = 1;
+	pthread_join(t, NULL);
+	if (bad)
+		printf("child %d of %d failed\n", i + 1, FORKS);
+	return bad != 0;
+}
+
 static int
 do_vfork(void)
 {
@@ -292,6 +346,9 @@ main(int argc, char **argv)
 			printf("sigmask step %d failed\n", r);
 			return 1;
 		}
+	} else if (strcmp(c, "forklock") == 0) {
+		if (do_forklock() != 0)
+			return 1;
 	} else if (strcmp(c, "df") == 0) {
 		if (!(df_syscall(0) & EFLAGS_DF) || !(df_syscall(1) & EFLAGS_DF))
 			return 1;
