@@ -163,6 +163,18 @@ bond_atexit(void)
  * program started by execve from a zpnet process, or a second copy) runs
  * on the kernel stack.
  */
+static uint64_t
+fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a offset basis */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;		/* FNV-1a prime */
+	}
+	return h;
+}
+
 static int
 claim_ports(const struct ns_config *cfg)
 {
@@ -177,12 +189,22 @@ claim_ports(const struct ns_config *cfg)
 		unsigned long ino = 0;
 		int fd;
 
+		char dev[IF_NAMESIZE + 32];
+
 		sscanf(netns, "net:[%lu]", &ino);
+		/* The device: its interface, its PCI address, or (memif, tap,
+		 * ...) a hash of its driver arguments. */
+		if (pc->iface[0] != '\0')
+			snprintf(dev, sizeof(dev), "%s", pc->iface);
+		else if (pc->pci[0] != '\0')
+			snprintf(dev, sizeof(dev), "%s", pc->pci);
+		else
+			snprintf(dev, sizeof(dev), "args%016llx",
+				 (unsigned long long)fnv1a64(pc->devargs));
 		snprintf(path, sizeof(path), "%s/zpnet-%lu-%s-%s.lock",
-			 BOND_LOCK_DIR, ino, pc->pmd,
-			 pc->iface[0] ? pc->iface : pc->devargs[0] ? "args" : "0");
+			 BOND_LOCK_DIR, ino, pc->pmd, dev);
 		for (char *c = path + strlen(BOND_LOCK_DIR) + 1; *c; c++)
-			if (*c == '/' || *c == ',' || *c == '=')
+			if (*c == '/' || *c == ',' || *c == '=' || *c == ':')
 				*c = '_';
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
