@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "bond.h"
+#include "cfgdoc.h"
 #include "bond_config.h"
 
 int failures, checks;
@@ -320,9 +321,21 @@ test_waiter(void)
 	EXPECT(locks == 0);
 }
 
-int
-main(void)
+/* configs/README.md documents every [bond] and [hooks] key. */
+static void
+test_docs(const char *src_root)
 {
+	EXPECT(cfgdoc_missing(src_root, &bond_cfg_bond) == 0);
+	EXPECT(cfgdoc_missing(src_root, &bond_cfg_hooks) == 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s SRC_ROOT\n", argv[0]);
+		return 2;
+	}
 	if (bond_fd_init(1024) < 0) {
 		fprintf(stderr, "fd table\n");
 		return 1;
@@ -333,6 +346,7 @@ main(void)
 	test_epoll();
 	test_config();
 	test_waiter();
+	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;
