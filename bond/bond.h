@@ -293,6 +293,8 @@ void bond_fork_child(void);
 extern uint64_t bond_last_poll_ns;
 /* Wait (bounded) for written data to be acknowledged. */
 void bond_tcp_drain(uint64_t timeout_ns);
+/* Close every stack socket the app left open (at exit, as the kernel does). */
+void bond_close_all(void);
 /* Retry closes that could not queue their FIN. */
 void bond_tcp_reap(void);
 

@@ -151,6 +151,7 @@ bond_atexit(void)
 	if (!bond_active || bond_in_child)
 		return;
 	bond_guard++;
+	bond_close_all();
 	bond_tcp_drain(exit_linger_ns);
 	bond_guard--;
 }

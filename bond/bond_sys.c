@@ -696,6 +696,18 @@ bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 
 /* ---- descriptors ---- */
 
+/*
+ * At exit the kernel closes every descriptor the app left open, and its
+ * peers see a FIN after the data. Do the same for stack sockets (the kernel
+ * fds behind them close with the process).
+ */
+void
+bond_close_all(void)
+{
+	for (unsigned int fd = 0; fd < bond_fd_max(); fd++)
+		fd_release((int)fd);
+}
+
 long
 bond_sys_close(long a1, long a2, long a3, long a4, long a5, long a6)
 {

@@ -3,7 +3,7 @@
 # and redis-benchmark from the kernel namespace.
 #   SET/GET of a 1-byte and a 10 MB value round-trip byte-identical;
 #   redis-benchmark -q -n 100000 -c 50 (all default tests) without errors;
-#   redis-benchmark -P 16 likewise.
+#   redis-benchmark -P 16 likewise; SHUTDOWN closes the client's connection.
 # usage: redis.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -67,4 +67,15 @@ bench -q -n 100000 -c 50 -P 16
 echo "ok redis-benchmark -q -n 100000 -c 50 -P 16"
 
 kill -0 "$ZPNS_LAST" 2>/dev/null || fail "redis-server died"
+
+# SHUTDOWN: the server exits; like the kernel at exit, zpnet closes the
+# connections it left open, so the client sees the close and returns.
+zpns_k timeout 10 redis-cli -h $SERVER shutdown nosave > /dev/null 2>&1
+[ $? = 124 ] && fail "redis-cli shutdown hung: no FIN from the exiting server"
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$ZPNS_LAST" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$ZPNS_LAST" 2>/dev/null && fail "redis-server did not exit on SHUTDOWN"
+echo "ok SHUTDOWN: server exited, client saw the connection close"
 echo "PASS"
