@@ -281,8 +281,12 @@ zp_hook_c(struct zp_frame *f)
 		/* entry.S sends only the fork-like ones here */
 		return zp_do_fork(f);
 	case SYS_rt_sigaction:
+		/*
+		 * A vfork child (posix_spawn resets handlers) has its own
+		 * handlers but our memory: its SIGSYS is the kernel's.
+		 */
 		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C &&
-		    f->a1 == SIGSYS)
+		    f->a1 == SIGSYS && !zp_tls_vfork_child)
 			return zp_sud_sigaction(f->a1, f->a2, f->a3, f->a4);
 		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C)
 			return zp_sud_sigaction_other(f->a1, f->a2, f->a3,

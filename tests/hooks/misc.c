@@ -10,7 +10,9 @@
  *   clone        glibc clone() with CLONE_VM on a new stack
  *   sigalrm      a timer signal every 500 us interrupting nanosleep, the
  *                handler making a syscall
- *   sigsys       the app's own SIGSYS handler still runs (kill -SYS)
+ *   sigsys       the app's own SIGSYS handler still runs (kill -SYS), also
+ *                after a posix_spawn (its child resets handlers to SIG_DFL
+ *                on the parent's memory)
  *   df           a syscall made with the direction flag set (std), on the
  *                stub and address-0 paths: DF is still set after it
  *   textdata     bytes 0f 05 in data inside .text, after a function, are
@@ -29,6 +31,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +336,20 @@ main(int argc, char **argv)
 		sa.sa_flags = SA_SIGINFO;
 		if (sigaction(SIGSYS, &sa, NULL) != 0)
 			return 1;
+		kill(getpid(), SIGSYS);
+		if (got_sigsys != 1)
+			return 1;
+		{
+			char *argv[] = { "true", NULL };
+			pid_t pid;
+			int st;
+
+			if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv,
+					NULL) != 0 ||
+			    waitpid(pid, &st, 0) != pid)
+				return 1;
+		}
+		got_sigsys = 0;
 		kill(getpid(), SIGSYS);
 		if (got_sigsys != 1)
 			return 1;
