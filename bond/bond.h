@@ -295,6 +295,8 @@ extern uint64_t bond_last_poll_ns;
 void bond_tcp_drain(uint64_t timeout_ns);
 /* Close every stack socket the app left open (at exit, as the kernel does). */
 void bond_close_all(void);
+/* At exit (atexit and exit_group): close_all, then the bounded drain. */
+void bond_exit_flush(void);
 /* Retry closes that could not queue their FIN. */
 void bond_tcp_reap(void);
 

@@ -145,15 +145,29 @@ start_service_thread(char *err, size_t errlen)
 
 /* ---- exit ---- */
 
-static void
-bond_atexit(void)
+/*
+ * exit() (atexit) and exit_group (also _exit): close the stack sockets the
+ * app left open and wait, bounded by exit_linger_ms, for what was written
+ * to be acknowledged. Once per process; never in a forked child.
+ */
+void
+bond_exit_flush(void)
 {
-	if (!bond_active || bond_in_child)
+	static bool done;
+
+	if (!bond_active || bond_in_child || done)
 		return;
+	done = true;
 	bond_guard++;
 	bond_close_all();
 	bond_tcp_drain(exit_linger_ns);
 	bond_guard--;
+}
+
+static void
+bond_atexit(void)
+{
+	bond_exit_flush();
 }
 
 /* ---- ports ---- */

@@ -838,3 +838,12 @@ bond_sys_dup3(long a1, long a2, long a3, long a4, long a5, long a6)
 		fd_share((int)a1, r);
 	return r;
 }
+
+/* ---- process ---- */
+
+long
+bond_sys_exit_group(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	bond_exit_flush();
+	return KERNEL(SYS_exit_group);
+}
