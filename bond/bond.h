@@ -27,6 +27,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* Time units, for nanosecond clocks. */
+#define BOND_NS_PER_US	1000ull
+#define BOND_NS_PER_MS	1000000ull
+#define BOND_NS_PER_S	1000000000ull
+
 /* ---- the kernel ---- */
 
 /* Raw system call to the kernel (never back into bond). */
@@ -133,6 +138,9 @@ struct bond_proto {
 	void (*apply_opts)(struct bond_sock *sk);
 	/* true once bound/connected/listening on the stack. */
 	bool (*placed)(struct bond_sock *sk);
+	/* true when everything written has been acknowledged (SO_LINGER);
+	 * NULL: nothing to wait for. */
+	bool (*tx_done)(struct bond_sock *sk);
 };
 
 struct bond_sock {

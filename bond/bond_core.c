@@ -9,8 +9,6 @@
 #include "bond.h"
 
 #define BOND_NAP_MIN_NS		10000ull	/* first nap after busy-polling */
-#define BOND_NS_PER_US		1000ull
-#define BOND_NS_PER_S		1000000000ull
 
 __thread int bond_guard;
 int (*bond_vfork_child_fn)(void);

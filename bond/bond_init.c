@@ -33,9 +33,6 @@
 #define BOND_FD_TABLE_MAX	(1u << 20)	/* fd table ceiling */
 #define BOND_FD_TABLE_MIN	1024
 #define BOND_LOCK_DIR		"/tmp"
-#define BOND_NS_PER_US		1000ull
-#define BOND_NS_PER_MS		1000000ull
-#define BOND_NS_PER_S		1000000000ull
 
 static const struct bond_stack_ops ns_stack_ops = {
 	.lock = ns_lock,

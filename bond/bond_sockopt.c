@@ -13,8 +13,6 @@
 
 #include "bond.h"
 
-#define BOND_NS_PER_US		1000ull
-#define BOND_NS_PER_S		1000000000ull
 #define BOND_KEEP_MAX_S		32767	/* Linux's MAX_TCP_KEEPIDLE/INTVL */
 #define BOND_KEEPCNT_MAX	127	/* Linux's MAX_TCP_KEEPCNT */
 #define BOND_BUF_MIN		2048	/* Linux's SOCK_MIN_RCVBUF, roughly */

@@ -36,11 +36,40 @@ sock_of(long fd)
 	return bond_fd_sock((int)fd);
 }
 
+/*
+ * SO_LINGER with a time, on a blocking socket: the last close() waits until
+ * what was written is acknowledged, or the time is up (then the data is
+ * still delivered in the background, as zpnet never discards it).
+ */
+static void
+linger_wait(struct bond_sock *sk)
+{
+	struct bond_waiter w;
+	bool done;
+
+	bond_waiter_init(&w, (uint64_t)sk->opt.linger_s * BOND_NS_PER_S);
+	for (;;) {
+		bond_enter();
+		bond_poll_locked();
+		done = sk->proto->tx_done(sk);
+		bond_leave();
+		if (done || bond_waiter_expired(&w))
+			return;
+		bond_waiter_pause(&w);
+	}
+}
+
 /* Drop one fd's reference; the last one closes the socket. */
 static void
 sock_unref(struct bond_sock *sk)
 {
 	bond_enter();
+	if (sk->refs == 1 && sk->opt.linger_on && sk->opt.linger_s > 0 &&
+	    !sk->nonblock && sk->proto->tx_done != NULL) {
+		bond_leave();
+		linger_wait(sk);
+		bond_enter();
+	}
 	if (--sk->refs == 0)
 		sk->proto->close(sk);
 	bond_leave();

@@ -718,6 +718,14 @@ bt_name(struct bond_sock *sk, struct sockaddr *sa, socklen_t *len, bool peer)
 	return 0;
 }
 
+static bool
+bt_tx_done(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	return t->pcb == NULL || (t->pcb->unsent == NULL && t->pcb->unacked == NULL);
+}
+
 static uint32_t
 bt_events(struct bond_sock *sk)
 {
@@ -791,4 +799,5 @@ const struct bond_proto bond_tcp_proto = {
 	.nread = bt_nread,
 	.apply_opts = bt_apply_opts,
 	.placed = bt_placed,
+	.tx_done = bt_tx_done,
 };

@@ -22,9 +22,6 @@
 
 #define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
 
-#define BOND_NS_PER_MS		1000000ull
-#define BOND_NS_PER_US		1000ull
-#define BOND_NS_PER_S		1000000000ull
 #define BOND_EPOLL_MAX_EVENTS	(INT_MAX / (int)sizeof(struct epoll_event))
 #define BOND_POLL_STACK_FDS	64	/* pollfd copies kept on the stack */
 #define BOND_SIGSET_SIZE	(_NSIG / 8)
