@@ -7,26 +7,12 @@
 # usage: redis.sh ZPNET_BINARY
 set -u
 ZPNET=$1
-HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/netns.sh"
-
+source "$(dirname "$0")/common.sh"
 command -v redis-server >/dev/null || zpns_skip "redis-server missing (scripts/setup.sh)"
-zpns_setup 1
-TMP=$(mktemp -d /tmp/zpnet-apps-redis.XXXXXX)
-cleanup() { zpns_teardown; rm -rf "$TMP"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- redis log" >&2; tail -20 "$TMP/redis.log" >&2; exit 1; }
-
-MODE=${ZPNET_HOOKS_MODE:-zpoline}
-# zpoline's trampoline lives at address 0.
-[ "$MODE" = zpoline ] && sysctl -qw vm.mmap_min_addr=0
-zpns_config "$TMP/zpnet.ini" "[hooks]
-mode = $MODE"
-echo "hooks: $MODE"
-SERVER=198.18.0.2
+SERVER=$Z_ADDR
 CLI=(timeout 60 redis-cli -h $SERVER)
 
-zpns_bg_z "$TMP/redis.log" timeout 300 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
+zpns_bg_z "$TMP/redis.log" timeout 300 "$ZPNET" run -c "$ZCFG" -- \
 	redis-server --save '' --appendonly no --protected-mode no --port 6379
 for ((i = 0; i < 100; i++)); do
 	zpns_k redis-cli -h $SERVER ping 2>/dev/null | grep -q PONG && break
