@@ -19,8 +19,25 @@
  * 1:	lea  128(%rsp), %rsp		 stays balanced (rcx is the
  *	jmp  <after the syscall>	 syscall's to clobber anyway)
  * The syscall itself still becomes `ff d0`, so a branch to it keeps working
- * (through address 0).  Sites without such an instruction go through
- * address 0 and lose the top 8 bytes of the red zone (documented).
+ * (through address 0).
+ *
+ * Otherwise, inside a function known from .eh_frame_hdr (start and end),
+ * the instructions right after the syscall may move instead ("after"
+ * stubs): the fewest whole instructions that make the syscall's 2 bytes
+ * up to 5, none a branch, none %rip-relative, all inside the function,
+ * and no direct branch (jmp/jcc/call/loop rel) of that function aiming
+ * at any byte of the range but its first.  The syscall's address becomes
+ * `jmp stub` (a branch to it still works) and the stub runs:
+ *	lea  -128(%rsp), %rsp ... jmp *zp_stub_entry	(as above)
+ * 1:	lea  128(%rsp), %rsp
+ *	<the moved instructions>	(libc: `cmp $-4095,%rax`)
+ *	jmp  <after them>
+ * Not when patching live (a thread blocked in that syscall would return
+ * into the middle of the jmp).  An indirect branch (jump table) or a
+ * branch from another function into the range cannot be seen: libc has
+ * none (checked over every direct branch of the object, README).  Sites
+ * with neither go through address 0 and lose the top 8 bytes of the red
+ * zone (documented).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -45,6 +62,8 @@
 #define ZP_JMP32_LEN		5
 #define ZP_INSN_MAX		15
 #define ZP_STUB_SIZE		48
+#define ZP_FWD_MAX		128	/* forward branch targets kept */
+#define ZP_AFTER_MAX		16	/* moved bytes that fit an after stub */
 #define ZP_ARENA_SIZE		(64 * 1024)
 #define ZP_ARENA_MAX		256
 #define ZP_ARENA_HDR		16	/* slot holding &zp_stub_entry */
@@ -313,6 +332,14 @@ struct zp_scan {
 	zp_site_cb cb;
 	void *arg;
 	long insns;
+	/*
+	 * Forward direct-branch targets met since the scan last restarted at
+	 * a function start (zp_scan_code_at), beyond the decode position;
+	 * fwd_over: some were dropped, no after stubs until the next restart.
+	 */
+	uintptr_t fwd[ZP_FWD_MAX];
+	int nfwd;
+	int fwd_over;
 };
 
 static int
@@ -347,25 +374,164 @@ zp_decode(struct zp_scan *sc, size_t off)
 	return n <= 0 ? 1 : n;
 }
 
-/* A syscall of length n at off, previous instruction at prev_off. */
+/* Decode at off with the text on; the length, 0 if not movable. */
 static int
-zp_report(struct zp_scan *sc, size_t off, size_t prev_off, int prev_len)
+zp_decode_movable(struct zp_scan *sc, size_t off)
+{
+	int n;
+
+	sc->text.on = 1;
+	sc->text.len = 0;
+	sc->text.buf[0] = '\0';
+	n = zp_print_insn((bfd_vma)(sc->vma + off), &sc->info);
+	sc->text.on = 0;
+	return n > 0 && zp_insn_movable(sc->text.buf) ? n : 0;
+}
+
+static int
+zp_is_legacy_prefix(uint8_t b)
+{
+	return b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 ||
+		b == 0xf3 || b == 0x2e || b == 0x3e || b == 0x26 ||
+		b == 0x36 || b == 0x64 || b == 0x65 || (b & 0xf0) == 0x40;
+}
+
+/*
+ * The target of the instruction of length n at off if it is a direct
+ * branch (jmp/call rel32, jmp/jcc rel8, jcc rel32, loop/jrcxz), else 0.
+ * The displacement is the instruction's last 1 or 4 bytes.
+ */
+static uintptr_t
+zp_direct_target(const struct zp_scan *sc, size_t off, int n)
+{
+	const uint8_t *p = sc->buf + off;
+	uintptr_t next = sc->vma + off + (size_t)n;
+	int i = 0;
+	int32_t rel32;
+
+	while (i < n && zp_is_legacy_prefix(p[i]))
+		i++;
+	if (i >= n)
+		return 0;
+	if ((p[i] == 0xe8 || p[i] == 0xe9) && n - i == 5) {
+		memcpy(&rel32, p + n - 4, sizeof(rel32));
+		return next + (uintptr_t)(intptr_t)rel32;
+	}
+	if ((p[i] == 0xeb || (p[i] >= 0x70 && p[i] <= 0x7f) ||
+	     (p[i] >= 0xe0 && p[i] <= 0xe3)) && n - i == 2)
+		return next + (uintptr_t)(intptr_t)(int8_t)p[n - 1];
+	if (p[i] == 0x0f && n - i == 6 && p[i + 1] >= 0x80 &&
+	    p[i + 1] <= 0x8f) {
+		memcpy(&rel32, p + n - 4, sizeof(rel32));
+		return next + (uintptr_t)(intptr_t)rel32;
+	}
+	return 0;
+}
+
+/* Does a direct branch of [fn, fn_end) aim into [lo, hi)? */
+static int
+zp_func_targets(struct zp_scan *sc, uintptr_t fn, uintptr_t fn_end,
+		uintptr_t lo, uintptr_t hi)
+{
+	size_t off = fn - sc->vma, end = fn_end - sc->vma;
+
+	while (off < end) {
+		int n = zp_decode(sc, off);
+		uintptr_t t = zp_direct_target(sc, off, n);
+
+		if (t >= lo && t < hi)
+			return 1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Keep the target of the instruction at off if it is a forward branch. */
+static void
+zp_note_target(struct zp_scan *sc, size_t off, int n)
+{
+	uintptr_t t = zp_direct_target(sc, off, n);
+	uintptr_t next = sc->vma + off + (size_t)n;
+	int i, k = 0;
+
+	if (t <= next)
+		return;
+	if (sc->nfwd == ZP_FWD_MAX) {
+		for (i = 0; i < sc->nfwd; i++)	/* drop those passed */
+			if (sc->fwd[i] >= next)
+				sc->fwd[k++] = sc->fwd[i];
+		sc->nfwd = k;
+	}
+	if (sc->nfwd == ZP_FWD_MAX)
+		sc->fwd_over = 1;
+	else
+		sc->fwd[sc->nfwd++] = t;
+}
+
+/*
+ * How many bytes after the syscall at off can move to an after stub, 0
+ * if none (see the top of the file).  Its function ends at fn_end; the
+ * scan decoded it from its start up to the syscall.
+ */
+static int
+zp_after_len(struct zp_scan *sc, size_t off, uintptr_t fn_end)
+{
+	uintptr_t s = sc->vma + off;
+	size_t o = off + ZP_SYSCALL_LEN;
+	int sum = 0, n0;
+
+	if (fn_end > sc->vma + sc->len)
+		return 0;
+	while (sum < ZP_JMP32_LEN - ZP_SYSCALL_LEN) {
+		int n;
+
+		if (sc->vma + o >= fn_end)
+			return 0;
+		n = zp_decode_movable(sc, o);
+		if (n == 0)
+			return 0;
+		sum += n;
+		o += (size_t)n;
+		if (sc->vma + o > fn_end || sum > ZP_AFTER_MAX)
+			return 0;
+	}
+	/*
+	 * Too many forward targets to keep: give up (decoding the function
+	 * again would read the sites patched already).
+	 */
+	if (sc->fwd_over)
+		return 0;
+	/* from fn to the syscall: decoded already, forward targets kept */
+	for (n0 = 0; n0 < sc->nfwd; n0++)
+		if (sc->fwd[n0] > s && sc->fwd[n0] < sc->vma + o)
+			return 0;
+	/* the rest of the function */
+	return zp_func_targets(sc, sc->vma + o, fn_end, s + 1, sc->vma + o) ?
+		0 : sum;
+}
+
+/*
+ * A syscall at off, previous instruction at prev_off; fn_end the end of
+ * its function when known (0: unknown).  *after_len: what may move after.
+ */
+static int
+zp_report(struct zp_scan *sc, size_t off, size_t prev_off, int prev_len,
+	  uintptr_t fn_end, int *after_len)
 {
 	struct zp_site s = {
 		.addr = sc->vma + off,
 		.prev = prev_len > 0 ? sc->vma + prev_off : 0,
 		.prev_len = prev_len,
 		.movable = 0,
+		.after_len = 0,
 	};
 
-	if (prev_len >= ZP_JMP32_LEN) {
-		sc->text.on = 1;
-		sc->text.len = 0;
-		sc->text.buf[0] = '\0';
-		zp_print_insn((bfd_vma)(sc->vma + prev_off), &sc->info);
-		sc->text.on = 0;
-		s.movable = zp_insn_movable(sc->text.buf);
-	}
+	if (prev_len >= ZP_JMP32_LEN)
+		s.movable = zp_decode_movable(sc, prev_off) != 0;
+	if (!s.movable && fn_end != 0)
+		s.after_len = zp_after_len(sc, off, fn_end);
+	if (after_len != NULL)
+		*after_len = s.after_len;
 	return sc->cb != NULL ? sc->cb(&s, sc->arg) : 0;
 }
 
@@ -384,7 +550,7 @@ zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 		int n = zp_decode(&sc, off);
 
 		if (n == ZP_SYSCALL_LEN && zp_is_syscall(buf + off) &&
-		    zp_report(&sc, off, prev_off, prev_len) != 0)
+		    zp_report(&sc, off, prev_off, prev_len, 0, NULL) != 0)
 			break;
 		prev_off = off;
 		prev_len = n;
@@ -453,9 +619,13 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 		if (si > 0 && starts[si - 1] - vma > pos) {
 			pos = starts[si - 1] - vma;
 			prev_len = 0;
+			sc.nfwd = 0;
+			sc.fwd_over = 0;
 		}
 		while (pos < x) {
 			int n = zp_decode(&sc, pos);
+
+			zp_note_target(&sc, pos, n);
 
 			prev_off = pos;
 			prev_len = n;
@@ -466,12 +636,28 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 		{
 			int n = zp_decode(&sc, pos);
 
+			uintptr_t fn_end = 0;
+			int after = 0;
+
+			/* its own function: it ends after the syscall */
+			if (ends != NULL && si > 0 && ends[si - 1] > vma + x)
+				fn_end = ends[si - 1];
 			if (n == ZP_SYSCALL_LEN &&
-			    zp_report(&sc, pos, prev_off, prev_len) != 0)
+			    zp_report(&sc, pos, prev_off, prev_len, fn_end,
+				      &after) != 0)
 				break;
 			prev_off = pos;
 			prev_len = n;
 			pos += (size_t)n;
+			/*
+			 * The callback may have written a jmp over the
+			 * instructions after the syscall: never decode them
+			 * again, and they are no previous instruction to move
+			 */
+			if (after > 0) {
+				pos += (size_t)after;
+				prev_len = 0;
+			}
 		}
 	}
 	return sc.insns;
@@ -513,6 +699,40 @@ zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
 	o += 4;
 	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
 	o += sizeof(zp_lea_up);
+	stub[o++] = ZP_OP_JMP32;
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
+	o += 4;
+	ZP_ASSERT(o <= ZP_STUB_SIZE);
+	*out_len = o;
+}
+
+/*
+ * Encode an after stub: enter the hook, then the insn_len bytes moved from
+ * after the syscall, then jmp back_addr (see top of file).
+ */
+void
+zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
+		     int insn_len, uintptr_t slot_addr, uintptr_t back_addr,
+		     int *out_len)
+{
+	int o = 0;
+
+	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
+	o += sizeof(zp_lea_down);
+	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
+	o += sizeof(zp_lea_rcx_rip);
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4,
+		     stub_addr + (uintptr_t)o + 4 + 1 + sizeof(zp_jmp_rip) + 4);
+	o += 4;
+	stub[o++] = ZP_OP_PUSH_RCX;
+	memcpy(stub + o, zp_jmp_rip, sizeof(zp_jmp_rip));
+	o += sizeof(zp_jmp_rip);
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
+	o += 4;
+	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
+	o += sizeof(zp_lea_up);
+	memcpy(stub + o, insn, (size_t)insn_len);
+	o += insn_len;
 	stub[o++] = ZP_OP_JMP32;
 	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
 	o += 4;
@@ -721,6 +941,26 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 			return 0;
 		}
 		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)prev);
+	} else if (s->after_len > 0 && !zp_stubs_off && !pa->live) {
+		uintptr_t slot = 0;
+		uintptr_t stub = zp_stub_alloc(s->addr, &slot);
+		uintptr_t back = s->addr + ZP_SYSCALL_LEN +
+			(uintptr_t)s->after_len;
+		uint8_t code[ZP_STUB_SIZE];
+		int len;
+
+		if (stub != 0) {
+			zp_stub_encode_after(code, stub, p + ZP_SYSCALL_LEN,
+					     s->after_len, slot, back, &len);
+			memcpy((void *)stub, code, (size_t)len);
+			/* the syscall's own bytes become the jmp's first */
+			zp_put_rel32(p + 1, s->addr + ZP_JMP32_LEN, stub);
+			p[0] = ZP_OP_JMP32;
+			zp_rw_stats.sites_stub++;
+			zp_rw_stats.sites_after++;
+			return 0;
+		}
+		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)p);
 	}
 	zp_rw_stats.sites_tramp++;
 	return 0;
@@ -737,7 +977,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	uintptr_t *starts = NULL;
 	long nstarts = -1;
 	uint64_t t0 = zp_rw_now_ns();
-	uint64_t before_stub, before_tramp;
+	uint64_t before_stub, before_tramp, before_after;
 	long r, insns;
 	struct zp_patch_arg pa = { .end = end, .live = live, .err = 0 };
 	int i;
@@ -761,6 +1001,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 			    0, 0, 0);
 	before_stub = zp_rw_stats.sites_stub;
 	before_tramp = zp_rw_stats.sites_tramp;
+	before_after = zp_rw_stats.sites_after;
 	if (fd >= 0)
 		nstarts = zp_elf_func_starts(fd, offset, start, end, &starts);
 	if (nstarts > 0)
@@ -781,10 +1022,12 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	ZP_ASSERT(r == 0);
 	zp_rw_lock_drop();
 	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx in %lu us: %ld insns decoded "
-	       "(%ld function starts), %lu stub + %lu trampoline sites\n",
+	       "(%ld function starts), %lu stub (%lu after the syscall) + "
+	       "%lu trampoline sites\n",
 	       name, (unsigned long)start, (unsigned long)end,
 	       (unsigned long)((zp_rw_now_ns() - t0) / 1000), insns, nstarts,
 	       (unsigned long)(zp_rw_stats.sites_stub - before_stub),
+	       (unsigned long)(zp_rw_stats.sites_after - before_after),
 	       (unsigned long)(zp_rw_stats.sites_tramp - before_tramp));
 	return pa.err;
 }

@@ -87,7 +87,8 @@ ZP_HIDDEN int zp_maps_foreach(zp_map_cb cb, void *arg);
 
 /* rewrite.c */
 struct zp_rewrite_stats {
-	uint64_t sites_stub;
+	uint64_t sites_stub;	/* all stub sites, sites_after included */
+	uint64_t sites_after;	/* stubs moving the code after the syscall */
 	uint64_t sites_tramp;
 	uint64_t insns;
 };
@@ -110,6 +111,8 @@ struct zp_site {
 	uintptr_t prev;		/* previous instruction, 0 if none */
 	int prev_len;
 	int movable;		/* prev can be relocated to a stub */
+	int after_len;		/* else bytes after the syscall that can
+				   (0: none; only with function bounds) */
 };
 typedef int (*zp_site_cb)(const struct zp_site *s, void *arg);
 ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
@@ -135,6 +138,10 @@ ZP_HIDDEN void zp_stub_encode(uint8_t *stub, uintptr_t stub_addr,
 			      const uint8_t *insn, int insn_len,
 			      uintptr_t slot_addr, uintptr_t back_addr,
 			      int *out_len);
+ZP_HIDDEN void zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr,
+				    const uint8_t *insn, int insn_len,
+				    uintptr_t slot_addr, uintptr_t back_addr,
+				    int *out_len);
 
 /* trampoline.c */
 ZP_HIDDEN int zp_tramp_setup(char *err, size_t errlen);

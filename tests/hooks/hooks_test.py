@@ -137,9 +137,12 @@ def case_regs(env, redzone_tramp):
     check(r.returncode == 0, "registers changed (rc=%d) %s" %
           (r.returncode, r.stderr))
     regs, rz = parse_regs(r.stdout)
-    check(len(regs) >= 2 and all(l.endswith(": ok") for l in regs),
+    check(all(l.endswith(": ok") for l in regs),
           "register checks: %s" % regs)
+    check(len(regs) >= 3 and any(l.startswith("regs after ") for l in regs),
+          "no after-stub register check: %s" % regs)
     check(int(rz["redzone stub"], 16) == 0, "stub path lost red zone")
+    check(int(rz["redzone after"], 16) == 0, "after-stub path lost red zone")
     check(int(rz["redzone trampoline"], 16) == redzone_tramp,
           "trampoline path red zone mask %s, want %#x" %
           (rz["redzone trampoline"], redzone_tramp))

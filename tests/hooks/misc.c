@@ -77,15 +77,24 @@ static const unsigned char textdata_want[] = {
 	0x90, 0x0f, 0x05, 0x90, 0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05,
 };
 
-/* getppid with DF set; returns the flags seen right after the syscall */
+/*
+ * getppid with DF set; returns the flags seen right after the syscall.
+ * path 0: stub, 1: address 0, 2: after stub (pushfq; pop; cld move).
+ */
 static long
-df_syscall(int tramp)
+df_syscall(int path)
 {
 	long flags, r;
 
-	if (tramp)
+	if (path == 2)
 		__asm__ volatile ("std\n\tmov $110, %%eax\n\tnop\n\tsyscall\n\t"
 				  "pushfq\n\tpop %1\n\tcld"
+				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
+				  "memory", "cc");
+	else if (path == 1)
+		/* jmp: nothing after the syscall can move to a stub */
+		__asm__ volatile ("std\n\tmov $110, %%eax\n\tnop\n\tsyscall\n\t"
+				  "jmp 1f\n1:\tpushfq\n\tpop %1\n\tcld"
 				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
 				  "memory", "cc");
 	else
@@ -299,8 +308,12 @@ main(int argc, char **argv)
 	if (strcmp(c, "bignr-tramp") == 0) {
 		long r;
 
-		/* not after `mov $nr,%eax`: through address 0 under zpnet */
-		__asm__ volatile ("mov %1, %%eax\n\tnop\n\tsyscall"
+		/*
+		 * not after `mov $nr,%eax` and a branch after it: through
+		 * address 0 under zpnet
+		 */
+		__asm__ volatile ("mov %1, %%eax\n\tnop\n\tsyscall\n\t"
+				  "jmp 1f\n1:"
 				  : "=a"(r) : "i"(NR_PAST_SLED)
 				  : "rcx", "r11", "memory");
 		printf("%ld\n", r);
@@ -367,7 +380,8 @@ main(int argc, char **argv)
 		if (do_forklock() != 0)
 			return 1;
 	} else if (strcmp(c, "df") == 0) {
-		if (!(df_syscall(0) & EFLAGS_DF) || !(df_syscall(1) & EFLAGS_DF))
+		if (!(df_syscall(0) & EFLAGS_DF) || !(df_syscall(1) & EFLAGS_DF) ||
+		    !(df_syscall(2) & EFLAGS_DF))
 			return 1;
 	} else if (strcmp(c, "textdata") == 0) {
 		if (memcmp(textdata_fn(), textdata_want,

@@ -5,14 +5,18 @@
  * zp_regs_run(in, out, variant) loads every general register but rax, rcx,
  * r11 and rsp, and ymm0-15 (or zmm0-31 with AVX-512), from `in`, runs
  * getpid through a `syscall` and stores them all to `out`.
- *   variant bit 0: the syscall is not right after `mov $nr, %eax`, so the
+ *   variant bit 0: the syscall is not right after `mov $nr, %eax` and
+ *                  the instruction after it is a branch target, so the
  *                  rewriter sends it through address 0 (else a stub)
  *   variant bit 1: use zmm0-31 (AVX-512F)
+ *   variant bit 2: not after `mov $nr, %eax`, but followed by glibc's
+ *                  `cmp $-4095, %rax`: an "after" stub moves that
  * Layout of in/out: rbx rdx rsi rdi rbp r8 r9 r10 r12 r13 r14 r15 at 0..95,
  * vector register n at 128 + 64 * n.
  *
  * zp_redzone_run(variant) fills the 128-byte red zone, runs getpid, and
- * returns a bitmask of the 8-byte slots that changed (bit 15 = rsp-8).
+ * returns a bitmask of the 8-byte slots that changed (bit 15 = rsp-8);
+ * variant 0: stub, 1: address 0, 2: after stub (shapes as above).
  */
 #define VEC	128
 #define RZ_MAGIC 0x5a5a0000
@@ -58,15 +62,22 @@ zp_regs_run:
 	mov	80(%rdi), %r14
 	mov	88(%rdi), %r15
 	mov	24(%rdi), %rdi			/* rdi last */
+	testl	$4, regs_variant(%rip)
+	jnz	7f
 	testl	$1, regs_variant(%rip)
 	jnz	3f
 	mov	$39, %eax			/* stub path */
 	syscall
 	jmp	4f
-3:	mov	$39, %eax			/* address-0 path */
-	nop
+7:	mov	$39, %eax			/* after-stub path: */
+	nop					/*  no mov right before */
 	syscall
-4:	mov	%rdi, %rax			/* rax is free now */
+	cmp	$-4095, %rax			/* moved to the stub */
+	jmp	4f
+3:	mov	$39, %eax			/* address-0 path: */
+	nop					/*  no mov right before, */
+	syscall
+4:	mov	%rdi, %rax			/* a jump target right after */
 	mov	regs_out(%rip), %rdi
 	mov	%rbx, 0(%rdi)
 	mov	%rdx, 8(%rdi)
@@ -108,15 +119,22 @@ zp_redzone_run:					/* a leaf: uses the red zone */
 	.irp k,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movq	$(RZ_MAGIC + \k), -128+8*\k(%rsp)	/* slot k */
 	.endr
+	cmp	$2, %edi
+	je	3f
 	test	%edi, %edi
 	jnz	1f
 	mov	$39, %eax			/* stub path */
 	syscall
 	jmp	2f
-1:	mov	$39, %eax			/* address-0 path */
-	nop
+3:	mov	$39, %eax			/* after-stub path (glibc's */
+	nop					/*  shape, no mov right before) */
 	syscall
-2:	xor	%eax, %eax			/* mask of changed slots */
+	cmp	$-4095, %rax			/* moved to the stub */
+	jmp	2f
+1:	mov	$39, %eax			/* address-0 path: */
+	nop					/*  no mov right before, */
+	syscall
+2:	xor	%eax, %eax			/* a jump target right after */
 	.irp k,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	cmpq	$(RZ_MAGIC + \k), -128+8*\k(%rsp)	/* slot k intact? */
 	setne	%cl

@@ -17,6 +17,7 @@
 #define YMM_BYTES	32
 #define V_TRAMP		1
 #define V_AVX512	2
+#define V_AFTER		4
 
 struct zp_regs {
 	uint64_t gpr[NGPR];
@@ -71,7 +72,8 @@ check(int variant)
 			       "ymm", i);
 			bad++;
 		}
-	printf("regs %s %s: %s\n", variant & V_TRAMP ? "trampoline" : "stub",
+	printf("regs %s %s: %s\n", variant & V_TRAMP ? "trampoline" :
+	       variant & V_AFTER ? "after" : "stub",
 	       variant & V_AVX512 ? "zmm0-31" : "ymm0-15",
 	       bad ? "CHANGED" : "ok");
 	return bad;
@@ -84,11 +86,14 @@ main(void)
 
 	bad += check(0);
 	bad += check(V_TRAMP);
+	bad += check(V_AFTER);
 	if (has_avx512f()) {
 		bad += check(V_AVX512);
 		bad += check(V_AVX512 | V_TRAMP);
+		bad += check(V_AVX512 | V_AFTER);
 	}
 	printf("redzone stub: %#x\n", zp_redzone_run(0));
 	printf("redzone trampoline: %#x\n", zp_redzone_run(1));
+	printf("redzone after: %#x\n", zp_redzone_run(2));
 	return bad ? 1 : 0;
 }

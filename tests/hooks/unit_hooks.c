@@ -160,6 +160,104 @@ test_stub(void)
 	EXPECT(0x10000 + 37 + rel == 0x20007);
 }
 
+/* What may move after a syscall (an "after" stub) and what not. */
+static void
+test_scan_after(void)
+{
+	/*
+	 * 0x1000: nop; syscall; cmp $-4095,%rax  -> after_len 6
+	 * 0x1009: mov %rdi,%rax; syscall; 0x100e: mov %rax,%rdx;
+	 *         jmp 0x100e                     -> target inside: 0
+	 * 0x1013: nop; syscall; jmp +0           -> a branch: 0
+	 * 0x1018: je 0x101d; nop; syscall;
+	 *         0x101d: mov %rax,%rdx          -> forward target: 0
+	 * 0x1020: nop; syscall; mov %rax,%rdx    -> past end 0x1025: 0
+	 * 0x1026: ret
+	 */
+	static const uint8_t code[] = {
+		0x90, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff,
+		0x48, 0x89, 0xf8, 0x0f, 0x05, 0x48, 0x89, 0xc2, 0xeb, 0xfb,
+		0x90, 0x0f, 0x05, 0xeb, 0x00,
+		0x74, 0x03, 0x90, 0x0f, 0x05, 0x48, 0x89, 0xc2,
+		0x90, 0x0f, 0x05, 0x48, 0x89, 0xc2,
+		0xc3,
+	};
+	uintptr_t fn[] = { 0x1000, 0x1025 };	/* start, end */
+	uintptr_t fn_all[] = { 0x1000, 0x1027 };
+	static const uint8_t code2[] = {
+		0x90, 0x0f, 0x05, 0xb8, 0x27, 0, 0, 0, 0x0f, 0x05, 0xc3,
+	};
+	uintptr_t fn2[] = { 0x1000, 0x100b };
+	struct collect c = { 0 };
+
+	EXPECT(sizeof(code) == 0x27);
+	zp_scan_code_at(code, sizeof(code), 0x1000, fn, 1, fn + 1, collect_cb,
+			&c);
+	EXPECT(c.n == 5);
+	EXPECT(c.s[0].addr == 0x1001 && !c.s[0].movable &&
+	       c.s[0].after_len == 6);
+	EXPECT(c.s[1].addr == 0x100c && c.s[1].after_len == 0);
+	EXPECT(c.s[2].addr == 0x1014 && c.s[2].after_len == 0);
+	EXPECT(c.s[3].addr == 0x101b && c.s[3].after_len == 0);
+	EXPECT(c.s[4].addr == 0x1021 && c.s[4].after_len == 0);
+
+	/* the function ends after the last mov: it may move */
+	memset(&c, 0, sizeof(c));
+	zp_scan_code_at(code, sizeof(code), 0x1000, fn_all, 1, fn_all + 1,
+			collect_cb, &c);
+	EXPECT(c.n == 5 && c.s[0].after_len == 6 && c.s[4].after_len == 3);
+	EXPECT(c.s[1].after_len == 0 && c.s[3].after_len == 0);
+
+	/* without function bounds (no ends, or a linear sweep): never */
+	memset(&c, 0, sizeof(c));
+	zp_scan_code_at(code, sizeof(code), 0x1000, fn, 1, NULL, collect_cb,
+			&c);
+	EXPECT(c.n == 5 && c.s[0].after_len == 0);
+	memset(&c, 0, sizeof(c));
+	zp_scan_code(code, sizeof(code), 0x1000, collect_cb, &c);
+	EXPECT(c.n == 5 && c.s[0].after_len == 0);
+
+	/*
+	 * nop; syscall; mov $39,%eax; syscall; ret: the mov moves with the
+	 * first syscall, so it is no previous instruction of the second
+	 * (its jmp would overwrite the first one's)
+	 */
+	memset(&c, 0, sizeof(c));
+	zp_scan_code_at(code2, sizeof(code2), 0x1000, fn2, 1, fn2 + 1,
+			collect_cb, &c);
+	EXPECT(c.n == 2 && c.s[0].after_len == 5);
+	EXPECT(c.s[1].addr == 0x1008 && c.s[1].prev_len == 0 &&
+	       !c.s[1].movable && c.s[1].after_len == 0);
+}
+
+static void
+test_stub_after(void)
+{
+	static const uint8_t cmp[] = { 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff };
+	uint8_t stub[64];
+	int len = 0;
+	int32_t rel;
+
+	zp_stub_encode_after(stub, 0x10000, cmp, sizeof(cmp), 0x0f000,
+			     0x20008, &len);
+	EXPECT(len == 5 + 7 + 1 + 6 + 8 + 6 + 5);
+	/* lea -128(%rsp),%rsp; lea 1f(%rip),%rcx: 1f = 0x10000 + 19 */
+	EXPECT(stub[0] == 0x48 && stub[1] == 0x8d && stub[4] == 0x80);
+	EXPECT(stub[5] == 0x48 && stub[6] == 0x8d && stub[7] == 0x0d);
+	memcpy(&rel, stub + 8, 4);
+	EXPECT(0x10000 + 12 + rel == 0x10000 + 19);
+	EXPECT(stub[12] == 0x51);
+	EXPECT(stub[13] == 0xff && stub[14] == 0x25);
+	memcpy(&rel, stub + 15, 4);
+	EXPECT(0x10000 + 19 + rel == 0x0f000);
+	/* 1: lea 128(%rsp),%rsp; the moved cmp; jmp back after it */
+	EXPECT(stub[19] == 0x48 && stub[20] == 0x8d && stub[21] == 0xa4);
+	EXPECT(memcmp(stub + 27, cmp, sizeof(cmp)) == 0);
+	EXPECT(stub[33] == 0xe9);
+	memcpy(&rel, stub + 34, 4);
+	EXPECT(0x10000 + 38 + rel == 0x20008);
+}
+
 /* The site set grows and keeps every address (hash as in entry.S). */
 static void
 test_site_set(void)
@@ -265,6 +363,8 @@ main(void)
 	test_sled();
 	test_scan();
 	test_stub();
+	test_scan_after();
+	test_stub_after();
 	test_site_set();
 	test_libc_agree();
 	if (failures) {
