@@ -340,19 +340,30 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk = sock_of(a1);
 	struct msghdr *m = (struct msghdr *)a2;
 	socklen_t namelen;
+	bool dgram;
+	size_t room;
 	long r;
 
 	if (sk == NULL)
 		return KERNEL(SYS_recvmsg);
 	if (m == NULL)
 		return -EFAULT;
+	dgram = sk->proto->type == SOCK_DGRAM;
 	namelen = m->msg_name != NULL ? m->msg_namelen : 0;
-	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
+	/* A datagram: ask for its real length to tell a truncation. */
+	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen,
+		      dgram ? (int)a3 | MSG_TRUNC : (int)a3,
 		      m->msg_name, m->msg_name != NULL ? &namelen : NULL);
 	if (r >= 0) {
 		m->msg_namelen = m->msg_name != NULL ? namelen : 0;
 		m->msg_controllen = 0;
 		m->msg_flags = 0;
+		room = dgram ? iov_total(m->msg_iov, (int)m->msg_iovlen) : 0;
+		if (dgram && (size_t)r > room) {
+			m->msg_flags = MSG_TRUNC;
+			if (!(a3 & MSG_TRUNC))
+				r = (long)room;
+		}
 	}
 	return r;
 }

@@ -98,6 +98,10 @@ bt_alloc(int family)
 	bond_sock_init(&t->sk, &bond_tcp_proto, family);
 	t->sk.opt.rcvbuf = TCP_WND;
 	t->sk.opt.sndbuf = TCP_SND_BUF;
+	/* lwIP's keepalive defaults are Linux's (7200 s, 75 s, 9): report them */
+	t->sk.opt.keepidle_s = (int)(TCP_KEEPIDLE_DEFAULT / BOND_MS_PER_S);
+	t->sk.opt.keepintvl_s = (int)(TCP_KEEPINTVL_DEFAULT / BOND_MS_PER_S);
+	t->sk.opt.keepcnt = (int)TCP_KEEPCNT_DEFAULT;
 	t->state = BT_NEW;
 	return t;
 }
@@ -151,12 +155,6 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	if (p == NULL) {
 		t->rx_fin = true;
 		bump(t);
-		return ERR_OK;
-	}
-	if (t->shut_rd) {
-		/* Linux keeps acknowledging after SHUT_RD and drops the data. */
-		tcp_recved(pcb, p->tot_len);
-		pbuf_free(p);
 		return ERR_OK;
 	}
 	t->rx_len += p->tot_len;
@@ -559,11 +557,10 @@ bt_shutdown(struct bond_sock *sk, int how)
 	if (t->state != BT_CONNECTED && t->state != BT_CONNECTING &&
 	    t->state != BT_LISTEN)
 		return -ENOTCONN;
-	if (how == SHUT_RD || how == SHUT_RDWR) {
+	/* Linux's SHUT_RD keeps what is queued and what still arrives
+	 * readable; only an empty queue reads 0 instead of blocking. */
+	if (how == SHUT_RD || how == SHUT_RDWR)
 		t->shut_rd = true;
-		if (t->rx_len > 0)
-			consume(t, t->rx_len);
-	}
 	if ((how == SHUT_WR || how == SHUT_RDWR) && !t->shut_wr &&
 	    t->pcb != NULL && t->state == BT_CONNECTED) {
 		err_t e = tcp_shutdown(t->pcb, 0, 1);
@@ -759,8 +756,8 @@ bt_events(struct bond_sock *sk)
 		ev |= EPOLLOUT;
 	if (t->shut_wr)
 		ev |= EPOLLOUT;
-	if (t->rx_fin && t->shut_wr)
-		ev |= EPOLLHUP;
+	if ((t->rx_fin || t->shut_rd) && t->shut_wr)
+		ev |= EPOLLHUP;	/* Linux: both directions shut */
 	if (sk->so_error)
 		ev |= EPOLLERR;
 	return ev;

@@ -4,7 +4,8 @@
  *
  *   zpnet-sockcheck peer PORT
  *	the kernel-side helper: a TCP service on PORT (first line picks the
- *	mode: ECHO, SINK, LAST, SEND n, BACK port) and UDP echo on PORT;
+ *	mode: ECHO, SINK, LAST, SEND n, BACK port, BACKN n port, RESET;
+ *	anything else: close) and UDP echo on PORT;
  *	nothing listens on PORT+1 (for ECONNREFUSED).
  *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP [PEER_IP6]
  *	every check against the peer (IPv6 ones when PEER_IP6 is given);
@@ -45,6 +46,16 @@
 #define TEST_NONLOCAL	"192.0.2.99"	/* TEST-NET-1: never ours */
 #define WAIT_MS		5000
 #define PEER_LIFETIME_S	240
+#define SOCKBUF_SET	65536
+#define KEEPIDLE_SET	30
+#define KEEPINTVL_SET	5
+#define KEEPCNT_SET	4
+#define LINUX_KEEPIDLE	7200	/* net.ipv4.tcp_keepalive_time, a new netns */
+#define LINUX_KEEPINTVL	75
+#define LINUX_KEEPCNT	9
+#define BACKLOG_CONNS	3
+#define DUP_LOW		50
+#define NAP_NS		(100 * 1000 * 1000)
 
 static struct sockaddr_in peer_sa, local_sa;
 static struct sockaddr_in6 peer6_sa;
@@ -177,6 +188,28 @@ peer_conn(int c, const struct sockaddr_in *from)
 			if (sent % SEND_PAUSE_EVERY < SEND_CHUNK)
 				usleep(SEND_PAUSE_US);
 		}
+	} else if (strcmp(line, "RESET") == 0) {
+		struct linger lg = { 1, 0 };
+
+		/* close() with linger 0 resets the connection */
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (strncmp(line, "BACKN ", 6) == 0 && from != NULL) {
+		/* n connections in a row, each "hello" then FIN; then tell
+		 * how many connected */
+		char *end;
+		int n = (int)strtol(line + 6, &end, 10), ok = 0;
+		struct sockaddr_in to = addr_of(from, atoi(end));
+
+		for (int i = 0; i < n; i++) {
+			int s = socket(AF_INET, SOCK_STREAM, 0);
+
+			if (connect(s, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+			    write_all(s, "hello", 5) == 0)
+				ok++;
+			close(s);
+		}
+		snprintf(line, sizeof(line), "%d\n", ok);
+		write_all(c, line, strlen(line));
 	} else if (strncmp(line, "BACK ", 5) == 0 && from != NULL) {
 		struct sockaddr_in to = addr_of(from, atoi(line + 5));
 		int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -809,6 +842,393 @@ check_loopback(void)
 }
 
 static int
+get_int_opt(int s, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(s, level, name, &v, &len) < 0 || len != sizeof(v))
+		return -1;
+	return v;
+}
+
+static bool
+set_int_opt(int s, int level, int name, int v)
+{
+	return setsockopt(s, level, name, &v, sizeof(v)) == 0;
+}
+
+/* Each option reads back what Linux reports after setting it. */
+static void
+check_sockopts(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0), v = 1;
+	struct timeval tv = { 1, 500000 }, got;
+	socklen_t len = sizeof(got);
+
+	CHECK(get_int_opt(s, SOL_SOCKET, SO_REUSEADDR) == 0 &&
+	      set_int_opt(s, SOL_SOCKET, SO_REUSEADDR, 1) &&
+	      get_int_opt(s, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR round-trip");
+	CHECK(get_int_opt(s, SOL_SOCKET, SO_REUSEPORT) == 0 &&
+	      set_int_opt(s, SOL_SOCKET, SO_REUSEPORT, 1) &&
+	      get_int_opt(s, SOL_SOCKET, SO_REUSEPORT) == 1, "SO_REUSEPORT round-trip");
+	CHECK(get_int_opt(s, SOL_SOCKET, SO_KEEPALIVE) == 0 &&
+	      set_int_opt(s, SOL_SOCKET, SO_KEEPALIVE, 1) &&
+	      get_int_opt(s, SOL_SOCKET, SO_KEEPALIVE) == 1 &&
+	      set_int_opt(s, SOL_SOCKET, SO_KEEPALIVE, 0) &&
+	      get_int_opt(s, SOL_SOCKET, SO_KEEPALIVE) == 0, "SO_KEEPALIVE round-trip");
+	CHECK(get_int_opt(s, SOL_SOCKET, SO_RCVBUF) > 0 &&
+	      get_int_opt(s, SOL_SOCKET, SO_SNDBUF) > 0, "SO_RCVBUF/SO_SNDBUF defaults");
+	CHECK(set_int_opt(s, SOL_SOCKET, SO_RCVBUF, SOCKBUF_SET) &&
+	      (v = get_int_opt(s, SOL_SOCKET, SO_RCVBUF)) == 2 * SOCKBUF_SET,
+	      "SO_RCVBUF reads back doubled (%d)", v);
+	CHECK(set_int_opt(s, SOL_SOCKET, SO_SNDBUF, SOCKBUF_SET) &&
+	      (v = get_int_opt(s, SOL_SOCKET, SO_SNDBUF)) == 2 * SOCKBUF_SET,
+	      "SO_SNDBUF reads back doubled (%d)", v);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+	      getsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &got, &len) == 0 &&
+	      len == sizeof(got) && got.tv_sec == tv.tv_sec &&
+	      got.tv_usec == tv.tv_usec, "SO_SNDTIMEO round-trip");
+	len = sizeof(got);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	      getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &got, &len) == 0 &&
+	      len == sizeof(got) && got.tv_sec == tv.tv_sec &&
+	      got.tv_usec == tv.tv_usec, "SO_RCVTIMEO round-trip");
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE) == LINUX_KEEPIDLE &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPINTVL) == LINUX_KEEPINTVL &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPCNT) == LINUX_KEEPCNT,
+	      "TCP_KEEPIDLE/INTVL/CNT defaults %d/%d/%d",
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE),
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPINTVL),
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPCNT));
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE, KEEPIDLE_SET) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE) == KEEPIDLE_SET,
+	      "TCP_KEEPIDLE round-trip");
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_KEEPINTVL, KEEPINTVL_SET) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPINTVL) == KEEPINTVL_SET,
+	      "TCP_KEEPINTVL round-trip");
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_KEEPCNT, KEEPCNT_SET) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPCNT) == KEEPCNT_SET,
+	      "TCP_KEEPCNT round-trip");
+	CHECK(!set_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE, 0) && errno == EINVAL,
+	      "TCP_KEEPIDLE 0: EINVAL");
+	CHECK(!set_int_opt(s, SOL_SOCKET, UNKNOWN_OPT, 1) && errno == ENOPROTOOPT,
+	      "setsockopt unknown option: ENOPROTOOPT");
+	close(s);
+}
+
+/* The options stay with the socket once it is connected. */
+static void
+check_sockopts_connected(void)
+{
+	int s = tcp_to("ECHO\n");
+	char buf[4];
+
+	CHECK(set_int_opt(s, SOL_SOCKET, SO_KEEPALIVE, 1) &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE, KEEPIDLE_SET) &&
+	      get_int_opt(s, SOL_SOCKET, SO_KEEPALIVE) == 1 &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_KEEPIDLE) == KEEPIDLE_SET &&
+	      write(s, "opt", 3) == 3 && read_full(s, buf, 3) == 3,
+	      "keepalive options on a connected socket");
+	close(s);
+}
+
+static void
+check_fd_calls(void)
+{
+	int s = tcp_to("ECHO\n"), d, t, l;
+	char buf[LINE_MAX_LEN];
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	struct sockaddr_in a = local_sa, got;
+	socklen_t len = sizeof(got);
+
+	CHECK(fcntl(s, F_GETFD) == 0, "F_GETFD: no FD_CLOEXEC");
+	CHECK(fcntl(s, F_SETFD, FD_CLOEXEC) == 0 && fcntl(s, F_GETFD) == FD_CLOEXEC,
+	      "F_SETFD FD_CLOEXEC");
+	CHECK(fcntl(s, F_SETFD, 0) == 0 && fcntl(s, F_GETFD) == 0, "F_SETFD 0");
+	d = fcntl(s, F_DUPFD, DUP_LOW);
+	CHECK(d >= DUP_LOW && fcntl(d, F_GETFD) == 0, "F_DUPFD");
+	CHECK(write(d, "fd", 2) == 2 && read_full(s, buf, 2) == 2 &&
+	      memcmp(buf, "fd", 2) == 0, "F_DUPFD: same socket");
+	close(d);
+	CHECK(dup2(s, s) == s && write(s, "s", 1) == 1 && read_full(s, buf, 1) == 1,
+	      "dup2 onto itself keeps the socket");
+	CHECK(dup3(s, s, 0) < 0 && errno == EINVAL, "dup3 onto itself: EINVAL");
+
+	/* dup3 with O_CLOEXEC onto a listener: the port is free again */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = 0;
+	bind(l, (struct sockaddr *)&a, sizeof(a));
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&got, &len);
+	CHECK(dup3(s, l, O_CLOEXEC) == l && fcntl(l, F_GETFD) == FD_CLOEXEC &&
+	      fcntl(s, F_GETFD) == 0, "dup3 O_CLOEXEC");
+	CHECK(write(l, "d3", 2) == 2 && read_full(s, buf, 2) == 2 &&
+	      memcmp(buf, "d3", 2) == 0, "dup3: new fd is the first socket");
+	d = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(bind(d, (struct sockaddr *)&got, sizeof(got)) == 0,
+	      "dup3 closed the old listener (its port binds again)");
+	close(d);
+	close(l);
+	close(s);
+
+	/* dup2 onto a stack socket closes that one: its peer sees the FIN
+	 * (the peer serves one connection at a time: the echo is over) */
+	t = tcp_to("SINK\n");
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(t >= 0 && write(t, "12345", 5) == 5, "second connection");
+	CHECK(dup2(s, t) == t && getpeername(t, (struct sockaddr *)&got, &len) < 0 &&
+	      errno == ENOTCONN, "dup2 onto it: now the unconnected socket");
+	d = tcp_to("LAST\n");	/* served after the sink saw its FIN */
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
+	CHECK(read_line(d, buf, sizeof(buf)) > 0 && strtoul(buf, NULL, 10) == 5,
+	      "dup2 closed the old socket (peer got its data and FIN)");
+	close(d);
+	close(t);
+	close(s);
+}
+
+static void
+check_shutdown(void)
+{
+	int s = tcp_to("ECHO\n"), n = -1;
+	char buf[8];
+	struct pollfd pf;
+
+	CHECK(write(s, "abc", 3) == 3 && recv(s, buf, 3, MSG_PEEK | MSG_WAITALL) == 3,
+	      "echo queued");
+	CHECK(shutdown(s, SHUT_RD) == 0, "shutdown(SHUT_RD)");
+	pf.fd = s;
+	pf.events = POLLIN | POLLOUT | POLLRDHUP;
+	CHECK(poll(&pf, 1, 0) == 1 && pf.revents == (POLLIN | POLLOUT | POLLRDHUP),
+	      "SHUT_RD: poll IN|OUT|RDHUP (%#x)", pf.revents);
+	CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 3 && read(s, buf, sizeof(buf)) == 3 &&
+	      memcmp(buf, "abc", 3) == 0, "SHUT_RD: queued data still reads");
+	CHECK(read(s, buf, sizeof(buf)) == 0, "SHUT_RD: then read returns 0");
+	CHECK(write(s, "d", 1) == 1, "SHUT_RD: write still works");
+	close(s);
+
+	s = tcp_to("ECHO\n");
+	CHECK(shutdown(s, SHUT_RDWR) == 0, "shutdown(SHUT_RDWR)");
+	pf.fd = s;
+	pf.events = POLLIN | POLLOUT;
+	pf.revents = 0;
+	CHECK(poll(&pf, 1, 0) == 1 && (pf.revents & POLLHUP) && (pf.revents & POLLIN),
+	      "SHUT_RDWR: poll reports HUP (%#x)", pf.revents);
+	CHECK(read(s, buf, sizeof(buf)) == 0, "SHUT_RDWR: read returns 0");
+	CHECK(send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "SHUT_RDWR: send EPIPE");
+	close(s);
+}
+
+/* Readable/writable events after the peer closes or resets. */
+static void
+check_peer_gone(void)
+{
+	int s = tcp_to("CLOSE\n"), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = 1 }, out[2];
+	struct pollfd pf;
+	char c;
+
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
+	      epoll_wait(ep, out, 2, WAIT_MS) == 1 &&
+	      out[0].events == (EPOLLIN | EPOLLRDHUP),
+	      "peer FIN: EPOLLIN|EPOLLRDHUP, no HUP (%#x)", out[0].events);
+	CHECK(read(s, &c, 1) == 0, "peer FIN: read 0");
+	CHECK(shutdown(s, SHUT_WR) == 0 && epoll_wait(ep, out, 2, 0) == 1 &&
+	      out[0].events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP),
+	      "and our SHUT_WR: EPOLLHUP too (%#x)", out[0].events);
+	close(s);
+
+	s = tcp_to("RESET\n");
+	ev.events = EPOLLIN;	/* ERR and HUP come unasked */
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
+	      epoll_wait(ep, out, 2, WAIT_MS) == 1 &&
+	      out[0].events == (EPOLLIN | EPOLLERR | EPOLLHUP),
+	      "peer RST: EPOLLIN|EPOLLERR|EPOLLHUP (%#x)", out[0].events);
+	CHECK(read(s, &c, 1) < 0 && errno == ECONNRESET, "peer RST: read ECONNRESET");
+	CHECK(read(s, &c, 1) == 0, "then read 0");
+	CHECK(epoll_wait(ep, out, 2, 0) == 1 && out[0].events == (EPOLLIN | EPOLLHUP),
+	      "then EPOLLIN|EPOLLHUP (%#x)", out[0].events);
+	sigpipes = 0;
+	CHECK(write(s, "x", 1) < 0 && errno == EPIPE && sigpipes == 1,
+	      "then write EPIPE and SIGPIPE");
+	close(s);
+	close(ep);
+
+	s = tcp_to("RESET\n");
+	pf.fd = s;
+	pf.events = POLLIN;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && pf.revents == (POLLIN | POLLERR | POLLHUP),
+	      "peer RST: poll IN|ERR|HUP (%#x)", pf.revents);
+	sigpipes = 0;
+	CHECK(write(s, "x", 1) < 0 && errno == ECONNRESET && sigpipes == 0,
+	      "peer RST: write ECONNRESET, no SIGPIPE");
+	CHECK(send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "then send EPIPE");
+	CHECK(read(s, &c, 1) == 0, "then read 0");
+	close(s);
+
+	s = tcp_to("RESET\n");
+	pf.revents = 0;
+	poll(&pf, 1, WAIT_MS);
+	CHECK(get_int_opt(s, SOL_SOCKET, SO_ERROR) == ECONNRESET &&
+	      get_int_opt(s, SOL_SOCKET, SO_ERROR) == 0, "peer RST: SO_ERROR once");
+	close(s);
+}
+
+static void
+check_more_waits(void)
+{
+	int s = tcp_to("ECHO\n"), p[2], ep;
+	struct pollfd pf[2];
+	struct timespec ts = { 0, NAP_NS };
+	struct epoll_event ev, out[4];
+	sigset_t mask;
+	fd_set rs;
+	char c;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	pipe(p);
+	pf[0].fd = s;
+	pf[0].events = POLLIN;
+	pf[1].fd = p[0];
+	pf[1].events = POLLIN;
+	CHECK(ppoll(pf, 2, &ts, &mask) == 0, "ppoll: nothing ready, times out");
+	FD_ZERO(&rs);
+	FD_SET(s, &rs);
+	FD_SET(p[0], &rs);
+	CHECK(pselect((s > p[0] ? s : p[0]) + 1, &rs, NULL, NULL, &ts, &mask) == 0 &&
+	      !FD_ISSET(s, &rs) && !FD_ISSET(p[0], &rs), "pselect: times out, sets cleared");
+	write(s, "x", 1);
+	write(p[1], "y", 1);
+	poll(pf, 1, WAIT_MS);
+	ts.tv_sec = WAIT_MS / 1000;
+	CHECK(ppoll(pf, 2, &ts, &mask) == 2 && (pf[0].revents & POLLIN) &&
+	      (pf[1].revents & POLLIN), "ppoll over socket and pipe");
+	FD_ZERO(&rs);
+	FD_SET(s, &rs);
+	FD_SET(p[0], &rs);
+	CHECK(pselect((s > p[0] ? s : p[0]) + 1, &rs, NULL, NULL, &ts, &mask) == 2 &&
+	      FD_ISSET(s, &rs) && FD_ISSET(p[0], &rs), "pselect over socket and pipe");
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	ev.data.u64 = 2;
+	epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+	CHECK(epoll_pwait(ep, out, 4, WAIT_MS, &mask) == 2 &&
+	      out[0].data.u64 + out[1].data.u64 == 3, "epoll_pwait over socket and pipe");
+	CHECK(epoll_pwait(ep, out, 1, WAIT_MS, &mask) == 1, "epoll_pwait: maxevents 1");
+	read(s, &c, 1);
+	read(p[0], &c, 1);
+	CHECK(epoll_pwait(ep, out, 4, 100, &mask) == 0, "epoll_pwait: times out");
+	close(ep);
+	close(p[0]);
+	close(p[1]);
+	close(s);
+}
+
+/* listen(fd, 1): more connections than the backlog wait, none is refused. */
+static void
+check_backlog(void)
+{
+	struct sockaddr_in a = local_sa, got;
+	socklen_t len = sizeof(got);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	int l = socket(AF_INET, SOCK_STREAM, 0), ctl, c, accepted = 0;
+	char cmd[LINE_MAX_LEN], buf[8];
+
+	a.sin_port = 0;
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0 &&
+	      getsockname(l, (struct sockaddr *)&got, &len) == 0, "listen backlog 1");
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
+	snprintf(cmd, sizeof(cmd), "BACKN %d %d\n", BACKLOG_CONNS, ntohs(got.sin_port));
+	ctl = tcp_to(cmd);
+	for (int i = 0; i < BACKLOG_CONNS; i++) {
+		c = accept(l, NULL, NULL);
+		if (c < 0)
+			break;
+		if (read_full(c, buf, 5) == 5 && memcmp(buf, "hello", 5) == 0 &&
+		    read(c, buf, 1) == 0)
+			accepted++;
+		close(c);
+	}
+	CHECK(accepted == BACKLOG_CONNS, "all %d connections accepted (%d)",
+	      BACKLOG_CONNS, accepted);
+	CHECK(read_line(ctl, cmd, sizeof(cmd)) > 0 && atoi(cmd) == BACKLOG_CONNS,
+	      "none refused: the peer connected %d times (%s)", BACKLOG_CONNS, cmd);
+	close(ctl);
+	close(l);
+}
+
+static void
+check_udp_more(void)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port), from;
+	socklen_t fl = sizeof(from);
+	int u = socket(AF_INET, SOCK_DGRAM, 0), total = 0, r;
+	char buf[64], bufs[4][8];
+	struct pollfd pf = { u, POLLIN, 0 };
+	struct mmsghdr mm[4];
+	struct iovec iov[4];
+	struct msghdr m;
+	const char *words[3] = { "one", "two", "six" };
+
+	connect(u, (struct sockaddr *)&a, sizeof(a));
+	send(u, "peek1", 5, 0);
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 &&
+	      recvfrom(u, buf, sizeof(buf), MSG_PEEK, (struct sockaddr *)&from, &fl) == 5 &&
+	      memcmp(buf, "peek1", 5) == 0 && from.sin_port == a.sin_port,
+	      "UDP MSG_PEEK: data and source");
+	CHECK(recv(u, buf, 2, MSG_PEEK) == 2 && recv(u, buf, sizeof(buf), 0) == 5 &&
+	      memcmp(buf, "peek1", 5) == 0, "UDP: the peeked datagram is read whole");
+	CHECK(recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "UDP: then nothing");
+
+	send(u, "truncate-me", 11, 0);
+	pf.revents = 0;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && recv(u, buf, 4, MSG_TRUNC | MSG_PEEK) == 11 &&
+	      memcmp(buf, "trun", 4) == 0, "UDP MSG_TRUNC: the real length");
+	memset(&m, 0, sizeof(m));
+	iov[0].iov_base = buf;
+	iov[0].iov_len = 4;
+	m.msg_iov = iov;
+	m.msg_iovlen = 1;
+	CHECK(recvmsg(u, &m, 0) == 4 && (m.msg_flags & MSG_TRUNC),
+	      "UDP recvmsg: msg_flags has MSG_TRUNC (%#x)", m.msg_flags);
+
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 3; i++) {
+		iov[i].iov_base = (void *)words[i];
+		iov[i].iov_len = 3;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	CHECK(sendmmsg(u, mm, 3, 0) == 3, "sendmmsg of 3: 3");
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 4; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = sizeof(bufs[i]);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (total < 3) {
+		pf.revents = 0;
+		if (poll(&pf, 1, WAIT_MS) != 1)
+			break;
+		r = recvmmsg(u, &mm[total], (unsigned int)(4 - total), MSG_DONTWAIT, NULL);
+		if (r <= 0)
+			break;
+		total += r;
+	}
+	CHECK(total == 3 && mm[0].msg_len == 3 && memcmp(bufs[0], "one", 3) == 0 &&
+	      memcmp(bufs[2], "six", 3) == 0, "recvmmsg: 3 of 4 slots filled, in order");
+	CHECK(recvmmsg(u, mm, 4, MSG_DONTWAIT, NULL) < 0 && errno == EAGAIN,
+	      "recvmmsg on empty: EAGAIN");
+	close(u);
+}
+
+static int
 test_main(const char *peer, int p, const char *local, const char *peer6)
 {
 	struct sigaction sa;
@@ -841,6 +1261,14 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_loopback();
 	check_more_calls();
 	check_threads();
+	check_sockopts();
+	check_sockopts_connected();
+	check_fd_calls();
+	check_shutdown();
+	check_peer_gone();
+	check_more_waits();
+	check_backlog();
+	check_udp_more();
 	if (have6)
 		check_ipv6();
 	printf("%d checks, %d failed\n", checks, failures);
