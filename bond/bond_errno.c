@@ -37,8 +37,13 @@ bond_errno(int lwip_err, bool connecting)
 	case ERR_IF:
 		return -ENETDOWN;
 	case ERR_ABRT:
-		/* lwIP aborts a connect when its SYNs go unanswered. */
-		return connecting ? -ETIMEDOUT : -ECONNABORTED;
+		/*
+		 * lwIP reports ERR_ABRT when its timers give up on a
+		 * connection: SYNs unanswered, retransmissions or keepalive
+		 * probes exhausted. Linux says ETIMEDOUT for all three.
+		 * (bond's own tcp_abort() calls detach the callbacks first.)
+		 */
+		return -ETIMEDOUT;
 	case ERR_RST:
 		return connecting ? -ECONNREFUSED : -ECONNRESET;
 	case ERR_CLSD:
