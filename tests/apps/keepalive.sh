@@ -32,7 +32,7 @@ run_case() {
 	local name=$1
 	shift
 	zpns_k ip addr replace $K_ADDR/24 dev vk0
-	zpns_k timeout 60 socat -u TCP-LISTEN:7300,reuseaddr OPEN:/dev/null &
+	setsid ip netns exec "$NS_K" timeout 60 socat -u TCP-LISTEN:7300,reuseaddr OPEN:/dev/null &
 	local sink=$!
 	sleep 0.5
 	"$@" $PY -u -c "$prog" > "$TMP/$name.log" 2>&1 &
@@ -43,7 +43,7 @@ run_case() {
 	wait $prog_pid
 	grep -q "errno ETIMEDOUT" "$TMP/$name.log" || fail "$name: $(grep -v '^zpnet' "$TMP/$name.log" | tail -1)"
 	echo "ok $name: recv() on a connection to a silent peer fails with ETIMEDOUT"
-	kill $sink 2>/dev/null
+	kill -TERM -- -$sink 2>/dev/null	# its own process group
 	wait $sink 2>/dev/null
 }
 
