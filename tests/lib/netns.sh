@@ -25,7 +25,7 @@ zpns_teardown() {
 	local pid
 	for pid in "${ZPNS_PIDS[@]}"; do
 		# Our own process groups only.
-		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 	done
 	ZPNS_PIDS=()
 	if [ -n "$NS_Z" ]; then ip netns del "$NS_Z" 2>/dev/null || true; fi
