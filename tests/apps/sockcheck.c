@@ -41,6 +41,7 @@
 #define SEND_CHUNK	1000
 #define SEND_PAUSE_EVERY (64u * 1024)
 #define SEND_PAUSE_US	2000
+#define HOLD_US		500000	/* HOLD: how long the peer reads nothing */
 #define RCVTIMEO_MS	200
 #define UNKNOWN_OPT	9999
 #define TEST_NONLOCAL	"192.0.2.99"	/* TEST-NET-1: never ours */
@@ -172,6 +173,11 @@ peer_conn(int c, const struct sockaddr_in *from)
 		last_sink = n;
 		snprintf(line, sizeof(line), "%lu\n", n);
 		write_all(c, line, strlen(line));
+	} else if (strcmp(line, "HOLD") == 0) {
+		/* read nothing for a while, so the sender's buffers fill */
+		usleep(HOLD_US);
+		while (read(c, buf, sizeof(buf)) > 0)
+			;
 	} else if (strcmp(line, "LAST") == 0) {
 		snprintf(line, sizeof(line), "%lu\n", last_sink);
 		write_all(c, line, strlen(line));
@@ -542,12 +548,12 @@ check_bulk(void)
 	      strtoul(line, NULL, 10) == BIG_WRITE, "peer received 4 MiB");
 	close(s);
 
-	s = tcp_to("SINK\n");
+	s = tcp_to("HOLD\n");	/* a peer that reads nothing yet */
 	fcntl(s, F_SETFL, O_NONBLOCK);
 	r = write(s, buf, NB_WRITE);
 	CHECK(r > 0 && r < (ssize_t)NB_WRITE,
 	      "non-blocking write of 64 MiB writes part (%zd)", r);
-	close(s);	/* the sink counts what arrived: checked below */
+	close(s);
 
 	s = tcp_to("SINK\n");
 	CHECK(write(s, buf, CLOSE_FLUSH) == (ssize_t)CLOSE_FLUSH, "write 1 MiB");
