@@ -151,33 +151,66 @@ iov_advance(struct iovec *iov, int iovcnt, size_t n)
 
 /* ---- data ---- */
 
-static long
-sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
-	       int flags, struct sockaddr *from, socklen_t *fromlen)
+/*
+ * The shape of every blocking call: try under the stack lock; on -EAGAIN
+ * poll the port once and try again; then, unless non-blocking, wait
+ * (busy-poll, then naps) until the call stops saying -EAGAIN or timeout_ns
+ * passes (0: forever).
+ */
+static inline long
+sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
+	   void *arg, bool nonblock, uint64_t timeout_ns)
 {
-	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
 	struct bond_waiter w;
 	bool waiting = false;
 	long r;
 
 	for (;;) {
 		bond_enter();
-		r = sk->proto->recv(sk, iov, iovcnt, flags, from, fromlen);
+		r = try(sk, arg);
 		if (r == -EAGAIN) {
 			bond_poll_locked();
-			r = sk->proto->recv(sk, iov, iovcnt, flags, from, fromlen);
+			r = try(sk, arg);
 		}
 		bond_leave();
 		if (r != -EAGAIN || nonblock)
 			return r;
 		if (!waiting) {
-			bond_waiter_init(&w, sk->opt.rcvtimeo_ns);
+			bond_waiter_init(&w, timeout_ns);
 			waiting = true;
 		} else if (bond_waiter_expired(&w)) {
 			return -EAGAIN;
 		}
 		bond_waiter_pause(&w);
 	}
+}
+
+struct recv_args {
+	const struct iovec *iov;
+	int iovcnt;
+	int flags;
+	struct sockaddr *from;
+	socklen_t *fromlen;
+};
+
+static long
+try_recv(struct bond_sock *sk, void *arg)
+{
+	struct recv_args *a = arg;
+
+	return sk->proto->recv(sk, a->iov, a->iovcnt, a->flags, a->from,
+			       a->fromlen);
+}
+
+static long
+sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	       int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	struct recv_args a = { iov, iovcnt, flags, from, fromlen };
+
+	return sock_block(sk, try_recv, &a,
+			  sk->nonblock || (flags & MSG_DONTWAIT),
+			  sk->opt.rcvtimeo_ns);
 }
 
 static long
@@ -562,13 +595,17 @@ bond_sys_listen(long a1, long a2, long a3, long a4, long a5, long a6)
 	return r;
 }
 
+static long
+try_accept(struct bond_sock *sk, void *arg)
+{
+	return sk->proto->accept(sk, arg);
+}
+
 long
 bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1), *nsk = NULL;
 	int flags = (int)a4;
-	struct bond_waiter w;
-	bool waiting = false;
 	long r, fd;
 
 	if (sk == NULL)
@@ -577,24 +614,7 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 		return -EINVAL;
 	if (sk->proto->accept == NULL)
 		return -EOPNOTSUPP;
-	for (;;) {
-		bond_enter();
-		r = sk->proto->accept(sk, &nsk);
-		if (r == -EAGAIN) {
-			bond_poll_locked();
-			r = sk->proto->accept(sk, &nsk);
-		}
-		bond_leave();
-		if (r != -EAGAIN || sk->nonblock)
-			break;
-		if (!waiting) {
-			bond_waiter_init(&w, sk->opt.rcvtimeo_ns);
-			waiting = true;
-		} else if (bond_waiter_expired(&w)) {
-			break;
-		}
-		bond_waiter_pause(&w);
-	}
+	r = sock_block(sk, try_accept, &nsk, sk->nonblock, sk->opt.rcvtimeo_ns);
 	if (r < 0)
 		return r;
 	fd = bond_kernel(SYS_socket, nsk->family, SOCK_STREAM | flags, 0, 0, 0, 0);
