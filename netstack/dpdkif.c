@@ -7,8 +7,9 @@
  * is the mbuf's data, freed back to the pool when lwIP (or the socket layer)
  * frees the pbuf. Sockets holding unread data hold mbufs, so once the
  * driver's share is held (caps.rx_hold_max), or the pool runs low, frames
- * are copied into lwIP's PBUF_POOL instead and the port keeps receiving. TX copies the pbuf chain into one mbuf (lwIP keeps its pbufs
- * for retransmission) and queues it in the port's batch.
+ * are copied into lwIP's heap (or its PBUF_POOL when the heap is full)
+ * instead and the port keeps receiving. TX copies the pbuf chain into one
+ * mbuf (lwIP keeps its pbufs for retransmission) and queues it in the port's batch.
  * Drops are counted, never printed.
  */
 #include <string.h>
@@ -109,7 +110,11 @@ low_level_input(struct netif *netif, struct ns_rx_pkt *pkt, bool copy)
 	struct pbuf *p;
 
 	if (copy) {
-		p = pbuf_alloc(PBUF_RAW, pkt->len, PBUF_POOL);
+		/* The heap first: a copy takes its own size, and heap pages
+		 * count as memory only once used; the pool is the reserve. */
+		p = pbuf_alloc(PBUF_RAW, pkt->len, PBUF_RAM);
+		if (p == NULL)
+			p = pbuf_alloc(PBUF_RAW, pkt->len, PBUF_POOL);
 		if (p == NULL) {
 			dif->rx_drop_nomem++;
 			ns_port_free(pkt->m);

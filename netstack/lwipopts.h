@@ -43,7 +43,7 @@
 #define MEMP_NUM_FRAG_PBUF		256	/* IPv4 fragments in flight */
 #define MEMP_NUM_ARP_QUEUE		256	/* packets waiting on ARP across many peers */
 #define MEMP_NUM_ND6_QUEUE		256	/* same for neighbour discovery */
-#define PBUF_POOL_SIZE			8192	/* copied RX frames when the mbuf pool runs low */
+#define PBUF_POOL_SIZE			512	/* copied RX frames when the heap is full too (memp_init touches every 2 KiB buffer: RSS) */
 #define PBUF_POOL_BUFSIZE		2048	/* a full Ethernet frame plus headroom */
 #define MEMP_NUM_SYS_TIMEOUT		(LWIP_NUM_SYS_TIMEOUT_INTERNAL + 8)	/* room for our timers */
 

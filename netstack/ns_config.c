@@ -72,7 +72,7 @@ static const struct ns_cfg_key port_keys[] = {
 	    "TX ring size"),
 	KEY(ns_port_config, burst, NS_CFG_UINT, "32", 1, 512,
 	    "frames per RX burst, and TX batch size before an early flush"),
-	KEY(ns_port_config, mbufs, NS_CFG_UINT, "16383", 1023, 1048575,
+	KEY(ns_port_config, mbufs, NS_CFG_UINT, "8191", 1023, 1048575,
 	    "mbufs in the port's pool (received data waiting in sockets holds mbufs)"),
 	KEY(ns_port_config, offload, NS_CFG_BOOL, "yes", 0, 0,
 	    "use the port's checksum offloads when it offers them"),

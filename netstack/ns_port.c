@@ -23,6 +23,7 @@
 #include <rte_ip.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_random.h>
 #include <rte_tcp.h>
@@ -339,6 +340,49 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 	return 0;
 }
 
+/*
+ * rte_pktmbuf_pool_create(), except that mbufs may straddle pages when
+ * memory comes in 4 KiB pages (no hugepages) and the device sees virtual
+ * addresses (IOVA as VA): DPDK otherwise keeps every object inside one page
+ * for devices that need physically contiguous buffers, and a 2.4 KiB mbuf
+ * then takes a whole 4 KiB page. Not for net_af_xdp, whose UMEM chunks
+ * must not cross pages.
+ */
+static struct rte_mempool *
+pool_create(const char *name, unsigned int n, uint16_t priv, uint16_t room,
+	    int socket, const char *driver)
+{
+	struct rte_pktmbuf_pool_private pp = {
+		.mbuf_data_room_size = room,
+		.mbuf_priv_size = priv,
+	};
+	struct rte_mempool *mp;
+	int rc;
+
+	if (rte_eal_has_hugepages() || rte_eal_iova_mode() != RTE_IOVA_VA ||
+	    strcmp(driver, "net_af_xdp") == 0)
+		return rte_pktmbuf_pool_create(name, n, NS_POOL_CACHE, priv,
+					       room, socket);
+	mp = rte_mempool_create_empty(name, n,
+				      sizeof(struct rte_mbuf) + priv + room,
+				      NS_POOL_CACHE, sizeof(pp), socket,
+				      RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+	if (mp == NULL)
+		return NULL;
+	rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (rc == 0) {
+		rte_pktmbuf_pool_init(mp, &pp);
+		rc = rte_mempool_populate_default(mp);
+	}
+	if (rc < 0) {
+		rte_mempool_free(mp);
+		rte_errno = -rc;
+		return NULL;
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+}
+
 #define RX_CSUM_OFFLOADS (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | \
 			  RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
 #define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
@@ -409,9 +453,9 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
 		room = RTE_MBUF_DEFAULT_BUF_SIZE;
 	snprintf(pool_name, sizeof(pool_name), "zp_pool%u", idx);
-	p->pool = rte_pktmbuf_pool_create(pool_name, pc->mbufs, NS_POOL_CACHE,
-					  RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
-					  room, socket);
+	p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
+			      RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
+			      room, socket, info.driver_name);
 	if (p->pool == NULL) {
 		snprintf(err, errlen,
 			 "[port.%u] cannot create a pool of %" PRIu64 " mbufs: %s; raise [eal] memory_mb or lower mbufs",

@@ -90,7 +90,7 @@ test_defaults(void)
 	CHECK(p->addr.set && p->addr.addr == a && p->addr.prefix == 24, "addr");
 	CHECK(!p->gateway.set && !p->addr6.set && !p->mac.set, "unset keys set");
 	CHECK(p->mtu == 1500 && p->rx_desc == 1024 && p->tx_desc == 1024, "rings");
-	CHECK(p->burst == 32 && p->mbufs == 16383 && p->offload, "burst/mbufs");
+	CHECK(p->burst == 32 && p->mbufs == 8191 && p->offload, "burst/mbufs");
 	CHECK(cfg.eal.memory_mb == 256 && !cfg.eal.hugepages, "eal memory");
 	CHECK(strcmp(cfg.eal.cores, "auto") == 0, "cores %s", cfg.eal.cores);
 	CHECK(cfg.eal.log_level == NS_LOG_WARNING, "eal log level");
