@@ -175,7 +175,8 @@ def main():
                 cells.append("%.2fx" % r if r is not None else "-")
             md.append("| " + " | ".join(cells) + " |")
         md.append("")
-        png = plot(a.out, met, label, mrows, mvars, samples, met in a.log)
+        pvars = [v for v in mvars if any((r, v, met) in samples for r in mrows)]
+        png = plot(a.out, met, label, mrows, pvars, samples, met in a.log) if pvars else None
         if png:
             md.append("![%s](%s)" % (label, os.path.basename(png)))
             md.append("")
