@@ -53,12 +53,15 @@ zp_gate_start:
 
 /*
  * In a new thread or process on its own stack: arm SUD there too (the
- * kernel does not inherit it).  rax = 0 (the child's result) after.
+ * kernel does not inherit it) and unblock SIGTRAP if poke.c uses it
+ * (zp_child_setup).  rax = 0 (the child's result) after.
  */
-.macro ZP_CHILD_ARM_SUD
+.macro ZP_CHILD_SETUP
 	cmpl	$0, zp_sud_active(%rip)		/* safety net on? */
+	jne	81f
+	cmpl	$0, zp_poke_installed(%rip)	/* int3 patching in use? */
 	je	80f
-	push	%rdi				/* keep the child's args */
+81:	push	%rdi				/* keep the child's args */
 	push	%rsi
 	push	%rdx
 	push	%r8
@@ -67,7 +70,7 @@ zp_gate_start:
 	push	%rbp
 	mov	%rsp, %rbp
 	and	$-16, %rsp			/* ABI alignment */
-	call	zp_sud_thread_arm		/* general registers only */
+	call	zp_child_setup			/* general registers only */
 	mov	%rbp, %rsp
 	pop	%rbp
 	pop	%r10
@@ -253,7 +256,7 @@ zp_gate_start:
 	jz	63f
 	ZP_VFORK_FLAG 1				/* shares the parent's TLS */
 	ZP_EXIT	\sled
-63:	ZP_CHILD_ARM_SUD
+63:	ZP_CHILD_SETUP
 	ZP_EXIT	\sled				/* child: rsp = newsp */
 62:	pop	%rsi				/* parent: rsi = newsp */
 	test	$ZP_CLONE_VFORK, %edi
@@ -306,7 +309,7 @@ zp_gate_start:
 	jz	74f
 	ZP_VFORK_FLAG 1
 	ZP_EXIT	\sled
-74:	ZP_CHILD_ARM_SUD
+74:	ZP_CHILD_SETUP
 	ZP_EXIT	\sled				/* child: rsp = top */
 73:	add	$ZP_CLONE_ARGS_COPY, %rsp	/* parent: drop the copy */
 	pop	%rsi

@@ -40,6 +40,7 @@ unsigned char zp_dispatch_vec;
 uint64_t zp_xsave_size;
 
 int zp_log_level = ZP_LOG_WARN;
+uint64_t zp_sig_keep;
 ZP_TLS unsigned char zp_tls_guard;
 ZP_HIDDEN ZP_TLS uintptr_t zp_tls_vfork_ret;
 ZP_HIDDEN ZP_TLS unsigned char zp_tls_vfork_child;
@@ -160,6 +161,7 @@ zp_hooks_get_stats(struct zp_hooks_stats *st)
 	st->regions = zp_regions;
 	st->sud_caught = __atomic_load_n(&zp_sud_caught, __ATOMIC_RELAXED);
 	st->start_ns = zp_start_ns;
+	zp_poke_get_stats(&st->poke_sites, &st->poke_traps);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -268,6 +270,20 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 	zp_tls_guard = saved;
 }
 
+/*
+ * A new thread or process on its own stack (entry.S, before it returns
+ * from clone): SUD is not inherited, and glibc starts threads with every
+ * signal blocked, SIGTRAP included.
+ */
+void
+zp_child_setup(void)
+{
+	if (__atomic_load_n(&zp_sud_active, __ATOMIC_RELAXED))
+		zp_sud_thread_arm();
+	if (__atomic_load_n(&zp_poke_installed, __ATOMIC_RELAXED))
+		zp_poke_unblock();
+}
+
 /* Called by entry.S for dispatched and special syscalls. */
 long
 zp_hook_c(struct zp_frame *f)
@@ -286,18 +302,25 @@ zp_hook_c(struct zp_frame *f)
 		 * handlers but our memory: its SIGSYS is the kernel's.
 		 */
 		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C &&
-		    f->a1 == SIGSYS && !zp_tls_vfork_child)
+		    f->a1 == SIGSYS && !zp_tls_vfork_child &&
+		    (zp_sig_keep & ZP_SIGBIT(SIGSYS)))
 			return zp_sud_sigaction(f->a1, f->a2, f->a3, f->a4);
+		if (f->a1 == SIGTRAP && !zp_tls_vfork_child &&
+		    __atomic_load_n(&zp_poke_installed, __ATOMIC_ACQUIRE))
+			return zp_poke_sigaction(f->a2, f->a3, f->a4);
 		if (zp_kind_table[SYS_rt_sigaction] == ZP_KIND_C)
 			return zp_sud_sigaction_other(f->a1, f->a2, f->a3,
 						      f->a4);
 		break;
 	case SYS_rt_sigprocmask:
-		/* only with SUD installed (ZP_KIND_MASK) */
+		/* only with SUD or poke.c's SIGTRAP installed (ZP_KIND_MASK) */
 		r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
-		if (r == 0 && f->a2 != 0 && f->a1 != SIG_UNBLOCK &&
-		    __atomic_load_n(&zp_sud_active, __ATOMIC_RELAXED))
+		if (r != 0 || f->a2 == 0 || f->a1 == SIG_UNBLOCK)
+			return r;
+		if (__atomic_load_n(&zp_sud_active, __ATOMIC_RELAXED))
 			zp_sud_unblock();
+		if (__atomic_load_n(&zp_poke_installed, __ATOMIC_RELAXED))
+			zp_poke_unblock();
 		return r;
 	default:
 		break;

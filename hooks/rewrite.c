@@ -71,6 +71,7 @@
 #define ZP_NEAR_TRIES		120	/* 120 * 16 MiB < 2 GiB */
 #define ZP_REL32_LIMIT		((1L << 31) - (1L << 24))
 #define ZP_SITE_SET_INIT	(1UL << 14)
+#define ZP_POKE_SET_INIT	(1UL << 8)
 #define ZP_PAGE_SIZE		4096UL
 #define ZP_TEXT_MAX		256
 #define ZP_CACHE_LINE		64
@@ -137,11 +138,10 @@ zp_site_insert(struct zp_site_set *s, uintptr_t a)
 	}
 }
 
-int
-zp_site_has(uintptr_t a)
+static int
+zp_set_has(struct zp_site_set **sp, uintptr_t a)
 {
-	struct zp_site_set *s = __atomic_load_n(&zp_site_set,
-						__ATOMIC_ACQUIRE);
+	struct zp_site_set *s = __atomic_load_n(sp, __ATOMIC_ACQUIRE);
 	uint64_t i = zp_site_hash(a);
 
 	for (;; i++) {
@@ -153,13 +153,13 @@ zp_site_has(uintptr_t a)
 	}
 }
 
-/* Add a return address.  Caller holds the rewrite lock. */
-int
-zp_site_add(uintptr_t a)
+/* Add an address to *sp holding *count.  Caller holds the rewrite lock. */
+static int
+zp_set_add(struct zp_site_set **sp, uint64_t *count, uintptr_t a)
 {
-	struct zp_site_set *s = zp_site_set;
+	struct zp_site_set *s = *sp;
 
-	if ((zp_site_count + 1) * 2 > s->mask + 1) {
+	if ((*count + 1) * 2 > s->mask + 1) {
 		struct zp_site_set *n = zp_site_set_alloc((s->mask + 1) * 2);
 		uint64_t i;
 
@@ -169,14 +169,55 @@ zp_site_add(uintptr_t a)
 			if (s->slot[i] != 0)
 				zp_site_insert(n, s->slot[i]);
 		/* readers may still walk the old set: it is never freed */
-		__atomic_store_n(&zp_site_set, n, __ATOMIC_RELEASE);
+		__atomic_store_n(sp, n, __ATOMIC_RELEASE);
 		s = n;
 	}
-	if (!zp_site_has(a)) {
+	if (!zp_set_has(sp, a)) {
 		zp_site_insert(s, a);
-		zp_site_count++;
+		(*count)++;
 	}
 	return 0;
+}
+
+int
+zp_site_has(uintptr_t a)
+{
+	return zp_set_has(&zp_site_set, a);
+}
+
+/* Add a return address.  Caller holds the rewrite lock. */
+int
+zp_site_add(uintptr_t a)
+{
+	return zp_set_add(&zp_site_set, &zp_site_count, a);
+}
+
+/*
+ * poke.c's set: first bytes written with the int3 protocol, looked up by
+ * its SIGTRAP handler.  Never shrinks (a trap may be delivered late).
+ */
+static struct zp_site_set *zp_poke_set;
+static uint64_t zp_poke_count;
+
+int
+zp_poke_set_init(void)
+{
+	if (zp_poke_set == NULL)
+		zp_poke_set = zp_site_set_alloc(ZP_POKE_SET_INIT);
+	return zp_poke_set == NULL ? -ENOMEM : 0;
+}
+
+int
+zp_poke_set_add(uintptr_t a)
+{
+	return zp_set_add(&zp_poke_set, &zp_poke_count, a);
+}
+
+int
+zp_poke_set_has(uintptr_t a)
+{
+	return __atomic_load_n(&zp_poke_set, __ATOMIC_ACQUIRE) != NULL &&
+		zp_set_has(&zp_poke_set, a);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -849,11 +890,13 @@ zp_rw_lock_drop(void)
  * In a fork child: the thread that held the lock (rewriting code mapped
  * by another thread) does not exist here, so nobody would ever drop it.
  * What it left half done is harmless: each site is a complete store, a
- * stub is reachable only once its jmp is in place.
+ * stub is reachable only once its jmp is in place, and a write it was
+ * doing with the int3 protocol is finished here.
  */
 void
 zp_rewrite_atfork_child(void)
 {
+	zp_poke_atfork_child();
 	zp_rw_lock_drop();
 }
 
@@ -863,36 +906,38 @@ zp_in_gate(uintptr_t a)
 	return a >= (uintptr_t)zp_gate_start && a < (uintptr_t)zp_gate_end;
 }
 
-/*
- * Other threads may be running this code (a start-up after DPDK made its
- * threads): every store must leave valid code.  `ff d0` is one 2-byte
- * store; the jmp to the stub one 8-byte store (x86 makes unaligned stores
- * within a cache line atomic) of `e9 rel32` merged with the bytes after
- * it, done last.  The moved instruction's tail is left as it was: it is
- * never reached once the jmp is in place.
- */
-static void
-zp_store_call_rax(uint8_t *p)
-{
-	uint16_t v = ZP_OP_CALL_RAX0 | (ZP_OP_CALL_RAX1 << 8);
+static const uint8_t zp_call_rax[] = { ZP_OP_CALL_RAX0, ZP_OP_CALL_RAX1 };
 
-	__asm__ volatile ("movw %1, (%0)" : : "r"(p), "r"(v) : "memory");
+/*
+ * Write `ff d0` over the syscall at p.  live: other threads may be running
+ * this code (a start-up after DPDK made its threads, mprotect of code in
+ * use): poke.c writes it so that no CPU can fetch half of it.
+ */
+static int
+zp_write_call_rax(uint8_t *p, int live)
+{
+	if (live)
+		return zp_poke(p, zp_call_rax, sizeof(zp_call_rax), 0);
+	memcpy(p, zp_call_rax, sizeof(zp_call_rax));
+	return 0;
 }
 
+/*
+ * Write `jmp target` at p (whose instruction is at least 5 bytes, up to
+ * region_end).  The moved instruction's tail is left as it was: it is
+ * never reached once the jmp is in place.
+ */
 static int
-zp_store_jmp(uint8_t *prev, uintptr_t region_end, uintptr_t target)
+zp_write_jmp(uint8_t *p, uintptr_t region_end, uintptr_t target, int live)
 {
-	uint8_t b[sizeof(uint64_t)];
-	uint64_t v;
+	uint8_t b[ZP_JMP32_LEN];
 
-	if ((uintptr_t)prev + sizeof(v) > region_end ||
-	    ((uintptr_t)prev & (ZP_CACHE_LINE - 1)) > ZP_CACHE_LINE - sizeof(v))
-		return -1;
-	memcpy(b, prev, sizeof(b));
 	b[0] = ZP_OP_JMP32;
-	zp_put_rel32(b + 1, (uintptr_t)prev + ZP_JMP32_LEN, target);
-	memcpy(&v, b, sizeof(v));
-	__asm__ volatile ("movq %1, (%0)" : : "r"(prev), "r"(v) : "memory");
+	zp_put_rel32(b + 1, (uintptr_t)p + ZP_JMP32_LEN, target);
+	if (live)
+		return zp_poke(p, b, sizeof(b), region_end);
+	memcpy(p + 1, b + 1, sizeof(b) - 1);
+	p[0] = b[0];
 	return 0;
 }
 
@@ -915,11 +960,12 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 		pa->err = -ENOMEM;
 		return 1;
 	}
-	zp_store_call_rax(p);
-	if (s->movable && !zp_stubs_off && (!pa->live ||
-	    ((uintptr_t)prev + sizeof(uint64_t) <= pa->end &&
-	     ((uintptr_t)prev & (ZP_CACHE_LINE - 1)) <=
-	     ZP_CACHE_LINE - sizeof(uint64_t)))) {
+	if (zp_write_call_rax(p, pa->live) != 0) {
+		/* cannot be written safely now: SUD's (the caller arms it) */
+		pa->err = -EAGAIN;
+		return 0;
+	}
+	if (s->movable && !zp_stubs_off) {
 		uintptr_t slot = 0;
 		uintptr_t stub = zp_stub_alloc(s->prev, &slot);
 		uint8_t code[ZP_STUB_SIZE];
@@ -929,18 +975,15 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 			zp_stub_encode(code, stub, prev, s->prev_len, slot,
 				       s->addr + ZP_SYSCALL_LEN, &len);
 			memcpy((void *)stub, code, (size_t)len);
-			if (pa->live) {
-				ZP_ASSERT(zp_store_jmp(prev, pa->end, stub) ==
-					  0);
-			} else {
-				zp_put_rel32(prev + 1, s->prev + ZP_JMP32_LEN,
-					     stub);
-				prev[0] = ZP_OP_JMP32;
+			if (zp_write_jmp(prev, pa->end, stub, pa->live) == 0) {
+				zp_rw_stats.sites_stub++;
+				return 0;
 			}
-			zp_rw_stats.sites_stub++;
-			return 0;
+			/* the stub stays unused; the site has `ff d0` */
+		} else {
+			ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n",
+			       (void *)prev);
 		}
-		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)prev);
 	} else if (s->after_len > 0 && !zp_stubs_off && !pa->live) {
 		uintptr_t slot = 0;
 		uintptr_t stub = zp_stub_alloc(s->addr, &slot);
@@ -1074,15 +1117,11 @@ zp_patch_site(uintptr_t addr)
 		if (p[0] == ZP_OP_SYSCALL0 && (p[1] == ZP_OP_SYSCALL1 ||
 					       p[1] == ZP_OP_SYSENTER1)) {
 			r = zp_site_add(addr + ZP_SYSCALL_LEN);
-			if (r == 0) {
-				uint16_t call = ZP_OP_CALL_RAX0 |
-					(ZP_OP_CALL_RAX1 << 8);
-
-				/* one store: other threads may run here */
-				__atomic_store_n((uint16_t *)p, call,
-						 __ATOMIC_RELEASE);
+			/* other threads may run here */
+			if (r == 0)
+				r = zp_write_call_rax(p, 1);
+			if (r == 0)
 				zp_rw_stats.sites_tramp++;
-			}
 		}
 		zp_syscall6(SYS_mprotect, (long)page,
 			    (long)(last - page + ZP_PAGE_SIZE), f.prot,

@@ -34,17 +34,6 @@
 #define ZP_SUD_ALLOW			0	/* SYSCALL_DISPATCH_FILTER_ALLOW */
 #define ZP_SUD_BLOCK			1	/* SYSCALL_DISPATCH_FILTER_BLOCK */
 #define ZP_SYS_USER_DISPATCH		2	/* si_code */
-#define ZP_SA_RESTORER			0x04000000
-#define ZP_SIGSET_SIZE			8
-#define ZP_SIGBIT(sig)			(1ULL << ((sig) - 1))
-
-/* The kernel's struct sigaction for rt_sigaction on x86-64. */
-struct zp_ksigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	uint64_t mask;
-};
 
 /* 1 once every thread should be armed (read by entry.S) */
 int zp_sud_active;
@@ -88,8 +77,8 @@ zp_sud_unblock(void)
 }
 
 /*
- * rt_sigaction(sig != SIGSYS) while SUD is installed: the handler's mask
- * must not block SIGSYS either.
+ * rt_sigaction(sig != SIGSYS) while SUD (or poke.c's SIGTRAP) is
+ * installed: the handler's mask must not block those either.
  */
 long
 zp_sud_sigaction_other(long sig, long act, long oact, long size)
@@ -100,7 +89,7 @@ zp_sud_sigaction_other(long sig, long act, long oact, long size)
 		return zp_dispatch(SYS_rt_sigaction, sig, act, oact, size, 0,
 				   0);
 	memcpy(&sa, (const void *)act, sizeof(sa));
-	sa.mask &= ~ZP_SIGBIT(SIGSYS);
+	sa.mask &= ~__atomic_load_n(&zp_sig_keep, __ATOMIC_ACQUIRE);
 	return zp_dispatch(SYS_rt_sigaction, sig, (long)&sa, oact, size, 0, 0);
 }
 
@@ -120,26 +109,31 @@ zp_sud_sigaction(long sig, long act, long oact, long size)
 	return 0;
 }
 
-/* A SIGSYS that is not SUD's: what the app asked for. */
-static void
-zp_sigsys_app(int sig, siginfo_t *si, void *uc)
+/*
+ * A signal that is not the engine's: what the app asked for (app, its
+ * virtualised sigaction).  is_trap: raised by the CPU (int3), which the
+ * kernel never ignores: SIG_IGN kills like SIG_DFL.
+ */
+void
+zp_sig_chain(const struct zp_ksigaction *app, int sig, void *si, void *uc,
+	     int is_trap)
 {
-	void *h = zp_app_sigsys.handler;
+	void *h = app->handler;
 
-	if (h == (void *)SIG_IGN)
+	if (h == (void *)SIG_IGN && !is_trap)
 		return;
-	if (h == (void *)SIG_DFL) {
+	if (h == (void *)SIG_DFL || h == (void *)SIG_IGN) {
 		struct zp_ksigaction dfl = { .handler = (void *)SIG_DFL };
 
-		zp_syscall6(SYS_rt_sigaction, SIGSYS, (long)&dfl, 0,
+		zp_syscall6(SYS_rt_sigaction, sig, (long)&dfl, 0,
 			    ZP_SIGSET_SIZE, 0, 0);
 		zp_syscall6(SYS_tgkill, zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0,
 						    0),
-			    zp_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0), SIGSYS,
+			    zp_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0), sig,
 			    0, 0, 0);
 		return;
 	}
-	if (zp_app_sigsys.flags & SA_SIGINFO)
+	if (app->flags & SA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
 	else
 		((void (*)(int))h)(sig);
@@ -155,7 +149,7 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	int kind;
 
 	if (si->si_code != ZP_SYS_USER_DISPATCH) {
-		zp_sigsys_app(sig, si, ucv);
+		zp_sig_chain(&zp_app_sigsys, sig, si, ucv, 0);
 		errno = saved;
 		return;
 	}
@@ -238,5 +232,6 @@ zp_sud_setup(int arm_now)
 	zp_sud_active = arm_now;
 	zp_kind_table[SYS_rt_sigaction] = ZP_KIND_C;
 	zp_kind_table[SYS_rt_sigprocmask] = ZP_KIND_MASK;
+	__atomic_fetch_or(&zp_sig_keep, ZP_SIGBIT(SIGSYS), __ATOMIC_RELEASE);
 	return 0;
 }

@@ -125,6 +125,8 @@ struct zp_hooks_stats {
 	uint64_t regions;	/* executable mappings rewritten */
 	uint64_t sud_caught;	/* syscalls caught by SUD, not rewritten */
 	uint64_t start_ns;	/* time zp_hooks_start() took */
+	uint64_t poke_sites;	/* code in use patched with the int3 protocol */
+	uint64_t poke_traps;	/* threads that met such an int3, restarted */
 };
 
 void zp_hooks_get_stats(struct zp_hooks_stats *st);

@@ -143,13 +143,42 @@ ZP_HIDDEN void zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr,
 				    uintptr_t slot_addr, uintptr_t back_addr,
 				    int *out_len);
 
+/* poke.c: writing code other threads may run (cross-modifying code) */
+ZP_HIDDEN int zp_poke(uint8_t *p, const uint8_t *bytes, size_t len,
+		      uintptr_t merge_end);
+ZP_HIDDEN long zp_poke_sigaction(long act, long oact, long size);
+ZP_HIDDEN void zp_poke_unblock(void);
+ZP_HIDDEN void zp_poke_atfork_child(void);
+ZP_HIDDEN void zp_poke_get_stats(uint64_t *sites, uint64_t *traps);
+ZP_HIDDEN extern int zp_poke_installed;
+/* rewrite.c: addresses ever written with the int3 protocol */
+ZP_HIDDEN int zp_poke_set_init(void);
+ZP_HIDDEN int zp_poke_set_add(uintptr_t a);
+ZP_HIDDEN int zp_poke_set_has(uintptr_t a);
+
 /* trampoline.c */
 ZP_HIDDEN int zp_tramp_setup(char *err, size_t errlen);
 ZP_HIDDEN void zp_sled_fill(uint8_t *page, size_t exit_off);
 ZP_HIDDEN int zp_sled_check(const uint8_t *page, size_t exit_off,
 			    int *max_insns);
 
+/* Signals: the kernel's struct sigaction for rt_sigaction on x86-64. */
+#define ZP_SA_RESTORER		0x04000000
+#define ZP_SIGSET_SIZE		8
+#define ZP_SIGBIT(sig)		(1ULL << ((sig) - 1))
+struct zp_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+/* signals the engine handles and keeps unblocked (hooks.c) */
+ZP_HIDDEN extern uint64_t zp_sig_keep;
+ZP_HIDDEN void zp_child_setup(void);
+
 /* sud.c */
+ZP_HIDDEN void zp_sig_chain(const struct zp_ksigaction *app, int sig,
+			    void *si, void *uc, int is_trap);
 ZP_HIDDEN int zp_sud_setup(int arm_now);
 ZP_HIDDEN void zp_sud_want(const char *why);
 ZP_HIDDEN int zp_sud_thread_arm(void);

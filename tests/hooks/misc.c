@@ -23,15 +23,25 @@
  *   forklock     fork() while another thread keeps making a page
  *                executable (the engine rewrites it under its lock): every
  *                child can still map executable code, no deadlock
+ *   torn         threads call a `syscall` that straddles a cache line in a
+ *                shared code page while the main thread makes the page
+ *                executable again (mprotect: rewritten live), many rounds:
+ *                every call returns getppid's value, nothing dies; then
+ *                the app's own SIGTRAP handler still gets its int3 and
+ *                raise(SIGTRAP).  Under zpnet prints "pokes N traps M"
+ *                (zp_hooks_get_stats: int3-protocol writes, threads
+ *                restarted by them) before "ok torn"
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +278,148 @@ do_forklock(void)
 	return bad != 0;
 }
 
+/* ---- torn: live patching of a syscall that straddles a cache line ---- */
+#define TORN_THREADS	2
+#define TORN_ROUNDS	2000
+#define TORN_SITE	63	/* the syscall's 0f at 63, its 05 at 64 */
+#define TORN_RUN_CALLS	200	/* calls each thread makes per round before... */
+#define TORN_AFTER	200	/* ...and after the patch */
+#define CACHE_LINE	64
+#define PAGE		4096
+
+/* as zp_hooks.h's struct zp_hooks_stats (the test is not linked with it) */
+struct torn_stats {
+	uint64_t sites_stub, sites_tramp, regions, sud_caught, start_ns;
+	uint64_t poke_sites, poke_traps;
+};
+
+static unsigned char *torn_rw, *torn_x;
+static volatile int torn_round;		/* 0: park; else the round */
+static volatile int torn_quit;
+static volatile long torn_calls[TORN_THREADS];
+static volatile int torn_parked[TORN_THREADS];
+static volatile long torn_bad;
+static long torn_ppid;
+
+static void *
+torn_thread(void *arg)
+{
+	long i = (long)arg;
+	long (*fn)(void) = (long (*)(void))(void *)torn_x;
+
+	while (!torn_quit) {
+		if (torn_round == 0) {
+			torn_parked[i] = 1;
+			continue;
+		}
+		torn_parked[i] = 0;
+		if (fn() != torn_ppid)
+			__atomic_fetch_add(&torn_bad, 1, __ATOMIC_RELAXED);
+		torn_calls[i]++;
+	}
+	return NULL;
+}
+
+static void
+torn_wait_calls(long want)
+{
+	int i;
+
+	for (i = 0; i < TORN_THREADS; i++)
+		while (torn_calls[i] < want)
+			sched_yield();
+}
+
+static volatile sig_atomic_t app_traps;
+
+static void
+on_sigtrap(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	app_traps += si->si_code == SI_KERNEL ? 1 : 100;
+}
+
+static int
+do_torn(void)
+{
+	/* mov $110,%eax; nop...; syscall at TORN_SITE; ret */
+	static const unsigned char mov[] = { 0xb8, 0x6e, 0x00, 0x00, 0x00 };
+	void (*get_stats)(struct torn_stats *) =
+		(void (*)(struct torn_stats *))dlsym(RTLD_DEFAULT,
+						     "zp_hooks_get_stats");
+	pthread_t t[TORN_THREADS];
+	struct sigaction sa, old;
+	int fd = memfd_create("torn", 0), r, i;
+	long want = 0;
+
+	if (fd < 0 || ftruncate(fd, PAGE) != 0)
+		return 1;
+	torn_rw = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (torn_rw == MAP_FAILED)
+		return 2;
+	memcpy(torn_rw, mov, sizeof(mov));
+	memset(torn_rw + sizeof(mov), 0x90, TORN_SITE - sizeof(mov));
+	torn_rw[TORN_SITE] = 0x0f;
+	torn_rw[TORN_SITE + 1] = 0x05;
+	torn_rw[TORN_SITE + 2] = 0xc3;
+	torn_x = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	if (torn_x == MAP_FAILED || ((uintptr_t)torn_x & (CACHE_LINE - 1)))
+		return 3;
+	torn_ppid = getppid();
+	for (i = 0; i < TORN_THREADS; i++)
+		if (pthread_create(&t[i], NULL, torn_thread, (void *)(long)i))
+			return 4;
+	for (r = 1; r <= TORN_ROUNDS; r++) {
+		/* park the threads, put the syscall back (shared page) */
+		torn_round = 0;
+		for (i = 0; i < TORN_THREADS; i++)
+			while (!torn_parked[i])
+				sched_yield();
+		torn_rw[TORN_SITE] = 0x0f;
+		torn_rw[TORN_SITE + 1] = 0x05;
+		torn_round = r;
+		want += TORN_RUN_CALLS;
+		torn_wait_calls(want);
+		/* rewritten while both threads loop through the site */
+		if (mprotect(torn_x, PAGE, PROT_READ | PROT_EXEC) != 0)
+			return 5;
+		want += TORN_AFTER;
+		torn_wait_calls(want);
+	}
+	torn_quit = 1;
+	for (i = 0; i < TORN_THREADS; i++)
+		pthread_join(t[i], NULL);
+	if (torn_bad != 0) {
+		printf("%ld calls returned a wrong value\n", torn_bad);
+		return 6;
+	}
+	if (get_stats != NULL) {
+		struct torn_stats st;
+
+		memset(&st, 0, sizeof(st));
+		get_stats(&st);
+		printf("pokes %lu traps %lu\n", (unsigned long)st.poke_sites,
+		       (unsigned long)st.poke_traps);
+		if (torn_x[TORN_SITE] != 0xff || torn_x[TORN_SITE + 1] != 0xd0)
+			return 7;	/* not rewritten */
+	}
+	/* the app's SIGTRAP handler: an int3 of its own, and raise() */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigtrap;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGTRAP, &sa, NULL) != 0)
+		return 8;
+	__asm__ volatile ("int3" ::: "memory");
+	raise(SIGTRAP);
+	if (app_traps != 101)
+		return 9;
+	if (sigaction(SIGTRAP, NULL, &old) != 0 ||
+	    old.sa_sigaction != on_sigtrap)
+		return 10;
+	return 0;
+}
+
 static int
 do_vfork(void)
 {
@@ -374,6 +526,13 @@ main(int argc, char **argv)
 
 		if (r != 0) {
 			printf("sigmask step %d failed\n", r);
+			return 1;
+		}
+	} else if (strcmp(c, "torn") == 0) {
+		int r = do_torn();
+
+		if (r != 0) {
+			printf("torn step %d failed\n", r);
 			return 1;
 		}
 	} else if (strcmp(c, "forklock") == 0) {
