@@ -268,6 +268,7 @@ struct bond_config {
 	char kernel_ports[BOND_RULES_TEXT];
 	uint64_t busy_poll_us;
 	uint64_t max_nap_us;
+	uint64_t kernel_check_us;
 	uint64_t service_interval_us;
 	/* parsed */
 	unsigned int offload_mask;

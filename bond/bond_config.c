@@ -35,6 +35,8 @@ static const struct ns_cfg_key bond_keys[] = {
 		 "a blocked call busy-polls the port this long before napping, microseconds"),
 	BOND_KEY(bond_config, max_nap_us, NS_CFG_UINT, "1000", 1, BOND_US_MAX,
 		 "longest nap between polls of an idle blocked call (naps double up to it), microseconds"),
+	BOND_KEY(bond_config, kernel_check_us, NS_CFG_UINT, "20", 0, BOND_US_MAX,
+		 "while an epoll_wait over kernel fds and stack sockets busy-polls, it asks the kernel about its fds at most this often (its first turn always asks), microseconds (0: every turn)"),
 	BOND_KEY(bond_config, service_interval_us, NS_CFG_UINT, "1000", 100, BOND_US_MAX,
 		 "the service thread runs timers and TX when no application thread polled for this long, microseconds"),
 };

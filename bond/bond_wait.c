@@ -2,7 +2,8 @@
  * Waiting over any mix of kernel fds and stack sockets: epoll, poll and
  * select. A wait with no stack socket in it goes to the kernel unchanged.
  * Otherwise each turn polls the stack, collects ready stack sockets, asks
- * the kernel (without blocking) about the kernel fds, and returns when
+ * the kernel (without blocking) about the kernel fds (epoll: on the first
+ * turn, then at most every [bond] kernel_check_us), and returns when
  * anything is ready; between turns it busy-polls, then naps in the kernel's
  * own wait (so kernel fds wake it), growing up to [bond] max_nap_us.
  */
@@ -131,12 +132,30 @@ kernel_epoll_nap(int kfd, struct epoll_event *ev, int max, uint64_t nap_ns,
 	return bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
 }
 
+/*
+ * The first turn of a wait always asks the kernel about its fds, so a call
+ * reports everything ready when it is made; later busy-poll turns ask at
+ * most every [bond] kernel_check_us: a system call per turn would delay
+ * noticing the stack's own next frame.
+ */
+static bool
+kernel_due(uint64_t *last, bool first)
+{
+	uint64_t now = bond_stack->now_ns();
+
+	if (!first && now - *last < bond_cfg.kernel_check_us * BOND_NS_PER_US)
+		return false;
+	*last = now;
+	return true;
+}
+
 static long
 epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
 		 const sigset_t *sigmask)
 {
 	struct bond_waiter w;
+	uint64_t kcheck = 0;
 	long n, k;
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
@@ -144,12 +163,12 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 	if (events == NULL)
 		return -EFAULT;
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
-	for (;;) {
+	for (bool first = true;; first = false) {
 		bond_enter();
 		bond_poll_locked();
 		n = bond_epoll_collect(ep, events, maxevents);
 		bond_leave();
-		if (n < maxevents) {
+		if (n < maxevents && kernel_due(&kcheck, first)) {
 			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
 					(long)(events + n), maxevents - n, 0, 0,
 					BOND_SIGSET_SIZE);

@@ -296,7 +296,7 @@ test_config(void)
 	snprintf(c.offload, sizeof(c.offload), "sctp");
 	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
 	       strstr(err, "offload") != NULL);
-	EXPECT(bond_cfg_bond.n_keys == 6 && bond_cfg_hooks.n_keys == 3);
+	EXPECT(bond_cfg_bond.n_keys == 7 && bond_cfg_hooks.n_keys == 3);
 }
 
 static void
