@@ -26,7 +26,11 @@
 #define ZP_EH_DATAREL		0x30
 #define ZP_EH_HDR_FIXED		4	/* version and three encodings */
 /* An FDE: length, CIE pointer, pc_begin, pc_range (4 bytes each here). */
+#define ZP_FDE_CIE_PTR		4	/* back from here to its CIE */
 #define ZP_FDE_PC_BEGIN		8
+/* A CIE: length, id, version, then the augmentation string. */
+#define ZP_CIE_AUG		9
+#define ZP_CIE_AUG_MAX		8
 #define ZP_FDE_PC_RANGE		12
 #define ZP_FDE_HEAD		16
 #define ZP_FDE_LEN64		0xffffffffu	/* 64-bit length follows */
@@ -84,8 +88,10 @@ zp_fde_end(const uint8_t *seg, uint64_t seg_vaddr, uint64_t seg_len,
 	   uint64_t fde_vaddr, uint64_t a_vaddr)
 {
 	uint64_t off = fde_vaddr - seg_vaddr;
-	uint32_t len, range;
+	uint32_t len, range, cie;
+	uint64_t cie_off;
 	int32_t pc;
+	int i;
 
 	if (fde_vaddr < seg_vaddr || off + ZP_FDE_HEAD > seg_len)
 		return 0;
@@ -95,6 +101,20 @@ zp_fde_end(const uint8_t *seg, uint64_t seg_vaddr, uint64_t seg_len,
 	if (len == ZP_FDE_LEN64 || len < ZP_FDE_HEAD - 4 ||
 	    fde_vaddr + ZP_FDE_PC_BEGIN + (uint64_t)(int64_t)pc != a_vaddr)
 		return 0;
+	/*
+	 * A signal trampoline (augmentation 'S' in its CIE: glibc's
+	 * __restore_rt) starts its FDE one byte early, inside the previous
+	 * instruction: decoded from there its instructions are wrong, so
+	 * nothing may move (an unknown end keeps stubs away).
+	 */
+	memcpy(&cie, seg + off + ZP_FDE_CIE_PTR, sizeof(cie));
+	cie_off = off + ZP_FDE_CIE_PTR - cie;
+	if (cie > off + ZP_FDE_CIE_PTR ||
+	    cie_off + ZP_CIE_AUG + ZP_CIE_AUG_MAX > seg_len)
+		return 0;
+	for (i = 0; i < ZP_CIE_AUG_MAX && seg[cie_off + ZP_CIE_AUG + i]; i++)
+		if (seg[cie_off + ZP_CIE_AUG + i] == 'S')
+			return 0;
 	return (uintptr_t)(a_vaddr + range);
 }
 

@@ -494,12 +494,13 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 	zp_start_ns = zp_now_ns() - t0;
 	zp_rewrite_get_stats(&rw);
 	ZP_LOG(ZP_LOG_DEBUG, "started in %lu us: %s, %lu regions, %lu "
-	       "instructions, %lu stub (%lu after the syscall) + %lu "
+	       "instructions, %lu stub (%lu after the syscall, %lu before it) + %lu "
 	       "trampoline sites, SUD %s\n",
 	       (unsigned long)(zp_start_ns / 1000),
 	       zp_mode == ZP_HOOKS_ZPOLINE ? "zpoline" : "SUD only",
 	       (unsigned long)zp_regions, (unsigned long)rw.insns,
 	       (unsigned long)rw.sites_stub, (unsigned long)rw.sites_after,
+	       (unsigned long)rw.sites_before,
 	       (unsigned long)rw.sites_tramp, zp_sud_active ? "on" : "off");
 	return 0;
 }

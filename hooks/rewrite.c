@@ -333,12 +333,13 @@ static const char *const zp_prefix_words[] = {
  * unchanged by the move, %rsp is unchanged when it runs.
  */
 static int
-zp_insn_movable(const char *text)
+zp_insn_movable_rip(const char *text, int rip_ok)
 {
 	const char *s = text;
 	size_t i;
 
-	if (strstr(text, "rip") != NULL || strstr(text, "(bad)") != NULL)
+	if ((!rip_ok && strstr(text, "rip") != NULL) ||
+	    strstr(text, "(bad)") != NULL)
 		return 0;
 	for (;;) {
 		size_t n;
@@ -364,6 +365,14 @@ zp_insn_movable(const char *text)
 	return 1;
 }
 
+static int
+zp_insn_movable(const char *text)
+{
+	return zp_insn_movable_rip(text, 0);
+}
+
+#define ZP_RING			8	/* instructions kept before a syscall */
+
 struct zp_scan {
 	struct disassemble_info info;
 	struct zp_text text;
@@ -381,7 +390,26 @@ struct zp_scan {
 	uintptr_t fwd[ZP_FWD_MAX];
 	int nfwd;
 	int fwd_over;
+	uintptr_t fwd_dropped_max;	/* largest target dropped (passed) */
+	/* the last instructions decoded before the syscall, oldest first */
+	size_t ring_off[ZP_RING];
+	int ring_len[ZP_RING];
+	int nring;
 };
+
+static void
+zp_ring_push(struct zp_scan *sc, size_t off, int n)
+{
+	if (sc->nring == ZP_RING) {
+		memmove(sc->ring_off, sc->ring_off + 1,
+			sizeof(sc->ring_off[0]) * (ZP_RING - 1));
+		memmove(sc->ring_len, sc->ring_len + 1,
+			sizeof(sc->ring_len[0]) * (ZP_RING - 1));
+		sc->nring--;
+	}
+	sc->ring_off[sc->nring] = off;
+	sc->ring_len[sc->nring++] = n;
+}
 
 static int
 zp_is_syscall(const uint8_t *p)
@@ -501,6 +529,8 @@ zp_note_target(struct zp_scan *sc, size_t off, int n)
 		for (i = 0; i < sc->nfwd; i++)	/* drop those passed */
 			if (sc->fwd[i] >= next)
 				sc->fwd[k++] = sc->fwd[i];
+			else if (sc->fwd[i] > sc->fwd_dropped_max)
+				sc->fwd_dropped_max = sc->fwd[i];
 		sc->nfwd = k;
 	}
 	if (sc->nfwd == ZP_FWD_MAX)
@@ -510,45 +540,180 @@ zp_note_target(struct zp_scan *sc, size_t off, int n)
 }
 
 /*
- * How many bytes after the syscall at off can move to an after stub, 0
- * if none (see the top of the file).  Its function ends at fn_end; the
- * scan decoded it from its start up to the syscall.
+ * Offset of the disp32 of the %rip-relative operand of the instruction
+ * p[0..n), -1 if not found (VEX/EVEX/XOP encodings are not parsed).
+ * ModRM mod=00 rm=101 is %rip+disp32, with no SIB; the disp32 follows.
+ */
+int
+zp_rip_disp_off(const uint8_t *p, int n)
+{
+	int i = 0;
+
+	while (i < n && zp_is_legacy_prefix(p[i]))	/* REX included */
+		i++;
+	if (i >= n || p[i] == 0xc4 || p[i] == 0xc5 || p[i] == 0x62 ||
+	    p[i] == 0x8f)
+		return -1;
+	if (p[i] == 0x0f) {
+		i++;
+		if (i < n && (p[i] == 0x38 || p[i] == 0x3a))
+			i++;
+	}
+	i++;				/* the opcode byte */
+	if (i >= n || (p[i] & 0xc7) != 0x05 || i + 1 + 4 > n)
+		return -1;
+	return i + 1;
+}
+
+/* The target of a direct jmp (eb rel8, e9 rel32) at off, else 0. */
+static uintptr_t
+zp_direct_jmp(const struct zp_scan *sc, size_t off, int n)
+{
+	const uint8_t *p = sc->buf + off;
+	int i = 0;
+
+	while (i < n && zp_is_legacy_prefix(p[i]))
+		i++;
+	if (i < n && (p[i] == 0xeb || p[i] == 0xe9))
+		return zp_direct_target(sc, off, n);
+	return 0;
+}
+
+/*
+ * Decode at off into m: its length if it can run in a stub (a
+ * %rip-relative operand is re-encoded there; allow_jmp: a direct jmp,
+ * re-encoded as jmp rel32), else 0.
  */
 static int
-zp_after_len(struct zp_scan *sc, size_t off, uintptr_t fn_end)
+zp_decode_move(struct zp_scan *sc, size_t off, struct zp_moved *m,
+	       int allow_jmp)
+{
+	int n, d = -1;
+
+	sc->text.on = 1;
+	sc->text.len = 0;
+	sc->text.buf[0] = '\0';
+	n = zp_print_insn((bfd_vma)(sc->vma + off), &sc->info);
+	sc->text.on = 0;
+	if (n <= 0 || n > (int)sizeof(m->code) || off + (size_t)n > sc->len)
+		return 0;
+	memset(m, 0, sizeof(*m));
+	m->addr = sc->vma + off;
+	m->len = (uint8_t)n;
+	m->disp = -1;
+	memcpy(m->code, sc->buf + off, (size_t)n);
+	if (allow_jmp && (m->target = zp_direct_jmp(sc, off, n)) != 0) {
+		m->jmp = 1;
+		return n;
+	}
+	if (strstr(sc->text.buf, "rip") != NULL) {
+		d = zp_rip_disp_off(sc->buf + off, n);
+		if (d < 0)
+			return 0;
+		m->disp = (int8_t)d;
+	}
+	return zp_insn_movable_rip(sc->text.buf, d >= 0) ? n : 0;
+}
+
+/* Is a direct branch target of the function in (lo, hi)? */
+static int
+zp_range_targeted(struct zp_scan *sc, uintptr_t lo, uintptr_t hi,
+		  uintptr_t fn_end)
+{
+	int i;
+
+	/*
+	 * Too many forward targets to keep: give up (decoding the function
+	 * again would read the sites patched already).
+	 */
+	if (sc->fwd_over || sc->fwd_dropped_max > lo)
+		return 1;
+	/* from fn to the syscall: decoded already, forward targets kept */
+	for (i = 0; i < sc->nfwd; i++)
+		if (sc->fwd[i] > lo && sc->fwd[i] < hi)
+			return 1;
+	/* the rest of the function */
+	return zp_func_targets(sc, hi, fn_end, lo + 1, hi);
+}
+
+/*
+ * How many bytes after the syscall at off can move to an after stub, 0
+ * if none (see the top of the file); their instructions in st->moved.
+ * Its function ends at fn_end; the scan decoded it from its start up to
+ * the syscall.
+ */
+static int
+zp_after_len(struct zp_scan *sc, size_t off, uintptr_t fn_end,
+	     struct zp_site *st)
 {
 	uintptr_t s = sc->vma + off;
 	size_t o = off + ZP_SYSCALL_LEN;
-	int sum = 0, n0;
+	int sum = 0, jmp = 0, i;
 
+	st->nmoved = 0;
 	if (fn_end > sc->vma + sc->len)
 		return 0;
-	while (sum < ZP_JMP32_LEN - ZP_SYSCALL_LEN) {
+	while (sum < ZP_JMP32_LEN - ZP_SYSCALL_LEN && !jmp) {
+		struct zp_moved *m = &st->moved[st->nmoved];
 		int n;
 
-		if (sc->vma + o >= fn_end)
+		if (sc->vma + o >= fn_end || st->nmoved == ZP_MOVED_MAX)
 			return 0;
-		n = zp_decode_movable(sc, o);
+		n = zp_decode_move(sc, o, m, 1);
 		if (n == 0)
 			return 0;
+		jmp = m->jmp;
+		st->nmoved++;
 		sum += n;
 		o += (size_t)n;
 		if (sc->vma + o > fn_end || sum > ZP_AFTER_MAX)
 			return 0;
 	}
-	/*
-	 * Too many forward targets to keep: give up (decoding the function
-	 * again would read the sites patched already).
-	 */
-	if (sc->fwd_over)
-		return 0;
-	/* from fn to the syscall: decoded already, forward targets kept */
-	for (n0 = 0; n0 < sc->nfwd; n0++)
-		if (sc->fwd[n0] > s && sc->fwd[n0] < sc->vma + o)
+	if (sum < ZP_JMP32_LEN - ZP_SYSCALL_LEN)
+		return 0;	/* a jmp too short to cover */
+	for (i = 0; i < st->nmoved; i++)
+		if (st->moved[i].jmp && st->moved[i].target > s &&
+		    st->moved[i].target < sc->vma + o)
 			return 0;
-	/* the rest of the function */
-	return zp_func_targets(sc, sc->vma + o, fn_end, s + 1, sc->vma + o) ?
-		0 : sum;
+	return zp_range_targeted(sc, s, sc->vma + o, fn_end) ? 0 : sum;
+}
+
+/*
+ * How many bytes of whole instructions right before the syscall at off
+ * can move, with the syscall, to a stub entered by a jmp at their start:
+ * the fewest that make 5 with the syscall, none a branch, no direct
+ * branch of the function aiming inside the range but at its first byte.
+ * 0 if none; their instructions in st->moved.
+ */
+static int
+zp_before_len(struct zp_scan *sc, size_t off, uintptr_t fn_end,
+	      struct zp_site *st)
+{
+	struct zp_moved tmp[ZP_MOVED_MAX];
+	uintptr_t s = sc->vma + off;
+	int k, cnt = 0, sum = 0, i;
+
+	st->nmoved = 0;
+	if (fn_end > sc->vma + sc->len)
+		return 0;
+	for (k = sc->nring - 1; k >= 0 &&
+	     sum + ZP_SYSCALL_LEN < ZP_JMP32_LEN; k--) {
+		if (cnt == ZP_MOVED_MAX ||
+		    zp_decode_move(sc, sc->ring_off[k], &tmp[cnt], 0) !=
+		    sc->ring_len[k])
+			return 0;
+		sum += sc->ring_len[k];
+		cnt++;
+	}
+	if (sum + ZP_SYSCALL_LEN < ZP_JMP32_LEN || sum > ZP_AFTER_MAX)
+		return 0;
+	if (zp_range_targeted(sc, s - (uintptr_t)sum, s + ZP_SYSCALL_LEN,
+			      fn_end))
+		return 0;
+	for (i = 0; i < cnt; i++)
+		st->moved[i] = tmp[cnt - 1 - i];
+	st->nmoved = cnt;
+	return sum;
 }
 
 /*
@@ -563,14 +728,14 @@ zp_report(struct zp_scan *sc, size_t off, size_t prev_off, int prev_len,
 		.addr = sc->vma + off,
 		.prev = prev_len > 0 ? sc->vma + prev_off : 0,
 		.prev_len = prev_len,
-		.movable = 0,
-		.after_len = 0,
 	};
 
 	if (prev_len >= ZP_JMP32_LEN)
 		s.movable = zp_decode_movable(sc, prev_off) != 0;
 	if (!s.movable && fn_end != 0)
-		s.after_len = zp_after_len(sc, off, fn_end);
+		s.after_len = zp_after_len(sc, off, fn_end, &s);
+	if (!s.movable && fn_end != 0 && s.after_len == 0)
+		s.before_len = zp_before_len(sc, off, fn_end, &s);
 	if (after_len != NULL)
 		*after_len = s.after_len;
 	return sc->cb != NULL ? sc->cb(&s, sc->arg) : 0;
@@ -662,11 +827,14 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 			prev_len = 0;
 			sc.nfwd = 0;
 			sc.fwd_over = 0;
+			sc.fwd_dropped_max = 0;
+			sc.nring = 0;
 		}
 		while (pos < x) {
 			int n = zp_decode(&sc, pos);
 
 			zp_note_target(&sc, pos, n);
+			zp_ring_push(&sc, pos, n);
 
 			prev_off = pos;
 			prev_len = n;
@@ -689,6 +857,7 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 				break;
 			prev_off = pos;
 			prev_len = n;
+			zp_ring_push(&sc, pos, n);
 			pos += (size_t)n;
 			/*
 			 * The callback may have written a jmp over the
@@ -698,6 +867,7 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 			if (after > 0) {
 				pos += (size_t)after;
 				prev_len = 0;
+				sc.nring = 0;
 			}
 		}
 	}
@@ -779,6 +949,78 @@ zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
 	o += 4;
 	ZP_ASSERT(o <= ZP_STUB_SIZE);
 	*out_len = o;
+}
+
+/* Emit m at stub + o (stub at stub_addr); the new o, -1 if out of reach. */
+static int
+zp_emit_moved(uint8_t *stub, uintptr_t stub_addr, int o,
+	      const struct zp_moved *m)
+{
+	uintptr_t next = stub_addr + (uintptr_t)o + m->len;
+	int64_t d;
+	int32_t rel;
+
+	if (m->jmp) {
+		d = (int64_t)m->target - (int64_t)(stub_addr + (uintptr_t)o +
+						   ZP_JMP32_LEN);
+		if (d != (int32_t)d)
+			return -1;
+		stub[o] = ZP_OP_JMP32;
+		zp_put_rel32(stub + o + 1, stub_addr + (uintptr_t)o +
+			     ZP_JMP32_LEN, m->target);
+		return o + ZP_JMP32_LEN;
+	}
+	memcpy(stub + o, m->code, m->len);
+	if (m->disp >= 0) {
+		/* same target from the new place */
+		memcpy(&rel, m->code + m->disp, sizeof(rel));
+		d = (int64_t)(m->addr + m->len) + rel - (int64_t)next;
+		if (d != (int32_t)d)
+			return -1;
+		rel = (int32_t)d;
+		memcpy(stub + o + m->disp, &rel, sizeof(rel));
+	}
+	return o + m->len;
+}
+
+int
+zp_stub_encode_moved(uint8_t *stub, uintptr_t stub_addr,
+		     const struct zp_moved *before, int nb,
+		     const struct zp_moved *after, int na,
+		     uintptr_t slot_addr, uintptr_t back_addr)
+{
+	int o = 0, i;
+
+	for (i = 0; i < nb && o >= 0; i++)
+		o = zp_emit_moved(stub, stub_addr, o, &before[i]);
+	if (o < 0)
+		return -1;
+	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
+	o += sizeof(zp_lea_down);
+	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
+	o += sizeof(zp_lea_rcx_rip);
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4,
+		     stub_addr + (uintptr_t)o + 4 + 1 + sizeof(zp_jmp_rip) + 4);
+	o += 4;
+	stub[o++] = ZP_OP_PUSH_RCX;
+	memcpy(stub + o, zp_jmp_rip, sizeof(zp_jmp_rip));
+	o += sizeof(zp_jmp_rip);
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
+	o += 4;
+	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
+	o += sizeof(zp_lea_up);
+	for (i = 0; i < na; i++) {
+		o = zp_emit_moved(stub, stub_addr, o, &after[i]);
+		if (o < 0)
+			return -1;
+		if (after[i].jmp)
+			return o;	/* it goes on from there */
+	}
+	stub[o++] = ZP_OP_JMP32;
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
+	o += 4;
+	ZP_ASSERT(o <= ZP_STUB_SIZE);
+	return o;
 }
 
 static int
@@ -984,28 +1226,37 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 			ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n",
 			       (void *)prev);
 		}
-	} else if (s->after_len > 0 && !zp_stubs_off && !pa->live) {
+	} else if ((s->after_len > 0 || s->before_len > 0) && !zp_stubs_off &&
+		   !pa->live) {
+		/* after: jmp at the syscall; before: at the first moved */
+		uintptr_t at = s->addr - (uintptr_t)s->before_len;
 		uintptr_t slot = 0;
-		uintptr_t stub = zp_stub_alloc(s->addr, &slot);
+		uintptr_t stub = zp_stub_alloc(at, &slot);
 		uintptr_t back = s->addr + ZP_SYSCALL_LEN +
 			(uintptr_t)s->after_len;
 		uint8_t code[ZP_STUB_SIZE];
-		int len;
+		int len = -1;
 
-		if (stub != 0) {
-			zp_stub_encode_after(code, stub, p + ZP_SYSCALL_LEN,
-					     s->after_len, slot, back, &len);
+		if (stub != 0)
+			len = zp_stub_encode_moved(code, stub,
+				s->moved, s->before_len > 0 ? s->nmoved : 0,
+				s->moved, s->after_len > 0 ? s->nmoved : 0,
+				slot, back);
+		if (len > 0) {
 			memcpy((void *)stub, code, (size_t)len);
-			/* the syscall's own bytes become the jmp's first */
-			zp_put_rel32(p + 1, s->addr + ZP_JMP32_LEN, stub);
-			p[0] = ZP_OP_JMP32;
+			zp_write_jmp((uint8_t *)at, pa->end, stub, 0);
 			zp_rw_stats.sites_stub++;
-			zp_rw_stats.sites_after++;
+			if (s->after_len > 0)
+				zp_rw_stats.sites_after++;
+			else
+				zp_rw_stats.sites_before++;
 			return 0;
 		}
-		ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n", (void *)p);
+		ZP_LOG(ZP_LOG_WARN, "no stub for %p (space, or %%rip out of "
+		       "reach)\n", (void *)p);
 	}
 	zp_rw_stats.sites_tramp++;
+	ZP_LOG(ZP_LOG_DEBUG, "address-0 site %p\n", (void *)s->addr);
 	return 0;
 }
 
@@ -1020,7 +1271,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	uintptr_t *starts = NULL;
 	long nstarts = -1;
 	uint64_t t0 = zp_rw_now_ns();
-	uint64_t before_stub, before_tramp, before_after;
+	uint64_t before_stub, before_tramp, before_after, before_before;
 	long r, insns;
 	struct zp_patch_arg pa = { .end = end, .live = live, .err = 0 };
 	int i;
@@ -1045,6 +1296,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	before_stub = zp_rw_stats.sites_stub;
 	before_tramp = zp_rw_stats.sites_tramp;
 	before_after = zp_rw_stats.sites_after;
+	before_before = zp_rw_stats.sites_before;
 	if (fd >= 0)
 		nstarts = zp_elf_func_starts(fd, offset, start, end, &starts);
 	if (nstarts > 0)
@@ -1065,12 +1317,13 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	ZP_ASSERT(r == 0);
 	zp_rw_lock_drop();
 	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx in %lu us: %ld insns decoded "
-	       "(%ld function starts), %lu stub (%lu after the syscall) + "
-	       "%lu trampoline sites\n",
+	       "(%ld function starts), %lu stub (%lu after the syscall, %lu "
+	       "before it) + %lu trampoline sites\n",
 	       name, (unsigned long)start, (unsigned long)end,
 	       (unsigned long)((zp_rw_now_ns() - t0) / 1000), insns, nstarts,
 	       (unsigned long)(zp_rw_stats.sites_stub - before_stub),
 	       (unsigned long)(zp_rw_stats.sites_after - before_after),
+	       (unsigned long)(zp_rw_stats.sites_before - before_before),
 	       (unsigned long)(zp_rw_stats.sites_tramp - before_tramp));
 	return pa.err;
 }

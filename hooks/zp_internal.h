@@ -89,6 +89,7 @@ ZP_HIDDEN int zp_maps_foreach(zp_map_cb cb, void *arg);
 struct zp_rewrite_stats {
 	uint64_t sites_stub;	/* all stub sites, sites_after included */
 	uint64_t sites_after;	/* stubs moving the code after the syscall */
+	uint64_t sites_before;	/* stubs moving several insns before it */
 	uint64_t sites_tramp;
 	uint64_t insns;
 };
@@ -106,6 +107,16 @@ ZP_HIDDEN void zp_rewrite_atfork_child(void);
  * instruction with its address, the previous instruction's address/length
  * and whether that one can move to a stub.  For tests and the rewriter.
  */
+/* An instruction a stub runs in its place. */
+struct zp_moved {
+	uintptr_t addr;		/* where it was */
+	uint8_t len;
+	int8_t disp;		/* offset of a %rip-relative disp32, -1: none */
+	uint8_t jmp;		/* a direct jmp (the last one): jmp rel32 */
+	uintptr_t target;	/* ...to here */
+	uint8_t code[16];	/* its bytes */
+};
+#define ZP_MOVED_MAX		8
 struct zp_site {
 	uintptr_t addr;		/* address of the 0f 05 / 0f 34 */
 	uintptr_t prev;		/* previous instruction, 0 if none */
@@ -113,6 +124,10 @@ struct zp_site {
 	int movable;		/* prev can be relocated to a stub */
 	int after_len;		/* else bytes after the syscall that can
 				   (0: none; only with function bounds) */
+	int before_len;		/* else bytes before it that can, with it
+				   (0: none; only with function bounds) */
+	int nmoved;		/* the instructions of after_len/before_len */
+	struct zp_moved moved[ZP_MOVED_MAX];
 };
 typedef int (*zp_site_cb)(const struct zp_site *s, void *arg);
 ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
@@ -142,6 +157,16 @@ ZP_HIDDEN void zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr,
 				    const uint8_t *insn, int insn_len,
 				    uintptr_t slot_addr, uintptr_t back_addr,
 				    int *out_len);
+/*
+ * A stub running the instructions before (nb) at their new place, the
+ * hook, the instructions after (na; a final direct jmp ends it), then
+ * jmp back_addr.  -1 if a %rip-relative operand is out of reach.
+ */
+ZP_HIDDEN int zp_stub_encode_moved(uint8_t *stub, uintptr_t stub_addr,
+				   const struct zp_moved *before, int nb,
+				   const struct zp_moved *after, int na,
+				   uintptr_t slot_addr, uintptr_t back_addr);
+ZP_HIDDEN int zp_rip_disp_off(const uint8_t *p, int n);
 
 /* poke.c: writing code other threads may run (cross-modifying code) */
 ZP_HIDDEN int zp_poke(uint8_t *p, const uint8_t *bytes, size_t len,

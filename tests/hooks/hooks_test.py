@@ -139,10 +139,11 @@ def case_regs(env, redzone_tramp):
     regs, rz = parse_regs(r.stdout)
     check(all(l.endswith(": ok") for l in regs),
           "register checks: %s" % regs)
-    check(len(regs) >= 3 and any(l.startswith("regs after ") for l in regs),
-          "no after-stub register check: %s" % regs)
-    check(int(rz["redzone stub"], 16) == 0, "stub path lost red zone")
-    check(int(rz["redzone after"], 16) == 0, "after-stub path lost red zone")
+    for shape in ("stub", "after", "before", "after-rip", "after-jmp"):
+        check(any(l.startswith("regs %s " % shape) for l in regs),
+              "no %s register check: %s" % (shape, regs))
+        check(int(rz["redzone " + shape], 16) == 0,
+              "%s path lost red zone: %s" % (shape, rz["redzone " + shape]))
     check(int(rz["redzone trampoline"], 16) == redzone_tramp,
           "trampoline path red zone mask %s, want %#x" %
           (rz["redzone trampoline"], redzone_tramp))

@@ -102,9 +102,9 @@ df_syscall(int path)
 				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
 				  "memory", "cc");
 	else if (path == 1)
-		/* jmp: nothing after the syscall can move to a stub */
-		__asm__ volatile ("std\n\tmov $110, %%eax\n\tnop\n\tsyscall\n\t"
-				  "jmp 1f\n1:\tpushfq\n\tpop %1\n\tcld"
+		/* jmps to and after it: nothing can move to a stub */
+		__asm__ volatile ("std\n\tmov $110, %%eax\n\tjmp 2f\n2:\t"
+				  "syscall\n\tjmp 1f\n1:\tpushfq\n\tpop %1\n\tcld"
 				  : "=a"(r), "=r"(flags) : : "rcx", "r11",
 				  "memory", "cc");
 	else
@@ -298,6 +298,7 @@ static volatile int torn_round;		/* 0: park; else the round */
 static volatile int torn_quit;
 static volatile long torn_calls[TORN_THREADS];
 static volatile int torn_parked[TORN_THREADS];
+static volatile int torn_park_seq;
 static volatile long torn_bad;
 static long torn_ppid;
 
@@ -309,10 +310,15 @@ torn_thread(void *arg)
 
 	while (!torn_quit) {
 		if (torn_round == 0) {
-			torn_parked[i] = 1;
+			/* parked: never inside the page until released */
+			int seq = torn_park_seq;
+
+			torn_parked[i] = seq;
+			while (torn_round == 0 && torn_park_seq == seq &&
+			       !torn_quit)
+				sched_yield();
 			continue;
 		}
-		torn_parked[i] = 0;
 		if (fn() != torn_ppid)
 			__atomic_fetch_add(&torn_bad, 1, __ATOMIC_RELAXED);
 		torn_calls[i]++;
@@ -372,9 +378,10 @@ do_torn(void)
 			return 4;
 	for (r = 1; r <= TORN_ROUNDS; r++) {
 		/* park the threads, put the syscall back (shared page) */
+		torn_park_seq = r;
 		torn_round = 0;
 		for (i = 0; i < TORN_THREADS; i++)
-			while (!torn_parked[i])
+			while (torn_parked[i] != r)
 				sched_yield();
 		torn_rw[TORN_SITE] = 0x0f;
 		torn_rw[TORN_SITE + 1] = 0x05;
@@ -461,10 +468,10 @@ main(int argc, char **argv)
 		long r;
 
 		/*
-		 * not after `mov $nr,%eax` and a branch after it: through
-		 * address 0 under zpnet
+		 * a branch to it right before and a branch after it:
+		 * through address 0 under zpnet
 		 */
-		__asm__ volatile ("mov %1, %%eax\n\tnop\n\tsyscall\n\t"
+		__asm__ volatile ("mov %1, %%eax\n\tjmp 2f\n2:\tsyscall\n\t"
 				  "jmp 1f\n1:"
 				  : "=a"(r) : "i"(NR_PAST_SLED)
 				  : "rcx", "r11", "memory");

@@ -11,12 +11,21 @@
  *   variant bit 1: use zmm0-31 (AVX-512F)
  *   variant bit 2: not after `mov $nr, %eax`, but followed by glibc's
  *                  `cmp $-4095, %rax`: an "after" stub moves that
+ *   variant bit 3: `mov $nr,%eax; nop; syscall`, a jump target after
+ *                  it: a "before" stub moves the mov and nop
+ *   variant bit 4: followed by a %rip-relative load (an after stub
+ *                  re-encodes it; regs_rip must then hold `out`)
+ *   variant bit 5: followed by a `jmp rel32` (an after stub runs it)
+ *   bit 0 now: a `jmp` right before the syscall, aiming at it: nothing
+ *   can move, address 0
  * Layout of in/out: rbx rdx rsi rdi rbp r8 r9 r10 r12 r13 r14 r15 at 0..95,
  * vector register n at 128 + 64 * n.
  *
  * zp_redzone_run(variant) fills the 128-byte red zone, runs getpid, and
  * returns a bitmask of the 8-byte slots that changed (bit 15 = rsp-8);
- * variant 0: stub, 1: address 0, 2: after stub (shapes as above).
+ * variant 0: stub, 1: address 0, 2: after stub, 3: before stub,
+ * 4: after stub with a %rip-relative lea, 5: after stub with a jmp
+ * (shapes as above).
  */
 #define VEC	128
 #define RZ_MAGIC 0x5a5a0000
@@ -25,6 +34,9 @@
 	.p2align 3
 regs_out:	.quad 0
 regs_variant:	.long 0
+	.p2align 3
+	.globl	regs_rip
+regs_rip:	.quad 0
 
 	.text
 	.globl	zp_regs_run
@@ -66,6 +78,12 @@ zp_regs_run:
 	jnz	7f
 	testl	$1, regs_variant(%rip)
 	jnz	3f
+	testl	$8, regs_variant(%rip)
+	jnz	8f
+	testl	$16, regs_variant(%rip)
+	jnz	9f
+	testl	$32, regs_variant(%rip)
+	jnz	10f
 	mov	$39, %eax			/* stub path */
 	syscall
 	jmp	4f
@@ -74,9 +92,24 @@ zp_regs_run:
 	syscall
 	cmp	$-4095, %rax			/* moved to the stub */
 	jmp	4f
-3:	mov	$39, %eax			/* address-0 path: */
-	nop					/*  no mov right before, */
+8:	mov	$39, %eax			/* before-range stub: mov+nop */
+	nop					/*  move, the syscall with them */
 	syscall
+	jmp	4f				/* (4f: a jump target) */
+9:	mov	$39, %eax			/* after stub, %rip-relative: */
+	nop
+	syscall
+	mov	regs_out(%rip), %rcx		/*  re-encoded in the stub */
+	mov	%rcx, regs_rip(%rip)		/*  (regs.c checks it) */
+	jmp	4f
+10:	mov	$39, %eax			/* after stub ending in a jmp */
+	nop
+	syscall
+	.byte	0xe9				/* jmp rel32 4f: run from */
+	.long	4f - . - 4			/*  the stub, nothing after */
+3:	mov	$39, %eax			/* address-0 path: */
+	jmp	11f				/*  a branch right before */
+11:	syscall					/*  and to the syscall, */
 4:	mov	%rdi, %rax			/* a jump target right after */
 	mov	regs_out(%rip), %rdi
 	mov	%rbx, 0(%rdi)
@@ -121,6 +154,12 @@ zp_redzone_run:					/* a leaf: uses the red zone */
 	.endr
 	cmp	$2, %edi
 	je	3f
+	cmp	$3, %edi
+	je	4f
+	cmp	$4, %edi
+	je	5f
+	cmp	$5, %edi
+	je	6f
 	test	%edi, %edi
 	jnz	1f
 	mov	$39, %eax			/* stub path */
@@ -131,9 +170,23 @@ zp_redzone_run:					/* a leaf: uses the red zone */
 	syscall
 	cmp	$-4095, %rax			/* moved to the stub */
 	jmp	2f
-1:	mov	$39, %eax			/* address-0 path: */
-	nop					/*  no mov right before, */
+4:	mov	$39, %eax			/* before-range stub */
+	nop
 	syscall
+	jmp	2f
+5:	mov	$39, %eax			/* after stub, %rip-relative */
+	nop
+	syscall
+	lea	regs_out(%rip), %rcx
+	jmp	2f
+6:	mov	$39, %eax			/* after stub ending in jmp */
+	nop
+	syscall
+	.byte	0xe9				/* jmp rel32 2f */
+	.long	2f - . - 4
+1:	mov	$39, %eax			/* address-0 path: */
+	jmp	7f				/*  a branch right before */
+7:	syscall					/*  and to the syscall */
 2:	xor	%eax, %eax			/* a jump target right after */
 	.irp k,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	cmpq	$(RZ_MAGIC + \k), -128+8*\k(%rsp)	/* slot k intact? */

@@ -18,6 +18,9 @@
 #define V_TRAMP		1
 #define V_AVX512	2
 #define V_AFTER		4
+#define V_BEFORE	8
+#define V_AFTER_RIP	16
+#define V_AFTER_JMP	32
 
 struct zp_regs {
 	uint64_t gpr[NGPR];
@@ -27,6 +30,15 @@ struct zp_regs {
 
 void zp_regs_run(const struct zp_regs *in, struct zp_regs *out, int variant);
 unsigned int zp_redzone_run(int variant);
+extern uint64_t regs_rip;
+
+static const char *
+variant_name(int v)
+{
+	return v & V_TRAMP ? "trampoline" : v & V_AFTER ? "after" :
+		v & V_BEFORE ? "before" : v & V_AFTER_RIP ? "after-rip" :
+		v & V_AFTER_JMP ? "after-jmp" : "stub";
+}
 
 static const char *const gpr_names[NGPR] = {
 	"rbx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r12", "r13",
@@ -58,7 +70,13 @@ check(int variant)
 		for (j = 0; j < VEC_BYTES; j++)
 			in.vec[i][j] = (uint8_t)(i * 37 + j * 11 + 1);
 	memset(&out, 0, sizeof(out));
+	regs_rip = 0;
 	zp_regs_run(&in, &out, variant);
+	if ((variant & V_AFTER_RIP) && regs_rip != (uint64_t)(uintptr_t)&out) {
+		printf("  %%rip-relative load read %#lx\n",
+		       (unsigned long)regs_rip);
+		bad++;
+	}
 	for (i = 0; i < NGPR; i++)
 		if (in.gpr[i] != out.gpr[i]) {
 			printf("  %s changed: %#lx -> %#lx\n", gpr_names[i],
@@ -72,8 +90,7 @@ check(int variant)
 			       "ymm", i);
 			bad++;
 		}
-	printf("regs %s %s: %s\n", variant & V_TRAMP ? "trampoline" :
-	       variant & V_AFTER ? "after" : "stub",
+	printf("regs %s %s: %s\n", variant_name(variant),
 	       variant & V_AVX512 ? "zmm0-31" : "ymm0-15",
 	       bad ? "CHANGED" : "ok");
 	return bad;
@@ -84,16 +101,18 @@ main(void)
 {
 	int bad = 0;
 
-	bad += check(0);
-	bad += check(V_TRAMP);
-	bad += check(V_AFTER);
-	if (has_avx512f()) {
-		bad += check(V_AVX512);
-		bad += check(V_AVX512 | V_TRAMP);
-		bad += check(V_AVX512 | V_AFTER);
-	}
-	printf("redzone stub: %#x\n", zp_redzone_run(0));
-	printf("redzone trampoline: %#x\n", zp_redzone_run(1));
-	printf("redzone after: %#x\n", zp_redzone_run(2));
+	static const int shapes[] = { 0, V_TRAMP, V_AFTER, V_BEFORE,
+				      V_AFTER_RIP, V_AFTER_JMP };
+	static const char *const rz[] = { "stub", "trampoline", "after",
+					  "before", "after-rip", "after-jmp" };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+		bad += check(shapes[i]);
+	if (has_avx512f())
+		for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+			bad += check(V_AVX512 | shapes[i]);
+	for (i = 0; i < sizeof(rz) / sizeof(rz[0]); i++)
+		printf("redzone %s: %#x\n", rz[i], zp_redzone_run((int)i));
 	return bad ? 1 : 0;
 }
