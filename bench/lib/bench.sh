@@ -1,6 +1,8 @@
 # Shared by the benchmark scripts in bench/ (sourced, bash).
 #
+#   bench_usage               print the script's header comment (its -h)
 #   bench_build               install what is missing, build (idempotent)
+#   bench_zpnet_config FILE   zpnet config for the veth pair, default mbuf pool
 #   bench_results NAME [DIR]  make the results folder: BENCH_OUT, BENCH_RAW
 #   bench_record ROW VARIANT METRIC VALUE   one sample into BENCH_RAW
 #   bench_machine [CONFIG...] machine.md: CPU, cores, kernel, DPDK, configs
@@ -19,6 +21,17 @@ BENCH_HZ=$(getconf CLK_TCK)
 bench_die() {
 	echo "$(basename "$0"): $*" >&2
 	exit 1
+}
+
+bench_usage() {
+	sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
+# bench_zpnet_config FILE: tests/lib/netns.sh's config for the pairs, with
+# the default mbuf pool (the tests pin a smaller one).
+bench_zpnet_config() {
+	zpns_config "$1"
+	sed -i '/^mbufs = /d' "$1"
 }
 
 bench_build() {
