@@ -40,6 +40,7 @@
  * zone (documented).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1260,6 +1261,141 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------- */
+/* giving back the pages the scan read */
+
+#define ZP_PM_PRESENT		(1ULL << 63)
+#define ZP_PM_FILE		(1ULL << 61)	/* file page or shared anon */
+#define ZP_PM_CHUNK		128		/* pagemap entries per read */
+#define ZP_DROP_MIN		(16 * ZP_PAGE_SIZE)
+
+/*
+ * Scanning reads every page of a region.  Most of a big library is never
+ * run (DPDK dlopens ~100 PMD plugins, libIPSec_MB alone has 12 MiB of
+ * code), so the pages the scan faulted in would stay resident for nothing:
+ * 35 MiB in redis-server.  Before the scan, /proc/self/pagemap says which
+ * pages were already mapped; after it, the pages that were not and are
+ * still clean file pages (unwritten: a patched page is a private anonymous
+ * copy, bit 61 clear) are dropped with MADV_DONTNEED.  Running them later
+ * maps them again from the page cache.  Only done to regions that are not
+ * writable, under zp_rw_lock, so nobody else can dirty a page in between.
+ */
+struct zp_resident {
+	uintptr_t start;
+	size_t npages;
+	uint64_t *bits;		/* a bit per page: mapped before the scan */
+	size_t map_len;
+	int fd;			/* /proc/self/pagemap */
+};
+
+typedef void zp_pagemap_fn(struct zp_resident *r, size_t first,
+			   const uint64_t *pm, size_t n);
+
+/* fn(r, index of the first page, its pagemap entries, n) by chunks */
+static int
+zp_pagemap_walk(struct zp_resident *r, zp_pagemap_fn *fn)
+{
+	uint64_t pm[ZP_PM_CHUNK];
+	size_t i = 0, n;
+	long got;
+
+	while (i < r->npages) {
+		n = r->npages - i < ZP_PM_CHUNK ? r->npages - i : ZP_PM_CHUNK;
+		got = zp_syscall6(SYS_pread64, r->fd, (long)pm,
+				  (long)(n * sizeof(pm[0])),
+				  (long)((r->start / ZP_PAGE_SIZE + i) *
+					 sizeof(pm[0])), 0, 0);
+		if (got == -EINTR)
+			continue;
+		if (got < (long)(n * sizeof(pm[0])))
+			return -1;
+		fn(r, i, pm, n);
+		i += n;
+	}
+	return 0;
+}
+
+static void
+zp_note_present(struct zp_resident *r, size_t first, const uint64_t *pm,
+		size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pm[i] & ZP_PM_PRESENT)
+			r->bits[(first + i) / 64] |= 1ULL << ((first + i) % 64);
+}
+
+static void
+zp_drop_clean(struct zp_resident *r, size_t first, const uint64_t *pm,
+	      size_t n)
+{
+	size_t i, run = 0;
+	uintptr_t from = 0;
+
+	for (i = 0; i <= n; i++) {
+		size_t pg = first + i;
+		int drop = i < n && (pm[i] & (ZP_PM_PRESENT | ZP_PM_FILE)) ==
+			(ZP_PM_PRESENT | ZP_PM_FILE) &&
+			!(r->bits[pg / 64] & (1ULL << (pg % 64)));
+
+		if (drop) {
+			if (run++ == 0)
+				from = r->start + pg * ZP_PAGE_SIZE;
+			continue;
+		}
+		if (run > 0)
+			zp_syscall6(SYS_madvise, (long)from,
+				    (long)(run * ZP_PAGE_SIZE), MADV_DONTNEED,
+				    0, 0, 0);
+		run = 0;
+	}
+}
+
+static void
+zp_resident_before(uintptr_t start, uintptr_t end, int prot,
+		   struct zp_resident *r)
+{
+	long a;
+
+	r->start = start;
+	r->npages = (end - start) / ZP_PAGE_SIZE;
+	r->fd = -1;
+	r->bits = NULL;
+	if ((prot & PROT_WRITE) || end - start < ZP_DROP_MIN)
+		return;
+	r->map_len = ((r->npages + 63) / 64 * sizeof(uint64_t) + ZP_PAGE_SIZE -
+		      1) & ~(ZP_PAGE_SIZE - 1);
+	a = zp_syscall6(SYS_mmap, 0, (long)r->map_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a < 0 && a > -4096)
+		return;
+	r->bits = (uint64_t *)a;
+	a = zp_syscall6(SYS_open, (long)"/proc/self/pagemap",
+			O_RDONLY | O_CLOEXEC, 0, 0, 0, 0);
+	if (a >= 0) {
+		r->fd = (int)a;
+		if (zp_pagemap_walk(r, zp_note_present) == 0)
+			return;
+		zp_syscall6(SYS_close, r->fd, 0, 0, 0, 0, 0);
+		r->fd = -1;
+	}
+	zp_syscall6(SYS_munmap, (long)r->bits, (long)r->map_len, 0, 0, 0, 0);
+	r->bits = NULL;
+}
+
+/* drop (unless keep) what the scan mapped, free r */
+static void
+zp_resident_after(struct zp_resident *r, int keep)
+{
+	if (r->fd < 0)
+		return;
+	if (!keep)
+		zp_pagemap_walk(r, zp_drop_clean);
+	zp_syscall6(SYS_close, r->fd, 0, 0, 0, 0, 0);
+	zp_syscall6(SYS_munmap, (long)r->bits, (long)r->map_len, 0, 0, 0, 0);
+}
+
 /*
  * Rewrite [start, end), currently mapped with prot.  Pages are made
  * writable (keeping exec: other threads may run there) and put back.
@@ -1274,6 +1410,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	uint64_t before_stub, before_tramp, before_after, before_before;
 	long r, insns;
 	struct zp_patch_arg pa = { .end = end, .live = live, .err = 0 };
+	struct zp_resident res;
 	int i;
 
 	if (zp_in_gate(start) && zp_in_gate(end - 1))
@@ -1281,9 +1418,11 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	if (zp_is_arena(start) || start == 0)
 		return 0;
 	zp_rw_lock_take();
+	zp_resident_before(start, end, prot, &res);
 	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start),
 			PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0);
 	if (r != 0) {
+		zp_resident_after(&res, 1);
 		zp_rw_lock_drop();
 		ZP_LOG(ZP_LOG_WARN, "cannot rewrite %s %lx-%lx: mprotect %ld\n",
 		       name, (unsigned long)start, (unsigned long)end, r);
@@ -1315,6 +1454,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start), prot,
 			0, 0, 0);
 	ZP_ASSERT(r == 0);
+	zp_resident_after(&res, 0);
 	zp_rw_lock_drop();
 	ZP_LOG(ZP_LOG_DEBUG, "rewrote %s %lx-%lx in %lu us: %ld insns decoded "
 	       "(%ld function starts), %lu stub (%lu after the syscall, %lu "

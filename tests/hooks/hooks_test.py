@@ -465,6 +465,7 @@ CASES = {
     "forklock": lambda: case_misc("forklock"),
     "torn": case_torn,
     "textdata": lambda: case_misc("textdata"),
+    "bigtext": lambda: case_misc("bigtext"),
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),
     "sigalrm": lambda: case_misc("sigalrm"),

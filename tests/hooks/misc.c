@@ -31,6 +31,12 @@
  *                raise(SIGTRAP).  Under zpnet prints "pokes N traps M"
  *                (zp_hooks_get_stats: int3-protocol writes, threads
  *                restarted by them) before "ok torn"
+ *   bigtext      a 4 MiB file mapped executable (10-byte movs, then
+ *                `mov $39,%eax; syscall; ret`): the call returns getpid();
+ *                the site's bytes changed iff LD_PRELOAD is set (the
+ *                engine rewrote them), and the mapping keeps at most
+ *                BIGTEXT_RSS_MAX resident: the engine gave back the pages
+ *                its scan read
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -58,6 +64,8 @@
 #define CLONE_MAGIC	0x5eed
 #define ALRM_USEC	500
 #define ALRM_SLEEPS	400
+#define BIGTEXT_LEN	(4 << 20)
+#define BIGTEXT_RSS_MAX	(512 << 10)	/* natively: fault-around, 64 KiB */
 #define SLEEP_NSEC	100000
 
 #define EFLAGS_DF	0x400
@@ -453,6 +461,77 @@ do_vfork(void)
 	return 0;
 }
 
+/* Rss of the mapping starting at addr, from /proc/self/smaps, or -1. */
+static long
+mapping_rss(uintptr_t addr)
+{
+	char line[512], want[32];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	int in = 0;
+	long kb = -1;
+
+	if (f == NULL)
+		return -1;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, want, strlen(want)) == 0)
+			in = 1;
+		else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb >= 0 ? kb * 1024 : -1;
+}
+
+static int
+do_bigtext(void)
+{
+	static const uint8_t fn[] = {
+		0xb8, 39, 0, 0, 0,	/* mov $39 (getpid), %eax */
+		0x0f, 0x05,		/* syscall */
+		0xc3,			/* ret */
+	};
+	static const uint8_t filler[] = { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	char path[] = "/tmp/zptest-bigtext-XXXXXX";
+	size_t len = BIGTEXT_LEN + 4096, off = 0, fn_off;
+	int hooked = getenv("LD_PRELOAD") != NULL, fd, changed;
+	uint8_t *buf, *map;
+	long rss;
+	pid_t got;
+
+	buf = malloc(len);
+	fd = mkstemp(path);
+	if (buf == NULL || fd < 0)
+		return 1;
+	unlink(path);
+	while (off + sizeof(filler) <= BIGTEXT_LEN) {
+		memcpy(buf + off, filler, sizeof(filler));
+		off += sizeof(filler);
+	}
+	memset(buf + off, 0x90, len - off);	/* nops up to the function */
+	fn_off = len - 64;
+	memcpy(buf + fn_off, fn, sizeof(fn));
+	if (write(fd, buf, len) != (ssize_t)len)
+		return 2;
+	map = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 3;
+	got = ((pid_t (*)(void))(map + fn_off))();
+	changed = memcmp(map + fn_off, fn, sizeof(fn)) != 0;
+	rss = mapping_rss((uintptr_t)map);
+	fprintf(stderr, "bigtext: getpid %d/%d, site %s, rss %ld KiB of %zu\n",
+		(int)got, (int)getpid(), changed ? "rewritten" : "as written",
+		rss / 1024, len / 1024);
+	if (got != getpid() || changed != hooked)
+		return 4;
+	if (rss < 0 || rss > BIGTEXT_RSS_MAX)
+		return 5;
+	munmap(map, len);
+	free(buf);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -496,6 +575,9 @@ main(int argc, char **argv)
 			return 1;
 	} else if (strcmp(c, "sigalrm") == 0) {
 		if (do_sigalrm() != 0)
+			return 1;
+	} else if (strcmp(c, "bigtext") == 0) {
+		if (do_bigtext() != 0)
 			return 1;
 	} else if (strcmp(c, "vfork") == 0) {
 		if (do_vfork() != 0)
