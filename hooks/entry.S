@@ -186,7 +186,11 @@ zp_gate_start:
 	mov	%rcx, ZP_XSAVE_HDR_OFF+56(%rsp)
 	mov	$-1, %eax			/* component mask: all */
 	mov	$-1, %edx
-	xsave64	(%rsp)				/* save x87/SSE/AVX/AVX-512 */
+	cmpb	$0, zp_xsave_compact(%rip)
+	je	35f
+	xsavec64 (%rsp)				/* save x87/SSE/AVX/AVX-512, */
+	jmp	32f				/*  skipping unused parts */
+35:	xsave64	(%rsp)				/* the same, all of it */
 32:	lea	-56(%rbp), %rdi			/* arg: struct zp_frame * */
 	call	zp_hook_c			/* rax = result */
 	cmpq	$0, -64(%rbp)			/* vectors saved? */
