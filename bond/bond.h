@@ -158,6 +158,21 @@ struct bond_sock {
 extern const struct bond_proto bond_tcp_proto;
 extern const struct bond_proto bond_udp_proto;
 
+/*
+ * Bumped (lock held) whenever any stack socket's readiness may have grown:
+ * an epoll set whose last scan found nothing ready need not scan again
+ * until it moves.
+ */
+extern uint64_t bond_ev_gen;
+
+/* Readiness of sk changed: for EPOLLET (ev_seq) and for bond_ev_gen. */
+static inline void
+bond_sock_bump(struct bond_sock *sk)
+{
+	sk->ev_seq++;
+	bond_ev_gen++;
+}
+
 /* Allocate a socket's generic part (protocols embed struct bond_sock). */
 void bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 		    int family);

@@ -35,6 +35,7 @@ bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 bond_kernel_fn bond_kernel_fn_ptr = bond_raw_syscall;
 
 static uint64_t next_sock_id = 1;
+uint64_t bond_ev_gen;
 
 void
 bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,

@@ -6,6 +6,10 @@
  * after its readiness counter moved; EPOLLONESHOT disarms it until
  * EPOLL_CTL_MOD. Items of closed sockets are dropped lazily: each keeps the
  * socket's unique id and is checked against the fd table.
+ *
+ * A scan that found nothing ready remembers bond_ev_gen: until a socket's
+ * readiness moves (or the set changes), the next calls return 0 without
+ * walking the set, so a busy-polling epoll_wait costs O(1) per turn.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +37,8 @@ struct bond_epoll {
 	struct bond_epoll_item *items;
 	unsigned int n, cap;
 	unsigned int next;	/* where the next scan starts (fairness) */
+	bool quiet;		/* the last scan found nothing ready ... */
+	uint64_t quiet_gen;	/* ... when bond_ev_gen was this */
 };
 
 struct bond_epoll *
@@ -97,6 +103,8 @@ bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 	struct epoll_event ev;
 	int i = find(ep, fd);
 
+	ep->quiet = false;
+
 	/* An item whose socket was closed and whose fd was reused is stale. */
 	if (i >= 0 && ep->items[i].sk_id != sk->id) {
 		remove_at(ep, (unsigned int)i);
@@ -148,26 +156,26 @@ int
 bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 {
 	struct epoll_event *out = events;
-	unsigned int start;
+	uint64_t gen = bond_ev_gen;
+	unsigned int start, n = ep->n, dead = 0;
 	int got = 0;
 
-	/* Sockets closed since the last scan: Linux drops them from the set. */
-	for (unsigned int i = 0; i < ep->n;) {
-		if (item_sock(&ep->items[i]) == NULL)
-			remove_at(ep, i);
-		else
-			i++;
-	}
-	if (ep->n == 0)
+	if (n == 0 || (ep->quiet && ep->quiet_gen == gen))
 		return 0;
-	start = ep->next % ep->n;
-	for (unsigned int k = 0; k < ep->n && got < maxevents; k++) {
-		unsigned int i = (start + k) % ep->n;
+	start = ep->next % n;
+	for (unsigned int k = 0; k < n; k++) {
+		unsigned int i = (start + k) % n;
 		struct bond_epoll_item *it = &ep->items[i];
 		struct bond_sock *sk = item_sock(it);
 		uint32_t ready;
 
-		if (!it->armed)
+		if (sk == NULL) {
+			/* closed since: Linux drops it from the set */
+			it->fd = -1;
+			dead++;
+			continue;
+		}
+		if (!it->armed || got == maxevents)
 			continue;
 		ready = sk->proto->events(sk) &
 			((it->events & BOND_EPOLL_USER_EVENTS) | BOND_EPOLL_ALWAYS);
@@ -185,5 +193,15 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 		got++;
 		ep->next = i + 1;
 	}
+	for (unsigned int i = 0; dead > 0 && i < ep->n;) {
+		if (ep->items[i].fd < 0) {
+			remove_at(ep, i);
+			dead--;
+		} else {
+			i++;
+		}
+	}
+	ep->quiet = got == 0;
+	ep->quiet_gen = gen;
 	return got;
 }

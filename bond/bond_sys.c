@@ -72,6 +72,7 @@ sock_unref(struct bond_sock *sk)
 	}
 	if (--sk->refs == 0)
 		sk->proto->close(sk);
+	bond_ev_gen++;	/* epoll sets drop the fd at their next scan */
 	bond_leave();
 }
 

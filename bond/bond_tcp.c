@@ -72,7 +72,7 @@ bt_of(struct bond_sock *sk)
 static void
 bump(struct bond_tcp *t)
 {
-	t->sk.ev_seq++;
+	bond_sock_bump(&t->sk);
 }
 
 static void

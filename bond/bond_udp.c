@@ -84,7 +84,7 @@ on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 		u->head = d;
 	u->tail = d;
 	u->queued += p->tot_len;
-	u->sk.ev_seq++;
+	bond_sock_bump(&u->sk);
 }
 
 static void
@@ -293,7 +293,7 @@ bu_shutdown(struct bond_sock *sk, int how)
 		u->shut_rd = true;
 	if (how != SHUT_RD)
 		u->shut_wr = true;
-	sk->ev_seq++;
+	bond_sock_bump(sk);
 	return 0;
 }
 

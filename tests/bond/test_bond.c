@@ -68,6 +68,14 @@ static const struct bond_proto fake_proto = {
 	.apply_opts = fake_apply,
 };
 
+/* What a protocol does when readiness changes: new state, then a bump. */
+static void
+fake_set(struct fake_sock *f, uint32_t ev)
+{
+	f->ev = ev;
+	bond_sock_bump(&f->sk);
+}
+
 static struct fake_sock *
 fake_new(int fd)
 {
@@ -194,18 +202,18 @@ test_epoll(void)
 	/* nothing ready */
 	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
 	/* level: reported every time; only asked-for events, plus ERR/HUP */
-	a->ev = EPOLLIN | EPOLLOUT;
+	fake_set(a, EPOLLIN | EPOLLOUT);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].events == EPOLLIN &&
 	       out[0].data.u64 == 0xa);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
-	a->ev = EPOLLHUP;
+	fake_set(a, EPOLLHUP);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].events == EPOLLHUP);
-	a->ev = 0;
+	fake_set(a, 0);
 	/* edge: once per readiness change */
-	b->ev = EPOLLOUT;
+	fake_set(b, EPOLLOUT);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0xb);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
-	b->sk.ev_seq++;
+	bond_sock_bump(&b->sk);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
 	/* oneshot: once until MOD */
 	ev.events = EPOLLOUT | EPOLLONESHOT;
@@ -216,7 +224,7 @@ test_epoll(void)
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
 	/* maxevents honoured, all reported across calls (fair rotation) */
-	a->ev = EPOLLIN;
+	fake_set(a, EPOLLIN);
 	ev.events = EPOLLOUT;
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
 	EXPECT(bond_epoll_collect(ep, out, 1) == 1);
@@ -230,7 +238,7 @@ test_epoll(void)
 	bond_fd_clear(20);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && bond_epoll_count(ep) == 1);
 	c = fake_new(21);	/* fd 21 reused by another socket */
-	c->ev = EPOLLIN;
+	fake_set(c, EPOLLIN);
 	ev.events = EPOLLIN;
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 21, &c->sk, &ev) == 0);
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_DEL, 21, &c->sk, NULL) == 0);
@@ -240,6 +248,34 @@ test_epoll(void)
 	free(a);
 	free(b);
 	free(c);
+
+	/* a set whose scan found nothing scans again when a socket's
+	 * readiness moves, when the set changes, when a socket closes */
+	ep = bond_epoll_new(101);
+	a = fake_new(22);
+	b = fake_new(23);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0x22;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 22, &a->sk, &ev) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	fake_set(a, EPOLLIN);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0x22);
+	fake_set(a, 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	b->ev = EPOLLIN;	/* ready before it joins the set */
+	ev.data.u64 = 0x23;
+	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 23, &b->sk, &ev) == 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0x23);
+	fake_set(b, 0);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0 && bond_epoll_count(ep) == 2);
+	bond_fd_clear(23);
+	bond_ev_gen++;		/* what closing an fd does (bond_sys.c) */
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0 && bond_epoll_count(ep) == 1);
+	bond_fd_clear(22);
+	bond_epoll_free(ep);
+	free(a);
+	free(b);
 }
 
 static bool
