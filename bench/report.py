@@ -199,7 +199,9 @@ def main():
                 r = ratio(samples, row, var, base, met, met in a.lower_better)
                 if r is not None:
                     got = "%.2fx" % r
-                    verdict = "met" if r >= lim else "missed by %.0f%%" % (100 * (lim - r) / lim)
+                    short = 100 * (lim - r) / lim
+                    verdict = "met" if r >= lim else "missed by %.*f%%" % (
+                        1 if short < 10 else 0, short)
             elif kind == "+" and s and b:
                 d = s[0] - b[0]
                 got = "%s (%s vs %s)" % (fmt(d), fmt(s[0]), fmt(b[0]))
