@@ -30,6 +30,7 @@
 
 #define BOND_ENV_CONFIG		"ZPNET_CONFIG"
 #define BOND_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
+#define BOND_ENV_STATS		"ZPNET_STATS"
 #define BOND_FD_TABLE_MAX	(1u << 20)	/* fd table ceiling */
 #define BOND_FD_TABLE_MIN	1024
 #define BOND_LOCK_DIR		"/tmp"
@@ -143,6 +144,31 @@ start_service_thread(char *err, size_t errlen)
 /* ---- exit ---- */
 
 /*
+ * ZPNET_STATS=FILE: at exit, append "pid PID" and the stack's counters
+ * (ns_print_stats: per port frames, drops, pool; lwIP's per protocol).
+ */
+static void
+write_stats(void)
+{
+	const char *path = getenv(BOND_ENV_STATS);
+	FILE *f;
+
+	if (path == NULL || *path == '\0')
+		return;
+	f = fopen(path, "ae");
+	if (f == NULL) {
+		NS_WARN("cannot write %s=%s: %s\n",
+			BOND_ENV_STATS, path, strerror(errno));
+		return;
+	}
+	fprintf(f, "pid %ld\n", (long)getpid());
+	ns_lock();
+	ns_print_stats(f);
+	ns_unlock();
+	fclose(f);
+}
+
+/*
  * exit() (atexit) and exit_group (also _exit): close the stack sockets the
  * app left open and wait, bounded by exit_linger_ms, for what was written
  * to be acknowledged. Once per process; never in a forked child.
@@ -158,6 +184,7 @@ bond_exit_flush(void)
 	bond_guard++;
 	bond_close_all();
 	bond_tcp_drain(exit_linger_ns);
+	write_stats();
 	bond_guard--;
 }
 

@@ -57,7 +57,8 @@ usage(FILE *f)
 		"               to the kernel (to tell hooks problems from stack ones)\n"
 		"\n"
 		"Environment: %s (path of %s, default: next to zpnet),\n"
-		"ZPNET_LOG (error|warning|notice|info|debug, overrides the config).\n"
+		"ZPNET_LOG (error|warning|notice|info|debug, overrides the config),\n"
+		"ZPNET_STATS (a file: at exit, append the stack's counters to it).\n"
 		"Exit status: 0 ok, %d config or environment problem, %d usage;\n"
 		"`run` exits with PROGRAM's status.\n",
 		ZPNET_ENV_CONFIG, ZPNET_ENV_LIB, ZPNET_LIB_NAME, ZPNET_EXIT_ENV,

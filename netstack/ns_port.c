@@ -740,8 +740,10 @@ ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 	*st = ports[idx].st;
 	st->pool_free = rte_mempool_avail_count(ports[idx].pool);
 	st->tx_queued = ports[idx].n_tx;
-	if (rte_eth_stats_get(ports[idx].port_id, &es) == 0)
+	if (rte_eth_stats_get(ports[idx].port_id, &es) == 0) {
 		st->rx_nombuf = es.rx_nombuf;
+		st->rx_missed = es.imissed;
+	}
 }
 
 void

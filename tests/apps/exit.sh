@@ -3,6 +3,8 @@
 # connection and leaves without closing it, by exit() and by _exit()
 # (exit_group, no atexit handlers). The kernel peer must get every byte
 # and then the FIN, as when the kernel closes a dying process's sockets.
+# On both ways out ZPNET_STATS gets the stack's counters: at least the
+# frames 1 MB needs went out.
 # usage: exit.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -11,7 +13,7 @@ PY=/usr/bin/python3	# not a wrapper script that forks (see bond/README.md)
 N=1000000
 
 for how in "sys.exit(0)" "os._exit(0)"; do
-	rm -f "$TMP/got"
+	rm -f "$TMP/got" "$TMP/stats"
 	zpns_k timeout 60 socat -u TCP-LISTEN:7100,reuseaddr OPEN:"$TMP/got",creat,trunc &
 	sink=$!
 	wait_tcp zpns_k $K_ADDR 7100 10 || fail "sink did not listen"
@@ -20,7 +22,7 @@ for how in "sys.exit(0)" "os._exit(0)"; do
 	zpns_k timeout 60 socat -u TCP-LISTEN:7100,reuseaddr OPEN:"$TMP/got",creat,trunc &
 	sink=$!
 	sleep 0.3
-	zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- $PY -c "
+	ZPNET_STATS=$TMP/stats zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- $PY -c "
 import os, socket, sys
 s = socket.create_connection(('$K_ADDR', 7100))
 s.sendall(b'z' * $N)
@@ -29,6 +31,10 @@ $how" || fail "$how: the writer failed"
 	wait $sink || fail "$how: the sink did not see the connection close (rc $?)"
 	got=$(stat -c %s "$TMP/got" 2>/dev/null || echo 0)
 	[ "$got" = $N ] || fail "$how: the peer got $got of $N bytes"
-	echo "ok $how: $N bytes, then the FIN"
+	grep -q "^pid [0-9]" "$TMP/stats" 2>/dev/null || fail "$how: no ZPNET_STATS file"
+	frames=$(awk '$1 == "port0.tx_pkts" { print $2 }' "$TMP/stats")
+	[ "${frames:-0}" -ge $((N / 1460)) ] ||
+		fail "$how: ZPNET_STATS says ${frames:-no} frames sent for $N bytes"
+	echo "ok $how: $N bytes, then the FIN; $frames frames in ZPNET_STATS"
 done
 echo PASS
