@@ -361,8 +361,15 @@ bond_init(void)
 		bond_guard--;
 		return;
 	}
-	start_stack();
+	/*
+	 * Hooks first, while this is the only thread: the engine may then
+	 * move the instructions around a syscall into a stub (red zone kept
+	 * whole), which it must not do under a thread that could be blocked
+	 * in that syscall.  EAL's threads and plugins come after, under the
+	 * hooks; until bond_active every call they make is the kernel's.
+	 */
 	start_hooks();
+	start_stack();
 	if (start_service_thread(err, sizeof(err)) < 0)
 		die("start-up", err);
 	atexit(bond_atexit);
