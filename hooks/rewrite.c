@@ -905,16 +905,15 @@ zp_put_rel32(uint8_t *p, uintptr_t next_insn, uintptr_t target)
 	memcpy(p, &rel, sizeof(rel));
 }
 
-/* Encode a stub at stub_addr into the buffer stub (see top of file). */
-void
-zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
-	       int insn_len, uintptr_t slot_addr, uintptr_t back_addr,
-	       int *out_len)
+/*
+ * At stub + o (the stub at stub_addr): skip the red zone, call the hook
+ * through the slot without a return-stack entry, come back (see the top
+ * of the file).  Returns the new o.
+ */
+static int
+zp_stub_call_hook(uint8_t *stub, uintptr_t stub_addr, int o,
+		  uintptr_t slot_addr)
 {
-	int o = 0;
-
-	memcpy(stub + o, insn, (size_t)insn_len);
-	o += insn_len;
 	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
 	o += sizeof(zp_lea_down);
 	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
@@ -929,10 +928,30 @@ zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
 	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
 	o += 4;
 	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
-	o += sizeof(zp_lea_up);
+	return o + (int)sizeof(zp_lea_up);
+}
+
+/* jmp to: at stub + o; returns the new o */
+static int
+zp_stub_jmp(uint8_t *stub, uintptr_t stub_addr, int o, uintptr_t to)
+{
 	stub[o++] = ZP_OP_JMP32;
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
-	o += 4;
+	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, to);
+	return o + 4;
+}
+
+/* Encode a stub at stub_addr into the buffer stub (see top of file). */
+void
+zp_stub_encode(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
+	       int insn_len, uintptr_t slot_addr, uintptr_t back_addr,
+	       int *out_len)
+{
+	int o = 0;
+
+	memcpy(stub + o, insn, (size_t)insn_len);
+	o += insn_len;
+	o = zp_stub_call_hook(stub, stub_addr, o, slot_addr);
+	o = zp_stub_jmp(stub, stub_addr, o, back_addr);
 	ZP_ASSERT(o <= ZP_STUB_SIZE);
 	*out_len = o;
 }
@@ -948,25 +967,10 @@ zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr, const uint8_t *insn,
 {
 	int o = 0;
 
-	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
-	o += sizeof(zp_lea_down);
-	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
-	o += sizeof(zp_lea_rcx_rip);
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4,
-		     stub_addr + (uintptr_t)o + 4 + 1 + sizeof(zp_jmp_rip) + 4);
-	o += 4;
-	stub[o++] = ZP_OP_PUSH_RCX;
-	memcpy(stub + o, zp_jmp_rip, sizeof(zp_jmp_rip));
-	o += sizeof(zp_jmp_rip);
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
-	o += 4;
-	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
-	o += sizeof(zp_lea_up);
+	o = zp_stub_call_hook(stub, stub_addr, o, slot_addr);
 	memcpy(stub + o, insn, (size_t)insn_len);
 	o += insn_len;
-	stub[o++] = ZP_OP_JMP32;
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
-	o += 4;
+	o = zp_stub_jmp(stub, stub_addr, o, back_addr);
 	ZP_ASSERT(o <= ZP_STUB_SIZE);
 	*out_len = o;
 }
@@ -1015,20 +1019,7 @@ zp_stub_encode_moved(uint8_t *stub, uintptr_t stub_addr,
 		o = zp_emit_moved(stub, stub_addr, o, &before[i]);
 	if (o < 0)
 		return -1;
-	memcpy(stub + o, zp_lea_down, sizeof(zp_lea_down));
-	o += sizeof(zp_lea_down);
-	memcpy(stub + o, zp_lea_rcx_rip, sizeof(zp_lea_rcx_rip));
-	o += sizeof(zp_lea_rcx_rip);
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4,
-		     stub_addr + (uintptr_t)o + 4 + 1 + sizeof(zp_jmp_rip) + 4);
-	o += 4;
-	stub[o++] = ZP_OP_PUSH_RCX;
-	memcpy(stub + o, zp_jmp_rip, sizeof(zp_jmp_rip));
-	o += sizeof(zp_jmp_rip);
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, slot_addr);
-	o += 4;
-	memcpy(stub + o, zp_lea_up, sizeof(zp_lea_up));
-	o += sizeof(zp_lea_up);
+	o = zp_stub_call_hook(stub, stub_addr, o, slot_addr);
 	for (i = 0; i < na; i++) {
 		o = zp_emit_moved(stub, stub_addr, o, &after[i]);
 		if (o < 0)
@@ -1036,9 +1027,7 @@ zp_stub_encode_moved(uint8_t *stub, uintptr_t stub_addr,
 		if (after[i].jmp)
 			return o;	/* it goes on from there */
 	}
-	stub[o++] = ZP_OP_JMP32;
-	zp_put_rel32(stub + o, stub_addr + (uintptr_t)o + 4, back_addr);
-	o += 4;
+	o = zp_stub_jmp(stub, stub_addr, o, back_addr);
 	ZP_ASSERT(o <= ZP_STUB_SIZE);
 	return o;
 }
