@@ -52,40 +52,10 @@ zp_gate_start:
 .endm
 
 /*
- * In a new thread or process on its own stack: arm SUD there too (the
- * kernel does not inherit it) and unblock SIGTRAP if poke.c uses it
- * (zp_child_setup).  rax = 0 (the child's result) after.
+ * Call \fn (C, general registers only) keeping the argument registers
+ * and rbp; rax, rcx and r11 are the caller's to keep.
  */
-.macro ZP_CHILD_SETUP
-	cmpl	$0, zp_sud_active(%rip)		/* safety net on? */
-	jne	81f
-	cmpl	$0, zp_poke_installed(%rip)	/* int3 patching in use? */
-	je	80f
-81:	push	%rdi				/* keep the child's args */
-	push	%rsi
-	push	%rdx
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%rbp
-	mov	%rsp, %rbp
-	and	$-16, %rsp			/* ABI alignment */
-	call	zp_child_setup			/* general registers only */
-	mov	%rbp, %rsp
-	pop	%rbp
-	pop	%r10
-	pop	%r9
-	pop	%r8
-	pop	%rdx
-	pop	%rsi
-	pop	%rdi
-	xor	%eax, %eax			/* child: clone returned 0 */
-80:
-.endm
-
-/* Arm SUD in this thread from the hook, keeping every register. */
-.macro ZP_CALL_ARM_SUD
-	push	%rax				/* nr */
+.macro ZP_CALL_C fn
 	push	%rdi
 	push	%rsi
 	push	%rdx
@@ -95,7 +65,7 @@ zp_gate_start:
 	push	%rbp
 	mov	%rsp, %rbp
 	and	$-16, %rsp			/* ABI alignment */
-	call	zp_sud_thread_arm		/* general registers only */
+	call	\fn			/* general registers only */
 	mov	%rbp, %rsp
 	pop	%rbp
 	pop	%r10
@@ -104,6 +74,27 @@ zp_gate_start:
 	pop	%rdx
 	pop	%rsi
 	pop	%rdi
+.endm
+
+/*
+ * In a new thread or process on its own stack: arm SUD there too (the
+ * kernel does not inherit it) and unblock SIGTRAP if poke.c uses it
+ * (zp_child_setup).  rax = 0 (the child's result) after.
+ */
+.macro ZP_CHILD_SETUP
+	cmpl	$0, zp_sud_active(%rip)		/* safety net on? */
+	jne	81f
+	cmpl	$0, zp_poke_installed(%rip)	/* int3 patching in use? */
+	je	80f
+81:	ZP_CALL_C zp_child_setup		/* keeps the child's args */
+	xor	%eax, %eax			/* child: clone returned 0 */
+80:
+.endm
+
+/* Arm SUD in this thread from the hook, keeping every register. */
+.macro ZP_CALL_ARM_SUD
+	push	%rax				/* nr */
+	ZP_CALL_C zp_sud_thread_arm
 	pop	%rax
 .endm
 
