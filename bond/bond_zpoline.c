@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "zp_hooks.h"
@@ -26,10 +25,6 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	int rc;
 
 	zp_hooks_config_default(&c);
-	/* the engine's own log (every region rewritten, at 3), as for
-	 * libzphooks.so alone */
-	if (getenv("ZPHOOKS_LOG") != NULL)
-		c.log_level = (enum zp_log_level)atoi(getenv("ZPHOOKS_LOG"));
 	c.mode = strcmp(h->mode, "sud") == 0 ? ZP_HOOKS_SUD_ONLY : ZP_HOOKS_ZPOLINE;
 	c.sud_safety_net = h->sud_safety_net;
 	c.allow_sud_fallback = h->sud_fallback;

@@ -140,9 +140,14 @@ zp_hooks_in_vfork_child(void)
 void
 zp_hooks_config_default(struct zp_hooks_config *cfg)
 {
+	const char *v;
+
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = ZP_HOOKS_ZPOLINE;
 	cfg->log_level = ZP_LOG_WARN;
+	v = getenv("ZPHOOKS_LOG");	/* every user of the engine */
+	if (v != NULL && *v != '\0')
+		cfg->log_level = (enum zp_log_level)atoi(v);
 	cfg->sud_safety_net = ZP_SUD_LAZY;
 	cfg->allow_sud_fallback = 0;
 }

@@ -128,9 +128,6 @@ zp_preload_init(void)
 	int r;
 
 	zp_hooks_config_default(&cfg);
-	v = getenv("ZPHOOKS_LOG");
-	if (v != NULL && *v != '\0')
-		cfg.log_level = (enum zp_log_level)atoi(v);
 	v = getenv("ZPHOOKS_MODE");
 	if (v != NULL && strcmp(v, "sud") == 0)
 		cfg.mode = ZP_HOOKS_SUD_ONLY;

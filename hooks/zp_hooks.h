@@ -104,7 +104,8 @@ struct zp_hooks_config {
 	int no_stubs;
 };
 
-/* The defaults: zpoline, warnings, lazy SUD safety net, no fallback. */
+/* The defaults: zpoline, warnings (or ZPHOOKS_LOG=0..3 from the
+ * environment), lazy SUD safety net, no fallback. */
 void zp_hooks_config_default(struct zp_hooks_config *cfg);
 
 /*
