@@ -306,6 +306,11 @@ bool bond_policy_kernel(const struct bond_config *c,
 /* Set in a child after fork: stack sockets look closed, the port is not ours. */
 extern bool bond_in_child;
 extern bool bond_active;	/* the stack is up and serving */
+/* Config read and hooks running: the stack starts on first need. */
+extern bool bond_armed;
+/* Start the stack if it is not up (first socket the policy may give to
+ * it); true when it serves. bond_init.c, or the unit suite's fake. */
+bool bond_stack_start(void);
 /* The hooks engine catches syscalls: the libc wrappers only pass them on. */
 extern bool bond_preload_bypass;
 

@@ -14,6 +14,7 @@ __thread int bond_guard;
 int (*bond_vfork_child_fn)(void);
 bool bond_in_child;
 bool bond_active;
+bool bond_armed;
 uint64_t bond_last_poll_ns;
 
 long

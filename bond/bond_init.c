@@ -1,7 +1,10 @@
 /*
- * libzpnet.so start-up, in phases: read the config (path in ZPNET_CONFIG,
- * set by the launcher), claim the ports, start the stack, start the hooks
- * engine, start the service thread. Without ZPNET_CONFIG, or when another
+ * libzpnet.so start-up, in phases. The constructor reads the config (path
+ * in ZPNET_CONFIG, set by the launcher) and starts the hooks engine; the
+ * stack itself (claim the ports, DPDK and lwIP, the service thread) starts
+ * when the process first needs it: its first TCP or UDP socket that the
+ * offload policy may give to the stack. A wrapper or a shell that only
+ * execs never touches the port. Without ZPNET_CONFIG, or when another
  * process holds the ports, every call goes to the kernel.
  *
  * Also here: fork (a child never touches the port), the service thread
@@ -16,9 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <dirent.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +38,7 @@
 #define BOND_ENV_STATS		"ZPNET_STATS"
 #define BOND_FD_TABLE_MAX	(1u << 20)	/* fd table ceiling */
 #define BOND_FD_TABLE_MIN	1024
-#define BOND_LOCK_DIR		"/tmp"
+#define BOND_CLAIM_PREFIX	"zpnet-port"	/* abstract socket names of claimed ports */
 
 static const struct bond_stack_ops ns_stack_ops = {
 	.lock = ns_lock,
@@ -197,10 +202,13 @@ bond_atexit(void)
 /* ---- ports ---- */
 
 /*
- * One process per port: a lock file per port, named after the network
- * namespace and the interface. A process that finds a port taken (a
- * program started by execve from a zpnet process, or a second copy) runs
- * on the kernel stack.
+ * One process tree per port. A port is claimed by binding an abstract
+ * unix socket named after the device: the name lives in the network
+ * namespace (as the interface does), any user may bind it, it leaves no
+ * file behind and it is released when the claiming process exits or
+ * execs (close-on-exec), whatever user ran it and however it ended.
+ * A process that finds a port taken (a second copy, or a program a zpnet
+ * process started by fork and exec) runs on the kernel stack.
  */
 static uint64_t
 fnv1a64(const char *s)
@@ -215,46 +223,49 @@ fnv1a64(const char *s)
 }
 
 static int
+claim_port(const struct ns_port_config *pc)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dev[IF_NAMESIZE + 32];
+	socklen_t len;
+	int fd, n;
+
+	/* The device: its interface, its PCI address, or (memif, tap, ...)
+	 * a hash of its driver arguments. */
+	if (pc->iface[0] != '\0')
+		snprintf(dev, sizeof(dev), "%s", pc->iface);
+	else if (pc->pci[0] != '\0')
+		snprintf(dev, sizeof(dev), "%s", pc->pci);
+	else
+		snprintf(dev, sizeof(dev), "args%016llx",
+			 (unsigned long long)fnv1a64(pc->devargs));
+	/* sun_path[0] = '\0': the abstract namespace. */
+	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "%s-%s-%s",
+		     BOND_CLAIM_PREFIX, pc->pmd, dev);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path) - 1)
+		return -ENAMETOOLONG;
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, len) < 0) {
+		int e = errno;
+
+		close(fd);
+		return e == EADDRINUSE ? -EBUSY : -e;
+	}
+	/* Held (and leaked on purpose) for the life of the process. */
+	return 0;
+}
+
+static int
 claim_ports(const struct ns_config *cfg)
 {
-	char netns[64] = "", path[PATH_MAX];
-	ssize_t n;
-
-	n = readlink("/proc/self/ns/net", netns, sizeof(netns) - 1);
-	if (n > 0)
-		netns[n] = '\0';
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
-		const struct ns_port_config *pc = &cfg->ports[i];
-		unsigned long ino = 0;
-		int fd;
+		int rc = claim_port(&cfg->ports[i]);
 
-		char dev[IF_NAMESIZE + 32];
-
-		sscanf(netns, "net:[%lu]", &ino);
-		/* The device: its interface, its PCI address, or (memif, tap,
-		 * ...) a hash of its driver arguments. */
-		if (pc->iface[0] != '\0')
-			snprintf(dev, sizeof(dev), "%s", pc->iface);
-		else if (pc->pci[0] != '\0')
-			snprintf(dev, sizeof(dev), "%s", pc->pci);
-		else
-			snprintf(dev, sizeof(dev), "args%016llx",
-				 (unsigned long long)fnv1a64(pc->devargs));
-		snprintf(path, sizeof(path), "%s/zpnet-%lu-%s-%s.lock",
-			 BOND_LOCK_DIR, ino, pc->pmd, dev);
-		for (char *c = path + strlen(BOND_LOCK_DIR) + 1; *c; c++)
-			if (*c == '/' || *c == ',' || *c == '=' || *c == ':')
-				*c = '_';
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return -errno;
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int e = errno;
-
-			close(fd);
-			return e == EWOULDBLOCK ? -EBUSY : -e;
-		}
-		/* Held (and leaked on purpose) for the life of the process. */
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -298,22 +309,129 @@ load_config(const char *path)
 	exit_linger_ns = ns_cfg.stack.exit_linger_ms * BOND_NS_PER_MS;
 }
 
+/*
+ * The descriptors the stack opens (DPDK's packet and XDP sockets, its
+ * interrupt thread's epoll, timerfd and pipe, the memory's memfd) belong to
+ * this program image: close-on-exec, so that a program this one execs
+ * never holds the port (an af_packet socket left in the port's fanout
+ * group would take its share of the frames). EAL opens them without
+ * O_CLOEXEC, so they are found afterwards: every fd that was not open
+ * before the stack started.
+ */
+#define BOND_FD_SET_BITS	(sizeof(unsigned long) * CHAR_BIT)
+
+struct fd_set_snap {
+	unsigned long *bits;
+	unsigned int n;		/* fds covered */
+};
+
+static void
+fds_snapshot(struct fd_set_snap *snap, unsigned int n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	snap->n = n;
+	snap->bits = calloc((n + BOND_FD_SET_BITS - 1) / BOND_FD_SET_BITS,
+			    sizeof(unsigned long));
+	if (d == NULL || snap->bits == NULL) {
+		if (d != NULL)
+			closedir(d);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		unsigned long fd = strtoul(de->d_name, &end, 10);
+
+		if (*end == '\0' && end != de->d_name && fd < n)
+			snap->bits[fd / BOND_FD_SET_BITS] |=
+				1ul << (fd % BOND_FD_SET_BITS);
+	}
+	closedir(d);
+}
+
+static void
+fds_cloexec_new(const struct fd_set_snap *before)
+{
+	struct fd_set_snap after;
+
+	if (before->bits == NULL)
+		return;
+	fds_snapshot(&after, before->n);
+	if (after.bits == NULL)
+		return;
+	for (unsigned int fd = 0; fd < before->n; fd++) {
+		unsigned long bit = 1ul << (fd % BOND_FD_SET_BITS);
+		unsigned int w = fd / BOND_FD_SET_BITS;
+		int fl;
+
+		if (!(after.bits[w] & bit) || (before->bits[w] & bit))
+			continue;
+		fl = fcntl((int)fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	free(after.bits);
+}
+
 static void
 start_stack(void)
 {
+	struct fd_set_snap before;
 	char err[NS_ERR_MAX];
 	int rc;
 
-	rc = bond_fd_init(fd_table_size());
-	if (rc < 0)
-		die("fd table", strerror(-rc));
-
+	fds_snapshot(&before, bond_fd_max());
 	/* ns_start() leaves the app's getopt state as it found it. */
 	rc = ns_start(&ns_cfg, err, sizeof(err));
 	if (rc < 0)
 		die("cannot start the network stack", err);
 	bond_stack = &ns_stack_ops;
 	bond_last_poll_ns = ns_now_ns();
+	if (start_service_thread(err, sizeof(err)) < 0)
+		die("start-up", err);
+	fds_cloexec_new(&before);
+	free(before.bits);
+	atexit(bond_atexit);
+}
+
+/*
+ * The first socket the policy may give to the stack starts it (ports,
+ * DPDK, lwIP, the service thread). Any thread may get here; one starts
+ * the stack, the others wait for it. Returns bond_active: false when the
+ * ports are taken (then this process stays on the kernel for good).
+ */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool start_refused;
+
+bool
+bond_stack_start(void)
+{
+	int rc;
+
+	if (__atomic_load_n(&bond_active, __ATOMIC_ACQUIRE))
+		return true;
+	if (!bond_armed || bond_in_child)
+		return false;
+	bond_guard++;	/* everything the start-up calls is the kernel's */
+	pthread_mutex_lock(&start_lock);
+	if (!bond_active && !start_refused) {
+		rc = claim_ports(&ns_cfg);
+		if (rc < 0) {
+			start_refused = true;
+			NS_WARN("zpnet: the ports of %s are in use by another "
+				"process (%s); this process uses the kernel stack",
+				ns_cfg.path, strerror(-rc));
+		} else {
+			start_stack();
+			__atomic_store_n(&bond_active, true, __ATOMIC_RELEASE);
+			NS_INFO("zpnet: serving TCP/UDP sockets on lwIP (hooks: %s)",
+				bond_hooks_cfg.mode);
+		}
+	}
+	pthread_mutex_unlock(&start_lock);
+	bond_guard--;
+	return bond_active;
 }
 
 static void
@@ -338,7 +456,6 @@ __attribute__((constructor)) static void
 bond_init(void)
 {
 	const char *path = getenv(BOND_ENV_CONFIG);
-	char err[NS_ERR_MAX];
 	int rc;
 
 	bond_config_defaults(&bond_cfg);
@@ -346,35 +463,24 @@ bond_init(void)
 		return;	/* not launched by zpnet: the kernel serves everything */
 	bond_guard++;
 	load_config(path);
-	if (getenv(BOND_ENV_HOOKS_ONLY) != NULL) {
-		/* zpnet run --hooks-only: catch everything, serve nothing. */
-		start_hooks();
-		bond_guard--;
-		return;
-	}
-	rc = claim_ports(&ns_cfg);
-	if (rc < 0) {
-		ns_log_init_early();
-		NS_WARN("zpnet: the ports of %s are in use by another process (%s); "
-			"this process uses the kernel stack",
-			path, strerror(-rc));
-		bond_guard--;
-		return;
-	}
+	ns_log_init_early();
 	/*
 	 * Hooks first, while this is the only thread: the engine may then
 	 * move the instructions around a syscall into a stub (red zone kept
 	 * whole), which it must not do under a thread that could be blocked
-	 * in that syscall.  EAL's threads and plugins come after, under the
-	 * hooks; until bond_active every call they make is the kernel's.
+	 * in that syscall.  EAL's threads and plugins come later, when the
+	 * stack starts, under the hooks; until bond_active every call they
+	 * make is the kernel's.
 	 */
 	start_hooks();
-	start_stack();
-	if (start_service_thread(err, sizeof(err)) < 0)
-		die("start-up", err);
-	atexit(bond_atexit);
-	bond_active = true;
-	NS_INFO("zpnet: serving TCP/UDP sockets on lwIP (hooks: %s)",
-		bond_hooks_cfg.mode);
+	/* zpnet run --hooks-only: catch everything, serve nothing. */
+	if (getenv(BOND_ENV_HOOKS_ONLY) == NULL) {
+		/* The fd table before the stack: epoll sets made before the
+		 * first socket (Redis makes its own first) are tracked. */
+		rc = bond_fd_init(fd_table_size());
+		if (rc < 0)
+			die("fd table", strerror(-rc));
+		bond_armed = true;
+	}
 	bond_guard--;
 }

@@ -542,12 +542,13 @@ bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	const struct bond_proto *proto;
 	struct bond_sock *sk;
-	long fd = KERNEL(SYS_socket);
+	long fd;
 
-	if (fd < 0 || !bond_active || bond_in_child)
-		return fd;
 	proto = proto_for((int)a1, (int)(a2 & BOND_SOCK_TYPE_MASK), (int)a3);
-	if (proto == NULL)
+	if (proto == NULL || bond_in_child || !bond_stack_start())
+		return KERNEL(SYS_socket);
+	fd = KERNEL(SYS_socket);
+	if (fd < 0)
 		return fd;
 	bond_enter();
 	sk = proto->create((int)a1);

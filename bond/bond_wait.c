@@ -65,7 +65,8 @@ epoll_track(long fd)
 {
 	struct bond_epoll *ep;
 
-	if (fd < 0 || !bond_active || bond_in_child)
+	/* Before the stack starts too: its sockets may join this set later. */
+	if (fd < 0 || !bond_armed || bond_in_child)
 		return fd;
 	ep = bond_epoll_new((int)fd);
 	if (ep == NULL)

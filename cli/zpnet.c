@@ -29,6 +29,9 @@
 #define ZPNET_LIB_NAME		"libzpnet.so"
 #define ZPNET_MMAP_MIN_ADDR	"/proc/sys/vm/mmap_min_addr"
 #define ZPNET_MEMINFO		"/proc/meminfo"
+#define ZPNET_PROC_STATUS	"/proc/self/status"
+#define ZPNET_CAP_NET_ADMIN	12	/* linux/capability.h */
+#define ZPNET_CAP_NET_RAW	13
 #define ZPNET_LINE_MAX		256
 
 enum zpnet_exit {
@@ -183,6 +186,47 @@ check_ports(void)
 	return rc;
 }
 
+/*
+ * Ports on a kernel interface (net_af_packet, net_af_xdp, net_tap) need
+ * CAP_NET_RAW for the packet socket and CAP_NET_ADMIN for the interface's
+ * flags and MAC: root has them; another user gets them as ambient
+ * capabilities, which exec keeps for PROGRAM.
+ */
+static int
+check_capabilities(void)
+{
+	char line[ZPNET_LINE_MAX];
+	unsigned long long eff = 0;
+	const unsigned long long need = (1ull << ZPNET_CAP_NET_RAW) |
+					(1ull << ZPNET_CAP_NET_ADMIN);
+	bool iface = false;
+	FILE *f;
+
+	for (unsigned int i = 0; i < cfg.n_ports; i++)
+		iface |= cfg.ports[i].iface[0] != '\0';
+	if (!iface)
+		return 0;
+	f = fopen(ZPNET_PROC_STATUS, "r");
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "CapEff: %llx", &eff) == 1)
+				break;
+		fclose(f);
+	}
+	if ((eff & need) != need) {
+		fprintf(stderr, "zpnet: error: ports on a kernel interface need "
+			"CAP_NET_RAW and CAP_NET_ADMIN, which this process (uid %ld) "
+			"lacks; run as root, or give them to a non-root server: "
+			"setpriv --reuid=USER --inh-caps=+net_raw,+net_admin "
+			"--ambient-caps=+net_raw,+net_admin zpnet run ...\n",
+			(long)geteuid());
+		return -1;
+	}
+	fprintf(stderr, "zpnet: ok: CAP_NET_RAW and CAP_NET_ADMIN%s\n",
+		geteuid() == 0 ? " (root)" : "");
+	return 0;
+}
+
 static int
 check_hugepages(void)
 {
@@ -212,6 +256,7 @@ diagnose(const char *path)
 		return -1;
 	rc = check_mmap_min_addr();
 	rc |= check_ports();
+	rc |= check_capabilities();
 	rc |= check_hugepages();
 	return rc;
 }

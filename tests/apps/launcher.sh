@@ -82,11 +82,16 @@ else
 fi
 
 # A second process on a port that is in use: kernel stack, with a warning.
+# The port is claimed by a process's first socket.
+sock='import socket, sys, time
+s = socket.socket()
+print("ready", flush=True)
+time.sleep(float(sys.argv[1]))'
 zpns_bg_z "$TMP/first.log" timeout 60 "$ZPNET" run -c "$TMP/good.ini" -- \
-	sh -c 'echo ready; sleep 30'
+	python3 -c "$sock" 30
 zpns_wait_ready "$TMP/first.log" 20 || fail "first process did not start"
 expect 0 'in use by another process.*kernel stack' \
-	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- sh -c 'exit 0'
+	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- python3 -c "$sock" 0
 
 [ $rc = 0 ] && echo PASS
 exit $rc
