@@ -143,13 +143,29 @@ struct bond_proto {
 	bool (*tx_done)(struct bond_sock *sk);
 };
 
+/*
+ * Shared memory: a variable marked BOND_SHARED lives in the range that
+ * netstack/ns_shared.ld gathers and ns_shared.c maps MAP_SHARED, so every
+ * process of the stack sees one copy (zero-initialised variables only).
+ * Stack sockets themselves are allocated from lwIP's heap, which is there
+ * too.
+ */
+#define BOND_SHARED	__attribute__((section(".bss.zp_shared")))
+
+#define BOND_PROCS_MAX	1024		/* processes sharing one stack */
+#define BOND_SOCKS_MAX	(1u << 18)	/* open stack sockets */
+
 struct bond_sock {
 	const struct bond_proto *proto;
-	uint64_t id;		/* unique for the process, never reused */
+	uint64_t id;		/* unique for the stack, never reused */
 	int family;		/* AF_INET, AF_INET6 */
 	int kfd;		/* the kernel socket it was created as */
-	unsigned int refs;	/* fds in the table that point at it */
 	bool nonblock;		/* O_NONBLOCK (mirrored on the kernel fd) */
+	/* holders (bond_proc.c): processes with an fd for it */
+	uint32_t idx;		/* small index, for per-process fd counts */
+	uint32_t nholders;
+	uint64_t holders[BOND_PROCS_MAX / 64];
+	struct bond_sock *all_next, *all_prev;	/* every open socket */
 	int so_error;		/* pending error for SO_ERROR, positive */
 	uint32_t ev_seq;	/* bumped on every readiness change (EPOLLET) */
 	struct bond_sockopts opt;
@@ -173,9 +189,38 @@ bond_sock_bump(struct bond_sock *sk)
 	bond_ev_gen++;
 }
 
-/* Allocate a socket's generic part (protocols embed struct bond_sock). */
+/* Initialise a socket's generic part (protocols embed struct bond_sock). */
 void bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 		    int family);
+
+/* ---- processes and holders (bond_proc.c; lock held unless said) ---- */
+
+/* This process's slot, -1 before the stack starts. */
+extern int bond_self;
+/* At stack start (lock not held): this process takes the first slot. */
+int bond_proc_start(uint64_t nonce);
+/* A new socket joins the stack's list; -ENFILE when BOND_SOCKS_MAX are open. */
+int bond_sock_register(struct bond_sock *sk);
+/* One more fd in this process refers to sk. */
+void bond_sock_hold(struct bond_sock *sk);
+/* One fd less; the last fd of the last holder closes the socket. */
+void bond_sock_drop(struct bond_sock *sk);
+/* Would dropping one fd now close the socket? */
+bool bond_sock_last(const struct bond_sock *sk);
+/* This process has an fd for sk. */
+bool bond_proc_holds(const struct bond_sock *sk);
+/* fork: the child holds what the parent holds before fork returns. */
+void bond_proc_fork_prepare(void);
+void bond_proc_fork_parent(long child_pid);
+void bond_proc_fork_child(void);
+/* This process leaves (exit): what only it held closes. Lock not held. */
+void bond_proc_exit(void);
+/* At most every every_ns: release the slots of processes that are gone
+ * (killed, or exec'd). true when one was. */
+bool bond_proc_scan(uint64_t now_ns, uint64_t every_ns);
+uint64_t bond_proc_reaped(void);
+/* Sockets whose last hold this process dropped, so far. */
+uint64_t bond_proc_closed(void);
 
 /* ---- fd table ---- */
 
@@ -303,8 +348,6 @@ bool bond_policy_kernel(const struct bond_config *c,
 
 /* ---- process state ---- */
 
-/* Set in a child after fork: stack sockets look closed, the port is not ours. */
-extern bool bond_in_child;
 extern bool bond_active;	/* the stack is up and serving */
 /* Config read and hooks running: the stack starts on first need. */
 extern bool bond_armed;
@@ -315,8 +358,11 @@ bool bond_stack_start(void);
 extern bool bond_preload_bypass;
 
 void bond_fork_prepare(void);
-void bond_fork_parent(void);
+void bond_fork_parent(long child_pid);	/* < 0: fork failed */
 void bond_fork_child(void);
+/* Set in a forked child: bond_enter() calls it once (starts the child's
+ * service thread at its first stack call). */
+extern void (*bond_service_start_fn)(void);
 
 /* Service thread and exit flush (bond_init.c). */
 extern uint64_t bond_last_poll_ns;

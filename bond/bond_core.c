@@ -12,10 +12,9 @@
 
 __thread int bond_guard;
 int (*bond_vfork_child_fn)(void);
-bool bond_in_child;
 bool bond_active;
 bool bond_armed;
-uint64_t bond_last_poll_ns;
+uint64_t bond_last_poll_ns BOND_SHARED;	/* whoever polled, in any process */
 
 long
 bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -35,24 +34,27 @@ bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 
 bond_kernel_fn bond_kernel_fn_ptr = bond_raw_syscall;
 
-static uint64_t next_sock_id = 1;
-uint64_t bond_ev_gen;
+static uint64_t last_sock_id BOND_SHARED;
+uint64_t bond_ev_gen BOND_SHARED;
 
 void
 bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	       int family)
 {
 	sk->proto = proto;
-	sk->id = __atomic_fetch_add(&next_sock_id, 1, __ATOMIC_RELAXED);
+	sk->id = __atomic_add_fetch(&last_sock_id, 1, __ATOMIC_RELAXED);
 	sk->family = family;
 	sk->kfd = -1;
-	sk->refs = 1;
 }
+
+void (*bond_service_start_fn)(void);
 
 void
 bond_enter(void)
 {
 	bond_guard++;
+	if (__builtin_expect(bond_service_start_fn != NULL, 0))
+		bond_service_start_fn();
 	bond_stack->lock();
 }
 

@@ -16,10 +16,12 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -73,33 +75,56 @@ static uint64_t exit_linger_ns;
 
 /* ---- fork ---- */
 
+/*
+ * fork(), and clone() without CLONE_VM: the stack's memory is shared, so
+ * parent and child go on with one stack. With the lock held, the child is
+ * given a slot and holds every socket the parent holds before fork
+ * returns (bond_proc.c). The parent unlocks; the child never does (the
+ * lock is the parent's), it only gives up the guard. Its service thread
+ * starts at its first stack call: threads must not be made this early.
+ */
+static void start_service_lazily(void);
+
 void
 bond_fork_prepare(void)
 {
-	if (!bond_active || bond_in_child)
+	if (!bond_active)
 		return;
 	bond_enter();
+	bond_proc_fork_prepare();
 }
 
 void
-bond_fork_parent(void)
+bond_fork_parent(long child_pid)
 {
-	if (!bond_active || bond_in_child)
+	if (!bond_active)
 		return;
+	bond_proc_fork_parent(child_pid);
 	bond_leave();
 }
 
 void
 bond_fork_child(void)
 {
-	if (!bond_active || bond_in_child)
+	if (!bond_active)
 		return;
-	/* The port and every stack socket belong to the parent. */
-	bond_in_child = true;
-	bond_leave();
+	bond_proc_fork_child();
+	bond_service_start_fn = start_service_lazily;
+	bond_guard--;
+}
+
+/* pthread_atfork (preload mode) does not say whether fork worked. */
+static void
+fork_parent_preload(void)
+{
+	bond_fork_parent(1);
 }
 
 /* ---- service thread ---- */
+
+/* How often a service thread looks for processes of the stack that are
+ * gone without a word (SIGKILL, exec), to release what they held. */
+#define BOND_PROC_SCAN_NS	(100 * BOND_NS_PER_MS)
 
 static void *
 service_main(void *arg)
@@ -109,21 +134,47 @@ service_main(void *arg)
 		.tv_sec = (time_t)(interval / BOND_NS_PER_S),
 		.tv_nsec = (long)(interval % BOND_NS_PER_S),
 	};
+	uint64_t next_scan = 0;
 
 	bond_guard = 1;	/* everything this thread calls goes to the kernel */
 	for (;;) {
+		uint64_t now;
+		bool idle, scan;
+
 		bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
-		if (bond_in_child)
-			return NULL;
-		if (ns_now_ns() - bond_last_poll_ns < interval)
+		now = ns_now_ns();
+		/* bond_last_poll_ns is the stack's: whichever process polled */
+		idle = now - bond_last_poll_ns >= interval;
+		scan = now >= next_scan;
+		if ((!idle && !scan) || !ns_trylock())
 			continue;
-		if (!ns_trylock())
-			continue;
-		bond_tcp_reap();
-		bond_poll_locked();
+		if (scan) {
+			bond_proc_scan(now, BOND_PROC_SCAN_NS);
+			next_scan = now + BOND_PROC_SCAN_NS;
+		}
+		if (idle) {
+			bond_tcp_reap();
+			bond_poll_locked();
+		}
 		ns_unlock();
 	}
 	return NULL;
+}
+
+/*
+ * zpnet's threads (the service thread, EAL's) take no signal meant for
+ * the application: a process-directed signal goes to a thread that does
+ * not block it, and a server waiting in sigsuspend() in its main thread
+ * (nginx's master) must be the one to get its SIGCHLD. They are created
+ * with every signal blocked (glibc keeps its own set*id signal open).
+ */
+static void
+block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
 static int
@@ -131,11 +182,14 @@ start_service_thread(char *err, size_t errlen)
 {
 	pthread_attr_t attr;
 	pthread_t tid;
+	sigset_t old;
 	int rc;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	block_signals(&old);
 	rc = pthread_create(&tid, &attr, service_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the service thread: %s",
@@ -144,6 +198,18 @@ start_service_thread(char *err, size_t errlen)
 	}
 	pthread_setname_np(tid, "zpnet-service");
 	return 0;
+}
+
+/* A forked child's first stack call (bond_enter) starts its own. */
+static void
+start_service_lazily(void)
+{
+	char err[NS_ERR_MAX];
+
+	bond_service_start_fn = NULL;
+	if (start_service_thread(err, sizeof(err)) < 0)
+		NS_WARN("zpnet: %s; this process relies on the others to run "
+			"the stack's timers", err);
 }
 
 /* ---- exit ---- */
@@ -183,12 +249,17 @@ bond_exit_flush(void)
 {
 	static bool done;
 
-	if (!bond_active || bond_in_child || done)
+	if (!bond_active || done)
 		return;
 	done = true;
 	bond_guard++;
 	bond_close_all();
-	bond_tcp_drain(exit_linger_ns);
+	bond_proc_exit();
+	/* Wait only in a process that closed a socket for good, now or
+	 * before: a forked child that closed nothing its parent still holds
+	 * (Redis's BGSAVE) leaves at once. */
+	if (bond_proc_closed() != 0)
+		bond_tcp_drain(exit_linger_ns);
 	write_stats();
 	bond_guard--;
 }
@@ -374,20 +445,39 @@ fds_cloexec_new(const struct fd_set_snap *before)
 	free(after.bits);
 }
 
+/* Names this stack's process slots (bond_proc.c): random, never reused. */
+static uint64_t
+stack_nonce(void)
+{
+	uint64_t n = 0;
+
+	if (getrandom(&n, sizeof(n), 0) != (ssize_t)sizeof(n))
+		n = ns_now_ns() ^ ((uint64_t)getpid() << 32);
+	return n;
+}
+
 static void
 start_stack(void)
 {
 	struct fd_set_snap before;
 	char err[NS_ERR_MAX];
+	sigset_t mask;
 	int rc;
 
 	fds_snapshot(&before, bond_fd_max());
-	/* ns_start() leaves the app's getopt state as it found it. */
+	/* ns_start() leaves the app's getopt state as it found it; EAL's
+	 * threads start with every signal blocked (block_signals). */
+	block_signals(&mask);
 	rc = ns_start(&ns_cfg, err, sizeof(err));
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	if (rc < 0)
 		die("cannot start the network stack", err);
 	bond_stack = &ns_stack_ops;
 	bond_last_poll_ns = ns_now_ns();
+	rc = bond_proc_start(stack_nonce());
+	if (rc < 0)
+		die("start-up: cannot take the stack's first process slot",
+		    strerror(-rc));
 	if (start_service_thread(err, sizeof(err)) < 0)
 		die("start-up", err);
 	fds_cloexec_new(&before);
@@ -411,7 +501,7 @@ bond_stack_start(void)
 
 	if (__atomic_load_n(&bond_active, __ATOMIC_ACQUIRE))
 		return true;
-	if (!bond_armed || bond_in_child)
+	if (!bond_armed)
 		return false;
 	bond_guard++;	/* everything the start-up calls is the kernel's */
 	pthread_mutex_lock(&start_lock);
@@ -440,7 +530,7 @@ start_hooks(void)
 	char err[NS_ERR_MAX];
 
 	if (strcmp(bond_hooks_cfg.mode, "preload") == 0) {
-		pthread_atfork(bond_fork_prepare, bond_fork_parent,
+		pthread_atfork(bond_fork_prepare, fork_parent_preload,
 			       bond_fork_child);
 		return;
 	}

@@ -20,6 +20,7 @@
 
 #include "bond.h"
 #include "bond_sys.h"
+#include "ns_log.h"
 
 #define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
 #define BOND_IOV_MAX		1024	/* Linux's UIO_MAXIOV */
@@ -31,7 +32,7 @@
 static struct bond_sock *
 sock_of(long fd)
 {
-	if (bond_in_child || fd < 0 || fd > INT_MAX)
+	if (fd < 0 || fd > INT_MAX)
 		return NULL;
 	return bond_fd_sock((int)fd);
 }
@@ -59,21 +60,52 @@ linger_wait(struct bond_sock *sk)
 	}
 }
 
-/* Drop one fd's reference; the last one closes the socket. */
+/*
+ * Drop one fd's hold; the last fd of the last process that holds the
+ * socket closes it (bond_proc.c), as the kernel's last close does.
+ */
 static void
 sock_unref(struct bond_sock *sk)
 {
 	bond_enter();
-	if (sk->refs == 1 && sk->opt.linger_on && sk->opt.linger_s > 0 &&
+	if (bond_sock_last(sk) && sk->opt.linger_on && sk->opt.linger_s > 0 &&
 	    !sk->nonblock && sk->proto->tx_done != NULL) {
 		bond_leave();
 		linger_wait(sk);
 		bond_enter();
 	}
-	if (--sk->refs == 0)
-		sk->proto->close(sk);
+	bond_sock_drop(sk);
 	bond_ev_gen++;	/* epoll sets drop the fd at their next scan */
 	bond_leave();
+}
+
+/* A registered socket no fd got: closed as a last close would. */
+static void
+sock_abandon(struct bond_sock *sk)
+{
+	bond_enter();
+	bond_sock_hold(sk);
+	bond_sock_drop(sk);
+	bond_leave();
+}
+
+/*
+ * fd now refers to sk: one more hold; -EMFILE when fd is out of the table.
+ * The hold comes first: a fork in between finds this process holding sk
+ * (a holder without the fd is released at its exit), never an fd without
+ * the hold.
+ */
+static int
+sock_install(int fd, struct bond_sock *sk)
+{
+	bond_enter();
+	bond_sock_hold(sk);
+	bond_leave();
+	if (bond_fd_set(fd, BOND_FD_SOCK, sk) < 0) {
+		sock_unref(sk);
+		return -EMFILE;
+	}
+	return 0;
 }
 
 /* Forget what bond knew about fd (the kernel closes it separately). */
@@ -85,8 +117,7 @@ fd_release(int fd)
 	switch (bond_fd_get(fd, &obj)) {
 	case BOND_FD_SOCK:
 		bond_fd_clear(fd);
-		if (!bond_in_child)
-			sock_unref(obj);
+		sock_unref(obj);
 		break;
 	case BOND_FD_EPOLL:
 		bond_fd_clear(fd);
@@ -402,12 +433,70 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	return r;
 }
 
+/* Copy n bytes of the caller's memory; false where it is not readable
+ * (the kernel reads it the same way and says EFAULT). */
+static bool
+copy_in(void *dst, const void *src, size_t n)
+{
+	struct iovec l = { dst, n }, r = { (void *)src, n };
+
+	return bond_kernel(SYS_process_vm_readv,
+			   bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0),
+			   (long)&l, 1, (long)&r, 1, 0) == (long)n;
+}
+
+#define BOND_CMSG_MAX	20480	/* Linux's net.core.optmem_max default */
+
+/*
+ * A stack socket passed to another process with SCM_RIGHTS (over a unix
+ * socket) would arrive there as the kernel socket underneath, which never
+ * connected: refused, once said why. A fork()ed child shares the stack;
+ * an unrelated process cannot.
+ */
+static bool
+passes_stack_fd(const struct msghdr *um)
+{
+	static bool told;
+	unsigned char buf[BOND_CMSG_MAX];
+	struct msghdr m;
+
+	if (!bond_active || um == NULL || !copy_in(&m, um, sizeof(m)) ||
+	    m.msg_control == NULL || m.msg_controllen < sizeof(struct cmsghdr) ||
+	    m.msg_controllen > sizeof(buf) ||
+	    !copy_in(buf, m.msg_control, m.msg_controllen))
+		return false;
+	m.msg_control = buf;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+		const int *fds = (const int *)CMSG_DATA(c);
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			if (bond_fd_sock(fds[i]) == NULL)
+				continue;
+			if (!told)
+				NS_WARN("zpnet: fd %d is a socket of zpnet's stack: it "
+					"cannot be passed to another process with "
+					"SCM_RIGHTS (EOPNOTSUPP); only fork() shares it",
+					fds[i]);
+			told = true;
+			return true;
+		}
+	}
+	return false;
+}
+
 long
 bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
 	const struct msghdr *m = (const struct msghdr *)a2;
 
+	if (sk == NULL && passes_stack_fd(m))
+		return -EOPNOTSUPP;
 	if (sk == NULL)
 		return KERNEL(SYS_sendmsg);
 	if (m == NULL)
@@ -545,20 +634,24 @@ bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 	long fd;
 
 	proto = proto_for((int)a1, (int)(a2 & BOND_SOCK_TYPE_MASK), (int)a3);
-	if (proto == NULL || bond_in_child || !bond_stack_start())
+	if (proto == NULL || !bond_stack_start())
 		return KERNEL(SYS_socket);
 	fd = KERNEL(SYS_socket);
 	if (fd < 0)
 		return fd;
 	bond_enter();
 	sk = proto->create((int)a1);
+	if (sk != NULL && bond_sock_register(sk) < 0) {
+		sk->proto->close(sk);
+		sk = NULL;
+	}
 	bond_leave();
 	if (sk == NULL)
 		return fd;	/* out of memory: the kernel serves it */
 	sk->kfd = (int)fd;
 	sk->nonblock = (a2 & SOCK_NONBLOCK) != 0;
-	if (bond_fd_set((int)fd, BOND_FD_SOCK, sk) < 0)
-		sock_unref(sk);
+	/* Out of the table: the socket closes again, the kernel serves fd. */
+	sock_install((int)fd, sk);
 	return fd;
 }
 
@@ -619,12 +712,21 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 	r = sock_block(sk, try_accept, &nsk, sk->nonblock, sk->opt.rcvtimeo_ns);
 	if (r < 0)
 		return r;
+	bond_enter();
+	r = bond_sock_register(nsk);
+	if (r < 0)
+		nsk->proto->close(nsk);	/* the peer sees a reset */
+	bond_leave();
+	if (r < 0)
+		return r;
 	fd = bond_kernel(SYS_socket, nsk->family, SOCK_STREAM | flags, 0, 0, 0, 0);
-	if (fd < 0 || bond_fd_set((int)fd, BOND_FD_SOCK, nsk) < 0) {
-		sock_unref(nsk);
-		if (fd >= 0)
-			bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
-		return fd < 0 ? fd : -EMFILE;
+	if (fd < 0) {
+		sock_abandon(nsk);
+		return fd;
+	}
+	if (sock_install((int)fd, nsk) < 0) {
+		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+		return -EMFILE;
 	}
 	nsk->kfd = (int)fd;
 	nsk->nonblock = (flags & SOCK_NONBLOCK) != 0;
@@ -804,14 +906,10 @@ fd_share(int oldfd, long newfd)
 	if (newfd < 0)
 		return;
 	fd_release((int)newfd);
-	if (bond_fd_get(oldfd, &obj) != BOND_FD_SOCK || bond_in_child)
+	if (bond_fd_get(oldfd, &obj) != BOND_FD_SOCK)
 		return;
 	sk = obj;
-	bond_enter();
-	sk->refs++;
-	bond_leave();
-	if (bond_fd_set((int)newfd, BOND_FD_SOCK, sk) < 0)
-		sock_unref(sk);
+	sock_install((int)newfd, sk);	/* out of the table: a kernel fd */
 }
 
 long

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "lwip/mem.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
@@ -58,10 +59,23 @@ struct bond_tcp {
 	struct bond_tcp *acc_next;
 	unsigned int acc_n;
 	struct bond_tcp *orphan_next;
+	/* SO_REUSEPORT group: listening sockets on one address and port */
+	struct bond_tcp *rp_owner;	/* the member whose pcb listens; NULL: none */
+	struct bond_tcp *rp_next;	/* next member, the owner first */
+	struct bond_tcp *rp_cursor;	/* owner: the next member to get one */
+	struct bond_tcp *rp_groups_next;	/* owner: the next group */
 };
 
 /* Closed sockets whose FIN could not be queued yet (out of memory). */
-static struct bond_tcp *orphans;
+static struct bond_tcp *orphans BOND_SHARED;
+/*
+ * SO_REUSEPORT: lwIP keeps one listen pcb per address and port, so the
+ * listening sockets that share one (in one process or several) form a
+ * group around the first one's pcb; new connections go to the members in
+ * turn, as Linux spreads them over its reuseport group. The owners of the
+ * groups, linked by rp_groups_next.
+ */
+static struct bond_tcp *rp_groups BOND_SHARED;
 
 static inline struct bond_tcp *
 bt_of(struct bond_sock *sk)
@@ -91,7 +105,8 @@ cache_addrs(struct bond_tcp *t)
 static struct bond_tcp *
 bt_alloc(int family)
 {
-	struct bond_tcp *t = calloc(1, sizeof(*t));
+	/* lwIP's heap: shared by every process of the stack, like the pcb. */
+	struct bond_tcp *t = mem_calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		return NULL;
@@ -219,6 +234,19 @@ unhook_pcb(struct tcp_pcb *pcb)
 	tcp_err(pcb, NULL);
 }
 
+/* The member of l's reuseport group (or l) that gets the next connection. */
+static struct bond_tcp *
+rp_pick(struct bond_tcp *l)
+{
+	struct bond_tcp *m;
+
+	if (l->rp_owner == NULL)
+		return l;
+	m = l->rp_cursor != NULL ? l->rp_cursor : l;
+	l->rp_cursor = m->rp_next;
+	return m;
+}
+
 static err_t
 on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
@@ -226,6 +254,7 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	if (err != ERR_OK || pcb == NULL || l == NULL)
 		return ERR_VAL;
+	l = rp_pick(l);
 	t = bt_alloc(l->sk.family);
 	if (t == NULL)
 		return ERR_MEM;
@@ -303,6 +332,97 @@ bt_bind(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+static void free_tcp(struct bond_tcp *t);
+
+/*
+ * listen() on a socket bound with SO_REUSEPORT to an address and port
+ * that a group listens on already: join it (its own bound pcb goes).
+ * Returns false when there is no such group.
+ */
+static bool
+rp_join(struct bond_tcp *t)
+{
+	struct bond_tcp *g, *m;
+
+	if (!t->sk.opt.reuseport || t->state != BT_BOUND || t->pcb == NULL)
+		return false;
+	for (g = rp_groups; g != NULL; g = g->rp_groups_next)
+		if (g->sk.family == t->sk.family && g->sk.opt.reuseport &&
+		    g->local_port == t->pcb->local_port &&
+		    ip_addr_cmp(&g->local_ip, &t->pcb->local_ip))
+			break;
+	if (g == NULL)
+		return false;
+	unhook_pcb(t->pcb);
+	tcp_close(t->pcb);	/* bound, never connected: freed at once */
+	t->pcb = NULL;
+	t->state = BT_LISTEN;
+	ip_addr_copy(t->local_ip, g->local_ip);
+	t->local_port = g->local_port;
+	for (m = g; m->rp_next != NULL; m = m->rp_next)
+		;
+	m->rp_next = t;
+	t->rp_owner = g;
+	return true;
+}
+
+/*
+ * A member of a reuseport group closes: its waiting connections go to
+ * another member (nothing is lost), and when it owned the group's pcb the
+ * next member takes the pcb over. Returns false when t was alone.
+ */
+static bool
+rp_leave(struct bond_tcp *t)
+{
+	struct bond_tcp *g = t->rp_owner, *heir, **pp;
+
+	if (g == NULL)
+		return false;
+	heir = t == g ? g->rp_next : g;
+	if (heir == NULL) {	/* the last one: the group goes with it */
+		for (pp = &rp_groups; *pp != NULL; pp = &(*pp)->rp_groups_next)
+			if (*pp == t) {
+				*pp = t->rp_groups_next;
+				break;
+			}
+		return false;
+	}
+	if (t->acc_head != NULL) {
+		if (heir->acc_tail != NULL)
+			heir->acc_tail->acc_next = t->acc_head;
+		else
+			heir->acc_head = t->acc_head;
+		heir->acc_tail = t->acc_tail;
+		heir->acc_n += t->acc_n;
+		t->acc_head = t->acc_tail = NULL;
+		t->acc_n = 0;
+		bump(heir);
+	}
+	if (t == g) {
+		/* heir owns the pcb now, and the group's place in the list */
+		heir->pcb = t->pcb;
+		t->pcb = NULL;
+		tcp_arg(heir->pcb, heir);
+		for (struct bond_tcp *m = heir; m != NULL; m = m->rp_next)
+			m->rp_owner = heir;
+		heir->rp_cursor = NULL;
+		heir->rp_groups_next = t->rp_groups_next;
+		for (pp = &rp_groups; *pp != NULL; pp = &(*pp)->rp_groups_next)
+			if (*pp == t) {
+				*pp = heir;
+				break;
+			}
+	} else {
+		for (pp = &g->rp_next; *pp != t; pp = &(*pp)->rp_next)
+			;
+		*pp = t->rp_next;
+		if (g->rp_cursor == t)
+			g->rp_cursor = t->rp_next;
+	}
+	free_tcp(t);
+	return true;
+}
+
 static int
 bt_listen(struct bond_sock *sk, int backlog)
 {
@@ -315,6 +435,8 @@ bt_listen(struct bond_sock *sk, int backlog)
 		return 0;	/* Linux lets listen() be repeated */
 	if (t->state != BT_NEW && t->state != BT_BOUND)
 		return -EINVAL;
+	if (rp_join(t))
+		return 0;
 	rc = ensure_pcb(t, NULL);
 	if (rc < 0)
 		return rc;
@@ -336,6 +458,11 @@ bt_listen(struct bond_sock *sk, int backlog)
 	tcp_arg(lpcb, t);
 	tcp_accept(lpcb, on_accept);
 	cache_addrs(t);
+	if (t->sk.opt.reuseport) {
+		t->rp_owner = t;	/* a group of one, for now */
+		t->rp_groups_next = rp_groups;
+		rp_groups = t;
+	}
 	return 0;
 }
 
@@ -579,7 +706,7 @@ free_tcp(struct bond_tcp *t)
 {
 	if (t->rx != NULL)
 		pbuf_free(t->rx);
-	free(t);
+	mem_free(t);
 }
 
 static void abort_tcp(struct bond_tcp *t);
@@ -624,7 +751,11 @@ bt_close(struct bond_sock *sk)
 	struct bond_tcp *t = bt_of(sk);
 
 	if (t->state == BT_LISTEN) {
-		struct bond_tcp *c = t->acc_head;
+		struct bond_tcp *c;
+
+		if (rp_leave(t))
+			return;
+		c = t->acc_head;
 
 		while (c != NULL) {
 			struct bond_tcp *next = c->acc_next;

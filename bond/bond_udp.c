@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 
 #include "lwip/pbuf.h"
+#include "lwip/mem.h"
 #include "lwip/udp.h"
 
 #include "bond.h"
@@ -44,7 +45,8 @@ bu_of(struct bond_sock *sk)
 static struct bond_sock *
 bu_create(int family)
 {
-	struct bond_udp *u = calloc(1, sizeof(*u));
+	/* lwIP's heap: shared by every process of the stack, like the pcb. */
+	struct bond_udp *u = mem_calloc(1, sizeof(*u));
 
 	if (u == NULL)
 		return NULL;
@@ -68,7 +70,7 @@ on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 		pbuf_free(p);
 		return;
 	}
-	d = malloc(sizeof(*d));
+	d = mem_malloc(sizeof(*d));
 	if (d == NULL) {
 		u->drops++;
 		pbuf_free(p);
@@ -221,7 +223,7 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 			u->tail = NULL;
 		u->queued -= len;
 		pbuf_free(d->p);
-		free(d);
+		mem_free(d);
 	}
 	return (ssize_t)((flags & MSG_TRUNC) ? len : total);
 }
@@ -309,9 +311,9 @@ bu_close(struct bond_sock *sk)
 
 		u->head = d->next;
 		pbuf_free(d->p);
-		free(d);
+		mem_free(d);
 	}
-	free(u);
+	mem_free(u);
 }
 
 static int

@@ -53,7 +53,7 @@ epoll_of(long fd)
 {
 	void *obj;
 
-	if (bond_in_child || fd < 0 || fd > INT_MAX)
+	if (fd < 0 || fd > INT_MAX)
 		return NULL;
 	if (bond_fd_get((int)fd, &obj) != BOND_FD_EPOLL)
 		return NULL;
@@ -66,7 +66,7 @@ epoll_track(long fd)
 	struct bond_epoll *ep;
 
 	/* Before the stack starts too: its sockets may join this set later. */
-	if (fd < 0 || !bond_armed || bond_in_child)
+	if (fd < 0 || !bond_armed)
 		return fd;
 	ep = bond_epoll_new((int)fd);
 	if (ep == NULL)
@@ -95,7 +95,7 @@ bond_sys_epoll_ctl(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk;
 	long r;
 
-	if (ep == NULL || bond_in_child)
+	if (ep == NULL)
 		return KERNEL(SYS_epoll_ctl);
 	sk = bond_fd_sock((int)a3);
 	if (sk == NULL)
@@ -308,7 +308,7 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 static bool
 has_stack_fd(const struct pollfd *fds, nfds_t nfds)
 {
-	if (bond_in_child || fds == NULL)
+	if (fds == NULL)
 		return false;
 	for (nfds_t i = 0; i < nfds; i++)
 		if (bond_fd_sock(fds[i].fd) != NULL)
@@ -346,8 +346,6 @@ bond_sys_ppoll(long a1, long a2, long a3, long a4, long a5, long a6)
 static bool
 set_has_stack_fd(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
 {
-	if (bond_in_child)
-		return false;
 	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
 		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
 		     (e && FD_ISSET(fd, e))) && bond_fd_sock(fd) != NULL)

@@ -12,11 +12,6 @@
 #include "bond_hooks.h"
 #include "bond_sys.h"
 
-static void
-fork_parent(long child_pid)
-{
-	bond_fork_parent();
-}
 
 int
 bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
@@ -30,7 +25,7 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	c.allow_sud_fallback = h->sud_fallback;
 	bond_kernel_fn_ptr = zp_syscall6;
 	bond_vfork_child_fn = zp_hooks_in_vfork_child;
-	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, fork_parent,
+	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, bond_fork_parent,
 					 bond_fork_child);
 	if (rc == 0)
 		rc = zp_hooks_register_flags(bond_dispatch, ZP_DISPATCH_VECTOR);

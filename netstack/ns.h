@@ -34,10 +34,13 @@ void ns_flush(void);
 /* Milliseconds until lwIP's next timer is due (0: now). Lock held. */
 uint32_t ns_next_timer_ms(void);
 
-/* The process-wide stack lock. */
+/* The stack lock, shared by every process of the stack (robust: a holder
+ * that dies passes it on). */
 void ns_lock(void);
 void ns_unlock(void);
 bool ns_trylock(void);
+/* How often a taker found the lock's holder dead. */
+unsigned long ns_lock_recovered(void);
 
 /* Monotonic time from the TSC. */
 uint64_t ns_now_ns(void);

@@ -21,6 +21,7 @@
 #include "ns.h"
 #include "ns_log.h"
 #include "ns_port.h"
+#include "ns_shared.h"
 
 #define NS_ISN_TICK_NS	4000	/* RFC 6528: the clock advances every 4 us */
 
@@ -29,7 +30,14 @@ int32_t ns_tcp_wnd_delta;
 int32_t ns_tcp_snd_buf_delta;
 int32_t ns_tcp_snd_queuelen_delta;
 
+/*
+ * The stack lock: in shared memory (this file's data is, ns_shared.ld),
+ * process-shared and robust. A process that dies holding it (SIGKILL in the
+ * middle of a poll) leaves it to the next taker as EOWNERDEAD: the next
+ * one marks it consistent and goes on, and counts it (ns_lock_recovered).
+ */
 static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long lock_recovered;
 static struct netif netifs[NS_MAX_PORTS];
 static struct dpdkif dpdkifs[NS_MAX_PORTS];
 static unsigned int n_netifs;
@@ -45,10 +53,36 @@ static uint64_t tsc_start;
 static uint64_t ns_per_tsc_q32;	/* ns per TSC tick, 32.32 fixed point */
 static uint64_t isn_secret[2];
 
+static void
+lock_init(void)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&stack_lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+static bool
+lock_taken(int rc)
+{
+	if (rc == EOWNERDEAD) {
+		/* Its holder died: what it was doing is lost, the stack goes on. */
+		pthread_mutex_consistent(&stack_lock);
+		lock_recovered++;
+		return true;
+	}
+	return rc == 0;
+}
+
 void
 ns_lock(void)
 {
-	pthread_mutex_lock(&stack_lock);
+	bool taken = lock_taken(pthread_mutex_lock(&stack_lock));
+
+	NS_ASSERT(taken);
 }
 
 void
@@ -60,7 +94,13 @@ ns_unlock(void)
 bool
 ns_trylock(void)
 {
-	return pthread_mutex_trylock(&stack_lock) == 0;
+	return lock_taken(pthread_mutex_trylock(&stack_lock));
+}
+
+unsigned long
+ns_lock_recovered(void)
+{
+	return lock_recovered;
 }
 
 bool
@@ -264,6 +304,11 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	rc = ns_log_configure(&cfg->stack, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* Before anything lives there: lwIP's and our state, and the lock. */
+	rc = ns_shared_init(err, errlen);
+	if (rc < 0)
+		return rc;
+	lock_init();
 	apply_sizes(&cfg->stack);
 
 	rc = ns_eal_start(cfg, err, errlen);

@@ -15,6 +15,7 @@ packages=(
 	dpkg-dev xz-utils
 	iproute2 iputils-ping ethtool procps util-linux
 	redis-server redis-tools iperf3 curl socat python3
+	nginx-light wrk postgresql-15 postgresql-client-15
 	gnuplot-nox strace bc
 )
 
@@ -37,9 +38,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# Debian starts redis-server as a service on install; tests start
 	# their own servers, so stop the packaged one (it holds port 6379).
-	if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then
-		systemctl stop redis-server || true
-	fi
+	# The same for nginx and PostgreSQL (ports 80 and 5432).
+	for svc in redis-server nginx postgresql; do
+		if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
+			systemctl stop "$svc" || true
+		fi
+	done
 	apt_updated=1
 else
 	echo "setup.sh: all packages present"

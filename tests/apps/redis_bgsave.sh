@@ -1,6 +1,7 @@
 #!/bin/bash
-# BGSAVE under zpnet: redis-server forks a child that must never touch the
-# port. With 50 clients connected and writing, BGSAVE completes, the parent
+# BGSAVE under zpnet: redis-server forks a child that shares the stack
+# (it holds every connection too) and whose exit closes nothing of the
+# parent's. With 50 clients connected and writing, BGSAVE completes, the parent
 # keeps serving, no client sees an error, and the RDB file loads back (in a
 # kernel-stack redis-server) with the same keys.
 # usage: redis_bgsave.sh ZPNET_BINARY

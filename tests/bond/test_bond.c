@@ -1,7 +1,8 @@
 /*
  * bond unit tests (no root, ASan/UBSan): the fd table, the sockopt table,
- * the errno mapping, epoll bookkeeping and the offload policy, against a
- * fake stack and a fake protocol.
+ * the errno mapping, epoll bookkeeping, the offload policy and who holds a
+ * socket across fork, exit and a vanished process, against a fake stack
+ * and a fake protocol.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bond.h"
 #include "cfgdoc.h"
@@ -365,6 +368,95 @@ test_docs(const char *src_root)
 	EXPECT(cfgdoc_missing(src_root, &bond_cfg_hooks) == 0);
 }
 
+/* ---- holders (bond_proc.c) ---- */
+
+static unsigned int closes;
+
+static void
+counting_close(struct bond_sock *sk)
+{
+	closes++;
+	free(sk);
+}
+
+static const struct bond_proto holder_proto = {
+	.name = "holder", .type = SOCK_STREAM, .events = fake_events,
+	.close = counting_close,
+};
+
+static struct bond_sock *
+holder_new(void)
+{
+	struct bond_sock *sk = calloc(1, sizeof(struct fake_sock));
+
+	bond_sock_init(sk, &holder_proto, AF_INET);
+	EXPECT(bond_sock_register(sk) == 0);
+	return sk;
+}
+
+/* A pid that is surely gone: a child that has exited and been reaped. */
+static long
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static void
+test_holders(void)
+{
+	struct bond_sock *a, *b, *c;
+
+	EXPECT(bond_proc_start(0x5eed) == 0);
+	EXPECT(bond_self == 0);
+	a = holder_new();
+	b = holder_new();
+	EXPECT(a->idx != b->idx);
+
+	/* two fds (dup) on a: the second close is the last */
+	bond_sock_hold(a);
+	bond_sock_hold(a);
+	EXPECT(a->nholders == 1 && bond_proc_holds(a));
+	EXPECT(!bond_sock_last(a));
+	bond_sock_drop(a);
+	EXPECT(closes == 0 && bond_sock_last(a));
+	bond_sock_drop(a);
+	EXPECT(closes == 1);
+
+	/* fork: the child holds b before fork returns; the parent's close
+	 * leaves it open; the child vanishing (its pid gone before it named
+	 * itself) releases it at the next scan, and the last hold closes it */
+	bond_sock_hold(b);
+	bond_proc_fork_prepare();
+	EXPECT(b->nholders == 2);
+	bond_proc_fork_parent(dead_pid());
+	bond_sock_drop(b);
+	EXPECT(closes == 1 && b->nholders == 1);
+	EXPECT(bond_proc_scan(1000, 1) == true);
+	EXPECT(closes == 2 && bond_proc_reaped() == 1);
+
+	/* a failed fork takes the child's holds back */
+	c = holder_new();
+	bond_sock_hold(c);
+	bond_proc_fork_prepare();
+	EXPECT(c->nholders == 2);
+	bond_proc_fork_parent(-1);
+	EXPECT(c->nholders == 1);
+	bond_sock_drop(c);
+	EXPECT(closes == 3);
+
+	/* exit: what only this process holds closes */
+	c = holder_new();
+	bond_sock_hold(c);
+	bond_proc_exit();
+	EXPECT(closes == 4 && bond_self == -1);
+	EXPECT(bond_proc_closed() == 4);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -382,6 +474,7 @@ main(int argc, char **argv)
 	test_epoll();
 	test_config();
 	test_waiter();
+	test_holders();
 	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);

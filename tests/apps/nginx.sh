@@ -1,0 +1,162 @@
+#!/bin/bash
+# nginx (Debian's nginx-light, unmodified) with its default process model
+# under zpnet: a master and two workers that accept on the listening socket
+# the master made (the stack is shared across fork). From the kernel side:
+#   200 GETs of a 1 MiB file, each with the right sha256;
+#   wrk -t1 -c50 -d5s: no socket errors, both workers served (their pids in
+#   the access log);
+#   the same with `listen ... reuseport` (one socket per worker);
+#   nginx -s reload during wrk: no connect errors or timeouts, new workers,
+#   GETs after it succeed;
+#   SIGKILL of a worker during wrk: the master starts a new one, GETs after
+#   it succeed;
+#   daemon on (the master daemonizes; zpnet run returns): 50 GETs.
+# usage: nginx.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+source "$(dirname "$0")/common.sh"
+command -v nginx >/dev/null || zpns_skip "nginx missing (scripts/setup.sh)"
+command -v wrk >/dev/null || zpns_skip "wrk missing (scripts/setup.sh)"
+PORT=8080
+URL=http://$Z_ADDR:$PORT
+WWW=$TMP/www
+mkdir -p "$WWW"
+chmod 755 "$TMP" "$WWW"
+head -c 1048576 /dev/urandom > "$WWW/big"
+head -c 1024 /dev/zero | tr '\0' x > "$WWW/index.html"
+chmod 644 "$WWW"/*
+BIG_SHA=$(sha256sum < "$WWW/big")
+
+# conf NAME DAEMON LISTEN_OPTS: a config file for one run
+conf() {
+	cat > "$TMP/$1.conf" <<EOF
+master_process on;
+worker_processes 2;
+daemon $2;
+pid $TMP/$1.pid;
+error_log $TMP/$1.error.log info;
+events { worker_connections 1024; }
+http {
+	log_format withpid '\$pid \$status \$body_bytes_sent';
+	access_log $TMP/$1.access.log withpid;
+	server {
+		listen $Z_ADDR:$PORT $3;
+		root $WWW;
+	}
+}
+EOF
+}
+
+master_pid() { cat "$TMP/$1.pid" 2>/dev/null; }
+workers() { ps -o pid= --ppid "$(master_pid "$1")" 2>/dev/null | tr -d ' ' | sort; }
+
+wait_http() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		zpns_k timeout 2 curl -sf -o /dev/null "$URL/" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# gets N: N GETs of the 1 MiB file, each checked
+gets() {
+	local bad
+	bad=$(zpns_k timeout 120 bash -c '
+		bad=0
+		for ((i = 0; i < '"$1"'; i++)); do
+			sum=$(curl -sf --max-time 10 '"$URL"'/big | sha256sum)
+			[ "$sum" = "'"$BIG_SHA"'" ] || bad=$((bad + 1))
+		done
+		echo $bad')
+	[ "$bad" = 0 ] || fail "$bad of $1 GETs of 1 MiB failed or differed"
+}
+
+# bench NAME: wrk for SECONDS; the summary in $TMP/NAME.wrk
+bench() {
+	zpns_k timeout 60 wrk -t1 -c50 -d"$2"s "$URL/" > "$TMP/$1.wrk" 2>&1
+}
+errors_of() { grep 'Socket errors' "$TMP/$1.wrk"; }
+requests_of() { awk '/requests in/ {n = $1} END {print n + 0}' "$TMP/$1.wrk"; }
+
+stop() {
+	local m
+	m=$(master_pid "$1")
+	[ -n "$m" ] && kill -QUIT "$m" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$m" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$m" 2>/dev/null
+	fail "$1: nginx master did not quit"
+}
+
+# master and two workers on one listening socket, then with reuseport
+for variant in shared reuseport; do
+	opts=
+	[ $variant = reuseport ] && opts=reuseport
+	conf $variant off "$opts"
+	zpns_bg_z "$TMP/$variant.log" timeout 300 "$ZPNET" run -c "$ZCFG" -- \
+		nginx -c "$TMP/$variant.conf"
+	wait_http || fail "$variant: nginx does not answer"
+	gets 200
+	echo "ok $variant: 200 GETs of 1 MiB, sha256 equal"
+	bench $variant 5
+	cat "$TMP/$variant.wrk"
+	[ "$(requests_of $variant)" -gt 0 ] || fail "$variant: wrk made no request"
+	errors_of $variant && fail "$variant: wrk saw socket errors"
+	served=$(awk '$2 == 200 {print $1}' "$TMP/$variant.access.log" | sort -u | wc -l)
+	[ "$served" -ge 2 ] || fail "$variant: $served worker(s) served, not 2"
+	echo "ok $variant: wrk -c50 without socket errors, both workers served"
+	if [ $variant = shared ]; then
+		stop $variant
+		continue
+	fi
+	# reload under load: the master forks new workers, the old ones finish
+	old=$(workers $variant)
+	bench reload 6 &
+	wrk_pid=$!
+	sleep 2
+	zpns_z nginx -c "$TMP/$variant.conf" -s reload || fail "nginx -s reload"
+	wait $wrk_pid
+	cat "$TMP/reload.wrk"
+	grep -qE 'Socket errors: connect [1-9]|timeout [1-9]' "$TMP/reload.wrk" &&
+		fail "reload: connect errors or timeouts"
+	[ "$(requests_of reload)" -gt 0 ] || fail "reload: wrk made no request"
+	for ((i = 0; i < 100; i++)); do
+		new=$(workers $variant)
+		[ "$(echo "$new" | wc -l)" = 2 ] && [ -z "$(comm -12 <(echo "$old") <(echo "$new"))" ] && break
+		sleep 0.1
+	done
+	[ -z "$(comm -12 <(echo "$old") <(echo "$new"))" ] || fail "reload: old workers still there"
+	gets 20
+	echo "ok reload: no connect errors or timeouts, new workers serve"
+	# SIGKILL of a worker under load
+	victim=$(workers $variant | head -1)
+	bench kill 6 &
+	wrk_pid=$!
+	sleep 2
+	kill -KILL "$victim"
+	wait $wrk_pid
+	cat "$TMP/kill.wrk"
+	[ "$(requests_of kill)" -gt 0 ] || fail "kill: wrk made no request"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(workers $variant | grep -vx "$victim" | wc -l)" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(workers $variant | grep -vx "$victim" | wc -l)" = 2 ] || fail "kill: the master did not replace the worker"
+	gets 20
+	echo "ok kill: a new worker, GETs after it succeed"
+	stop $variant
+done
+
+# daemon on: zpnet run returns once nginx has daemonized
+conf daemon on ""
+zpns_z timeout 30 "$ZPNET" run -c "$ZCFG" -- nginx -c "$TMP/daemon.conf" \
+	> "$TMP/daemon.log" 2>&1 || fail "daemon: zpnet run nginx exited $?"
+ZPNS_PIDS+=("$(master_pid daemon)")
+wait_http || fail "daemon: nginx does not answer"
+gets 50
+echo "ok daemon on: 50 GETs of 1 MiB"
+stop daemon
+echo PASS
