@@ -219,6 +219,8 @@ void bond_proc_exit(void);
  * (killed, or exec'd). true when one was. */
 bool bond_proc_scan(uint64_t now_ns, uint64_t every_ns);
 uint64_t bond_proc_reaped(void);
+/* More than one process uses the stack. */
+bool bond_proc_shared(void);
 /* Sockets whose last hold this process dropped, so far. */
 uint64_t bond_proc_closed(void);
 
@@ -282,6 +284,10 @@ void bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns);
 bool bond_waiter_expired(const struct bond_waiter *w);
 /* How long to nap now (0: keep spinning). */
 uint64_t bond_waiter_nap(struct bond_waiter *w);
+/* One busy-poll turn's pause: the CPU's pause; sched_yield() while other
+ * processes share the stack (a waiter spinning on a CPU must not keep the
+ * process that has the work, or the stack lock, off it). */
+void bond_spin(void);
 /* Pause between polls; -EINTR when a signal arrived while napping. */
 int bond_waiter_pause(struct bond_waiter *w);
 

@@ -103,6 +103,15 @@ bond_waiter_nap(struct bond_waiter *w)
 	return w->nap_ns;
 }
 
+void
+bond_spin(void)
+{
+	if (bond_proc_shared())
+		bond_kernel(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+	else
+		__builtin_ia32_pause();
+}
+
 int
 bond_waiter_pause(struct bond_waiter *w)
 {
@@ -111,7 +120,7 @@ bond_waiter_pause(struct bond_waiter *w)
 	long rc;
 
 	if (nap == 0) {
-		__builtin_ia32_pause();
+		bond_spin();
 		return 0;
 	}
 	ts.tv_sec = (time_t)(nap / BOND_NS_PER_S);

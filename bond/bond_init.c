@@ -235,6 +235,9 @@ write_stats(void)
 	fprintf(f, "pid %ld\n", (long)getpid());
 	ns_lock();
 	ns_print_stats(f);
+	/* the process tree: holders that vanished, locks taken from the dead */
+	fprintf(f, "stack.procs_reaped %llu\nstack.lock_recovered %lu\n",
+		(unsigned long long)bond_proc_reaped(), ns_lock_recovered());
 	ns_unlock();
 	fclose(f);
 }

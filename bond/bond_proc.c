@@ -51,6 +51,7 @@ struct bond_procs {
 	uint32_t idx_hint;
 	struct bond_sock *socks;		/* every open stack socket */
 	uint64_t reaped;			/* slots released for a vanished process */
+	uint32_t used;				/* slots not free */
 	uint64_t last_scan_ns;
 };
 static struct bond_procs procs BOND_SHARED;
@@ -158,6 +159,7 @@ slot_alloc(enum bond_proc_state st)
 			procs.state[i] = (uint8_t)st;
 			procs.pid[i] = 0;
 			procs.gen[i]++;
+			procs.used++;
 			return i;
 		}
 	}
@@ -291,6 +293,7 @@ bond_proc_fork_parent(long child_pid)
 	for (struct bond_sock *sk = procs.socks; sk != NULL; sk = sk->all_next)
 		hold_clear(sk, slot);	/* we hold them too: never the last */
 	procs.state[slot] = BOND_PROC_FREE;
+	procs.used--;
 }
 
 /* In the child, before fork returns (one thread, the parent holds the lock). */
@@ -331,6 +334,7 @@ slot_release(int slot)
 	}
 	procs.state[slot] = BOND_PROC_FREE;
 	procs.pid[slot] = 0;
+	procs.used--;
 }
 
 void
@@ -390,4 +394,10 @@ uint64_t
 bond_proc_closed(void)
 {
 	return closed_here;
+}
+
+bool
+bond_proc_shared(void)
+{
+	return __atomic_load_n(&procs.used, __ATOMIC_RELAXED) > 1;
 }

@@ -184,7 +184,7 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 			uint64_t nap = bond_waiter_nap(&w);
 
 			if (nap == 0) {
-				__builtin_ia32_pause();
+				bond_spin();
 				continue;
 			}
 			k = kernel_epoll_nap(bond_epoll_kfd(ep), events, maxevents,
@@ -289,7 +289,7 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 		}
 		nap = bond_waiter_nap(&w);
 		if (nap == 0) {
-			__builtin_ia32_pause();
+			bond_spin();
 			continue;
 		}
 		ns_to_ts(nap, &ts);
@@ -422,7 +422,7 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 		}
 		nap = bond_waiter_nap(&w);
 		if (nap == 0) {
-			__builtin_ia32_pause();
+			bond_spin();
 			continue;
 		}
 		ns_to_ts(nap, &ts);

@@ -5,8 +5,11 @@
 # on after its child's exit; the last holder's close, and its SIGKILL,
 # closing the connection; socketserver.ForkingTCPServer echoing 20 x 64 KiB;
 # two SO_REUSEPORT sockets sharing connections) on the kernel stack, then
-# under zpnet; the same assertions both times. Then what zpnet refuses: a
-# stack socket passed with SCM_RIGHTS fails with EOPNOTSUPP, said once.
+# under zpnet; the same assertions both times. Then, under zpnet: 200
+# children SIGKILLed while they use the stack (some while holding the stack
+# lock) are all released, the lock is taken back from the dead, and the
+# parent still accepts and answers; and what zpnet refuses: a stack socket
+# passed with SCM_RIGHTS fails with EOPNOTSUPP, said once.
 # usage: fork.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -33,6 +36,48 @@ for ((i = 0; i < 100; i++)); do
 	kill -0 -- -"$ZPNS_LAST" 2>/dev/null || break
 	sleep 0.1
 done
+
+# Killed in the middle of stack calls, 200 times.
+KILLS=200
+zpns_bg_z "$TMP/kills.log" env ZPNET_STATS="$TMP/kills.stats" timeout 120 \
+	"$ZPNET" run -c "$ZCFG" -- python3 -c '
+import os, random, signal, socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(8)
+s.setblocking(False)
+for i in range(int(sys.argv[2])):
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            try:
+                s.accept()
+            except BlockingIOError:
+                pass
+            s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    time.sleep(random.uniform(0.001, 0.01))
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+s.setblocking(True)
+print("ready", flush=True)
+c, _ = s.accept()
+c.sendall(b"alive")
+c.close()' $((PORT + 3)) $KILLS
+zpns_wait_ready "$TMP/kills.log" 90 || fail "the parent of the killed children did not go on"
+got=$(zpns_k timeout 10 python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+print(s.recv(16).decode())' $Z_ADDR $((PORT + 3)))
+[ "$got" = alive ] || fail "the parent of the killed children does not answer: '$got'"
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$ZPNS_LAST" 2>/dev/null || break
+	sleep 0.1
+done
+reaped=$(awk '$1 == "stack.procs_reaped" {print $2}' "$TMP/kills.stats" 2>/dev/null)
+recovered=$(awk '$1 == "stack.lock_recovered" {print $2}' "$TMP/kills.stats" 2>/dev/null)
+[ "${reaped:-0}" = $KILLS ] || fail "${reaped:-no} of $KILLS killed children released"
+[ "${recovered:-0}" -ge 1 ] || fail "no kill found the stack lock held (${recovered:-none} recovered)"
+echo "ok: $KILLS children killed mid-call: all released, the lock taken back from the dead $recovered times, the parent answers"
 
 out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 -c '
 import errno, socket

@@ -24,8 +24,12 @@ the parent made. Each connection names a scenario on its first line:
                clients, 64 KiB each, echoed byte-exact
   reuseport    two processes, each with its own socket bound to PORT+2
                with SO_REUSEPORT: connections are shared between them
+  killloop     30 times, a forked child busy with the connection (sends,
+               non-blocking reads, socket options) is killed with SIGKILL
+               at a random moment; the acceptor then still answers on it
 """
 import os
+import random
 import signal
 import socket
 import socketserver
@@ -77,6 +81,23 @@ def handle(conn):
         os.close(w)
         os.waitpid(pid, 0)
         return
+    elif cmd == "killloop":
+        conn.setblocking(False)
+        for i in range(30):
+            pid = os.fork()
+            if pid == 0:
+                while True:
+                    try:
+                        conn.send(b"")
+                        conn.recv(1, socket.MSG_PEEK)
+                    except BlockingIOError:
+                        pass
+                    conn.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            time.sleep(random.uniform(0.001, 0.03))
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        conn.setblocking(True)
+        conn.sendall(b"alive\n")
     elif cmd == "kill":
         pid = os.fork()
         if pid == 0:
@@ -193,6 +214,14 @@ def client(addr, port):
     if out != b"parent\nchild-after-parent-close\n" or end != "eof":
         fail("holdclose: %r then %s" % (out, end))
     print("ok holdclose: the parent's close left the connection to the child", flush=True)
+
+    s = connect(addr, port, "killloop")
+    out, end = read_all(s)
+    if out != b"alive\n" or end != "eof":
+        fail("killloop: %r then %s" % (out, end))
+    print("ok killloop: 30 children killed mid-call, the connection and the "
+          "acceptor go on", flush=True)
+    answers("who after killloop", addr, port, "who")
 
     s = connect(addr, port, "kill")
     t0 = time.monotonic()
