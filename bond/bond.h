@@ -235,6 +235,8 @@ enum bond_fd_kind {
 int bond_fd_init(unsigned int max_fds);
 void bond_fd_fini(void);
 unsigned int bond_fd_max(void);
+/* Above every fd ever recorded: where scans of the table may stop. */
+unsigned int bond_fd_hiwater(void);
 /* The owner of fd (BOND_FD_KERNEL for anything unknown or out of range). */
 enum bond_fd_kind bond_fd_get(int fd, void **obj);
 /* Record fd's owner; -EBADF when fd is outside the table. */

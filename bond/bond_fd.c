@@ -17,6 +17,7 @@ struct bond_fd_entry {
 
 static struct bond_fd_entry *table;
 static unsigned int table_size;
+static unsigned int hiwater;	/* above every fd ever set */
 
 int
 bond_fd_init(unsigned int max_fds)
@@ -43,12 +44,19 @@ bond_fd_fini(void)
 		munmap(table, (size_t)table_size * sizeof(*table));
 	table = NULL;
 	table_size = 0;
+	hiwater = 0;
 }
 
 unsigned int
 bond_fd_max(void)
 {
 	return table_size;
+}
+
+unsigned int
+bond_fd_hiwater(void)
+{
+	return __atomic_load_n(&hiwater, __ATOMIC_RELAXED);
 }
 
 enum bond_fd_kind
@@ -76,6 +84,11 @@ bond_fd_set(int fd, enum bond_fd_kind kind, void *obj)
 		w = 0;
 	w |= (uintptr_t)kind;
 	__atomic_store_n(&table[fd].word, w, __ATOMIC_RELEASE);
+	for (unsigned int h = __atomic_load_n(&hiwater, __ATOMIC_RELAXED);
+	     h < (unsigned int)fd + 1 &&
+	     !__atomic_compare_exchange_n(&hiwater, &h, (unsigned int)fd + 1, false,
+					  __ATOMIC_RELAXED, __ATOMIC_RELAXED);)
+		;
 	return 0;
 }
 
@@ -90,7 +103,7 @@ void
 bond_fd_foreach(enum bond_fd_kind kind,
 		void (*fn)(int fd, void *obj, void *arg), void *arg)
 {
-	for (unsigned int i = 0; i < table_size; i++) {
+	for (unsigned int i = 0; i < bond_fd_hiwater(); i++) {
 		void *obj;
 
 		if (table[i].word != 0 && bond_fd_get((int)i, &obj) == kind)

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -868,7 +869,7 @@ bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 void
 bond_close_all(void)
 {
-	for (unsigned int fd = 0; fd < bond_fd_max(); fd++)
+	for (unsigned int fd = 0; fd < bond_fd_hiwater(); fd++)
 		fd_release((int)fd);
 }
 
@@ -889,9 +890,9 @@ bond_sys_close_range(long a1, long a2, long a3, long a4, long a5, long a6)
 	/* CLOSE_RANGE_CLOEXEC only marks them: nothing is closed yet. */
 	if (r < 0 || (a3 & CLOSE_RANGE_CLOEXEC))
 		return r;
-	if (last >= bond_fd_max())
-		last = bond_fd_max() - 1;
-	for (unsigned int fd = first; fd <= last && fd < bond_fd_max(); fd++)
+	if (last >= bond_fd_hiwater())
+		last = bond_fd_hiwater() - 1;
+	for (unsigned int fd = first; fd <= last && fd < bond_fd_hiwater(); fd++)
 		fd_release((int)fd);
 	return r;
 }
@@ -1000,6 +1001,60 @@ bond_sys_dup3(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 /* ---- process ---- */
+
+/*
+ * execve: the new program image has none of the stack's memory, so a stack
+ * socket whose fd stays open across it (no FD_CLOEXEC; inetd-style
+ * servers, nginx's binary upgrade) reaches the new program as the kernel
+ * socket underneath, which never connected or listened. Said once, before
+ * the exec; this process's holds go when it is seen gone (bond_proc.c).
+ */
+#define BOND_EXEC_FDS_SHOWN	8
+
+static void
+exec_check(void)
+{
+	static bool told;
+	char list[BOND_EXEC_FDS_SHOWN * 12] = "";
+	unsigned int n = 0;
+	size_t len = 0;
+
+	if (!bond_active || told)
+		return;
+	for (unsigned int fd = 0; fd < bond_fd_hiwater(); fd++) {
+		long fl;
+
+		if (bond_fd_sock((int)fd) == NULL)
+			continue;
+		fl = bond_kernel(SYS_fcntl, fd, F_GETFD, 0, 0, 0, 0);
+		if (fl < 0 || (fl & FD_CLOEXEC))
+			continue;
+		if (n++ < BOND_EXEC_FDS_SHOWN && len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+						"%s%u", n > 1 ? "," : "", fd);
+	}
+	if (n == 0)
+		return;
+	told = true;
+	NS_WARN("zpnet: %u socket(s) of zpnet's stack stay open across exec "
+		"(fd %s%s): the new program sees the kernel socket under each, "
+		"never connected; zpnet shares a stack across fork, not exec",
+		n, list, n > BOND_EXEC_FDS_SHOWN ? ",..." : "");
+}
+
+long
+bond_sys_execve(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	exec_check();
+	return KERNEL(SYS_execve);
+}
+
+long
+bond_sys_execveat(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	exec_check();
+	return KERNEL(SYS_execveat);
+}
 
 long
 bond_sys_exit_group(long a1, long a2, long a3, long a4, long a5, long a6)
