@@ -166,6 +166,10 @@ struct bond_sock {
 	uint32_t nholders;
 	uint64_t holders[BOND_PROCS_MAX / 64];
 	struct bond_sock *all_next, *all_prev;	/* every open socket */
+	/* EPOLLEXCLUSIVE (bond_epoll.c): which set reported this readiness */
+	uint32_t excl_seq;	/* ev_seq when it was claimed */
+	uint64_t excl_token;	/* the claiming epoll set */
+	uint64_t excl_ns;	/* when */
 	int so_error;		/* pending error for SO_ERROR, positive */
 	uint32_t ev_seq;	/* bumped on every readiness change (EPOLLET) */
 	struct bond_sockopts opt;

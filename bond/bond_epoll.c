@@ -10,6 +10,13 @@
  * A scan that found nothing ready remembers bond_ev_gen: until a socket's
  * readiness moves (or the set changes), the next calls return 0 without
  * walking the set, so a busy-polling epoll_wait costs O(1) per turn.
+ *
+ * EPOLLEXCLUSIVE (nginx's workers on one listening socket): Linux wakes one
+ * of the sets waiting on it. Here every waiter polls, so a readiness (the
+ * socket's ev_seq) is claimed by the first set that reports it; the other
+ * sets with EPOLLEXCLUSIVE leave it alone for BOND_EXCL_HOLD_NS, unless it
+ * moves meanwhile (a new connection). Past that, any set may take it: a
+ * claimer that never accepts delays a connection, it does not lose it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +26,11 @@
 #include "bond.h"
 
 #define BOND_EPOLL_MIN_CAP	16
+#define BOND_EXCL_HOLD_NS	(10 * BOND_NS_PER_MS)
+/* What Linux lets EPOLLEXCLUSIVE come with (fs/eventpoll.c) */
+#define BOND_EXCL_OK		(EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | \
+				 EPOLLWRNORM | EPOLLWRBAND | EPOLLERR | EPOLLHUP | \
+				 EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 #define BOND_EPOLL_ALWAYS	(EPOLLERR | EPOLLHUP)	/* reported unasked */
 #define BOND_EPOLL_USER_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | \
 				 EPOLLERR | EPOLLHUP)
@@ -39,15 +51,20 @@ struct bond_epoll {
 	unsigned int next;	/* where the next scan starts (fairness) */
 	bool quiet;		/* the last scan found nothing ready ... */
 	uint64_t quiet_gen;	/* ... when bond_ev_gen was this */
+	uint64_t token;		/* names it in this process (EPOLLEXCLUSIVE) */
 };
+
+static uint64_t last_token;
 
 struct bond_epoll *
 bond_epoll_new(int kfd)
 {
 	struct bond_epoll *ep = calloc(1, sizeof(*ep));
 
-	if (ep != NULL)
+	if (ep != NULL) {
 		ep->kfd = kfd;
+		ep->token = __atomic_add_fetch(&last_token, 1, __ATOMIC_RELAXED);
+	}
 	return ep;
 }
 
@@ -115,6 +132,14 @@ bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 			return -EFAULT;
 		memcpy(&ev, event, sizeof(ev));
 	}
+	/* Linux: EPOLLEXCLUSIVE only at ADD, only with the bits it allows,
+	 * and an exclusive item cannot be modified. */
+	if (op == EPOLL_CTL_ADD && (ev.events & EPOLLEXCLUSIVE) &&
+	    (ev.events & ~(uint32_t)BOND_EXCL_OK))
+		return -EINVAL;
+	if (op == EPOLL_CTL_MOD && ((ev.events & EPOLLEXCLUSIVE) ||
+				    (i >= 0 && (ep->items[i].events & EPOLLEXCLUSIVE))))
+		return -EINVAL;
 	switch (op) {
 	case EPOLL_CTL_ADD:
 		if (i >= 0)
@@ -152,12 +177,30 @@ bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 	return 0;
 }
 
+/* May ep report sk's readiness (EPOLLEXCLUSIVE)? Claims it if so. */
+static bool
+excl_claim(const struct bond_epoll *ep, struct bond_sock *sk)
+{
+	/* a forked copy of the set is another set: the process's slot too */
+	uint64_t token = ((uint64_t)(bond_self + 1) << 40) ^ ep->token;
+	uint64_t now = bond_stack->now_ns();
+
+	if (sk->excl_seq == sk->ev_seq && sk->excl_token != token &&
+	    now - sk->excl_ns < BOND_EXCL_HOLD_NS)
+		return false;
+	sk->excl_seq = sk->ev_seq;
+	sk->excl_token = token;
+	sk->excl_ns = now;
+	return true;
+}
+
 int
 bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 {
 	struct epoll_event *out = events;
 	uint64_t gen = bond_ev_gen;
 	unsigned int start, n = ep->n, dead = 0;
+	bool held = false;	/* an EPOLLEXCLUSIVE readiness left to another set */
 	int got = 0;
 
 	if (n == 0 || (ep->quiet && ep->quiet_gen == gen))
@@ -181,6 +224,10 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 			((it->events & BOND_EPOLL_USER_EVENTS) | BOND_EPOLL_ALWAYS);
 		if (ready == 0)
 			continue;
+		if ((it->events & EPOLLEXCLUSIVE) && !excl_claim(ep, sk)) {
+			held = true;
+			continue;
+		}
 		if (it->events & EPOLLET) {
 			if (it->seen_seq == sk->ev_seq)
 				continue;
@@ -201,7 +248,8 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 			i++;
 		}
 	}
-	ep->quiet = got == 0;
+	/* a held readiness may come back to us: not quiet */
+	ep->quiet = got == 0 && !held;
 	ep->quiet_gen = gen;
 	return got;
 }

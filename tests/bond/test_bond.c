@@ -181,6 +181,40 @@ test_sockopt(void)
 	free(f);
 }
 
+/* EPOLLEXCLUSIVE: one readiness goes to one set for a while. */
+static void
+test_epoll_exclusive(void)
+{
+	struct bond_epoll *e1 = bond_epoll_new(101), *e2 = bond_epoll_new(102);
+	struct fake_sock *l = fake_new(30);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE }, out[2];
+
+	EXPECT(bond_epoll_ctl_sock(e1, EPOLL_CTL_ADD, 30, &l->sk, &ev) == 0);
+	EXPECT(bond_epoll_ctl_sock(e2, EPOLL_CTL_ADD, 30, &l->sk, &ev) == 0);
+	/* Linux's rules: no MOD of an exclusive item, no ONESHOT with it */
+	EXPECT(bond_epoll_ctl_sock(e1, EPOLL_CTL_MOD, 30, &l->sk, &ev) == -EINVAL);
+	ev.events = EPOLLIN;
+	EXPECT(bond_epoll_ctl_sock(e1, EPOLL_CTL_MOD, 30, &l->sk, &ev) == -EINVAL);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
+	EXPECT(bond_epoll_ctl_sock(e1, EPOLL_CTL_ADD, 31, &l->sk, &ev) == -EINVAL);
+
+	fake_now = 1000 * BOND_NS_PER_MS;
+	fake_set(l, EPOLLIN);	/* a connection waits */
+	EXPECT(bond_epoll_collect(e1, out, 2) == 1);
+	EXPECT(bond_epoll_collect(e2, out, 2) == 0);	/* e1 has it */
+	EXPECT(bond_epoll_collect(e1, out, 2) == 1);	/* still e1's */
+	fake_set(l, EPOLLIN);	/* another one: anyone's */
+	EXPECT(bond_epoll_collect(e2, out, 2) == 1);
+	EXPECT(bond_epoll_collect(e1, out, 2) == 0);
+	fake_now += 20 * BOND_NS_PER_MS;	/* e2 never took it: e1 may */
+	EXPECT(bond_epoll_collect(e1, out, 2) == 1);
+	fake_set(l, 0);
+	bond_fd_clear(30);
+	bond_epoll_free(e1);
+	bond_epoll_free(e2);
+	free(l);
+}
+
 static void
 test_epoll(void)
 {
@@ -472,6 +506,7 @@ main(int argc, char **argv)
 	test_errno();
 	test_sockopt();
 	test_epoll();
+	test_epoll_exclusive();
 	test_config();
 	test_waiter();
 	test_holders();
