@@ -16,7 +16,8 @@
  * socket's ev_seq) is claimed by the first set that reports it; the other
  * sets with EPOLLEXCLUSIVE leave it alone for BOND_EXCL_HOLD_NS, unless it
  * moves meanwhile (a new connection). Past that, any set may take it: a
- * claimer that never accepts delays a connection, it does not lose it.
+ * claimer that never accepts delays a connection, it does not lose it
+ * (on Linux the other waiters would sleep on until the next event).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@
 #include "bond.h"
 
 #define BOND_EPOLL_MIN_CAP	16
-#define BOND_EXCL_HOLD_NS	(10 * BOND_NS_PER_MS)
+#define BOND_EXCL_HOLD_NS	(100 * BOND_NS_PER_MS)
 /* What Linux lets EPOLLEXCLUSIVE come with (fs/eventpoll.c) */
 #define BOND_EXCL_OK		(EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | \
 				 EPOLLWRNORM | EPOLLWRBAND | EPOLLERR | EPOLLHUP | \

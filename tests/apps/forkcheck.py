@@ -24,12 +24,18 @@ the parent made. Each connection names a scenario on its first line:
                clients, 64 KiB each, echoed byte-exact
   reuseport    two processes, each with its own socket bound to PORT+2
                with SO_REUSEPORT: connections are shared between them
+  exclusive    two processes wait in epoll_wait with EPOLLEXCLUSIVE on one
+               listening socket (PORT+4): a connection wakes one of them,
+               which takes 20 ms to accept it; of 20 connections one after
+               the other, at most 2 woke the other process too (its
+               accept() then saw EAGAIN)
   killloop     30 times, a forked child busy with the connection (sends,
                non-blocking reads, socket options) is killed with SIGKILL
                at a random moment; the acceptor then still answers on it
 """
 import os
 import random
+import select
 import signal
 import socket
 import socketserver
@@ -121,6 +127,20 @@ class Echo(socketserver.BaseRequestHandler):
             self.request.sendall(d)
 
 
+class multiprocessing_counter:
+    """A counter shared by forked processes (a MAP_SHARED page)."""
+
+    def __init__(self):
+        import mmap
+        self.m = mmap.mmap(-1, 8)
+
+    def add(self):
+        self.m[0:8] = (int.from_bytes(self.m[0:8], "little") + 1).to_bytes(8, "little")
+
+    def value(self):
+        return int.from_bytes(self.m[0:8], "little")
+
+
 def server(addr, port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -141,6 +161,27 @@ def server(addr, port):
             while True:
                 c, _ = rs.accept()
                 c.sendall(b"%d\n" % os.getpid())
+                c.close()
+    xs = socket.socket()
+    xs.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    xs.bind((addr, port + 4))
+    xs.listen(128)
+    xs.setblocking(False)
+    eagain = multiprocessing_counter()
+    for _ in range(2):
+        if os.fork() == 0:
+            ep = select.epoll()
+            ep.register(xs.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
+            while True:
+                ep.poll()
+                time.sleep(0.02)  # a busy worker: the other must not wake
+                try:
+                    c, _ = xs.accept()
+                except BlockingIOError:
+                    eagain.add()
+                    continue
+                c.setblocking(True)
+                c.sendall(b"%d\n" % eagain.value())
                 c.close()
     time.sleep(0.5)  # the reuseport listeners are up
     socketserver.ForkingTCPServer.allow_reuse_address = True
@@ -214,6 +255,20 @@ def client(addr, port):
     if out != b"parent\nchild-after-parent-close\n" or end != "eof":
         fail("holdclose: %r then %s" % (out, end))
     print("ok holdclose: the parent's close left the connection to the child", flush=True)
+
+    seen = 0
+    for _ in range(20):
+        s = socket.create_connection((addr, port + 4), timeout=TIMEOUT)
+        out, _ = read_all(s)
+        s.close()
+        if not out.strip().isdigit():
+            fail("exclusive: answer %r" % out)
+        seen = int(out)
+        time.sleep(0.05)
+    if seen > 2:
+        fail("exclusive: %d of 20 connections woke both processes" % seen)
+    print("ok exclusive: 20 connections, %d woke a second EPOLLEXCLUSIVE waiter"
+          % seen, flush=True)
 
     s = connect(addr, port, "killloop")
     out, end = read_all(s)

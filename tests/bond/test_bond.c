@@ -206,7 +206,7 @@ test_epoll_exclusive(void)
 	fake_set(l, EPOLLIN);	/* another one: anyone's */
 	EXPECT(bond_epoll_collect(e2, out, 2) == 1);
 	EXPECT(bond_epoll_collect(e1, out, 2) == 0);
-	fake_now += 20 * BOND_NS_PER_MS;	/* e2 never took it: e1 may */
+	fake_now += 200 * BOND_NS_PER_MS;	/* e2 never took it: e1 may */
 	EXPECT(bond_epoll_collect(e1, out, 2) == 1);
 	fake_set(l, 0);
 	bond_fd_clear(30);
