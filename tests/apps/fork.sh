@@ -77,7 +77,12 @@ done
 reaped=$(awk '$1 == "stack.procs_reaped" {print $2}' "$TMP/kills.stats" 2>/dev/null)
 recovered=$(awk '$1 == "stack.lock_recovered" {print $2}' "$TMP/kills.stats" 2>/dev/null)
 [ "${reaped:-0}" = $KILLS ] || fail "${reaped:-no} of $KILLS killed children released"
-[ "${recovered:-0}" -ge 1 ] || fail "no kill found the stack lock held (${recovered:-none} recovered)"
+# Where a kill lands is chance: under zpoline 5-10% of them land inside the
+# stack lock (11-21 of 200 seen), so none in 200 means the recovery failed;
+# under sud most of a call's time is the SIGSYS round trip, outside it.
+if [ "$MODE" = zpoline ] && [ "${recovered:-0}" -lt 1 ]; then
+	fail "no kill found the stack lock held (${recovered:-none} recovered)"
+fi
 echo "ok: $KILLS children killed mid-call: all released, the lock taken back from the dead $recovered times, the parent answers"
 
 out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 -c '
