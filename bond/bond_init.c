@@ -7,7 +7,7 @@
  * execs never touches the port. Without ZPNET_CONFIG, or when another
  * process holds the ports, every call goes to the kernel.
  *
- * Also here: fork (a child never touches the port), the service thread
+ * Also here: fork (the child shares the stack, bond_proc.c), the service thread
  * (timers and TX while the application is busy elsewhere) and exit (written
  * data is delivered, bounded by [stack] exit_linger_ms).
  */
