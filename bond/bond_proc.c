@@ -70,10 +70,11 @@ holds(const struct bond_sock *sk, int slot)
 	       (1ull << ((unsigned int)slot % BOND_BITS));
 }
 
+/* slot -1: a process past BOND_PROCS_MAX, which holds nothing by bit. */
 static void
 hold_set(struct bond_sock *sk, int slot)
 {
-	if (holds(sk, slot))
+	if (slot < 0 || holds(sk, slot))
 		return;
 	sk->holders[(unsigned int)slot / BOND_BITS] |= 1ull << ((unsigned int)slot % BOND_BITS);
 	sk->nholders++;
@@ -83,6 +84,8 @@ hold_set(struct bond_sock *sk, int slot)
 static bool
 hold_clear(struct bond_sock *sk, int slot)
 {
+	if (slot < 0)
+		return sk->nholders == 0;	/* its own socket: no other holder */
 	if (!holds(sk, slot))
 		return false;
 	sk->holders[(unsigned int)slot / BOND_BITS] &= ~(1ull << ((unsigned int)slot % BOND_BITS));
@@ -387,7 +390,7 @@ bond_proc_reaped(void)
 bool
 bond_proc_holds(const struct bond_sock *sk)
 {
-	return bond_self >= 0 && fdcount[sk->idx] != 0;
+	return fdcount != NULL && fdcount[sk->idx] != 0;
 }
 
 uint64_t

@@ -489,6 +489,14 @@ test_holders(void)
 	bond_proc_exit();
 	EXPECT(closes == 4 && bond_self == -1);
 	EXPECT(bond_proc_closed() == 4);
+
+	/* a process without a slot (past BOND_PROCS_MAX): its own sockets
+	 * still close at their last close */
+	c = holder_new();
+	bond_sock_hold(c);
+	EXPECT(c->nholders == 0 && bond_proc_holds(c));
+	bond_sock_drop(c);
+	EXPECT(closes == 5);
 }
 
 int
