@@ -9,6 +9,7 @@
  * (libzpnet.so) and ZPNET_CONFIG and execs PROGRAM. `check` prints the
  * same diagnosis and runs nothing. Every problem is reported with its fix.
  */
+#include <elf.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -261,6 +262,87 @@ diagnose(const char *path)
 	return rc;
 }
 
+/*
+ * PROGRAM as execvp() will find it: a name without '/' through $PATH.
+ * Returns false when it is not found (execvp then says so).
+ */
+static bool
+find_program(const char *name, char *out, size_t outlen)
+{
+	const char *p = getenv("PATH");
+
+	if (strchr(name, '/') != NULL) {
+		snprintf(out, outlen, "%s", name);
+		return access(out, X_OK) == 0;
+	}
+	for (p = p != NULL ? p : "/usr/bin:/bin"; *p != '\0';) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(out, outlen, "%.*s/%s", (int)n, n ? p : ".", name);
+		if (access(out, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+enum zpnet_image {
+	ZPNET_IMAGE_OTHER,	/* dynamically linked, or not ELF, or unreadable */
+	ZPNET_IMAGE_STATIC,	/* ELF without an interpreter (PT_INTERP) */
+};
+
+static enum zpnet_image
+image_kind(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	enum zpnet_image kind = ZPNET_IMAGE_OTHER;
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		return kind;
+	if (fread(&eh, sizeof(eh), 1, f) == 1 &&
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+	    eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+	    (eh.e_type == ET_EXEC || eh.e_type == ET_DYN)) {
+		kind = ZPNET_IMAGE_STATIC;
+		for (unsigned int i = 0; i < eh.e_phnum; i++) {
+			if (fseek(f, (long)(eh.e_phoff + (uint64_t)i * eh.e_phentsize),
+				  SEEK_SET) != 0 || fread(&ph, sizeof(ph), 1, f) != 1) {
+				kind = ZPNET_IMAGE_OTHER;	/* cannot tell */
+				break;
+			}
+			if (ph.p_type == PT_INTERP) {
+				kind = ZPNET_IMAGE_OTHER;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return kind;
+}
+
+/*
+ * libzpnet.so arrives through the dynamic loader (LD_PRELOAD): a statically
+ * linked PROGRAM never loads it. Said before the launch, not found out
+ * afterwards; the program still runs (a static wrapper may exec a server
+ * that zpnet does serve).
+ */
+static void
+check_program(const char *name)
+{
+	char path[PATH_MAX];
+
+	if (!find_program(name, path, sizeof(path)))
+		return;
+	if (image_kind(path) == ZPNET_IMAGE_STATIC)
+		fprintf(stderr, "zpnet: warning: %s is statically linked: zpnet "
+			"loads through the dynamic loader (LD_PRELOAD), which it "
+			"does not have, so its sockets stay on the kernel stack "
+			"(a dynamically linked program it execs is served); run a "
+			"dynamically linked build to use zpnet\n", path);
+}
+
 /* libzpnet.so: $ZPNET_LIB, or next to this executable (build or install). */
 static int
 find_lib(char *out, size_t outlen)
@@ -362,6 +444,7 @@ cmd_run(int argc, char **argv)
 		return ZPNET_EXIT_ENV;
 	if (find_lib(lib, sizeof(lib)) < 0)
 		return ZPNET_EXIT_ENV;
+	check_program(argv[i]);
 	if (realpath(path, abs) == NULL) {
 		fprintf(stderr, "zpnet: error: %s: %s\n", path, strerror(errno));
 		return ZPNET_EXIT_ENV;

@@ -3,7 +3,7 @@
 # missing interface, a missing sysctl and missing hugepages with a non-zero
 # exit and a message that names the fix; a second process finding the port
 # taken runs on the kernel stack with a warning; the app's getopt state
-# survives DPDK's start-up.
+# survives DPDK's start-up; a statically linked PROGRAM is warned about.
 # usage: launcher.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -92,6 +92,17 @@ zpns_bg_z "$TMP/first.log" timeout 60 "$ZPNET" run -c "$TMP/good.ini" -- \
 zpns_wait_ready "$TMP/first.log" 20 || fail "first process did not start"
 expect 0 'in use by another process.*kernel stack' \
 	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- python3 -c "$sock" 0
+
+# A statically linked PROGRAM cannot load zpnet: said before it runs.
+printf 'int main(void) { return 3; }\n' > "$TMP/static.c"
+cc -static -o "$TMP/static" "$TMP/static.c" || fail "cannot build a static test program"
+expect 3 'static.* is statically linked.*LD_PRELOAD' \
+	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- "$TMP/static"
+if zpns_z "$ZPNET" run -c "$TMP/good.ini" -- /bin/true 2>&1 | grep -q 'statically linked'; then
+	fail "a dynamically linked program was called static"
+else
+	echo "ok: a dynamically linked program gets no static warning"
+fi
 
 [ $rc = 0 ] && echo PASS
 exit $rc
