@@ -9,8 +9,9 @@
 The server forks two acceptors that both accept() on the listening socket
 the parent made. Each connection names a scenario on its first line:
 
-  who          the acceptor answers its pid: every connection is answered
-               by exactly one acceptor, and both acceptors answer
+  who          the acceptor answers its pid and keeps the connection until
+               the client closes: with one connection held open, a second
+               one is answered by the other acceptor (20 pairs)
   handoff      the acceptor forks a child and closes its own copy at once;
                the child still reads and answers on the connection
   parentkeeps  a forked child writes and exits; the acceptor then writes
@@ -60,6 +61,7 @@ def handle(conn):
     cmd = line(conn)
     if cmd == "who":
         conn.sendall(b"%d\n" % os.getpid())
+        conn.recv(1)  # the client closes first (see answers)
     elif cmd == "handoff":
         if os.fork() == 0:
             data = line(conn)
@@ -161,6 +163,7 @@ def server(addr, port):
             while True:
                 c, _ = rs.accept()
                 c.sendall(b"%d\n" % os.getpid())
+                c.recv(1)  # the client closes first (see answers)
                 c.close()
     xs = socket.socket()
     xs.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -182,6 +185,7 @@ def server(addr, port):
                     continue
                 c.setblocking(True)
                 c.sendall(b"%d\n" % eagain.value())
+                c.recv(1)  # the client closes first (see answers)
                 c.close()
     time.sleep(0.5)  # the reuseport listeners are up
     socketserver.ForkingTCPServer.allow_reuse_address = True
@@ -214,15 +218,24 @@ def fail(msg):
     sys.exit(1)
 
 
+def answer(addr, port, cmd):
+    """One connection's one-line answer. The client closes first, so the
+    TIME-WAIT is on the client's side: a server side in TIME-WAIT meets
+    Linux clients that reuse their port, which lwIP does not take as a new
+    connection (a known gap, not what this program checks)."""
+    s = socket.create_connection((addr, port), timeout=TIMEOUT)
+    if cmd:
+        s.sendall(cmd.encode() + b"\n")
+    out = line(s)
+    s.close()
+    return out
+
+
 def answers(name, addr, port, cmd):
     """40 connections, each answered by one pid: how many each pid got."""
     pids = []
     for _ in range(40):
-        s = socket.create_connection((addr, port), timeout=TIMEOUT)
-        if cmd:
-            s.sendall(cmd.encode() + b"\n")
-        out, _ = read_all(s)
-        s.close()
+        out = answer(addr, port, cmd)
         if not out.strip().isdigit():
             fail("%s: answer %r" % (name, out))
         pids.append(int(out))
@@ -232,9 +245,26 @@ def answers(name, addr, port, cmd):
     return sorted(counts.values())
 
 
+def both_accept(addr, port):
+    """20 times: a connection held open keeps one acceptor busy, so a
+    second one must be accepted and answered by the other."""
+    for _ in range(20):
+        s1 = socket.create_connection((addr, port), timeout=TIMEOUT)
+        s1.sendall(b"who\n")
+        p1 = line(s1)
+        s2 = socket.create_connection((addr, port), timeout=TIMEOUT)
+        s2.sendall(b"who\n")
+        p2 = line(s2)
+        s1.close()
+        s2.close()
+        if not (p1.isdigit() and p2.isdigit()) or p1 == p2:
+            fail("who: two connections at once answered by %r and %r" % (p1, p2))
+
+
 def client(addr, port):
-    print("ok who: 40 connections, one answer each, both acceptors served (%s)"
-          % answers("who", addr, port, "who"), flush=True)
+    both_accept(addr, port)
+    print("ok who: 20 pairs of connections, each answered once, by both acceptors",
+          flush=True)
 
     s = connect(addr, port, "handoff")
     time.sleep(0.2)
@@ -258,9 +288,7 @@ def client(addr, port):
 
     seen = 0
     for _ in range(20):
-        s = socket.create_connection((addr, port + 4), timeout=TIMEOUT)
-        out, _ = read_all(s)
-        s.close()
+        out = answer(addr, port + 4, None)
         if not out.strip().isdigit():
             fail("exclusive: answer %r" % out)
         seen = int(out)
@@ -276,7 +304,7 @@ def client(addr, port):
         fail("killloop: %r then %s" % (out, end))
     print("ok killloop: 30 children killed mid-call, the connection and the "
           "acceptor go on", flush=True)
-    answers("who after killloop", addr, port, "who")
+    both_accept(addr, port)
 
     s = connect(addr, port, "kill")
     t0 = time.monotonic()
