@@ -14,6 +14,7 @@
 #include "lwip/netif.h"
 #include "lwip/stats.h"
 #include "lwip/sys.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 
@@ -150,6 +151,26 @@ ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 		h = mix64(h ^ a[i] ^ ((uint64_t)b[i] << 32));
 	h = mix64(h ^ isn_secret[1] ^ ((uint64_t)local_port << 16) ^ remote_port);
 	return (u32_t)h + (u32_t)(ns_now_ns() / NS_ISN_TICK_NS);
+}
+
+/*
+ * LWIP_HOOK_TCP_INPACKET_PCB. A SYN for a connection in TIME-WAIT whose
+ * sequence number is past all the old one received starts a new
+ * connection on Linux (tcp_timewait_state_process); lwIP would answer it
+ * with an ACK and ignore the client's RST, shutting a client that reuses
+ * its port (Linux's clients do) out for 2 MSL. The TIME-WAIT pcb goes and
+ * this SYN is dropped: its retransmission, a second later, finds the
+ * listener.
+ */
+err_t
+ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
+{
+	if (pcb->state != TIME_WAIT ||
+	    (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
+	    !TCP_SEQ_GT(lwip_ntohl(hdr->seqno), pcb->rcv_nxt))
+		return ERR_OK;
+	tcp_abort(pcb);	/* in TIME-WAIT: removed and freed, nothing sent */
+	return ERR_ABRT;
 }
 
 void
