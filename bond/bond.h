@@ -68,6 +68,7 @@ struct bond_stack_ops {
 	void (*unlock)(void);
 	unsigned int (*poll)(void);	/* one turn: rx, timers, tx; lock held */
 	uint64_t (*now_ns)(void);	/* monotonic */
+	void (*lock_exit)(void);	/* lock, held through exit_group; may be NULL */
 };
 extern const struct bond_stack_ops *bond_stack;
 

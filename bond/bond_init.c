@@ -45,6 +45,7 @@
 static const struct bond_stack_ops ns_stack_ops = {
 	.lock = ns_lock,
 	.unlock = ns_unlock,
+	.lock_exit = ns_lock_exit,
 	.poll = ns_poll,
 	.now_ns = ns_now_ns,
 };
@@ -235,9 +236,11 @@ write_stats(void)
 	fprintf(f, "pid %ld\n", (long)getpid());
 	ns_lock();
 	ns_print_stats(f);
-	/* the process tree: holders that vanished, locks taken from the dead */
-	fprintf(f, "stack.procs_reaped %llu\nstack.lock_recovered %lu\n",
-		(unsigned long long)bond_proc_reaped(), ns_lock_recovered());
+	/* the process tree: holders that vanished, locks taken from the dead,
+	 * driver ring positions put right after a death inside a burst */
+	fprintf(f, "stack.procs_reaped %llu\nstack.lock_recovered %lu\nstack.bursts_repaired %lu\n",
+		(unsigned long long)bond_proc_reaped(), ns_lock_recovered(),
+		ns_bursts_repaired());
 	ns_unlock();
 	fclose(f);
 }

@@ -1060,5 +1060,14 @@ long
 bond_sys_exit_group(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	bond_exit_flush();
+	/*
+	 * Another thread of this process (the service thread mid-poll) could
+	 * be inside a driver's RX or TX burst when exit_group ends it: the
+	 * burst's ring position, kept by the driver in shared memory, would
+	 * be left behind the kernel's for every other process of the stack
+	 * (frames then wait a whole ring turn). Leave holding the lock.
+	 */
+	if (bond_active && bond_stack->lock_exit != NULL)
+		bond_stack->lock_exit();
 	return KERNEL(SYS_exit_group);
 }

@@ -39,8 +39,15 @@ uint32_t ns_next_timer_ms(void);
 void ns_lock(void);
 void ns_unlock(void);
 bool ns_trylock(void);
+/* Take the lock for good on the way out (exit_group): the process leaves
+ * holding it, so none of its threads is inside the stack — in a driver's
+ * burst, say — when the kernel ends them; the next taker finds it passed
+ * on, not a crash (not counted by ns_lock_recovered). */
+void ns_lock_exit(void);
 /* How often a taker found the lock's holder dead. */
 unsigned long ns_lock_recovered(void);
+/* How often a driver's ring position was put right after such a death. */
+unsigned long ns_bursts_repaired(void);
 
 /* Monotonic time from the TSC. */
 uint64_t ns_now_ns(void);

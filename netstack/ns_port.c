@@ -6,6 +6,11 @@
 #define ALLOW_EXPERIMENTAL_API
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <net/if.h>
@@ -13,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <rte_bus_vdev.h>
@@ -48,8 +57,51 @@
 #define NS_HUGEPAGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 #define NS_HUGEPAGE_SIZE	(2 * NS_MB)
 
+/*
+ * net_af_packet keeps its position in the kernel's RX and TX rings in its
+ * queue, in DPDK's (shared) memory, but writes it back only at the end of
+ * a burst. A process killed inside a burst (SIGKILL; exit_group is handled
+ * by bond) leaves the position behind the kernel's, for every process of
+ * the stack: RX then waits for a whole ring turn before it sees a frame,
+ * TX frames wait behind the kernel's head (seen as transfers stalling
+ * until retransmission timers push them out, after a killed nginx worker).
+ * So each burst is made repairable: its start and length are marked
+ * (shared), RX asks only for the frames that are there, TX only for free
+ * slots whose length was cleared first; whoever takes the lock from a dead
+ * holder counts what the burst did and moves the position on (afp_repair).
+ * The driver's queue layout (DPDK 22.11's pkt_rx_queue/pkt_tx_queue
+ * leading fields) is checked at port start; when it does not match, none
+ * of this is done.
+ */
+struct afp_rxq {
+	int sockfd;
+	struct iovec *rd;
+	uint8_t *map;
+	unsigned int framecount;
+	unsigned int framenum;
+};
+
+struct afp_txq {
+	int sockfd;
+	unsigned int frame_data_size;
+	struct iovec *rd;
+	uint8_t *map;
+	unsigned int framecount;
+	unsigned int framenum;
+};
+
+struct afp_burst {
+	int8_t port;		/* -1: no burst under way */
+	bool tx;
+	uint32_t start;		/* ring position when it began */
+	uint32_t n;		/* frames or free slots it was given */
+	void *first;		/* TX: the queue's first mbuf then */
+};
+
 struct ns_port {
 	bool up;
+	struct afp_rxq *afp_rx;	/* net_af_packet with a known layout */
+	struct afp_txq *afp_tx;
 	uint16_t port_id;
 	uint16_t burst;
 	bool rx_csum;
@@ -65,6 +117,10 @@ struct ns_port {
 
 static struct ns_port ports[NS_MAX_PORTS];
 static unsigned int n_ports;
+static struct afp_burst afp_burst = { .port = -1 };
+static unsigned long afp_repaired;
+
+static void afp_attach(struct ns_port *p, uint16_t port_id);
 static uint64_t tsc_hz;
 
 uint64_t
@@ -524,10 +580,147 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	caps->rx_csum = p->rx_csum;
 	caps->tx_csum_tcp = p->tx_csum;
 	snprintf(caps->driver, sizeof(caps->driver), "%s", info.driver_name);
+	if (strcmp(info.driver_name, "net_af_packet") == 0)
+		afp_attach(p, port_id);
 	p->up = true;
 	if (idx + 1 > n_ports)
 		n_ports = idx + 1;
 	return 0;
+}
+
+/* The leading fields of net_af_packet's queues, if they are what we know:
+ * one AF_PACKET socket for both, frames of rd[] laid out from map. */
+static void
+afp_attach(struct ns_port *p, uint16_t port_id)
+{
+	struct afp_rxq *rx = rte_eth_fp_ops[port_id].rxq.data[0];
+	struct afp_txq *tx = rte_eth_fp_ops[port_id].txq.data[0];
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	if (rx == NULL || tx == NULL || rx->sockfd < 0 ||
+	    rx->sockfd != tx->sockfd ||
+	    getsockopt(rx->sockfd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+	    domain != AF_PACKET || rx->framecount == 0 ||
+	    rx->framecount > (1u << 20) || rx->framecount != tx->framecount ||
+	    rx->framenum >= rx->framecount || tx->framenum >= tx->framecount ||
+	    rx->rd == NULL || tx->rd == NULL ||
+	    rx->rd[0].iov_base != rx->map || tx->rd[0].iov_base != tx->map ||
+	    tx->map <= rx->map ||
+	    tx->frame_data_size != rx->rd[0].iov_len -
+	    (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))) {
+		NS_INFO("%s: net_af_packet's queue layout is not the one known; a process killed in a burst is not repaired",
+		       p->dev_name);
+		return;
+	}
+	p->afp_rx = rx;
+	p->afp_tx = tx;
+}
+
+static inline struct tpacket2_hdr *
+afp_frame(const struct iovec *rd, unsigned int count, uint32_t pos)
+{
+	return rd[pos % count].iov_base;
+}
+
+static inline bool
+afp_tx_free(uint32_t status)
+{
+	return (status & ~(uint32_t)(TP_STATUS_TS_SOFTWARE |
+				     TP_STATUS_TS_RAW_HARDWARE)) ==
+	       TP_STATUS_AVAILABLE;
+}
+
+static inline void
+afp_mark(unsigned int idx, bool tx, uint32_t start, uint32_t n)
+{
+	afp_burst.tx = tx;
+	afp_burst.start = start;
+	afp_burst.n = n;
+	__atomic_store_n(&afp_burst.port, (int8_t)idx, __ATOMIC_RELEASE);
+}
+
+static inline void
+afp_unmark(void)
+{
+	__atomic_store_n(&afp_burst.port, -1, __ATOMIC_RELEASE);
+}
+
+void
+ns_port_repair(void)
+{
+	int idx = __atomic_load_n(&afp_burst.port, __ATOMIC_ACQUIRE);
+	struct ns_port *p;
+	uint32_t k = 0;
+
+	if (idx < 0 || idx >= NS_MAX_PORTS)
+		return;
+	p = &ports[idx];
+	if (!afp_burst.tx && p->afp_rx != NULL) {
+		struct afp_rxq *q = p->afp_rx;
+
+		/* frames it released are the kernel's again; the first it
+		 * did not reach is still ours */
+		while (k < afp_burst.n &&
+		       !(afp_frame(q->rd, q->framecount, afp_burst.start + k)->tp_status & TP_STATUS_USER))
+			k++;
+		q->framenum = (afp_burst.start + k) % q->framecount;
+		/* their mbufs went with the dead process: k at most */
+	} else if (afp_burst.tx && p->afp_tx != NULL) {
+		struct afp_txq *q = p->afp_tx;
+
+		/* slots it filled have a length (cleared before it began) */
+		while (k < afp_burst.n &&
+		       afp_frame(q->rd, q->framecount, afp_burst.start + k)->tp_len != 0)
+			k++;
+		q->framenum = (afp_burst.start + k) % q->framecount;
+		/* the driver freed the mbufs it copied: off the queue,
+		 * unless the dead process had taken them off already */
+		k = RTE_MIN(k, p->n_tx);
+		if (k > 0 && p->tx[0] == afp_burst.first) {
+			memmove(p->tx, p->tx + k, (p->n_tx - k) * sizeof(p->tx[0]));
+			p->n_tx -= k;
+		}
+		(void)sendto(q->sockfd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	}
+	afp_repaired++;
+	afp_unmark();
+}
+
+unsigned long
+ns_port_repaired(void)
+{
+	return afp_repaired;
+}
+
+/* RX: as many frames as the ring holds now (up to max), or 0. */
+static unsigned int
+afp_rx_ready(const struct afp_rxq *q, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max &&
+	       (afp_frame(q->rd, q->framecount, q->framenum + n)->tp_status & TP_STATUS_USER))
+		n++;
+	return n;
+}
+
+/* TX: free slots from the position (up to max), lengths cleared. */
+static unsigned int
+afp_tx_ready(const struct afp_txq *q, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max) {
+		struct tpacket2_hdr *h = afp_frame(q->rd, q->framecount,
+						   q->framenum + n);
+
+		if (!afp_tx_free(h->tp_status))
+			break;
+		h->tp_len = 0;
+		n++;
+	}
+	return n;
 }
 
 static bool
@@ -604,7 +797,16 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 
 	if (max > p->burst)
 		max = p->burst;
-	n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
+	if (p->afp_rx != NULL) {
+		max = afp_rx_ready(p->afp_rx, max);
+		if (max == 0)
+			return 0;
+		afp_mark(idx, false, p->afp_rx->framenum, max);
+		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
+		afp_unmark();
+	} else {
+		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = mb[i];
 
@@ -718,17 +920,30 @@ ns_port_tx_flush(unsigned int idx)
 
 	if (p->n_tx == 0)
 		return 0;
-	while (sent < p->n_tx) {
-		uint16_t n = rte_eth_tx_burst(p->port_id, 0, p->tx + sent,
-					      (uint16_t)RTE_MIN(p->n_tx - sent, (unsigned int)UINT16_MAX));
+	while (p->n_tx > 0) {
+		unsigned int max = RTE_MIN(p->n_tx, (unsigned int)UINT16_MAX);
+		uint16_t n;
+
+		if (p->afp_tx != NULL) {
+			/* never into a full ring: the driver would wait in
+			 * poll() for the kernel, lock held */
+			max = afp_tx_ready(p->afp_tx, max);
+			if (max == 0)
+				break;
+			afp_burst.first = p->tx[0];
+			afp_mark(idx, true, p->afp_tx->framenum, max);
+		}
+		n = rte_eth_tx_burst(p->port_id, 0, p->tx, (uint16_t)max);
+		/* the queue follows each burst, so that a repair finds it
+		 * as the driver left it */
+		memmove(p->tx, p->tx + n, (p->n_tx - n) * sizeof(p->tx[0]));
+		p->n_tx -= n;
+		afp_unmark();
+		sent += n;
 		if (n == 0)
 			break;
-		sent += n;
 	}
 	p->st.tx_pkts += sent;
-	if (sent < p->n_tx)
-		memmove(p->tx, p->tx + sent, (p->n_tx - sent) * sizeof(p->tx[0]));
-	p->n_tx -= sent;
 	return p->n_tx;
 }
 

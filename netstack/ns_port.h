@@ -65,6 +65,13 @@ void ns_port_tx_queue(unsigned int idx, void *m, bool csum);
 /* Send every queued frame; returns how many are still queued. */
 unsigned int ns_port_tx_flush(unsigned int idx);
 
+/* The lock was taken from a holder that died: if it died inside a burst
+ * of a port whose ring position the driver keeps (net_af_packet), put the
+ * position where the kernel's is. Lock held. */
+void ns_port_repair(void);
+/* How many bursts were repaired. */
+unsigned long ns_port_repaired(void);
+
 void ns_port_get_stats(unsigned int idx, struct ns_port_stats *st);
 unsigned int ns_port_count(void);
 void ns_port_stop_all(void);

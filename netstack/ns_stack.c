@@ -39,6 +39,7 @@ int32_t ns_tcp_snd_queuelen_delta;
  */
 static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long lock_recovered;
+static bool lock_exit_held;	/* its holder left by exit_group, on purpose */
 static struct netif netifs[NS_MAX_PORTS];
 static struct dpdkif dpdkifs[NS_MAX_PORTS];
 static unsigned int n_netifs;
@@ -72,7 +73,11 @@ lock_taken(int rc)
 	if (rc == EOWNERDEAD) {
 		/* Its holder died: what it was doing is lost, the stack goes on. */
 		pthread_mutex_consistent(&stack_lock);
-		lock_recovered++;
+		ns_port_repair();
+		if (lock_exit_held)
+			lock_exit_held = false;
+		else
+			lock_recovered++;
 		return true;
 	}
 	return rc == 0;
@@ -92,10 +97,23 @@ ns_unlock(void)
 	pthread_mutex_unlock(&stack_lock);
 }
 
+void
+ns_lock_exit(void)
+{
+	ns_lock();
+	lock_exit_held = true;
+}
+
 bool
 ns_trylock(void)
 {
 	return lock_taken(pthread_mutex_trylock(&stack_lock));
+}
+
+unsigned long
+ns_bursts_repaired(void)
+{
+	return ns_port_repaired();
 }
 
 unsigned long
