@@ -245,6 +245,94 @@ check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A shared DPDK build dlopens every driver in its plugin directory at
+ * rte_eal_init() — 128 files and the libraries they need here, about
+ * 250 ms of a 300 ms start — whatever -d says. It skips a directory entry
+ * that stat() does not find. So while this thread runs rte_eal_init() for
+ * a config whose drivers are all known files, stat64() of any other file
+ * of that directory fails with ENOENT: EAL loads the drivers the config
+ * names and nothing else. libzpnet.so exports stat64 (EAL's reference
+ * binds to it); for everyone else, and for this thread outside the window,
+ * it is glibc's stat64.
+ */
+static _Atomic bool plugins_filtered;
+static pthread_t plugins_filter_thread;
+static char plugins_wanted[NS_MAX_PORTS + 1][PATH_MAX];
+static unsigned int plugins_n;
+
+static bool
+plugin_unwanted(const char *path)
+{
+	size_t dirlen = strlen(RTE_EAL_PMD_PATH);
+
+	if (strncmp(path, RTE_EAL_PMD_PATH, dirlen) != 0 || path[dirlen] != '/')
+		return false;
+	for (unsigned int i = 0; i < plugins_n; i++)
+		if (strcmp(path, plugins_wanted[i]) == 0)
+			return false;
+	return true;
+}
+
+int
+stat64(const char *restrict path, struct stat64 *restrict st)
+{
+	if (__builtin_expect(atomic_load_explicit(&plugins_filtered,
+						  memory_order_relaxed), 0) &&
+	    pthread_equal(plugins_filter_thread, pthread_self()) &&
+	    plugin_unwanted(path)) {
+		errno = ENOENT;
+		return -1;
+	}
+	return fstatat64(AT_FDCWD, path, st, 0);
+}
+
+/* The file of DPDK driver PMD in the plugin directory, if there is one:
+ * librte_<pmd>.so.<ABI>, ABI taken from the directory's name (pmds-23.0);
+ * vdev names' old eth_ prefix is an alias of net_. */
+static bool
+plugin_file(const char *pmd, char *out, size_t outlen)
+{
+	const char *abi = strrchr(RTE_EAL_PMD_PATH, '-');
+
+	if (abi == NULL)
+		return false;
+	if (strncmp(pmd, "eth_", 4) == 0)
+		snprintf(out, outlen, "%s/librte_net_%s.so.%s", RTE_EAL_PMD_PATH,
+			 pmd + 4, abi + 1);
+	else
+		snprintf(out, outlen, "%s/librte_%s.so.%s", RTE_EAL_PMD_PATH,
+			 pmd, abi + 1);
+	return access(out, R_OK) == 0;
+}
+
+/* The drivers the config needs: the mbuf pool's ring ops and every vdev
+ * port's PMD. False (load them all, as EAL does) when a port is PCI — its
+ * driver is not named in the config — or a driver is not a file of the
+ * plugin directory. */
+static bool
+plugins_choose(const struct ns_config *cfg)
+{
+	unsigned int n = 0;
+
+	if (!plugin_file("mempool_ring", plugins_wanted[n++], PATH_MAX))
+		return false;
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		const char *pmd = cfg->ports[i].pmd;
+		bool seen = false;
+
+		if (strcmp(pmd, "pci") == 0 ||
+		    !plugin_file(pmd, plugins_wanted[n], PATH_MAX))
+			return false;
+		for (unsigned int j = 0; j < n; j++)
+			seen |= strcmp(plugins_wanted[j], plugins_wanted[n]) == 0;
+		if (!seen)
+			n++;
+	}
+	plugins_n = n;
+	return true;
+}
+
 int
 ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 {
@@ -330,7 +418,12 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	saved_opterr = opterr;
 	saved_optopt = optopt;
 	saved_optarg = optarg;
+	if (plugins_choose(cfg)) {
+		plugins_filter_thread = pthread_self();
+		atomic_store(&plugins_filtered, true);
+	}
 	rc = rte_eal_init(argc, argv);
+	atomic_store(&plugins_filtered, false);
 	/* glibc's getopt also caches its scan position and ordering mode:
 	 * optind = 0 makes the app's first getopt() start afresh. */
 	optind = saved_optind == 1 ? 0 : saved_optind;

@@ -3,7 +3,8 @@
 # missing interface, a missing sysctl and missing hugepages with a non-zero
 # exit and a message that names the fix; a second process finding the port
 # taken runs on the kernel stack with a warning; the app's getopt state
-# survives DPDK's start-up; a statically linked PROGRAM is warned about.
+# survives DPDK's start-up; DPDK loads only the drivers the config names;
+# a statically linked PROGRAM is warned about.
 # usage: launcher.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -79,6 +80,20 @@ if [ "$out" = "line one" ]; then
 	echo "ok: env -i head -n 1 parses its options under zpnet"
 else
 	fail "getopt state after start-up: got '$out'"; cat "$TMP/err" >&2
+fi
+
+# EAL loads the drivers the config names (net_af_packet, and the ring
+# mempool ops of the mbuf pool; the buses are libraries zpnet links), not
+# the whole plugin directory.
+drivers=$(zpns_z timeout 60 "$ZPNET" run -c "$TMP/good.ini" -- python3 -c '
+import re, socket
+s = socket.socket()
+maps = open("/proc/self/maps").read()
+print(" ".join(sorted(set(re.findall(r"librte_(?:net|mempool|bus|common|crypto|event|baseband|dma|raw|regex|compress)_\w+?(?=\.so)", maps)))))' 2>"$TMP/err")
+if [ "$drivers" = "librte_bus_pci librte_bus_vdev librte_mempool_ring librte_net_af_packet" ]; then
+	echo "ok: DPDK loaded only the drivers the config needs: $drivers"
+else
+	fail "DPDK drivers loaded: '$drivers'"; cat "$TMP/err" >&2
 fi
 
 # A second process on a port that is in use: kernel stack, with a warning.
