@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <x86intrin.h>
 
 #include "lwip/init.h"
@@ -332,10 +333,21 @@ add_port(unsigned int idx, const struct ns_port_config *pc, char *err,
 	return 0;
 }
 
+/* Microseconds of CLOCK_MONOTONIC, for the start-up's own timeline. */
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int
 ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 {
 	struct netif *deflt = NULL;
+	uint64_t t0 = mono_us(), t_shared, t_eal, t_lwip;
 	int rc;
 
 	NS_ASSERT(!started);
@@ -349,10 +361,12 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 		return rc;
 	lock_init();
 	apply_sizes(&cfg->stack);
+	t_shared = mono_us();
 
 	rc = ns_eal_start(cfg, err, errlen);
 	if (rc < 0)
 		return rc;
+	t_eal = mono_us();
 	tsc_start = __rdtsc();
 	tsc_per_ms = ns_tsc_hz() / 1000;
 	if (ns_tsc_hz() != 0)
@@ -362,6 +376,7 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	isn_secret[1] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 
 	lwip_init();
+	t_lwip = mono_us();
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		rc = add_port(i, &cfg->ports[i], err, errlen);
 		if (rc < 0 && strncmp(err, cfg->path, strlen(cfg->path)) != 0) {
@@ -381,6 +396,13 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	}
 	netif_set_default(deflt != NULL ? deflt : &netifs[0]);
 	started = true;
+	{
+		uint64_t t_end = mono_us();
+
+		NS_DEBUG("stack started in %" PRIu64 " us: shared memory %" PRIu64 ", EAL %" PRIu64 ", lwIP %" PRIu64 ", ports %" PRIu64 "\n",
+			 t_end - t0, t_shared - t0, t_eal - t_shared,
+			 t_lwip - t_eal, t_end - t_lwip);
+	}
 	return 0;
 }
 
