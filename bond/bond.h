@@ -240,6 +240,8 @@ enum bond_fd_kind {
 int bond_fd_init(unsigned int max_fds);
 void bond_fd_fini(void);
 unsigned int bond_fd_max(void);
+/* How many fds of this process are stack sockets. */
+unsigned int bond_fd_nsocks(void);
 /* Above every fd ever recorded: where scans of the table may stop. */
 unsigned int bond_fd_hiwater(void);
 /* The owner of fd (BOND_FD_KERNEL for anything unknown or out of range). */

@@ -18,6 +18,18 @@ struct bond_fd_entry {
 static struct bond_fd_entry *table;
 static unsigned int table_size;
 static unsigned int hiwater;	/* above every fd ever set */
+static unsigned int nsocks;	/* entries that are stack sockets */
+
+/* An entry changed from old to new: keep nsocks. */
+static inline void
+count_change(uintptr_t old, uintptr_t new)
+{
+	bool was = (old & BOND_FD_KIND_MASK) == BOND_FD_SOCK;
+	bool is = (new & BOND_FD_KIND_MASK) == BOND_FD_SOCK;
+
+	if (was != is)
+		__atomic_add_fetch(&nsocks, is ? 1u : -1u, __ATOMIC_RELAXED);
+}
 
 int
 bond_fd_init(unsigned int max_fds)
@@ -45,12 +57,19 @@ bond_fd_fini(void)
 	table = NULL;
 	table_size = 0;
 	hiwater = 0;
+	nsocks = 0;
 }
 
 unsigned int
 bond_fd_max(void)
 {
 	return table_size;
+}
+
+unsigned int
+bond_fd_nsocks(void)
+{
+	return __atomic_load_n(&nsocks, __ATOMIC_RELAXED);
 }
 
 unsigned int
@@ -83,7 +102,7 @@ bond_fd_set(int fd, enum bond_fd_kind kind, void *obj)
 	if (kind == BOND_FD_KERNEL)
 		w = 0;
 	w |= (uintptr_t)kind;
-	__atomic_store_n(&table[fd].word, w, __ATOMIC_RELEASE);
+	count_change(__atomic_exchange_n(&table[fd].word, w, __ATOMIC_ACQ_REL), w);
 	for (unsigned int h = __atomic_load_n(&hiwater, __ATOMIC_RELAXED);
 	     h < (unsigned int)fd + 1 &&
 	     !__atomic_compare_exchange_n(&hiwater, &h, (unsigned int)fd + 1, false,
@@ -96,7 +115,7 @@ void
 bond_fd_clear(int fd)
 {
 	if (fd >= 0 && (unsigned int)fd < table_size)
-		__atomic_store_n(&table[fd].word, 0, __ATOMIC_RELEASE);
+		count_change(__atomic_exchange_n(&table[fd].word, 0, __ATOMIC_ACQ_REL), 0);
 }
 
 void

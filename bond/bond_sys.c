@@ -461,7 +461,9 @@ passes_stack_fd(const struct msghdr *um)
 	unsigned char buf[BOND_CMSG_MAX];
 	struct msghdr m;
 
-	if (!bond_active || um == NULL || !copy_in(&m, um, sizeof(m)) ||
+	/* a process without a stack socket has none to pass: no copy */
+	if (!bond_active || bond_fd_nsocks() == 0 || um == NULL ||
+	    !copy_in(&m, um, sizeof(m)) ||
 	    m.msg_control == NULL || m.msg_controllen < sizeof(struct cmsghdr) ||
 	    m.msg_controllen > sizeof(buf) ||
 	    !copy_in(buf, m.msg_control, m.msg_controllen))
@@ -1019,7 +1021,7 @@ exec_check(void)
 	unsigned int n = 0;
 	size_t len = 0;
 
-	if (!bond_active || told)
+	if (!bond_active || told || bond_fd_nsocks() == 0)
 		return;
 	for (unsigned int fd = 0; fd < bond_fd_hiwater(); fd++) {
 		long fl;

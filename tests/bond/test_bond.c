@@ -95,9 +95,11 @@ fake_new(int fd)
 static void
 test_fd_table(void)
 {
+	unsigned int socks0 = bond_fd_nsocks();
 	struct fake_sock *f = fake_new(5);
 	void *obj;
 
+	EXPECT(bond_fd_nsocks() == socks0 + 1);
 	EXPECT(bond_fd_get(5, &obj) == BOND_FD_SOCK && obj == &f->sk);
 	EXPECT(bond_fd_sock(5) == &f->sk);
 	EXPECT(bond_fd_get(6, &obj) == BOND_FD_KERNEL && obj == NULL);
@@ -106,9 +108,15 @@ test_fd_table(void)
 	EXPECT(bond_fd_set((int)bond_fd_max(), BOND_FD_SOCK, f) == -EBADF);
 	EXPECT(bond_fd_set(7, BOND_FD_EPOLL, f) == 0);
 	EXPECT(bond_fd_get(7, &obj) == BOND_FD_EPOLL && obj == f);
+	EXPECT(bond_fd_nsocks() == socks0 + 1);	/* an epoll fd is no socket */
+	EXPECT(bond_fd_set(5, BOND_FD_SOCK, &f->sk) == 0);	/* again: once */
+	EXPECT(bond_fd_nsocks() == socks0 + 1);
 	bond_fd_clear(7);
 	bond_fd_clear(5);
 	EXPECT(bond_fd_sock(5) == NULL);
+	EXPECT(bond_fd_nsocks() == socks0);
+	bond_fd_clear(5);	/* twice: no change */
+	EXPECT(bond_fd_nsocks() == socks0);
 	bond_fd_clear(-3);	/* out of range: ignored */
 	free(f);
 }
