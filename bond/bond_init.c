@@ -209,7 +209,7 @@ start_service_lazily(void)
 
 	bond_service_start_fn = NULL;
 	if (start_service_thread(err, sizeof(err)) < 0)
-		NS_WARN("zpnet: %s; this process relies on the others to run "
+		NS_WARN("%s; this process relies on the others to run "
 			"the stack's timers", err);
 }
 
@@ -515,13 +515,13 @@ bond_stack_start(void)
 		rc = claim_ports(&ns_cfg);
 		if (rc < 0) {
 			start_refused = true;
-			NS_WARN("zpnet: the ports of %s are in use by another "
+			NS_WARN("the ports of %s are in use by another "
 				"process (%s); this process uses the kernel stack",
 				ns_cfg.path, strerror(-rc));
 		} else {
 			start_stack();
 			__atomic_store_n(&bond_active, true, __ATOMIC_RELEASE);
-			NS_INFO("zpnet: serving TCP/UDP sockets on lwIP (hooks: %s)",
+			NS_INFO("serving TCP/UDP sockets on lwIP (hooks: %s)",
 				bond_hooks_cfg.mode);
 		}
 	}

@@ -269,7 +269,7 @@ bond_proc_fork_prepare(void)
 	fork_slot = slot_alloc(BOND_PROC_FORKING);
 	if (fork_slot < 0) {
 		if (!told)
-			NS_WARN("zpnet: %d processes share this stack already; a "
+			NS_WARN("%d processes share this stack already; a "
 				"child forked now holds none of its sockets",
 				BOND_PROCS_MAX);
 		told = true;
@@ -317,7 +317,7 @@ bond_proc_fork_child(void)
 	}
 	/* Named first: a scan never finds a live slot without its name. */
 	if (name_bind(slot) < 0)
-		NS_WARN("zpnet: a forked child could not name its slot; what it "
+		NS_WARN("a forked child could not name its slot; what it "
 			"holds is released only when it exits normally");
 	__atomic_store_n(&procs.state[slot], BOND_PROC_LIVE, __ATOMIC_RELEASE);
 }

@@ -481,7 +481,7 @@ passes_stack_fd(const struct msghdr *um)
 			if (bond_fd_sock(fds[i]) == NULL)
 				continue;
 			if (!told)
-				NS_WARN("zpnet: fd %d is a socket of zpnet's stack: it "
+				NS_WARN("fd %d is a socket of zpnet's stack: it "
 					"cannot be passed to another process with "
 					"SCM_RIGHTS (EOPNOTSUPP); only fork() shares it",
 					fds[i]);
@@ -1038,7 +1038,7 @@ exec_check(void)
 	if (n == 0)
 		return;
 	told = true;
-	NS_WARN("zpnet: %u socket(s) of zpnet's stack stay open across exec "
+	NS_WARN("%u socket(s) of zpnet's stack stay open across exec "
 		"(fd %s%s): the new program sees the kernel socket under each, "
 		"never connected; zpnet shares a stack across fork, not exec",
 		n, list, n > BOND_EXEC_FDS_SHOWN ? ",..." : "");

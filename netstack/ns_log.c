@@ -91,10 +91,14 @@ ns_log_write(enum ns_log_level level, const char *fmt, ...)
 	int saved = errno;
 	char buf[1024];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* one line each: the newline is ours, a message's own is dropped */
+	if (n > 0 && (size_t)n < sizeof(buf) && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
 	if (ns_logtype >= 0)
 		rte_log(rte_levels[level], ns_logtype, "zpnet[%d]: %s\n",
 			(int)getpid(), buf);

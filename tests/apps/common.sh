@@ -40,7 +40,7 @@ wait_tcp() {
 wait_zpnet() {
 	local log=$1 limit=$2 i
 	for ((i = 0; i < limit * 10; i++)); do
-		grep -q 'zpnet: serving' "$log" 2>/dev/null && return 0
+		grep -qE 'zpnet\[[0-9]+\]: serving' "$log" 2>/dev/null && return 0
 		kill -0 "$ZPNS_LAST" 2>/dev/null || return 1
 		sleep 0.1
 	done

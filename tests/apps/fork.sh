@@ -102,7 +102,11 @@ echo "$out"
 [ "$(echo "$out" | grep -c 'cannot be passed to another process with SCM_RIGHTS')" = 1 ] ||
 	fail "SCM_RIGHTS refusal not said exactly once"
 echo "$out" | grep -q '^unix fd sent' || fail "SCM_RIGHTS of a kernel fd refused"
-echo "ok: SCM_RIGHTS of a stack socket: EOPNOTSUPP, said once; kernel fds pass"
+# one log-line convention: 'zpnet[PID]: message', one line each
+grep -qE '^zpnet\[[0-9]+\]: cannot be passed|^zpnet\[[0-9]+\]: fd [0-9]+ is a socket' <<< "$out" ||
+	fail "the refusal is not one 'zpnet[PID]: ...' line"
+grep -qE 'zpnet\[[0-9]+\]: zpnet:|^$' <<< "$out" && fail "doubled log prefix or an empty line"
+echo "ok: SCM_RIGHTS of a stack socket: EOPNOTSUPP, said once (one log line); kernel fds pass"
 
 # A stack socket left open across exec cannot follow: said once, before
 # (zpoline and sud catch execve; libc's exec functions reach the kernel
