@@ -2,7 +2,7 @@
  * zpnet: run an unmodified program on zpnet's user-space TCP/IP stack.
  *
  *   zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM ARGS...
- *   zpnet check -c CONFIG
+ *   zpnet check -c CONFIG [-- PROGRAM]
  *   zpnet --help
  *
  * `run` checks the environment the config asks for, then sets LD_PRELOAD
@@ -48,14 +48,15 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM [ARGS...]\n"
-		"       zpnet check -c CONFIG\n"
+		"       zpnet check -c CONFIG [-- PROGRAM]\n"
 		"       zpnet --help\n"
 		"\n"
 		"Runs PROGRAM, unmodified, with its TCP and UDP sockets served by lwIP\n"
 		"on the DPDK ports of CONFIG; every other system call goes to the kernel.\n"
 		"\n"
 		"  run          check the environment, then exec PROGRAM under zpnet\n"
-		"  check        print the same diagnosis and exit (0: ready)\n"
+		"  check        print the same diagnosis and exit (0: ready); with\n"
+		"               PROGRAM, also what zpnet can do for it\n"
 		"  -c CONFIG    config file (default: $%s); see configs/README.md\n"
 		"  --hooks-only catch system calls but serve nothing: every call goes\n"
 		"               to the kernel (to tell hooks problems from stack ones)\n"
@@ -329,18 +330,67 @@ image_kind(const char *path)
  * that zpnet does serve).
  */
 static void
-check_program(const char *name)
+warn_static(const char *path, const char *script)
 {
-	char path[PATH_MAX];
-
-	if (!find_program(name, path, sizeof(path)))
-		return;
-	if (image_kind(path) == ZPNET_IMAGE_STATIC)
+	if (script != NULL)
+		fprintf(stderr, "zpnet: warning: %s runs under %s, which is "
+			"statically linked: zpnet loads through the dynamic loader "
+			"(LD_PRELOAD), which it does not have, so the script's "
+			"sockets stay on the kernel stack; use a dynamically "
+			"linked interpreter to use zpnet\n", script, path);
+	else
 		fprintf(stderr, "zpnet: warning: %s is statically linked: zpnet "
 			"loads through the dynamic loader (LD_PRELOAD), which it "
 			"does not have, so its sockets stay on the kernel stack "
 			"(a dynamically linked program it execs is served); run a "
 			"dynamically linked build to use zpnet\n", path);
+}
+
+/* A script's interpreter (#!PATH), if path is one. */
+static bool
+script_interpreter(const char *path, char *out, size_t outlen)
+{
+	char line[PATH_MAX + 3];
+	FILE *f = fopen(path, "re");
+	size_t n;
+	char *p;
+
+	if (f == NULL)
+		return false;
+	if (fgets(line, sizeof(line), f) == NULL || strncmp(line, "#!", 2) != 0) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	p = line + 2 + strspn(line + 2, " \t");
+	n = strcspn(p, " \t\r\n");
+	if (n == 0 || n >= outlen)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* Returns false when PROGRAM cannot be served (said), true otherwise. */
+static bool
+check_program(const char *name)
+{
+	char path[PATH_MAX], interp[PATH_MAX];
+
+	if (!find_program(name, path, sizeof(path)))
+		return true;
+	if (image_kind(path) == ZPNET_IMAGE_STATIC) {
+		warn_static(path, NULL);
+		return false;
+	}
+	/* A script is served when its interpreter is (env execs another:
+	 * that one is checked by the loader, not here). */
+	if (script_interpreter(path, interp, sizeof(interp)) &&
+	    image_kind(interp) == ZPNET_IMAGE_STATIC) {
+		warn_static(interp, path);
+		return false;
+	}
+	return true;
 }
 
 /* libzpnet.so: $ZPNET_LIB, or next to this executable (build or install). */
@@ -386,11 +436,13 @@ find_lib(char *out, size_t outlen)
 static int
 cmd_check(int argc, char **argv)
 {
-	const char *path = getenv(ZPNET_ENV_CONFIG);
+	const char *path = getenv(ZPNET_ENV_CONFIG), *program = NULL;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			path = argv[++i];
+		} else if (strcmp(argv[i], "--") == 0 && i + 2 == argc) {
+			program = argv[++i];
 		} else {
 			usage(stderr);
 			return ZPNET_EXIT_USAGE;
@@ -402,6 +454,17 @@ cmd_check(int argc, char **argv)
 	}
 	if (diagnose(path) < 0)
 		return ZPNET_EXIT_ENV;
+	/* ready all the same: the program runs, on the kernel stack */
+	if (program != NULL) {
+		char found[PATH_MAX];
+
+		if (!find_program(program, found, sizeof(found)))
+			fprintf(stderr, "zpnet: warning: %s: no such program (PATH); "
+				"give its path\n", program);
+		else if (check_program(program))
+			fprintf(stderr, "zpnet: ok: %s loads zpnet (dynamically linked)\n",
+				found);
+	}
 	fprintf(stderr, "zpnet: ready\n");
 	return ZPNET_EXIT_OK;
 }
@@ -444,7 +507,7 @@ cmd_run(int argc, char **argv)
 		return ZPNET_EXIT_ENV;
 	if (find_lib(lib, sizeof(lib)) < 0)
 		return ZPNET_EXIT_ENV;
-	check_program(argv[i]);
+	(void)check_program(argv[i]);
 	if (realpath(path, abs) == NULL) {
 		fprintf(stderr, "zpnet: error: %s: %s\n", path, strerror(errno));
 		return ZPNET_EXIT_ENV;

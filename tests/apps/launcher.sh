@@ -4,7 +4,8 @@
 # exit and a message that names the fix; a second process finding the port
 # taken runs on the kernel stack with a warning; the app's getopt state
 # survives DPDK's start-up; DPDK loads only the drivers the config names;
-# a statically linked PROGRAM is warned about.
+# a statically linked PROGRAM (or a script's static interpreter) is warned
+# about by run and by check -- PROGRAM.
 # usage: launcher.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -113,6 +114,18 @@ printf 'int main(void) { return 3; }\n' > "$TMP/static.c"
 cc -static -o "$TMP/static" "$TMP/static.c" || fail "cannot build a static test program"
 expect 3 'static.* is statically linked.*LD_PRELOAD' \
 	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- "$TMP/static"
+# zpnet check -- PROGRAM says the same before anything runs, and for a
+# script whose interpreter is static; a dynamic program is ok.
+expect 0 'static.* is statically linked.*LD_PRELOAD' \
+	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- "$TMP/static"
+printf '#!%s\n' "$TMP/static" > "$TMP/script"
+chmod +x "$TMP/script"
+expect 0 'script runs under .*static, which is statically linked' \
+	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- "$TMP/script"
+expect 0 'ok: [^ ]*/true loads zpnet' \
+	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- true
+expect 0 'nosuchprogram: no such program' \
+	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- nosuchprogram
 if zpns_z "$ZPNET" run -c "$TMP/good.ini" -- /bin/true 2>&1 | grep -q 'statically linked'; then
 	fail "a dynamically linked program was called static"
 else
