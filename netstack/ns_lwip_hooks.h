@@ -7,7 +7,9 @@ u32_t ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 
 struct tcp_pcb;
 struct tcp_hdr;
-err_t ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr);
+struct pbuf;
+err_t ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
+		      const u8_t *opt2, struct pbuf *p);
 
 struct netif *ns_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
 const ip6_addr_t *ns_nd6_get_gw(struct netif *netif, const ip6_addr_t *dest);

@@ -173,22 +173,54 @@ ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 }
 
 /*
- * LWIP_HOOK_TCP_INPACKET_PCB. A SYN for a connection in TIME-WAIT whose
- * sequence number is past all the old one received starts a new
- * connection on Linux (tcp_timewait_state_process); lwIP would answer it
- * with an ACK and ignore the client's RST, shutting a client that reuses
- * its port (Linux's clients do) out for 2 MSL. The TIME-WAIT pcb goes and
- * this SYN is dropped: its retransmission, a second later, finds the
- * listener.
+ * LWIP_HOOK_TCP_INPACKET_PCB: TIME-WAIT as Linux keeps it
+ * (tcp_timewait_state_process, tcp_rfc1337 = 0). lwIP answers every
+ * segment to a TIME-WAIT pcb with an ACK and ignores RSTs, which shuts a
+ * client that reuses its port (Linux's clients do) out for 2 MSL:
+ * - a SYN whose sequence number is past all the old connection received
+ *   starts a new connection: the pcb goes and the SYN is handed to the
+ *   listener at once (tcp_input again, now without the pcb);
+ * - an RST at exactly rcv_nxt ends the TIME-WAIT. That is the answer of a
+ *   client whose SYN was behind rcv_nxt: lwIP ACKs the SYN, the client's
+ *   SYN-SENT resets the ACK, and its SYN's retransmission then finds the
+ *   listener.
  */
 err_t
-ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr)
+ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
+		const u8_t *opt2, struct pbuf *p)
 {
-	if (pcb->state != TIME_WAIT ||
-	    (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
-	    !TCP_SEQ_GT(lwip_ntohl(hdr->seqno), pcb->rcv_nxt))
+	u8_t flags = TCPH_FLAGS(hdr);
+	u32_t seq = hdr->seqno;	/* tcp_input made the header host-order */
+
+	if (pcb->state != TIME_WAIT)
 		return ERR_OK;
-	tcp_abort(pcb);	/* in TIME-WAIT: removed and freed, nothing sent */
+	if ((flags & TCP_RST) && seq == pcb->rcv_nxt) {
+		tcp_abort(pcb);	/* in TIME-WAIT: removed and freed, nothing sent */
+		return ERR_ABRT;
+	}
+	if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
+	    !TCP_SEQ_GT(seq, pcb->rcv_nxt))
+		return ERR_OK;
+	tcp_abort(pcb);
+	/*
+	 * The header is just before p's payload when it and its options are
+	 * in p's first buffer (always, for a SYN off one mbuf); otherwise the
+	 * SYN is dropped and its retransmission finds the listener.
+	 */
+	if (opt2 == NULL && (const u8_t *)p->payload ==
+	    (const u8_t *)hdr + TCP_HLEN + optlen &&
+	    pbuf_add_header_force(p, TCP_HLEN + optlen) == 0) {
+		struct tcp_hdr *h = p->payload;
+
+		/* Back to the wire's byte order, which tcp_input checksums. */
+		h->src = lwip_htons(h->src);
+		h->dest = lwip_htons(h->dest);
+		h->seqno = lwip_htonl(h->seqno);
+		h->ackno = lwip_htonl(h->ackno);
+		h->wnd = lwip_htons(h->wnd);
+		pbuf_ref(p);	/* the caller frees it too when we return */
+		tcp_input(p, ip_current_input_netif());
+	}
 	return ERR_ABRT;
 }
 
