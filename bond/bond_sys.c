@@ -321,6 +321,18 @@ sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	}
 }
 
+/* read and readv: of nothing, 0 at once on every socket, as Linux's
+ * sock_read_iter ("match SYS5"); recv of nothing waits for data instead. */
+static long
+sock_read(struct bond_sock *sk, const struct iovec *iov, int iovcnt)
+{
+	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
+		return -EINVAL;
+	if (iov_total(iov, iovcnt) == 0)
+		return 0;
+	return sock_recv(sk, iov, iovcnt, 0, NULL, NULL);
+}
+
 long
 bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
 {
@@ -329,7 +341,7 @@ bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL)
 		return KERNEL(SYS_read);
-	return sock_recv(sk, &iov, 1, 0, NULL, NULL);
+	return sock_read(sk, &iov, 1);
 }
 
 long
@@ -350,7 +362,7 @@ bond_sys_readv(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL)
 		return KERNEL(SYS_readv);
-	return sock_recv(sk, (const struct iovec *)a2, (int)a3, 0, NULL, NULL);
+	return sock_read(sk, (const struct iovec *)a2, (int)a3);
 }
 
 long

@@ -615,6 +615,15 @@ bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	return -EAGAIN;
 }
 
+static bool
+iov_empty(const struct iovec *iov, int iovcnt)
+{
+	for (int i = 0; i < iovcnt; i++)
+		if (iov[i].iov_len > 0)
+			return false;
+	return true;
+}
+
 static ssize_t
 bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, const struct sockaddr *to, socklen_t tolen)
@@ -633,6 +642,8 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EAGAIN;
 	if (t->state != BT_CONNECTED || t->shut_wr || t->pcb == NULL)
 		return -EPIPE;
+	if (iov_empty(iov, iovcnt))
+		return 0;	/* nothing to send: done, whatever the room */
 	for (int i = 0; i < iovcnt && !full; i++) {
 		const char *src = iov[i].iov_base;
 		size_t left = iov[i].iov_len;

@@ -994,6 +994,69 @@ check_fd_calls(void)
 	close(s);
 }
 
+/* Zero-length I/O: read/readv of nothing return 0 at once (Linux's
+ * sock_read_iter), so do sends of nothing on a connected socket; recv of
+ * nothing returns 0 once data is queued and leaves it there. Timeouts turn
+ * a call that would hang into a failed check. */
+static void
+check_zero_length(void)
+{
+	struct timeval tv = { 2, 0 };
+	struct iovec iov[2] = { { NULL, 0 }, { NULL, 0 } };
+	struct msghdr m;
+	struct pollfd pf;
+	char buf[16];
+	int s = tcp_to("ECHO\n"), u, n = -1;
+
+	CHECK(s >= 0, "zero-length: connected to the echo peer");
+	if (s < 0)
+		return;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	CHECK(write(s, buf, 0) == 0, "TCP write of 0 bytes: 0");
+	CHECK(send(s, buf, 0, 0) == 0, "TCP send of 0 bytes: 0");
+	CHECK(send(s, buf, 0, MSG_DONTWAIT) == 0, "TCP send of 0 bytes, MSG_DONTWAIT: 0");
+	CHECK(writev(s, iov, 2) == 0, "TCP writev of two empty iovecs: 0");
+	CHECK(writev(s, iov, 0) == 0, "TCP writev of no iovec: 0");
+	memset(&m, 0, sizeof(m));
+	CHECK(sendmsg(s, &m, 0) == 0, "TCP sendmsg of nothing: 0");
+	CHECK(read(s, buf, 0) == 0, "TCP read of 0 bytes, nothing queued: 0 at once");
+	CHECK(readv(s, iov, 2) == 0, "TCP readv of empty iovecs: 0 at once");
+	CHECK(recv(s, buf, 0, MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "TCP recv of 0 bytes, nothing queued, MSG_DONTWAIT: EAGAIN");
+	CHECK(write(s, "abc", 3) == 3, "zero-length: 3 bytes to the echo peer");
+	pf = (struct pollfd){ s, POLLIN, 0 };
+	CHECK(poll(&pf, 1, WAIT_MS) == 1, "zero-length: the echo is back");
+	usleep(50000);
+	CHECK(recv(s, buf, 0, 0) == 0, "TCP recv of 0 bytes, data queued: 0");
+	CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 3, "TCP: still 3 bytes queued (%d)", n);
+	CHECK(read(s, buf, 0) == 0 && read_full(s, buf, 3) == 3 && memcmp(buf, "abc", 3) == 0,
+	      "TCP: the data is read whole after reads of nothing");
+	shutdown(s, SHUT_WR);
+	CHECK(send(s, buf, 0, MSG_NOSIGNAL) < 0 && errno == EPIPE,
+	      "TCP send of 0 bytes after SHUT_WR: EPIPE");
+	close(s);
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	{
+		struct sockaddr_in a = addr_of(&peer_sa, port);
+
+		connect(u, (struct sockaddr *)&a, sizeof(a));
+	}
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(read(u, buf, 0) == 0, "UDP read of 0 bytes, nothing queued: 0 at once");
+	CHECK(send(u, buf, 0, 0) == 0, "UDP send of an empty datagram: 0");
+	pf = (struct pollfd){ u, POLLIN, 0 };
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && recv(u, buf, sizeof(buf), 0) == 0,
+	      "UDP: the empty datagram comes back, length 0");
+	CHECK(send(u, "xyz", 3, 0) == 3, "UDP: a datagram of 3 bytes");
+	pf.revents = 0;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && read(u, buf, 0) == 0 &&
+	      recv(u, buf, sizeof(buf), 0) == 3 && memcmp(buf, "xyz", 3) == 0,
+	      "UDP read of 0 bytes leaves the datagram queued");
+	close(u);
+}
+
 static void
 check_shutdown(void)
 {
@@ -1271,6 +1334,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_sockopts_connected();
 	check_fd_calls();
 	check_shutdown();
+	check_zero_length();
 	check_peer_gone();
 	check_more_waits();
 	check_backlog();
