@@ -281,11 +281,28 @@ int bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
 
 /* ---- waiting ---- */
 
+/* Handlers of the application run in this thread, and those of them
+ * without SA_RESTART (bond_signal.c counts them). */
+extern __thread uint32_t bond_sig_runs;
+extern __thread uint32_t bond_sig_norestart;
+/* Non-zero between bond_enter() and bond_leave(): a handler that would run
+ * then is deferred to bond_leave(), its signal pending and blocked (bit
+ * sig - 1 in bond_sig_deferred), so no handler runs, or longjmps, with the
+ * stack lock held. */
+extern __thread uint32_t bond_in_stack;
+extern __thread uint64_t bond_sig_deferred;
+/* The engine's dispatcher guard (zp_hooks_guard_drop/restore), dropped
+ * while an application's handler runs; NULL without the engine. */
+extern int (*bond_engine_guard_drop)(void);
+extern void (*bond_engine_guard_restore)(int saved);
+
 /* Busy-poll then back off. */
 struct bond_waiter {
 	uint64_t start_ns;
 	uint64_t deadline_ns;	/* 0: none */
 	uint64_t nap_ns;
+	uint32_t sig_runs;	/* bond_sig_runs when the wait began */
+	uint32_t sig_norestart;
 };
 
 void bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns);
@@ -299,6 +316,14 @@ uint64_t bond_waiter_nap(struct bond_waiter *w);
 void bond_spin(void);
 /* Pause between polls; -EINTR when a signal arrived while napping. */
 int bond_waiter_pause(struct bond_waiter *w);
+/*
+ * Did a handler of the application run in this thread since the wait
+ * began? -EINTR if so, unless restart is allowed and every such handler had
+ * SA_RESTART: then the wait goes on, as Linux restarts the call. restart:
+ * the call is one Linux restarts (a socket call with no timeout set);
+ * epoll_wait, poll and select never are (signal(7)).
+ */
+int bond_waiter_intr(struct bond_waiter *w, bool restart);
 
 /* Block (unlocked) until sk reports one of events, or timeout. */
 int bond_wait_sock(struct bond_sock *sk, uint32_t events,

@@ -3,6 +3,7 @@
  * per-thread guard, and the busy-poll-then-back-off waiter.
  */
 #include <errno.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -49,13 +50,30 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 
 void (*bond_service_start_fn)(void);
 
+__thread uint32_t bond_in_stack;
+__thread uint64_t bond_sig_deferred;
+
 void
 bond_enter(void)
 {
+	bond_in_stack++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	bond_guard++;
 	if (__builtin_expect(bond_service_start_fn != NULL, 0))
 		bond_service_start_fn();
 	bond_stack->lock();
+}
+
+/* Handlers deferred while this thread was in the stack run now: their
+ * signals were left pending and blocked (bond_signal.c). */
+static void
+sig_release(void)
+{
+	uint64_t set = bond_sig_deferred;
+
+	bond_sig_deferred = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	bond_kernel(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&set, 0, sizeof(set), 0, 0);
 }
 
 void
@@ -63,6 +81,9 @@ bond_leave(void)
 {
 	bond_stack->unlock();
 	bond_guard--;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (--bond_in_stack == 0 && __builtin_expect(bond_sig_deferred != 0, 0))
+		sig_release();
 }
 
 void
@@ -72,12 +93,31 @@ bond_poll_locked(void)
 	bond_last_poll_ns = bond_stack->now_ns();
 }
 
+__thread uint32_t bond_sig_runs;
+__thread uint32_t bond_sig_norestart;
+
 void
 bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
 {
 	w->start_ns = bond_stack->now_ns();
 	w->deadline_ns = timeout_ns ? w->start_ns + timeout_ns : 0;
 	w->nap_ns = 0;
+	w->sig_runs = bond_sig_runs;
+	w->sig_norestart = bond_sig_norestart;
+}
+
+int
+bond_waiter_intr(struct bond_waiter *w, bool restart)
+{
+	uint32_t runs = __atomic_load_n(&bond_sig_runs, __ATOMIC_RELAXED);
+
+	if (runs == w->sig_runs)
+		return 0;
+	if (!restart ||
+	    __atomic_load_n(&bond_sig_norestart, __ATOMIC_RELAXED) != w->sig_norestart)
+		return -EINTR;
+	w->sig_runs = runs;
+	return 0;
 }
 
 bool
@@ -143,6 +183,8 @@ bond_wait_sock(struct bond_sock *sk, uint32_t events, uint64_t timeout_ns)
 		bond_leave();
 		if (ev & events)
 			return 0;
+		if (bond_waiter_intr(&w, timeout_ns == 0) < 0)
+			return -EINTR;
 		if (bond_waiter_expired(&w))
 			return -EAGAIN;
 		bond_waiter_pause(&w);

@@ -55,7 +55,8 @@ linger_wait(struct bond_sock *sk)
 		bond_poll_locked();
 		done = sk->proto->tx_done(sk);
 		bond_leave();
-		if (done || bond_waiter_expired(&w))
+		/* a handler ends the wait; close() itself still succeeds */
+		if (done || bond_waiter_expired(&w) || bond_waiter_intr(&w, false) < 0)
 			return;
 		bond_waiter_pause(&w);
 	}
@@ -211,6 +212,8 @@ sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 		if (!waiting) {
 			bond_waiter_init(&w, timeout_ns);
 			waiting = true;
+		} else if (bond_waiter_intr(&w, timeout_ns == 0) < 0) {
+			return -EINTR;
 		} else if (bond_waiter_expired(&w)) {
 			return -EAGAIN;
 		}
@@ -314,6 +317,8 @@ sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		if (!waiting) {
 			bond_waiter_init(&w, sk->opt.sndtimeo_ns);
 			waiting = true;
+		} else if (bond_waiter_intr(&w, sk->opt.sndtimeo_ns == 0) < 0) {
+			return total > 0 ? (long)total : -EINTR;
 		} else if (bond_waiter_expired(&w)) {
 			return total > 0 ? (long)total : -EAGAIN;
 		}
@@ -780,8 +785,10 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 	bond_leave();
 	if (r != -EINPROGRESS || sk->nonblock)
 		return r;
-	if (bond_wait_sock(sk, EPOLLOUT | EPOLLERR | EPOLLHUP,
-			   sk->opt.sndtimeo_ns) < 0)
+	r = bond_wait_sock(sk, EPOLLOUT | EPOLLERR | EPOLLHUP, sk->opt.sndtimeo_ns);
+	if (r == -EINTR)
+		return r;	/* the connection goes on: EALREADY, then EISCONN */
+	if (r < 0)
 		return -EINPROGRESS;	/* Linux, when SO_SNDTIMEO expires */
 	/* Asking again reports the outcome: 0, or the pending error. */
 	bond_enter();

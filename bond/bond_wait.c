@@ -180,6 +180,8 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 			return n;
 		if (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))
 			return 0;
+		if (bond_waiter_intr(&w, false) < 0)
+			return -EINTR;
 		{
 			uint64_t nap = bond_waiter_nap(&w);
 
@@ -285,6 +287,10 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 		bond_leave();
 		if (n > 0 || (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))) {
 			r = n;
+			break;
+		}
+		if (bond_waiter_intr(&w, false) < 0) {
+			r = -EINTR;
 			break;
 		}
 		nap = bond_waiter_nap(&w);
@@ -420,6 +426,8 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 			}
 			return n;
 		}
+		if (bond_waiter_intr(&w, false) < 0)
+			return -EINTR;
 		nap = bond_waiter_nap(&w);
 		if (nap == 0) {
 			bond_spin();

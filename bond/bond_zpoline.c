@@ -25,6 +25,8 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	c.allow_sud_fallback = h->sud_fallback;
 	bond_kernel_fn_ptr = zp_syscall6;
 	bond_vfork_child_fn = zp_hooks_in_vfork_child;
+	bond_engine_guard_drop = zp_hooks_guard_drop;
+	bond_engine_guard_restore = zp_hooks_guard_restore;
 	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, bond_fork_parent,
 					 bond_fork_child);
 	if (rc == 0)

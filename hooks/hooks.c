@@ -137,6 +137,21 @@ zp_hooks_in_vfork_child(void)
 	return zp_tls_vfork_child;
 }
 
+int
+zp_hooks_guard_drop(void)
+{
+	int saved = zp_tls_guard;
+
+	zp_tls_guard = 0;
+	return saved;
+}
+
+void
+zp_hooks_guard_restore(int saved)
+{
+	zp_tls_guard = (unsigned char)saved;
+}
+
 void
 zp_hooks_config_default(struct zp_hooks_config *cfg)
 {

@@ -67,6 +67,18 @@ int zp_hooks_set_fork_callbacks(void (*prepare)(void),
 /* 1 while this thread runs as the child of a vfork (shared memory). */
 int zp_hooks_in_vfork_child(void);
 
+/*
+ * The dispatcher's recursion guard in this thread: set while the
+ * registered dispatcher runs, so that its own system calls reach the
+ * kernel. A dispatcher that runs an application's signal handler from
+ * inside a dispatched call (the handler is the application's code, its
+ * calls must be dispatched, and it may siglongjmp out) drops the guard for
+ * the handler's time: zp_hooks_guard_drop() returns what to give back to
+ * zp_hooks_guard_restore() if the handler returns.
+ */
+int zp_hooks_guard_drop(void);
+void zp_hooks_guard_restore(int saved);
+
 /* How system calls are caught. */
 enum zp_hooks_mode {
 	ZP_HOOKS_ZPOLINE,	/* rewrite + trampoline at 0, SUD safety net */

@@ -18,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1057,6 +1059,190 @@ check_zero_length(void)
 	close(u);
 }
 
+/* ---- signals during blocking calls (signal(7)) ---- */
+
+#define SIG_AFTER_MS	100	/* the handler runs this long into the call */
+#define SIG_WRITE_MS	300	/* when the restart case's data arrives */
+#define SIG_JUMPS	40	/* siglongjmp out of a blocking recv, this often */
+
+static volatile sig_atomic_t sig_hits, sig_jump;
+static sigjmp_buf sig_env;
+static timer_t sig_timer;
+
+static void
+on_sigusr2(int sig)
+{
+	(void)sig;
+	sig_hits++;
+	if (sig_jump) {
+		sig_jump = 0;
+		siglongjmp(sig_env, 1);
+	}
+}
+
+static void
+sig_handler(int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr2;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	sig_hits = 0;
+}
+
+/* SIGUSR2 to this thread in us microseconds. */
+static void
+sig_in_us(long us)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = us / 1000000;
+	its.it_value.tv_nsec = (us % 1000000) * 1000;
+	timer_settime(sig_timer, 0, &its, NULL);
+}
+
+struct late_write {
+	int fd;
+	long ms;
+};
+
+static void *
+write_later(void *arg)
+{
+	struct late_write *lw = arg;
+
+	usleep((useconds_t)lw->ms * 1000);
+	if (write(lw->fd, "x", 1) != 1)
+		perror("write_later");
+	return NULL;
+}
+
+static bool
+echo_ok(int s, const char *msg)
+{
+	size_t n = strlen(msg);
+	char buf[32];
+	struct pollfd pf = { s, POLLIN, 0 };
+
+	return write_all(s, msg, n) == 0 && poll(&pf, 1, WAIT_MS) == 1 &&
+	       read_full(s, buf, n) == (ssize_t)n && memcmp(buf, msg, n) == 0;
+}
+
+static void
+check_signals(void)
+{
+	struct sigevent sev;
+	struct sigaction dfl;
+	struct timeval tv = { 3, 0 };
+	struct sockaddr_in la = addr_of(&local_sa, 0);
+	socklen_t ll = sizeof(la);
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct late_write lw;
+	pthread_t th;
+	fd_set rd;
+	char buf[16];
+	int s = tcp_to("ECHO\n"), l, ep, r, jumped = 0, served = 0;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGUSR2;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	CHECK(s >= 0 && timer_create(CLOCK_MONOTONIC, &sev, &sig_timer) == 0,
+	      "signals: an idle echo connection and a timer for this thread");
+	if (s < 0)
+		return;
+
+	sig_handler(0);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = (int)recv(s, buf, sizeof(buf), 0);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+	      "blocking recv, handler without SA_RESTART: EINTR (%d, %d hits)", r, sig_hits);
+	CHECK(echo_ok(s, "after"), "signals: the socket works after EINTR");
+
+	sig_handler(SA_RESTART);
+	lw = (struct late_write){ s, SIG_WRITE_MS };
+	pthread_create(&th, NULL, write_later, &lw);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = (int)recv(s, buf, sizeof(buf), 0);
+	pthread_join(th, NULL);
+	CHECK(r == 1 && buf[0] == 'x' && sig_hits == 1,
+	      "blocking recv, SA_RESTART: restarted, then the data (%d, %d hits)", r, sig_hits);
+
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sig_handler(SA_RESTART);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = (int)recv(s, buf, sizeof(buf), 0);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+	      "recv with SO_RCVTIMEO, SA_RESTART: EINTR, not restarted (%d)", r);
+	tv.tv_sec = 0;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	ep = epoll_create1(0);
+	ev.data.fd = s;
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	sig_handler(SA_RESTART);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = epoll_wait(ep, &out, 1, -1);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+	      "epoll_wait, SA_RESTART: EINTR, never restarted (%d)", r);
+	close(ep);
+	{
+		struct pollfd pf = { s, POLLIN, 0 };
+
+		sig_handler(SA_RESTART);
+		sig_in_us(SIG_AFTER_MS * 1000);
+		r = poll(&pf, 1, -1);
+		CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+		      "poll, SA_RESTART: EINTR (%d)", r);
+	}
+	FD_ZERO(&rd);
+	FD_SET(s, &rd);
+	sig_handler(SA_RESTART);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = select(s + 1, &rd, NULL, NULL, NULL);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1, "select, SA_RESTART: EINTR (%d)", r);
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(bind(l, (struct sockaddr *)&la, sizeof(la)) == 0 && listen(l, 4) == 0 &&
+	      getsockname(l, (struct sockaddr *)&la, &ll) == 0, "signals: a listener");
+	sig_handler(0);
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = accept(l, NULL, NULL);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+	      "blocking accept, handler without SA_RESTART: EINTR (%d)", r);
+	close(l);
+
+	/* The alarm-timeout pattern: the handler siglongjmps out of a
+	 * blocking recv, at times from 0.2 to 8 ms into it, then the same
+	 * socket is used again. */
+	sig_handler(0);
+	for (int i = 0; i < SIG_JUMPS; i++) {
+		if (sigsetjmp(sig_env, 1) == 0) {
+			sig_jump = 1;
+			sig_in_us(200 + (i % 8) * 1000);
+			r = (int)recv(s, buf, sizeof(buf), 0);
+			sig_jump = 0;
+		} else {
+			jumped++;
+		}
+		if (echo_ok(s, "jump"))
+			served++;
+	}
+	CHECK(jumped == SIG_JUMPS && served == SIG_JUMPS,
+	      "siglongjmp out of a blocking recv, %d times: %d jumped, %d echoed after",
+	      SIG_JUMPS, jumped, served);
+
+	timer_delete(sig_timer);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGUSR2, &dfl, NULL);
+	close(s);
+}
+
 static void
 check_shutdown(void)
 {
@@ -1335,6 +1521,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
+	check_signals();
 	check_peer_gone();
 	check_more_waits();
 	check_backlog();

@@ -402,6 +402,28 @@ test_waiter(void)
 	EXPECT(locks == 0);
 }
 
+/* Linux's restart rules (signal(7)), from the handler counts alone. */
+static void
+test_waiter_signals(void)
+{
+	struct bond_waiter w;
+
+	bond_waiter_init(&w, 0);
+	EXPECT(bond_waiter_intr(&w, true) == 0 && bond_waiter_intr(&w, false) == 0);
+	bond_sig_runs++;	/* a handler with SA_RESTART */
+	EXPECT(bond_waiter_intr(&w, true) == 0);	/* recv without timeout: goes on */
+	EXPECT(bond_waiter_intr(&w, true) == 0);	/* and is not counted twice */
+	bond_sig_runs++;
+	EXPECT(bond_waiter_intr(&w, false) == -EINTR);	/* epoll_wait, poll, select */
+	bond_waiter_init(&w, 0);
+	bond_sig_runs++;	/* a handler without SA_RESTART */
+	bond_sig_norestart++;
+	EXPECT(bond_waiter_intr(&w, true) == -EINTR);
+	EXPECT(bond_waiter_intr(&w, false) == -EINTR);
+	bond_waiter_init(&w, 0);
+	EXPECT(bond_waiter_intr(&w, false) == 0);	/* counts start at the wait */
+}
+
 /* configs/README.md documents every [bond] and [hooks] key. */
 static void
 test_docs(const char *src_root)
@@ -525,6 +547,7 @@ main(int argc, char **argv)
 	test_epoll_exclusive();
 	test_config();
 	test_waiter();
+	test_waiter_signals();
 	test_holders();
 	test_docs(argv[1]);
 	bond_fd_fini();

@@ -1,0 +1,301 @@
+/*
+ * The application's signal handlers, seen by bond.
+ *
+ * Linux interrupts a blocking call when a handler runs in its thread: the
+ * call returns EINTR, or is restarted when the handler has SA_RESTART and
+ * the call is one Linux restarts (signal(7)). A call bond serves waits in
+ * user space, busy-polling, where the kernel has no call to interrupt, so
+ * bond must know when a handler ran. Every handler the application installs
+ * (rt_sigaction through the engine, sigaction()/signal() in preload mode)
+ * is registered with the kernel as sig_tramp(), which counts the run in the
+ * thread (bond_sig_runs, bond_sig_norestart) and calls the application's
+ * handler with the same arguments. Waits compare the counts
+ * (bond_waiter_intr). Queries see the application's handler, never ours.
+ *
+ * One word per signal holds the handler and the three flags sig_tramp()
+ * needs, so a signal arriving during a sigaction() on another thread sees
+ * the old handler or the new one, never half of each.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include "bond.h"
+#include "bond_sys.h"
+
+#define SIG_MAX		64
+#define KSIGSET_SIZE	8
+#define ENTRY_PTR_BITS	48	/* user addresses fit below bit 47 */
+#define ENTRY_PTR_MASK	((1ull << ENTRY_PTR_BITS) - 1)
+#define E_SIGINFO	(1ull << 48)
+#define E_RESTART	(1ull << 49)
+#define E_RESETHAND	(1ull << 50)
+
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+int (*bond_engine_guard_drop)(void);
+void (*bond_engine_guard_restore)(int saved);
+
+/* 0: not wrapped (SIG_DFL, SIG_IGN, or never set through us). */
+static uint64_t entries[SIG_MAX + 1];
+/* The flags the application gave, for queries. */
+static unsigned long app_flags[SIG_MAX + 1];
+
+static bool
+handler_is_real(const void *h)
+{
+	return h != (void *)SIG_DFL && h != (void *)SIG_IGN &&
+	       h != (void *)SIG_ERR;
+}
+
+/* A fault raised by an instruction (si_code > 0 from the kernel): it
+ * cannot wait, the instruction would fault again. */
+static bool
+sig_synchronous(int sig, const siginfo_t *si)
+{
+	return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+		sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS) &&
+	       si != NULL && si->si_code > 0;
+}
+
+/*
+ * In the stack (lock held, or being taken): the handler must not run now,
+ * it could longjmp away with the lock, or call a socket function that
+ * would fall to the kernel. The signal goes back, pending and blocked in
+ * this thread, with its siginfo; bond_leave() unblocks it.
+ */
+static void
+sig_defer(int sig, siginfo_t *si, void *uc)
+{
+	uint64_t bit = 1ull << (sig - 1);
+
+	bond_kernel(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bit, 0, sizeof(bit), 0, 0);
+	sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);	/* after sigreturn too */
+	bond_sig_deferred |= bit;
+	bond_kernel(SYS_rt_tgsigqueueinfo, bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0),
+		    bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0), sig, (long)si, 0, 0);
+}
+
+static void
+sig_tramp(int sig, siginfo_t *si, void *uc)
+{
+	uint64_t e = __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE);
+	void *h = (void *)(uintptr_t)(e & ENTRY_PTR_MASK);
+	int guard;
+
+	if (bond_in_stack && uc != NULL && !sig_synchronous(sig, si)) {
+		sig_defer(sig, si, uc);
+		return;
+	}
+	bond_sig_runs++;
+	if (!(e & E_RESTART))
+		bond_sig_norestart++;
+	if (e & E_RESETHAND)	/* the kernel has reset its side already */
+		__atomic_compare_exchange_n(&entries[sig], &e, 0, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	if (!handler_is_real(h))
+		return;	/* changed under us: the new action is the kernel's */
+	/* The handler is the application's code, here perhaps from inside a
+	 * dispatched call: its calls are dispatched too, and a siglongjmp
+	 * out of it must leave the engine's guard down. */
+	guard = bond_engine_guard_drop != NULL ? bond_engine_guard_drop() : 0;
+	if (e & E_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+	else
+		((void (*)(int))h)(sig);
+	if (bond_engine_guard_restore != NULL)
+		bond_engine_guard_restore(guard);
+}
+
+static bool
+sig_wrappable(long sig)
+{
+	return sig > 0 && sig <= SIG_MAX && sig != SIGKILL && sig != SIGSTOP;
+}
+
+/*
+ * The application sets (handler, flags) for sig: what the kernel gets
+ * instead (our tramp, SA_SIGINFO added) when the handler is a function.
+ * Returns the entry before, for undo().
+ */
+static uint64_t
+wrap(int sig, void **handler, unsigned long *flags)
+{
+	uint64_t old = __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE), e;
+
+	if (!handler_is_real(*handler))
+		return old;	/* entries[sig] cleared once the kernel agrees */
+	e = ((uint64_t)(uintptr_t)*handler & ENTRY_PTR_MASK) |
+	    ((*flags & SA_SIGINFO) ? E_SIGINFO : 0) |
+	    ((*flags & SA_RESTART) ? E_RESTART : 0) |
+	    ((*flags & SA_RESETHAND) ? E_RESETHAND : 0);
+	if (((uintptr_t)*handler & ~ENTRY_PTR_MASK) != 0)
+		return old;	/* not a user address: the kernel decides */
+	app_flags[sig] = *flags;
+	__atomic_store_n(&entries[sig], e, __ATOMIC_RELEASE);
+	*handler = (void *)sig_tramp;
+	*flags |= SA_SIGINFO;
+	return old;
+}
+
+/* After the kernel call: the application's view of the previous action,
+ * and the table made to agree with the kernel. */
+static void
+settle(int sig, bool set, const void *new_handler, bool ok, uint64_t before,
+       unsigned long before_flags, void **old_handler, unsigned long *old_flags)
+{
+	if (!ok) {
+		if (set)
+			__atomic_store_n(&entries[sig], before, __ATOMIC_RELEASE);
+		app_flags[sig] = before_flags;
+		return;
+	}
+	if (old_handler != NULL && *old_handler == (void *)sig_tramp && before != 0) {
+		*old_handler = (void *)(uintptr_t)(before & ENTRY_PTR_MASK);
+		*old_flags = before_flags;
+	}
+	if (set && !handler_is_real(new_handler))
+		__atomic_store_n(&entries[sig], 0, __ATOMIC_RELEASE);
+}
+
+/* rt_sigaction(sig, act, oact, sigsetsize), through the engine. */
+long
+bond_sys_rt_sigaction(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	struct ksigaction k, old;
+	unsigned long before_flags;
+	uint64_t before;
+	const void *asked = NULL;
+	long r;
+
+	if (!sig_wrappable(a1) || a4 != KSIGSET_SIZE)
+		return bond_kernel(SYS_rt_sigaction, a1, a2, a3, a4, a5, a6);
+	before = __atomic_load_n(&entries[a1], __ATOMIC_ACQUIRE);
+	before_flags = app_flags[a1];
+	if (a2 != 0) {
+		memcpy(&k, (const void *)a2, sizeof(k));
+		asked = k.handler;
+		wrap((int)a1, &k.handler, &k.flags);
+	}
+	r = bond_kernel(SYS_rt_sigaction, a1, a2 != 0 ? (long)&k : 0,
+			a3 != 0 ? (long)&old : 0, a4, 0, 0);
+	settle((int)a1, a2 != 0, asked, r == 0, before, before_flags,
+	       a3 != 0 ? &old.handler : NULL, &old.flags);
+	if (r == 0 && a3 != 0)
+		memcpy((void *)a3, &old, sizeof(old));
+	return r;
+}
+
+/* ---- preload mode: libc's functions (with the engine, its syscall
+ * reaches bond_sys_rt_sigaction instead) ---- */
+
+#define BOND_EXPORT	__attribute__((visibility("default")))
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+
+static sigaction_fn
+real_sigaction(void)
+{
+	static sigaction_fn fn;
+
+	if (fn == NULL)
+		fn = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+	return fn;
+}
+
+BOND_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
+{
+	sigaction_fn real = real_sigaction();
+	struct sigaction k, old;
+	unsigned long before_flags, flags;
+	uint64_t before;
+	void *h = NULL;
+	int r;
+
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (bond_preload_bypass || bond_guard || !sig_wrappable(sig))
+		return real(sig, act, oact);
+	before = __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE);
+	before_flags = app_flags[sig];
+	if (act != NULL) {
+		k = *act;
+		h = (void *)k.sa_handler;
+		flags = (unsigned long)k.sa_flags;
+		wrap(sig, &h, &flags);
+		if (h == (void *)sig_tramp) {
+			k.sa_sigaction = sig_tramp;
+			k.sa_flags = (int)flags;
+		}
+	}
+	r = real(sig, act != NULL ? &k : NULL, oact != NULL ? &old : NULL);
+	if (oact != NULL) {
+		void *oh = (void *)old.sa_handler;
+		unsigned long of = (unsigned long)old.sa_flags;
+
+		settle(sig, act != NULL, act != NULL ? (void *)act->sa_handler : NULL,
+		       r == 0, before, before_flags, &oh, &of);
+		if (r == 0) {
+			old.sa_handler = (__sighandler_t)oh;
+			old.sa_flags = (int)of;
+			*oact = old;
+		}
+	} else {
+		settle(sig, act != NULL, act != NULL ? (void *)act->sa_handler : NULL,
+		       r == 0, before, before_flags, NULL, NULL);
+	}
+	return r;
+}
+
+/* signal() as glibc's: BSD semantics (SA_RESTART, the signal blocked in
+ * its handler). */
+static __sighandler_t
+set_handler(int sig, __sighandler_t h, int flags, bool mask_self)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	if (mask_self && sig > 0 && sig <= SIG_MAX)
+		sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+BOND_EXPORT __sighandler_t
+signal(int sig, __sighandler_t h)
+{
+	return set_handler(sig, h, SA_RESTART, true);
+}
+
+BOND_EXPORT __sighandler_t
+bsd_signal(int sig, __sighandler_t h)
+{
+	return set_handler(sig, h, SA_RESTART, true);
+}
+
+/* System V: one-shot, not blocked in its handler, calls interrupted. */
+BOND_EXPORT __sighandler_t
+sysv_signal(int sig, __sighandler_t h)
+{
+	return set_handler(sig, h, SA_RESETHAND | SA_NODEFER, false);
+}
+
+BOND_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+	__attribute__((alias("sysv_signal")));
