@@ -75,6 +75,9 @@ extern const struct bond_stack_ops *bond_stack;
 /* Take the stack lock and the guard. */
 void bond_enter(void);
 void bond_leave(void);
+/* A forked child's end of the parent's bond_enter() (fork prepare): the
+ * child's lock is its own already, only the thread's counts go back. */
+void bond_leave_forked(void);
 /* One turn of the stack (lock held). */
 void bond_poll_locked(void);
 

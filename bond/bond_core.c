@@ -77,6 +77,15 @@ sig_release(void)
 }
 
 void
+bond_leave_forked(void)
+{
+	bond_guard--;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (--bond_in_stack == 0 && __builtin_expect(bond_sig_deferred != 0, 0))
+		sig_release();
+}
+
+void
 bond_leave(void)
 {
 	bond_stack->unlock();

@@ -111,7 +111,7 @@ bond_fork_child(void)
 		return;
 	bond_proc_fork_child();
 	bond_service_start_fn = start_service_lazily;
-	bond_guard--;
+	bond_leave_forked();
 }
 
 /* pthread_atfork (preload mode) does not say whether fork worked. */

@@ -30,6 +30,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1235,6 +1236,30 @@ check_signals(void)
 	CHECK(jumped == SIG_JUMPS && served == SIG_JUMPS,
 	      "siglongjmp out of a blocking recv, %d times: %d jumped, %d echoed after",
 	      SIG_JUMPS, jumped, served);
+
+	/* The same in a forked child (fork-per-connection servers,
+	 * daemons, PostgreSQL's backends): its handlers run too. */
+	{
+		pid_t pid = fork();
+		int st = -1;
+
+		if (pid == 0) {
+			int c = s;	/* the parent's, shared across fork */
+			struct itimerval it = { { 0, 0 }, { 0, SIG_AFTER_MS * 1000 } };
+			struct sigaction sa;
+
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = on_sigusr2;
+			sigaction(SIGALRM, &sa, NULL);
+			sig_hits = 0;
+			setitimer(ITIMER_REAL, &it, NULL);
+			r = (int)recv(c, buf, sizeof(buf), 0);
+			_exit(r < 0 && errno == EINTR && sig_hits == 1 && echo_ok(c, "child") ? 0 : 1);
+		}
+		waitpid(pid, &st, 0);
+		CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "a forked child's blocking recv: EINTR, then the socket works (status %#x)", st);
+	}
 
 	timer_delete(sig_timer);
 	memset(&dfl, 0, sizeof(dfl));
