@@ -259,7 +259,17 @@ check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
  * it is glibc's stat64.
  */
 static _Atomic bool plugins_filtered;
-static pthread_t plugins_filter_thread;
+static _Atomic bool eal_starting;	/* eal_thread is in rte_eal_init */
+static pthread_t eal_thread;
+
+/* The caller is the thread running rte_eal_init(), during it; with
+ * filtered, only while the plugin filter is on. */
+static inline bool
+in_eal_start(_Atomic bool *flag)
+{
+	return __builtin_expect(atomic_load_explicit(flag, memory_order_relaxed), 0) &&
+	       pthread_equal(eal_thread, pthread_self());
+}
 static char plugins_wanted[NS_MAX_PORTS + 1][PATH_MAX];
 static unsigned int plugins_n;
 
@@ -279,10 +289,7 @@ plugin_unwanted(const char *path)
 int
 stat64(const char *restrict path, struct stat64 *restrict st)
 {
-	if (__builtin_expect(atomic_load_explicit(&plugins_filtered,
-						  memory_order_relaxed), 0) &&
-	    pthread_equal(plugins_filter_thread, pthread_self()) &&
-	    plugin_unwanted(path)) {
+	if (in_eal_start(&plugins_filtered) && plugin_unwanted(path)) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -300,18 +307,14 @@ stat64(const char *restrict path, struct stat64 *restrict st)
 #define NS_TSC_CALIB_NS		10000000L	/* 10 ms: 1e-4 of 10 MHz */
 #define EAL_TSC_CALIB_NS	100000000L
 
-static _Atomic bool eal_starting;	/* plugins_filter_thread is in rte_eal_init */
-
 int
 nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	struct timespec shorter;
 	int rc;
 
-	if (__builtin_expect(atomic_load_explicit(&eal_starting,
-						  memory_order_relaxed), 0) &&
-	    pthread_equal(plugins_filter_thread, pthread_self()) &&
-	    req != NULL && req->tv_sec == 0 && req->tv_nsec == EAL_TSC_CALIB_NS) {
+	if (in_eal_start(&eal_starting) && req != NULL && req->tv_sec == 0 &&
+	    req->tv_nsec == EAL_TSC_CALIB_NS) {
 		shorter = (struct timespec){ .tv_nsec = NS_TSC_CALIB_NS };
 		req = &shorter;
 	}
@@ -389,10 +392,7 @@ cpu_path_impossible(const char *path)
 int
 access(const char *path, int mode)
 {
-	if (__builtin_expect(atomic_load_explicit(&eal_starting,
-						  memory_order_relaxed), 0) &&
-	    pthread_equal(plugins_filter_thread, pthread_self()) &&
-	    cpu_path_impossible(path)) {
+	if (in_eal_start(&eal_starting) && cpu_path_impossible(path)) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -530,14 +530,14 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	saved_opterr = opterr;
 	saved_optopt = optopt;
 	saved_optarg = optarg;
-	plugins_filter_thread = pthread_self();
+	eal_thread = pthread_self();
 	cpus_possible = read_cpus_possible();
-	eal_starting = true;
+	atomic_store(&eal_starting, true);
 	if (plugins_choose(cfg))
 		atomic_store(&plugins_filtered, true);
 	rc = rte_eal_init(argc, argv);
 	atomic_store(&plugins_filtered, false);
-	eal_starting = false;
+	atomic_store(&eal_starting, false);
 	/* glibc's getopt also caches its scan position and ordering mode:
 	 * optind = 0 makes the app's first getopt() start afresh. */
 	optind = saved_optind == 1 ? 0 : saved_optind;
