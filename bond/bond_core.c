@@ -76,6 +76,7 @@ sig_release(void)
 	bond_kernel(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&set, 0, sizeof(set), 0, 0);
 }
 
+/* The thread's half of bond_leave(), after the lock. */
 void
 bond_leave_forked(void)
 {
@@ -89,10 +90,7 @@ void
 bond_leave(void)
 {
 	bond_stack->unlock();
-	bond_guard--;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (--bond_in_stack == 0 && __builtin_expect(bond_sig_deferred != 0, 0))
-		sig_release();
+	bond_leave_forked();
 }
 
 void

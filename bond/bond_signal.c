@@ -123,48 +123,61 @@ sig_wrappable(long sig)
 	return sig > 0 && sig <= SIG_MAX && sig != SIGKILL && sig != SIGSTOP;
 }
 
+/* The table's entry for a signal before a change, to undo or report it. */
+struct before {
+	uint64_t entry;
+	unsigned long flags;
+};
+
 /*
- * The application sets (handler, flags) for sig: what the kernel gets
- * instead (our tramp, SA_SIGINFO added) when the handler is a function.
- * Returns the entry before, for undo().
+ * The application asks for (handler, flags) on sig: when the handler is a
+ * function, it is recorded and the kernel gets our tramp with SA_SIGINFO
+ * instead. Returns what the table held before, for settle().
  */
-static uint64_t
+static struct before
 wrap(int sig, void **handler, unsigned long *flags)
 {
-	uint64_t old = __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE), e;
+	struct before b = { __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE),
+			    app_flags[sig] };
+	uintptr_t h;
 
-	if (!handler_is_real(*handler))
-		return old;	/* entries[sig] cleared once the kernel agrees */
-	e = ((uint64_t)(uintptr_t)*handler & ENTRY_PTR_MASK) |
-	    ((*flags & SA_SIGINFO) ? E_SIGINFO : 0) |
-	    ((*flags & SA_RESTART) ? E_RESTART : 0) |
-	    ((*flags & SA_RESETHAND) ? E_RESETHAND : 0);
-	if (((uintptr_t)*handler & ~ENTRY_PTR_MASK) != 0)
-		return old;	/* not a user address: the kernel decides */
+	if (handler == NULL || !handler_is_real(*handler))
+		return b;	/* entries[sig] cleared once the kernel agrees */
+	h = (uintptr_t)*handler;
+	if ((h & ~ENTRY_PTR_MASK) != 0)
+		return b;	/* not a user address: the kernel decides */
 	app_flags[sig] = *flags;
-	__atomic_store_n(&entries[sig], e, __ATOMIC_RELEASE);
+	__atomic_store_n(&entries[sig],
+			 h | ((*flags & SA_SIGINFO) ? E_SIGINFO : 0) |
+			 ((*flags & SA_RESTART) ? E_RESTART : 0) |
+			 ((*flags & SA_RESETHAND) ? E_RESETHAND : 0),
+			 __ATOMIC_RELEASE);
 	*handler = (void *)sig_tramp;
 	*flags |= SA_SIGINFO;
-	return old;
+	return b;
 }
 
-/* After the kernel call: the application's view of the previous action,
- * and the table made to agree with the kernel. */
+/*
+ * After the kernel call (ok: it succeeded) for a change to asked (NULL: a
+ * query): the table made to agree with the kernel, and the previous action
+ * (old_handler, old_flags, when asked for) the application's own.
+ */
 static void
-settle(int sig, bool set, const void *new_handler, bool ok, uint64_t before,
-       unsigned long before_flags, void **old_handler, unsigned long *old_flags)
+settle(int sig, struct before b, bool set, const void *asked, bool ok,
+       void **old_handler, unsigned long *old_flags)
 {
 	if (!ok) {
-		if (set)
-			__atomic_store_n(&entries[sig], before, __ATOMIC_RELEASE);
-		app_flags[sig] = before_flags;
+		if (set) {
+			__atomic_store_n(&entries[sig], b.entry, __ATOMIC_RELEASE);
+			app_flags[sig] = b.flags;
+		}
 		return;
 	}
-	if (old_handler != NULL && *old_handler == (void *)sig_tramp && before != 0) {
-		*old_handler = (void *)(uintptr_t)(before & ENTRY_PTR_MASK);
-		*old_flags = before_flags;
+	if (old_handler != NULL && *old_handler == (void *)sig_tramp && b.entry != 0) {
+		*old_handler = (void *)(uintptr_t)(b.entry & ENTRY_PTR_MASK);
+		*old_flags = b.flags;
 	}
-	if (set && !handler_is_real(new_handler))
+	if (set && !handler_is_real(asked))
 		__atomic_store_n(&entries[sig], 0, __ATOMIC_RELEASE);
 }
 
@@ -173,23 +186,20 @@ long
 bond_sys_rt_sigaction(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct ksigaction k, old;
-	unsigned long before_flags;
-	uint64_t before;
 	const void *asked = NULL;
+	struct before b;
 	long r;
 
 	if (!sig_wrappable(a1) || a4 != KSIGSET_SIZE)
 		return bond_kernel(SYS_rt_sigaction, a1, a2, a3, a4, a5, a6);
-	before = __atomic_load_n(&entries[a1], __ATOMIC_ACQUIRE);
-	before_flags = app_flags[a1];
 	if (a2 != 0) {
 		memcpy(&k, (const void *)a2, sizeof(k));
 		asked = k.handler;
-		wrap((int)a1, &k.handler, &k.flags);
 	}
+	b = wrap((int)a1, a2 != 0 ? &k.handler : NULL, &k.flags);
 	r = bond_kernel(SYS_rt_sigaction, a1, a2 != 0 ? (long)&k : 0,
 			a3 != 0 ? (long)&old : 0, a4, 0, 0);
-	settle((int)a1, a2 != 0, asked, r == 0, before, before_flags,
+	settle((int)a1, b, a2 != 0, asked, r == 0,
 	       a3 != 0 ? &old.handler : NULL, &old.flags);
 	if (r == 0 && a3 != 0)
 		memcpy((void *)a3, &old, sizeof(old));
@@ -218,9 +228,9 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
 	sigaction_fn real = real_sigaction();
 	struct sigaction k, old;
-	unsigned long before_flags, flags;
-	uint64_t before;
-	void *h = NULL;
+	unsigned long flags = 0, of = 0;
+	void *h = NULL, *oh = NULL;
+	struct before b;
 	int r;
 
 	if (real == NULL) {
@@ -229,33 +239,27 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 	}
 	if (bond_preload_bypass || bond_guard || !sig_wrappable(sig))
 		return real(sig, act, oact);
-	before = __atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE);
-	before_flags = app_flags[sig];
 	if (act != NULL) {
 		k = *act;
 		h = (void *)k.sa_handler;
 		flags = (unsigned long)k.sa_flags;
-		wrap(sig, &h, &flags);
-		if (h == (void *)sig_tramp) {
-			k.sa_sigaction = sig_tramp;
-			k.sa_flags = (int)flags;
-		}
+	}
+	b = wrap(sig, act != NULL ? &h : NULL, &flags);
+	if (h == (void *)sig_tramp) {
+		k.sa_sigaction = sig_tramp;
+		k.sa_flags = (int)flags;
 	}
 	r = real(sig, act != NULL ? &k : NULL, oact != NULL ? &old : NULL);
 	if (oact != NULL) {
-		void *oh = (void *)old.sa_handler;
-		unsigned long of = (unsigned long)old.sa_flags;
-
-		settle(sig, act != NULL, act != NULL ? (void *)act->sa_handler : NULL,
-		       r == 0, before, before_flags, &oh, &of);
-		if (r == 0) {
-			old.sa_handler = (__sighandler_t)oh;
-			old.sa_flags = (int)of;
-			*oact = old;
-		}
-	} else {
-		settle(sig, act != NULL, act != NULL ? (void *)act->sa_handler : NULL,
-		       r == 0, before, before_flags, NULL, NULL);
+		oh = (void *)old.sa_handler;
+		of = (unsigned long)old.sa_flags;
+	}
+	settle(sig, b, act != NULL, act != NULL ? (void *)act->sa_handler : NULL,
+	       r == 0, oact != NULL ? &oh : NULL, &of);
+	if (r == 0 && oact != NULL) {
+		old.sa_handler = (__sighandler_t)oh;
+		old.sa_flags = (int)of;
+		*oact = old;
 	}
 	return r;
 }
