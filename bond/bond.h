@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 /* Time units, for nanosecond clocks. */
 #define BOND_NS_PER_US	1000ull
@@ -283,6 +284,24 @@ int bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
 		    socklen_t *len);
 
 /* ---- waiting ---- */
+
+/* A valid timespec in ns; from 146 years on (where ns would overflow) as
+ * good as forever. */
+#define BOND_NS_FOREVER	(1ull << 62)
+static inline uint64_t
+ts_to_ns(const struct timespec *ts)
+{
+	if ((uint64_t)ts->tv_sec >= BOND_NS_FOREVER / BOND_NS_PER_S)
+		return BOND_NS_FOREVER;
+	return (uint64_t)ts->tv_sec * BOND_NS_PER_S + (uint64_t)ts->tv_nsec;
+}
+
+static inline void
+ns_to_ts(uint64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / BOND_NS_PER_S);
+	ts->tv_nsec = (long)(ns % BOND_NS_PER_S);
+}
 
 /* Handlers of the application run in this thread, and those of them
  * without SA_RESTART (bond_signal.c counts them). */

@@ -16,6 +16,11 @@
 #define BOND_KEEP_MAX_S		32767	/* Linux's MAX_TCP_KEEPIDLE/INTVL */
 #define BOND_KEEPCNT_MAX	127	/* Linux's MAX_TCP_KEEPCNT */
 #define BOND_BUF_MIN		2048	/* Linux's SOCK_MIN_RCVBUF, roughly */
+/* SO_RCVTIMEO/SO_SNDTIMEO in ns, 0 meaning none: a negative time is 1 ns
+ * (expired at the first wait), and from 584 years on (ns overflow; Linux
+ * goes on to 1e9 years) none. */
+#define BOND_TIMEO_NOW		1ull
+#define BOND_TIMEO_MAX_S	(UINT64_MAX / BOND_NS_PER_S - 1)
 
 static int
 get_int(const void *val, socklen_t len, int *out)
@@ -228,7 +233,13 @@ set_timeo(uint64_t *field, const void *val, socklen_t len)
 	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
 		return -EDOM;
 	if (tv.tv_sec < 0) {
-		*field = 0;	/* Linux: a negative timeout means none */
+		/* Linux keeps a timeout of 0 jiffies: every call on the
+		 * socket returns EAGAIN at once; getsockopt says {0, 0} */
+		*field = BOND_TIMEO_NOW;
+		return 0;
+	}
+	if ((uint64_t)tv.tv_sec >= BOND_TIMEO_MAX_S) {
+		*field = 0;	/* none: Linux's MAX_SCHEDULE_TIMEOUT */
 		return 0;
 	}
 	*field = (uint64_t)tv.tv_sec * BOND_NS_PER_S +

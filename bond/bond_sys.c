@@ -535,19 +535,45 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	int flags = (int)a4;
 	unsigned int i;
 
+	struct timespec *uts = (struct timespec *)a5, ts;
+	uint64_t end = 0, now;
+
 	if (sk == NULL)
 		return KERNEL(SYS_recvmmsg);
 	if (v == NULL)
 		return -EFAULT;
+	if (uts != NULL) {
+		memcpy(&ts, uts, sizeof(ts));
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= (long)BOND_NS_PER_S)
+			return -EINVAL;
+		end = bond_stack->now_ns() + ts_to_ns(&ts);
+	}
+	/*
+	 * Linux's timeout (recvmmsg(2), BUGS): looked at only after each
+	 * datagram; once it has passed, the call returns what it has. What
+	 * is left of it is written back.
+	 */
 	for (i = 0; i < (unsigned int)a3; i++) {
 		long r = bond_sys_recvmsg(a1, (long)&v[i].msg_hdr,
 					  flags & ~MSG_WAITFORONE, 0, 0, 0);
 
-		if (r < 0)
-			return i > 0 ? (long)i : r;
+		if (r < 0) {
+			if (i == 0)
+				return r;
+			break;
+		}
 		v[i].msg_len = (unsigned int)r;
 		if (flags & MSG_WAITFORONE)
 			flags |= MSG_DONTWAIT;
+		if (uts != NULL && bond_stack->now_ns() >= end) {
+			i++;
+			break;
+		}
+	}
+	if (uts != NULL && i > 0) {
+		now = bond_stack->now_ns();
+		ns_to_ts(now < end ? end - now : 0, &ts);
+		memcpy(uts, &ts, sizeof(ts));
 	}
 	return (long)i;
 }

@@ -33,19 +33,6 @@ ms_to_ns(long ms)
 	return ms < 0 ? 0 : (uint64_t)ms * BOND_NS_PER_MS;
 }
 
-static uint64_t
-ts_to_ns(const struct timespec *ts)
-{
-	return (uint64_t)ts->tv_sec * BOND_NS_PER_S + (uint64_t)ts->tv_nsec;
-}
-
-static void
-ns_to_ts(uint64_t ns, struct timespec *ts)
-{
-	ts->tv_sec = (time_t)(ns / BOND_NS_PER_S);
-	ts->tv_nsec = (long)(ns % BOND_NS_PER_S);
-}
-
 /* ---- epoll ---- */
 
 static struct bond_epoll *

@@ -1065,6 +1065,7 @@ check_zero_length(void)
 #define SIG_AFTER_MS	100	/* the handler runs this long into the call */
 #define SIG_WRITE_MS	300	/* when the restart case's data arrives */
 #define SIG_JUMPS	40	/* siglongjmp out of a blocking recv, this often */
+#define SIG_HUGE_MS	600	/* past where a wrapped huge timeout would end */
 
 static volatile sig_atomic_t sig_hits, sig_jump;
 static sigjmp_buf sig_env;
@@ -1179,7 +1180,33 @@ check_signals(void)
 	r = (int)recv(s, buf, sizeof(buf), 0);
 	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
 	      "recv with SO_RCVTIMEO, SA_RESTART: EINTR, not restarted (%d)", r);
-	tv.tv_sec = 0;
+	/* SO_RCVTIMEO of 2^64 ns and a bit: Linux waits forever; a
+	 * multiplication in ns wraps it to 0.29 s */
+	tv = (struct timeval){ 18446744074, 0 };
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sig_handler(0);
+	sig_in_us(SIG_HUGE_MS * 1000);
+	r = (int)recv(s, buf, sizeof(buf), 0);
+	CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+	      "recv with SO_RCVTIMEO of 18446744074 s: still waiting at %d ms (%d)",
+	      SIG_HUGE_MS, r);
+	/* a negative one: Linux's calls return EAGAIN at once */
+	tv = (struct timeval){ -1, 0 };
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0,
+	      "SO_RCVTIMEO of -1 s: accepted");
+	{
+		socklen_t tl = sizeof(tv);
+
+		CHECK(getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 &&
+		      tv.tv_sec == 0 && tv.tv_usec == 0, "and reads back as {0, 0}");
+	}
+	sig_handler(0);
+	sig_in_us(SIG_HUGE_MS * 1000);
+	r = (int)recv(s, buf, sizeof(buf), 0);
+	CHECK(r < 0 && errno == EAGAIN && sig_hits == 0,
+	      "recv with a negative SO_RCVTIMEO: EAGAIN at once (%d)", r);
+	sig_in_us(0);	/* disarmed */
+	tv = (struct timeval){ 0, 0 };
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
 	ep = epoll_create1(0);
@@ -1199,6 +1226,16 @@ check_signals(void)
 		r = poll(&pf, 1, -1);
 		CHECK(r < 0 && errno == EINTR && sig_hits == 1,
 		      "poll, SA_RESTART: EINTR (%d)", r);
+		{
+			struct timespec huge = { 18446744074, 0 };
+
+			sig_handler(0);
+			sig_in_us(SIG_HUGE_MS * 1000);
+			r = ppoll(&pf, 1, &huge, NULL);
+			CHECK(r < 0 && errno == EINTR && sig_hits == 1,
+			      "ppoll with a timeout of 18446744074 s: still waiting at %d ms (%d)",
+			      SIG_HUGE_MS, r);
+		}
 	}
 	FD_ZERO(&rd);
 	FD_SET(s, &rd);
@@ -1505,6 +1542,31 @@ check_udp_more(void)
 	      memcmp(bufs[2], "six", 3) == 0, "recvmmsg: 3 of 4 slots filled, in order");
 	CHECK(recvmmsg(u, mm, 4, MSG_DONTWAIT, NULL) < 0 && errno == EAGAIN,
 	      "recvmmsg on empty: EAGAIN");
+	{
+		/* Linux looks at the timeout after each datagram and writes
+		 * back what is left of it (recvmmsg(2), BUGS). */
+		struct timespec ts = { 0, 0 };
+
+		for (int i = 0; i < 3; i++)
+			send(u, words[i], 3, 0);
+		pf.revents = 0;
+		poll(&pf, 1, WAIT_MS);
+		usleep(50000);	/* all three back */
+		r = recvmmsg(u, mm, 4, 0, &ts);
+		CHECK(r == 1 && ts.tv_sec == 0 && ts.tv_nsec == 0,
+		      "recvmmsg, timeout 0, 3 queued: 1 datagram, timeout left 0 (%d)", r);
+		ts = (struct timespec){ 10, 0 };
+		r = recvmmsg(u, mm, 2, 0, &ts);
+		CHECK(r == 2 && ts.tv_sec < 10 && (ts.tv_sec > 0 || ts.tv_nsec > 0),
+		      "recvmmsg, timeout 10 s, 2 queued: both, the time left written back "
+		      "(%d, %ld.%09ld)", r, (long)ts.tv_sec, ts.tv_nsec);
+		ts = (struct timespec){ 0, 1000000000 };
+		CHECK(recvmmsg(u, mm, 2, MSG_DONTWAIT, &ts) < 0 && errno == EINVAL,
+		      "recvmmsg, tv_nsec of 1e9: EINVAL");
+		ts = (struct timespec){ -1, 0 };
+		CHECK(recvmmsg(u, mm, 2, MSG_DONTWAIT, &ts) < 0 && errno == EINVAL,
+		      "recvmmsg, negative timeout: EINVAL");
+	}
 	close(u);
 }
 

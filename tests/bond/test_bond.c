@@ -170,6 +170,12 @@ test_sockopt(void)
 	len = sizeof(tvo);
 	EXPECT(bond_getsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tvo, &len) == 0 &&
 	       tvo.tv_sec == 1 && tvo.tv_usec == 500000);
+	tv = (struct timeval){ -1, 0 };	/* Linux: calls return at once */
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	       sk->opt.rcvtimeo_ns != 0 && sk->opt.rcvtimeo_ns < 1000);
+	tv = (struct timeval){ 18446744074, 0 };	/* would wrap in ns: none */
+	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	       sk->opt.rcvtimeo_ns == 0);
 	tv.tv_usec = 1000000;
 	EXPECT(bond_setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -EDOM);
 	/* linger */
