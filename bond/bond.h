@@ -283,6 +283,19 @@ int bond_setsockopt(struct bond_sock *sk, int level, int optname,
 int bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
 		    socklen_t *len);
 
+/* ---- the application's memory (bond_uaccess.c) ---- */
+
+/* Copies that stop at a fault: how many bytes were copied (n: all). */
+size_t bond_copy_from_user(void *dst, const void *src, size_t n);
+size_t bond_copy_to_user(void *dst, const void *src, size_t n);
+/* How many bytes from src on can be read (page by page). */
+size_t bond_user_readable(const void *src, size_t n);
+/* In a SIGSEGV/SIGBUS handler: the fault is one of these copies; the
+ * context now resumes at its fix-up. */
+bool bond_uaccess_fixup(void *ucontext);
+/* Install the fault handler (bond_signal.c); at start, guard raised. */
+void bond_fault_install(void);
+
 /* ---- waiting ---- */
 
 /* A valid timespec in ns; from 146 years on (where ns would overflow) as

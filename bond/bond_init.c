@@ -520,6 +520,7 @@ bond_stack_start(void)
 				ns_cfg.path, strerror(-rc));
 		} else {
 			start_stack();
+			bond_fault_install();	/* EFAULT, not SIGSEGV */
 			__atomic_store_n(&bond_active, true, __ATOMIC_RELEASE);
 			NS_INFO("serving TCP/UDP sockets on lwIP (hooks: %s)",
 				bond_hooks_cfg.mode);

@@ -34,6 +34,7 @@
 #define E_SIGINFO	(1ull << 48)
 #define E_RESTART	(1ull << 49)
 #define E_RESETHAND	(1ull << 50)
+#define E_SET		(1ull << 51)	/* an action is recorded */
 
 /* The kernel's struct sigaction for rt_sigaction on x86-64. */
 struct ksigaction {
@@ -46,8 +47,11 @@ struct ksigaction {
 int (*bond_engine_guard_drop)(void);
 void (*bond_engine_guard_restore)(int saved);
 
-/* 0: not wrapped (SIG_DFL, SIG_IGN, or never set through us). */
+/* 0: not wrapped (SIG_DFL, SIG_IGN, or never set through us). SIGSEGV
+ * and SIGBUS, once the fault handler is in (faults_owned), are always
+ * wrapped: E_SET marks their entry even for SIG_DFL or SIG_IGN. */
 static uint64_t entries[SIG_MAX + 1];
+static bool faults_owned;
 /* The flags the application gave, for queries. */
 static unsigned long app_flags[SIG_MAX + 1];
 
@@ -86,6 +90,31 @@ sig_defer(int sig, siginfo_t *si, void *uc)
 		    bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0), sig, (long)si, 0, 0);
 }
 
+static bool
+is_fault_sig(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS;
+}
+
+/*
+ * SIGSEGV or SIGBUS that is not a copy's, with the application's action
+ * SIG_DFL or SIG_IGN: what the kernel would have done. A fault raised by
+ * an instruction kills even under SIG_IGN: the kernel's action goes back
+ * to SIG_DFL and the instruction runs again; a sent one is sent again.
+ */
+static void
+fault_default(int sig, const siginfo_t *si, const void *h)
+{
+	struct ksigaction dfl = { .handler = (void *)SIG_DFL };
+
+	if (h == (void *)SIG_IGN && !sig_synchronous(sig, si))
+		return;
+	bond_kernel(SYS_rt_sigaction, sig, (long)&dfl, 0, KSIGSET_SIZE, 0, 0);
+	if (!sig_synchronous(sig, si))
+		bond_kernel(SYS_rt_tgsigqueueinfo, bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0),
+			    bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0), sig, (long)si, 0, 0);
+}
+
 static void
 sig_tramp(int sig, siginfo_t *si, void *uc)
 {
@@ -93,6 +122,8 @@ sig_tramp(int sig, siginfo_t *si, void *uc)
 	void *h = (void *)(uintptr_t)(e & ENTRY_PTR_MASK);
 	int guard;
 
+	if (is_fault_sig(sig) && uc != NULL && bond_uaccess_fixup(uc))
+		return;	/* a copy from or to the application: EFAULT */
 	if (bond_in_stack && uc != NULL && !sig_synchronous(sig, si)) {
 		sig_defer(sig, si, uc);
 		return;
@@ -103,8 +134,11 @@ sig_tramp(int sig, siginfo_t *si, void *uc)
 	if (e & E_RESETHAND)	/* the kernel has reset its side already */
 		__atomic_compare_exchange_n(&entries[sig], &e, 0, false,
 					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	if (!handler_is_real(h))
-		return;	/* changed under us: the new action is the kernel's */
+	if (!handler_is_real(h)) {
+		if (is_fault_sig(sig) && (e & E_SET))
+			fault_default(sig, si, h);
+		return;	/* else changed under us: the new action is the kernel's */
+	}
 	/* The handler is the application's code, here perhaps from inside a
 	 * dispatched call: its calls are dispatched too, and a siglongjmp
 	 * out of it must leave the engine's guard down. */
@@ -141,14 +175,17 @@ wrap(int sig, void **handler, unsigned long *flags)
 			    app_flags[sig] };
 	uintptr_t h;
 
-	if (handler == NULL || !handler_is_real(*handler))
+	if (handler == NULL)
+		return b;
+	if (!handler_is_real(*handler) &&
+	    !(is_fault_sig(sig) && __atomic_load_n(&faults_owned, __ATOMIC_ACQUIRE)))
 		return b;	/* entries[sig] cleared once the kernel agrees */
 	h = (uintptr_t)*handler;
 	if ((h & ~ENTRY_PTR_MASK) != 0)
 		return b;	/* not a user address: the kernel decides */
 	app_flags[sig] = *flags;
 	__atomic_store_n(&entries[sig],
-			 h | ((*flags & SA_SIGINFO) ? E_SIGINFO : 0) |
+			 h | E_SET | ((*flags & SA_SIGINFO) ? E_SIGINFO : 0) |
 			 ((*flags & SA_RESTART) ? E_RESTART : 0) |
 			 ((*flags & SA_RESETHAND) ? E_RESETHAND : 0),
 			 __ATOMIC_RELEASE);
@@ -177,7 +214,9 @@ settle(int sig, struct before b, bool set, const void *asked, bool ok,
 		*old_handler = (void *)(uintptr_t)(b.entry & ENTRY_PTR_MASK);
 		*old_flags = b.flags;
 	}
-	if (set && !handler_is_real(asked))
+	if (set && !handler_is_real(asked) &&
+	    !(__atomic_load_n(&entries[sig], __ATOMIC_ACQUIRE) & E_SET &&
+	      is_fault_sig(sig)))
 		__atomic_store_n(&entries[sig], 0, __ATOMIC_RELEASE);
 }
 
@@ -262,6 +301,42 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 		*oact = old;
 	}
 	return r;
+}
+
+/*
+ * SIGSEGV and SIGBUS become bond's for good (once the stack serves): a
+ * copy from or to the application that faults is resumed as EFAULT, any
+ * other fault goes to the application's action, whatever it is, as
+ * before. An action installed before (a preloaded library's) becomes the
+ * application's recorded one.
+ */
+void
+bond_fault_install(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS };
+	sigaction_fn real = real_sigaction();
+
+	if (real == NULL)
+		return;
+	__atomic_store_n(&faults_owned, true, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa, old;
+		unsigned long flags;
+		void *h;
+
+		if (real(sigs[i], NULL, &old) != 0 ||
+		    (void *)old.sa_handler == (void *)sig_tramp)
+			continue;
+		h = (void *)old.sa_handler;
+		flags = (unsigned long)old.sa_flags;
+		wrap(sigs[i], &h, &flags);
+		if (h != (void *)sig_tramp)
+			continue;
+		sa = old;
+		sa.sa_sigaction = sig_tramp;
+		sa.sa_flags = (int)flags;
+		real(sigs[i], &sa, NULL);
+	}
 }
 
 /* signal() as glibc's: BSD semantics (SA_RESTART, the signal blocked in

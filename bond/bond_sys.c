@@ -249,9 +249,21 @@ sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 			  sk->opt.rcvtimeo_ns);
 }
 
+/* The application's iovec array, copied in; false where it faults. */
+static bool
+iov_in(struct iovec *dst, const struct iovec *uiov, int iovcnt)
+{
+	size_t n = (size_t)iovcnt * sizeof(*uiov);
+
+	return bond_copy_from_user(dst, uiov, n) == n;
+}
+
+/* read_call: read/readv, where nothing to read returns 0 at once on every
+ * socket, as Linux's sock_read_iter ("match SYS5"); recv of nothing waits
+ * for data instead. */
 static long
-sock_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
-	  int flags, struct sockaddr *from, socklen_t *fromlen)
+sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen, bool read_call)
 {
 	struct iovec left[BOND_IOV_MAX];
 	size_t want, total = 0;
@@ -259,11 +271,14 @@ sock_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 
 	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
 		return -EINVAL;
+	if (!iov_in(left, uiov, iovcnt))
+		return -EFAULT;
+	want = iov_total(left, iovcnt);
+	if (read_call && want == 0)
+		return 0;
 	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) ||
 	    sk->proto->type != SOCK_STREAM)
-		return sock_recv_once(sk, iov, iovcnt, flags, from, fromlen);
-	memcpy(left, iov, (size_t)iovcnt * sizeof(*iov));
-	want = iov_total(iov, iovcnt);
+		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen);
 	while (total < want) {
 		r = sock_recv_once(sk, left, iovcnt, flags & ~MSG_WAITALL,
 				   from, fromlen);
@@ -276,7 +291,7 @@ sock_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 }
 
 static long
-sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	  int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
@@ -288,8 +303,9 @@ sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 
 	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
 		return -EINVAL;
-	memcpy(left, iov, (size_t)iovcnt * sizeof(*iov));
-	want = iov_total(iov, iovcnt);
+	if (!iov_in(left, uiov, iovcnt))
+		return -EFAULT;
+	want = iov_total(left, iovcnt);
 	for (;;) {
 		bond_enter();
 		r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
@@ -326,18 +342,6 @@ sock_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	}
 }
 
-/* read and readv: of nothing, 0 at once on every socket, as Linux's
- * sock_read_iter ("match SYS5"); recv of nothing waits for data instead. */
-static long
-sock_read(struct bond_sock *sk, const struct iovec *iov, int iovcnt)
-{
-	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
-		return -EINVAL;
-	if (iov_total(iov, iovcnt) == 0)
-		return 0;
-	return sock_recv(sk, iov, iovcnt, 0, NULL, NULL);
-}
-
 long
 bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
 {
@@ -346,7 +350,7 @@ bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL)
 		return KERNEL(SYS_read);
-	return sock_read(sk, &iov, 1);
+	return sock_recv(sk, &iov, 1, 0, NULL, NULL, true);
 }
 
 long
@@ -367,7 +371,7 @@ bond_sys_readv(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL)
 		return KERNEL(SYS_readv);
-	return sock_read(sk, (const struct iovec *)a2, (int)a3);
+	return sock_recv(sk, (const struct iovec *)a2, (int)a3, 0, NULL, NULL, true);
 }
 
 long
@@ -389,7 +393,7 @@ bond_sys_recvfrom(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (sk == NULL)
 		return KERNEL(SYS_recvfrom);
 	return sock_recv(sk, &iov, 1, (int)a4, (struct sockaddr *)a5,
-			 (socklen_t *)a6);
+			 (socklen_t *)a6, false);
 }
 
 /* A datagram to an address the policy keeps on the kernel, from a socket
@@ -421,7 +425,7 @@ long
 bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct msghdr *m = (struct msghdr *)a2;
+	struct msghdr *um = (struct msghdr *)a2, mh, *m = &mh;
 	socklen_t namelen;
 	bool dgram;
 	size_t room;
@@ -429,24 +433,39 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL)
 		return KERNEL(SYS_recvmsg);
-	if (m == NULL)
+	if (bond_copy_from_user(&mh, um, sizeof(mh)) != sizeof(mh))
 		return -EFAULT;
 	dgram = sk->proto->type == SOCK_DGRAM;
 	namelen = m->msg_name != NULL ? m->msg_namelen : 0;
 	/* A datagram: ask for its real length to tell a truncation. */
 	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen,
 		      dgram ? (int)a3 | MSG_TRUNC : (int)a3,
-		      m->msg_name, m->msg_name != NULL ? &namelen : NULL);
+		      m->msg_name, m->msg_name != NULL ? &namelen : NULL, false);
 	if (r >= 0) {
 		m->msg_namelen = m->msg_name != NULL ? namelen : 0;
 		m->msg_controllen = 0;
 		m->msg_flags = 0;
-		room = dgram ? iov_total(m->msg_iov, (int)m->msg_iovlen) : 0;
+		room = 0;
+		for (int i = 0; dgram && i < (int)m->msg_iovlen; i++) {
+			struct iovec v = { NULL, 0 };
+
+			/* sock_recv has read the iovecs: they are readable */
+			bond_copy_from_user(&v, &m->msg_iov[i], sizeof(v));
+			room += v.iov_len;
+		}
 		if (dgram && (size_t)r > room) {
 			m->msg_flags = MSG_TRUNC;
 			if (!(a3 & MSG_TRUNC))
 				r = (long)room;
 		}
+		/* the fields Linux writes back */
+		if (bond_copy_to_user(&um->msg_namelen, &m->msg_namelen,
+				      sizeof(m->msg_namelen)) != sizeof(m->msg_namelen) ||
+		    bond_copy_to_user(&um->msg_controllen, &m->msg_controllen,
+				      sizeof(m->msg_controllen)) != sizeof(m->msg_controllen) ||
+		    bond_copy_to_user(&um->msg_flags, &m->msg_flags,
+				      sizeof(m->msg_flags)) != sizeof(m->msg_flags))
+			return -EFAULT;
 	}
 	return r;
 }
@@ -517,14 +536,26 @@ bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (sk == NULL && passes_stack_fd(m))
 		return -EOPNOTSUPP;
+	struct msghdr mh;
+
 	if (sk == NULL)
 		return KERNEL(SYS_sendmsg);
-	if (m == NULL)
+	if (bond_copy_from_user(&mh, m, sizeof(mh)) != sizeof(mh))
 		return -EFAULT;
+	m = &mh;
 	if (send_to_kernel(a1, sk, m->msg_name, m->msg_namelen))
 		return KERNEL(SYS_sendmsg);
 	return sock_send(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
 			 m->msg_name, m->msg_namelen);
+}
+
+/* The count of one message of recvmmsg/sendmmsg, to the application. */
+static bool
+msg_len_out(struct mmsghdr *v, long r)
+{
+	unsigned int len = (unsigned int)r;
+
+	return bond_copy_to_user(&v->msg_len, &len, sizeof(len)) == sizeof(len);
 }
 
 long
@@ -533,17 +564,17 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk = sock_of(a1);
 	struct mmsghdr *v = (struct mmsghdr *)a2;
 	int flags = (int)a4;
-	unsigned int i;
-
 	struct timespec *uts = (struct timespec *)a5, ts;
 	uint64_t end = 0, now;
+	unsigned int i;
 
 	if (sk == NULL)
 		return KERNEL(SYS_recvmmsg);
 	if (v == NULL)
 		return -EFAULT;
 	if (uts != NULL) {
-		memcpy(&ts, uts, sizeof(ts));
+		if (bond_copy_from_user(&ts, uts, sizeof(ts)) != sizeof(ts))
+			return -EFAULT;
 		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= (long)BOND_NS_PER_S)
 			return -EINVAL;
 		end = bond_stack->now_ns() + ts_to_ns(&ts);
@@ -562,7 +593,8 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 				return r;
 			break;
 		}
-		v[i].msg_len = (unsigned int)r;
+		if (!msg_len_out(&v[i], r))
+			return i > 0 ? (long)i : -EFAULT;
 		if (flags & MSG_WAITFORONE)
 			flags |= MSG_DONTWAIT;
 		if (uts != NULL && bond_stack->now_ns() >= end) {
@@ -573,7 +605,8 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (uts != NULL && i > 0) {
 		now = bond_stack->now_ns();
 		ns_to_ts(now < end ? end - now : 0, &ts);
-		memcpy(uts, &ts, sizeof(ts));
+		if (bond_copy_to_user(uts, &ts, sizeof(ts)) != sizeof(ts))
+			return -EFAULT;
 	}
 	return (long)i;
 }
@@ -594,7 +627,8 @@ bond_sys_sendmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 
 		if (r < 0)
 			return i > 0 ? (long)i : r;
-		v[i].msg_len = (unsigned int)r;
+		if (!msg_len_out(&v[i], r))
+			return i > 0 ? (long)i : -EFAULT;
 	}
 	return (long)i;
 }

@@ -563,41 +563,45 @@ bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	size_t total = 0, off = 0;
 
 	if (t->rx_len > 0) {
-		for (int i = 0; i < iovcnt && total < t->rx_len; i++) {
+		bool fault = false;
+
+		for (int i = 0; i < iovcnt && total < t->rx_len && !fault; i++) {
 			size_t want = iov[i].iov_len;
 			char *dst = iov[i].iov_base;
+			struct pbuf *q = t->rx;
+			size_t skip = off;
 
 			if (want > t->rx_len - total)
 				want = t->rx_len - total;
-			total += want;
-			while (want > 0) {
-				struct pbuf *q = t->rx;
-				size_t skip = off, done = 0;
+			/* find the pbuf holding byte `off` */
+			while (q != NULL && skip >= q->len) {
+				skip -= q->len;
+				q = q->next;
+			}
+			while (q != NULL && want > 0) {
+				size_t n = q->len - skip, c;
 
-				/* find the pbuf holding byte `off` */
-				while (q != NULL && skip >= q->len) {
-					skip -= q->len;
-					q = q->next;
+				if (n > want)
+					n = want;
+				c = bond_copy_to_user(dst, (char *)q->payload + skip, n);
+				if (c < n) {
+					/* Linux copies a segment whole or not
+					 * at all: what came before, or EFAULT */
+					fault = true;
+					break;
 				}
-				while (q != NULL && done < want) {
-					size_t n = q->len - skip;
-
-					if (n > want - done)
-						n = want - done;
-					memcpy(dst + done, (char *)q->payload + skip, n);
-					done += n;
-					skip = 0;
-					q = q->next;
-				}
-				off += done;
-				dst += done;
-				want -= done;
-				if (done == 0)
-					break;	/* not reached: rx_len counts the chain */
+				dst += c;
+				off += c;
+				total += c;
+				want -= c;
+				skip = 0;
+				q = q->next;
 			}
 		}
 		if (!(flags & MSG_PEEK))
 			consume(t, total);
+		if (fault && total == 0)
+			return -EFAULT;
 		if (from != NULL && fromlen != NULL)
 			*fromlen = 0;	/* Linux leaves TCP's source unset */
 		return (ssize_t)total;
@@ -630,7 +634,7 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 {
 	struct bond_tcp *t = bt_of(sk);
 	size_t total = 0;
-	bool full = false;
+	bool full = false, fault = false;
 
 	if (sk->so_error) {
 		int e = sk->so_error;
@@ -647,6 +651,13 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	for (int i = 0; i < iovcnt && !full; i++) {
 		const char *src = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
+
+		if (bond_user_readable(src, left) < left) {
+			/* Linux copies a chunk whole or not at all and stops
+			 * at the first that faults: what came before, or EFAULT */
+			fault = true;
+			break;
+		}
 
 		while (left > 0) {
 			size_t room = t->pcb->snd_buf;
@@ -680,7 +691,7 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		}
 	}
 	if (total == 0)
-		return -EAGAIN;
+		return fault ? -EFAULT : -EAGAIN;
 	tcp_output(t->pcb);
 	return (ssize_t)total;
 }

@@ -189,6 +189,28 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+/* n bytes of a datagram from offset off to the application; how many
+ * arrived before a fault (n: all). */
+static size_t
+pbuf_to_user(const struct pbuf *p, char *dst, size_t n, size_t off)
+{
+	size_t done = 0;
+
+	for (; p != NULL && off >= p->len; p = p->next)
+		off -= p->len;
+	for (; p != NULL && done < n; p = p->next, off = 0) {
+		size_t k = p->len - off, c;
+
+		if (k > n - done)
+			k = n - done;
+		c = bond_copy_to_user(dst + done, (const char *)p->payload + off, k);
+		done += c;
+		if (c < k)
+			break;
+	}
+	return done;
+}
+
 static ssize_t
 bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, struct sockaddr *from, socklen_t *fromlen)
@@ -196,6 +218,7 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	struct bond_udp *u = bu_of(sk);
 	struct bond_dgram *d = u->head;
 	size_t total = 0, len;
+	bool fault = false;
 
 	if (d == NULL) {
 		if (sk->so_error) {
@@ -207,12 +230,12 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return u->shut_rd ? 0 : -EAGAIN;
 	}
 	len = d->p->tot_len;
-	for (int i = 0; i < iovcnt && total < len; i++) {
+	for (int i = 0; i < iovcnt && total < len && !fault; i++) {
 		size_t n = iov[i].iov_len;
 
 		if (n > len - total)
 			n = len - total;
-		pbuf_copy_partial(d->p, iov[i].iov_base, (u16_t)n, (u16_t)total);
+		fault = pbuf_to_user(d->p, iov[i].iov_base, n, total) < n;
 		total += n;
 	}
 	if (from != NULL && fromlen != NULL)
@@ -225,6 +248,8 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		pbuf_free(d->p);
 		mem_free(d);
 	}
+	if (fault)
+		return -EFAULT;	/* Linux: the datagram is gone all the same */
 	return (ssize_t)((flags & MSG_TRUNC) ? len : total);
 }
 
@@ -265,6 +290,9 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		if (rc < 0)
 			return rc;
 	}
+	for (int i = 0; i < iovcnt; i++)	/* nothing goes out of a bad buffer */
+		if (bond_user_readable(iov[i].iov_base, iov[i].iov_len) < iov[i].iov_len)
+			return -EFAULT;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
 	if (p == NULL)
 		return -EAGAIN;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -1060,6 +1061,108 @@ check_zero_length(void)
 	close(u);
 }
 
+/* msg to the echo peer and back */
+static bool
+echo_ok(int s, const char *msg)
+{
+	size_t n = strlen(msg);
+	char buf[32];
+	struct pollfd pf = { s, POLLIN, 0 };
+
+	return write_all(s, msg, n) == 0 && poll(&pf, 1, WAIT_MS) == 1 &&
+	       read_full(s, buf, n) == (ssize_t)n && memcmp(buf, msg, n) == 0;
+}
+
+/* ---- bad pointers: EFAULT, never SIGSEGV ---- */
+
+#define PAGE_SZ		4096
+#define KERNEL_ADDR	((void *)0xffffffff81000000ull)
+/* through volatile: the compiler must not see the bad pointers coming */
+static void *volatile null_ptr;
+static void *volatile page0_ptr = (void *)0x100;	/* zpoline's trampoline under zpnet */
+
+static void
+check_bad_pointers(void)
+{
+	char *none = mmap(NULL, PAGE_SZ, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *two = mmap(NULL, 2 * PAGE_SZ, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *edge = two + PAGE_SZ - 2;	/* 2 good bytes, then PROT_NONE */
+	struct timeval tv = { 2, 0 };
+	struct pollfd pf;
+	struct iovec iov[2];
+	struct msghdr m;
+	char buf[16];
+	int s = tcp_to("ECHO\n"), u, n = -1;
+	struct sockaddr_in a = addr_of(&peer_sa, port);
+
+	CHECK(none != MAP_FAILED && two != MAP_FAILED &&
+	      mprotect(two + PAGE_SZ, PAGE_SZ, PROT_NONE) == 0 && s >= 0,
+	      "bad pointers: a PROT_NONE page, a page before one, an echo connection");
+	if (s < 0)
+		return;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	CHECK(write(s, null_ptr, 10) < 0 && errno == EFAULT, "TCP write from NULL: EFAULT");
+	CHECK(write(s, none, 10) < 0 && errno == EFAULT, "TCP write from PROT_NONE: EFAULT");
+	CHECK(send(s, edge, 10, 0) < 0 && errno == EFAULT,
+	      "TCP send of 10 bytes, a fault after 2: EFAULT");
+	CHECK(write(s, page0_ptr, 10) < 0 && errno == EFAULT, "TCP write from page 0: EFAULT");
+	CHECK(write(s, KERNEL_ADDR, 10) < 0 && errno == EFAULT,
+	      "TCP write from a kernel address: EFAULT");
+	CHECK(writev(s, null_ptr, 1) < 0 && errno == EFAULT, "TCP writev, iovec array NULL: EFAULT");
+	iov[0] = (struct iovec){ none, 10 };
+	CHECK(writev(s, iov, 1) < 0 && errno == EFAULT, "TCP writev from PROT_NONE: EFAULT");
+	CHECK(sendmsg(s, null_ptr, 0) < 0 && errno == EFAULT, "TCP sendmsg, msghdr NULL: EFAULT");
+	CHECK(sendmsg(s, (struct msghdr *)none, 0) < 0 && errno == EFAULT,
+	      "TCP sendmsg, msghdr in PROT_NONE: EFAULT");
+
+	CHECK(write(s, "abcdef", 6) == 6, "bad pointers: 6 bytes to the echo peer");
+	pf = (struct pollfd){ s, POLLIN, 0 };
+	CHECK(poll(&pf, 1, WAIT_MS) == 1, "bad pointers: the echo is back");
+	usleep(50000);
+	CHECK(read(s, null_ptr, 10) < 0 && errno == EFAULT, "TCP read into NULL: EFAULT");
+	CHECK(read(s, none, 10) < 0 && errno == EFAULT, "TCP read into PROT_NONE: EFAULT");
+	CHECK(recv(s, edge, 10, 0) < 0 && errno == EFAULT,
+	      "TCP recv of 6 bytes into 2 good ones: EFAULT");
+	CHECK(recv(s, KERNEL_ADDR, 10, 0) < 0 && errno == EFAULT,
+	      "TCP recv into a kernel address: EFAULT");
+	CHECK(readv(s, null_ptr, 1) < 0 && errno == EFAULT, "TCP readv, iovec array NULL: EFAULT");
+	CHECK(readv(s, (struct iovec *)none, 1) < 0 && errno == EFAULT,
+	      "TCP readv, iovec array in PROT_NONE: EFAULT");
+	CHECK(recvmsg(s, null_ptr, 0) < 0 && errno == EFAULT, "TCP recvmsg, msghdr NULL: EFAULT");
+	CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 6, "TCP: the 6 bytes are still queued (%d)", n);
+	CHECK(read_full(s, buf, 6) == 6 && memcmp(buf, "abcdef", 6) == 0,
+	      "TCP: and read whole after the faults");
+	CHECK(echo_ok(s, "still"), "TCP: the connection works after the faults");
+	close(s);
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	connect(u, (struct sockaddr *)&a, sizeof(a));
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(send(u, null_ptr, 10, 0) < 0 && errno == EFAULT, "UDP send from NULL: EFAULT");
+	CHECK(send(u, none, 10, 0) < 0 && errno == EFAULT, "UDP send from PROT_NONE: EFAULT");
+	CHECK(send(u, edge, 10, 0) < 0 && errno == EFAULT,
+	      "UDP send, a fault after 2 bytes: EFAULT");
+	iov[0] = (struct iovec){ "ab", 2 };
+	iov[1] = (struct iovec){ none, 4 };
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = iov;
+	m.msg_iovlen = 2;
+	CHECK(sendmsg(u, &m, 0) < 0 && errno == EFAULT,
+	      "UDP sendmsg, second iovec in PROT_NONE: EFAULT");
+	CHECK(send(u, "first", 5, 0) == 5, "UDP: then a good datagram");
+	pf = (struct pollfd){ u, POLLIN, 0 };
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && recv(u, buf, sizeof(buf), MSG_PEEK) == 5 &&
+	      memcmp(buf, "first", 5) == 0, "UDP: the bad sends sent nothing");
+	CHECK(recv(u, null_ptr, 10, 0) < 0 && errno == EFAULT, "UDP recv into NULL: EFAULT");
+	CHECK(recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "UDP: the datagram is gone all the same (Linux)");
+	close(u);
+	munmap(none, PAGE_SZ);
+	munmap(two, 2 * PAGE_SZ);
+}
+
 /* ---- signals during blocking calls (signal(7)) ---- */
 
 #define SIG_AFTER_MS	100	/* the handler runs this long into the call */
@@ -1121,17 +1224,6 @@ write_later(void *arg)
 	if (write(lw->fd, "x", 1) != 1)
 		perror("write_later");
 	return NULL;
-}
-
-static bool
-echo_ok(int s, const char *msg)
-{
-	size_t n = strlen(msg);
-	char buf[32];
-	struct pollfd pf = { s, POLLIN, 0 };
-
-	return write_all(s, msg, n) == 0 && poll(&pf, 1, WAIT_MS) == 1 &&
-	       read_full(s, buf, n) == (ssize_t)n && memcmp(buf, msg, n) == 0;
 }
 
 static void
@@ -1608,6 +1700,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
+	check_bad_pointers();
 	check_signals();
 	check_peer_gone();
 	check_more_waits();
