@@ -108,3 +108,22 @@ bond_ip_is_local(const ip_addr_t *ip)
 	}
 	return false;
 }
+
+size_t
+bond_pbuf_to_user(const struct pbuf *p, size_t off, char *dst, size_t n)
+{
+	size_t done = 0;
+
+	for (; p != NULL && off >= p->len; p = p->next)
+		off -= p->len;
+	for (; p != NULL && done < n; p = p->next, off = 0) {
+		size_t k = p->len - off;
+
+		if (k > n - done)
+			k = n - done;
+		if (bond_copy_to_user(dst + done, (const char *)p->payload + off, k) < k)
+			break;
+		done += k;
+	}
+	return done;
+}

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
 
 /* sockaddr (of a socket of family) to addr/port; -EINVAL, -EAFNOSUPPORT. */
 int bond_sa_to_ip(int family, const struct sockaddr *sa, socklen_t len,
@@ -17,6 +18,10 @@ int bond_sa_to_ip(int family, const struct sockaddr *sa, socklen_t len,
  * *len in: buffer size, out: full size (Linux truncates the copy). */
 void bond_ip_to_sa(int family, const ip_addr_t *ip, u16_t port,
 		   struct sockaddr *sa, socklen_t *len);
+/* n bytes from offset off of a pbuf chain (its len and next only) to the
+ * application at dst; how many arrived, counting whole pbufs only, as
+ * Linux copies a segment whole or not at all (n: all). */
+size_t bond_pbuf_to_user(const struct pbuf *p, size_t off, char *dst, size_t n);
 /* true when ip is one of our netifs' addresses. */
 bool bond_ip_is_local(const ip_addr_t *ip);
 

@@ -560,43 +560,20 @@ bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, struct sockaddr *from, socklen_t *fromlen)
 {
 	struct bond_tcp *t = bt_of(sk);
-	size_t total = 0, off = 0;
+	size_t total = 0;
 
 	if (t->rx_len > 0) {
 		bool fault = false;
 
 		for (int i = 0; i < iovcnt && total < t->rx_len && !fault; i++) {
-			size_t want = iov[i].iov_len;
-			char *dst = iov[i].iov_base;
-			struct pbuf *q = t->rx;
-			size_t skip = off;
+			size_t want = iov[i].iov_len, c;
 
 			if (want > t->rx_len - total)
 				want = t->rx_len - total;
-			/* find the pbuf holding byte `off` */
-			while (q != NULL && skip >= q->len) {
-				skip -= q->len;
-				q = q->next;
-			}
-			while (q != NULL && want > 0) {
-				size_t n = q->len - skip, c;
-
-				if (n > want)
-					n = want;
-				c = bond_copy_to_user(dst, (char *)q->payload + skip, n);
-				if (c < n) {
-					/* Linux copies a segment whole or not
-					 * at all: what came before, or EFAULT */
-					fault = true;
-					break;
-				}
-				dst += c;
-				off += c;
-				total += c;
-				want -= c;
-				skip = 0;
-				q = q->next;
-			}
+			/* Linux: what came before a fault, or EFAULT */
+			c = bond_pbuf_to_user(t->rx, total, iov[i].iov_base, want);
+			total += c;
+			fault = c < want;
 		}
 		if (!(flags & MSG_PEEK))
 			consume(t, total);

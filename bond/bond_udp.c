@@ -189,28 +189,6 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
-/* n bytes of a datagram from offset off to the application; how many
- * arrived before a fault (n: all). */
-static size_t
-pbuf_to_user(const struct pbuf *p, char *dst, size_t n, size_t off)
-{
-	size_t done = 0;
-
-	for (; p != NULL && off >= p->len; p = p->next)
-		off -= p->len;
-	for (; p != NULL && done < n; p = p->next, off = 0) {
-		size_t k = p->len - off, c;
-
-		if (k > n - done)
-			k = n - done;
-		c = bond_copy_to_user(dst + done, (const char *)p->payload + off, k);
-		done += c;
-		if (c < k)
-			break;
-	}
-	return done;
-}
-
 static ssize_t
 bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, struct sockaddr *from, socklen_t *fromlen)
@@ -235,7 +213,7 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 
 		if (n > len - total)
 			n = len - total;
-		fault = pbuf_to_user(d->p, iov[i].iov_base, n, total) < n;
+		fault = bond_pbuf_to_user(d->p, total, iov[i].iov_base, n) < n;
 		total += n;
 	}
 	if (from != NULL && fromlen != NULL)
