@@ -25,6 +25,7 @@
 
 #define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
 #define BOND_IOV_MAX		1024	/* Linux's UIO_MAXIOV */
+#define BOND_OPTVAL_MAX		64	/* above every option value bond serves */
 
 #define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
 
@@ -144,6 +145,39 @@ static bool
 to_kernel(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 {
 	return bond_policy_kernel(&bond_cfg, sa, len);
+}
+
+/* A socket address from the application, as Linux's move_addr_to_kernel:
+ * a length past sockaddr_storage is EINVAL, a fault EFAULT. */
+static long
+sa_in(struct sockaddr_storage *k, const void *usa, socklen_t len)
+{
+	if ((int)len < 0 || len > sizeof(*k))
+		return -EINVAL;
+	if (bond_copy_from_user(k, usa, len) != len)
+		return -EFAULT;
+	return 0;
+}
+
+/* An address klen long to the application, as Linux's move_addr_to_user:
+ * *ulen in: the room at usa (negative: EINVAL), out: klen; the copy is
+ * cut to the room. */
+static long
+sa_out(void *usa, socklen_t *ulen, const struct sockaddr_storage *k,
+       socklen_t klen)
+{
+	socklen_t room;
+
+	if (bond_copy_from_user(&room, ulen, sizeof(room)) != sizeof(room))
+		return -EFAULT;
+	if ((int)room < 0)
+		return -EINVAL;
+	if (room > klen)
+		room = klen;
+	if (bond_copy_to_user(usa, k, room) != room ||
+	    bond_copy_to_user(ulen, &klen, sizeof(klen)) != sizeof(klen))
+		return -EFAULT;
+	return 0;
 }
 
 static void
@@ -389,11 +423,18 @@ bond_sys_recvfrom(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
 	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct sockaddr_storage ka;
+	socklen_t kl = sizeof(ka);
+	long r, e;
 
 	if (sk == NULL)
 		return KERNEL(SYS_recvfrom);
-	return sock_recv(sk, &iov, 1, (int)a4, (struct sockaddr *)a5,
-			 (socklen_t *)a6, false);
+	r = sock_recv(sk, &iov, 1, (int)a4, a5 != 0 ? (struct sockaddr *)&ka : NULL,
+		      a5 != 0 ? &kl : NULL, false);
+	/* Linux: the data is taken, a bad address still says EFAULT */
+	if (r >= 0 && a5 != 0 && (e = sa_out((void *)a5, (socklen_t *)a6, &ka, kl)) < 0)
+		return e;
+	return r;
 }
 
 /* A datagram to an address the policy keeps on the kernel, from a socket
@@ -413,12 +454,21 @@ bond_sys_sendto(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
 	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct sockaddr_storage ka;
+	const struct sockaddr *to = NULL;
+	long r;
 
-	if (sk == NULL ||
-	    send_to_kernel(a1, sk, (const struct sockaddr *)a5, (socklen_t)a6))
+	if (sk == NULL)
 		return KERNEL(SYS_sendto);
-	return sock_send(sk, &iov, 1, (int)a4, (const struct sockaddr *)a5,
-			 (socklen_t)a6);
+	if (a5 != 0) {
+		r = sa_in(&ka, (const void *)a5, (socklen_t)a6);
+		if (r < 0)
+			return r;
+		to = (const struct sockaddr *)&ka;
+	}
+	if (send_to_kernel(a1, sk, to, (socklen_t)a6))
+		return KERNEL(SYS_sendto);
+	return sock_send(sk, &iov, 1, (int)a4, to, to != NULL ? (socklen_t)a6 : 0);
 }
 
 long
@@ -426,6 +476,7 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
 	struct msghdr *um = (struct msghdr *)a2, mh, *m = &mh;
+	struct sockaddr_storage ka;
 	socklen_t namelen;
 	bool dgram;
 	size_t room;
@@ -435,13 +486,22 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 		return KERNEL(SYS_recvmsg);
 	if (bond_copy_from_user(&mh, um, sizeof(mh)) != sizeof(mh))
 		return -EFAULT;
+	if (m->msg_name != NULL && (int)m->msg_namelen < 0)
+		return -EINVAL;
 	dgram = sk->proto->type == SOCK_DGRAM;
-	namelen = m->msg_name != NULL ? m->msg_namelen : 0;
+	namelen = sizeof(ka);
 	/* A datagram: ask for its real length to tell a truncation. */
 	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen,
 		      dgram ? (int)a3 | MSG_TRUNC : (int)a3,
-		      m->msg_name, m->msg_name != NULL ? &namelen : NULL, false);
+		      m->msg_name != NULL ? (struct sockaddr *)&ka : NULL,
+		      m->msg_name != NULL ? &namelen : NULL, false);
 	if (r >= 0) {
+		if (m->msg_name != NULL) {
+			size_t n = m->msg_namelen < namelen ? m->msg_namelen : namelen;
+
+			if (bond_copy_to_user(m->msg_name, &ka, n) != n)
+				return -EFAULT;
+		}
 		m->msg_namelen = m->msg_name != NULL ? namelen : 0;
 		m->msg_controllen = 0;
 		m->msg_flags = 0;
@@ -532,21 +592,33 @@ long
 bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_sock *sk = sock_of(a1);
-	const struct msghdr *m = (const struct msghdr *)a2;
+	const struct msghdr *um = (const struct msghdr *)a2;
+	struct sockaddr_storage ka;
+	const struct sockaddr *to = NULL;
+	struct msghdr m;
+	long r;
 
-	if (sk == NULL && passes_stack_fd(m))
+	if (sk == NULL && passes_stack_fd(um))
 		return -EOPNOTSUPP;
-	struct msghdr mh;
-
 	if (sk == NULL)
 		return KERNEL(SYS_sendmsg);
-	if (bond_copy_from_user(&mh, m, sizeof(mh)) != sizeof(mh))
+	if (bond_copy_from_user(&m, um, sizeof(m)) != sizeof(m))
 		return -EFAULT;
-	m = &mh;
-	if (send_to_kernel(a1, sk, m->msg_name, m->msg_namelen))
+	if (m.msg_name != NULL) {
+		/* Linux: a negative length is EINVAL, a long one cut */
+		if ((int)m.msg_namelen < 0)
+			return -EINVAL;
+		if (m.msg_namelen > sizeof(ka))
+			m.msg_namelen = sizeof(ka);
+		r = sa_in(&ka, m.msg_name, m.msg_namelen);
+		if (r < 0)
+			return r;
+		to = (const struct sockaddr *)&ka;
+	}
+	if (send_to_kernel(a1, sk, to, m.msg_namelen))
 		return KERNEL(SYS_sendmsg);
-	return sock_send(sk, m->msg_iov, (int)m->msg_iovlen, (int)a3,
-			 m->msg_name, m->msg_namelen);
+	return sock_send(sk, m.msg_iov, (int)m.msg_iovlen, (int)a3, to,
+			 to != NULL ? m.msg_namelen : 0);
 }
 
 /* The count of one message of recvmmsg/sendmmsg, to the application. */
@@ -741,15 +813,20 @@ bond_sys_bind(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
+	struct sockaddr_storage ka;
+	const struct sockaddr *sa = (const struct sockaddr *)&ka;
+
 	if (sk == NULL)
 		return KERNEL(SYS_bind);
-	if (!sk->proto->placed(sk) &&
-	    to_kernel(sk, (const struct sockaddr *)a2, (socklen_t)a3)) {
+	r = sa_in(&ka, (const void *)a2, (socklen_t)a3);
+	if (r < 0)
+		return r;
+	if (!sk->proto->placed(sk) && to_kernel(sk, sa, (socklen_t)a3)) {
 		sock_detach((int)a1, sk);
 		return KERNEL(SYS_bind);
 	}
 	bond_enter();
-	r = sk->proto->bind(sk, (const struct sockaddr *)a2, (socklen_t)a3);
+	r = sk->proto->bind(sk, sa, (socklen_t)a3);
 	bond_leave();
 	return r;
 }
@@ -810,11 +887,18 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 	}
 	nsk->kfd = (int)fd;
 	nsk->nonblock = (flags & SOCK_NONBLOCK) != 0;
-	if (a2 != 0 && a3 != 0) {
+	if (a2 != 0) {
+		struct sockaddr_storage ka;
+		socklen_t kl = sizeof(ka);
+
 		bond_enter();
-		nsk->proto->getname(nsk, (struct sockaddr *)a2, (socklen_t *)a3,
-				    true);
+		nsk->proto->getname(nsk, (struct sockaddr *)&ka, &kl, true);
 		bond_leave();
+		if (sa_out((void *)a2, (socklen_t *)a3, &ka, kl) < 0) {
+			/* Linux: the connection is closed, EFAULT */
+			bond_sys_close(fd, 0, 0, 0, 0, 0);
+			return -EFAULT;
+		}
 	}
 	return fd;
 }
@@ -833,15 +917,20 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
+	struct sockaddr_storage ka;
+	const struct sockaddr *sa = (const struct sockaddr *)&ka;
+
 	if (sk == NULL)
 		return KERNEL(SYS_connect);
-	if (!sk->proto->placed(sk) &&
-	    to_kernel(sk, (const struct sockaddr *)a2, (socklen_t)a3)) {
+	r = sa_in(&ka, (const void *)a2, (socklen_t)a3);
+	if (r < 0)
+		return r;
+	if (!sk->proto->placed(sk) && to_kernel(sk, sa, (socklen_t)a3)) {
 		sock_detach((int)a1, sk);
 		return KERNEL(SYS_connect);
 	}
 	bond_enter();
-	r = sk->proto->connect(sk, (const struct sockaddr *)a2, (socklen_t)a3);
+	r = sk->proto->connect(sk, sa, (socklen_t)a3);
 	bond_leave();
 	if (r != -EINPROGRESS || sk->nonblock)
 		return r;
@@ -852,7 +941,7 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 		return -EINPROGRESS;	/* Linux, when SO_SNDTIMEO expires */
 	/* Asking again reports the outcome: 0, or the pending error. */
 	bond_enter();
-	r = sk->proto->connect(sk, (const struct sockaddr *)a2, (socklen_t)a3);
+	r = sk->proto->connect(sk, sa, (socklen_t)a3);
 	bond_leave();
 	return r;
 }
@@ -877,14 +966,15 @@ sock_name(long a1, long a2, long a3, bool peer)
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
-	if (a2 == 0 || a3 == 0)
-		return -EFAULT;
-	if ((int)*(socklen_t *)a3 < 0)
-		return -EINVAL;
+	struct sockaddr_storage ka;
+	socklen_t kl = sizeof(ka);
+
 	bond_enter();
-	r = sk->proto->getname(sk, (struct sockaddr *)a2, (socklen_t *)a3, peer);
+	r = sk->proto->getname(sk, (struct sockaddr *)&ka, &kl, peer);
 	bond_leave();
-	return r;
+	if (r < 0)
+		return r;
+	return sa_out((void *)a2, (socklen_t *)a3, &ka, kl);
 }
 
 long
@@ -910,11 +1000,21 @@ bond_sys_setsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 	bool placed;
 	long r;
 
+	unsigned char kv[BOND_OPTVAL_MAX];
+	size_t n;
+
 	if (sk == NULL)
 		return KERNEL(SYS_setsockopt);
+	if ((int)a5 < 0)
+		return -EINVAL;
+	/* every option bond knows is shorter: a longer value is read as far
+	 * as the option goes, as Linux does */
+	n = (size_t)a5 < sizeof(kv) ? (size_t)a5 : sizeof(kv);
+	if (bond_copy_from_user(kv, (const void *)a4, n) != n)
+		return -EFAULT;
 	bond_enter();
 	placed = sk->proto->placed(sk);
-	r = bond_setsockopt(sk, (int)a2, (int)a3, (const void *)a4,
+	r = bond_setsockopt(sk, (int)a2, (int)a3, a4 != 0 ? kv : NULL,
 			    (socklen_t)a5);
 	bond_leave();
 	/* Until bind/connect decides, the kernel socket may still take over:
@@ -930,13 +1030,25 @@ bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
+	unsigned char kv[BOND_OPTVAL_MAX];
+	socklen_t len;
+
 	if (sk == NULL)
 		return KERNEL(SYS_getsockopt);
-	if (a5 == 0)
+	if (bond_copy_from_user(&len, (const void *)a5, sizeof(len)) != sizeof(len))
 		return -EFAULT;
+	if ((int)len < 0)
+		return -EINVAL;
+	if (len > sizeof(kv))
+		len = sizeof(kv);
 	bond_enter();
-	r = bond_getsockopt(sk, (int)a2, (int)a3, (void *)a4, (socklen_t *)a5);
+	r = bond_getsockopt(sk, (int)a2, (int)a3, kv, &len);
 	bond_leave();
+	if (r < 0)
+		return r;
+	if (bond_copy_to_user((void *)a4, kv, len) != len ||
+	    bond_copy_to_user((void *)a5, &len, sizeof(len)) != sizeof(len))
+		return -EFAULT;
 	return r;
 }
 

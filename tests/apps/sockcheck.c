@@ -1081,6 +1081,108 @@ echo_ok(int s, const char *msg)
 static void *volatile null_ptr;
 static void *volatile page0_ptr = (void *)0x100;	/* zpoline's trampoline under zpnet */
 
+/* Socket addresses, their lengths and option values: EFAULT and EINVAL. */
+static void
+check_bad_addresses(char *none)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port), got, la = addr_of(&local_sa, 0);
+	socklen_t len, ll = sizeof(la);
+	struct pollfd pf;
+	char buf[16], line[LINE_MAX_LEN];
+	int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+	int s = tcp_to("ECHO\n"), l, c, v = 1;
+
+	CHECK(bind(u, null_ptr, sizeof(a)) < 0 && errno == EFAULT, "bind, address NULL: EFAULT");
+	CHECK(bind(u, (struct sockaddr *)none, sizeof(a)) < 0 && errno == EFAULT,
+	      "bind, address in PROT_NONE: EFAULT");
+	CHECK(bind(u, (struct sockaddr *)&la, 200) < 0 && errno == EINVAL,
+	      "bind, length 200 (past sockaddr_storage): EINVAL");
+	CHECK(bind(u, (struct sockaddr *)&la, (socklen_t)-1) < 0 && errno == EINVAL,
+	      "bind, length -1: EINVAL");
+	CHECK(connect(t, (struct sockaddr *)none, sizeof(a)) < 0 && errno == EFAULT,
+	      "connect, address in PROT_NONE: EFAULT");
+	CHECK(sendto(u, "x", 1, 0, (struct sockaddr *)none, sizeof(a)) < 0 && errno == EFAULT,
+	      "sendto, address in PROT_NONE: EFAULT");
+	CHECK(sendto(u, "x", 1, 0, (struct sockaddr *)&a, 200) < 0 && errno == EINVAL,
+	      "sendto, address length 200: EINVAL");
+
+	len = sizeof(got);
+	CHECK(getsockname(s, (struct sockaddr *)none, &len) < 0 && errno == EFAULT,
+	      "getsockname into PROT_NONE: EFAULT");
+	CHECK(getsockname(s, (struct sockaddr *)&got, null_ptr) < 0 && errno == EFAULT,
+	      "getsockname, length pointer NULL: EFAULT");
+	len = 0;
+	CHECK(getsockname(s, null_ptr, &len) == 0 && len == sizeof(got),
+	      "getsockname with room 0: nothing copied, the size told (%u)", len);
+	len = (socklen_t)-1;
+	CHECK(getsockname(s, (struct sockaddr *)&got, &len) < 0 && errno == EINVAL,
+	      "getsockname, room -1: EINVAL");
+	CHECK(getpeername(s, (struct sockaddr *)&got, (socklen_t *)none) < 0 && errno == EFAULT,
+	      "getpeername, length in PROT_NONE: EFAULT");
+
+	CHECK(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, null_ptr, sizeof(v)) < 0 && errno == EFAULT,
+	      "setsockopt, value NULL: EFAULT");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, none, sizeof(v)) < 0 && errno == EFAULT,
+	      "setsockopt, value in PROT_NONE: EFAULT");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &v, (socklen_t)-1) < 0 && errno == EINVAL,
+	      "setsockopt, length -1: EINVAL");
+	len = sizeof(v);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_RCVBUF, none, &len) < 0 && errno == EFAULT,
+	      "getsockopt into PROT_NONE: EFAULT");
+	CHECK(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, null_ptr) < 0 && errno == EFAULT,
+	      "getsockopt, length pointer NULL: EFAULT");
+	len = (socklen_t)-1;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, &len) < 0 && errno == EINVAL,
+	      "getsockopt, length -1: EINVAL");
+	close(s);	/* the peer serves one connection at a time */
+
+	connect(u, (struct sockaddr *)&a, sizeof(a));
+	send(u, "peer", 4, 0);
+	pf = (struct pollfd){ u, POLLIN, 0 };
+	len = sizeof(got);
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 &&
+	      recvfrom(u, buf, sizeof(buf), 0, (struct sockaddr *)&got, (socklen_t *)none) < 0 &&
+	      errno == EFAULT, "recvfrom, source length in PROT_NONE: EFAULT");
+	CHECK(recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "recvfrom: the datagram was taken all the same (Linux)");
+
+	/* accept into a bad address: Linux closes that connection */
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(bind(l, (struct sockaddr *)&la, sizeof(la)) == 0 && listen(l, 4) == 0 &&
+	      getsockname(l, (struct sockaddr *)&la, &ll) == 0, "bad addresses: a listener");
+	c = tcp_to(NULL);
+	snprintf(line, sizeof(line), "BACK %d\n", ntohs(la.sin_port));
+	write_all(c, line, strlen(line));
+	pf = (struct pollfd){ l, POLLIN, 0 };
+	len = sizeof(got);
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 &&
+	      accept(l, (struct sockaddr *)none, &len) < 0 && errno == EFAULT,
+	      "accept into PROT_NONE: EFAULT");
+	close(c);
+	c = tcp_to(NULL);
+	write_all(c, line, strlen(line));
+	pf.revents = 0;
+	len = sizeof(got);
+	{
+		int n = -1;
+
+		if (poll(&pf, 1, WAIT_MS) == 1) {
+			int a2 = accept(l, (struct sockaddr *)&got, &len);
+
+			pf = (struct pollfd){ a2, POLLIN, 0 };
+			n = a2 >= 0 && poll(&pf, 1, WAIT_MS) == 1 ?
+			    (int)read_full(a2, buf, 5) : -1;
+			close(a2);
+		}
+		CHECK(n == 5 && memcmp(buf, "hello", 5) == 0 && len == sizeof(got),
+		      "then accept works, the next connection's data arrives (%d)", n);
+	}
+	close(c);
+	close(l);
+	close(t);
+	close(u);
+}
+
 static void
 check_bad_pointers(void)
 {
@@ -1159,6 +1261,7 @@ check_bad_pointers(void)
 	CHECK(recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
 	      "UDP: the datagram is gone all the same (Linux)");
 	close(u);
+	check_bad_addresses(none);
 	munmap(none, PAGE_SZ);
 	munmap(two, 2 * PAGE_SZ);
 }
