@@ -290,6 +290,8 @@ size_t bond_copy_from_user(void *dst, const void *src, size_t n);
 size_t bond_copy_to_user(void *dst, const void *src, size_t n);
 /* How many bytes from src on can be read (page by page). */
 size_t bond_user_readable(const void *src, size_t n);
+/* Can all n bytes at dst be written (each page probed, nothing changed)? */
+bool bond_user_writable(void *dst, size_t n);
 /* In a SIGSEGV/SIGBUS handler: the fault is one of these copies; the
  * context now resumes at its fix-up. */
 bool bond_uaccess_fixup(void *ucontext);
@@ -372,6 +374,10 @@ int bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 			struct bond_sock *sk, const void *event);
 /* Fill events with ready stack sockets (lock held); returns the count. */
 int bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents);
+/* Set by the library (bond_user_writable): collect checks each page of the
+ * application's array before it writes there; -EFAULT when the first
+ * event cannot be written, else the events before the fault. */
+extern bool (*bond_epoll_out_ok)(void *p, size_t n);
 unsigned int bond_epoll_count(const struct bond_epoll *ep);
 int bond_epoll_kfd(const struct bond_epoll *ep);
 

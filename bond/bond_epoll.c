@@ -195,6 +195,20 @@ excl_claim(const struct bond_epoll *ep, struct bond_sock *sk)
 	return true;
 }
 
+bool (*bond_epoll_out_ok)(void *p, size_t n);
+
+/* Can the event at slot be written? Probed once per page of the array
+ * (first: the array's first slot), with the hook the library sets. */
+static bool
+out_ok(struct epoll_event *slot, bool first)
+{
+	uintptr_t a = (uintptr_t)slot, last = a + sizeof(*slot) - 1;
+
+	if (bond_epoll_out_ok == NULL || (!first && ((a - 1) >> 12) == (last >> 12)))
+		return true;
+	return bond_epoll_out_ok(slot, sizeof(*slot));
+}
+
 int
 bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 {
@@ -202,6 +216,7 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 	uint64_t gen = bond_ev_gen;
 	unsigned int start, n = ep->n, dead = 0;
 	bool held = false;	/* an EPOLLEXCLUSIVE readiness left to another set */
+	bool fault = false;
 	int got = 0;
 
 	if (n == 0 || (ep->quiet && ep->quiet_gen == gen))
@@ -229,6 +244,11 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 			held = true;
 			continue;
 		}
+		if (!out_ok(&out[got], got == 0)) {
+			fault = true;	/* the item stays ready, as on Linux */
+			got = got == 0 ? -EFAULT : got;
+			break;
+		}
 		if (it->events & EPOLLET) {
 			if (it->seen_seq == sk->ev_seq)
 				continue;
@@ -250,7 +270,7 @@ bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 		}
 	}
 	/* a held readiness may come back to us: not quiet */
-	ep->quiet = got == 0 && !held;
+	ep->quiet = got == 0 && !held && !fault;
 	ep->quiet_gen = gen;
 	return got;
 }

@@ -521,6 +521,7 @@ bond_stack_start(void)
 		} else {
 			start_stack();
 			bond_fault_install();	/* EFAULT, not SIGSEGV */
+			bond_epoll_out_ok = bond_user_writable;
 			__atomic_store_n(&bond_active, true, __ATOMIC_RELEASE);
 			NS_INFO("serving TCP/UDP sockets on lwIP (hooks: %s)",
 				bond_hooks_cfg.mode);

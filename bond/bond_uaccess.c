@@ -40,10 +40,31 @@ __asm__(".text\n"
 	"bond_ucopy_fixup:\n"
 	"	mov %rcx, %rax\n"
 	"	ret\n"
-	".size bond_ucopy, .-bond_ucopy\n");
+	".size bond_ucopy, .-bond_ucopy\n"
+/* int bond_uprobe_w(void *p): 0 when the byte at p can be written, 1 when
+ * it faults; lock or of 0 writes what is there, atomically. */
+	".p2align 4\n"
+	".globl bond_uprobe_w\n"
+	".hidden bond_uprobe_w\n"
+	".type bond_uprobe_w, @function\n"
+	"bond_uprobe_w:\n"
+	"	xor %eax, %eax\n"
+	".globl bond_uprobe_insn\n"
+	".hidden bond_uprobe_insn\n"
+	"bond_uprobe_insn:\n"
+	"	lock orb $0, (%rdi)\n"
+	"	ret\n"
+	".globl bond_uprobe_fixup\n"
+	".hidden bond_uprobe_fixup\n"
+	"bond_uprobe_fixup:\n"
+	"	mov $1, %eax\n"
+	"	ret\n"
+	".size bond_uprobe_w, .-bond_uprobe_w\n");
 
 size_t bond_ucopy(void *dst, const void *src, size_t n);
+int bond_uprobe_w(void *p);
 extern const char bond_ucopy_insn[], bond_ucopy_fixup[];
+extern const char bond_uprobe_insn[], bond_uprobe_fixup[];
 
 static inline bool
 user_range(const void *p, size_t n)
@@ -90,13 +111,32 @@ bond_user_readable(const void *src, size_t n)
 }
 
 bool
+bond_user_writable(void *dst, size_t n)
+{
+	char *p = dst;
+
+	if (n == 0)
+		return true;
+	if (!user_range(dst, n))
+		return false;
+	for (size_t done = 0; done < n;
+	     done += PAGE - ((uintptr_t)(p + done) & (PAGE - 1)))
+		if (bond_uprobe_w(p + done) != 0)
+			return false;
+	return true;
+}
+
+bool
 bond_uaccess_fixup(void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *rip = &uc->uc_mcontext.gregs[REG_RIP];
 
-	if ((uintptr_t)*rip != (uintptr_t)bond_ucopy_insn)
+	if ((uintptr_t)*rip == (uintptr_t)bond_ucopy_insn)
+		*rip = (greg_t)(uintptr_t)bond_ucopy_fixup;
+	else if ((uintptr_t)*rip == (uintptr_t)bond_uprobe_insn)
+		*rip = (greg_t)(uintptr_t)bond_uprobe_fixup;
+	else
 		return false;
-	*rip = (greg_t)(uintptr_t)bond_ucopy_fixup;
 	return true;
 }

@@ -33,6 +33,32 @@ ms_to_ns(long ms)
 	return ms < 0 ? 0 : (uint64_t)ms * BOND_NS_PER_MS;
 }
 
+/* A timespec from the application (NULL: none): 0, -EFAULT or -EINVAL. */
+static long
+ts_in(struct timespec *k, const struct timespec *uts)
+{
+	if (uts == NULL)
+		return 0;
+	if (bond_copy_from_user(k, uts, sizeof(*k)) != sizeof(*k))
+		return -EFAULT;
+	if (k->tv_sec < 0 || k->tv_nsec < 0 || k->tv_nsec >= (long)BOND_NS_PER_S)
+		return -EINVAL;
+	return 0;
+}
+
+/* The caller's signal mask (NULL: none) copied in: 0 or -EFAULT. */
+static long
+mask_in(sigset_t *k, const sigset_t **umask)
+{
+	if (*umask == NULL)
+		return 0;
+	memset(k, 0, sizeof(*k));
+	if (bond_copy_from_user(k, *umask, BOND_SIGSET_SIZE) != BOND_SIGSET_SIZE)
+		return -EFAULT;
+	*umask = k;
+	return 0;
+}
+
 /* ---- epoll ---- */
 
 static struct bond_epoll *
@@ -148,14 +174,14 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
 		return -EINVAL;
-	if (events == NULL)
-		return -EFAULT;
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
 	for (bool first = true;; first = false) {
 		bond_enter();
 		bond_poll_locked();
 		n = bond_epoll_collect(ep, events, maxevents);
 		bond_leave();
+		if (n < 0)
+			return n;	/* EFAULT: no event could be written */
 		if (n < maxevents && kernel_due(&kcheck, first)) {
 			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
 					(long)(events + n), maxevents - n, 0, 0,
@@ -200,11 +226,15 @@ bond_sys_epoll_pwait(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_epoll *ep = epoll_of(a1);
 
+	const sigset_t *mask = (const sigset_t *)a5;
+	sigset_t kmask;
+
 	if (ep == NULL || bond_epoll_count(ep) == 0)
 		return KERNEL(SYS_epoll_pwait);
+	if (mask_in(&kmask, &mask) < 0)
+		return -EFAULT;
 	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
-				ms_to_ns(a4), (int)a4 < 0,
-				(const sigset_t *)a5);
+				ms_to_ns(a4), (int)a4 < 0, mask);
 }
 
 long
@@ -212,15 +242,20 @@ bond_sys_epoll_pwait2(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct bond_epoll *ep = epoll_of(a1);
 	const struct timespec *ts = (const struct timespec *)a4;
+	const sigset_t *mask = (const sigset_t *)a5;
+	struct timespec kts;
+	sigset_t kmask;
+	long r;
 
 	if (ep == NULL || bond_epoll_count(ep) == 0)
 		return KERNEL(SYS_epoll_pwait2);
-	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= (long)BOND_NS_PER_S))
-		return -EINVAL;
+	r = ts_in(&kts, ts);
+	if (r < 0)
+		return r;
+	if (mask_in(&kmask, &mask) < 0)
+		return -EFAULT;
 	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
-				ts != NULL ? ts_to_ns(ts) : 0, ts == NULL,
-				(const sigset_t *)a5);
+				ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL, mask);
 }
 
 /* ---- poll ---- */
@@ -299,9 +334,12 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 }
 
 static bool
-has_stack_fd(const struct pollfd *fds, nfds_t nfds)
+has_stack_fd(struct pollfd *fds, nfds_t nfds)
 {
-	if (fds == NULL)
+	/* More fds than RLIMIT_NOFILE, or an array that cannot be read and
+	 * written: the kernel's call says EINVAL or EFAULT. */
+	if (fds == NULL || nfds > bond_fd_max() ||
+	    !bond_user_writable(fds, nfds * sizeof(*fds)))
 		return false;
 	for (nfds_t i = 0; i < nfds; i++)
 		if (bond_fd_sock(fds[i].fd) != NULL)
@@ -314,9 +352,9 @@ bond_sys_poll(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct pollfd *fds = (struct pollfd *)a1;
 
-	if (!has_stack_fd(fds, (nfds_t)a2))
+	if (!has_stack_fd(fds, (unsigned int)a2))
 		return KERNEL(SYS_poll);
-	return poll_mixed(fds, (nfds_t)a2, ms_to_ns(a3), (int)a3 < 0, NULL);
+	return poll_mixed(fds, (unsigned int)a2, ms_to_ns(a3), (int)a3 < 0, NULL);
 }
 
 long
@@ -324,21 +362,33 @@ bond_sys_ppoll(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct pollfd *fds = (struct pollfd *)a1;
 	const struct timespec *ts = (const struct timespec *)a3;
+	const sigset_t *mask = (const sigset_t *)a4;
+	struct timespec kts;
+	sigset_t kmask;
+	long r;
 
-	if (!has_stack_fd(fds, (nfds_t)a2))
+	if (!has_stack_fd(fds, (unsigned int)a2))
 		return KERNEL(SYS_ppoll);
-	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= (long)BOND_NS_PER_S))
-		return -EINVAL;
-	return poll_mixed(fds, (nfds_t)a2, ts != NULL ? ts_to_ns(ts) : 0,
-			  ts == NULL, (const sigset_t *)a4);
+	r = ts_in(&kts, ts);
+	if (r < 0)
+		return r;
+	if (mask_in(&kmask, &mask) < 0)
+		return -EFAULT;
+	return poll_mixed(fds, (unsigned int)a2, ts != NULL ? ts_to_ns(&kts) : 0,
+			  ts == NULL, mask);
 }
 
 /* ---- select ---- */
 
 static bool
-set_has_stack_fd(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+set_has_stack_fd(int nfds, fd_set *r, fd_set *w, fd_set *e)
 {
+	size_t n = nfds <= 0 ? 0 : ((size_t)(nfds < FD_SETSIZE ? nfds : FD_SETSIZE) + 7) / 8;
+
+	/* sets that cannot be read and written: the kernel's call says EFAULT */
+	if ((r && !bond_user_writable(r, n)) || (w && !bond_user_writable(w, n)) ||
+	    (e && !bond_user_writable(e, n)))
+		return false;
 	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
 		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
 		     (e && FD_ISSET(fd, e))) && bond_fd_sock(fd) != NULL)
@@ -434,32 +484,44 @@ long
 bond_sys_select(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	const struct timeval *tv = (const struct timeval *)a5;
+	struct timespec kts = { 0, 0 };
+	struct timeval ktv;
 
 	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
 		return KERNEL(SYS_select);
-	if (tv != NULL && (tv->tv_sec < 0 || tv->tv_usec < 0))
-		return -EINVAL;
+	if (tv != NULL) {
+		if (bond_copy_from_user(&ktv, tv, sizeof(ktv)) != sizeof(ktv))
+			return -EFAULT;
+		if (ktv.tv_sec < 0 || ktv.tv_usec < 0)
+			return -EINVAL;
+		/* Linux takes tv_usec past a second as it comes */
+		kts.tv_sec = ktv.tv_sec + ktv.tv_usec / 1000000;
+		kts.tv_nsec = (ktv.tv_usec % 1000000) * 1000;
+	}
 	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
-			    tv != NULL ? (uint64_t)tv->tv_sec * BOND_NS_PER_S +
-					 (uint64_t)tv->tv_usec * BOND_NS_PER_US : 0,
-			    tv == NULL, NULL);
+			    tv != NULL ? ts_to_ns(&kts) : 0, tv == NULL, NULL);
 }
 
 long
 bond_sys_pselect6(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	const struct timespec *ts = (const struct timespec *)a5;
-	const struct {
+	struct {
 		const sigset_t *ss;
 		size_t len;
-	} *sig = (const void *)a6;
+	} sig = { NULL, 0 };
+	struct timespec kts;
+	sigset_t kmask;
+	long r;
 
 	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
 		return KERNEL(SYS_pselect6);
-	if (ts != NULL && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
-			   ts->tv_nsec >= (long)BOND_NS_PER_S))
-		return -EINVAL;
+	r = ts_in(&kts, ts);
+	if (r < 0)
+		return r;
+	if (a6 != 0 && (bond_copy_from_user(&sig, (const void *)a6, sizeof(sig)) != sizeof(sig) ||
+			mask_in(&kmask, &sig.ss) < 0))
+		return -EFAULT;
 	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
-			    ts != NULL ? ts_to_ns(ts) : 0, ts == NULL,
-			    sig != NULL ? sig->ss : NULL);
+			    ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL, sig.ss);
 }

@@ -1183,6 +1183,55 @@ check_bad_addresses(char *none)
 	close(u);
 }
 
+/* The pointers of epoll_wait, poll, select and their p-forms. */
+static void
+check_bad_waits(char *none)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct timespec bad_ts = { 0, 1000000000 };
+	struct pollfd pf;
+	fd_set rd;
+	int s = tcp_to("ECHO\n"), ep = epoll_create1(0);
+
+	CHECK(s >= 0 && ep >= 0, "bad waits: an idle connection and an epoll set");
+	ev.data.fd = s;
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	/* Linux faults only when it has an event to copy */
+	CHECK(epoll_wait(ep, null_ptr, 4, 0) == 0,
+	      "epoll_wait, events NULL, nothing ready: 0");
+	CHECK(write(s, "r", 1) == 1 && poll(&(struct pollfd){ s, POLLIN, 0 }, 1, WAIT_MS) == 1,
+	      "bad waits: the socket is made readable");
+	CHECK(epoll_wait(ep, null_ptr, 4, 0) < 0 && errno == EFAULT,
+	      "epoll_wait, events NULL, one ready: EFAULT");
+	CHECK(epoll_wait(ep, (struct epoll_event *)none, 4, 10) < 0 && errno == EFAULT,
+	      "epoll_wait, events in PROT_NONE, one ready: EFAULT");
+	CHECK(epoll_wait(ep, &ev, 1, 0) == 1 && ev.data.fd == s,
+	      "epoll_wait: the event is still there for a good array");
+	CHECK(read(s, &ev, 1) == 1, "bad waits: the byte read");
+	CHECK(epoll_pwait(ep, &ev, 1, 10, (sigset_t *)none) < 0 && errno == EFAULT,
+	      "epoll_pwait, sigmask in PROT_NONE: EFAULT");
+	CHECK(poll(null_ptr, 1, 0) < 0 && errno == EFAULT, "poll, fds NULL: EFAULT");
+	CHECK(poll((struct pollfd *)none, 1, 0) < 0 && errno == EFAULT,
+	      "poll, fds in PROT_NONE: EFAULT");
+	pf = (struct pollfd){ s, POLLIN, 0 };
+	/* raw calls: glibc's wrappers read the timeout themselves */
+	CHECK(syscall(SYS_ppoll, &pf, 1, none, NULL, 8) < 0 && errno == EFAULT,
+	      "ppoll, timeout in PROT_NONE: EFAULT");
+	CHECK(ppoll(&pf, 1, &bad_ts, NULL) < 0 && errno == EINVAL,
+	      "ppoll, tv_nsec of 1e9: EINVAL");
+	FD_ZERO(&rd);
+	FD_SET(s, &rd);
+	CHECK(select(s + 1, (fd_set *)none, NULL, NULL, NULL) < 0 && errno == EFAULT,
+	      "select, read set in PROT_NONE: EFAULT");
+	CHECK(syscall(SYS_select, s + 1, &rd, NULL, NULL, none) < 0 && errno == EFAULT,
+	      "select, timeout in PROT_NONE: EFAULT");
+	CHECK(syscall(SYS_pselect6, s + 1, &rd, NULL, NULL, none, NULL) < 0 &&
+	      errno == EFAULT, "pselect6, timeout in PROT_NONE: EFAULT");
+	CHECK(echo_ok(s, "waits"), "bad waits: the connection works after them");
+	close(ep);
+	close(s);
+}
+
 static void
 check_bad_pointers(void)
 {
@@ -1262,6 +1311,7 @@ check_bad_pointers(void)
 	      "UDP: the datagram is gone all the same (Linux)");
 	close(u);
 	check_bad_addresses(none);
+	check_bad_waits(none);
 	munmap(none, PAGE_SZ);
 	munmap(two, 2 * PAGE_SZ);
 }
