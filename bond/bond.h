@@ -184,17 +184,24 @@ extern const struct bond_proto bond_tcp_proto;
 extern const struct bond_proto bond_udp_proto;
 
 /*
- * Bumped (lock held) whenever any stack socket's readiness may have grown:
- * an epoll set whose last scan found nothing ready need not scan again
- * until it moves.
+ * The readiness log (lock held): every change of a stack socket's
+ * readiness, and its final close, appends the socket's id at
+ * bond_ev_log[bond_ev_gen % BOND_EV_LOG] and bumps bond_ev_gen. Each epoll
+ * set reads on from where it stopped and queues its items of those sockets
+ * in that order (Linux's ready list), so epoll_wait costs what changed, not
+ * the size of the set; a set that fell more than BOND_EV_LOG behind looks
+ * at all its items once. Shared: the change may happen in any process.
  */
+#define BOND_EV_LOG	(1u << 14)
 extern uint64_t bond_ev_gen;
+extern uint64_t bond_ev_log[BOND_EV_LOG];
 
-/* Readiness of sk changed: for EPOLLET (ev_seq) and for bond_ev_gen. */
+/* Readiness of sk changed: for EPOLLET/EXCLUSIVE (ev_seq) and the log. */
 static inline void
 bond_sock_bump(struct bond_sock *sk)
 {
 	sk->ev_seq++;
+	bond_ev_log[bond_ev_gen % BOND_EV_LOG] = sk->id;
 	bond_ev_gen++;
 }
 
@@ -210,6 +217,9 @@ extern int bond_self;
 int bond_proc_start(uint64_t nonce);
 /* A new socket joins the stack's list; -ENFILE when BOND_SOCKS_MAX are open. */
 int bond_sock_register(struct bond_sock *sk);
+/* The open socket with this index and id, or NULL once it was closed (any
+ * process: safe on a stale pair, it reads only live sockets). */
+struct bond_sock *bond_sock_at(uint32_t idx, uint64_t id);
 /* One more fd in this process refers to sk. */
 void bond_sock_hold(struct bond_sock *sk);
 /* One fd less; the last fd of the last holder closes the socket. */

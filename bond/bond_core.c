@@ -37,6 +37,7 @@ bond_kernel_fn bond_kernel_fn_ptr = bond_raw_syscall;
 
 static uint64_t last_sock_id BOND_SHARED;
 uint64_t bond_ev_gen BOND_SHARED;
+uint64_t bond_ev_log[BOND_EV_LOG] BOND_SHARED;
 
 void
 bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,

@@ -1,15 +1,22 @@
 /*
  * epoll bookkeeping for stack sockets. Each epoll instance is a real kernel
- * epoll fd (for the kernel fds in its set) plus this list of stack sockets
- * with their events and user data. Readiness of a stack socket is level
- * state from its protocol (events()); EPOLLET reports a socket again only
- * after its readiness counter moved; EPOLLONESHOT disarms it until
- * EPOLL_CTL_MOD. Items of closed sockets are dropped lazily: each keeps the
- * socket's unique id and is checked against the fd table.
+ * epoll fd (for the kernel fds in its set) plus these items for stack
+ * sockets, kept the way Linux keeps them (fs/eventpoll.c):
  *
- * A scan that found nothing ready remembers bond_ev_gen: until a socket's
- * readiness moves (or the set changes), the next calls return 0 without
- * walking the set, so a busy-polling epoll_wait costs O(1) per turn.
+ * - An item is keyed by (socket, fd): the open file description and the
+ *   fd it was added with. It lives until EPOLL_CTL_DEL or the socket's
+ *   final close, so dup + close of the first fd keeps it, and the same
+ *   socket can be in many sets. A hash on the socket's id finds items.
+ * - A ready list holds the items whose socket changed since the set last
+ *   looked, in the order they changed: the set reads the stack's readiness
+ *   log (bond_ev_log) on from its cursor and queues its items of each
+ *   socket logged, once. epoll_wait walks the ready list only: each item's
+ *   level (events()) decides; a level-triggered item reported goes back to
+ *   the tail (so maxevents rotates over ready sockets), one not ready, an
+ *   EPOLLET or a disarmed EPOLLONESHOT item leaves the list until its
+ *   socket changes again. ADD and MOD queue the item, as Linux polls it
+ *   there. Cost: O(changes + reported), O(1) for ctl.
+ * - A set more than BOND_EV_LOG changes behind queues all its items once.
  *
  * EPOLLEXCLUSIVE (nginx's workers on one listening socket): Linux wakes one
  * of the sets waiting on it. Here every waiter polls, so a readiness (the
@@ -35,23 +42,29 @@
 #define BOND_EPOLL_ALWAYS	(EPOLLERR | EPOLLHUP)	/* reported unasked */
 #define BOND_EPOLL_USER_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | \
 				 EPOLLERR | EPOLLHUP)
+#define NIL			(-1)
 
 struct bond_epoll_item {
-	int fd;
+	struct bond_sock *sk;	/* only through bond_sock_at(sk_idx, sk_id) */
 	uint64_t sk_id;
+	uint32_t sk_idx;
+	int fd;
 	uint32_t events;	/* as given, with EPOLLET/ONESHOT */
 	epoll_data_t data;
-	uint32_t seen_seq;	/* EPOLLET: sk->ev_seq when last reported */
+	int hnext;		/* hash chain; free list when unused */
+	int rprev, rnext;	/* ready list */
+	bool queued;		/* on the ready list */
 	bool armed;		/* EPOLLONESHOT: false once reported */
 };
 
 struct bond_epoll {
 	int kfd;
 	struct bond_epoll_item *items;
-	unsigned int n, cap;
-	unsigned int next;	/* where the next scan starts (fairness) */
-	bool quiet;		/* the last scan found nothing ready ... */
-	uint64_t quiet_gen;	/* ... when bond_ev_gen was this */
+	unsigned int n, cap;	/* items in use, slots */
+	int free;		/* unused slots, through hnext */
+	int *bucket;		/* hash on sk_id: cap heads (cap: a power of 2) */
+	int rhead, rtail;	/* ready list */
+	uint64_t cursor;	/* bond_ev_gen read up to */
 	uint64_t token;		/* names it in this process (EPOLLEXCLUSIVE) */
 };
 
@@ -64,6 +77,7 @@ bond_epoll_new(int kfd)
 
 	if (ep != NULL) {
 		ep->kfd = kfd;
+		ep->free = ep->rhead = ep->rtail = NIL;
 		ep->token = __atomic_add_fetch(&last_token, 1, __ATOMIC_RELAXED);
 	}
 	return ep;
@@ -75,6 +89,7 @@ bond_epoll_free(struct bond_epoll *ep)
 	if (ep == NULL)
 		return;
 	free(ep->items);
+	free(ep->bucket);
 	free(ep);
 }
 
@@ -90,82 +105,182 @@ bond_epoll_kfd(const struct bond_epoll *ep)
 	return ep->kfd;
 }
 
-static int
-find(const struct bond_epoll *ep, int fd)
+static unsigned int
+hash(const struct bond_epoll *ep, uint64_t id)
 {
-	for (unsigned int i = 0; i < ep->n; i++)
-		if (ep->items[i].fd == fd)
-			return (int)i;
-	return -1;
+	return (unsigned int)((id * 0x9e3779b97f4a7c15ull) >> 32) & (ep->cap - 1);
+}
+
+/* Room for one more item: slots and buckets double together. */
+static int
+grow(struct bond_epoll *ep)
+{
+	unsigned int cap = ep->cap ? ep->cap * 2 : BOND_EPOLL_MIN_CAP;
+	struct bond_epoll_item *items = realloc(ep->items, cap * sizeof(*items));
+	int *bucket;
+
+	if (items == NULL)
+		return -ENOMEM;
+	ep->items = items;
+	bucket = malloc(cap * sizeof(*bucket));
+	if (bucket == NULL)
+		return -ENOMEM;
+	free(ep->bucket);
+	ep->bucket = bucket;
+	for (unsigned int b = 0; b < cap; b++)
+		bucket[b] = NIL;
+	/* every old slot is in use (the free list was empty): rehash them */
+	ep->cap = cap;
+	for (unsigned int i = 0; i < ep->n; i++) {
+		unsigned int b = hash(ep, items[i].sk_id);
+
+		items[i].hnext = bucket[b];
+		bucket[b] = (int)i;
+	}
+	for (unsigned int i = cap; i-- > ep->n;) {
+		items[i].sk = NULL;
+		items[i].hnext = ep->free;
+		ep->free = (int)i;
+	}
+	return 0;
+}
+
+static int
+find(const struct bond_epoll *ep, const struct bond_sock *sk, int fd)
+{
+	if (ep->cap == 0)
+		return NIL;
+	for (int i = ep->bucket[hash(ep, sk->id)]; i != NIL; i = ep->items[i].hnext)
+		if (ep->items[i].sk_id == sk->id && ep->items[i].fd == fd)
+			return i;
+	return NIL;
 }
 
 static void
-remove_at(struct bond_epoll *ep, unsigned int i)
+enqueue(struct bond_epoll *ep, int i)
 {
-	ep->items[i] = ep->items[--ep->n];
+	struct bond_epoll_item *it = &ep->items[i];
+
+	if (it->queued)
+		return;
+	it->queued = true;
+	it->rnext = NIL;
+	it->rprev = ep->rtail;
+	if (ep->rtail != NIL)
+		ep->items[ep->rtail].rnext = i;
+	else
+		ep->rhead = i;
+	ep->rtail = i;
 }
 
-/* The socket an item was made for, or NULL once that fd was closed. */
-static struct bond_sock *
-item_sock(const struct bond_epoll_item *it)
+static void
+dequeue(struct bond_epoll *ep, int i)
 {
-	struct bond_sock *sk = bond_fd_sock(it->fd);
+	struct bond_epoll_item *it = &ep->items[i];
 
-	return sk != NULL && sk->id == it->sk_id ? sk : NULL;
+	if (!it->queued)
+		return;
+	it->queued = false;
+	if (it->rprev != NIL)
+		ep->items[it->rprev].rnext = it->rnext;
+	else
+		ep->rhead = it->rnext;
+	if (it->rnext != NIL)
+		ep->items[it->rnext].rprev = it->rprev;
+	else
+		ep->rtail = it->rprev;
+}
+
+static void
+item_free(struct bond_epoll *ep, int i)
+{
+	int *link = &ep->bucket[hash(ep, ep->items[i].sk_id)];
+
+	dequeue(ep, i);
+	while (*link != i)
+		link = &ep->items[*link].hnext;
+	*link = ep->items[i].hnext;
+	ep->items[i].sk = NULL;
+	ep->items[i].hnext = ep->free;
+	ep->free = i;
+	ep->n--;
+}
+
+/* Queue the items of every socket logged since the set last looked. */
+static void
+catch_up(struct bond_epoll *ep)
+{
+	uint64_t gen = bond_ev_gen;
+
+	if (gen - ep->cursor > BOND_EV_LOG) {
+		for (unsigned int i = 0; i < ep->cap; i++)
+			if (ep->items[i].sk != NULL)
+				enqueue(ep, (int)i);
+	} else {
+		for (uint64_t c = ep->cursor; c != gen; c++) {
+			uint64_t id = bond_ev_log[c % BOND_EV_LOG];
+
+			for (int i = ep->bucket[hash(ep, id)]; i != NIL;
+			     i = ep->items[i].hnext)
+				if (ep->items[i].sk_id == id)
+					enqueue(ep, i);
+		}
+	}
+	ep->cursor = gen;
 }
 
 int
 bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 		    struct bond_sock *sk, const void *event)
 {
-	struct epoll_event ev;
-	int i = find(ep, fd);
+	struct epoll_event ev = { 0 };
+	int i;
 
-	ep->quiet = false;
-
-	/* An item whose socket was closed and whose fd was reused is stale. */
-	if (i >= 0 && ep->items[i].sk_id != sk->id) {
-		remove_at(ep, (unsigned int)i);
-		i = -1;
-	}
 	if (op != EPOLL_CTL_DEL) {
 		if (event == NULL)
 			return -EFAULT;
 		memcpy(&ev, event, sizeof(ev));
 	}
+	if (ep->n == 0)
+		ep->cursor = bond_ev_gen;	/* nothing to catch up on */
+	else
+		catch_up(ep);	/* closed sockets leave, in bounded time */
+	i = find(ep, sk, fd);
 	/* Linux: EPOLLEXCLUSIVE only at ADD, only with the bits it allows,
 	 * and an exclusive item cannot be modified. */
 	if (op == EPOLL_CTL_ADD && (ev.events & EPOLLEXCLUSIVE) &&
 	    (ev.events & ~(uint32_t)BOND_EXCL_OK))
 		return -EINVAL;
 	if (op == EPOLL_CTL_MOD && ((ev.events & EPOLLEXCLUSIVE) ||
-				    (i >= 0 && (ep->items[i].events & EPOLLEXCLUSIVE))))
+				    (i != NIL && (ep->items[i].events & EPOLLEXCLUSIVE))))
 		return -EINVAL;
 	switch (op) {
-	case EPOLL_CTL_ADD:
-		if (i >= 0)
-			return -EEXIST;
-		if (ep->n == ep->cap) {
-			unsigned int cap = ep->cap ? ep->cap * 2 : BOND_EPOLL_MIN_CAP;
-			void *p = realloc(ep->items, cap * sizeof(*ep->items));
+	case EPOLL_CTL_ADD: {
+		unsigned int b;
 
-			if (p == NULL)
-				return -ENOMEM;
-			ep->items = p;
-			ep->cap = cap;
-		}
-		i = (int)ep->n++;
-		ep->items[i].fd = fd;
-		ep->items[i].sk_id = sk->id;
+		if (i != NIL)
+			return -EEXIST;
+		if (ep->free == NIL && grow(ep) < 0)
+			return -ENOMEM;
+		i = ep->free;
+		ep->free = ep->items[i].hnext;
+		ep->n++;
+		b = hash(ep, sk->id);
+		ep->items[i] = (struct bond_epoll_item){
+			.sk = sk, .sk_id = sk->id, .sk_idx = sk->idx, .fd = fd,
+			.hnext = ep->bucket[b], .rprev = NIL, .rnext = NIL,
+		};
+		ep->bucket[b] = i;
 		break;
+	}
 	case EPOLL_CTL_MOD:
-		if (i < 0)
+		if (i == NIL)
 			return -ENOENT;
 		break;
 	case EPOLL_CTL_DEL:
-		if (i < 0)
+		if (i == NIL)
 			return -ENOENT;
-		remove_at(ep, (unsigned int)i);
+		item_free(ep, i);
 		return 0;
 	default:
 		return -EINVAL;
@@ -173,8 +288,7 @@ bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 	ep->items[i].events = ev.events;
 	ep->items[i].data = ev.data;
 	ep->items[i].armed = true;
-	/* So that EPOLLET reports what is already pending, as Linux does. */
-	ep->items[i].seen_seq = sk->ev_seq - 1;
+	enqueue(ep, i);
 	return 0;
 }
 
@@ -213,64 +327,46 @@ int
 bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents)
 {
 	struct epoll_event *out = events;
-	uint64_t gen = bond_ev_gen;
-	unsigned int start, n = ep->n, dead = 0;
-	bool held = false;	/* an EPOLLEXCLUSIVE readiness left to another set */
-	bool fault = false;
-	int got = 0;
+	int got = 0, next, last;
 
-	if (n == 0 || (ep->quiet && ep->quiet_gen == gen))
+	if (ep->n == 0)
 		return 0;
-	start = ep->next % n;
-	for (unsigned int k = 0; k < n; k++) {
-		unsigned int i = (start + k) % n;
+	catch_up(ep);
+	/* the items queued now, once: those reported go back behind them */
+	last = ep->rtail;
+	for (int i = ep->rhead; i != NIL && got < maxevents; i = next) {
 		struct bond_epoll_item *it = &ep->items[i];
-		struct bond_sock *sk = item_sock(it);
+		struct bond_sock *sk = bond_sock_at(it->sk_idx, it->sk_id);
+		bool end = i == last;
 		uint32_t ready;
 
+		next = it->rnext;
 		if (sk == NULL) {
 			/* closed since: Linux drops it from the set */
-			it->fd = -1;
-			dead++;
-			continue;
-		}
-		if (!it->armed || got == maxevents)
-			continue;
-		ready = sk->proto->events(sk) &
-			((it->events & BOND_EPOLL_USER_EVENTS) | BOND_EPOLL_ALWAYS);
-		if (ready == 0)
-			continue;
-		if ((it->events & EPOLLEXCLUSIVE) && !excl_claim(ep, sk)) {
-			held = true;
-			continue;
-		}
-		if (!out_ok(&out[got], got == 0)) {
-			fault = true;	/* the item stays ready, as on Linux */
-			got = got == 0 ? -EFAULT : got;
-			break;
-		}
-		if (it->events & EPOLLET) {
-			if (it->seen_seq == sk->ev_seq)
-				continue;
-			it->seen_seq = sk->ev_seq;
-		}
-		if (it->events & EPOLLONESHOT)
-			it->armed = false;
-		out[got].events = ready;
-		out[got].data = it->data;
-		got++;
-		ep->next = i + 1;
-	}
-	for (unsigned int i = 0; dead > 0 && i < ep->n;) {
-		if (ep->items[i].fd < 0) {
-			remove_at(ep, i);
-			dead--;
+			item_free(ep, i);
+		} else if (!it->armed) {
+			dequeue(ep, i);
+		} else if ((ready = sk->proto->events(sk) &
+			    ((it->events & BOND_EPOLL_USER_EVENTS) |
+			     BOND_EPOLL_ALWAYS)) == 0) {
+			dequeue(ep, i);
+		} else if ((it->events & EPOLLEXCLUSIVE) && !excl_claim(ep, sk)) {
+			/* another set's for now: stays queued, looked at again */
+		} else if (!out_ok(&out[got], got == 0)) {
+			/* the item stays ready, as on Linux */
+			return got == 0 ? -EFAULT : got;
 		} else {
-			i++;
+			out[got].events = ready;
+			out[got].data = it->data;
+			got++;
+			dequeue(ep, i);
+			if (it->events & EPOLLONESHOT)
+				it->armed = false;
+			else if (!(it->events & EPOLLET))
+				enqueue(ep, i);	/* level: behind the others */
 		}
+		if (end)
+			break;
 	}
-	/* a held readiness may come back to us: not quiet */
-	ep->quiet = got == 0 && !held && !fault;
-	ep->quiet_gen = gen;
 	return got;
 }

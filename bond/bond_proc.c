@@ -48,6 +48,7 @@ struct bond_procs {
 	int32_t pid[BOND_PROCS_MAX];
 	uint32_t gen[BOND_PROCS_MAX];		/* bumped at each use of a slot */
 	uint64_t idx_map[BOND_SOCKS_MAX / BOND_BITS];	/* socket indexes in use */
+	struct bond_sock *at[BOND_SOCKS_MAX];	/* the socket at each index in use */
 	uint32_t idx_hint;
 	struct bond_sock *socks;		/* every open stack socket */
 	uint64_t reaped;			/* slots released for a vanished process */
@@ -203,6 +204,7 @@ bond_sock_register(struct bond_sock *sk)
 		sk->idx = w * BOND_BITS + (uint32_t)__builtin_ctzll(free_bits);
 		procs.idx_map[w] |= 1ull << (sk->idx % BOND_BITS);
 		procs.idx_hint = w;
+		procs.at[sk->idx] = sk;
 		sk->all_prev = NULL;
 		sk->all_next = procs.socks;
 		if (procs.socks != NULL)
@@ -218,6 +220,7 @@ static void
 sock_unregister(struct bond_sock *sk)
 {
 	procs.idx_map[sk->idx / BOND_BITS] &= ~(1ull << (sk->idx % BOND_BITS));
+	procs.at[sk->idx] = NULL;
 	if (sk->all_prev != NULL)
 		sk->all_prev->all_next = sk->all_next;
 	else
@@ -233,8 +236,16 @@ sock_final(struct bond_sock *sk)
 {
 	sock_unregister(sk);
 	closed_here++;
+	bond_sock_bump(sk);	/* epoll sets drop it at their next look */
 	sk->proto->close(sk);
-	bond_ev_gen++;	/* epoll sets drop it at their next scan */
+}
+
+struct bond_sock *
+bond_sock_at(uint32_t idx, uint64_t id)
+{
+	struct bond_sock *sk = idx < BOND_SOCKS_MAX ? procs.at[idx] : NULL;
+
+	return sk != NULL && sk->id == id ? sk : NULL;
 }
 
 void

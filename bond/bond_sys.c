@@ -78,7 +78,6 @@ sock_unref(struct bond_sock *sk)
 		bond_enter();
 	}
 	bond_sock_drop(sk);
-	bond_ev_gen++;	/* epoll sets drop the fd at their next scan */
 	bond_leave();
 }
 

@@ -4,7 +4,8 @@
  *
  *   zpnet-sockcheck peer PORT
  *	the kernel-side helper: a TCP service on PORT (first line picks the
- *	mode: ECHO, SINK, LAST, SEND n, BACK port, BACKN n port, RESET;
+ *	mode: ECHO, SINK, LAST, SEND n, BACK port, BACKN n port,
+ *	ORDER n port, RESET;
  *	anything else: close) and UDP echo on PORT;
  *	nothing listens on PORT+1 (for ECONNREFUSED).
  *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP [PEER_IP6]
@@ -59,6 +60,7 @@
 #define LINUX_KEEPINTVL	75
 #define LINUX_KEEPCNT	9
 #define BACKLOG_CONNS	3
+#define ORDER_ROUNDS	1000
 #define DUP_LOW		50
 #define NAP_NS		(100 * 1000 * 1000)
 
@@ -220,6 +222,30 @@ peer_conn(int c, const struct sockaddr_in *from)
 		}
 		snprintf(line, sizeof(line), "%d\n", ok);
 		write_all(c, line, strlen(line));
+	} else if (strncmp(line, "ORDER ", 6) == 0 && from != NULL) {
+		/* two connections back; then n rounds, each on a "g": '1' on
+		 * one of them, then '2' on the other, the order at random */
+		char *end, g;
+		int n = (int)strtol(line + 6, &end, 10), s[2], one = 1;
+		struct sockaddr_in to = addr_of(from, atoi(end));
+		unsigned int seed = 12345;
+
+		for (int i = 0; i < 2; i++) {
+			s[i] = socket(AF_INET, SOCK_STREAM, 0);
+			setsockopt(s[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (connect(s[i], (struct sockaddr *)&to, sizeof(to)) < 0)
+				n = 0;
+		}
+		for (int i = 0; i < n && read(c, &g, 1) == 1; i++) {
+			int first = rand_r(&seed) & 1;
+
+			if (write_all(s[first], "1", 1) < 0 ||
+			    write_all(s[!first], "2", 1) < 0)
+				break;
+		}
+		read(c, &g, 1);	/* no FIN before the test is done */
+		close(s[0]);
+		close(s[1]);
 	} else if (strncmp(line, "BACK ", 5) == 0 && from != NULL) {
 		struct sockaddr_in to = addr_of(from, atoi(line + 5));
 		int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -1690,6 +1716,106 @@ check_more_waits(void)
 	close(s);
 }
 
+/*
+ * epoll's ready list: two connections, the peer sends on one and then on
+ * the other (at random which first); epoll_wait must report first the one
+ * whose data came first, every round. Then: one socket in two sets, each
+ * reporting with its own data; a registration survives the close of its
+ * fd while a dup keeps the socket open, and ends with the last close.
+ */
+static void
+check_epoll_order(void)
+{
+	struct sockaddr_in a = local_sa, got;
+	socklen_t len = sizeof(got);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	struct epoll_event ev, out[2];
+	int l = socket(AF_INET, SOCK_STREAM, 0), ctl, c[2] = { -1, -1 };
+	int ep = epoll_create1(0), ep2, rounds = 0, wrong = 0, s, d;
+	char cmd[LINE_MAX_LEN], buf[8];
+
+	a.sin_port = 0;
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 4) == 0 &&
+	      getsockname(l, (struct sockaddr *)&got, &len) == 0, "order: listen");
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
+	snprintf(cmd, sizeof(cmd), "ORDER %d %d\n", ORDER_ROUNDS, ntohs(got.sin_port));
+	ctl = tcp_to(cmd);
+	c[0] = accept(l, NULL, NULL);
+	c[1] = accept(l, NULL, NULL);
+	CHECK(ctl >= 0 && c[0] >= 0 && c[1] >= 0, "order: two connections");
+	/* the second joins the set first: interest order is not ready order */
+	for (int i = 2; i-- > 0;) {
+		ev.events = EPOLLIN;
+		ev.data.fd = c[i];
+		epoll_ctl(ep, EPOLL_CTL_ADD, c[i], &ev);
+	}
+	for (; rounds < ORDER_ROUNDS && ctl >= 0 && c[1] >= 0; rounds++) {
+		int first = -1, n, seen = 0;
+		char firstbyte = 0;
+
+		if (write(ctl, "g", 1) != 1)
+			break;
+		while (seen < 2 && (n = epoll_wait(ep, out, 2, WAIT_MS)) > 0) {
+			for (int i = 0; i < n; i++) {
+				char b;
+
+				if (recv(out[i].data.fd, &b, 1, MSG_DONTWAIT) != 1)
+					continue;
+				if (first < 0) {
+					first = out[i].data.fd;
+					firstbyte = b;
+				}
+				seen++;
+			}
+		}
+		if (seen < 2)
+			break;
+		if (firstbyte != '1')
+			wrong++;
+		/* nothing left: the next round starts from an empty list */
+		if (epoll_wait(ep, out, 2, 0) != 0)
+			wrong++;
+	}
+	CHECK(rounds == ORDER_ROUNDS && wrong == 0,
+	      "epoll_wait reports first the connection whose data came first "
+	      "(%d rounds of %d, %d wrong)", rounds, ORDER_ROUNDS, wrong);
+	close(c[0]);
+	close(c[1]);
+	close(ctl);
+	close(l);
+	close(ep);
+
+	/* one socket in two sets */
+	s = tcp_to("ECHO\n");
+	ep = epoll_create1(0);
+	ep2 = epoll_create1(0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	ev.data.u64 = 2;
+	epoll_ctl(ep2, EPOLL_CTL_ADD, s, &ev);
+	write_all(s, "x", 1);
+	CHECK(epoll_wait(ep, out, 2, WAIT_MS) == 1 && out[0].data.u64 == 1 &&
+	      epoll_wait(ep2, out, 2, WAIT_MS) == 1 && out[0].data.u64 == 2,
+	      "one socket in two epoll sets: each reports it with its own data");
+	read_full(s, buf, 1);
+	close(ep2);
+
+	/* dup, then close the registered fd */
+	d = dup(s);
+	close(s);
+	write_all(d, "y", 1);
+	CHECK(epoll_wait(ep, out, 2, WAIT_MS) == 1 && out[0].data.u64 == 1,
+	      "dup + close of the registered fd: the registration stays");
+	errno = 0;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, d, NULL) < 0 && errno == ENOENT,
+	      "... and is not the dup's: EPOLL_CTL_DEL of the dup gives ENOENT");
+	close(d);
+	CHECK(epoll_wait(ep, out, 2, 0) == 0,
+	      "the last close ends it (data was still pending)");
+	close(ep);
+}
+
 /* listen(fd, 1): more connections than the backlog wait, none is refused. */
 static void
 check_backlog(void)
@@ -1858,6 +1984,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_peer_gone();
 	check_more_waits();
 	check_backlog();
+	check_epoll_order();
 	check_udp_more();
 	if (have6)
 		check_ipv6();

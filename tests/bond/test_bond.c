@@ -61,6 +61,11 @@ fake_events(struct bond_sock *sk)
 }
 
 static void
+fake_close(struct bond_sock *sk)
+{
+}
+
+static void
 fake_apply(struct bond_sock *sk)
 {
 	applied++;
@@ -68,7 +73,7 @@ fake_apply(struct bond_sock *sk)
 
 static const struct bond_proto fake_proto = {
 	.name = "fake", .type = SOCK_STREAM, .events = fake_events,
-	.apply_opts = fake_apply,
+	.apply_opts = fake_apply, .close = fake_close,
 };
 
 /* What a protocol does when readiness changes: new state, then a bump. */
@@ -195,12 +200,31 @@ test_sockopt(void)
 	free(f);
 }
 
+/* A socket epoll can see: registered with the stack, held by one fd. */
+static struct fake_sock *
+reg_new(int fd)
+{
+	struct fake_sock *f = fake_new(fd);
+
+	EXPECT(bond_sock_register(&f->sk) == 0);
+	bond_sock_hold(&f->sk);
+	return f;
+}
+
+/* Its last close (the socket stays allocated: the test frees it). */
+static void
+reg_close(struct fake_sock *f)
+{
+	bond_fd_clear(f->sk.kfd);
+	bond_sock_drop(&f->sk);
+}
+
 /* EPOLLEXCLUSIVE: one readiness goes to one set for a while. */
 static void
 test_epoll_exclusive(void)
 {
 	struct bond_epoll *e1 = bond_epoll_new(101), *e2 = bond_epoll_new(102);
-	struct fake_sock *l = fake_new(30);
+	struct fake_sock *l = reg_new(30);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE }, out[2];
 
 	EXPECT(bond_epoll_ctl_sock(e1, EPOLL_CTL_ADD, 30, &l->sk, &ev) == 0);
@@ -223,7 +247,7 @@ test_epoll_exclusive(void)
 	fake_now += 200 * BOND_NS_PER_MS;	/* e2 never took it: e1 may */
 	EXPECT(bond_epoll_collect(e1, out, 2) == 1);
 	fake_set(l, 0);
-	bond_fd_clear(30);
+	reg_close(l);
 	bond_epoll_free(e1);
 	bond_epoll_free(e2);
 	free(l);
@@ -233,7 +257,7 @@ static void
 test_epoll(void)
 {
 	struct bond_epoll *ep = bond_epoll_new(100);
-	struct fake_sock *a = fake_new(20), *b = fake_new(21), *c;
+	struct fake_sock *a = reg_new(20), *b = reg_new(21), *c;
 	struct epoll_event ev, out[4];
 
 	EXPECT(ep != NULL && bond_epoll_kfd(ep) == 100 && bond_epoll_count(ep) == 0);
@@ -272,6 +296,8 @@ test_epoll(void)
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0xbb);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
+	bond_sock_bump(&b->sk);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0);	/* disarmed */
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_MOD, 21, &b->sk, &ev) == 0);
 	EXPECT(bond_epoll_collect(ep, out, 4) == 1);
 	/* maxevents honoured, all reported across calls (fair rotation) */
@@ -283,50 +309,93 @@ test_epoll(void)
 		uint64_t first = out[0].data.u64;
 
 		EXPECT(bond_epoll_collect(ep, out, 1) == 1 && out[0].data.u64 != first);
+		EXPECT(bond_epoll_collect(ep, out, 1) == 1 && out[0].data.u64 == first);
 	}
 	EXPECT(bond_epoll_collect(ep, out, 4) == 2);
-	/* a closed fd drops out; its reused number is a new item */
+	/* closing its fd does not end the item (dup + close on Linux): the
+	 * socket's last close does; a reused fd number is a new item */
+	bond_sock_hold(&a->sk);		/* a dup */
 	bond_fd_clear(20);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && bond_epoll_count(ep) == 1);
-	c = fake_new(21);	/* fd 21 reused by another socket */
+	bond_sock_drop(&a->sk);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 2 && bond_epoll_count(ep) == 2);
+	bond_sock_drop(&a->sk);		/* the dup's close: the last */
+	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0xbb &&
+	       bond_epoll_count(ep) == 1);
+	reg_close(b);
+	EXPECT(bond_epoll_collect(ep, out, 4) == 0 && bond_epoll_count(ep) == 0);
+	c = reg_new(21);	/* fd 21 reused by another socket */
 	fake_set(c, EPOLLIN);
 	ev.events = EPOLLIN;
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 21, &c->sk, &ev) == 0);
 	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_DEL, 21, &c->sk, NULL) == 0);
 	EXPECT(bond_epoll_count(ep) == 0);
-	bond_fd_clear(21);
+	reg_close(c);
 	bond_epoll_free(ep);
 	free(a);
 	free(b);
 	free(c);
+}
 
-	/* a set whose scan found nothing scans again when a socket's
-	 * readiness moves, when the set changes, when a socket closes */
-	ep = bond_epoll_new(101);
-	a = fake_new(22);
-	b = fake_new(23);
-	ev.events = EPOLLIN;
-	ev.data.u64 = 0x22;
-	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 22, &a->sk, &ev) == 0);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
-	fake_set(a, EPOLLIN);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0x22);
-	fake_set(a, 0);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 0);
-	b->ev = EPOLLIN;	/* ready before it joins the set */
-	ev.data.u64 = 0x23;
-	EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 23, &b->sk, &ev) == 0);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 1 && out[0].data.u64 == 0x23);
-	fake_set(b, 0);
-	EXPECT(bond_epoll_collect(ep, out, 4) == 0 && bond_epoll_count(ep) == 2);
-	bond_fd_clear(23);
-	bond_ev_gen++;		/* what closing an fd does (bond_sys.c) */
-	EXPECT(bond_epoll_collect(ep, out, 4) == 0 && bond_epoll_count(ep) == 1);
-	bond_fd_clear(22);
+/* The ready list: sockets in the order they became ready, not the order
+ * they joined; one socket in two sets; a set far behind the log. */
+static void
+test_epoll_order(void)
+{
+	enum { N = 40 };
+	struct bond_epoll *ep = bond_epoll_new(100), *e2 = bond_epoll_new(101);
+	struct fake_sock *f[N];
+	struct epoll_event ev = { .events = EPOLLIN }, out[N];
+	bool order_ok = true;
+
+	for (int i = 0; i < N; i++) {
+		f[i] = reg_new(40 + i);
+		ev.data.u32 = (uint32_t)i;
+		EXPECT(bond_epoll_ctl_sock(ep, EPOLL_CTL_ADD, 40 + i, &f[i]->sk, &ev) == 0);
+	}
+	EXPECT(bond_epoll_count(ep) == N && bond_epoll_collect(ep, out, N) == 0);
+	/* ready from the last joined to the first, with repeats: reported in
+	 * the order of each one's first change */
+	for (int i = N; i-- > 0;) {
+		fake_set(f[i], EPOLLIN);
+		fake_set(f[N - 1], EPOLLIN);
+	}
+	EXPECT(bond_epoll_collect(ep, out, N) == N);
+	for (int i = 0; i < N; i++)
+		order_ok &= out[i].data.u32 == (uint32_t)(N - 1 - i);
+	EXPECT(order_ok);
+	/* level: all still ready, reported again in the same order */
+	EXPECT(bond_epoll_collect(ep, out, 2) == 2 && out[0].data.u32 == N - 1 &&
+	       out[1].data.u32 == N - 2);
+	EXPECT(bond_epoll_collect(ep, out, 1) == 1 && out[0].data.u32 == N - 3);
+	for (int i = 0; i < N; i++)
+		fake_set(f[i], 0);
+	EXPECT(bond_epoll_collect(ep, out, N) == 0);
+
+	/* one socket in two sets, each with its own data */
+	ev.data.u32 = 0xe2;
+	EXPECT(bond_epoll_ctl_sock(e2, EPOLL_CTL_ADD, 45, &f[5]->sk, &ev) == 0);
+	fake_set(f[7], EPOLLIN);
+	fake_set(f[5], EPOLLIN);
+	EXPECT(bond_epoll_collect(ep, out, N) == 2 && out[0].data.u32 == 7 &&
+	       out[1].data.u32 == 5);
+	EXPECT(bond_epoll_collect(e2, out, N) == 1 && out[0].data.u32 == 0xe2);
+	fake_set(f[5], 0);
+	fake_set(f[7], 0);
+
+	/* more changes than the log holds: every item looked at once */
+	for (unsigned int k = 0; k < BOND_EV_LOG + 5; k++)
+		bond_sock_bump(&f[k % N]->sk);
+	f[3]->ev = EPOLLIN;
+	EXPECT(bond_epoll_collect(ep, out, N) == 1 && out[0].data.u32 == 3);
+	EXPECT(bond_epoll_collect(e2, out, N) == 0);
+	for (int i = 0; i < N; i++) {
+		reg_close(f[i]);
+		free(f[i]);
+	}
+	EXPECT(bond_epoll_collect(ep, out, N) == 0 && bond_epoll_count(ep) == 0);
+	EXPECT(bond_epoll_collect(e2, out, N) == 0 && bond_epoll_count(e2) == 0);
 	bond_epoll_free(ep);
-	free(a);
-	free(b);
+	bond_epoll_free(e2);
 }
 
 static bool
@@ -549,12 +618,13 @@ main(int argc, char **argv)
 	test_fd_table();
 	test_errno();
 	test_sockopt();
-	test_epoll();
+	test_holders();		/* first: it counts every close */
+	test_epoll();		/* then sockets register as a process without a slot */
 	test_epoll_exclusive();
+	test_epoll_order();
 	test_config();
 	test_waiter();
 	test_waiter_signals();
-	test_holders();
 	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);
