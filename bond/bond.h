@@ -465,5 +465,7 @@ void bond_close_all(void);
 void bond_exit_flush(void);
 /* Retry closes that could not queue their FIN. */
 void bond_tcp_reap(void);
+/* Send the ACKs that reads left delayed (lock held; before each poll). */
+void bond_tcp_send_owed_acks(void);
 
 #endif

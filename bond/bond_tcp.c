@@ -28,6 +28,7 @@
 #define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
+#define BOND_ACKS_OWED_MAX	64
 
 enum bond_tcp_state {
 	BT_NEW,			/* no pcb yet */
@@ -51,6 +52,7 @@ struct bond_tcp {
 	bool orphan;		/* closed by the app, waiting to queue its FIN */
 	bool started_connect;	/* connect() made it (not accept) */
 	bool connect_seen;	/* a connect() call has reported the connection */
+	bool ack_owed;		/* in acks_owed[] */
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -76,6 +78,22 @@ static struct bond_tcp *orphans BOND_SHARED;
  * groups, linked by rp_groups_next.
  */
 static struct bond_tcp *rp_groups BOND_SHARED;
+
+/*
+ * ACKs owed for data the application has read. lwIP delays the ACK of a
+ * lone segment until its fast timer (up to 250 ms), and a peer that writes
+ * twice before it reads (Nagle) holds its second write until that ACK.
+ * Linux avoids most of it with quick-ACK mode. Here a read that leaves
+ * the ACK delayed notes the socket, and the next poll of the stack sends
+ * it: a poll comes when the application waits again without having
+ * answered (an answer carries the ACK, and lwIP clears the delay), or at
+ * the service thread's turn. Request/response traffic sends nothing more.
+ */
+static struct {
+	uint32_t idx;
+	uint64_t id;
+} acks_owed[BOND_ACKS_OWED_MAX] BOND_SHARED;
+static unsigned int n_acks_owed BOND_SHARED;
 
 static inline struct bond_tcp *
 bt_of(struct bond_sock *sk)
@@ -553,6 +571,32 @@ consume(struct bond_tcp *t, size_t n)
 	}
 	if (t->rx == NULL)
 		t->rx_tail = NULL;
+	if (t->pcb != NULL && (t->pcb->flags & TF_ACK_DELAY) && !t->ack_owed &&
+	    n_acks_owed < BOND_ACKS_OWED_MAX) {
+		acks_owed[n_acks_owed].idx = t->sk.idx;
+		acks_owed[n_acks_owed].id = t->sk.id;
+		n_acks_owed++;
+		t->ack_owed = true;
+	}
+}
+
+void
+bond_tcp_send_owed_acks(void)
+{
+	for (unsigned int i = 0; i < n_acks_owed; i++) {
+		struct bond_sock *sk = bond_sock_at(acks_owed[i].idx, acks_owed[i].id);
+		struct bond_tcp *t;
+
+		if (sk == NULL)
+			continue;	/* closed: lwIP's timer has it */
+		t = bt_of(sk);
+		t->ack_owed = false;
+		if (t->pcb != NULL && (t->pcb->flags & TF_ACK_DELAY)) {
+			tcp_ack_now(t->pcb);
+			tcp_output(t->pcb);
+		}
+	}
+	n_acks_owed = 0;
 }
 
 static ssize_t

@@ -9,6 +9,12 @@
  * recorded; the run stops after COUNT recorded iterations or SECONDS,
  * whichever is first.
  *
+ * With -p the connection keeps Nagle on and each request is written in two
+ * halves: a client that writes twice, then reads. Against kernel_echo -m
+ * SIZE (which answers whole requests only) the second half leaves only
+ * once the first is acknowledged, so a server that delays that ACK costs
+ * the client its delay.
+ *
  * Prints one line to stdout:
  *   size=64 count=N p50_us=.. p90_us=.. p99_us=.. p999_us=.. min_us=.. \
  *   max_us=.. mean_us=..
@@ -24,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +57,7 @@ struct rr_opts {
 	long count;
 	long warmup;
 	long seconds;
+	bool split;
 	const char *host;
 	const char *port;
 };
@@ -58,7 +66,8 @@ static void
 rr_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: echo_rr [-s SIZE] [-n COUNT] [-w WARMUP] [-t SECONDS] HOST PORT\n"
+		"usage: echo_rr [-p] [-s SIZE] [-n COUNT] [-w WARMUP] [-t SECONDS] HOST PORT\n"
+		"  -p          Nagle on, each request written in two halves (SIZE >= 2)\n"
 		"  -s SIZE     bytes per request, 1..%d (default %d)\n"
 		"  -n COUNT    recorded round trips (default %d)\n"
 		"  -w WARMUP   unrecorded round trips first (default %d)\n"
@@ -100,8 +109,12 @@ rr_parse_args(int argc, char **argv, struct rr_opts *o)
 	o->count = RR_COUNT_DEFAULT;
 	o->warmup = RR_WARMUP_DEFAULT;
 	o->seconds = RR_SECONDS_DEFAULT;
-	while ((c = getopt_long(argc, argv, "s:n:w:t:h", longopts, NULL)) != -1) {
+	o->split = false;
+	while ((c = getopt_long(argc, argv, "ps:n:w:t:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'p':
+			o->split = true;
+			break;
 		case 's':
 			if (rr_parse_long("SIZE", optarg, 1, RR_SIZE_MAX, &v) < 0)
 				return -1;
@@ -130,7 +143,7 @@ rr_parse_args(int argc, char **argv, struct rr_opts *o)
 			return -1;
 		}
 	}
-	if (argc - optind != 2) {
+	if (argc - optind != 2 || (o->split && o->size < 2)) {
 		rr_usage(stderr);
 		return -1;
 	}
@@ -166,7 +179,7 @@ rr_set_timeouts(int fd, long seconds)
 
 /* Connect to the first address of HOST:PORT that accepts; fd or -1. */
 static int
-rr_connect(const char *host, const char *port, long seconds)
+rr_connect(const char *host, const char *port, long seconds, bool nodelay)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -201,7 +214,7 @@ rr_connect(const char *host, const char *port, long seconds)
 			strerror(saved));
 		return -1;
 	}
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+	if (nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
 		fprintf(stderr, "echo_rr: TCP_NODELAY: %s\n", strerror(errno));
 		close(fd);
 		return -1;
@@ -214,19 +227,20 @@ rr_connect(const char *host, const char *port, long seconds)
 }
 
 /*
- * Send all of TX. When the socket is full, read the echo already on its
- * way into RX (*got bytes so far) while waiting: a blocking echo server
- * writing back a large request would otherwise never read the rest of it.
+ * Send TX[from..to). When the socket is full, read the echo already on its
+ * way into RX (*got of len bytes so far) while waiting: a blocking echo
+ * server writing back a large request would otherwise never read the rest
+ * of it.
  */
 static int
 rr_send_all(int fd, const unsigned char *tx, unsigned char *rx, size_t len,
-	    size_t *got, int timeout_ms)
+	    size_t from, size_t to, size_t *got, int timeout_ms)
 {
-	size_t sent = 0;
+	size_t sent = from;
 
-	while (sent < len) {
+	while (sent < to) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT | POLLIN };
-		ssize_t n = send(fd, tx + sent, len - sent,
+		ssize_t n = send(fd, tx + sent, to - sent,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n >= 0) {
@@ -306,14 +320,15 @@ rr_fill(unsigned char *buf, size_t len, uint64_t iter)
 /* One round trip; its duration in ns, or -1. */
 static int64_t
 rr_round_trip(int fd, unsigned char *tx, unsigned char *rx, size_t len,
-	      uint64_t iter, int timeout_ms)
+	      bool split, uint64_t iter, int timeout_ms)
 {
-	size_t got = 0;
+	size_t got = 0, half = split ? len / 2 : len;
 	int64_t t0, t1;
 
 	rr_fill(tx, len, iter);
 	t0 = rr_now_ns();
-	if (rr_send_all(fd, tx, rx, len, &got, timeout_ms) < 0 ||
+	if (rr_send_all(fd, tx, rx, len, 0, half, &got, timeout_ms) < 0 ||
+	    rr_send_all(fd, tx, rx, len, half, len, &got, timeout_ms) < 0 ||
 	    rr_recv_all(fd, rx, len, got) < 0)
 		return -1;
 	t1 = rr_now_ns();
@@ -390,16 +405,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "echo_rr: out of memory for %ld samples\n", o.count);
 		goto out;
 	}
-	fd = rr_connect(o.host, o.port, o.seconds);
+	fd = rr_connect(o.host, o.port, o.seconds, !o.split);
 	if (fd < 0)
 		goto out;
 	deadline = rr_now_ns() + o.seconds * NS_PER_SEC;
 	for (long i = 0; i < o.warmup && rr_now_ns() < deadline; i++) {
-		if (rr_round_trip(fd, tx, rx, o.size, iter++, timeout_ms) < 0)
+		if (rr_round_trip(fd, tx, rx, o.size, o.split, iter++, timeout_ms) < 0)
 			goto out_close;
 	}
 	while (n < (size_t)o.count && rr_now_ns() < deadline) {
-		rtt = rr_round_trip(fd, tx, rx, o.size, iter++, timeout_ms);
+		rtt = rr_round_trip(fd, tx, rx, o.size, o.split, iter++, timeout_ms);
 		if (rtt < 0)
 			goto out_close;
 		samples[n++] = rtt;

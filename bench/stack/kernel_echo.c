@@ -8,9 +8,15 @@
  * stack sockets it inherits (they look closed to it), so the default
  * fork-per-connection server echoes nothing there.
  *
- * usage: kernel_echo [-1] PORT SECONDS    (prints "ready" when listening)
+ * With -m SIZE (implies -1) a connection answers only whole messages: it
+ * echoes SIZE bytes once SIZE bytes have come, as a server that reads a
+ * request to its end before it replies (Redis, HTTP) does.
+ *
+ * usage: kernel_echo [-1] [-m SIZE] PORT SECONDS
+ *	(prints "ready" when listening)
  */
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -26,6 +32,13 @@
 #define ECHO_BUF	(256 * 1024)
 #define POLL_MS		100
 #define MAX_CONNS	256	/* -1 mode: connections served at once */
+#define MSG_MAX		ECHO_BUF	/* -m */
+
+/* -1 mode: one connection, and with -m what it has of a message. */
+struct conn {
+	char *msg;
+	size_t have;
+};
 
 enum { PFD_TCP, PFD_UDP, PFD_CONN0 };	/* slots of the poll set */
 
@@ -47,23 +60,39 @@ serve_tcp(int fd)
 	_exit(0);
 }
 
-/* -1 mode: echo what is ready on FD; 0, or -1 once it should be closed. */
 static int
-echo_once(int fd)
+write_all(int fd, const char *buf, size_t n)
 {
-	static char buf[ECHO_BUF];
-	ssize_t n = read(fd, buf, sizeof(buf));
-
-	if (n <= 0)
-		return -1;
-	for (ssize_t off = 0; off < n;) {
+	for (size_t off = 0; off < n;) {
 		ssize_t w = write(fd, buf + off, n - off);
 
 		if (w <= 0)
 			return -1;
-		off += w;
+		off += (size_t)w;
 	}
 	return 0;
+}
+
+/* -1 mode: echo what is ready on FD (msg > 0: whole messages of msg
+ * bytes); 0, or -1 once it should be closed. */
+static int
+echo_once(int fd, struct conn *c, size_t msg)
+{
+	static char buf[ECHO_BUF];
+	ssize_t n;
+
+	if (msg == 0) {
+		n = read(fd, buf, sizeof(buf));
+		return n <= 0 ? -1 : write_all(fd, buf, (size_t)n);
+	}
+	n = read(fd, c->msg + c->have, msg - c->have);
+	if (n <= 0)
+		return -1;
+	c->have += (size_t)n;
+	if (c->have < msg)
+		return 0;
+	c->have = 0;
+	return write_all(fd, c->msg, msg);
 }
 
 static void
@@ -84,19 +113,39 @@ main(int argc, char **argv)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
 	struct pollfd p[PFD_CONN0 + MAX_CONNS];
+	static struct conn conns[MAX_CONNS];
 	int one = 1, zero = 0;
-	int single = 0, nconn = 0;
+	int single = 0, nconn = 0, opt;
+	size_t msg = 0;
 	int l, u;
 	time_t end;
 
-	if (argc == 4 && strcmp(argv[1], "-1") == 0) {
-		single = 1;
-		argv++;
-		argc--;
+	while ((opt = getopt(argc, argv, "1m:")) != -1) {
+		switch (opt) {
+		case '1':
+			single = 1;
+			break;
+		case 'm':
+			msg = strtoul(optarg, NULL, 10);
+			if (msg == 0 || msg > MSG_MAX) {
+				fprintf(stderr, "kernel_echo: -m takes 1..%d\n", MSG_MAX);
+				return 2;
+			}
+			single = 1;
+			break;
+		default:
+			argc = 0;
+		}
 	}
-	if (argc != 3) {
-		fprintf(stderr, "usage: kernel_echo [-1] PORT SECONDS\n");
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: kernel_echo [-1] [-m SIZE] PORT SECONDS\n");
 		return 2;
+	}
+	argv += optind - 1;
+	for (int i = 0; msg > 0 && i < MAX_CONNS; i++) {
+		conns[i].msg = malloc(msg);
+		if (conns[i].msg == NULL)
+			return 1;
 	}
 	sa.sin6_port = htons((uint16_t)atoi(argv[1]));
 	end = time(NULL) + atoi(argv[2]);
@@ -126,6 +175,7 @@ main(int argc, char **argv)
 			if (c >= 0) {
 				setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				if (single && nconn < MAX_CONNS) {
+					conns[nconn].have = 0;
 					p[PFD_CONN0 + nconn++] =
 						(struct pollfd){ c, POLLIN, 0 };
 				} else {
@@ -139,10 +189,15 @@ main(int argc, char **argv)
 		if (p[PFD_UDP].revents & POLLIN)
 			echo_udp(u);
 		for (int i = PFD_CONN0; i < PFD_CONN0 + nconn; i++) {
-			if (p[i].revents == 0 || echo_once(p[i].fd) == 0)
+			struct conn *c = &conns[i - PFD_CONN0], t;
+
+			if (p[i].revents == 0 || echo_once(p[i].fd, c, msg) == 0)
 				continue;
 			close(p[i].fd);
 			p[i] = p[PFD_CONN0 + --nconn];
+			t = *c;		/* the last one's state moves with it */
+			*c = conns[nconn];
+			conns[nconn] = t;
 			i--;
 		}
 	}
