@@ -1717,6 +1717,27 @@ check_more_waits(void)
 }
 
 /*
+ * A listening socket on our address for the peer to connect back to: its
+ * port in *p (0 when it failed); accept() on it gives up after WAIT_MS.
+ */
+static int
+listen_back(int backlog, int *p)
+{
+	struct sockaddr_in a = local_sa, got;
+	socklen_t len = sizeof(got);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_port = 0;
+	*p = 0;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, backlog) == 0 &&
+	    getsockname(l, (struct sockaddr *)&got, &len) == 0)
+		*p = ntohs(got.sin_port);
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
+	return l;
+}
+
+/*
  * epoll's ready list: two connections, the peer sends on one and then on
  * the other (at random which first); epoll_wait must report first the one
  * whose data came first, every round. Then: one socket in two sets, each
@@ -1726,19 +1747,13 @@ check_more_waits(void)
 static void
 check_epoll_order(void)
 {
-	struct sockaddr_in a = local_sa, got;
-	socklen_t len = sizeof(got);
-	struct timeval tv = { WAIT_MS / 1000, 0 };
 	struct epoll_event ev, out[2];
-	int l = socket(AF_INET, SOCK_STREAM, 0), ctl, c[2] = { -1, -1 };
+	int lport, l = listen_back(4, &lport), ctl, c[2] = { -1, -1 };
 	int ep = epoll_create1(0), ep2, rounds = 0, wrong = 0, s, d;
 	char cmd[LINE_MAX_LEN], buf[8];
 
-	a.sin_port = 0;
-	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 4) == 0 &&
-	      getsockname(l, (struct sockaddr *)&got, &len) == 0, "order: listen");
-	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
-	snprintf(cmd, sizeof(cmd), "ORDER %d %d\n", ORDER_ROUNDS, ntohs(got.sin_port));
+	CHECK(lport != 0, "order: listen");
+	snprintf(cmd, sizeof(cmd), "ORDER %d %d\n", ORDER_ROUNDS, lport);
 	ctl = tcp_to(cmd);
 	c[0] = accept(l, NULL, NULL);
 	c[1] = accept(l, NULL, NULL);
@@ -1820,17 +1835,11 @@ check_epoll_order(void)
 static void
 check_backlog(void)
 {
-	struct sockaddr_in a = local_sa, got;
-	socklen_t len = sizeof(got);
-	struct timeval tv = { WAIT_MS / 1000, 0 };
-	int l = socket(AF_INET, SOCK_STREAM, 0), ctl, c, accepted = 0;
+	int lport, l = listen_back(1, &lport), ctl, c, accepted = 0;
 	char cmd[LINE_MAX_LEN], buf[8];
 
-	a.sin_port = 0;
-	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0 &&
-	      getsockname(l, (struct sockaddr *)&got, &len) == 0, "listen backlog 1");
-	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bound */
-	snprintf(cmd, sizeof(cmd), "BACKN %d %d\n", BACKLOG_CONNS, ntohs(got.sin_port));
+	CHECK(lport != 0, "listen backlog 1");
+	snprintf(cmd, sizeof(cmd), "BACKN %d %d\n", BACKLOG_CONNS, lport);
 	ctl = tcp_to(cmd);
 	for (int i = 0; i < BACKLOG_CONNS; i++) {
 		c = accept(l, NULL, NULL);
