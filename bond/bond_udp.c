@@ -17,6 +17,9 @@
 
 #define BOND_UDP_RCVBUF		(208 * 1024)	/* Linux's default rmem */
 #define BOND_UDP_MAX_PAYLOAD	65507		/* IPv4 datagram minus headers */
+/* IPv6: Linux's 65,527 (the payload length leaves out the header) does
+ * not fit lwIP, which holds a packet, header included, in 64 KiB. */
+#define BOND_UDP6_MAX_PAYLOAD	(0xffff - IP6_HLEN - UDP_HLEN)
 
 struct bond_dgram {
 	struct bond_dgram *next;
@@ -261,6 +264,9 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	rc = ensure_pcb(u, to != NULL && tolen != 0 ? &ip : NULL);
 	if (rc < 0)
 		return rc;
+	if (len > BOND_UDP6_MAX_PAYLOAD &&
+	    IP_IS_V6(to != NULL && tolen != 0 ? &ip : &u->pcb->remote_ip))
+		return -EMSGSIZE;
 	if (!u->bound) {
 		rc = do_bind(u, IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_V6 ?
 			     IP6_ADDR_ANY : IP_GET_TYPE(&u->pcb->local_ip) ==

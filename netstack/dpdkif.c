@@ -135,6 +135,25 @@ low_level_input(struct netif *netif, struct ns_rx_pkt *pkt, bool copy)
 				   pkt->data, pkt->len);
 }
 
+/* An IPv4 datagram longer than a frame (struct ns_rx_pkt): copied into
+ * the heap with room for a link header in front, straight to IPv4 (with
+ * its Ethernet header it could exceed a pbuf's 64 KiB). */
+static void
+long_input(struct netif *netif, const struct ns_rx_pkt *pkt)
+{
+	struct dpdkif *dif = netif->state;
+	struct pbuf *p = pbuf_alloc(PBUF_LINK, pkt->len, PBUF_RAM);
+
+	if (p == NULL) {
+		dif->rx_drop_nomem++;
+		(void)ns_port_rx_long(dif->idx, NULL, 0);	/* dropped */
+		return;
+	}
+	if (ns_port_rx_long(dif->idx, p->payload, pkt->len) != 0 ||
+	    ip4_input(p, netif) != ERR_OK)
+		pbuf_free(p);
+}
+
 unsigned int
 dpdkif_poll(struct netif *netif)
 {
@@ -150,6 +169,10 @@ dpdkif_poll(struct netif *netif)
 	for (unsigned int i = 0; i < n; i++) {
 		struct pbuf *p;
 
+		if (pkts[i].data == NULL) {
+			long_input(netif, &pkts[i]);
+			continue;
+		}
 		p = low_level_input(netif, &pkts[i],
 				    copy || dif->rx_held >= dif->caps.rx_hold_max);
 

@@ -113,6 +113,8 @@ struct ns_port {
 	struct rte_mempool *pool;
 	unsigned int pool_low;
 	unsigned int n_tx;
+	uint32_t rx_long;	/* tp_len of the burst's last frame if cut */
+	bool rx_long_copied;	/* ...and the kernel queued it whole */
 	struct rte_mbuf *tx[NS_TX_QUEUED_MAX];
 	struct ns_port_stats st;
 };
@@ -123,6 +125,7 @@ static struct afp_burst afp_burst = { .port = -1 };
 static unsigned long afp_repaired;
 
 static void afp_attach(struct ns_port *p, uint16_t port_id);
+static void afp_long_frames(struct ns_port *p);
 static uint64_t tsc_hz;
 
 uint64_t
@@ -837,6 +840,36 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	return 0;
 }
 
+/*
+ * net_af_packet joins its socket to a fanout group with
+ * PACKET_FANOUT_FLAG_DEFRAG: the kernel reassembles IPv4 fragments before
+ * the ring sees them, so a datagram past the MTU arrives as one frame of
+ * up to 64 KiB, longer than the ring's frames (framesz). With a copy
+ * threshold the kernel queues such a frame whole on the socket as well,
+ * marks the cut one in the ring TP_STATUS_COPY, and ns_port_rx_long()
+ * reads it from there. IPv6 fragments are not reassembled by the kernel:
+ * lwIP does. A receive buffer for a few such datagrams (1 MiB; the kernel
+ * keeps its own ipfrag limits for the reassembly itself).
+ */
+#define AFP_LONG_RCVBUF	(1 << 20)
+
+static void
+afp_long_frames(struct ns_port *p)
+{
+	int one = 1, buf = AFP_LONG_RCVBUF;
+
+	if (setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_COPY_THRESH,
+		       &one, sizeof(one)) != 0) {
+		NS_INFO("%s: PACKET_COPY_THRESH: %s; IPv4 datagrams longer than a ring frame are dropped",
+			p->dev_name, strerror(errno));
+		return;
+	}
+	if (setsockopt(p->afp_rx->sockfd, SOL_SOCKET, SO_RCVBUFFORCE,
+		       &buf, sizeof(buf)) != 0)
+		(void)setsockopt(p->afp_rx->sockfd, SOL_SOCKET, SO_RCVBUF,
+				 &buf, sizeof(buf));
+}
+
 /* The leading fields of net_af_packet's queues, if they are what we know:
  * one AF_PACKET socket for both, frames of rd[] laid out from map. */
 static void
@@ -864,6 +897,7 @@ afp_attach(struct ns_port *p, uint16_t port_id)
 	}
 	p->afp_rx = rx;
 	p->afp_tx = tx;
+	afp_long_frames(p);
 }
 
 static inline struct tpacket2_hdr *
@@ -942,15 +976,28 @@ ns_port_repaired(void)
 	return afp_repaired;
 }
 
-/* RX: as many frames as the ring holds now (up to max), or 0. */
+/* RX: as many frames as the ring holds now (up to max), or 0; a burst
+ * ends with the first frame the ring cut (p->rx_long: its length). */
 static unsigned int
-afp_rx_ready(const struct afp_rxq *q, unsigned int max)
+afp_rx_ready(struct ns_port *p, unsigned int max)
 {
+	const struct afp_rxq *q = p->afp_rx;
 	unsigned int n = 0;
 
-	while (n < max &&
-	       (afp_frame(q->rd, q->framecount, q->framenum + n)->tp_status & TP_STATUS_USER))
+	p->rx_long = 0;
+	while (n < max) {
+		const struct tpacket2_hdr *h =
+			afp_frame(q->rd, q->framecount, q->framenum + n);
+
+		if (!(h->tp_status & TP_STATUS_USER))
+			break;
 		n++;
+		if (unlikely(h->tp_snaplen < h->tp_len)) {
+			p->rx_long = h->tp_len;
+			p->rx_long_copied = (h->tp_status & TP_STATUS_COPY) != 0;
+			break;
+		}
+	}
 	return n;
 }
 
@@ -979,29 +1026,19 @@ ipv4_is_fragment(const struct rte_ipv4_hdr *ip4)
 		rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
 }
 
-/* Software check of what the port could not tell: drop on a bad sum. */
+/* Software check of an IPv4 or IPv6 packet of len bytes at l3 (ethertype
+ * in network order) for what the port's flags ip and l4 leave open. */
 static bool
-rx_csum_ok(struct rte_mbuf *m)
+l3_csum_ok(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 {
-	uint64_t f = m->ol_flags;
-	uint64_t ip = f & RTE_MBUF_F_RX_IP_CKSUM_MASK;
-	uint64_t l4 = f & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-	struct rte_ether_hdr *eth;
-	struct rte_ipv4_hdr *ip4;
-	uint16_t hlen;
+	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		const struct rte_ipv4_hdr *ip4 = l3;
+		uint16_t hlen;
 
-	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
-		return false;
-	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-	    (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE))
-		return true;
-	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	if (m->data_len < sizeof(*eth) + sizeof(*ip4))
-		return true;	/* too short to be IP: lwIP decides */
-	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
-		ip4 = (struct rte_ipv4_hdr *)(eth + 1);
+		if (len < sizeof(*ip4))
+			return true;	/* too short to be IP: lwIP decides */
 		hlen = rte_ipv4_hdr_len(ip4);
-		if (hlen < sizeof(*ip4) || m->data_len < sizeof(*eth) + hlen)
+		if (hlen < sizeof(*ip4) || len < hlen)
 			return false;
 		if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip4, hlen) != 0xffff)
 			return false;
@@ -1011,30 +1048,80 @@ rx_csum_ok(struct rte_mbuf *m)
 		    (ip4->next_proto_id == IPPROTO_TCP || ip4->next_proto_id == IPPROTO_UDP)) {
 			uint16_t tot = rte_be_to_cpu_16(ip4->total_length);
 
-			if (tot < hlen || m->data_len < sizeof(*eth) + tot)
+			if (tot < hlen || len < tot)
 				return false;
 			if (ip4->next_proto_id == IPPROTO_UDP &&
-			    ((struct rte_udp_hdr *)((char *)ip4 + hlen))->dgram_cksum == 0)
+			    ((const struct rte_udp_hdr *)((const char *)ip4 + hlen))->dgram_cksum == 0)
 				return true;	/* IPv4 UDP without a checksum */
-			return rte_ipv4_udptcp_cksum_verify(ip4, (char *)ip4 + hlen) == 0;
+			return rte_ipv4_udptcp_cksum_verify(ip4, (const char *)ip4 + hlen) == 0;
 		}
 		return true;
 	}
-	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
-		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		const struct rte_ipv6_hdr *ip6 = l3;
 
-		if (m->data_len < sizeof(*eth) + sizeof(*ip6))
+		if (len < sizeof(*ip6))
 			return false;
 		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
 		    (ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP)) {
 			uint16_t plen = rte_be_to_cpu_16(ip6->payload_len);
 
-			if (m->data_len < sizeof(*eth) + sizeof(*ip6) + plen)
+			if (len < sizeof(*ip6) + plen)
 				return false;
 			return rte_ipv6_udptcp_cksum_verify(ip6, ip6 + 1) == 0;
 		}
 	}
 	return true;
+}
+
+/* Software check of what the port could not tell: drop on a bad sum. */
+static bool
+rx_csum_ok(struct rte_mbuf *m)
+{
+	uint64_t f = m->ol_flags;
+	uint64_t ip = f & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint64_t l4 = f & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	struct rte_ether_hdr *eth;
+
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return false;
+	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+	    (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE))
+		return true;
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	if (m->data_len < sizeof(*eth))
+		return true;	/* too short to be IP: lwIP decides */
+	return l3_csum_ok(eth->ether_type, eth + 1, m->data_len - sizeof(*eth), ip, l4);
+}
+
+/*
+ * A frame the ring cut (m holds its start). An IPv4 datagram the kernel
+ * also queued whole becomes *pkt with data NULL and len its IP length,
+ * to be read with ns_port_rx_long(); anything else is dropped, counted,
+ * its copy taken off the socket. Returns the entries filled (0 or 1).
+ */
+static unsigned int
+rx_long_frame(struct ns_port *p, struct rte_mbuf *m, struct ns_rx_pkt *pkt)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint32_t ip_len = p->rx_long - (uint32_t)sizeof(*eth);
+	bool ipv4 = m->data_len >= sizeof(*eth) &&
+		    eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+
+	rte_pktmbuf_free(m);
+	if (p->rx_long_copied && ipv4 && p->rx_long > sizeof(*eth) &&
+	    ip_len <= UINT16_MAX) {
+		pkt->m = NULL;
+		pkt->data = NULL;
+		pkt->priv = NULL;
+		pkt->len = (uint16_t)ip_len;
+		return 1;
+	}
+	if (p->rx_long_copied)
+		(void)ns_port_rx_long((unsigned int)(p - ports), NULL, 0);
+	else
+		p->st.rx_long_drop++;
+	return 0;
 }
 
 unsigned int
@@ -1043,16 +1130,20 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 	struct ns_port *p = &ports[idx];
 	struct rte_mbuf *mb[NS_TX_QUEUED_MAX];
 	unsigned int n, out = 0;
+	bool cut = false;
 
 	if (max > p->burst)
 		max = p->burst;
 	if (p->afp_rx != NULL) {
-		max = afp_rx_ready(p->afp_rx, max);
+		max = afp_rx_ready(p, max);
 		if (max == 0)
 			return 0;
 		afp_mark(idx, false, p->afp_rx->framenum, max);
 		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
 		afp_unmark();
+		/* the cut frame, consumed only if it was reached */
+		cut = unlikely(p->rx_long != 0) && n == max;
+		n -= cut;
 	} else {
 		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
 	}
@@ -1060,7 +1151,10 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		struct rte_mbuf *m = mb[i];
 
 		if (unlikely(m->nb_segs != 1) || (p->rx_csum && !rx_csum_ok(m))) {
-			p->st.rx_csum_bad += m->nb_segs == 1;
+			if (m->nb_segs == 1)
+				p->st.rx_csum_bad++;
+			else
+				p->st.rx_long_drop++;
 			rte_pktmbuf_free(m);
 			continue;
 		}
@@ -1070,8 +1164,51 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		pkts[out].priv = rte_mbuf_to_priv(m);
 		out++;
 	}
+	if (unlikely(cut))
+		out += rx_long_frame(p, mb[n], &pkts[out]);
 	p->st.rx_pkts += out;
 	return out;
+}
+
+/* Copies left on the socket by a process that died between taking a cut
+ * frame off the ring and reading its copy: skipped, up to this many. */
+#define AFP_LONG_STALE_MAX	4
+
+int
+ns_port_rx_long(unsigned int idx, void *dst, uint16_t len)
+{
+	struct ns_port *p = &ports[idx];
+	struct rte_ether_hdr eth;
+	struct iovec iov[2] = {
+		{ .iov_base = &eth, .iov_len = sizeof(eth) },
+		{ .iov_base = dst, .iov_len = len },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	if (dst == NULL) {
+		(void)recv(p->afp_rx->sockfd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+		p->st.rx_long_drop++;
+		return -1;
+	}
+	for (int i = 0; i <= AFP_LONG_STALE_MAX; i++) {
+		ssize_t r = recvmsg(p->afp_rx->sockfd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+
+		if (r < 0)
+			break;
+		if ((size_t)r != sizeof(eth) + len ||
+		    eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+			continue;
+		if (p->rx_csum && !l3_csum_ok(eth.ether_type, dst, len,
+					      RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
+					      RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)) {
+			p->st.rx_csum_bad++;
+			return -1;
+		}
+		p->st.rx_long++;
+		return 0;
+	}
+	p->st.rx_long_drop++;
+	return -1;
 }
 
 void

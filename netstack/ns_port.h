@@ -12,7 +12,9 @@
 
 #include "ns_config.h"
 
-/* What a received frame looks like to the netif driver. */
+/* What a received frame looks like to the netif driver. data NULL: an
+ * IPv4 datagram of len bytes longer than the port's frames (the kernel
+ * reassembled it for net_af_packet), to be read with ns_port_rx_long(). */
 struct ns_rx_pkt {
 	void *m;		/* the mbuf, freed with ns_port_free() */
 	void *data;		/* first byte of the Ethernet header */
@@ -33,6 +35,8 @@ struct ns_port_caps {
 struct ns_port_stats {
 	uint64_t rx_pkts, tx_pkts;
 	uint64_t rx_csum_bad;	/* dropped: bad checksum reported or found */
+	uint64_t rx_long;	/* datagrams longer than a frame, read whole */
+	uint64_t rx_long_drop;	/* frames cut short by the port: dropped */
 	uint64_t tx_nombuf;	/* dropped: mbuf pool empty */
 	uint64_t tx_full;	/* dropped: TX ring stayed full */
 	uint64_t pool_free;	/* mbufs free in the pool now */
@@ -54,6 +58,10 @@ int ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 unsigned int ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts,
 			unsigned int max);
 void ns_port_free(void *m);
+/* Copy the long datagram ns_port_rx() announced last (its IP header
+ * first) to dst: 0, or -1 when it is gone or failed its checksum
+ * (counted). dst NULL: drop it. */
+int ns_port_rx_long(unsigned int idx, void *dst, uint16_t len);
 /* True when the pool is so low that received data should be copied. */
 bool ns_port_pool_low(unsigned int idx);
 

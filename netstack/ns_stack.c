@@ -497,6 +497,8 @@ ns_print_stats(FILE *f)
 		fprintf(f, "port%u.rx_pkts %" PRIu64 "\n", i, st.rx_pkts);
 		fprintf(f, "port%u.tx_pkts %" PRIu64 "\n", i, st.tx_pkts);
 		fprintf(f, "port%u.rx_csum_bad %" PRIu64 "\n", i, st.rx_csum_bad);
+		fprintf(f, "port%u.rx_long %" PRIu64 "\n", i, st.rx_long);
+		fprintf(f, "port%u.rx_long_drop %" PRIu64 "\n", i, st.rx_long_drop);
 		fprintf(f, "port%u.tx_nombuf %" PRIu64 "\n", i, st.tx_nombuf);
 		fprintf(f, "port%u.tx_full %" PRIu64 "\n", i, st.tx_full);
 		fprintf(f, "port%u.rx_copied %" PRIu64 "\n", i, d->rx_copied);
@@ -519,7 +521,10 @@ ns_print_stats(FILE *f)
 	fprintf(f, name ".recv %u\n" name ".xmit %u\n" name ".drop %u\n", \
 		(unsigned)(st).recv, (unsigned)(st).xmit, (unsigned)(st).drop)
 	PROTO_STATS("ip", lwip_stats.ip);
+	PROTO_STATS("ipfrag", lwip_stats.ip_frag);
 	PROTO_STATS("ip6", lwip_stats.ip6);
+	PROTO_STATS("ip6frag", lwip_stats.ip6_frag);
+	PROTO_STATS("icmp", lwip_stats.icmp);
 	PROTO_STATS("nd6", lwip_stats.nd6);
 	PROTO_STATS("icmp6", lwip_stats.icmp6);
 	PROTO_STATS("udp", lwip_stats.udp);
