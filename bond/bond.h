@@ -467,5 +467,8 @@ void bond_exit_flush(void);
 void bond_tcp_reap(void);
 /* Send the ACKs that reads left delayed (lock held; before each poll). */
 void bond_tcp_send_owed_acks(void);
+/* Tells netstack when a listener's accept queue is full; once the stack
+ * is up. */
+void bond_tcp_start(void);
 
 #endif

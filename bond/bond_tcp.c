@@ -21,6 +21,7 @@
 
 #include "bond.h"
 #include "bond_lwip.h"
+#include "ns.h"
 #include "ns_log.h"
 
 #define BOND_TCP_RECVED_MAX	0xffff	/* tcp_recved() takes a u16_t */
@@ -265,6 +266,28 @@ rp_pick(struct bond_tcp *l)
 	return m;
 }
 
+/*
+ * Linux's sk_acceptq_is_full() for netstack's SYN handling: backlog + 1
+ * connections wait for accept() (lwIP's own count, accepts_pending, is the
+ * SYN queue). In a SO_REUSEPORT group, the member the next one goes to.
+ */
+static bool
+acceptq_full(const struct tcp_pcb_listen *lpcb)
+{
+	struct bond_tcp *l = lpcb->callback_arg, *m;
+
+	if (l == NULL)
+		return false;
+	m = l->rp_owner == NULL || l->rp_cursor == NULL ? l : l->rp_cursor;
+	return m->acc_n > lpcb->backlog;
+}
+
+void
+bond_tcp_start(void)
+{
+	ns_tcp_set_acceptq_full(acceptq_full);
+}
+
 static err_t
 on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
@@ -282,7 +305,6 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	hook_pcb(t);
 	cache_addrs(t);
 	bt_apply_opts(&t->sk);
-	tcp_backlog_delayed(pcb);
 	if (l->acc_tail != NULL)
 		l->acc_tail->acc_next = t;
 	else
@@ -499,8 +521,6 @@ bt_accept(struct bond_sock *sk, struct bond_sock **out)
 		l->acc_tail = NULL;
 	l->acc_n--;
 	t->acc_next = NULL;
-	if (t->pcb != NULL)
-		tcp_backlog_accepted(t->pcb);
 	*out = &t->sk;
 	return 0;
 }

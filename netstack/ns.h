@@ -34,6 +34,21 @@ void ns_flush(void);
 /* Milliseconds until lwIP's next timer is due (0: now). Lock held. */
 uint32_t ns_next_timer_ms(void);
 
+/* SYN queue, accept queue and SYN cookies (ns_syncookie.c). The socket
+ * layer says when a listener's accept queue is full: SYNs and handshake
+ * ACKs are then dropped, as Linux drops them. Without it (the demo), only
+ * the SYN queue counts. */
+struct tcp_pcb_listen;
+void ns_tcp_set_acceptq_full(bool (*full)(const struct tcp_pcb_listen *lpcb));
+
+struct ns_syncookie_stats {
+	unsigned long sent;		/* SYN|ACKs with a cookie */
+	unsigned long recv;		/* connections a cookie brought back */
+	unsigned long failed;		/* ACKs whose cookie did not check */
+	unsigned long listen_overflows;	/* dropped: accept queue full */
+};
+void ns_syncookie_stats(struct ns_syncookie_stats *st);
+
 /* The stack lock, shared by every process of the stack (robust: a holder
  * that dies passes it on). */
 void ns_lock(void);

@@ -24,6 +24,7 @@
 #include "ns_log.h"
 #include "ns_port.h"
 #include "ns_shared.h"
+#include "ns_syncookie.h"
 
 #define NS_ISN_TICK_NS	4000	/* RFC 6528: the clock advances every 4 us */
 
@@ -185,6 +186,35 @@ ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
  *   SYN-SENT resets the ACK, and its SYN's retransmission then finds the
  *   listener.
  */
+/* Whether a segment can go through tcp_input again: its header (and
+ * options) just before p's payload, as for a SYN or ACK off one mbuf. */
+static bool
+can_reinput(const struct tcp_hdr *hdr, u16_t optlen, const u8_t *opt2,
+	    const struct pbuf *p)
+{
+	return opt2 == NULL &&
+	       (const u8_t *)p->payload == (const u8_t *)hdr + TCP_HLEN + optlen;
+}
+
+/* tcp_input again for a segment the hook took (the caller frees p too). */
+static void
+reinput(u16_t optlen, struct pbuf *p)
+{
+	struct tcp_hdr *h;
+
+	if (pbuf_add_header_force(p, TCP_HLEN + optlen) != 0)
+		return;
+	h = p->payload;
+	/* Back to the wire's byte order, which tcp_input checksums. */
+	h->src = lwip_htons(h->src);
+	h->dest = lwip_htons(h->dest);
+	h->seqno = lwip_htonl(h->seqno);
+	h->ackno = lwip_htonl(h->ackno);
+	h->wnd = lwip_htons(h->wnd);
+	pbuf_ref(p);
+	tcp_input(p, ip_current_input_netif());
+}
+
 err_t
 ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 		const u8_t *opt2, struct pbuf *p)
@@ -192,6 +222,26 @@ ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 	u8_t flags = TCPH_FLAGS(hdr);
 	u32_t seq = hdr->seqno;	/* tcp_input made the header host-order */
 
+	if (pcb->state == ESTABLISHED)
+		return ERR_OK;
+	if (pcb->state == LISTEN) {
+		bool revived;
+		err_t e = ns_tcp_listen_segment((struct tcp_pcb_listen *)pcb, hdr,
+						optlen, opt2,
+						can_reinput(hdr, optlen, opt2, p),
+						&revived);
+
+		if (revived)
+			reinput(optlen, p);
+		return e;
+	}
+	if (pcb->state == SYN_RCVD) {
+		/* Linux: the handshake waits while the accept queue is full */
+		if ((flags & TCP_ACK) && pcb->listener != NULL &&
+		    ns_tcp_acceptq_is_full(pcb->listener))
+			return ERR_ABRT;
+		return ERR_OK;
+	}
 	if (pcb->state != TIME_WAIT)
 		return ERR_OK;
 	if ((flags & TCP_RST) && seq == pcb->rcv_nxt) {
@@ -202,25 +252,10 @@ ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 	    !TCP_SEQ_GT(seq, pcb->rcv_nxt))
 		return ERR_OK;
 	tcp_abort(pcb);
-	/*
-	 * The header is just before p's payload when it and its options are
-	 * in p's first buffer (always, for a SYN off one mbuf); otherwise the
-	 * SYN is dropped and its retransmission finds the listener.
-	 */
-	if (opt2 == NULL && (const u8_t *)p->payload ==
-	    (const u8_t *)hdr + TCP_HLEN + optlen &&
-	    pbuf_add_header_force(p, TCP_HLEN + optlen) == 0) {
-		struct tcp_hdr *h = p->payload;
-
-		/* Back to the wire's byte order, which tcp_input checksums. */
-		h->src = lwip_htons(h->src);
-		h->dest = lwip_htons(h->dest);
-		h->seqno = lwip_htonl(h->seqno);
-		h->ackno = lwip_htonl(h->ackno);
-		h->wnd = lwip_htons(h->wnd);
-		pbuf_ref(p);	/* the caller frees it too when we return */
-		tcp_input(p, ip_current_input_netif());
-	}
+	/* Otherwise the SYN is dropped and its retransmission finds the
+	 * listener. */
+	if (can_reinput(hdr, optlen, opt2, p))
+		reinput(optlen, p);
 	return ERR_ABRT;
 }
 
@@ -406,6 +441,7 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 					    ns_tsc_hz());
 	isn_secret[0] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 	isn_secret[1] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
+	ns_syncookie_init();
 
 	lwip_init();
 	t_lwip = mono_us();
@@ -517,6 +553,14 @@ ns_print_stats(FILE *f)
 		(unsigned)lwip_stats.tcp.drop, (unsigned)lwip_stats.tcp.chkerr,
 		(unsigned)lwip_stats.tcp.memerr);
 #endif
+	{
+		struct ns_syncookie_stats sc;
+
+		ns_syncookie_stats(&sc);
+		fprintf(f, "tcp.syncookies_sent %lu\ntcp.syncookies_recv %lu\n"
+			"tcp.syncookies_failed %lu\ntcp.listen_overflows %lu\n",
+			sc.sent, sc.recv, sc.failed, sc.listen_overflows);
+	}
 #define PROTO_STATS(name, st) \
 	fprintf(f, name ".recv %u\n" name ".xmit %u\n" name ".drop %u\n", \
 		(unsigned)(st).recv, (unsigned)(st).xmit, (unsigned)(st).drop)
