@@ -32,6 +32,7 @@
 #define BOND_NS_PER_US	1000ull
 #define BOND_NS_PER_MS	1000000ull
 #define BOND_NS_PER_S	1000000000ull
+#define BOND_DEFAULT_TTL	64	/* Linux's ip_default_ttl, hop_limit */
 
 /* ---- the kernel ---- */
 
@@ -98,11 +99,27 @@ struct bond_sockopts {
 	int keepidle_s;		/* 0: protocol default */
 	int keepintvl_s;
 	int keepcnt;
-	int tos;
+	int tos;		/* IP_TOS */
+	int tclass;		/* IPV6_TCLASS */
+	int ttl;		/* IP_TTL */
+	int hops;		/* IPV6_UNICAST_HOPS */
+	bool broadcast;		/* SO_BROADCAST */
+	bool quickack;		/* TCP_QUICKACK */
+	int user_mss;		/* TCP_MAXSEG as set; 0: none */
 	uint64_t rcvtimeo_ns;	/* 0: forever */
 	uint64_t sndtimeo_ns;
 };
 
+/* What TCP_INFO reports (struct bond_proto's tcp_info). */
+struct bond_tcp_info {
+	uint8_t state;		/* Linux's numbering */
+	uint8_t retransmits;
+	bool wscale, sack;
+	uint8_t snd_wscale, rcv_wscale;
+	uint32_t rto_us, rtt_us, rttvar_us;
+	uint32_t mss, unacked, ssthresh, cwnd;	/* the last three in segments */
+	uint32_t rcv_space, pmtu;
+};
 struct bond_sock;
 
 /* Internal bit of bond_proto.events(): the socket is listening. */
@@ -146,6 +163,11 @@ struct bond_proto {
 	/* true when everything written has been acknowledged (SO_LINGER);
 	 * NULL: nothing to wait for. */
 	bool (*tx_done)(struct bond_sock *sk);
+	/* TCP-level options (NULL for UDP): TCP_INFO, the MSS in use
+	 * (TCP_MAXSEG), ACK now (TCP_QUICKACK). */
+	void (*tcp_info)(struct bond_sock *sk, struct bond_tcp_info *ti);
+	int (*maxseg)(struct bond_sock *sk);
+	void (*ack_now)(struct bond_sock *sk);
 };
 
 /*

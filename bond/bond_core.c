@@ -47,6 +47,9 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	sk->id = __atomic_add_fetch(&last_sock_id, 1, __ATOMIC_RELAXED);
 	sk->family = family;
 	sk->kfd = -1;
+	sk->opt.ttl = BOND_DEFAULT_TTL;
+	sk->opt.hops = BOND_DEFAULT_TTL;
+	sk->opt.quickack = true;
 }
 
 void (*bond_service_start_fn)(void);

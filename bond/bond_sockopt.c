@@ -16,6 +16,9 @@
 #define BOND_KEEP_MAX_S		32767	/* Linux's MAX_TCP_KEEPIDLE/INTVL */
 #define BOND_KEEPCNT_MAX	127	/* Linux's MAX_TCP_KEEPCNT */
 #define BOND_BUF_MIN		2048	/* Linux's SOCK_MIN_RCVBUF, roughly */
+#define BOND_ECN_MASK		3	/* the ECN bits of TOS / traffic class */
+#define BOND_TCP_MIN_MSS	88	/* Linux's TCP_MIN_MSS */
+#define BOND_TCP_MAX_WINDOW	32767	/* Linux's MAX_TCP_WINDOW */
 /* SO_RCVTIMEO/SO_SNDTIMEO in ns, 0 meaning none: a negative time is 1 ns
  * (expired at the first wait), and from 584 years on (ns overflow; Linux
  * goes on to 1e9 years) none. */
@@ -75,6 +78,7 @@ BOND_BOOL_OPT(reuseport)
 BOND_BOOL_OPT(keepalive)
 BOND_BOOL_OPT(nodelay)
 BOND_BOOL_OPT(v6only)
+BOND_BOOL_OPT(broadcast)
 
 /* Integer options with Linux's bounds. */
 static int
@@ -178,20 +182,172 @@ get_sndbuf(struct bond_sock *sk, void *val, socklen_t *len)
 	return put_int(val, len, sk->opt.sndbuf);
 }
 
+/* IP_TOS, IPV6_TCLASS: Linux keeps a TCP socket's ECN bits its own. */
+static void
+set_tos_bits(struct bond_sock *sk, int *field, int v)
+{
+	if (sk->proto->type == SOCK_STREAM)
+		v = (v & ~BOND_ECN_MASK) | (*field & BOND_ECN_MASK);
+	*field = v & UINT8_MAX;
+	apply(sk);
+}
+
 static int
 set_tos(struct bond_sock *sk, const void *val, socklen_t len)
 {
-	int rc = set_ranged(&sk->opt.tos, val, len, 0, UINT8_MAX);
+	int v, rc = get_int(val, len, &v);
 
-	if (rc == 0)
-		apply(sk);
-	return rc;
+	if (rc < 0)
+		return rc;
+	set_tos_bits(sk, &sk->opt.tos, v);	/* any int: its low byte */
+	return 0;
 }
 
 static int
 get_tos(struct bond_sock *sk, void *val, socklen_t *len)
 {
 	return put_int(val, len, sk->opt.tos);
+}
+
+static int
+set_tclass(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v < -1 || v > UINT8_MAX)
+		return -EINVAL;
+	set_tos_bits(sk, &sk->opt.tclass, v < 0 ? 0 : v);
+	return 0;
+}
+
+static int
+get_tclass(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.tclass);
+}
+
+/* IP_TTL 1-255, IPV6_UNICAST_HOPS 0-255; -1: the default. */
+static int
+set_hoplimit(struct bond_sock *sk, int *field, const void *val, socklen_t len,
+	     int min)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v == -1)
+		v = BOND_DEFAULT_TTL;
+	else if (v < min || v > UINT8_MAX)
+		return -EINVAL;
+	*field = v;
+	apply(sk);
+	return 0;
+}
+
+static int
+set_ttl(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_hoplimit(sk, &sk->opt.ttl, val, len, 1);
+}
+
+static int
+get_ttl(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.ttl);
+}
+
+static int
+set_hops(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_hoplimit(sk, &sk->opt.hops, val, len, 0);
+}
+
+static int
+get_hops(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.hops);
+}
+
+/* TCP_QUICKACK: ACK what arrived now; on, as Linux reports it, unless
+ * turned off (lwIP's delayed ACKs go out at the next poll anyway). */
+static int
+set_quickack(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	sk->opt.quickack = v != 0;
+	if (sk->opt.quickack && sk->proto->ack_now != NULL)
+		sk->proto->ack_now(sk);
+	return 0;
+}
+
+static int
+get_quickack(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.quickack);
+}
+
+/* TCP_MAXSEG: 0 (none) or Linux's TCP_MIN_MSS-MAX_TCP_WINDOW. */
+static int
+set_maxseg(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v != 0 && (v < BOND_TCP_MIN_MSS || v > BOND_TCP_MAX_WINDOW))
+		return -EINVAL;
+	sk->opt.user_mss = v;
+	apply(sk);
+	return 0;
+}
+
+static int
+get_maxseg(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	if (sk->proto->maxseg == NULL)
+		return -ENOPROTOOPT;
+	return put_int(val, len, sk->proto->maxseg(sk));
+}
+
+static int
+get_tcp_info(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	struct bond_tcp_info bi;
+	struct tcp_info ti = { 0 };
+	socklen_t n;
+
+	if (sk->proto->tcp_info == NULL)
+		return -ENOPROTOOPT;
+	if (val == NULL || len == NULL || (int)*len < 0)
+		return -EINVAL;
+	sk->proto->tcp_info(sk, &bi);
+	ti.tcpi_state = bi.state;
+	ti.tcpi_retransmits = bi.retransmits;
+	ti.tcpi_options = (bi.wscale ? TCPI_OPT_WSCALE : 0) |
+			  (bi.sack ? TCPI_OPT_SACK : 0);
+	ti.tcpi_snd_wscale = bi.snd_wscale & 0xf;
+	ti.tcpi_rcv_wscale = bi.rcv_wscale & 0xf;
+	ti.tcpi_rto = bi.rto_us;
+	ti.tcpi_snd_mss = bi.mss;
+	ti.tcpi_rcv_mss = bi.mss;
+	ti.tcpi_advmss = bi.mss;
+	ti.tcpi_unacked = bi.unacked;
+	ti.tcpi_pmtu = bi.pmtu;
+	ti.tcpi_rtt = bi.rtt_us;
+	ti.tcpi_rttvar = bi.rttvar_us;
+	ti.tcpi_snd_ssthresh = bi.ssthresh;
+	ti.tcpi_snd_cwnd = bi.cwnd;
+	ti.tcpi_rcv_space = bi.rcv_space;
+	ti.tcpi_reordering = 3;	/* Linux's initial tcp_reordering */
+	n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
+	memcpy(val, &ti, n);
+	*len = n;
+	return 0;
 }
 
 static int
@@ -338,12 +494,19 @@ static const struct bond_sockopt sockopts[] = {
 	{ SOL_SOCKET, SO_DOMAIN, NULL, get_domain },
 	{ SOL_SOCKET, SO_PROTOCOL, NULL, get_protocol },
 	{ SOL_SOCKET, SO_ACCEPTCONN, NULL, get_acceptconn },
+	{ SOL_SOCKET, SO_BROADCAST, set_broadcast, get_broadcast },
 	{ IPPROTO_TCP, TCP_NODELAY, set_nodelay, get_nodelay },
 	{ IPPROTO_TCP, TCP_KEEPIDLE, set_keepidle, get_keepidle },
 	{ IPPROTO_TCP, TCP_KEEPINTVL, set_keepintvl, get_keepintvl },
 	{ IPPROTO_TCP, TCP_KEEPCNT, set_keepcnt, get_keepcnt },
+	{ IPPROTO_TCP, TCP_QUICKACK, set_quickack, get_quickack },
+	{ IPPROTO_TCP, TCP_MAXSEG, set_maxseg, get_maxseg },
+	{ IPPROTO_TCP, TCP_INFO, NULL, get_tcp_info },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
+	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },
+	{ IPPROTO_IPV6, IPV6_TCLASS, set_tclass, get_tclass },
+	{ IPPROTO_IPV6, IPV6_UNICAST_HOPS, set_hops, get_hops },
 };
 
 const struct bond_sockopt *
@@ -355,17 +518,32 @@ bond_sockopt_find(int level, int optname)
 	return NULL;
 }
 
+/* Which level a socket answers at all: its own protocol's, IP's (IPv6
+ * sockets too), IPv6's on IPv6 sockets, and the socket's. */
+static bool
+level_served(const struct bond_sock *sk, int level)
+{
+	switch (level) {
+	case SOL_SOCKET:
+	case IPPROTO_IP:
+		return true;
+	case IPPROTO_IPV6:
+		return sk->family == AF_INET6;
+	case IPPROTO_TCP:
+		return sk->proto->type == SOCK_STREAM;
+	default:
+		return false;
+	}
+}
+
 int
 bond_setsockopt(struct bond_sock *sk, int level, int optname,
 		const void *val, socklen_t len)
 {
 	const struct bond_sockopt *o = bond_sockopt_find(level, optname);
 
-	if (o == NULL || o->set == NULL)
-		return -ENOPROTOOPT;
-	if ((level == IPPROTO_TCP && sk->proto->type != SOCK_STREAM) ||
-	    (level == IPPROTO_IPV6 && sk->family != AF_INET6))
-		return -ENOPROTOOPT;
+	if (o == NULL || o->set == NULL || !level_served(sk, level))
+		return -ENOPROTOOPT;	/* Linux: whatever the level */
 	return o->set(sk, val, len);
 }
 
@@ -375,10 +553,14 @@ bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
 {
 	const struct bond_sockopt *o = bond_sockopt_find(level, optname);
 
-	if (o == NULL || o->get == NULL)
-		return -ENOPROTOOPT;
-	if ((level == IPPROTO_TCP && sk->proto->type != SOCK_STREAM) ||
-	    (level == IPPROTO_IPV6 && sk->family != AF_INET6))
-		return -ENOPROTOOPT;
-	return o->get(sk, val, len);
+	if (o != NULL && o->get != NULL && level_served(sk, level))
+		return o->get(sk, val, len);
+	/* Linux: an IPv4 socket hands a level that is neither the socket's,
+	 * its protocol's nor IP's down to ip_getsockopt(), which says
+	 * EOPNOTSUPP; IPv6 sockets say ENOPROTOOPT. (UDP's own level,
+	 * UDP_CORK and friends, is not served: ENOPROTOOPT.) */
+	if (sk->family == AF_INET && level != SOL_SOCKET && level != IPPROTO_IP &&
+	    level != (sk->proto->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP))
+		return -EOPNOTSUPP;
+	return -ENOPROTOOPT;
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/close_range.h>
 
 #include "bond.h"
@@ -25,7 +26,8 @@
 
 #define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
 #define BOND_IOV_MAX		1024	/* Linux's UIO_MAXIOV */
-#define BOND_OPTVAL_MAX		64	/* above every option value bond serves */
+#define BOND_OPTVAL_MAX		256	/* above every option value bond serves */
+_Static_assert(sizeof(struct tcp_info) <= BOND_OPTVAL_MAX, "TCP_INFO fits");
 
 #define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
 

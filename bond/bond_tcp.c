@@ -27,6 +27,7 @@
 #define BOND_TCP_RECVED_MAX	0xffff	/* tcp_recved() takes a u16_t */
 #define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
 #define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
+#define BOND_TCP_MSS_DEFAULT	536	/* Linux's TCP_MSS_DEFAULT */
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
@@ -176,7 +177,101 @@ bt_apply_opts(struct bond_sock *sk)
 		pcb->keep_intvl = (u32_t)sk->opt.keepintvl_s * BOND_MS_PER_S;
 	if (sk->opt.keepcnt)
 		pcb->keep_cnt = (u32_t)sk->opt.keepcnt;
-	pcb->tos = (u8_t)sk->opt.tos;
+	/* IPv4 traffic (an IPv4 socket, or v4-mapped) or IPv6 */
+	if (sk->family == AF_INET || IP_IS_V4_VAL(pcb->remote_ip)) {
+		pcb->tos = (u8_t)sk->opt.tos;
+		pcb->ttl = (u8_t)sk->opt.ttl;
+	} else {
+		pcb->tos = (u8_t)sk->opt.tclass;
+		pcb->ttl = (u8_t)sk->opt.hops;
+	}
+	if (sk->opt.user_mss != 0 && pcb->mss > sk->opt.user_mss)
+		pcb->mss = (u16_t)sk->opt.user_mss;
+}
+
+/* ---- TCP-level options ---- */
+
+static void
+bt_ack_now(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	if (t->pcb != NULL && t->state != BT_LISTEN &&
+	    (t->pcb->flags & TF_ACK_DELAY)) {
+		tcp_ack_now(t->pcb);
+		tcp_output(t->pcb);
+	}
+}
+
+/* Linux: the MSS in use; before a connection (or listening), what was set,
+ * else TCP_MSS_DEFAULT. */
+static int
+bt_maxseg(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+	bool open = t->pcb != NULL && t->state != BT_LISTEN &&
+		    t->pcb->state != CLOSED;
+
+	if (!open)
+		return sk->opt.user_mss != 0 ? sk->opt.user_mss : BOND_TCP_MSS_DEFAULT;
+	return t->pcb->mss;
+}
+
+/* Linux's TCP states, indexed by lwIP's. */
+static const u8_t linux_state[] = {
+	[CLOSED] = 7, [LISTEN] = 10, [SYN_SENT] = 2, [SYN_RCVD] = 3,
+	[ESTABLISHED] = 1, [FIN_WAIT_1] = 4, [FIN_WAIT_2] = 5,
+	[CLOSE_WAIT] = 8, [CLOSING] = 11, [LAST_ACK] = 9, [TIME_WAIT] = 6,
+};
+
+#define BOND_US_PER_TICK	(TCP_SLOW_INTERVAL * 1000u)
+
+/* What lwIP knows of a connection, for TCP_INFO: its RTT estimate counts
+ * in slow-timer ticks (500 ms), so rtt and rttvar are that coarse. */
+static void
+bt_info(struct bond_sock *sk, struct bond_tcp_info *ti)
+{
+	struct bond_tcp *t = bt_of(sk);
+	struct tcp_pcb *pcb = t->pcb;
+	u32_t mss;
+
+	memset(ti, 0, sizeof(*ti));
+	ti->state = linux_state[CLOSED];
+	if (pcb == NULL)
+		return;
+	if (t->state == BT_LISTEN) {
+		ti->state = linux_state[LISTEN];
+		return;
+	}
+	if (pcb->state < LWIP_ARRAYSIZE(linux_state))
+		ti->state = linux_state[pcb->state];
+	mss = pcb->mss != 0 ? pcb->mss : 1;
+	ti->retransmits = pcb->nrtx;
+	ti->rto_us = (u32_t)pcb->rto * BOND_US_PER_TICK;
+	ti->mss = pcb->mss;
+	for (struct tcp_seg *seg = pcb->unacked; seg != NULL; seg = seg->next)
+		ti->unacked++;
+	ti->rtt_us = (u32_t)(pcb->sa >> 3) * BOND_US_PER_TICK;
+	ti->rttvar_us = (u32_t)(pcb->sv >> 2) * BOND_US_PER_TICK;
+	ti->ssthresh = pcb->ssthresh / mss;
+	ti->cwnd = pcb->cwnd / mss;
+	ti->rcv_space = pcb->rcv_wnd;
+#if LWIP_WND_SCALE
+	if (pcb->flags & TF_WND_SCALE) {
+		ti->wscale = true;
+		ti->snd_wscale = pcb->snd_scale;
+		ti->rcv_wscale = pcb->rcv_scale;
+	}
+#endif
+#if LWIP_TCP_SACK_OUT
+	ti->sack = (pcb->flags & TF_SACK) != 0;
+#endif
+	if (pcb->netif_idx != NETIF_NO_INDEX) {
+		struct netif *n = netif_get_by_index(pcb->netif_idx);
+
+		if (n != NULL)
+			ti->pmtu = n->mtu;
+	}
 }
 
 /* ---- lwIP callbacks ---- */
@@ -991,4 +1086,7 @@ const struct bond_proto bond_tcp_proto = {
 	.apply_opts = bt_apply_opts,
 	.placed = bt_placed,
 	.tx_done = bt_tx_done,
+	.tcp_info = bt_info,
+	.maxseg = bt_maxseg,
+	.ack_now = bt_ack_now,
 };

@@ -8,8 +8,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "lwip/pbuf.h"
 #include "lwip/mem.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
 #include "lwip/udp.h"
 
 #include "bond.h"
@@ -103,7 +104,17 @@ bu_apply_opts(struct bond_sock *sk)
 		ip_set_option(u->pcb, SOF_REUSEADDR);
 	else
 		ip_reset_option(u->pcb, SOF_REUSEADDR);
-	u->pcb->tos = (u8_t)sk->opt.tos;
+	if (sk->opt.broadcast)
+		ip_set_option(u->pcb, SOF_BROADCAST);
+	else
+		ip_reset_option(u->pcb, SOF_BROADCAST);
+	if (sk->family == AF_INET || IP_IS_V4_VAL(u->pcb->remote_ip)) {
+		u->pcb->tos = (u8_t)sk->opt.tos;
+		u->pcb->ttl = (u8_t)sk->opt.ttl;
+	} else {
+		u->pcb->tos = (u8_t)sk->opt.tclass;
+		u->pcb->ttl = (u8_t)sk->opt.hops;
+	}
 }
 
 static int
@@ -234,12 +245,29 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	return (ssize_t)((flags & MSG_TRUNC) ? len : total);
 }
 
+/* An IPv4 broadcast: all ones, or a port's subnet broadcast. */
+static bool
+is_broadcast(const ip_addr_t *ip)
+{
+	struct netif *n;
+
+	if (!IP_IS_V4(ip))
+		return false;
+	if (ip_2_ip4(ip)->addr == IPADDR_BROADCAST)
+		return true;
+	NETIF_FOREACH(n)
+		if (ip4_addr_isbroadcast(ip_2_ip4(ip), n))
+			return true;
+	return false;
+}
+
 static ssize_t
 bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	struct bond_udp *u = bu_of(sk);
 	size_t len = 0, off = 0;
+	const ip_addr_t *dst;
 	struct pbuf *p;
 	ip_addr_t ip;
 	u16_t port;
@@ -264,9 +292,11 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	rc = ensure_pcb(u, to != NULL && tolen != 0 ? &ip : NULL);
 	if (rc < 0)
 		return rc;
-	if (len > BOND_UDP6_MAX_PAYLOAD &&
-	    IP_IS_V6(to != NULL && tolen != 0 ? &ip : &u->pcb->remote_ip))
+	dst = to != NULL && tolen != 0 ? &ip : &u->pcb->remote_ip;
+	if (len > BOND_UDP6_MAX_PAYLOAD && IP_IS_V6(dst))
 		return -EMSGSIZE;
+	if (!sk->opt.broadcast && is_broadcast(dst))
+		return -EACCES;	/* Linux: SO_BROADCAST first */
 	if (!u->bound) {
 		rc = do_bind(u, IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_V6 ?
 			     IP6_ADDR_ANY : IP_GET_TYPE(&u->pcb->local_ip) ==

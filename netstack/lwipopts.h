@@ -56,6 +56,8 @@
 
 /* ---- IPv4 ---- */
 #define LWIP_IPV4			1
+#define IP_DEFAULT_TTL			64	/* Linux's ip_default_ttl (lwIP: 255) */
+#define IP_SOF_BROADCAST		1	/* sending to a broadcast address needs SO_BROADCAST */
 #define IP_REASSEMBLY			1
 #define IP_FRAG				1
 #define LWIP_ICMP			1

@@ -272,6 +272,7 @@ peer_main(int p)
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(l6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(l6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	setsockopt(u, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
 	if (bind(l6, (struct sockaddr *)&any6, sizeof(any6)) < 0 || listen(l6, 64) < 0) {
 		perror("peer: IPv6");
 		return 1;
@@ -299,15 +300,27 @@ peer_main(int p)
 			}
 		}
 		if (pf[1].revents & POLLIN) {
-			char buf[65536];
+			char buf[65536], cbuf[CMSG_SPACE(sizeof(int))];
 			struct sockaddr_in from;
-			socklen_t fl = sizeof(from);
-			ssize_t r = recvfrom(u, buf, sizeof(buf), 0,
-					     (struct sockaddr *)&from, &fl);
+			struct iovec iov = { buf, sizeof(buf) };
+			struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof(from),
+					    .msg_iov = &iov, .msg_iovlen = 1,
+					    .msg_control = cbuf,
+					    .msg_controllen = sizeof(cbuf) };
+			ssize_t r = recvmsg(u, &m, 0);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 
+			/* "TTL?": the answer is the TTL it came with */
+			if (r == 4 && memcmp(buf, "TTL?", 4) == 0 && c != NULL &&
+			    c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+				int ttl;
+
+				memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
+				r = snprintf(buf, sizeof(buf), "TTL %d", ttl);
+			}
 			if (r >= 0)
 				sendto(u, buf, (size_t)r, 0,
-				       (struct sockaddr *)&from, fl);
+				       (struct sockaddr *)&from, m.msg_namelen);
 		}
 		if (pf[0].revents & POLLIN) {
 			struct sockaddr_in from;
@@ -951,6 +964,178 @@ check_sockopts(void)
 	CHECK(!set_int_opt(s, SOL_SOCKET, UNKNOWN_OPT, 1) && errno == ENOPROTOOPT,
 	      "setsockopt unknown option: ENOPROTOOPT");
 	close(s);
+}
+
+static int listen_back(int backlog, int *p);
+
+/* getsockopt/setsockopt's errno for a missing option or level. */
+static int
+get_err(int s, int level, int name)
+{
+	char buf[256];
+	socklen_t len = sizeof(buf);
+
+	return getsockopt(s, level, name, buf, &len) == 0 ? 0 : errno;
+}
+
+static int
+set_err(int s, int level, int name, int v)
+{
+	return set_int_opt(s, level, name, v) ? 0 : errno;
+}
+
+/* IP-level and TCP-level options, and the errno for what a socket does
+ * not answer, on the four kinds of socket, as Linux gives them (IPv4 and
+ * IPv6 sockets differ: an IPv4 socket hands an unknown level down to
+ * ip_getsockopt, which says EOPNOTSUPP). */
+static void
+check_sockopts_levels(void)
+{
+	static const struct { int family, type; const char *name; } kinds[] = {
+		{ AF_INET, SOCK_STREAM, "TCP" }, { AF_INET, SOCK_DGRAM, "UDP" },
+		{ AF_INET6, SOCK_STREAM, "TCP6" }, { AF_INET6, SOCK_DGRAM, "UDP6" },
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		int s = socket(kinds[k].family, kinds[k].type, 0);
+		bool v6 = kinds[k].family == AF_INET6;
+		bool tcp = kinds[k].type == SOCK_STREAM;
+		const char *n = kinds[k].name;
+		int other = v6 ? ENOPROTOOPT : EOPNOTSUPP, e, v = -1;
+
+		CHECK((e = get_err(s, UNKNOWN_OPT, 1)) == other &&
+		      (e = set_err(s, UNKNOWN_OPT, 1, 1)) == ENOPROTOOPT,
+		      "%s: unknown level: get %s, set ENOPROTOOPT (%s)", n,
+		      v6 ? "ENOPROTOOPT" : "EOPNOTSUPP", strerror(e));
+		CHECK((e = get_err(s, IPPROTO_IP, UNKNOWN_OPT)) == ENOPROTOOPT &&
+		      (e = get_err(s, SOL_SOCKET, UNKNOWN_OPT)) == ENOPROTOOPT,
+		      "%s: unknown IP and socket option: ENOPROTOOPT (%s)", n, strerror(e));
+		CHECK((e = get_err(s, IPPROTO_TCP, UNKNOWN_OPT)) == (tcp ? ENOPROTOOPT : other) &&
+		      (e = set_err(s, IPPROTO_TCP, UNKNOWN_OPT, 1)) == ENOPROTOOPT,
+		      "%s: unknown TCP option: get %s (%s)", n,
+		      tcp ? "ENOPROTOOPT" : v6 ? "ENOPROTOOPT" : "EOPNOTSUPP", strerror(e));
+		if (!tcp)
+			CHECK((e = get_err(s, IPPROTO_TCP, TCP_INFO)) == other,
+			      "%s: TCP_INFO on UDP: %s (%s)", n,
+			      v6 ? "ENOPROTOOPT" : "EOPNOTSUPP", strerror(e));
+		if (!v6)
+			CHECK((e = get_err(s, IPPROTO_IPV6, IPV6_TCLASS)) == EOPNOTSUPP &&
+			      (e = set_err(s, IPPROTO_IPV6, IPV6_TCLASS, 1)) == ENOPROTOOPT,
+			      "%s: an IPv6 option on IPv4: get EOPNOTSUPP, set ENOPROTOOPT (%s)",
+			      n, strerror(e));
+		CHECK(get_int_opt(s, IPPROTO_IP, IP_TTL) == 64 &&
+		      set_err(s, IPPROTO_IP, IP_TTL, 0) == EINVAL &&
+		      set_err(s, IPPROTO_IP, IP_TTL, 256) == EINVAL &&
+		      set_int_opt(s, IPPROTO_IP, IP_TTL, 255) &&
+		      get_int_opt(s, IPPROTO_IP, IP_TTL) == 255 &&
+		      set_int_opt(s, IPPROTO_IP, IP_TTL, -1) &&
+		      get_int_opt(s, IPPROTO_IP, IP_TTL) == 64,
+		      "%s: IP_TTL 64 by default, 1-255, -1 the default", n);
+		CHECK(set_int_opt(s, IPPROTO_IP, IP_TOS, 256) &&
+		      get_int_opt(s, IPPROTO_IP, IP_TOS) == 0 &&
+		      set_int_opt(s, IPPROTO_IP, IP_TOS, 0xff) &&
+		      (v = get_int_opt(s, IPPROTO_IP, IP_TOS)) == (tcp ? 0xfc : 0xff),
+		      "%s: IP_TOS keeps the low byte%s (%d)", n,
+		      tcp ? ", TCP's ECN bits its own" : "", v);
+		if (v6) {
+			CHECK(get_int_opt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 64 &&
+			      set_int_opt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 0) &&
+			      get_int_opt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 0 &&
+			      set_err(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 256) == EINVAL &&
+			      set_int_opt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, -1) &&
+			      get_int_opt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 64,
+			      "%s: IPV6_UNICAST_HOPS 64 by default, 0-255, -1 the default", n);
+			CHECK(get_int_opt(s, IPPROTO_IPV6, IPV6_TCLASS) == 0 &&
+			      set_err(s, IPPROTO_IPV6, IPV6_TCLASS, 256) == EINVAL &&
+			      set_int_opt(s, IPPROTO_IPV6, IPV6_TCLASS, 0xff) &&
+			      (v = get_int_opt(s, IPPROTO_IPV6, IPV6_TCLASS)) == (tcp ? 0xfc : 0xff) &&
+			      set_int_opt(s, IPPROTO_IPV6, IPV6_TCLASS, -1) &&
+			      get_int_opt(s, IPPROTO_IPV6, IPV6_TCLASS) == 0,
+			      "%s: IPV6_TCLASS 0-255, -1 the default (%d)", n, v);
+		}
+		CHECK(get_int_opt(s, SOL_SOCKET, SO_BROADCAST) == 0 &&
+		      set_int_opt(s, SOL_SOCKET, SO_BROADCAST, 5) &&
+		      get_int_opt(s, SOL_SOCKET, SO_BROADCAST) == 1,
+		      "%s: SO_BROADCAST round-trip", n);
+		if (tcp) {
+			struct tcp_info ti;
+			socklen_t len = sizeof(ti);
+
+			CHECK(get_int_opt(s, IPPROTO_TCP, TCP_MAXSEG) == 536 &&
+			      set_err(s, IPPROTO_TCP, TCP_MAXSEG, 1) == EINVAL &&
+			      set_err(s, IPPROTO_TCP, TCP_MAXSEG, 40000) == EINVAL &&
+			      set_int_opt(s, IPPROTO_TCP, TCP_MAXSEG, 1000) &&
+			      get_int_opt(s, IPPROTO_TCP, TCP_MAXSEG) == 1000 &&
+			      set_int_opt(s, IPPROTO_TCP, TCP_MAXSEG, 0),
+			      "%s: TCP_MAXSEG 536 unconnected, 88-32767 or 0", n);
+			CHECK(get_int_opt(s, IPPROTO_TCP, TCP_QUICKACK) == 1 &&
+			      set_int_opt(s, IPPROTO_TCP, TCP_QUICKACK, 0) &&
+			      get_int_opt(s, IPPROTO_TCP, TCP_QUICKACK) == 0,
+			      "%s: TCP_QUICKACK on, then off", n);
+			CHECK(getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+			      len == sizeof(ti) && ti.tcpi_state == TCP_CLOSE,
+			      "%s: TCP_INFO of a new socket: CLOSE", n);
+			len = 4;
+			CHECK(getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len == 4,
+			      "%s: TCP_INFO cut to the length asked", n);
+		}
+		close(s);
+	}
+}
+
+/* TCP_INFO and TCP_MAXSEG of a connection, a listener; SO_BROADCAST's
+ * EACCES; IP_TTL on the wire is left to the stack suite. */
+static void
+check_sockopts_tcp_info(void)
+{
+	int s = tcp_to("ECHO\n"), lport, l = listen_back(4, &lport), u, e;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char buf[4];
+	struct sockaddr_in bc = peer_sa;
+
+	CHECK(write(s, "inf", 3) == 3 && read_full(s, buf, 3) == 3 &&
+	      getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	      ti.tcpi_state == TCP_ESTABLISHED && ti.tcpi_snd_mss >= 536 &&
+	      ti.tcpi_snd_mss <= 65495 && ti.tcpi_rto >= 200000 &&
+	      ti.tcpi_unacked == 0,
+	      "TCP_INFO of a connection: ESTABLISHED, mss %u, rto %u us, unacked %u",
+	      ti.tcpi_snd_mss, ti.tcpi_rto, ti.tcpi_unacked);
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_MAXSEG) == (int)ti.tcpi_snd_mss,
+	      "TCP_MAXSEG of a connection: the MSS in use (%d)",
+	      get_int_opt(s, IPPROTO_TCP, TCP_MAXSEG));
+	len = sizeof(ti);
+	CHECK(l >= 0 && getsockopt(l, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	      ti.tcpi_state == TCP_LISTEN, "TCP_INFO of a listener: LISTEN");
+	close(l);
+	close(s);
+	/* the TTL datagrams leave with, as the peer saw it */
+	for (int ttl = -1; ttl <= 33; ttl += 34) {
+		struct sockaddr_in a = addr_of(&peer_sa, port);
+		struct pollfd pf;
+		char want[16], got[16] = "";
+		ssize_t r = -1;
+
+		u = socket(AF_INET, SOCK_DGRAM, 0);
+		pf = (struct pollfd){ u, POLLIN, 0 };
+		snprintf(want, sizeof(want), "TTL %d", ttl < 0 ? 64 : ttl);
+		if (connect(u, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		    (ttl < 0 || set_int_opt(u, IPPROTO_IP, IP_TTL, ttl)) &&
+		    send(u, "TTL?", 4, 0) == 4 && poll(&pf, 1, WAIT_MS) == 1)
+			r = recv(u, got, sizeof(got) - 1, 0);
+		CHECK(r > 0 && strcmp(got, want) == 0,
+		      "UDP leaves with %s (the peer saw \"%s\")", want, got);
+		close(u);
+	}
+	/* the peer's subnet broadcast (a /24): routed, but not without
+	 * SO_BROADCAST */
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	bc.sin_addr.s_addr = peer_sa.sin_addr.s_addr | htonl(0xff);
+	bc.sin_port = htons(9);
+	e = sendto(u, "b", 1, 0, (struct sockaddr *)&bc, sizeof(bc)) < 0 ? errno : 0;
+	CHECK(e == EACCES, "UDP to a broadcast address without SO_BROADCAST: EACCES (%s)",
+	      strerror(e));
+	close(u);
 }
 
 /* The options stay with the socket once it is connected. */
@@ -1985,6 +2170,8 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_threads();
 	check_sockopts();
 	check_sockopts_connected();
+	check_sockopts_levels();
+	check_sockopts_tcp_info();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
