@@ -32,11 +32,12 @@
 
 /* ---- memory: static pools in .bss, no malloc on the data path ---- */
 #define MEM_ALIGNMENT			8	/* x86-64 */
-#define MEM_SIZE			(64 * 1024 * 1024)	/* heap for copied TX data; pages count as RSS only once used */
-#define MEMP_NUM_TCP_PCB		NS_MAX_TCP_PCB	/* >= 10,000 connections */
+#define MEM_SIZE			(256 * 1024 * 1024)	/* heap: copied TX data, bond's sockets; pages count as RSS only once used */
+/* Pools cost memory only as they are used (netstack/ns_memp.c). */
+#define MEMP_NUM_TCP_PCB		NS_MAX_TCP_PCB	/* connections, TIME-WAIT included */
 #define MEMP_NUM_TCP_PCB_LISTEN		1024	/* many listening ports (SO_REUSEPORT, several apps) */
 #define MEMP_NUM_UDP_PCB		1024	/* one per UDP socket */
-#define MEMP_NUM_TCP_SEG		65535	/* queued TX segments across all connections (u16 ceiling) */
+#define MEMP_NUM_TCP_SEG		262144	/* queued TX segments across all connections */
 #define MEMP_NUM_PBUF			16384	/* PBUF_REF/ROM headers */
 #define MEMP_NUM_REASSDATA		64	/* concurrent IP reassemblies */
 #define IP_REASS_MAX_PBUFS		256	/* fragments held for reassembly (64 KiB datagrams) */

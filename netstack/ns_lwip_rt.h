@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define NS_MAX_TCP_PCB		10240	/* ceiling for [stack] max_sockets */
+#define NS_MAX_TCP_PCB		262144	/* ceiling for [stack] max_sockets */
 #define NS_TCP_RCV_SCALE	7	/* window scale shift: windows up to 8 MiB */
 #define NS_TCP_WND_MAX		(0xffffu << NS_TCP_RCV_SCALE)	/* largest scaled window */
 #define NS_TCP_SND_BUF_MAX	(16u * 1024 * 1024)

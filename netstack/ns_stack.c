@@ -23,6 +23,7 @@
 #include "ns.h"
 #include "ns_log.h"
 #include "ns_port.h"
+#include "ns_memp.h"
 #include "ns_shared.h"
 #include "ns_syncookie.h"
 
@@ -444,6 +445,8 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	ns_syncookie_init();
 
 	lwip_init();
+	/* the pool is sized for the ceiling; [stack] max_sockets is the limit */
+	(void)ns_memp_set_limit(MEMP_TCP_PCB, (u32_t)cfg->stack.max_sockets);
 	t_lwip = mono_us();
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		rc = add_port(i, &cfg->ports[i], err, errlen);

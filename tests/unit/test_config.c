@@ -96,7 +96,7 @@ test_defaults(void)
 	CHECK(cfg.eal.log_level == NS_LOG_WARNING, "eal log level");
 	CHECK(cfg.stack.tcp_wnd == 1024 * 1024, "tcp_wnd %lu", (unsigned long)cfg.stack.tcp_wnd);
 	CHECK(cfg.stack.tcp_sndbuf == 1024 * 1024, "tcp_sndbuf");
-	CHECK(cfg.stack.max_sockets == 10240, "max_sockets");
+	CHECK(cfg.stack.max_sockets == 262144, "max_sockets");
 	CHECK(cfg.stack.log_level == NS_LOG_NOTICE, "log level");
 }
 

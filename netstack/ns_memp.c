@@ -1,0 +1,193 @@
+/*
+ * lwIP's fixed-size pools (the memp API), in place of lwIP's memp.c.
+ *
+ * lwIP threads every element of every pool onto its free list at start-up,
+ * touching all of them: each pool costs its full size in resident memory
+ * before the first connection, and a pool holds at most 65,535 elements
+ * (its count is a u16_t in struct memp_desc). Here a pool hands out its
+ * elements in address order from a high-water mark first and reuses
+ * freed ones (LIFO) after that: memory becomes resident as the stack
+ * grows into it, a pool may hold any number of elements, and a pool's
+ * limit can be lowered at run time (ns_memp_set_limit: [stack]
+ * max_sockets). Allocation and free stay O(1).
+ *
+ * The pools are lwIP's own (lwip/priv/memp_std.h, sized by lwipopts.h),
+ * declared with lwIP's macros, so every memp_t and LWIP_MEMPOOL user
+ * finds them as before.
+ */
+#include <stddef.h>
+
+#include "lwip/opt.h"
+#include "lwip/memp.h"
+#include "lwip/stats.h"
+
+/* What memp_std.h needs to size every pool. */
+#include "lwip/etharp.h"
+#include "lwip/igmp.h"
+#include "lwip/ip4_frag.h"
+#include "lwip/ip6_frag.h"
+#include "lwip/mld6.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/nd6_priv.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/raw.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+#include "lwip/udp.h"
+#include "netif/ppp/ppp_opts.h"	/* PPP_NUM_TIMEOUTS, in MEMP_NUM_SYS_TIMEOUT */
+
+#include "ns_memp.h"
+
+#if MEMP_MEM_MALLOC || MEMP_OVERFLOW_CHECK || MEMP_MEM_INIT || MEMP_USE_CUSTOM_POOLS
+#error "ns_memp.c implements plain pools only"
+#endif
+
+/* A pool's num field is a u16_t: larger counts are cut there, and kept
+ * whole in pool_size below. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverflow"
+#define LWIP_MEMPOOL(name, num, size, desc) LWIP_MEMPOOL_DECLARE(name, num, size, desc)
+#include "lwip/priv/memp_std.h"
+#pragma GCC diagnostic pop
+
+const struct memp_desc *const memp_pools[MEMP_MAX] = {
+#define LWIP_MEMPOOL(name, num, size, desc) &memp_ ## name,
+#include "lwip/priv/memp_std.h"
+};
+
+/* The true counts (a desc's num is cut to 16 bits). */
+static const u32_t pool_size[MEMP_MAX] = {
+#define LWIP_MEMPOOL(name, num, size, desc) (num),
+#include "lwip/priv/memp_std.h"
+};
+
+static u32_t pool_limit[MEMP_MAX];	/* at most pool_size */
+static u32_t pool_used[MEMP_MAX];
+static u32_t pool_fresh[MEMP_MAX];	/* elements handed out from the start */
+
+static void
+pool_reset(unsigned int i)
+{
+	const struct memp_desc *d = memp_pools[i];
+
+	*d->tab = NULL;
+	pool_used[i] = 0;
+	pool_fresh[i] = 0;
+	pool_limit[i] = pool_size[i];
+#if MEMP_STATS
+	d->stats->avail = (mem_size_t)pool_limit[i];
+	d->stats->used = 0;
+	d->stats->max = 0;
+#endif
+}
+
+void
+memp_init(void)
+{
+	for (unsigned int i = 0; i < MEMP_MAX; i++) {
+		pool_reset(i);
+#if LWIP_STATS && MEMP_STATS
+		lwip_stats.memp[i] = memp_pools[i]->stats;
+#endif
+	}
+}
+
+int
+ns_memp_set_limit(memp_t type, u32_t limit)
+{
+	if ((unsigned int)type >= MEMP_MAX || limit > pool_size[type] ||
+	    limit < pool_used[type])
+		return -1;
+	pool_limit[type] = limit;
+#if MEMP_STATS
+	memp_pools[type]->stats->avail = (mem_size_t)limit;
+#endif
+	return 0;
+}
+
+u32_t
+ns_memp_used(memp_t type)
+{
+	return (unsigned int)type < MEMP_MAX ? pool_used[type] : 0;
+}
+
+void *
+memp_malloc(memp_t type)
+{
+	const struct memp_desc *d;
+	struct memp *m;
+
+	if ((unsigned int)type >= MEMP_MAX)
+		return NULL;
+	d = memp_pools[type];
+	if (pool_used[type] >= pool_limit[type]) {
+#if MEMP_STATS
+		d->stats->err++;
+#endif
+		return NULL;
+	}
+	m = *d->tab;
+	if (m != NULL) {
+		*d->tab = m->next;
+	} else {
+		/* never handed out yet: the next one in address order */
+		m = (struct memp *)(void *)((u8_t *)LWIP_MEM_ALIGN(d->base) +
+					    (size_t)pool_fresh[type] * d->size);
+		pool_fresh[type]++;
+	}
+	pool_used[type]++;
+#if MEMP_STATS
+	d->stats->used = (mem_size_t)pool_used[type];
+	if (d->stats->used > d->stats->max)
+		d->stats->max = d->stats->used;
+#endif
+	return m;
+}
+
+void
+memp_free(memp_t type, void *mem)
+{
+	const struct memp_desc *d;
+	struct memp *m = mem;
+
+	if (mem == NULL || (unsigned int)type >= MEMP_MAX)
+		return;
+	d = memp_pools[type];
+	m->next = *d->tab;
+	*d->tab = m;
+	pool_used[type]--;
+#if MEMP_STATS
+	d->stats->used = (mem_size_t)pool_used[type];
+#endif
+}
+
+/* LWIP_MEMPOOL_* users name a pool by its descriptor. */
+static memp_t
+pool_of(const struct memp_desc *desc)
+{
+	for (unsigned int i = 0; i < MEMP_MAX; i++)
+		if (memp_pools[i] == desc)
+			return (memp_t)i;
+	return MEMP_MAX;
+}
+
+void
+memp_init_pool(const struct memp_desc *desc)
+{
+	memp_t t = pool_of(desc);
+
+	if (t != MEMP_MAX)
+		pool_reset(t);
+}
+
+void *
+memp_malloc_pool(const struct memp_desc *desc)
+{
+	return memp_malloc(pool_of(desc));
+}
+
+void
+memp_free_pool(const struct memp_desc *desc, void *mem)
+{
+	memp_free(pool_of(desc), mem);
+}

@@ -1,0 +1,89 @@
+#!/bin/bash
+# Many concurrent TCP connections to one process, the same assertions on
+# the kernel stack and then under zpnet (default config): redis-server
+# (maxclients 18100) holds 18,000 connections from zpnet-connhold on the
+# kernel side (this machine's RLIMIT_NOFILE is 20,000 and cannot be
+# raised: no CAP_SYS_RESOURCE), each PINGed once (+PONG: a handshake
+# whose last ACK met a full accept queue completes with the PING's data,
+# on Linux and zpnet alike), counted by INFO clients; redis-benchmark GET
+# -c 50 runs beside them without errors; after they close, none is left.
+# usage: conns.sh ZPNET_BINARY CONNHOLD_BINARY
+set -u
+ZPNET=$1
+CONNHOLD=$2
+source "$(cd "$(dirname "$0")" && pwd)/common.sh"
+N1=${CONNS_ONE:-18000}
+SRC=(198.18.0.11)
+for a in "${SRC[@]}"; do zpns_k ip addr add $a/24 dev vk0; done
+
+clients() {	# connected_clients, as redis-server counts them
+	zpns_k timeout 30 redis-cli -h $Z_ADDR info clients | tr -d '\r' |
+		sed -n 's/^connected_clients://p'
+}
+
+# hold NAME N PROCS: N connections from PROCS connhold processes (one
+# source address each) to port $PORT, PINGed once; until release()
+hold() {
+	local name=$1 n=$2 procs=$3 i
+	HOLDS=()
+	rm -f "$TMP/ctl"
+	mkfifo "$TMP/ctl"
+	for ((i = 0; i < procs; i++)); do
+		zpns_k timeout 600 "$CONNHOLD" -p 1 $Z_ADDR $PORT $((n / procs)) ${SRC[$i]} \
+			< "$TMP/ctl" > "$TMP/$name.hold$i" 2>&1 &
+		HOLDS+=($!)
+	done
+	exec 4> "$TMP/ctl"	# they hold until this closes
+	for ((i = 0; i < 3000; i++)); do
+		[ "$(cat "$TMP/$name".hold* | grep -c '^held')" = $procs ] && break
+		sleep 0.1
+	done
+	cat "$TMP/$name".hold* | sed "s/^/$name: /"
+	[ "$(cat "$TMP/$name".hold* | grep -c '^held')" = $procs ] ||
+		fail "$name: $n connections not held"
+}
+
+release() {
+	local h
+	exec 4>&-
+	for h in "${HOLDS[@]}"; do wait $h || fail "connhold failed"; done
+}
+
+one_process() {	# NAME CMD...
+	local name=$1 n i
+	shift
+	PORT=6379
+	zpns_bg_z "$TMP/$name.log" "$@" redis-server --save '' --appendonly no \
+		--protected-mode no --port 6379 --maxclients $((N1 + 100))
+	for ((i = 0; i < 100; i++)); do
+		zpns_k redis-cli -h $Z_ADDR ping 2>/dev/null | grep -q PONG && break
+		sleep 0.1
+	done
+	[ "$(zpns_k timeout 5 redis-cli -h $Z_ADDR ping)" = PONG ] || fail "$name: no PONG"
+	hold "$name" $N1 1
+	n=$(clients)
+	echo "$name: redis-server counts $n clients"
+	[ "${n:-0}" -gt $N1 ] || fail "$name: connected_clients ${n:-none}, want > $N1"
+	zpns_k timeout 120 redis-benchmark -h $Z_ADDR -t get -c 50 -n 20000 -q \
+		> "$TMP/$name.bench" 2>&1 || fail "$name: redis-benchmark failed"
+	tr '\r' '\n' < "$TMP/$name.bench" | grep 'requests per second' | sed "s/^/$name: /"
+	grep -qiE 'error|refused|reset' "$TMP/$name.bench" && fail "$name: redis-benchmark errors"
+	release
+	for ((i = 0; i < 300; i++)); do
+		n=$(clients)
+		[ "${n:-$N1}" -le 2 ] && break
+		sleep 0.1
+	done
+	echo "$name: after the close, $n clients"
+	[ "${n:-$N1}" -le 2 ] || fail "$name: redis-server still counts $n clients"
+	kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
+	wait "$ZPNS_LAST" 2>/dev/null
+}
+
+zpns_z ip addr add $Z_ADDR/24 dev vz0
+one_process kernel
+zpns_z ip addr del $Z_ADDR/24 dev vz0
+zpns_k ip neigh flush dev vk0
+one_process zpnet "$ZPNET" run -c "$ZCFG" --
+echo "ok $N1 connections to one redis-server, PINGed and counted, redis-benchmark beside them, kernel and zpnet"
+echo PASS
