@@ -28,6 +28,14 @@
 #define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
 #define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
 #define BOND_TCP_MSS_DEFAULT	536	/* Linux's TCP_MSS_DEFAULT */
+/* Linux's TCP states (include/net/tcp_states.h), as TCP_INFO numbers them;
+ * <netinet/tcp.h> names them too, but clashes with lwIP's headers. */
+enum {
+	BOND_TCPS_ESTABLISHED = 1, BOND_TCPS_SYN_SENT, BOND_TCPS_SYN_RECV,
+	BOND_TCPS_FIN_WAIT1, BOND_TCPS_FIN_WAIT2, BOND_TCPS_TIME_WAIT,
+	BOND_TCPS_CLOSE, BOND_TCPS_CLOSE_WAIT, BOND_TCPS_LAST_ACK,
+	BOND_TCPS_LISTEN, BOND_TCPS_CLOSING,
+};
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
@@ -219,9 +227,12 @@ bt_maxseg(struct bond_sock *sk)
 
 /* Linux's TCP states, indexed by lwIP's. */
 static const u8_t linux_state[] = {
-	[CLOSED] = 7, [LISTEN] = 10, [SYN_SENT] = 2, [SYN_RCVD] = 3,
-	[ESTABLISHED] = 1, [FIN_WAIT_1] = 4, [FIN_WAIT_2] = 5,
-	[CLOSE_WAIT] = 8, [CLOSING] = 11, [LAST_ACK] = 9, [TIME_WAIT] = 6,
+	[CLOSED] = BOND_TCPS_CLOSE, [LISTEN] = BOND_TCPS_LISTEN,
+	[SYN_SENT] = BOND_TCPS_SYN_SENT, [SYN_RCVD] = BOND_TCPS_SYN_RECV,
+	[ESTABLISHED] = BOND_TCPS_ESTABLISHED, [FIN_WAIT_1] = BOND_TCPS_FIN_WAIT1,
+	[FIN_WAIT_2] = BOND_TCPS_FIN_WAIT2, [CLOSE_WAIT] = BOND_TCPS_CLOSE_WAIT,
+	[CLOSING] = BOND_TCPS_CLOSING, [LAST_ACK] = BOND_TCPS_LAST_ACK,
+	[TIME_WAIT] = BOND_TCPS_TIME_WAIT,
 };
 
 #define BOND_US_PER_TICK	(TCP_SLOW_INTERVAL * 1000u)
@@ -326,6 +337,7 @@ on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	t->state = BT_CONNECTED;
 	cache_addrs(t);
+	bt_apply_opts(&t->sk);	/* the MSS lwIP just chose, the peer's family */
 	bump(t);
 	return ERR_OK;
 }

@@ -245,20 +245,23 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	return (ssize_t)((flags & MSG_TRUNC) ? len : total);
 }
 
-/* An IPv4 broadcast: all ones, or a port's subnet broadcast. */
+/* An IPv4 broadcast: all ones, or the subnet broadcast of the port the
+ * datagram would leave by (lwIP's own check, which says only ERR_VAL). */
 static bool
 is_broadcast(const ip_addr_t *ip)
 {
+	const ip4_addr_t *a;
 	struct netif *n;
 
 	if (!IP_IS_V4(ip))
 		return false;
-	if (ip_2_ip4(ip)->addr == IPADDR_BROADCAST)
+	a = ip_2_ip4(ip);
+	if (a->addr == IPADDR_BROADCAST)
 		return true;
-	NETIF_FOREACH(n)
-		if (ip4_addr_isbroadcast(ip_2_ip4(ip), n))
-			return true;
-	return false;
+	if (ip4_addr_isany(a))
+		return false;	/* Linux: this host */
+	n = ip4_route(a);
+	return n != NULL && ip4_addr_isbroadcast(a, n);
 }
 
 static ssize_t

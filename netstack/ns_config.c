@@ -17,6 +17,7 @@
 #include <rte_cfgfile.h>
 
 #include "ns_config.h"
+#include "ns_lwip_rt.h"
 
 #define NS_CFG_COMMENT		'#'
 #define NS_CFG_LINE_MAX		1024	/* longest line accepted */
@@ -80,12 +81,14 @@ static const struct ns_cfg_key port_keys[] = {
 	    "route destinations that match no port's subnet through this port (default: the first port)"),
 };
 
+_Static_assert(NS_MAX_TCP_PCB == 262144, "max_sockets' default and docs say 262144");
+
 static const struct ns_cfg_key stack_keys[] = {
 	KEY(ns_stack_config, tcp_wnd, NS_CFG_UINT, "1m", 4096, 8388480,
 	    "TCP receive window per connection, bytes (scaled; up to 8388480)"),
 	KEY(ns_stack_config, tcp_sndbuf, NS_CFG_UINT, "1m", 4096, 16 * 1024 * 1024,
 	    "TCP send buffer per connection, bytes"),
-	KEY(ns_stack_config, max_sockets, NS_CFG_UINT, "262144", 16, 262144,
+	KEY(ns_stack_config, max_sockets, NS_CFG_UINT, "262144", 16, NS_MAX_TCP_PCB,
 	    "most TCP connections at once, TIME-WAIT included (memory is taken as they open)"),
 	KEY(ns_stack_config, exit_linger_ms, NS_CFG_UINT, "5000", 0, 600000,
 	    "at exit, how long to wait for sent data to be acknowledged"),

@@ -12,8 +12,9 @@
  * max_sockets). Allocation and free stay O(1).
  *
  * The pools are lwIP's own (lwip/priv/memp_std.h, sized by lwipopts.h),
- * declared with lwIP's macros, so every memp_t and LWIP_MEMPOOL user
- * finds them as before.
+ * declared with lwIP's macros, so every memp_t user finds them as before;
+ * a pool declared elsewhere (LWIP_MEMPOOL_DECLARE) is not served. A free
+ * that does not match an allocation stops the process (NS_ASSERT).
  */
 #include <stddef.h>
 
@@ -36,6 +37,7 @@
 #include "lwip/udp.h"
 #include "netif/ppp/ppp_opts.h"	/* PPP_NUM_TIMEOUTS, in MEMP_NUM_SYS_TIMEOUT */
 
+#include "ns_log.h"
 #include "ns_memp.h"
 
 #if MEMP_MEM_MALLOC || MEMP_OVERFLOW_CHECK || MEMP_MEM_INIT || MEMP_USE_CUSTOM_POOLS
@@ -105,12 +107,6 @@ ns_memp_set_limit(memp_t type, u32_t limit)
 	return 0;
 }
 
-u32_t
-ns_memp_used(memp_t type)
-{
-	return (unsigned int)type < MEMP_MAX ? pool_used[type] : 0;
-}
-
 void *
 memp_malloc(memp_t type)
 {
@@ -150,9 +146,13 @@ memp_free(memp_t type, void *mem)
 	const struct memp_desc *d;
 	struct memp *m = mem;
 
-	if (mem == NULL || (unsigned int)type >= MEMP_MAX)
+	if (mem == NULL)
 		return;
+	NS_ASSERT((unsigned int)type < MEMP_MAX && pool_used[type] > 0);
 	d = memp_pools[type];
+	NS_ASSERT((u8_t *)mem >= (u8_t *)LWIP_MEM_ALIGN(d->base) &&
+		  (u8_t *)mem < (u8_t *)LWIP_MEM_ALIGN(d->base) +
+		  (size_t)pool_fresh[type] * d->size);
 	m->next = *d->tab;
 	*d->tab = m;
 	pool_used[type]--;
@@ -171,13 +171,14 @@ pool_of(const struct memp_desc *desc)
 	return MEMP_MAX;
 }
 
+/* Only lwIP's own pools (memp_std.h) are served: no other is declared. */
 void
 memp_init_pool(const struct memp_desc *desc)
 {
 	memp_t t = pool_of(desc);
 
-	if (t != MEMP_MAX)
-		pool_reset(t);
+	NS_ASSERT(t != MEMP_MAX);
+	pool_reset(t);
 }
 
 void *

@@ -7,7 +7,5 @@
 /* At most limit elements of pool type from now on (up to its compile-time
  * size, and not below what is in use): 0, or -1. */
 int ns_memp_set_limit(memp_t type, u32_t limit);
-/* Elements of pool type in use. */
-u32_t ns_memp_used(memp_t type);
 
 #endif

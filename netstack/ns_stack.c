@@ -174,19 +174,6 @@ ns_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 	return (u32_t)h + (u32_t)(ns_now_ns() / NS_ISN_TICK_NS);
 }
 
-/*
- * LWIP_HOOK_TCP_INPACKET_PCB: TIME-WAIT as Linux keeps it
- * (tcp_timewait_state_process, tcp_rfc1337 = 0). lwIP answers every
- * segment to a TIME-WAIT pcb with an ACK and ignores RSTs, which shuts a
- * client that reuses its port (Linux's clients do) out for 2 MSL:
- * - a SYN whose sequence number is past all the old connection received
- *   starts a new connection: the pcb goes and the SYN is handed to the
- *   listener at once (tcp_input again, now without the pcb);
- * - an RST at exactly rcv_nxt ends the TIME-WAIT. That is the answer of a
- *   client whose SYN was behind rcv_nxt: lwIP ACKs the SYN, the client's
- *   SYN-SENT resets the ACK, and its SYN's retransmission then finds the
- *   listener.
- */
 /* Whether a segment can go through tcp_input again: its header (and
  * options) just before p's payload, as for a SYN or ACK off one mbuf. */
 static bool
@@ -216,6 +203,23 @@ reinput(u16_t optlen, struct pbuf *p)
 	tcp_input(p, ip_current_input_netif());
 }
 
+/*
+ * LWIP_HOOK_TCP_INPACKET_PCB, for every segment that found a pcb:
+ * - LISTEN: Linux's SYN queue, accept queue and SYN cookies
+ *   (ns_syncookie.c);
+ * - SYN_RCVD: while the listener's accept queue is full the handshake's
+ *   ACK is dropped and the SYN|ACK's retransmission tries again, as Linux;
+ * - TIME-WAIT as Linux keeps it (tcp_timewait_state_process,
+ *   tcp_rfc1337 = 0). lwIP answers every segment to a TIME-WAIT pcb with
+ *   an ACK and ignores RSTs, which shuts a client that reuses its port
+ *   (Linux's clients do) out for 2 MSL: a SYN whose sequence number is
+ *   past all the old connection received starts a new connection (the
+ *   pcb goes and the SYN is handed to the listener at once: tcp_input
+ *   again, now without the pcb); an RST at exactly rcv_nxt ends the
+ *   TIME-WAIT. That is the answer of a client whose SYN was behind
+ *   rcv_nxt: lwIP ACKs the SYN, the client's SYN-SENT resets the ACK, and
+ *   its SYN's retransmission then finds the listener.
+ */
 err_t
 ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 		const u8_t *opt2, struct pbuf *p)
@@ -237,8 +241,9 @@ ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 		return e;
 	}
 	if (pcb->state == SYN_RCVD) {
-		/* Linux: the handshake waits while the accept queue is full */
-		if ((flags & TCP_ACK) && pcb->listener != NULL &&
+		/* Linux: the handshake waits while the accept queue is full
+		 * (an RST still ends it) */
+		if ((flags & (TCP_ACK | TCP_RST)) == TCP_ACK && pcb->listener != NULL &&
 		    ns_tcp_acceptq_is_full(pcb->listener))
 			return ERR_ABRT;
 		return ERR_OK;
@@ -445,8 +450,10 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	ns_syncookie_init();
 
 	lwip_init();
-	/* the pool is sized for the ceiling; [stack] max_sockets is the limit */
-	(void)ns_memp_set_limit(MEMP_TCP_PCB, (u32_t)cfg->stack.max_sockets);
+	/* the pool is sized for the ceiling; [stack] max_sockets is the limit
+	 * (ns_config.c bounds it by the ceiling) */
+	rc = ns_memp_set_limit(MEMP_TCP_PCB, (u32_t)cfg->stack.max_sockets);
+	NS_ASSERT(rc == 0);
 	t_lwip = mono_us();
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		rc = add_port(i, &cfg->ports[i], err, errlen);

@@ -20,8 +20,9 @@
  * random 128-bit secret. It is good for two ticks (64-128 s). ACKs are
  * checked for a cookie only while cookies were sent in that time. What a
  * cookie cannot carry is lost, as on Linux without TCP timestamps: window
- * scaling and SACK are off on such a connection, and data in the ACK is
- * dropped (the peer sends it again).
+ * scaling and SACK are off on such a connection. Data in the returning
+ * segment goes through with it (lwIP takes the segment as for any
+ * SYN_RCVD pcb).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -120,19 +121,22 @@ addr_words(const ip_addr_t *a, uint64_t w[2])
 	else
 		b[0] = ip_2_ip4(a)->addr;
 	w[0] = ((uint64_t)b[0] << 32) | b[1];
-	w[1] = ((uint64_t)b[2] << 32) | b[3] | (IP_IS_V6(a) ? 1ull << 63 : 0);
+	w[1] = ((uint64_t)b[2] << 32) | b[3];
 }
 
+/* Every input in bits of its own: no two (tuple, ISN, tick, MSS) give the
+ * same words, so a cookie is good for its own connection and time only. */
 static u32_t
 cookie_mac(u16_t lport, u16_t rport, u32_t peer_isn, u32_t tick, unsigned int mss_idx)
 {
-	uint64_t m[5];
+	uint64_t m[6];
 
 	addr_words(ip_current_dest_addr(), &m[0]);
 	addr_words(ip_current_src_addr(), &m[2]);
-	m[4] = ((uint64_t)lport << 48) ^ ((uint64_t)rport << 32) ^ peer_isn ^
-	       ((uint64_t)(tick ^ (mss_idx << 30)) << 16);
-	return (u32_t)siphash24(cookie_key, m, 5) & COOKIE_MAC_MASK;
+	m[4] = ((uint64_t)lport << 48) | ((uint64_t)rport << 32) | peer_isn;
+	m[5] = ((uint64_t)tick << 3) | ((uint64_t)mss_idx << 1) |
+	       (IP_IS_V6(ip_current_src_addr()) ? 1u : 0u);
+	return (u32_t)siphash24(cookie_key, m, 6) & COOKIE_MAC_MASK;
 }
 
 /* The peer's MSS option in a SYN, if its options are in one piece. */
@@ -308,10 +312,10 @@ ns_tcp_listen_segment(struct tcp_pcb_listen *lpcb, const struct tcp_hdr *hdr,
 	if ((flags & (TCP_SYN | TCP_ACK)) != TCP_ACK)
 		return ERR_OK;
 	idx = check_cookie(lpcb, hdr);
-	if (idx < 0 || !can_revive)
+	if (idx < 0)
 		return ERR_OK;	/* lwIP answers with an RST, as Linux */
-	if (ns_tcp_acceptq_is_full(lpcb))
-		return ERR_ABRT;	/* the peer's next ACK tries again */
+	if (!can_revive || ns_tcp_acceptq_is_full(lpcb))
+		return ERR_ABRT;	/* dropped: the peer's next segment tries again */
 	*revived = revive(lpcb, hdr, (unsigned int)idx);
 	return ERR_ABRT;
 }

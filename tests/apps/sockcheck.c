@@ -1108,7 +1108,20 @@ check_sockopts_tcp_info(void)
 	CHECK(l >= 0 && getsockopt(l, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	      ti.tcpi_state == TCP_LISTEN, "TCP_INFO of a listener: LISTEN");
 	close(l);
-	close(s);
+	close(s);	/* the peer serves one connection at a time */
+	{
+		/* a TCP_MAXSEG set before connect bounds the connection's */
+		struct sockaddr_in a = addr_of(&peer_sa, port);
+		int c = socket(AF_INET, SOCK_STREAM, 0), m = -1;
+
+		CHECK(set_int_opt(c, IPPROTO_TCP, TCP_MAXSEG, 1000) &&
+		      connect(c, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		      write(c, "ECHO\n", 5) == 5 && write(c, "mss", 3) == 3 &&
+		      read_full(c, buf, 3) == 3 &&
+		      (m = get_int_opt(c, IPPROTO_TCP, TCP_MAXSEG)) > 0 && m <= 1000,
+		      "TCP_MAXSEG 1000 set before connect: the connection's is %d", m);
+		close(c);
+	}
 	/* the TTL datagrams leave with, as the peer saw it */
 	for (int ttl = -1; ttl <= 33; ttl += 34) {
 		struct sockaddr_in a = addr_of(&peer_sa, port);

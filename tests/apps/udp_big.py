@@ -15,6 +15,7 @@ client ADDR4 ADDR6 PORT MAX6: sends datagrams of sizes from just past one
 import errno
 import os
 import select
+import signal
 import socket
 import sys
 import time
@@ -53,6 +54,7 @@ def limits(peer4, peer6, max6):
 
 
 def serve(port, seconds, peer4, peer6, max6):
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a normal exit
     if not limits(peer4, peer6, max6):
         print("limits wrong", flush=True)
         return 1

@@ -42,4 +42,8 @@ zpns_wait_ready "$LOG" 30 || fail "demo server did not start"
 flood_then_ping zpnet
 stack_stop
 grep -E "^(ipfrag|ip6frag|port0.rx_long)" "$LOG"
+# IPv4 reached the demo whole (the kernel reassembled it for net_af_packet's
+# fanout), IPv6 in fragments that lwIP reassembled
+[ "$(sed -n 's/^port0.rx_long //p' "$LOG")" -ge 1 ] || fail "no IPv4 datagram read whole"
+[ "$(sed -n 's/^ip6frag.recv //p' "$LOG")" -gt $N ] || fail "lwIP reassembled no IPv6 fragments"
 echo PASS

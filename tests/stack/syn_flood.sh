@@ -30,4 +30,5 @@ grep -E "^tcp\.(syncookies|listen)" "$LOG"
 sent=$(sed -n 's/^tcp.syncookies_sent //p' "$LOG")
 recv=$(sed -n 's/^tcp.syncookies_recv //p' "$LOG")
 [ "${sent:-0}" -gt 10000 ] || fail "SYN cookies sent: ${sent:-none}"
+[ "${recv:-0}" -ge 1 ] || fail "no connection came from a cookie"
 echo PASS
