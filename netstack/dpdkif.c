@@ -149,9 +149,11 @@ long_input(struct netif *netif, const struct ns_rx_pkt *pkt)
 		(void)ns_port_rx_long(dif->idx, NULL, 0);	/* dropped */
 		return;
 	}
-	if (ns_port_rx_long(dif->idx, p->payload, pkt->len) != 0 ||
-	    ip4_input(p, netif) != ERR_OK)
+	if (ns_port_rx_long(dif->idx, p->payload, pkt->len) != 0) {
 		pbuf_free(p);
+		return;
+	}
+	(void)ip4_input(p, netif);	/* takes p, delivered or dropped */
 }
 
 unsigned int

@@ -865,9 +865,12 @@ afp_long_frames(struct ns_port *p)
 		return;
 	}
 	if (setsockopt(p->afp_rx->sockfd, SOL_SOCKET, SO_RCVBUFFORCE,
-		       &buf, sizeof(buf)) != 0)
+		       &buf, sizeof(buf)) != 0) {
+		NS_INFO("%s: SO_RCVBUFFORCE: %s; room for long IPv4 datagrams as net.core.rmem_max allows",
+			p->dev_name, strerror(errno));
 		(void)setsockopt(p->afp_rx->sockfd, SOL_SOCKET, SO_RCVBUF,
 				 &buf, sizeof(buf));
+	}
 }
 
 /* The leading fields of net_af_packet's queues, if they are what we know:
