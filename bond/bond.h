@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -110,6 +111,15 @@ struct bond_sockopts {
 	uint64_t sndtimeo_ns;
 };
 
+/* Linux's TCP states (include/net/tcp_states.h), as TCP_INFO numbers them;
+ * <netinet/tcp.h> names them too, but clashes with lwIP's headers. */
+enum {
+	BOND_TCPS_ESTABLISHED = 1, BOND_TCPS_SYN_SENT, BOND_TCPS_SYN_RECV,
+	BOND_TCPS_FIN_WAIT1, BOND_TCPS_FIN_WAIT2, BOND_TCPS_TIME_WAIT,
+	BOND_TCPS_CLOSE, BOND_TCPS_CLOSE_WAIT, BOND_TCPS_LAST_ACK,
+	BOND_TCPS_LISTEN, BOND_TCPS_CLOSING,
+};
+
 /* What TCP_INFO reports (struct bond_proto's tcp_info). */
 struct bond_tcp_info {
 	uint8_t state;		/* Linux's numbering */
@@ -121,6 +131,17 @@ struct bond_tcp_info {
 	uint32_t rcv_space, pmtu;
 };
 struct bond_sock;
+
+/* What `zpnet stats` shows of a socket (struct bond_proto's describe). */
+struct bond_sock_stat {
+	uint8_t state;		/* TCP: Linux's numbering; UDP: ESTABLISHED
+				 * when connected, CLOSE when not (as ss) */
+	uint32_t rxq, txq;	/* bytes queued; a listener: its accept queue
+				 * and backlog (as ss) */
+	uint32_t snd_wnd;	/* the peer's window, bytes */
+	uint64_t drops;		/* datagrams dropped: receive queue full */
+	struct bond_tcp_info ti;	/* TCP only */
+};
 
 /* Internal bit of bond_proto.events(): the socket is listening. */
 #define BOND_EV_LISTENING	(1u << 27)
@@ -168,6 +189,8 @@ struct bond_proto {
 	void (*tcp_info)(struct bond_sock *sk, struct bond_tcp_info *ti);
 	int (*maxseg)(struct bond_sock *sk);
 	void (*ack_now)(struct bond_sock *sk);
+	/* For `zpnet stats` (bond_stats.c); NULL: state and queues unknown. */
+	void (*describe)(struct bond_sock *sk, struct bond_sock_stat *st);
 };
 
 /*
@@ -198,6 +221,9 @@ struct bond_sock {
 	uint64_t excl_token;	/* the claiming epoll set */
 	uint64_t excl_ns;	/* when */
 	int so_error;		/* pending error for SO_ERROR, positive */
+	uint64_t ino;		/* the kernel socket's inode: its fds in /proc */
+	uint64_t bytes_in;	/* read by the application */
+	uint64_t bytes_out;	/* accepted from the application */
 	uint32_t ev_seq;	/* bumped on every readiness change (EPOLLET) */
 	struct bond_sockopts opt;
 };
@@ -226,6 +252,9 @@ bond_sock_bump(struct bond_sock *sk)
 	bond_ev_log[bond_ev_gen % BOND_EV_LOG] = sk->id;
 	bond_ev_gen++;
 }
+
+/* Sockets the stack has created so far (its last id). */
+uint64_t bond_sock_created(void);
 
 /* Initialise a socket's generic part (protocols embed struct bond_sock). */
 void bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
@@ -264,6 +293,28 @@ uint64_t bond_proc_reaped(void);
 bool bond_proc_shared(void);
 /* Sockets whose last hold this process dropped, so far. */
 uint64_t bond_proc_closed(void);
+/* For `zpnet stats` (lock held): the stack's name (its nonce), the pids
+ * of its processes, the open sockets from index *idx on in index order
+ * (up to max; *idx moves past them), and the pids holding one socket. */
+uint64_t bond_proc_nonce(void);
+unsigned int bond_proc_pids(int32_t *pids, unsigned int max);
+unsigned int bond_sock_next(uint32_t *idx, struct bond_sock **out,
+			    unsigned int max);
+unsigned int bond_sock_holders(const struct bond_sock *sk, int32_t *pids,
+			       unsigned int max);
+
+/* ---- `zpnet stats` (bond_stats.c) ---- */
+
+/* Listen on this process's stats socket (at service-thread start). */
+int bond_stats_listen(void);
+/* fork: the child lets go of the parent's socket. */
+void bond_stats_fork_child(void);
+/* The service thread's nap: up to ts, answering callers meanwhile. */
+void bond_stats_nap(const struct timespec *ts);
+/* What the counter lines say (ZPNET_STATS's writer; lock held). */
+void bond_stats_set_counters(void (*fn)(FILE *f));
+/* A whole snapshot to f, the lock taken a chunk of sockets at a time. */
+void bond_stats_write(FILE *f, bool sockets, void (*counters)(FILE *f));
 
 /* ---- fd table ---- */
 

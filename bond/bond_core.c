@@ -52,6 +52,12 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	sk->opt.quickack = true;
 }
 
+uint64_t
+bond_sock_created(void)
+{
+	return __atomic_load_n(&last_sock_id, __ATOMIC_RELAXED);
+}
+
 void (*bond_service_start_fn)(void);
 
 __thread uint32_t bond_in_stack;

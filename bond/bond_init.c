@@ -119,6 +119,7 @@ bond_fork_child(void)
 	if (!bond_active)
 		return;
 	bond_proc_fork_child();
+	bond_stats_fork_child();
 	bond_service_start_fn = start_service_lazily;
 	bond_leave_forked();
 }
@@ -151,7 +152,7 @@ service_main(void *arg)
 		uint64_t now;
 		bool idle, scan;
 
-		bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+		bond_stats_nap(&ts);	/* answers `zpnet stats` meanwhile */
 		now = ns_now_ns();
 		/* bond_last_poll_ns is the stack's: whichever process polled */
 		idle = now - bond_last_poll_ns >= interval;
@@ -195,6 +196,10 @@ start_service_thread(char *err, size_t errlen)
 	sigset_t old;
 	int rc;
 
+	rc = bond_stats_listen();
+	if (rc < 0)
+		NS_INFO("the stats socket: %s; `zpnet stats` cannot read this process",
+			strerror(-rc));
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	block_signals(&old);
@@ -224,6 +229,21 @@ start_service_lazily(void)
 
 /* ---- exit ---- */
 
+/* The stack's counters, "NAME VALUE" a line (lock held): ZPNET_STATS's
+ * and `zpnet stats`'s. */
+static void
+print_counters(FILE *f)
+{
+	ns_print_stats(f);
+	/* the process tree: holders that vanished, locks taken from the dead,
+	 * driver ring positions put right after a death inside a burst */
+	fprintf(f, "stack.procs_reaped %llu\nstack.lock_recovered %lu\nstack.bursts_repaired %lu\n",
+		(unsigned long long)bond_proc_reaped(), ns_lock_recovered(),
+		ns_bursts_repaired());
+	fprintf(f, "stack.sockets_created %llu\n",
+		(unsigned long long)bond_sock_created());
+}
+
 /*
  * ZPNET_STATS=FILE: at exit, append "pid PID" and the stack's counters
  * (ns_print_stats: per port frames, drops, pool; lwIP's per protocol).
@@ -244,12 +264,7 @@ write_stats(void)
 	}
 	fprintf(f, "pid %ld\n", (long)getpid());
 	ns_lock();
-	ns_print_stats(f);
-	/* the process tree: holders that vanished, locks taken from the dead,
-	 * driver ring positions put right after a death inside a burst */
-	fprintf(f, "stack.procs_reaped %llu\nstack.lock_recovered %lu\nstack.bursts_repaired %lu\n",
-		(unsigned long long)bond_proc_reaped(), ns_lock_recovered(),
-		ns_bursts_repaired());
+	print_counters(f);
 	ns_unlock();
 	fclose(f);
 }
@@ -494,6 +509,7 @@ start_stack(void)
 	if (rc < 0)
 		die("start-up: cannot take the stack's first process slot",
 		    strerror(-rc));
+	bond_stats_set_counters(print_counters);
 	if (start_service_thread(err, sizeof(err)) < 0)
 		die("start-up", err);
 	fds_cloexec_new(&before);

@@ -415,3 +415,62 @@ bond_proc_shared(void)
 {
 	return __atomic_load_n(&procs.used, __ATOMIC_RELAXED) > 1;
 }
+
+/* ---- what `zpnet stats` reads (lock held) ---- */
+
+uint64_t
+bond_proc_nonce(void)
+{
+	return procs.nonce;
+}
+
+unsigned int
+bond_proc_pids(int32_t *pids, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < BOND_PROCS_MAX && n < max; i++)
+		if (procs.state[i] == BOND_PROC_LIVE && procs.pid[i] > 0)
+			pids[n++] = procs.pid[i];
+	return n;
+}
+
+unsigned int
+bond_sock_next(uint32_t *idx, struct bond_sock **out, unsigned int max)
+{
+	unsigned int n = 0;
+	uint32_t i = *idx;
+
+	while (i < BOND_SOCKS_MAX && n < max) {
+		uint64_t word = procs.idx_map[i / BOND_BITS] >> (i % BOND_BITS);
+
+		if (word == 0) {	/* nothing more in this word */
+			i = (i / BOND_BITS + 1) * BOND_BITS;
+			continue;
+		}
+		i += (uint32_t)__builtin_ctzll(word);
+		if (procs.at[i] != NULL)
+			out[n++] = procs.at[i];
+		i++;
+	}
+	*idx = i;
+	return n;
+}
+
+unsigned int
+bond_sock_holders(const struct bond_sock *sk, int32_t *pids, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int w = 0; w < BOND_PROCS_MAX / BOND_BITS; w++) {
+		for (uint64_t bits = sk->holders[w]; bits != 0 && n < max;
+		     bits &= bits - 1) {
+			unsigned int i = w * BOND_BITS +
+					 (unsigned int)__builtin_ctzll(bits);
+
+			if (procs.state[i] != BOND_PROC_FREE && procs.pid[i] > 0)
+				pids[n++] = procs.pid[i];
+		}
+	}
+	return n;
+}

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -91,6 +92,18 @@ sock_abandon(struct bond_sock *sk)
 	bond_sock_hold(sk);
 	bond_sock_drop(sk);
 	bond_leave();
+}
+
+/* The inode of kernel socket fd, by which `zpnet stats` finds the fds
+ * of every process holding it in /proc/PID/fd ("socket:[INO]"). */
+static uint64_t
+kernel_ino(long fd)
+{
+	struct stat st;
+
+	if (bond_kernel(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) < 0)
+		return 0;
+	return (uint64_t)st.st_ino;
 }
 
 /*
@@ -268,9 +281,12 @@ static long
 try_recv(struct bond_sock *sk, void *arg)
 {
 	struct recv_args *a = arg;
+	long r = sk->proto->recv(sk, a->iov, a->iovcnt, a->flags, a->from,
+				 a->fromlen);
 
-	return sk->proto->recv(sk, a->iov, a->iovcnt, a->flags, a->from,
-			       a->fromlen);
+	if (r > 0 && !(a->flags & MSG_PEEK))
+		sk->bytes_in += (uint64_t)r;
+	return r;
 }
 
 static long
@@ -348,6 +364,8 @@ sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 			bond_poll_locked();
 			r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
 		}
+		if (r > 0)
+			sk->bytes_out += (uint64_t)r;
 		bond_leave();
 		if (r >= 0) {
 			total += (size_t)r;
@@ -802,6 +820,7 @@ bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (sk == NULL)
 		return fd;	/* out of memory: the kernel serves it */
 	sk->kfd = (int)fd;
+	sk->ino = kernel_ino(fd);
 	sk->nonblock = (a2 & SOCK_NONBLOCK) != 0;
 	/* Out of the table: the socket closes again, the kernel serves fd. */
 	sock_install((int)fd, sk);
@@ -887,6 +906,7 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 		return -EMFILE;
 	}
 	nsk->kfd = (int)fd;
+	nsk->ino = kernel_ino(fd);
 	nsk->nonblock = (flags & SOCK_NONBLOCK) != 0;
 	if (a2 != 0) {
 		struct sockaddr_storage ka;

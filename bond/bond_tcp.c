@@ -28,14 +28,6 @@
 #define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
 #define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
 #define BOND_TCP_MSS_DEFAULT	536	/* Linux's TCP_MSS_DEFAULT */
-/* Linux's TCP states (include/net/tcp_states.h), as TCP_INFO numbers them;
- * <netinet/tcp.h> names them too, but clashes with lwIP's headers. */
-enum {
-	BOND_TCPS_ESTABLISHED = 1, BOND_TCPS_SYN_SENT, BOND_TCPS_SYN_RECV,
-	BOND_TCPS_FIN_WAIT1, BOND_TCPS_FIN_WAIT2, BOND_TCPS_TIME_WAIT,
-	BOND_TCPS_CLOSE, BOND_TCPS_CLOSE_WAIT, BOND_TCPS_LAST_ACK,
-	BOND_TCPS_LISTEN, BOND_TCPS_CLOSING,
-};
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
@@ -1074,6 +1066,30 @@ bt_nread(struct bond_sock *sk)
 	return t->rx_len > INT32_MAX ? INT32_MAX : (int)t->rx_len;
 }
 
+/* For `zpnet stats`: ss's queues (a listener's accept queue and backlog,
+ * else what waits to be read and what is not yet acknowledged). */
+static void
+bt_describe(struct bond_sock *sk, struct bond_sock_stat *st)
+{
+	struct bond_tcp *t = bt_of(sk);
+	struct tcp_pcb *pcb = t->pcb;
+
+	memset(st, 0, sizeof(*st));
+	bt_info(sk, &st->ti);
+	st->state = st->ti.state;
+	if (t->state == BT_LISTEN) {
+		st->rxq = t->acc_n;
+		if (pcb != NULL)
+			st->txq = ((struct tcp_pcb_listen *)(void *)pcb)->backlog;
+		return;
+	}
+	st->rxq = t->rx_len > UINT32_MAX ? UINT32_MAX : (uint32_t)t->rx_len;
+	if (pcb != NULL) {
+		st->txq = pcb->snd_lbb - pcb->lastack;
+		st->snd_wnd = pcb->snd_wnd;	/* scaled already */
+	}
+}
+
 static bool
 bt_placed(struct bond_sock *sk)
 {
@@ -1101,4 +1117,5 @@ const struct bond_proto bond_tcp_proto = {
 	.tcp_info = bt_info,
 	.maxseg = bt_maxseg,
 	.ack_now = bt_ack_now,
+	.describe = bt_describe,
 };

@@ -409,6 +409,18 @@ bu_nread(struct bond_sock *sk)
 	return u->head != NULL ? u->head->p->tot_len : 0;
 }
 
+/* For `zpnet stats`: ss's UNCONN or ESTAB, the bytes waiting, the drops. */
+static void
+bu_describe(struct bond_sock *sk, struct bond_sock_stat *st)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	memset(st, 0, sizeof(*st));
+	st->state = u->connected ? BOND_TCPS_ESTABLISHED : BOND_TCPS_CLOSE;
+	st->rxq = u->queued > UINT32_MAX ? UINT32_MAX : (uint32_t)u->queued;
+	st->drops = u->drops;
+}
+
 static bool
 bu_placed(struct bond_sock *sk)
 {
@@ -430,4 +442,5 @@ const struct bond_proto bond_udp_proto = {
 	.nread = bu_nread,
 	.apply_opts = bu_apply_opts,
 	.placed = bu_placed,
+	.describe = bu_describe,
 };

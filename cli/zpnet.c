@@ -3,11 +3,13 @@
  *
  *   zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM ARGS...
  *   zpnet check -c CONFIG [-- PROGRAM]
+ *   zpnet stats [OPTIONS] [PID...]
  *   zpnet --help
  *
  * `run` checks the environment the config asks for, then sets LD_PRELOAD
  * (libzpnet.so) and ZPNET_CONFIG and execs PROGRAM. `check` prints the
  * same diagnosis and runs nothing. Every problem is reported with its fix.
+ * `stats` reads running stacks (zpnet_stats.c).
  */
 #include <elf.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "bond.h"
 #include "bond_config.h"
 #include "ns_config.h"
+#include "zpnet_stats.h"
 
 #define ZPNET_ENV_CONFIG	"ZPNET_CONFIG"
 #define ZPNET_ENV_LIB		"ZPNET_LIB"
@@ -49,6 +52,7 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM [ARGS...]\n"
 		"       zpnet check -c CONFIG [-- PROGRAM]\n"
+		"       zpnet stats [OPTIONS] [PID...]\n"
 		"       zpnet --help\n"
 		"\n"
 		"Runs PROGRAM, unmodified, with its TCP and UDP sockets served by lwIP\n"
@@ -57,6 +61,8 @@ usage(FILE *f)
 		"  run          check the environment, then exec PROGRAM under zpnet\n"
 		"  check        print the same diagnosis and exit (0: ready); with\n"
 		"               PROGRAM, also what zpnet can do for it\n"
+		"  stats        what running stacks do now: ports, counters and a\n"
+		"               socket table like ss's (zpnet stats --help)\n"
 		"  -c CONFIG    config file (default: $%s); see configs/README.md\n"
 		"  --hooks-only catch system calls but serve nothing: every call goes\n"
 		"               to the kernel (to tell hooks problems from stack ones)\n"
@@ -546,6 +552,8 @@ main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 2, argv + 2);
+	if (strcmp(argv[1], "stats") == 0)
+		return zpnet_cmd_stats(argc - 1, argv + 1);
 	fprintf(stderr, "zpnet: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return ZPNET_EXIT_USAGE;

@@ -1340,6 +1340,7 @@ void
 ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 {
 	struct rte_eth_stats es;
+	struct rte_eth_link link;
 
 	*st = ports[idx].st;
 	st->pool_free = rte_mempool_avail_count(ports[idx].pool);
@@ -1347,7 +1348,11 @@ ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 	if (rte_eth_stats_get(ports[idx].port_id, &es) == 0) {
 		st->rx_nombuf = es.rx_nombuf;
 		st->rx_missed = es.imissed;
+		st->rx_bytes = es.ibytes;
+		st->tx_bytes = es.obytes;
 	}
+	if (rte_eth_link_get_nowait(ports[idx].port_id, &link) == 0)
+		st->link_up = link.link_status == RTE_ETH_LINK_UP;
 }
 
 void

@@ -34,6 +34,8 @@ struct ns_port_caps {
 
 struct ns_port_stats {
 	uint64_t rx_pkts, tx_pkts;
+	uint64_t rx_bytes, tx_bytes;	/* the device's count (0: it keeps none) */
+	uint64_t link_up;	/* 1: the link is up */
 	uint64_t rx_csum_bad;	/* dropped: bad checksum reported or found */
 	uint64_t rx_long;	/* datagrams longer than a frame, read whole */
 	uint64_t rx_long_drop;	/* frames cut short by the port: dropped */

@@ -542,6 +542,9 @@ ns_print_stats(FILE *f)
 		ns_port_get_stats(i, &st);
 		fprintf(f, "port%u.rx_pkts %" PRIu64 "\n", i, st.rx_pkts);
 		fprintf(f, "port%u.tx_pkts %" PRIu64 "\n", i, st.tx_pkts);
+		fprintf(f, "port%u.rx_bytes %" PRIu64 "\n", i, st.rx_bytes);
+		fprintf(f, "port%u.tx_bytes %" PRIu64 "\n", i, st.tx_bytes);
+		fprintf(f, "port%u.link_up %" PRIu64 "\n", i, st.link_up);
 		fprintf(f, "port%u.rx_csum_bad %" PRIu64 "\n", i, st.rx_csum_bad);
 		fprintf(f, "port%u.rx_long %" PRIu64 "\n", i, st.rx_long);
 		fprintf(f, "port%u.rx_long_drop %" PRIu64 "\n", i, st.rx_long_drop);

@@ -93,6 +93,31 @@ stop() {
 	fail "$1: nginx master did not quit"
 }
 
+# zpnet stats of master and workers: one stack, its three processes, and
+# the listening socket held by each of them (an fd in each)
+stats_shared() {
+	local m w
+	m=$(master_pid shared)
+	w=$(workers shared | tr '\n' ' ')
+	"$ZPNET" stats --json --listen $m $w > "$TMP/stats.json" 2> "$TMP/stats.err" ||
+		fail "zpnet stats $m $w: $(cat "$TMP/stats.err")"
+	python3 - "$TMP/stats.json" $m $w <<'EOF' || fail "zpnet stats of master and workers"
+import json, sys
+snap = json.loads(open(sys.argv[1]).read())
+want = sorted(int(p) for p in sys.argv[2:])
+assert len(want) == 3, want
+assert len(snap["stacks"]) == 1, "%d stacks for one" % len(snap["stacks"])
+st = snap["stacks"][0]
+assert sorted(p["pid"] for p in st["processes"]) == want, st["processes"]
+lst = [s for s in st["sockets"] if s["state"] == "LISTEN"]
+assert lst, st["sockets"]
+for s in lst:
+    holders = sorted(p["pid"] for p in s["processes"] if p["fds"])
+    assert holders == want, "listener %s held by %s" % (s["local"], holders)
+print("ok zpnet stats: one stack, processes %s, each with an fd for the listener" % want)
+EOF
+}
+
 # master and two workers on one listening socket, then with reuseport
 for variant in shared reuseport; do
 	opts=
@@ -103,6 +128,7 @@ for variant in shared reuseport; do
 	wait_http || fail "$variant: nginx does not answer"
 	gets 200
 	echo "ok $variant: 200 GETs of 1 MiB, sha256 equal"
+	[ $variant = shared ] && stats_shared
 	bench $variant 5
 	cat "$TMP/$variant.wrk"
 	[ "$(requests_of $variant)" -gt 0 ] || fail "$variant: wrk made no request"

@@ -36,9 +36,10 @@ void test_errno(void);	/* test_errno.c: lwIP's headers clash with netinet/tcp.h 
 /* ---- fake stack and protocol ---- */
 
 static unsigned int locks, polls, applied;
+static unsigned int lock_takes, held_work, held_work_max;	/* test_stats */
 static uint64_t fake_now;
 
-static void fake_lock(void) { locks++; }
+static void fake_lock(void) { locks++; lock_takes++; held_work = 0; }
 static void fake_unlock(void) { locks--; }
 static unsigned int fake_poll(void) { polls++; return 0; }
 static uint64_t fake_now_ns(void) { return fake_now; }
@@ -604,6 +605,134 @@ test_holders(void)
 	EXPECT(closes == 5);
 }
 
+
+/* ---- zpnet stats ---- */
+
+/* A TCP-named protocol that describes itself, as bond_tcp.c does. */
+static int
+stat_name(struct bond_sock *sk, struct sockaddr *sa, socklen_t *len, bool peer)
+{
+	struct fake_sock *f = (struct fake_sock *)sk;
+
+	if (f->ev == 6) {	/* one IPv6 socket */
+		struct sockaddr_in6 in6 = { .sin6_family = AF_INET6,
+					    .sin6_port = htons(80) };
+
+		inet_pton(AF_INET6, peer ? "2001:2::1" : "2001:2::2", &in6.sin6_addr);
+		memcpy(sa, &in6, sizeof(in6));
+		*len = sizeof(in6);
+		return 0;
+	}
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_port = htons(peer ? 1000 + f->ev : 6379) };
+
+	inet_pton(AF_INET, peer ? "198.18.0.1" : "198.18.0.2", &in.sin_addr);
+	memcpy(sa, &in, sizeof(in));
+	*len = sizeof(in);
+	return 0;
+}
+
+static void
+stat_describe(struct bond_sock *sk, struct bond_sock_stat *st)
+{
+	struct fake_sock *f = (struct fake_sock *)sk;
+
+	memset(st, 0, sizeof(*st));
+	st->state = BOND_TCPS_ESTABLISHED;
+	st->rxq = f->ev;
+	st->txq = 2 * f->ev;
+	st->ti.cwnd = 10;
+	if (++held_work > held_work_max)
+		held_work_max = held_work;
+}
+
+static const struct bond_proto stat_proto = {
+	.name = "tcp", .type = SOCK_STREAM, .events = fake_events,
+	.close = fake_close, .getname = stat_name, .describe = stat_describe,
+};
+
+static void
+stat_counters(FILE *f)
+{
+	EXPECT(locks == 1);	/* read under the lock */
+	fprintf(f, "port0.rx_pkts 7\nstack.x 9\n");
+}
+
+/* A snapshot copies the sockets a chunk per lock hold, prints every one
+ * with its fields, the counters as given, and ends with "end". */
+static void
+test_stats(void)
+{
+	enum { N = 70 };
+	struct fake_sock *s[N];
+	char *text = NULL, *line, *save;
+	size_t len = 0;
+	unsigned int takes0 = lock_takes, socks = 0, first = 0;
+	bool seen[N] = { false }, v6 = false, end = false;
+	FILE *f;
+
+	for (unsigned int i = 0; i < N; i++) {
+		s[i] = calloc(1, sizeof(*s[i]));
+		bond_sock_init(&s[i]->sk, &stat_proto, i == 6 ? AF_INET6 : AF_INET);
+		s[i]->ev = i;
+		s[i]->sk.ino = 5000 + i;
+		s[i]->sk.bytes_out = 100 + i;
+		EXPECT(bond_sock_register(&s[i]->sk) == 0);
+	}
+	s[3]->sk.so_error = ECONNRESET;
+	f = open_memstream(&text, &len);
+	bond_stats_write(f, true, stat_counters);
+	fclose(f);
+	EXPECT(locks == 0);
+	EXPECT(held_work_max >= 1 && held_work_max <= 32);
+	EXPECT(lock_takes - takes0 >= 1 + (N + 31) / 32);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned int i, rxq, txq, port;
+		unsigned long long ino;
+
+		if (first++ == 0)
+			EXPECT(strcmp(line, "zpnet-stats 1") == 0);
+		if (strcmp(line, "end") == 0)
+			end = true;
+		if (strncmp(line, "sock ", 5) != 0 || strstr(line, " proto=tcp ") == NULL)
+			continue;
+		socks++;
+		if (strstr(line, "local=[2001:2::2]:80 peer=[2001:2::1]:80") != NULL &&
+		    strstr(line, " family=6 ") != NULL)
+			v6 = true;
+		if (sscanf(strstr(line, "peer="), "peer=198.18.0.1:%u rxq=%u txq=%u ino=%llu",
+			   &port, &rxq, &txq, &ino) != 4)
+			continue;
+		i = port - 1000;
+		EXPECT(i < N && rxq == i && txq == 2 * i && ino == 5000 + i);
+		EXPECT(strstr(line, "state=ESTAB local=198.18.0.2:6379 ") != NULL);
+		EXPECT(strstr(line, " cwnd=10 ") != NULL);
+		EXPECT((strstr(line, " error=104") != NULL) == (i == 3));
+		if (i < N)
+			seen[i] = true;
+	}
+	EXPECT(socks == N && v6 && end);
+	for (unsigned int i = 0; i < N; i++)
+		EXPECT(seen[i] || i == 6);
+	free(text);
+
+	/* counters only: no socket lines, the counters verbatim */
+	text = NULL;
+	f = open_memstream(&text, &len);
+	bond_stats_write(f, false, stat_counters);
+	fclose(f);
+	EXPECT(strstr(text, "\ncounter port0.rx_pkts 7\ncounter stack.x 9\n") != NULL);
+	EXPECT(strstr(text, "\nsock ") == NULL && strstr(text, "\nend\n") != NULL);
+	free(text);
+	for (unsigned int i = 0; i < N; i++) {
+		bond_sock_hold(&s[i]->sk);	/* the last drop unregisters */
+		bond_sock_drop(&s[i]->sk);
+		EXPECT(bond_sock_at(s[i]->sk.idx, s[i]->sk.id) == NULL);
+		free(s[i]);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -622,6 +751,7 @@ main(int argc, char **argv)
 	test_epoll();		/* then sockets register as a process without a slot */
 	test_epoll_exclusive();
 	test_epoll_order();
+	test_stats();
 	test_config();
 	test_waiter();
 	test_waiter_signals();

@@ -1,0 +1,141 @@
+#!/bin/bash
+# zpnet stats on a running redis-server (Debian's, unmodified) under zpnet,
+# while redis-benchmark (kernel side) keeps 20 connections busy:
+#   the socket table lists the listening socket and exactly the
+#   benchmark's 20 connections, ESTAB, each with bytes both ways and
+#   redis-server's pid and fd (users:(...)), from another network
+#   namespace (root) and filtered ss-style;
+#   --json parses, and its counters have the names ZPNET_STATS writes at
+#   exit, never above the exit values, and within what arrived in between
+#   (an idle server: the SHUTDOWN exchange);
+#   --watch 1 --count 3 prints three snapshots over >= 2 s, with rates;
+#   a user other than root and the server's own gets "permission denied"
+#   and no data; a PID without a stack is an error that says so.
+# usage: stats.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+source "$(dirname "$0")/common.sh"
+command -v redis-server >/dev/null || zpns_skip "redis-server missing (scripts/setup.sh)"
+command -v setpriv >/dev/null || zpns_skip "setpriv missing (util-linux)"
+CLIENTS=20
+
+ZPNET_STATS=$TMP/exit.stats zpns_bg_z "$TMP/redis.log" timeout 300 \
+	"$ZPNET" run -c "$ZCFG" -- \
+	redis-server --save '' --appendonly no --protected-mode no --port 6379
+for ((i = 0; i < 100; i++)); do
+	zpns_k redis-cli -h $Z_ADDR ping 2>/dev/null | grep -q PONG && break
+	kill -0 "$ZPNS_LAST" 2>/dev/null || fail "redis-server exited"
+	sleep 0.1
+done
+PID=$(zpns_k redis-cli -h $Z_ADDR info server | tr -d '\r' | sed -n 's/^process_id://p')
+[ -n "$PID" ] || fail "no redis-server pid"
+echo "redis-server: pid $PID"
+
+# The benchmark runs until killed (bounded: -n and timeout).
+setsid ip netns exec "$NS_K" timeout 60 redis-benchmark -h $Z_ADDR -c $CLIENTS \
+	-n 100000000 -t get -q > "$TMP/bench.log" 2>&1 &
+BENCH=$!
+ZPNS_PIDS+=("$BENCH")
+
+# Until the benchmark's connections are all up (from the root namespace:
+# zpnet stats enters the server's).
+for ((i = 0; i < 100; i++)); do
+	n=$("$ZPNET" stats --tcp state established "$PID" 2>/dev/null | grep -c '^tcp ')
+	[ "$n" = $CLIENTS ] && break
+	sleep 0.1
+done
+"$ZPNET" stats "$PID" > "$TMP/table" 2> "$TMP/table.err" || {
+	cat "$TMP/table.err"; fail "zpnet stats $PID failed"; }
+head -40 "$TMP/table"
+est=$(grep -c '^tcp  *ESTAB ' "$TMP/table")
+[ "$est" = $CLIENTS ] || fail "$est ESTAB sockets listed, $CLIENTS benchmark connections"
+grep -qE "^tcp  *LISTEN .*:6379 .*users:\(\(\"redis-server\",pid=$PID,fd=[0-9]+\)" "$TMP/table" ||
+	fail "no listening socket on 6379 owned by redis-server"
+# every connection: redis-server's fd, bytes both ways
+owned=$(grep -E "^tcp  *ESTAB .*users:\(\(\"redis-server\",pid=$PID,fd=[0-9]+\)" "$TMP/table" | wc -l)
+[ "$owned" = $CLIENTS ] || fail "$owned of $CLIENTS connections name redis-server's pid and fd"
+moving=$(grep -A1 '^tcp  *ESTAB ' "$TMP/table" | grep -E 'bytes_sent:[1-9][0-9]* bytes_received:[1-9]' | wc -l)
+[ "$moving" = $CLIENTS ] || fail "$moving of $CLIENTS connections show bytes sent and received"
+grep -q "process.*$PID(redis-server)" "$TMP/table" || fail "the stack's process list lacks $PID"
+echo "ok table: LISTEN and $CLIENTS ESTAB, owners and byte counts"
+
+# filters: --listen shows the listeners only (redis binds * and ::);
+# port 6379 matches them and every connection
+L=$(grep -c '^tcp  *LISTEN ' "$TMP/table")
+n=$("$ZPNET" stats --listen "$PID" | grep -c '^tcp ')
+[ "$n" = "$L" ] || fail "--listen: $n sockets, the table has $L listening"
+n=$("$ZPNET" stats port 6379 "$PID" | grep -c '^tcp ')
+[ "$n" = $((CLIENTS + L)) ] || fail "port 6379: $n sockets, not $L listening and $CLIENTS connections"
+[ "$("$ZPNET" stats --udp "$PID" | grep -c '^tcp ')" = 0 ] || fail "--udp lists TCP"
+# no PID: every zpnet process this user may see, the server among them
+"$ZPNET" stats --counters > "$TMP/all" || fail "zpnet stats (no PID) failed"
+grep -q "$PID(redis-server)" "$TMP/all" || fail "zpnet stats without PID does not find $PID"
+echo "ok filters (--listen, port, --udp) and discovery without PID"
+
+# --watch: three snapshots a second apart, with rates
+t0=$(date +%s%N)
+"$ZPNET" stats --watch 1 --count 3 --counters "$PID" > "$TMP/watch" || fail "--watch failed"
+t1=$(date +%s%N)
+[ "$(grep -c '^--- snapshot' "$TMP/watch")" = 3 ] || fail "--watch 1 --count 3: not 3 snapshots"
+(( (t1 - t0) / 1000000 >= 1900 )) || fail "--watch 1 --count 3 took $(( (t1 - t0) / 1000000 )) ms"
+grep -qE 'port0.rx_pkts [0-9]+ \([0-9]+/s\)' "$TMP/watch" || fail "--watch shows no rx rate"
+echo "ok --watch 1 --count 3: 3 snapshots in $(( (t1 - t0) / 1000000 )) ms, with rates"
+
+# another user: refused, no data (in the server's namespace, so that
+# only the server's own check stands in the way)
+zpns_z setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$ZPNET" stats "$PID" > "$TMP/nobody.out" 2> "$TMP/nobody.err"
+rc=$?
+[ $rc = 1 ] || fail "another user: exit $rc, not 1"
+grep -q 'permission denied' "$TMP/nobody.err" || fail "another user: no 'permission denied'"
+[ -s "$TMP/nobody.out" ] && fail "another user got data: $(head -3 "$TMP/nobody.out")"
+echo "ok another user: $(cat "$TMP/nobody.err")"
+# a process without a stack
+"$ZPNET" stats $$ > /dev/null 2> "$TMP/none.err" && fail "stats of a process without a stack succeeded"
+grep -q 'no zpnet stack' "$TMP/none.err" || fail "no stack: $(cat "$TMP/none.err")"
+echo "ok no stack: $(cat "$TMP/none.err")"
+
+kill -TERM -- -"$BENCH" 2>/dev/null
+wait "$BENCH" 2>/dev/null
+# idle now (the benchmark's connections close): the JSON snapshot, then exit
+for ((i = 0; i < 50; i++)); do
+	[ "$("$ZPNET" stats --tcp state established "$PID" | grep -c '^tcp ')" = 0 ] && break
+	sleep 0.1
+done
+sleep 0.5
+"$ZPNET" stats --json "$PID" > "$TMP/snap.json" || fail "--json failed"
+zpns_k timeout 10 redis-cli -h $Z_ADDR shutdown nosave > /dev/null 2>&1
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$ZPNS_LAST" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$ZPNS_LAST" 2>/dev/null && fail "redis-server did not exit"
+grep -q "^pid $PID" "$TMP/exit.stats" || fail "no ZPNET_STATS at exit"
+python3 - "$TMP/snap.json" "$TMP/exit.stats" "$PID" <<'EOF' || fail "--json against ZPNET_STATS"
+import json, sys
+snap = json.loads(open(sys.argv[1]).read())
+exitc = {}
+for line in open(sys.argv[2]):
+    k, _, v = line.strip().partition(" ")
+    if k != "pid" and v.isdigit():
+        exitc[k] = int(v)
+stacks = snap["stacks"]
+assert len(stacks) == 1, "stacks: %d" % len(stacks)
+st = stacks[0]
+assert any(p["pid"] == int(sys.argv[3]) for p in st["processes"]), st["processes"]
+c = st["counters"]
+missing = sorted(set(exitc) - set(c))
+assert not missing, "in ZPNET_STATS, not in --json: %s" % missing
+assert sorted(set(c) - set(exitc)) == [], "in --json only: %s" % sorted(set(c) - set(exitc))
+# the SHUTDOWN exchange in between: a handful of frames each way
+for k in ("port0.rx_pkts", "port0.tx_pkts", "tcp.recv", "stack.sockets_created"):
+    assert c[k] <= exitc[k], "%s: %d in --json, %d at exit" % (k, c[k], exitc[k])
+    assert exitc[k] - c[k] <= 40, "%s: %d in --json, %d at exit" % (k, c[k], exitc[k])
+assert c["port0.rx_pkts"] > 1000, "rx_pkts %d after the benchmark" % c["port0.rx_pkts"]
+lst = [s for s in st["sockets"] if s["state"] == "LISTEN"]
+assert lst and all(s["local"].endswith(":6379") for s in lst), st["sockets"]
+assert lst[0]["processes"][0]["pid"] == int(sys.argv[3]) and lst[0]["processes"][0]["fds"], lst[0]
+print("ok --json: %d counters as ZPNET_STATS names them; rx_pkts %d then %d at exit"
+      % (len(c), c["port0.rx_pkts"], exitc["port0.rx_pkts"]))
+EOF
+echo "PASS"
