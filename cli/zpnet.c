@@ -20,23 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <net/if.h>
 
 #include "bond.h"
 #include "bond_config.h"
 #include "ns_config.h"
+#include "ns_preflight.h"
 #include "zpnet_stats.h"
 
 #define ZPNET_ENV_CONFIG	"ZPNET_CONFIG"
 #define ZPNET_ENV_LIB		"ZPNET_LIB"
 #define ZPNET_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
 #define ZPNET_LIB_NAME		"libzpnet.so"
-#define ZPNET_MMAP_MIN_ADDR	"/proc/sys/vm/mmap_min_addr"
-#define ZPNET_MEMINFO		"/proc/meminfo"
-#define ZPNET_PROC_STATUS	"/proc/self/status"
-#define ZPNET_CAP_NET_ADMIN	12	/* linux/capability.h */
-#define ZPNET_CAP_NET_RAW	13
-#define ZPNET_LINE_MAX		256
 
 enum zpnet_exit {
 	ZPNET_EXIT_OK = 0,
@@ -76,43 +70,6 @@ usage(FILE *f)
 		ZPNET_EXIT_USAGE);
 }
 
-static int
-read_long(const char *path, long *out)
-{
-	char buf[ZPNET_LINE_MAX];
-	FILE *f = fopen(path, "r");
-	int rc = -1;
-
-	if (f == NULL)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) != NULL) {
-		*out = strtol(buf, NULL, 10);
-		rc = 0;
-	}
-	fclose(f);
-	return rc;
-}
-
-static long
-meminfo(const char *key)
-{
-	char line[ZPNET_LINE_MAX];
-	size_t klen = strlen(key);
-	FILE *f = fopen(ZPNET_MEMINFO, "r");
-	long v = -1;
-
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			v = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
 /* Each check prints "ok ..." or "error: ...; fix" and returns 0 or -1. */
 static int
 check_config(const char *path)
@@ -148,125 +105,25 @@ check_config(const char *path)
 	return 0;
 }
 
-static int
-check_mmap_min_addr(void)
+/* One preflight verdict (ns_preflight.c: the library checks the same). */
+static void
+print_verdict(void *arg, bool ok, const char *msg)
 {
-	long v;
-
-	if (strcmp(bond_hooks_cfg.mode, "zpoline") != 0)
-		return 0;	/* only the trampoline at address 0 needs it */
-	if (read_long(ZPNET_MMAP_MIN_ADDR, &v) < 0) {
-		fprintf(stderr, "zpnet: error: cannot read %s; zpoline needs it to be 0: "
-			"sysctl -w vm.mmap_min_addr=0 (or [hooks] mode = preload)\n",
-			ZPNET_MMAP_MIN_ADDR);
-		return -1;
-	}
-	if (v != 0) {
-		fprintf(stderr, "zpnet: error: vm.mmap_min_addr is %ld; zpnet's zpoline hooks need 0: "
-			"sysctl -w vm.mmap_min_addr=0 (or set [hooks] mode = preload)\n", v);
-		return -1;
-	}
-	fprintf(stderr, "zpnet: ok: vm.mmap_min_addr is 0\n");
-	return 0;
-}
-
-static int
-check_ports(void)
-{
-	int rc = 0;
-
-	for (unsigned int i = 0; i < cfg.n_ports; i++) {
-		const struct ns_port_config *pc = &cfg.ports[i];
-
-		if (pc->iface[0] == '\0')
-			continue;
-		if (if_nametoindex(pc->iface) == 0) {
-			fprintf(stderr, "zpnet: error: %s:%d: [port.%u] iface = %s: no such interface "
-				"in this network namespace; create it (ip link) or run zpnet in the "
-				"namespace that has it (ip netns exec NS zpnet run ...)\n",
-				cfg.path, pc->line, pc->id, pc->iface);
-			rc = -1;
-			continue;
-		}
-		fprintf(stderr, "zpnet: ok: [port.%u] %s on %s\n", pc->id, pc->pmd,
-			pc->iface);
-	}
-	return rc;
-}
-
-/*
- * Ports on a kernel interface (net_af_packet, net_af_xdp, net_tap) need
- * CAP_NET_RAW for the packet socket and CAP_NET_ADMIN for the interface's
- * flags and MAC: root has them; another user gets them as ambient
- * capabilities, which exec keeps for PROGRAM.
- */
-static int
-check_capabilities(void)
-{
-	char line[ZPNET_LINE_MAX];
-	unsigned long long eff = 0;
-	const unsigned long long need = (1ull << ZPNET_CAP_NET_RAW) |
-					(1ull << ZPNET_CAP_NET_ADMIN);
-	bool iface = false;
-	FILE *f;
-
-	for (unsigned int i = 0; i < cfg.n_ports; i++)
-		iface |= cfg.ports[i].iface[0] != '\0';
-	if (!iface)
-		return 0;
-	f = fopen(ZPNET_PROC_STATUS, "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (sscanf(line, "CapEff: %llx", &eff) == 1)
-				break;
-		fclose(f);
-	}
-	if ((eff & need) != need) {
-		fprintf(stderr, "zpnet: error: ports on a kernel interface need "
-			"CAP_NET_RAW and CAP_NET_ADMIN, which this process (uid %ld) "
-			"lacks; run as root, or give them to a non-root server: "
-			"setpriv --reuid=USER --inh-caps=+net_raw,+net_admin "
-			"--ambient-caps=+net_raw,+net_admin zpnet run ...\n",
-			(long)geteuid());
-		return -1;
-	}
-	fprintf(stderr, "zpnet: ok: CAP_NET_RAW and CAP_NET_ADMIN%s\n",
-		geteuid() == 0 ? " (root)" : "");
-	return 0;
-}
-
-static int
-check_hugepages(void)
-{
-	long free_pages;
-
-	if (!cfg.eal.hugepages)
-		return 0;
-	free_pages = meminfo("HugePages_Free");
-	if (free_pages <= 0) {
-		fprintf(stderr, "zpnet: error: [eal] hugepages = yes but no hugepage is free: "
-			"sysctl -w vm.nr_hugepages=%llu (2 MiB pages for memory_mb = %llu), "
-			"or set [eal] hugepages = no\n",
-			(unsigned long long)(cfg.eal.memory_mb / 2 + 1),
-			(unsigned long long)cfg.eal.memory_mb);
-		return -1;
-	}
-	fprintf(stderr, "zpnet: ok: %ld hugepages free\n", free_pages);
-	return 0;
+	(void)arg;
+	fprintf(stderr, "zpnet: %s: %s\n", ok ? "ok" : "error", msg);
 }
 
 static int
 diagnose(const char *path)
 {
+	struct ns_preflight_env env;
 	int rc;
 
 	if (check_config(path) < 0)
 		return -1;
-	rc = check_mmap_min_addr();
-	rc |= check_ports();
-	rc |= check_capabilities();
-	rc |= check_hugepages();
-	return rc;
+	ns_preflight_env_read(&env);
+	rc = ns_preflight(&cfg, bond_hooks_cfg.mode, &env, print_verdict, NULL);
+	return rc < 0 ? -1 : 0;
 }
 
 /*

@@ -42,6 +42,7 @@
 
 #include "ns_log.h"
 #include "ns_port.h"
+#include "ns_preflight.h"
 
 #define NS_EAL_ARGV_MAX		64
 #define NS_TX_QUEUED_MAX	1024	/* frames held when the TX ring is full */
@@ -54,10 +55,6 @@
  * completions only once half the completion ring is full.
  */
 #define NS_AF_XDP_RING_MBUFS	(4096 + 2048 + 2048 + 2048)
-#define NS_L2_OVERHEAD		(RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8)	/* + VLAN tags */
-#define NS_MB			((uint64_t)1024 * 1024)
-#define NS_HUGEPAGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
-#define NS_HUGEPAGE_SIZE	(2 * NS_MB)
 
 /*
  * net_af_packet keeps its position in the kernel's RX and TX rings in its
@@ -140,114 +137,29 @@ ns_port_count(void)
 	return n_ports;
 }
 
-static uint64_t
-meminfo_kb(const char *field)
+/* The preflight's (ns_preflight.c) idea of an mbuf is DPDK's. */
+_Static_assert(NS_MBUF_HEADROOM == RTE_PKTMBUF_HEADROOM, "mbuf headroom");
+_Static_assert(NS_MBUF_DEFAULT_BUF == RTE_MBUF_DEFAULT_BUF_SIZE, "mbuf data room");
+_Static_assert(NS_MBUF_HDR == sizeof(struct rte_mbuf), "mbuf header");
+_Static_assert(NS_CACHE_LINE == RTE_CACHE_LINE_SIZE, "cache line");
+_Static_assert(NS_L2_OVERHEAD == RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + 8, "L2 overhead");
+
+/* The preflight's first error into err (libzpnet.so says it and stops). */
+struct preflight_err {
+	char *err;
+	size_t len;
+	bool said;
+};
+
+static void
+preflight_report(void *arg, bool ok, const char *msg)
 {
-	char line[256];
-	uint64_t v = 0;
-	size_t len = strlen(field);
-	FILE *f = fopen("/proc/meminfo", "re");
+	struct preflight_err *pe = arg;
 
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, field, len) == 0 && line[len] == ':') {
-			v = strtoull(line + len + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
-static uint64_t
-free_hugepages(void)
-{
-	uint64_t n = 0;
-	FILE *f = fopen(NS_HUGEPAGE_SYSFS, "re");
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%" SCNu64, &n) != 1)
-		n = 0;
-	fclose(f);
-	return n;
-}
-
-/* Bytes one port's mbuf pool takes. */
-static uint64_t
-pool_bytes(const struct ns_port_config *pc)
-{
-	uint64_t room = RTE_PKTMBUF_HEADROOM + pc->mtu + NS_L2_OVERHEAD;
-
-	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
-		room = RTE_MBUF_DEFAULT_BUF_SIZE;
-	/* mbuf header, private area, data room, mempool object overhead */
-	return pc->mbufs * (room + sizeof(struct rte_mbuf) + 2 * RTE_CACHE_LINE_SIZE);
-}
-
-static int
-check_memory(const struct ns_config *cfg, char *err, size_t errlen)
-{
-	uint64_t want = cfg->eal.memory_mb * NS_MB;
-	uint64_t pools = 0;
-
-	for (unsigned int i = 0; i < cfg->n_ports; i++)
-		pools += pool_bytes(&cfg->ports[i]);
-	/* DPDK itself needs some of the memory for rings and its heap. */
-	if (pools + want / 4 > want) {
-		snprintf(err, errlen,
-			 "%s: the ports' mbuf pools need about %" PRIu64 " MiB but [eal] memory_mb is %" PRIu64
-			 "; raise memory_mb to %" PRIu64 " or lower the ports' mbufs",
-			 cfg->path, pools / NS_MB, cfg->eal.memory_mb,
-			 (pools + pools / 3) / NS_MB + 1);
-		return -ENOMEM;
-	}
-	if (cfg->eal.hugepages) {
-		uint64_t have = free_hugepages() * NS_HUGEPAGE_SIZE;
-
-		if (have < want) {
-			snprintf(err, errlen,
-				 "%s: [eal] asks for %" PRIu64 " MiB of hugepages but %" PRIu64
-				 " MiB are free; reserve more: echo %" PRIu64 " > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (or set hugepages = no)",
-				 cfg->path, cfg->eal.memory_mb, have / NS_MB,
-				 want / NS_HUGEPAGE_SIZE + 16);
-			return -ENOMEM;
-		}
-	} else {
-		uint64_t have = meminfo_kb("MemAvailable") * 1024;
-
-		if (have != 0 && have < want) {
-			snprintf(err, errlen,
-				 "%s: [eal] memory_mb = %" PRIu64 " but only %" PRIu64
-				 " MiB of memory are available; lower memory_mb",
-				 cfg->path, cfg->eal.memory_mb, have / NS_MB);
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-static int
-check_ifaces(const struct ns_config *cfg, char *err, size_t errlen)
-{
-	for (unsigned int i = 0; i < cfg->n_ports; i++) {
-		const struct ns_port_config *pc = &cfg->ports[i];
-
-		/* net_tap and others create their interface: only drivers
-		 * that attach to an existing one are checked. */
-		if (pc->iface[0] == '\0' ||
-		    (strcmp(pc->pmd, "net_af_packet") != 0 &&
-		     strcmp(pc->pmd, "net_af_xdp") != 0))
-			continue;
-		if (if_nametoindex(pc->iface) == 0) {
-			snprintf(err, errlen,
-				 "%s:%d: [port.%u] iface '%s' does not exist in this network namespace; create it or fix iface ('ip link' lists interfaces)",
-				 cfg->path, pc->line, pc->id, pc->iface);
-			return -ENODEV;
-		}
-	}
-	return 0;
+	if (ok || pe->said)
+		return;
+	snprintf(pe->err, pe->len, "%s", msg);
+	pe->said = true;
 }
 
 /*
@@ -462,12 +374,16 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	char *saved_optarg;
 	int rc;
 
-	rc = check_ifaces(cfg, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = check_memory(cfg, err, errlen);
-	if (rc < 0)
-		return rc;
+	{
+		struct ns_preflight_env env;
+		struct preflight_err pe = { err, errlen, false };
+
+		ns_preflight_env_read(&env);
+		/* the hooks check vm.mmap_min_addr themselves */
+		rc = ns_preflight(cfg, NULL, &env, preflight_report, &pe);
+		if (rc < 0)
+			return rc;
+	}
 
 	argv[argc++] = "zpnet";
 	argv[argc++] = "-l";

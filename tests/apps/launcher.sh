@@ -53,9 +53,16 @@ expect 1 "bad.ini:4: unknown key 'adress'.*configs/README.md" \
 printf '[bond]\noffload = sctp\n[port.0]\npmd = net_af_packet\niface = vz0\naddr = 198.18.0.2/24\n' > "$TMP/bad2.ini"
 expect 1 'offload = sctp: use tcp,udp' zpns_z "$ZPNET" check -c "$TMP/bad2.ini"
 
-# The interface exists only in the zpnet namespace.
+# The interface exists only in the zpnet namespace: the launcher and the
+# library (started without it) say so in the same words.
 expect 1 'iface = vz0: no such interface.*ip netns exec' \
 	zpns_k "$ZPNET" run -c "$TMP/good.ini" -- true
+expect 1 'iface = vz0: no such interface.*ip netns exec' \
+	zpns_k env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet.so" \
+	ZPNET_CONFIG="$TMP/good.ini" python3 -c 'import socket; socket.socket()'
+# net_tap makes its interface: nothing to find before it starts
+printf '[eal]\nmemory_mb = 256\n[port.0]\npmd = net_tap\niface = zptap9\naddr = 198.18.9.2/24\n[hooks]\nmode = preload\n' > "$TMP/tap.ini"
+expect 0 'ready' zpns_z "$ZPNET" check -c "$TMP/tap.ini"
 
 zpns_config "$TMP/zp.ini" "[hooks]
 mode = zpoline"
@@ -66,8 +73,12 @@ sysctl -qw vm.mmap_min_addr="$OLD_MIN"
 
 if [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" = 0 ]; then
 	sed 's/^hugepages = no/hugepages = yes/' "$TMP/good.ini" > "$TMP/huge.ini"
-	expect 1 'hugepages = yes but no hugepage is free: sysctl -w vm.nr_hugepages=' \
+	expect 1 'hugepages = yes but only 0 MiB of 2 MiB hugepages are free.*sysctl -w vm.nr_hugepages=' \
 		zpns_z "$ZPNET" check -c "$TMP/huge.ini"
+	# the library says the same words when started without the launcher
+	expect 1 'hugepages = yes but only 0 MiB of 2 MiB hugepages are free.*sysctl -w vm.nr_hugepages=' \
+		zpns_z env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet.so" \
+		ZPNET_CONFIG="$TMP/huge.ini" python3 -c 'import socket; socket.socket()'
 else
 	echo "ok: hugepages are free here; the no-hugepage message is not checked"
 fi

@@ -27,7 +27,7 @@ expect_error "unknown PMD" "driver 'net_nosuchdriver' did not create a port" "$T
 
 zpns_config "$TMP/no-iface.ini"
 sed -i 's/^iface = vz0/iface = zpnosuch0/' "$TMP/no-iface.ini"
-expect_error "missing interface" "iface 'zpnosuch0' does not exist" "$TMP/no-iface.ini"
+expect_error "missing interface" "iface = zpnosuch0: no such interface in this network namespace" "$TMP/no-iface.ini"
 
 zpns_config "$TMP/bad-addr.ini"
 sed -i 's|^addr = .*|addr = 198.18.0.2|' "$TMP/bad-addr.ini"

@@ -15,21 +15,10 @@
 
 #include "cfgdoc.h"
 #include "ns_config.h"
+#include "unit_check.h"
 
-static int failures;
-static int checks;
 static char tmpdir[] = "/tmp/zp-unit-XXXXXX";
 static const char *src_root;
-
-#define CHECK(cond, ...) do {						\
-	checks++;							\
-	if (!(cond)) {							\
-		failures++;						\
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__);				\
-		fputc('\n', stderr);					\
-	}								\
-} while (0)
 
 static const char *
 write_file(const char *name, const char *text)
