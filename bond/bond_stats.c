@@ -404,7 +404,7 @@ bond_stats_nap(const struct timespec *ts)
 		/* closed under us (or its number reused): listen again */
 		listen_fd = -1;
 		if (bond_stats_listen() < 0)
-			NS_INFO("zpnet stats: cannot listen again; this process no longer answers");
+			NS_LOG_LIMITED(NS_LOG_INFO, "the stats socket was closed and cannot listen again; `zpnet stats` gets no answer here");
 		return;
 	}
 	while ((fd = bond_kernel(SYS_accept4, listen_fd, 0, 0, SOCK_CLOEXEC, 0,

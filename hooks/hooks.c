@@ -61,22 +61,67 @@ static uint64_t zp_start_ns;
 static const char *zp_sud_want_at_start;
 static int zp_threads_at_start;
 
-void
-zp_log(int level, const char *fmt, ...)
+static void
+log_vwrite(int level, uint64_t held, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
 	char buf[ZP_LOG_BUF];
 	int saved = errno, n;
-	va_list ap;
+	size_t len;
 
 	n = snprintf(buf, sizeof(buf), "zphooks[%ld] %s: ",
 		     zp_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0),
 		     names[level < 0 ? 0 : level > 3 ? 3 : level]);
-	va_start(ap, fmt);
 	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	va_end(ap);
-	zp_syscall6(SYS_write, 2, (long)buf, (long)strlen(buf), 0, 0, 0);
+	len = strlen(buf);
+	if (held != 0) {
+		if (len > 0 && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		snprintf(buf + len, sizeof(buf) - len,
+			 " (%lu more like this were not shown)\n",
+			 (unsigned long)held);
+		len = strlen(buf);
+	}
+	zp_syscall6(SYS_write, 2, (long)buf, (long)len, 0, 0, 0);
 	errno = saved;
+}
+
+void
+zp_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+zp_log_held(int level, uint64_t held, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, held, fmt, ap);
+	va_end(ap);
+}
+
+/* Threads race on a place's counts only to say a line more or less. */
+int
+zp_log_gate_open(struct zp_log_gate *g, uint64_t now_ns, uint64_t *held)
+{
+	if (g->said == 0 || now_ns - g->start_ns >= ZP_LOG_WINDOW_NS) {
+		g->start_ns = now_ns;
+		g->said = 0;
+	}
+	if (g->said >= ZP_LOG_BURST) {
+		g->held++;
+		return 0;
+	}
+	g->said++;
+	*held = g->held;
+	g->held = 0;
+	return 1;
 }
 
 void
@@ -89,7 +134,7 @@ zp_assert_fail(const char *cond, const char *file, int line)
 		zp_syscall6(SYS_exit_group, 127, 0, 0, 0, 0, 0);
 }
 
-static uint64_t
+uint64_t
 zp_now_ns(void)
 {
 	struct timespec ts;

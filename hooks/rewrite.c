@@ -1232,7 +1232,7 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 			}
 			/* the stub stays unused; the site has `ff d0` */
 		} else {
-			ZP_LOG(ZP_LOG_WARN, "no stub space near %p\n",
+			ZP_LOG_LIMITED(ZP_LOG_WARN, "no stub space near %p\n",
 			       (void *)prev);
 		}
 	} else if ((s->after_len > 0 || s->before_len > 0) && !zp_stubs_off &&
@@ -1261,7 +1261,7 @@ zp_patch_cb(const struct zp_site *s, void *arg)
 				zp_rw_stats.sites_before++;
 			return 0;
 		}
-		ZP_LOG(ZP_LOG_WARN, "no stub for %p (space, or %%rip out of "
+		ZP_LOG_LIMITED(ZP_LOG_WARN, "no stub for %p (space, or %%rip out of "
 		       "reach)\n", (void *)p);
 	}
 	zp_rw_stats.sites_tramp++;
@@ -1432,7 +1432,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	if (r != 0) {
 		zp_resident_after(&res, 1);
 		zp_rw_lock_drop();
-		ZP_LOG(ZP_LOG_WARN, "cannot rewrite %s %lx-%lx: mprotect %ld\n",
+		ZP_LOG_LIMITED(ZP_LOG_WARN, "cannot rewrite %s %lx-%lx: mprotect %ld\n",
 		       name, (unsigned long)start, (unsigned long)end, r);
 		return (int)r;
 	}

@@ -169,7 +169,7 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 		errno = saved;
 		return;
 	}
-	ZP_LOG(ZP_LOG_DEBUG, "SUD caught syscall %ld at %p\n", nr,
+	ZP_LOG_LIMITED(ZP_LOG_DEBUG, "SUD caught syscall %ld at %p\n", nr,
 	       (void *)g[REG_RIP]);
 	if (nr == SYS_rt_sigaction && g[REG_RDI] == SIGSYS)
 		r = zp_sud_sigaction(g[REG_RDI], g[REG_RSI], g[REG_RDX],

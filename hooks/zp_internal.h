@@ -32,6 +32,35 @@ ZP_HIDDEN void zp_log(int level, const char *fmt, ...)
 		zp_log((level), __VA_ARGS__); \
 } while (0)
 
+/*
+ * A line that may repeat (one per site, per mapping, per caught call):
+ * each place says its first ZP_LOG_BURST lines of every ZP_LOG_WINDOW_NS,
+ * then holds back, and its next line after the window says how many it
+ * held (netstack's NS_LOG_LIMITED keeps the same rule).
+ */
+#define ZP_LOG_BURST		5
+#define ZP_LOG_WINDOW_NS	(5ull * 1000 * 1000 * 1000)
+
+struct zp_log_gate {
+	uint64_t start_ns;
+	uint32_t said;
+	uint64_t held;
+};
+
+ZP_HIDDEN uint64_t zp_now_ns(void);
+/* Say this one? *held: how many were held back before it. */
+ZP_HIDDEN int zp_log_gate_open(struct zp_log_gate *g, uint64_t now_ns,
+			       uint64_t *held);
+ZP_HIDDEN void zp_log_held(int level, uint64_t held, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define ZP_LOG_LIMITED(level, ...) do { \
+	static struct zp_log_gate gate_; \
+	uint64_t held_; \
+	if ((level) <= zp_log_level && \
+	    zp_log_gate_open(&gate_, zp_now_ns(), &held_)) \
+		zp_log_held((level), held_, __VA_ARGS__); \
+} while (0)
+
 /* The frame entry.S builds for zp_hook_c(), lowest address first. */
 struct zp_frame {
 	long nr;

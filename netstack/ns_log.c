@@ -1,10 +1,12 @@
 /* Logging over rte_log (DPDK side). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_log.h>
@@ -85,26 +87,73 @@ ns_log_configure(const struct ns_stack_config *sc, char *err, size_t errlen)
 	return 0;
 }
 
-void
-ns_log_write(enum ns_log_level level, const char *fmt, ...)
+static void
+log_vwrite(enum ns_log_level level, uint64_t held, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char buf[1024];
-	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	/* one line each: the newline is ours, a message's own is dropped */
 	if (n > 0 && (size_t)n < sizeof(buf) && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
+		buf[--n] = '\0';
+	if (held != 0 && n >= 0 && (size_t)n < sizeof(buf))
+		snprintf(buf + n, sizeof(buf) - (size_t)n,
+			 " (%" PRIu64 " more like this were not shown)", held);
 	if (ns_logtype >= 0)
 		rte_log(rte_levels[level], ns_logtype, "zpnet[%d]: %s\n",
 			(int)getpid(), buf);
 	else
 		fprintf(stderr, "zpnet[%d]: %s\n", (int)getpid(), buf);
 	errno = saved;
+}
+
+void
+ns_log_write(enum ns_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+ns_log_write_held(enum ns_log_level level, uint64_t held, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, held, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t
+ns_log_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Threads race on a place's counts only to say a line more or less. */
+bool
+ns_log_limit_pass(struct ns_log_limit *lim, uint64_t now_ns, uint64_t *held)
+{
+	if (lim->said == 0 || now_ns - lim->window_start_ns >= NS_LOG_WINDOW_NS) {
+		lim->window_start_ns = now_ns;
+		lim->said = 0;
+	}
+	if (lim->said >= NS_LOG_BURST) {
+		lim->held++;
+		return false;
+	}
+	lim->said++;
+	*held = lim->held;
+	lim->held = 0;
+	return true;
 }
 
 void

@@ -19,6 +19,7 @@
 #include "bond.h"
 #include "cfgdoc.h"
 #include "bond_config.h"
+#include "ns_log.h"
 
 int failures, checks;
 
@@ -733,6 +734,28 @@ test_stats(void)
 	}
 }
 
+/* netstack's repeating lines: the first NS_LOG_BURST of a window, then
+ * held; the next window's first says how many were held. */
+static void
+test_log_limit(void)
+{
+	struct ns_log_limit lim = { 0 };
+	uint64_t held = 99, t = 5000;
+	unsigned int said = 0;
+
+	for (unsigned int i = 0; i < 50; i++)
+		said += ns_log_limit_pass(&lim, t + i, &held);
+	EXPECT(said == NS_LOG_BURST && held == 0);
+	EXPECT(!ns_log_limit_pass(&lim, t + NS_LOG_WINDOW_NS - 1, &held));
+	EXPECT(ns_log_limit_pass(&lim, t + NS_LOG_WINDOW_NS + 7, &held));
+	EXPECT(held == 50 - NS_LOG_BURST + 1);
+	/* a fresh window: a burst again */
+	said = 1;
+	for (unsigned int i = 0; i < 10; i++)
+		said += ns_log_limit_pass(&lim, t + NS_LOG_WINDOW_NS + 8 + i, &held);
+	EXPECT(said == NS_LOG_BURST);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -752,6 +775,7 @@ main(int argc, char **argv)
 	test_epoll_exclusive();
 	test_epoll_order();
 	test_stats();
+	test_log_limit();
 	test_config();
 	test_waiter();
 	test_waiter_signals();

@@ -356,6 +356,25 @@ test_libc_agree(void)
 	printf("libc: %d syscall sites, both scanners agree\n", full.n);
 }
 
+/* A repeating line: the first ZP_LOG_BURST of a window, then held; the
+ * next window's first says how many were held. */
+static void
+test_log_gate(void)
+{
+	struct zp_log_gate g = { 0 };
+	uint64_t held = 99, t = 1000;
+	int said = 0;
+
+	for (int i = 0; i < 100; i++)
+		said += zp_log_gate_open(&g, t + (uint64_t)i, &held);
+	EXPECT(said == ZP_LOG_BURST);
+	EXPECT(held == 0);	/* the last one said held none back */
+	EXPECT(!zp_log_gate_open(&g, t + ZP_LOG_WINDOW_NS - 1, &held));
+	EXPECT(zp_log_gate_open(&g, t + ZP_LOG_WINDOW_NS, &held));
+	EXPECT(held == 100 - ZP_LOG_BURST + 1);
+	EXPECT(zp_log_gate_open(&g, t + ZP_LOG_WINDOW_NS + 1, &held) && held == 0);
+}
+
 int
 main(void)
 {
@@ -367,6 +386,7 @@ main(void)
 	test_stub_after();
 	test_site_set();
 	test_libc_agree();
+	test_log_gate();
 	if (failures) {
 		fprintf(stderr, "%d failures\n", failures);
 		return 1;
