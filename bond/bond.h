@@ -305,6 +305,23 @@ unsigned int bond_sock_holders(const struct bond_sock *sk, int32_t *pids,
 
 /* ---- `zpnet stats` (bond_stats.c) ---- */
 
+#define BOND_STATS_PCB_CHUNK	32	/* pcbs looked at per lock hold */
+
+/* A connection lwIP has that no application socket refers to: a
+ * handshake in progress, one waiting for accept(), TIME-WAIT, one closed
+ * with data still in flight. */
+struct bond_pcb_stat {
+	int family;
+	struct sockaddr_storage local, peer;
+	struct bond_sock_stat st;
+};
+/* Set by the TCP protocol (lock held): such connections from pool slot
+ * *cursor on, up to max, looking at no more than max slots; *done once
+ * the pool is walked. NULL: none are listed. */
+extern unsigned int (*bond_stats_pcbs)(uint32_t *cursor,
+				       struct bond_pcb_stat *out,
+				       unsigned int max, bool *done);
+
 /* Listen on this process's stats socket (at service-thread start). */
 int bond_stats_listen(void);
 /* fork: the child lets go of the parent's socket. */

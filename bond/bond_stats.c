@@ -13,7 +13,9 @@
  *   self PID                            the process that answered
  *   proc PID                            each process of the stack
  *   counter NAME VALUE                  the counters ZPNET_STATS writes
- *   sock id=N proto=tcp family=4 ...    each open socket, KEY=VALUE
+ *   sock id=N proto=tcp family=4 ...    each open socket, KEY=VALUE; id=0:
+ *                                       a connection lwIP has that no
+ *                                       application socket refers to
  *   end                                 the snapshot is whole
  *
  * Any process of the stack can describe all of it: the socket list, who
@@ -60,6 +62,9 @@ struct stats_rec {
 	unsigned int nholders;
 	int32_t holders[BOND_STATS_HOLDERS];
 };
+
+unsigned int (*bond_stats_pcbs)(uint32_t *cursor, struct bond_pcb_stat *out,
+				unsigned int max, bool *done);
 
 static int listen_fd = -1;
 static uint32_t busy;	/* snapshots being written */
@@ -230,6 +235,24 @@ rec_write(FILE *f, const struct stats_rec *r)
 	fputc('\n', f);
 }
 
+/* A connection without an application socket: id 0, no inode, no
+ * holders, no bytes of its own. */
+static void
+pcb_write(FILE *f, const struct bond_pcb_stat *p)
+{
+	struct stats_rec r = {
+		.proto = "tcp",
+		.family = p->family,
+		.local = p->local,
+		.peer = p->peer,
+		.has_local = true,
+		.has_peer = true,
+		.st = p->st,
+	};
+
+	rec_write(f, &r);
+}
+
 void
 bond_stats_write(FILE *f, bool sockets, void (*counters)(FILE *f))
 {
@@ -279,6 +302,18 @@ bond_stats_write(FILE *f, bool sockets, void (*counters)(FILE *f))
 			break;
 		for (unsigned int i = 0; i < n; i++)
 			rec_write(f, &recs[i]);
+	}
+	idx = 0;
+	/* then the connections lwIP has without an application socket */
+	for (bool done = !sockets || bond_stats_pcbs == NULL; !done && !ferror(f);) {
+		struct bond_pcb_stat pcbs[BOND_STATS_PCB_CHUNK];
+		unsigned int n;
+
+		bond_stack->lock();
+		n = bond_stats_pcbs(&idx, pcbs, BOND_STATS_PCB_CHUNK, &done);
+		bond_stack->unlock();
+		for (unsigned int i = 0; i < n; i++)
+			pcb_write(f, &pcbs[i]);
 	}
 	fprintf(f, "end\n");
 }

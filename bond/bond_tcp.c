@@ -23,6 +23,7 @@
 #include "bond_lwip.h"
 #include "ns.h"
 #include "ns_log.h"
+#include "ns_memp.h"
 
 #define BOND_TCP_RECVED_MAX	0xffff	/* tcp_recved() takes a u16_t */
 #define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
@@ -229,6 +230,8 @@ static const u8_t linux_state[] = {
 
 #define BOND_US_PER_TICK	(TCP_SLOW_INTERVAL * 1000u)
 
+static void pcb_info(struct tcp_pcb *pcb, struct bond_tcp_info *ti);
+
 /* What lwIP knows of a connection, for TCP_INFO: its RTT estimate counts
  * in slow-timer ticks (500 ms), so rtt and rttvar are that coarse. */
 static void
@@ -236,7 +239,6 @@ bt_info(struct bond_sock *sk, struct bond_tcp_info *ti)
 {
 	struct bond_tcp *t = bt_of(sk);
 	struct tcp_pcb *pcb = t->pcb;
-	u32_t mss;
 
 	memset(ti, 0, sizeof(*ti));
 	ti->state = linux_state[CLOSED];
@@ -246,6 +248,15 @@ bt_info(struct bond_sock *sk, struct bond_tcp_info *ti)
 		ti->state = linux_state[LISTEN];
 		return;
 	}
+	pcb_info(pcb, ti);
+}
+
+/* What lwIP knows of a connection's pcb (not a listener's). */
+static void
+pcb_info(struct tcp_pcb *pcb, struct bond_tcp_info *ti)
+{
+	u32_t mss;
+
 	if (pcb->state < LWIP_ARRAYSIZE(linux_state))
 		ti->state = linux_state[pcb->state];
 	mss = pcb->mss != 0 ? pcb->mss : 1;
@@ -381,10 +392,63 @@ acceptq_full(const struct tcp_pcb_listen *lpcb)
 	return m->acc_n > lpcb->backlog;
 }
 
+/* ---- `zpnet stats`: connections no application socket refers to ---- */
+
+/* pcb is the connection of a socket an application holds. */
+static bool
+app_owned(struct tcp_pcb *pcb)
+{
+	struct bond_tcp *t = pcb->callback_arg;
+
+	return t != NULL && t->pcb == pcb &&
+	       bond_sock_at(t->sk.idx, t->sk.id) == &t->sk;
+}
+
+static unsigned int
+stats_pcbs(uint32_t *cursor, struct bond_pcb_stat *out, unsigned int max,
+	   bool *done)
+{
+	struct tcp_pcb *pcbs[BOND_STATS_PCB_CHUNK];
+	u32_t c = *cursor;
+	unsigned int got, n = 0;
+
+	if (max > BOND_STATS_PCB_CHUNK)
+		max = BOND_STATS_PCB_CHUNK;
+	got = ns_tcp_pcb_next(&c, pcbs, max);
+	*cursor = c;
+	*done = got == 0;
+	for (unsigned int i = 0; i < got; i++) {
+		struct tcp_pcb *pcb = pcbs[i];
+		struct bond_pcb_stat *o = &out[n];
+		struct bond_tcp *t = pcb->callback_arg;
+		socklen_t len = sizeof(o->local);
+
+		if (app_owned(pcb) || pcb->state == CLOSED)
+			continue;
+		memset(o, 0, sizeof(*o));
+		o->family = IP_IS_V6(&pcb->local_ip) ? AF_INET6 : AF_INET;
+		bond_ip_to_sa(o->family, &pcb->local_ip, pcb->local_port,
+			      (struct sockaddr *)&o->local, &len);
+		len = sizeof(o->peer);
+		bond_ip_to_sa(o->family, &pcb->remote_ip, pcb->remote_port,
+			      (struct sockaddr *)&o->peer, &len);
+		pcb_info(pcb, &o->st.ti);
+		o->st.state = o->st.ti.state;
+		o->st.txq = pcb->snd_lbb - pcb->lastack;
+		o->st.snd_wnd = pcb->snd_wnd;
+		/* waiting for accept(): what arrived meanwhile */
+		if (t != NULL && t->pcb == pcb)
+			o->st.rxq = t->rx_len > UINT32_MAX ? UINT32_MAX : (uint32_t)t->rx_len;
+		n++;
+	}
+	return n;
+}
+
 void
 bond_tcp_start(void)
 {
 	ns_tcp_set_acceptq_full(acceptq_full);
+	bond_stats_pcbs = stats_pcbs;
 }
 
 static err_t

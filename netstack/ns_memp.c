@@ -16,7 +16,10 @@
  * a pool declared elsewhere (LWIP_MEMPOOL_DECLARE) is not served. A free
  * that does not match an allocation stops the process (NS_ASSERT).
  */
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "lwip/opt.h"
 #include "lwip/memp.h"
@@ -63,6 +66,11 @@ static const u32_t pool_size[MEMP_MAX] = {
 #include "lwip/priv/memp_std.h"
 };
 
+/* TCP pcbs in use, a bit per element: `zpnet stats` walks them
+ * (ns_tcp_pcb_next), TIME-WAIT and half-open ones included. */
+#define NS_LIVE_BITS	64u
+static uint64_t tcp_pcb_live[(MEMP_NUM_TCP_PCB + NS_LIVE_BITS - 1) / NS_LIVE_BITS];
+
 static u32_t pool_limit[MEMP_MAX];	/* at most pool_size */
 static u32_t pool_used[MEMP_MAX];
 static u32_t pool_fresh[MEMP_MAX];	/* elements handed out from the start */
@@ -73,6 +81,9 @@ pool_reset(unsigned int i)
 	const struct memp_desc *d = memp_pools[i];
 
 	*d->tab = NULL;
+	if (i == MEMP_TCP_PCB)	/* only what was handed out: the rest is 0 */
+		memset(tcp_pcb_live, 0, (pool_fresh[i] + NS_LIVE_BITS - 1) /
+					NS_LIVE_BITS * sizeof(tcp_pcb_live[0]));
 	pool_used[i] = 0;
 	pool_fresh[i] = 0;
 	pool_limit[i] = pool_size[i];
@@ -107,6 +118,47 @@ ns_memp_set_limit(memp_t type, u32_t limit)
 	return 0;
 }
 
+static u8_t *
+pool_base(const struct memp_desc *d)
+{
+	return (u8_t *)LWIP_MEM_ALIGN(d->base);
+}
+
+static void
+live_set(const struct memp_desc *d, void *mem, bool live)
+{
+	size_t i = (size_t)((u8_t *)mem - pool_base(d)) / d->size;
+
+	if (live)
+		tcp_pcb_live[i / NS_LIVE_BITS] |= 1ull << (i % NS_LIVE_BITS);
+	else
+		tcp_pcb_live[i / NS_LIVE_BITS] &= ~(1ull << (i % NS_LIVE_BITS));
+}
+
+unsigned int
+ns_tcp_pcb_next(u32_t *cursor, struct tcp_pcb **out, unsigned int max)
+{
+	const struct memp_desc *d = memp_pools[MEMP_TCP_PCB];
+	u32_t i = *cursor, end = pool_fresh[MEMP_TCP_PCB];
+	unsigned int n = 0;
+
+	while (i < end && n < max) {
+		uint64_t word = tcp_pcb_live[i / NS_LIVE_BITS] >> (i % NS_LIVE_BITS);
+
+		if (word == 0) {
+			i = (i / NS_LIVE_BITS + 1) * NS_LIVE_BITS;
+			continue;
+		}
+		i += (u32_t)__builtin_ctzll(word);
+		if (i >= end)
+			break;
+		out[n++] = (struct tcp_pcb *)(void *)(pool_base(d) + (size_t)i * d->size);
+		i++;
+	}
+	*cursor = i;
+	return n;
+}
+
 void *
 memp_malloc(memp_t type)
 {
@@ -132,6 +184,8 @@ memp_malloc(memp_t type)
 		pool_fresh[type]++;
 	}
 	pool_used[type]++;
+	if (type == MEMP_TCP_PCB)
+		live_set(d, m, true);
 #if MEMP_STATS
 	d->stats->used = (mem_size_t)pool_used[type];
 	if (d->stats->used > d->stats->max)
@@ -153,6 +207,8 @@ memp_free(memp_t type, void *mem)
 	NS_ASSERT((u8_t *)mem >= (u8_t *)LWIP_MEM_ALIGN(d->base) &&
 		  (u8_t *)mem < (u8_t *)LWIP_MEM_ALIGN(d->base) +
 		  (size_t)pool_fresh[type] * d->size);
+	if (type == MEMP_TCP_PCB)
+		live_set(d, mem, false);
 	m->next = *d->tab;
 	*d->tab = m;
 	pool_used[type]--;

@@ -8,4 +8,11 @@
  * size, and not below what is in use): 0, or -1. */
 int ns_memp_set_limit(memp_t type, u32_t limit);
 
+struct tcp_pcb;
+/* Up to max TCP pcbs in use, from pool slot *cursor on, in slot order
+ * (*cursor moves past them): every connection lwIP has, TIME-WAIT and
+ * SYN-RECEIVED included. */
+unsigned int ns_tcp_pcb_next(u32_t *cursor, struct tcp_pcb **out,
+			     unsigned int max);
+
 #endif

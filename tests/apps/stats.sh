@@ -138,4 +138,73 @@ assert lst[0]["processes"][0]["pid"] == int(sys.argv[3]) and lst[0]["processes"]
 print("ok --json: %d counters as ZPNET_STATS names them; rx_pkts %d then %d at exit"
       % (len(c), c["port0.rx_pkts"], exitc["port0.rx_pkts"]))
 EOF
+# Connections no application socket refers to, against the kernel's ss:
+# a server that accepts one connection and closes it first (TIME-WAIT on
+# its side), then accepts no more (two connections wait for accept(),
+# each with 5 bytes received). The same rows (state, Recv-Q, peer) on
+# both stacks.
+PY=$TMP/lazy.py
+cat > "$PY" <<'PYEOF'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7000))
+s.listen(8)
+print("ready", flush=True)
+c, _ = s.accept()
+c.close()
+time.sleep(30)
+PYEOF
+client='import socket, sys, time
+cs = []
+for i in range(int(sys.argv[1])):
+    c = socket.create_connection(("'$Z_ADDR'", 7000))
+    if i == 0:
+        c.recv(1)	# the server closes first: TIME-WAIT is its
+        c.close()
+        continue
+    c.sendall(b"hello")
+    cs.append(c)
+    time.sleep(0.2)
+print("connected", flush=True)
+time.sleep(30)'
+# rows: "STATE RECVQ" of port 7000's connections, sorted
+rows_ss() { zpns_z ss -tanH "sport = :7000" | awk '$1 != "LISTEN" { print $1, $2 }' | sort; }
+rows_zpnet() { "$ZPNET" stats --tcp port 7000 "$1" | awk '$1 == "tcp" && $2 != "LISTEN" { print $2, $3 }' | sort; }
+lazy() {	# VARIANT: the server, then the three clients; sets ROWS
+	local var=$1 srv
+	if [ "$var" = kernel ]; then
+		zpns_z ip addr add $Z_ADDR/24 dev vz0
+		zpns_bg_z "$TMP/lazy-$var.log" timeout 60 python3 "$PY"
+	else
+		zpns_bg_z "$TMP/lazy-$var.log" timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 "$PY"
+	fi
+	srv=$ZPNS_LAST
+	zpns_wait_ready "$TMP/lazy-$var.log" 30 || fail "$var: lazy server did not start"
+	setsid ip netns exec "$NS_K" timeout 40 python3 -c "$client" 3 > "$TMP/client-$var.log" 2>&1 &
+	ZPNS_PIDS+=("$!")
+	for ((i = 0; i < 100; i++)); do
+		grep -q connected "$TMP/client-$var.log" && break
+		sleep 0.1
+	done
+	sleep 0.5
+	if [ "$var" = kernel ]; then
+		ROWS=$(rows_ss)
+	else
+		LPID=$(pgrep -P "$srv" -x python3 || echo "$srv")
+		ROWS=$(rows_zpnet "$LPID")
+		"$ZPNET" stats --tcp port 7000 "$LPID" | grep '^tcp'
+	fi
+	kill -TERM -- -"$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+	[ "$var" = kernel ] && zpns_z ip addr del $Z_ADDR/24 dev vz0
+	echo "$var: $(echo "$ROWS" | tr '\n' ';')"
+}
+lazy kernel
+K_ROWS=$ROWS
+lazy zpnet
+[ "$K_ROWS" = "$ROWS" ] || fail "connections without a socket: kernel '$K_ROWS', zpnet '$ROWS'"
+echo "$ROWS" | grep -q '^TIME-WAIT 0$' || fail "no TIME-WAIT row: '$ROWS'"
+[ "$(echo "$ROWS" | grep -c '^ESTAB 5$')" = 2 ] || fail "not 2 connections waiting for accept() with 5 bytes: '$ROWS'"
+echo "ok connections without a socket, as ss shows them on the kernel: $(echo "$ROWS" | tr '\n' ';')"
 echo "PASS"
