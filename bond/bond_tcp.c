@@ -574,6 +574,22 @@ rp_join(struct bond_tcp *t)
  * another member (nothing is lost), and when it owned the group's pcb the
  * next member takes the pcb over. Returns false when t was alone.
  */
+/*
+ * lwIP copies a listener's arg into each connection at its SYN and hands
+ * it to on_accept when the handshake completes: when the listener's
+ * bond_tcp goes away, the handshakes in progress on its pcb must not keep
+ * it (an accept into freed memory). to: the heir, or NULL (lwIP then
+ * drops them: tcp_close of a listener clears their listener).
+ */
+static void
+handshakes_rearg(struct tcp_pcb *lpcb, struct bond_tcp *from, struct bond_tcp *to)
+{
+	for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+		if (p->state == SYN_RCVD && p->listener == (struct tcp_pcb_listen *)(void *)lpcb &&
+		    p->callback_arg == from)
+			p->callback_arg = to;
+}
+
 static bool
 rp_leave(struct bond_tcp *t)
 {
@@ -606,6 +622,7 @@ rp_leave(struct bond_tcp *t)
 		heir->pcb = t->pcb;
 		t->pcb = NULL;
 		tcp_arg(heir->pcb, heir);
+		handshakes_rearg(heir->pcb, t, heir);
 		for (struct bond_tcp *m = heir; m != NULL; m = m->rp_next)
 			m->rp_owner = heir;
 		heir->rp_cursor = NULL;
@@ -990,6 +1007,7 @@ bt_close(struct bond_sock *sk)
 			c = next;
 		}
 		t->acc_head = t->acc_tail = NULL;
+		handshakes_rearg(t->pcb, t, NULL);
 		tcp_arg(t->pcb, NULL);
 		tcp_accept(t->pcb, NULL);
 		tcp_close(t->pcb);	/* never fails for a listener */
