@@ -283,6 +283,9 @@ bool bond_proc_holds(const struct bond_sock *sk);
 void bond_proc_fork_prepare(void);
 void bond_proc_fork_parent(long child_pid);
 void bond_proc_fork_child(void);
+/* The last fork whose child's pid the parent did not know: child_pid is
+ * what fork returned (< 0: it failed, the slot is freed). */
+void bond_proc_fork_settle(long child_pid);
 /* This process leaves (exit): what only it held closes. Lock not held. */
 void bond_proc_exit(void);
 /* At most every every_ns: release the slots of processes that are gone
@@ -541,6 +544,12 @@ extern bool bond_preload_bypass;
 void bond_fork_prepare(void);
 void bond_fork_parent(long child_pid);	/* < 0: fork failed */
 void bond_fork_child(void);
+/* Preload mode: the atfork parent handler knows no pid (it records
+ * BOND_PID_UNKNOWN); the fork() wrapper then tells what fork returned
+ * (< 0: failed), when bond_fork_settles. */
+#define BOND_PID_UNKNOWN	1
+extern bool bond_fork_settles;
+void bond_fork_settle(long child_pid);
 /* Set in a forked child: bond_enter() calls it once (starts the child's
  * service thread at its first stack call). */
 extern void (*bond_service_start_fn)(void);

@@ -124,11 +124,24 @@ bond_fork_child(void)
 	bond_leave_forked();
 }
 
-/* pthread_atfork (preload mode) does not say whether fork worked. */
+/* pthread_atfork (preload mode) does not say whether fork worked, nor
+ * the child's pid: the fork wrapper (bond_preload.c) settles it. */
 static void
 fork_parent_preload(void)
 {
-	bond_fork_parent(1);
+	bond_fork_parent(BOND_PID_UNKNOWN);
+}
+
+bool bond_fork_settles;	/* preload mode: fork() is ours to settle */
+
+void
+bond_fork_settle(long child_pid)
+{
+	if (!bond_active)
+		return;
+	bond_enter();
+	bond_proc_fork_settle(child_pid);
+	bond_leave();
 }
 
 /* ---- service thread ---- */
@@ -264,6 +277,8 @@ write_stats(void)
 	}
 	fprintf(f, "pid %ld\n", (long)getpid());
 	ns_lock();
+	/* the service threads look every 100 ms: the last ones now */
+	bond_proc_scan(ns_now_ns(), 0);
 	print_counters(f);
 	ns_unlock();
 	fclose(f);
@@ -566,6 +581,7 @@ start_hooks(void)
 	if (strcmp(bond_hooks_cfg.mode, "preload") == 0) {
 		pthread_atfork(bond_fork_prepare, fork_parent_preload,
 			       bond_fork_child);
+		bond_fork_settles = true;
 		return;
 	}
 	if (strcmp(bond_hooks_cfg.mode, "zpoline") != 0 &&

@@ -7,6 +7,7 @@
  * While bond_guard is set (zpnet's own calls: DPDK, lwIP, logging) a
  * wrapper goes straight to the kernel.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,6 +53,36 @@ to_libc(long r)
 			(long)(a5), (long)(a6))))
 
 bool bond_preload_bypass;
+
+/*
+ * fork: libc's, then (preload mode) the parent tells the stack the
+ * child's pid or that fork failed, which its pthread_atfork handlers
+ * cannot know: a child killed before it ran a line is then released by
+ * pid, and a failed fork's slot at once.
+ */
+typedef pid_t (*fork_fn)(void);
+
+BOND_EXPORT pid_t
+fork(void)
+{
+	static fork_fn real;
+	pid_t pid;
+
+	if (real == NULL)
+		real = (fork_fn)dlsym(RTLD_NEXT, "fork");
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid = real();
+	if (pid != 0 && bond_fork_settles && !bond_guard) {
+		int saved = errno;
+
+		bond_fork_settle(pid < 0 ? -1 : pid);
+		errno = saved;
+	}
+	return pid;
+}
 
 BOND_EXPORT int
 socket(int domain, int type, int protocol)

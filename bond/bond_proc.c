@@ -62,6 +62,8 @@ int bond_self = -1;
 static uint16_t *fdcount;	/* per socket index: this process's fds */
 static int name_fd = -1;	/* the bound abstract socket */
 static int fork_slot = -1;	/* reserved for the child of the fork in progress */
+static int unsettled_slot = -1;	/* preload: the last fork's, pid unknown */
+static uint32_t unsettled_gen;
 static uint64_t closed_here;	/* sockets whose last hold this process dropped */
 
 static bool
@@ -291,6 +293,16 @@ bond_proc_fork_prepare(void)
 			hold_set(sk, fork_slot);
 }
 
+/* fork failed: nobody is in the slot */
+static void
+fork_failed(int slot)
+{
+	for (struct bond_sock *sk = procs.socks; sk != NULL; sk = sk->all_next)
+		hold_clear(sk, slot);	/* we hold them too: never the last */
+	procs.state[slot] = BOND_PROC_FREE;
+	procs.used--;
+}
+
 void
 bond_proc_fork_parent(long child_pid)
 {
@@ -299,15 +311,32 @@ bond_proc_fork_parent(long child_pid)
 	fork_slot = -1;
 	if (slot < 0)
 		return;
+	if (child_pid == BOND_PID_UNKNOWN) {	/* bond_proc_fork_settle says */
+		unsettled_slot = slot;
+		unsettled_gen = procs.gen[slot];
+	}
 	if (child_pid > 0) {
 		procs.pid[slot] = (int32_t)child_pid;
 		return;
 	}
-	/* fork failed: nobody is in the slot */
-	for (struct bond_sock *sk = procs.socks; sk != NULL; sk = sk->all_next)
-		hold_clear(sk, slot);	/* we hold them too: never the last */
-	procs.state[slot] = BOND_PROC_FREE;
-	procs.used--;
+	fork_failed(slot);
+}
+
+void
+bond_proc_fork_settle(long child_pid)
+{
+	int slot = unsettled_slot;
+
+	unsettled_slot = -1;
+	/* still the slot of that fork, and nobody has reaped it */
+	if (slot < 0 || procs.gen[slot] != unsettled_gen ||
+	    procs.state[slot] == BOND_PROC_FREE ||
+	    procs.pid[slot] != BOND_PID_UNKNOWN)
+		return;
+	if (child_pid > 0)
+		procs.pid[slot] = (int32_t)child_pid;
+	else
+		fork_failed(slot);
 }
 
 /* In the child, before fork returns (one thread, the parent holds the lock). */
