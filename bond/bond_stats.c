@@ -33,22 +33,29 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 
 #include "bond.h"
+#include "bond_stats_proto.h"
 #include "ns_log.h"
 
-#define BOND_STATS_VERSION	1
-#define BOND_STATS_NAME		"zpnet-stats"	/* "\0zpnet-stats-PID" */
 #define BOND_STATS_CHUNK	32	/* sockets copied per lock hold */
-#define BOND_STATS_HOLDERS	8	/* pids listed per socket */
+#define BOND_STATS_HOLDERS	64	/* pids listed per socket (holders= counts all) */
 #define BOND_STATS_BUSY		4	/* snapshots written at once */
 #define BOND_STATS_IO_S		5	/* a caller that stalls is dropped */
 #define BOND_STATS_REQ_MAX	64
-#define BOND_STATS_BACKLOG	8
+#define BOND_STATS_LINE_MAX	1024	/* one socket's line, at most */
+#define BOND_STATS_DIGITS_MAX	20	/* of a uint64_t */
+#define BOND_STATS_PORT_TEXT	16	/* "[", "]:65535", NUL, with room */
+#define BOND_STATS_OUT_BUF	(64 * 1024)	/* written to a caller at once */
+#define BOND_STATS_BACKLOG	8	/* also: callers taken per nap */
+#define BOND_STATS_FD_SPAN	64	/* the listener sits this far below the fd limit */
+#define BOND_STATS_REST_NS	(1000 * BOND_NS_PER_MS)	/* after EMFILE */
 
 /* One socket, as copied under the lock. */
 struct stats_rec {
@@ -59,7 +66,7 @@ struct stats_rec {
 	struct sockaddr_storage local, peer;
 	bool has_local, has_peer;
 	struct bond_sock_stat st;
-	unsigned int nholders;
+	unsigned int nholders, holders_all;
 	int32_t holders[BOND_STATS_HOLDERS];
 };
 
@@ -68,18 +75,28 @@ unsigned int (*bond_stats_pcbs)(uint32_t *cursor, struct bond_pcb_stat *out,
 
 static int listen_fd = -1;
 static uint32_t busy;	/* snapshots being written */
+/* Their sockets, fd + 1 (0: free): a forked child closes them. */
+static int inflight[BOND_STATS_BUSY];
+/* accept() failed for want of fds: the listener rests until then */
+static uint64_t rest_until_ns;
 
+/* Out of the way of the application's small fds (a daemon that closes
+ * and reopens 0-2, a dup2 onto a number it expects free). */
 static int
-stats_addr(struct sockaddr_un *sun, long pid)
+move_high(int fd)
 {
-	int n;
+	struct rlimit rl;
+	long high;
 
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	/* sun_path[0] = '\0': the abstract namespace */
-	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "%s-%ld",
-		     BOND_STATS_NAME, pid);
-	return (int)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	if (bond_kernel(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) < 0 ||
+	    rl.rlim_cur < 2 * BOND_STATS_FD_SPAN)
+		return fd;
+	high = bond_kernel(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
+			   (long)(rl.rlim_cur - BOND_STATS_FD_SPAN), 0, 0, 0);
+	if (high < 0)
+		return fd;
+	bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+	return (int)high;
 }
 
 int
@@ -87,7 +104,7 @@ bond_stats_listen(void)
 {
 	struct sockaddr_un sun;
 	long fd, rc, pid = bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0);
-	int len = stats_addr(&sun, pid);
+	int len = bond_stats_addr(&sun, pid);
 
 	bond_stats_fork_child();	/* one inherited from a parent: its name */
 	fd = bond_kernel(SYS_socket, AF_UNIX,
@@ -99,9 +116,13 @@ bond_stats_listen(void)
 		rc = bond_kernel(SYS_listen, fd, BOND_STATS_BACKLOG, 0, 0, 0, 0);
 	if (rc < 0) {
 		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+		if (rc == -EADDRINUSE)
+			NS_WARN("another process holds the name @%s-%ld: `zpnet stats` "
+				"cannot read this process (and must not trust that name)",
+				BOND_STATS_NAME, pid);
 		return (int)rc;
 	}
-	listen_fd = (int)fd;
+	listen_fd = move_high((int)fd);
 	return 0;
 }
 
@@ -111,6 +132,13 @@ bond_stats_fork_child(void)
 	if (listen_fd >= 0)
 		bond_kernel(SYS_close, listen_fd, 0, 0, 0, 0, 0);
 	listen_fd = -1;
+	/* the parent's callers are the parent's threads' to answer */
+	for (unsigned int i = 0; i < BOND_STATS_BUSY; i++) {
+		if (inflight[i] != 0)
+			bond_kernel(SYS_close, inflight[i] - 1, 0, 0, 0, 0, 0);
+		inflight[i] = 0;
+	}
+	busy = 0;
 }
 
 /* Is listen_fd still ours? An application that closes every fd (a
@@ -120,7 +148,7 @@ still_ours(void)
 {
 	struct sockaddr_un mine, now;
 	socklen_t len = sizeof(now);
-	int mlen = stats_addr(&mine, bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0));
+	int mlen = bond_stats_addr(&mine, bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0));
 
 	if (bond_kernel(SYS_getsockname, listen_fd, (long)&now, (long)&len,
 			0, 0, 0) < 0)
@@ -200,39 +228,108 @@ rec_copy(struct bond_sock *sk, struct stats_rec *r)
 	if (sk->proto->describe != NULL)
 		sk->proto->describe(sk, &r->st);
 	r->nholders = bond_sock_holders(sk, r->holders, BOND_STATS_HOLDERS);
+	r->holders_all = sk->nholders;
+}
+
+/* One line of a snapshot, built by hand: printf's parsing was most of
+ * a snapshot's cost in the server (perf, 10,000 sockets). */
+struct line {
+	char b[BOND_STATS_LINE_MAX];
+	size_t n;
+};
+
+static void
+put(struct line *l, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len > sizeof(l->b) - l->n)
+		len = sizeof(l->b) - l->n;
+	memcpy(l->b + l->n, s, len);
+	l->n += len;
+}
+
+static void
+put_u(struct line *l, uint64_t v)
+{
+	char d[BOND_STATS_DIGITS_MAX];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (sizeof(d) - i > sizeof(l->b) - l->n)
+		return;
+	memcpy(l->b + l->n, d + i, sizeof(d) - i);
+	l->n += sizeof(d) - i;
+}
+
+/* " key=value" */
+static void
+put_kv(struct line *l, const char *key, uint64_t v)
+{
+	put(l, " ");
+	put(l, key);
+	put(l, "=");
+	put_u(l, v);
 }
 
 static void
 rec_write(FILE *f, const struct stats_rec *r)
 {
-	char local[INET6_ADDRSTRLEN + 16], peer[INET6_ADDRSTRLEN + 16];
+	char local[INET6_ADDRSTRLEN + BOND_STATS_PORT_TEXT], peer[INET6_ADDRSTRLEN + BOND_STATS_PORT_TEXT];
 	const struct bond_tcp_info *ti = &r->st.ti;
+	struct line l = { .n = 0 };
 
 	addr_text(&r->local, r->has_local, local, sizeof(local));
 	addr_text(&r->peer, r->has_peer, peer, sizeof(peer));
-	fprintf(f, "sock id=%" PRIu64 " proto=%s family=%d state=%s local=%s peer=%s"
-		" rxq=%u txq=%u ino=%" PRIu64 " bytes_received=%" PRIu64
-		" bytes_sent=%" PRIu64 " pids=",
-		r->id, r->proto, r->family == AF_INET6 ? 6 : 4, state_name(r),
-		local, peer, r->st.rxq, r->st.txq, r->ino, r->bytes_in,
-		r->bytes_out);
-	for (unsigned int i = 0; i < r->nholders; i++)
-		fprintf(f, "%s%d", i > 0 ? "," : "", r->holders[i]);
+	put(&l, "sock");
+	put_kv(&l, "id", r->id);
+	put(&l, " proto=");
+	put(&l, r->proto);
+	put_kv(&l, "family", r->family == AF_INET6 ? 6 : 4);
+	put(&l, " state=");
+	put(&l, state_name(r));
+	put(&l, " local=");
+	put(&l, local);
+	put(&l, " peer=");
+	put(&l, peer);
+	put_kv(&l, "rxq", r->st.rxq);
+	put_kv(&l, "txq", r->st.txq);
+	put_kv(&l, "ino", r->ino);
+	put_kv(&l, "bytes_read", r->bytes_in);
+	put_kv(&l, "bytes_written", r->bytes_out);
+	put(&l, " pids=");
+	for (unsigned int i = 0; i < r->nholders; i++) {
+		if (i > 0)
+			put(&l, ",");
+		put_u(&l, (uint64_t)r->holders[i]);
+	}
 	if (r->nholders == 0)
-		fputc('-', f);
+		put(&l, "-");
+	if (r->holders_all > r->nholders)	/* more than the list holds */
+		put_kv(&l, "holders", r->holders_all);
 	/* what lwIP knows of a connection (a listener has none of it) */
 	if (strcmp(r->proto, "tcp") == 0 && r->st.state != BOND_TCPS_LISTEN &&
-	    r->st.state != BOND_TCPS_CLOSE)
-		fprintf(f, " rtt_us=%u rttvar_us=%u rto_us=%u mss=%u cwnd=%u"
-			" ssthresh=%u snd_wnd=%u rcv_wnd=%u unacked=%u"
-			" retrans=%u", ti->rtt_us, ti->rttvar_us, ti->rto_us,
-			ti->mss, ti->cwnd, ti->ssthresh, r->st.snd_wnd,
-			ti->rcv_space, ti->unacked, ti->retransmits);
-	else if (strcmp(r->proto, "udp") == 0)
-		fprintf(f, " drops=%" PRIu64, r->st.drops);
-	if (r->so_error != 0)
-		fprintf(f, " error=%d", r->so_error);
-	fputc('\n', f);
+	    r->st.state != BOND_TCPS_CLOSE) {
+		put_kv(&l, "rtt_us", ti->rtt_us);
+		put_kv(&l, "rttvar_us", ti->rttvar_us);
+		put_kv(&l, "rto_us", ti->rto_us);
+		put_kv(&l, "mss", ti->mss);
+		put_kv(&l, "cwnd", ti->cwnd);
+		put_kv(&l, "ssthresh", ti->ssthresh);
+		put_kv(&l, "snd_wnd", r->st.snd_wnd);
+		put_kv(&l, "rcv_wnd", ti->rcv_space);
+		put_kv(&l, "unacked", ti->unacked);
+		put_kv(&l, "retrans", ti->retransmits);
+	} else if (strcmp(r->proto, "udp") == 0) {
+		put_kv(&l, "drops", r->st.drops);
+	}
+	if (r->so_error > 0)
+		put_kv(&l, "error", (uint64_t)r->so_error);
+	put(&l, "\n");
+	fwrite(l.b, 1, l.n, f);
 }
 
 /* A connection without an application socket: id 0, no inode, no
@@ -272,7 +369,7 @@ bond_stats_write(FILE *f, bool sockets, void (*counters)(FILE *f))
 	if (cf != NULL)
 		counters(cf);
 	bond_stack->unlock();
-	fprintf(f, "zpnet-stats %d\nstack %016" PRIx64 "\nself %ld\n",
+	fprintf(f, BOND_STATS_MAGIC " %d\nstack %016" PRIx64 "\nself %ld\n",
 		BOND_STATS_VERSION, nonce,
 		bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0));
 	for (unsigned int i = 0; i < npids; i++)
@@ -320,6 +417,15 @@ bond_stats_write(FILE *f, bool sockets, void (*counters)(FILE *f))
 
 /* ---- serving a caller ---- */
 
+static uint64_t
+stats_now_ns(void)
+{
+	struct timespec ts;
+
+	bond_kernel(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
+	return (uint64_t)ts.tv_sec * BOND_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
 static void (*stats_counters)(FILE *f);
 
 void
@@ -342,7 +448,8 @@ caller_allowed(int fd)
 	       cr.uid == (uid_t)bond_kernel(SYS_getuid, 0, 0, 0, 0, 0, 0);
 }
 
-/* The request: one line, "snapshot" or "snapshot nosockets". */
+/* The request: one line, "snapshot" or "snapshot nosockets"
+ * (bond_stats_proto.h). */
 static bool
 read_request(int fd, bool *sockets)
 {
@@ -360,10 +467,43 @@ read_request(int fd, bool *sockets)
 			break;
 	}
 	req[got] = '\0';
-	if (strncmp(req, "snapshot", 8) != 0)
+	if (strncmp(req, BOND_STATS_REQUEST, strlen(BOND_STATS_REQUEST)) != 0)
 		return false;
-	*sockets = strstr(req, "nosockets") == NULL;
+	*sockets = strstr(req, BOND_STATS_NOSOCKETS) == NULL;
 	return true;
+}
+
+static bool
+inflight_take(int fd)
+{
+	for (unsigned int i = 0; i < BOND_STATS_BUSY; i++) {
+		int zero = 0;
+
+		if (__atomic_compare_exchange_n(&inflight[i], &zero, fd + 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return true;
+	}
+	return false;
+}
+
+static void
+inflight_put(int fd)
+{
+	for (unsigned int i = 0; i < BOND_STATS_BUSY; i++) {
+		int mine = fd + 1;
+
+		if (__atomic_compare_exchange_n(&inflight[i], &mine, 0, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+static void
+refuse(int fd, const char *msg)
+{
+	/* a fresh socket's buffer takes one short line without blocking */
+	bond_kernel(SYS_sendto, fd, (long)msg, (long)strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
+	bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
 static void *
@@ -383,30 +523,34 @@ serve_main(void *arg)
 	if (f == NULL) {
 		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
 	} else {
-		if (!caller_allowed(fd))
-			fputs("error permission denied\n", f);
-		else if (!read_request(fd, &sockets))
-			fputs("error bad request (\"snapshot\" expected)\n", f);
+		setvbuf(f, NULL, _IOFBF, BOND_STATS_OUT_BUF);
+		if (!read_request(fd, &sockets))
+			fputs("error bad request (\"" BOND_STATS_REQUEST "\" expected)\n", f);
 		else
 			bond_stats_write(f, sockets, stats_counters);
+		inflight_put(fd);
 		fclose(f);
 	}
 	__atomic_sub_fetch(&busy, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
+/* A caller: refused here (no thread for a stranger), or answered by a
+ * thread of its own. */
 static void
 serve(int fd)
 {
 	pthread_attr_t attr;
 	pthread_t tid;
 
-	if (__atomic_add_fetch(&busy, 1, __ATOMIC_RELAXED) > BOND_STATS_BUSY) {
-		static const char msg[] = "error busy: try again\n";
-
-		bond_kernel(SYS_write, fd, (long)msg, sizeof(msg) - 1, 0, 0, 0);
-		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (!caller_allowed(fd)) {
+		refuse(fd, "error permission denied\n");
+		return;
+	}
+	if (__atomic_add_fetch(&busy, 1, __ATOMIC_RELAXED) > BOND_STATS_BUSY ||
+	    !inflight_take(fd)) {
 		__atomic_sub_fetch(&busy, 1, __ATOMIC_RELAXED);
+		refuse(fd, "error busy: try again\n");
 		return;
 	}
 	/* Its own thread, so the service thread keeps its pace; created
@@ -414,6 +558,7 @@ serve(int fd)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, serve_main, (void *)(intptr_t)fd) != 0) {
+		inflight_put(fd);
 		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
 		__atomic_sub_fetch(&busy, 1, __ATOMIC_RELAXED);
 	} else {
@@ -426,13 +571,15 @@ void
 bond_stats_nap(const struct timespec *ts)
 {
 	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+	struct timespec left = *ts;	/* the raw ppoll writes back what is left */
 	long n, fd;
 
-	if (listen_fd < 0) {
-		bond_kernel(SYS_nanosleep, (long)ts, 0, 0, 0, 0, 0);
+	if (listen_fd < 0 || (rest_until_ns != 0 && stats_now_ns() < rest_until_ns)) {
+		bond_kernel(SYS_nanosleep, (long)&left, 0, 0, 0, 0, 0);
 		return;
 	}
-	n = bond_kernel(SYS_ppoll, (long)&pfd, 1, (long)ts, 0, 0, 0);
+	rest_until_ns = 0;
+	n = bond_kernel(SYS_ppoll, (long)&pfd, 1, (long)&left, 0, 0, 0);
 	if (n <= 0)
 		return;
 	if ((pfd.revents & POLLNVAL) || !still_ours()) {
@@ -442,7 +589,17 @@ bond_stats_nap(const struct timespec *ts)
 			NS_LOG_LIMITED(NS_LOG_INFO, "the stats socket was closed and cannot listen again; `zpnet stats` gets no answer here");
 		return;
 	}
-	while ((fd = bond_kernel(SYS_accept4, listen_fd, 0, 0, SOCK_CLOEXEC, 0,
-				 0)) >= 0)
+	/* a few callers per nap: a flood of them never keeps the service
+	 * thread from the stack's timers */
+	for (unsigned int i = 0; i < BOND_STATS_BACKLOG; i++) {
+		fd = bond_kernel(SYS_accept4, listen_fd, 0, 0, SOCK_CLOEXEC, 0, 0);
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {
+			/* the caller stays queued: rest, or ppoll never sleeps */
+			rest_until_ns = stats_now_ns() + BOND_STATS_REST_NS;
+			return;
+		}
+		if (fd < 0)
+			return;
 		serve((int)fd);
+	}
 }

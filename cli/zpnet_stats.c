@@ -29,14 +29,15 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "bond_stats_proto.h"
 #include "zpnet_stats.h"
 
-#define ST_NAME		"zpnet-stats"	/* "\0zpnet-stats-PID" */
-#define ST_VERSION	1
 #define ST_LIB		"libzpnet.so"
 #define ST_LINE_MAX	4096
 #define ST_PIDS_MAX	4096
-#define ST_IO_S		5
+#define ST_IO_S		5	/* per read or write */
+#define ST_DEADLINE_S	60	/* per snapshot, whatever the process does */
+#define ST_LINES_MAX	(4u << 20)	/* lines per snapshot, at most */
 #define ST_EXIT_OK	0
 #define ST_EXIT_FAIL	1
 #define ST_EXIT_USAGE	2
@@ -83,7 +84,8 @@ struct st_fdmap {
 struct st_opts {
 	bool tcp, udp, listen, all, json, counters_only;
 	const char *state;	/* ss's name, or NULL */
-	long port;		/* -1: any */
+	long port;		/* local or peer; -1: any */
+	long sport, dport;	/* local, peer; -1: any */
 	double watch;		/* 0: once */
 	long count;		/* snapshots with --watch; 0: until stopped */
 	long pids[ST_PIDS_MAX];
@@ -115,9 +117,11 @@ stats_usage(FILE *f)
 		"  -n, --count N        with --watch: stop after N snapshots\n"
 		"  -h, --help           this text\n"
 		"\n"
-		"ss's filter words work too: `zpnet stats state established port 6379`.\n"
-		"Exit status: 0 ok; 1 no stack found, or one could not be read (the\n"
-		"message says why: not running, permission denied); 2 usage.\n");
+		"ss's filter words work too: state NAME, port N (local or peer), sport N\n"
+		"(local), dport N (peer), also as ss writes them: `sport = :6379`.\n"
+		"Exit status: 0 ok; 1 no stack found, or a PID given could not be read\n"
+		"(the message says why: no stack there, permission denied); 2 usage.\n"
+		"Without PIDs, a process that ends or has no stack yet is skipped.\n");
 }
 
 static double
@@ -233,22 +237,32 @@ leave_netns(int home)
 	close(home);
 }
 
+/* The process listening on fd's other end is pid (as our pid namespace
+ * numbers it; the kernel translates SO_PEERCRED). */
+static bool
+peer_is(int fd, long pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	       (long)cr.pid == pid;
+}
+
 /* A connected stream to pid's stats socket, or -errno. */
 static int
 dial(long pid, bool *other_ns)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun;
 	struct timeval tv = { .tv_sec = ST_IO_S };
 	socklen_t len;
-	int fd, home, rc, n;
+	int fd, home, rc;
 
 	rc = enter_netns(pid, &home);
 	*other_ns = home >= 0;
 	if (rc < 0)
 		return rc == -EPERM ? -EACCES : rc;
-	n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "%s-%ld",
-		     ST_NAME, pid);
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	len = bond_stats_addr(&sun, pid);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, len) < 0) {
 		rc = -errno;
@@ -258,10 +272,15 @@ dial(long pid, bool *other_ns)
 		fd = -errno;
 	}
 	leave_netns(home);
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd < 0)
+		return fd;
+	/* Anyone may bind an abstract name: only pid itself is believed. */
+	if (!peer_is(fd, pid)) {
+		close(fd);
+		return -EPERM;
 	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
@@ -343,7 +362,10 @@ stack_free(struct st_stack *st)
 static int
 ask(long pid, bool sockets, struct st_stack *st, char *why, size_t whylen)
 {
-	const char *req = sockets ? "snapshot\n" : "snapshot nosockets\n";
+	const char *req = sockets ? BOND_STATS_REQUEST "\n" :
+				    BOND_STATS_REQUEST " " BOND_STATS_NOSOCKETS "\n";
+	double deadline = mono_s() + ST_DEADLINE_S;
+	unsigned int lines = 0;
 	char line[ST_LINE_MAX];
 	bool other_ns, ended = false, versioned = false;
 	FILE *f;
@@ -356,15 +378,16 @@ ask(long pid, bool sockets, struct st_stack *st, char *why, size_t whylen)
 			snprintf(why, whylen, "no zpnet stack runs there (not started yet, or gone)");
 		else if (fd == -EACCES)
 			snprintf(why, whylen, "permission denied (its network namespace is not ours; run as root)");
+		else if (fd == -EPERM)
+			snprintf(why, whylen, "another process answers in its name: not believed");
 		else
 			snprintf(why, whylen, "cannot reach it: %s", strerror(-fd));
 		return fd;
 	}
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	/* A refusal may come (and the process close its end) before the
+	 * request is written: read what it said either way. */
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 		snprintf(why, whylen, "cannot ask it: %s", strerror(errno));
-		close(fd);
-		return -EPROTO;
-	}
 	f = fdopen(fd, "r");
 	if (f == NULL) {
 		close(fd);
@@ -375,6 +398,9 @@ ask(long pid, bool sockets, struct st_stack *st, char *why, size_t whylen)
 		char *nl = strchr(line, '\n');
 		int version;
 
+		if (++lines > ST_LINES_MAX || mono_s() > deadline)
+			break;	/* cut short: said below */
+
 		if (nl != NULL)
 			*nl = '\0';
 		if (strncmp(line, "error ", 6) == 0) {
@@ -384,8 +410,8 @@ ask(long pid, bool sockets, struct st_stack *st, char *why, size_t whylen)
 			return strncmp(line + 6, "permission denied", 17) == 0 ?
 			       -EACCES : -EPROTO;
 		}
-		if (sscanf(line, "zpnet-stats %d", &version) == 1) {
-			versioned = version == ST_VERSION;
+		if (sscanf(line, BOND_STATS_MAGIC " %d", &version) == 1) {
+			versioned = version == BOND_STATS_VERSION;
 		} else if (strncmp(line, "stack ", 6) == 0) {
 			snprintf(st->nonce, sizeof(st->nonce), "%.31s", line + 6);
 		} else if (strncmp(line, "self ", 5) == 0) {
@@ -428,9 +454,12 @@ ask(long pid, bool sockets, struct st_stack *st, char *why, size_t whylen)
 	}
 	fclose(f);
 	if (!versioned || !ended) {
-		snprintf(why, whylen, "%s", versioned ?
-			 "the snapshot was cut short (the process stalled or ended)" :
-			 "it speaks another version of the stats format (a different zpnet)");
+		if (lines == 0 && why[0] != '\0')
+			;	/* "cannot ask it" says it */
+		else
+			snprintf(why, whylen, "%s", versioned ?
+				 "the snapshot was cut short (the process stalled or ended)" :
+				 "it speaks another version of the stats format (a different zpnet)");
 		stack_free(st);
 		return -EPROTO;
 	}
@@ -466,6 +495,10 @@ fdmap_load(struct st_fdmap *m, long pid)
 		if (fgets(m->comm, sizeof(m->comm), f) != NULL)
 			m->comm[strcspn(m->comm, "\n")] = '\0';
 		fclose(f);
+		/* a process names itself: nothing that drives a terminal */
+		for (char *c = m->comm; *c != '\0'; c++)
+			if (!isprint((unsigned char)*c) || *c == '"')
+				*c = '?';
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
 	d = opendir(path);
@@ -561,6 +594,10 @@ wanted(const struct st_opts *o, const struct st_sock *s)
 	if (o->port >= 0 && port_of(s->local) != o->port &&
 	    port_of(s->peer) != o->port)
 		return false;
+	if (o->sport >= 0 && port_of(s->local) != o->sport)
+		return false;
+	if (o->dport >= 0 && port_of(s->peer) != o->dport)
+		return false;
 	return true;
 }
 
@@ -650,8 +687,8 @@ text_sockets(const struct st_opts *o, const struct st_stack *st,
 {
 	static const char *const shown[] = {
 		"rtt_us", "rttvar_us", "rto_us", "mss", "cwnd", "ssthresh",
-		"snd_wnd", "rcv_wnd", "unacked", "retrans", "bytes_sent",
-		"bytes_received", "drops", "error",
+		"snd_wnd", "rcv_wnd", "unacked", "retrans", "bytes_written",
+		"bytes_read", "drops", "error",
 	};
 	unsigned int n = 0;
 
@@ -912,7 +949,7 @@ parse_args(int argc, char **argv, struct st_opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->port = -1;
+	o->port = o->sport = o->dport = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+tuls:p:cjw:n:h", longs, NULL)) != -1) {
 		switch (c) {
@@ -961,9 +998,20 @@ parse_args(int argc, char **argv, struct st_opts *o)
 				o->state = "LISTEN";
 		} else if ((strcmp(argv[i], "port") == 0 || strcmp(argv[i], "sport") == 0 ||
 			    strcmp(argv[i], "dport") == 0) && i + 1 < argc) {
-			o->port = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || o->port < 0 || o->port > UINT16_MAX) {
-				fprintf(stderr, "zpnet stats: port %s: a port is 0 to 65535\n", argv[i]);
+			const char *word = argv[i];
+			long *dst = word[0] == 's' ? &o->sport :
+				    word[0] == 'd' ? &o->dport : &o->port;
+			const char *v;
+
+			/* ss's "sport = :6379" as well as "sport 6379" */
+			if (strcmp(argv[i + 1], "=") == 0 && i + 2 < argc)
+				i++;
+			v = argv[++i];
+			if (*v == ':')
+				v++;
+			*dst = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || *dst < 0 || *dst > UINT16_MAX) {
+				fprintf(stderr, "zpnet stats: %s %s: a port is 0 to 65535\n", word, argv[i]);
 				return -1;
 			}
 		} else if (o->npids < ST_PIDS_MAX && parse_pid(argv[i], &o->pids[o->npids])) {

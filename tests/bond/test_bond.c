@@ -719,7 +719,7 @@ test_stats(void)
 		for (char *p = text; (p = strstr(p, "sock id=0 proto=tcp family=4 state=TIME-WAIT local=0.0.0.0:700")) != NULL; p++)
 			tw++;
 		EXPECT(tw == 5);
-		EXPECT(strstr(text, "state=TIME-WAIT local=0.0.0.0:7004 peer=0.0.0.0:7004 rxq=0 txq=0 ino=0 bytes_received=0 bytes_sent=0 pids=- rtt_us=") != NULL);
+		EXPECT(strstr(text, "state=TIME-WAIT local=0.0.0.0:7004 peer=0.0.0.0:7004 rxq=0 txq=0 ino=0 bytes_read=0 bytes_written=0 pids=- rtt_us=") != NULL);
 	}
 	EXPECT(held_work_max >= 1 && held_work_max <= 32);
 	EXPECT(lock_takes - takes0 >= 1 + (N + 31) / 32);

@@ -47,5 +47,5 @@ grep -E "^(ipfrag|ip6frag|port0.rx_long)" "$LOG"
 [ "$(sed -n 's/^port0.rx_long //p' "$LOG")" -ge 1 ] || fail "no IPv4 datagram read whole"
 # (the ping's 9 fragments and most of the flood's: at 2 vCPUs the port's
 # ring may drop some of a flood sent this fast)
-[ "$(sed -n 's/^ip6frag.recv //p' "$LOG")" -ge $((N / 2 + 9)) ] || fail "lwIP reassembled no IPv6 fragments"
+[ "$(sed -n 's/^ip6frag.recv //p' "$LOG")" -ge $((N / 2 + 9)) ] || fail "lwIP took fewer IPv6 fragments than the ping's 9 and half the flood's"
 echo PASS
