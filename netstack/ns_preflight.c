@@ -22,6 +22,7 @@
 #define PF_LINE_MAX		256
 #define PF_MSG_MAX		512
 #define PF_HUGE_SPARE		16	/* pages beyond memory_mb: DPDK's own */
+#define PF_DPDK_SHARE		4	/* 1/4 of memory_mb is DPDK's, not the pools' */
 
 /* ---- reading this machine ---- */
 
@@ -186,12 +187,14 @@ check_memory(struct pf_run *run, const struct ns_config *cfg,
 
 	for (unsigned int i = 0; i < cfg->n_ports; i++)
 		pools += ns_preflight_pool_bytes(&cfg->ports[i]);
-	/* DPDK itself needs some of the memory for rings and its heap. */
-	if (pools + want / 4 > want) {
+	/* DPDK itself needs some of the memory for rings and its heap: a
+	 * quarter of memory_mb stays free of pools. */
+	if (pools + want / PF_DPDK_SHARE > want) {
 		say(run, false, ENOMEM, "%s: the ports' mbuf pools need about %" PRIu64
 		    " MiB but [eal] memory_mb is %" PRIu64 "; raise memory_mb to %" PRIu64
 		    " or lower the ports' mbufs", cfg->path, pools / NS_MB,
-		    cfg->eal.memory_mb, (pools + pools / 3) / NS_MB + 1);
+		    cfg->eal.memory_mb,
+		    pools * PF_DPDK_SHARE / (PF_DPDK_SHARE - 1) / NS_MB + 1);
 		return;
 	}
 	if (cfg->eal.hugepages) {

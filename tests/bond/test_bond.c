@@ -659,6 +659,20 @@ stat_counters(FILE *f)
 	fprintf(f, "port0.rx_pkts 7\nstack.x 9\n");
 }
 
+static unsigned int unlocked_writes, locked_writes;
+
+static ssize_t
+unlocked_write(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	(void)buf;
+	if (locks == 0)
+		unlocked_writes++;
+	else
+		locked_writes++;
+	return (ssize_t)size;
+}
+
 /* Connections without a socket, two per call over three calls. */
 static unsigned int fake_pcb_calls;
 
@@ -754,6 +768,18 @@ test_stats(void)
 	for (unsigned int i = 0; i < N; i++)
 		EXPECT(seen[i] || i == 6);
 	free(text);
+
+	/* the text goes out with the lock released: a writer that checks */
+	{
+		cookie_io_functions_t io = { .write = unlocked_write };
+
+		unlocked_writes = locked_writes = 0;
+		f = fopencookie(NULL, "w", io);
+		setvbuf(f, NULL, _IONBF, 0);	/* every fwrite reaches it */
+		bond_stats_write(f, true, stat_counters);
+		fclose(f);
+		EXPECT(unlocked_writes >= N && locked_writes == 0);
+	}
 
 	/* counters only: no socket lines, the counters verbatim */
 	text = NULL;

@@ -20,7 +20,9 @@
 
 static char tmpdir[] = "/tmp/zp-preflight-XXXXXX";
 
-#define CAPS ((1ull << 12) | (1ull << 13))	/* NET_ADMIN, NET_RAW */
+#define CAP_NET_ADMIN	12	/* linux/capability.h */
+#define CAP_NET_RAW	13
+#define CAPS ((1ull << CAP_NET_ADMIN) | (1ull << CAP_NET_RAW))
 
 static const char *missing_iface;	/* the one interface that is not there */
 
@@ -153,7 +155,7 @@ test_errors(void)
 	/* capabilities: needed for a kernel interface, not for memif */
 	if (load_text(VETH, cfg) == 0) {
 		env = good_env();
-		env.cap_eff = 1ull << 13;	/* NET_RAW only */
+		env.cap_eff = 1ull << CAP_NET_RAW;	/* only */
 		env.euid = 1000;
 		CHECK(run(cfg, "preload", &env, &v) == -EPERM, "caps");
 		CHECK(strstr(v.last_error, "CAP_NET_RAW and CAP_NET_ADMIN, which this process (uid 1000) lacks") != NULL &&
