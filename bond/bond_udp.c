@@ -34,6 +34,9 @@ struct bond_udp {
 	struct udp_pcb *pcb;
 	bool bound;
 	bool connected;
+	bool src_by_connect;	/* connect() chose local_ip: a disconnect forgets it */
+	ip_addr_t local_before;	/* ... and gives back this wildcard */
+	bool port_by_connect;	/* connect() bound the port: a disconnect unbinds */
 	bool shut_rd, shut_wr;
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
@@ -184,8 +187,18 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 
 	if (sa != NULL && len >= (socklen_t)sizeof(sa_family_t) &&
 	    sa->sa_family == AF_UNSPEC) {
-		if (u->pcb != NULL)
+		if (u->pcb != NULL) {
 			udp_disconnect(u->pcb);
+			if (u->src_by_connect)	/* Linux: back to the wildcard */
+				ip_addr_copy(u->pcb->local_ip, u->local_before);
+			if (u->port_by_connect) {
+				/* and the port connect took: a send binds anew */
+				u->pcb->local_port = 0;
+				u->bound = false;
+			}
+		}
+		u->src_by_connect = false;
+		u->port_by_connect = false;
 		u->connected = false;
 		return 0;
 	}
@@ -195,9 +208,24 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	rc = ensure_pcb(u, &ip);
 	if (rc < 0)
 		return rc;
+	if (u->pcb->local_port == 0)
+		u->port_by_connect = true;	/* udp_connect binds one */
 	rc = bond_errno(udp_connect(u->pcb, &ip, port), false);
 	if (rc < 0)
 		return rc;
+	/* Linux binds the source address a send to ip would use */
+	if (ip_addr_isany(&u->pcb->local_ip) && !u->src_by_connect) {
+		struct netif *n = ip_route(&u->pcb->local_ip, &ip);
+		const ip_addr_t *src = n != NULL ? ip_netif_get_local_ip(n, &ip) : NULL;
+
+		if (src != NULL && !ip_addr_isany(src) &&
+		    (IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_ANY ||
+		     IP_GET_TYPE(&u->pcb->local_ip) == IP_GET_TYPE(src))) {
+			ip_addr_copy(u->local_before, u->pcb->local_ip);
+			ip_addr_copy(u->pcb->local_ip, *src);
+			u->src_by_connect = true;
+		}
+	}
 	u->bound = true;
 	u->connected = true;
 	return 0;

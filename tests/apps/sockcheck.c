@@ -2069,6 +2069,27 @@ check_udp_more(void)
 	struct msghdr m;
 	const char *words[3] = { "one", "two", "six" };
 
+	{
+		struct sockaddr_in got;
+		socklen_t gl = sizeof(got);
+		struct sockaddr un = { .sa_family = AF_UNSPEC };
+		int v = socket(AF_INET, SOCK_DGRAM, 0);
+
+		/* connect picks the source address and port, as a send
+		 * would; the disconnect gives back both (neither was bound) */
+		CHECK(connect(v, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		      getsockname(v, (struct sockaddr *)&got, &gl) == 0 &&
+		      got.sin_addr.s_addr == local_sa.sin_addr.s_addr && got.sin_port != 0,
+		      "UDP connect: getsockname names the source address (%s)",
+		      inet_ntoa(got.sin_addr));
+		gl = sizeof(got);
+		CHECK(connect(v, &un, sizeof(un)) == 0 &&
+		      getsockname(v, (struct sockaddr *)&got, &gl) == 0 &&
+		      got.sin_addr.s_addr == htonl(INADDR_ANY) && got.sin_port == 0,
+		      "UDP connect(AF_UNSPEC): 0.0.0.0:0 again (%s:%u)",
+		      inet_ntoa(got.sin_addr), ntohs(got.sin_port));
+		close(v);
+	}
 	connect(u, (struct sockaddr *)&a, sizeof(a));
 	send(u, "peek1", 5, 0);
 	CHECK(poll(&pf, 1, WAIT_MS) == 1 &&
