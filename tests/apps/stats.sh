@@ -10,6 +10,8 @@
 #   (an idle server: the SHUTDOWN exchange);
 #   --watch 1 --count 3 prints three snapshots over >= 2 s, with rates;
 #   the idle server does not spin (its service thread naps, answering);
+#   UDP sockets (unconnected with datagrams waiting, connected) as the
+#   kernel's ss shows them;
 #   a user other than root and the server's own gets "permission denied"
 #   and no data; a PID without a stack is an error that says so.
 # usage: stats.sh ZPNET_BINARY
@@ -221,4 +223,55 @@ lazy zpnet
 echo "$ROWS" | grep -q '^TIME-WAIT 0$' || fail "no TIME-WAIT row: '$ROWS'"
 [ "$(echo "$ROWS" | grep -c '^ESTAB 5$')" = 2 ] || fail "not 2 connections waiting for accept() with 5 bytes: '$ROWS'"
 echo "ok connections without a socket, as ss shows them on the kernel: $(echo "$ROWS" | tr '\n' ';')"
+
+# UDP: a bound socket that reads nothing holds what arrived (Recv-Q, the
+# bytes of 3 datagrams of 100), a connected one is ESTAB, as ss says.
+UPY=$TMP/udp.py
+cat > "$UPY" <<'PYEOF'
+import socket, time
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind(("0.0.0.0", 7001))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.bind(("0.0.0.0", 7002))
+b.connect(("198.18.0.1", 9))
+print("ready", flush=True)
+time.sleep(30)
+PYEOF
+urows_ss() { zpns_z ss -uanH | awk '$4 ~ /:700[12]$/ { print $1, $2, $4 }' | sort; }
+urows_zpnet() { "$ZPNET" stats --udp "$1" | awk '$1 == "udp" { print $2, $3, $5 }' | sort; }
+udp() {	# VARIANT: sets ROWS
+	local var=$1 srv
+	if [ "$var" = kernel ]; then
+		zpns_z ip addr add $Z_ADDR/24 dev vz0
+		zpns_bg_z "$TMP/udp-$var.log" timeout 60 python3 "$UPY"
+	else
+		zpns_bg_z "$TMP/udp-$var.log" timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 "$UPY"
+	fi
+	srv=$ZPNS_LAST
+	zpns_wait_ready "$TMP/udp-$var.log" 30 || fail "$var: UDP server did not start"
+	zpns_k python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(3):
+    s.sendto(b"u" * 100, ("'$Z_ADDR'", 7001))'
+	sleep 0.5
+	if [ "$var" = kernel ]; then
+		ROWS=$(urows_ss)
+	else
+		ROWS=$(urows_zpnet "$(pgrep -P "$srv" -x python3 || echo "$srv")")
+	fi
+	kill -TERM -- -"$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+	[ "$var" = kernel ] && zpns_z ip addr del $Z_ADDR/24 dev vz0
+	echo "$var: $(echo "$ROWS" | tr '\n' ';')"
+}
+udp kernel
+K_ROWS=$ROWS
+udp zpnet
+# state and local address as the kernel's; Recv-Q: ss counts the kernel's
+# buffer memory for UDP, zpnet the bytes waiting (3 x 100)
+[ "$(echo "$K_ROWS" | awk '{ print $1, $3 }')" = "$(echo "$ROWS" | awk '{ print $1, $3 }')" ] ||
+	fail "UDP sockets: kernel '$K_ROWS', zpnet '$ROWS'"
+echo "$ROWS" | grep -q '^UNCONN 300 0.0.0.0:7001$' || fail "no UNCONN row with 300 bytes: '$ROWS'"
+echo "ok UDP sockets: $(echo "$ROWS" | tr '\n' ';') (the kernel's ss: $(echo "$K_ROWS" | tr '\n' ';'))"
 echo "PASS"
