@@ -34,9 +34,12 @@ struct bond_udp {
 	struct udp_pcb *pcb;
 	bool bound;
 	bool connected;
-	bool src_by_connect;	/* connect() chose local_ip: a disconnect forgets it */
-	ip_addr_t local_before;	/* ... and gives back this wildcard */
-	bool port_by_connect;	/* connect() bound the port: a disconnect unbinds */
+	/* Linux names a connected socket by the source address its sends
+	 * take (the pcb stays on the wildcard: lwIP would enforce it), and a
+	 * disconnect gives back the port connect bound */
+	bool name_by_connect;
+	ip_addr_t conn_src;
+	bool port_by_connect;
 	bool shut_rd, shut_wr;
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
@@ -181,23 +184,22 @@ static int
 bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 {
 	struct bond_udp *u = bu_of(sk);
+	bool had_port;
 	ip_addr_t ip;
 	u16_t port;
 	int rc;
 
 	if (sa != NULL && len >= (socklen_t)sizeof(sa_family_t) &&
 	    sa->sa_family == AF_UNSPEC) {
-		if (u->pcb != NULL) {
+		if (u->pcb != NULL && u->port_by_connect) {
+			/* unbound again: a send binds anew, as on Linux */
+			udp_remove(u->pcb);
+			u->pcb = NULL;
+			u->bound = false;
+		} else if (u->pcb != NULL) {
 			udp_disconnect(u->pcb);
-			if (u->src_by_connect)	/* Linux: back to the wildcard */
-				ip_addr_copy(u->pcb->local_ip, u->local_before);
-			if (u->port_by_connect) {
-				/* and the port connect took: a send binds anew */
-				u->pcb->local_port = 0;
-				u->bound = false;
-			}
 		}
-		u->src_by_connect = false;
+		u->name_by_connect = false;
 		u->port_by_connect = false;
 		u->connected = false;
 		return 0;
@@ -208,22 +210,20 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	rc = ensure_pcb(u, &ip);
 	if (rc < 0)
 		return rc;
-	if (u->pcb->local_port == 0)
-		u->port_by_connect = true;	/* udp_connect binds one */
+	had_port = u->pcb->local_port != 0;
 	rc = bond_errno(udp_connect(u->pcb, &ip, port), false);
 	if (rc < 0)
 		return rc;
-	/* Linux binds the source address a send to ip would use */
-	if (ip_addr_isany(&u->pcb->local_ip) && !u->src_by_connect) {
+	if (!had_port)
+		u->port_by_connect = true;	/* udp_connect bound one */
+	/* the source address a send to ip takes, for getsockname */
+	if (ip_addr_isany(&u->pcb->local_ip) && !u->name_by_connect) {
 		struct netif *n = ip_route(&u->pcb->local_ip, &ip);
 		const ip_addr_t *src = n != NULL ? ip_netif_get_local_ip(n, &ip) : NULL;
 
-		if (src != NULL && !ip_addr_isany(src) &&
-		    (IP_GET_TYPE(&u->pcb->local_ip) == IPADDR_TYPE_ANY ||
-		     IP_GET_TYPE(&u->pcb->local_ip) == IP_GET_TYPE(src))) {
-			ip_addr_copy(u->local_before, u->pcb->local_ip);
-			ip_addr_copy(u->pcb->local_ip, *src);
-			u->src_by_connect = true;
+		if (src != NULL && !ip_addr_isany(src)) {
+			ip_addr_copy(u->conn_src, *src);
+			u->name_by_connect = true;
 		}
 	}
 	u->bound = true;
@@ -407,7 +407,8 @@ bu_name(struct bond_sock *sk, struct sockaddr *sa, socklen_t *len, bool peer)
 		bond_ip_to_sa(sk->family, &any, 0, sa, len);
 		return 0;
 	}
-	bond_ip_to_sa(sk->family, &u->pcb->local_ip, u->pcb->local_port, sa, len);
+	bond_ip_to_sa(sk->family, u->name_by_connect ? &u->conn_src : &u->pcb->local_ip,
+		      u->pcb->local_port, sa, len);
 	return 0;
 }
 
