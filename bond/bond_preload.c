@@ -65,11 +65,14 @@ typedef pid_t (*fork_fn)(void);
 BOND_EXPORT pid_t
 fork(void)
 {
-	static fork_fn real;
+	static fork_fn real_fork;
+	fork_fn real = __atomic_load_n(&real_fork, __ATOMIC_ACQUIRE);
 	pid_t pid;
 
-	if (real == NULL)
+	if (real == NULL) {
 		real = (fork_fn)dlsym(RTLD_NEXT, "fork");
+		__atomic_store_n(&real_fork, real, __ATOMIC_RELEASE);
+	}
 	if (real == NULL) {
 		errno = ENOSYS;
 		return -1;

@@ -62,8 +62,9 @@ int bond_self = -1;
 static uint16_t *fdcount;	/* per socket index: this process's fds */
 static int name_fd = -1;	/* the bound abstract socket */
 static int fork_slot = -1;	/* reserved for the child of the fork in progress */
-static int unsettled_slot = -1;	/* preload: the last fork's, pid unknown */
-static uint32_t unsettled_gen;
+/* preload: this thread's last fork, whose child's pid is not known yet */
+static __thread int unsettled_slot = -1;
+static __thread uint32_t unsettled_gen;
 static uint64_t closed_here;	/* sockets whose last hold this process dropped */
 
 static bool
@@ -279,6 +280,7 @@ bond_proc_fork_prepare(void)
 {
 	static bool told;
 
+	unsettled_slot = -1;	/* a fork the wrapper did not see settles no more */
 	fork_slot = slot_alloc(BOND_PROC_FORKING);
 	if (fork_slot < 0) {
 		if (!told)
@@ -346,6 +348,7 @@ bond_proc_fork_child(void)
 	int slot = fork_slot;
 
 	fork_slot = -1;
+	unsettled_slot = -1;	/* the parent's to settle */
 	if (name_fd >= 0)
 		bond_kernel(SYS_close, name_fd, 0, 0, 0, 0, 0);	/* the parent's name */
 	name_fd = -1;

@@ -54,7 +54,8 @@
 #define BOND_STATS_PORT_TEXT	16	/* "[", "]:65535", NUL, with room */
 #define BOND_STATS_OUT_BUF	(64 * 1024)	/* written to a caller at once */
 #define BOND_STATS_BACKLOG	8	/* also: callers taken per nap */
-#define BOND_STATS_FD_SPAN	64	/* the listener sits this far below the fd limit */
+#define BOND_STATS_FD_SPAN	64	/* our fds sit this far below the fd limit ... */
+#define BOND_STATS_FD_TOP	1024	/* ... or below this one, if lower */
 #define BOND_STATS_REST_NS	(1000 * BOND_NS_PER_MS)	/* after EMFILE */
 
 /* One socket, as copied under the lock. */
@@ -88,15 +89,28 @@ move_high(int fd)
 	struct rlimit rl;
 	long high;
 
-	if (bond_kernel(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) < 0 ||
-	    rl.rlim_cur < 2 * BOND_STATS_FD_SPAN)
+	rlim_t top;
+
+	if (bond_kernel(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) < 0)
+		return fd;
+	/* not at a huge limit's top: the kernel's fd table grows to it */
+	top = rl.rlim_cur < BOND_STATS_FD_TOP ? rl.rlim_cur : BOND_STATS_FD_TOP;
+	if (top < 2 * BOND_STATS_FD_SPAN)
 		return fd;
 	high = bond_kernel(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
-			   (long)(rl.rlim_cur - BOND_STATS_FD_SPAN), 0, 0, 0);
+			   (long)(top - BOND_STATS_FD_SPAN), 0, 0, 0);
 	if (high < 0)
 		return fd;
 	bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
 	return (int)high;
+}
+
+static void
+close_listener(void)
+{
+	if (listen_fd >= 0)
+		bond_kernel(SYS_close, listen_fd, 0, 0, 0, 0, 0);
+	listen_fd = -1;
 }
 
 int
@@ -106,7 +120,7 @@ bond_stats_listen(void)
 	long fd, rc, pid = bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0);
 	int len = bond_stats_addr(&sun, pid);
 
-	bond_stats_fork_child();	/* one inherited from a parent: its name */
+	close_listener();	/* one inherited from a parent: its name */
 	fd = bond_kernel(SYS_socket, AF_UNIX,
 			 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, 0, 0, 0);
 	if (fd < 0)
@@ -129,9 +143,7 @@ bond_stats_listen(void)
 void
 bond_stats_fork_child(void)
 {
-	if (listen_fd >= 0)
-		bond_kernel(SYS_close, listen_fd, 0, 0, 0, 0, 0);
-	listen_fd = -1;
+	close_listener();
 	/* the parent's callers are the parent's threads' to answer */
 	for (unsigned int i = 0; i < BOND_STATS_BUSY; i++) {
 		if (inflight[i] != 0)
@@ -528,6 +540,7 @@ serve_main(void *arg)
 			fputs("error bad request (\"" BOND_STATS_REQUEST "\" expected)\n", f);
 		else
 			bond_stats_write(f, sockets, stats_counters);
+		fflush(f);	/* nothing left to write once a fork may not close it */
 		inflight_put(fd);
 		fclose(f);
 	}
@@ -600,6 +613,6 @@ bond_stats_nap(const struct timespec *ts)
 		}
 		if (fd < 0)
 			return;
-		serve((int)fd);
+		serve(move_high((int)fd));
 	}
 }
