@@ -9,7 +9,8 @@
 #   exactly one packet socket on the port.
 #   Non-root: redis-server as user nobody with CAP_NET_RAW and
 #   CAP_NET_ADMIN as ambient capabilities, launched by root through
-#   setpriv and by nobody itself; without the capabilities `zpnet check`
+#   setpriv and by nobody itself (whose zpnet stats nobody may read and
+#   daemon may not); without the capabilities `zpnet check`
 #   names them.
 # usage: wrappers.sh ZPNET_BINARY
 set -u
@@ -32,6 +33,7 @@ serve() {
 		sleep 0.1
 	done
 	[ "$(zpns_k timeout 5 redis-cli -h $Z_ADDR -p $port ping)" = PONG ] || fail "$name: no PONG"
+	[ -n "${AFTER_PONG:-}" ] && $AFTER_PONG "$name" "$port"
 	# af_packet sockets in the zpnet namespace: the server's, no other
 	packets=$(zpns_z awk 'NR > 1' /proc/net/packet | wc -l)
 	[ "$packets" = 1 ] || fail "$name: $packets packet sockets on the port, not 1"
@@ -78,7 +80,24 @@ caps=(--inh-caps=+net_raw,+net_admin --ambient-caps=+net_raw,+net_admin)
 asuser=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 serve setpriv 6406 "$PUB/bin/zpnet" run -c "$PUB/zpnet.ini" -- \
 	"${asuser[@]}" "${caps[@]}" "${REDIS[@]}" --port 6406
-serve nonroot 6407 "${asuser[@]}" "${caps[@]}" \
+# zpnet stats of a server that runs as nobody: nobody may read it, another
+# user (daemon) may not
+stats_as_owner() {	# NAME PORT
+	local pid out rc
+	pid=$(zpns_k timeout 5 redis-cli -h $Z_ADDR -p "$2" info server | tr -d '\r' |
+		sed -n 's/^process_id://p')
+	out=$(zpns_z "${asuser[@]}" "$PUB/bin/zpnet" stats --listen "$pid" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || fail "$1: zpnet stats as the server's own user exited $rc: $out"
+	echo "$out" | grep -qE "^tcp +LISTEN .*:$2 " || fail "$1: zpnet stats as nobody lists no listener: $out"
+	out=$(zpns_z setpriv --reuid=daemon --regid=daemon --clear-groups \
+		"$PUB/bin/zpnet" stats "$pid" 2>&1)
+	rc=$?
+	[ $rc = 1 ] && echo "$out" | grep -q 'permission denied' ||
+		fail "$1: zpnet stats as daemon: exit $rc, $out"
+	echo "ok $1: zpnet stats as nobody lists the listener; daemon gets 'permission denied'"
+}
+AFTER_PONG=stats_as_owner serve nonroot 6407 "${asuser[@]}" "${caps[@]}" \
 	"$PUB/bin/zpnet" run -c "$PUB/zpnet.ini" -- "${REDIS[@]}" --port 6407
 out=$(zpns_z "${asuser[@]}" "$PUB/bin/zpnet" check -c "$PUB/zpnet.ini" 2>&1)
 rc=$?
