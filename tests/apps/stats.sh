@@ -159,6 +159,26 @@ EOF
 # its side), then accepts no more (two connections wait for accept(),
 # each with 5 bytes received). The same rows (state, Recv-Q, peer) on
 # both stacks.
+# py_up VARIANT NAME SCRIPT: python3 SCRIPT on the kernel (the zpnet end's
+# address on vz0 for the while) or under zpnet, until it says "ready";
+# sets SRV (its process group) and SPID (python's pid). py_down VARIANT.
+py_up() {
+	if [ "$1" = kernel ]; then
+		zpns_z ip addr add $Z_ADDR/24 dev vz0
+		zpns_bg_z "$TMP/$2-$1.log" timeout 60 python3 "$3"
+	else
+		zpns_bg_z "$TMP/$2-$1.log" timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 "$3"
+	fi
+	SRV=$ZPNS_LAST
+	zpns_wait_ready "$TMP/$2-$1.log" 30 || fail "$1: $2 server did not start"
+	SPID=$(pgrep -P "$SRV" -x python3 || echo "$SRV")
+}
+py_down() {
+	kill -TERM -- -"$SRV" 2>/dev/null
+	wait "$SRV" 2>/dev/null
+	[ "$1" = kernel ] && zpns_z ip addr del $Z_ADDR/24 dev vz0
+}
+
 PY=$TMP/lazy.py
 cat > "$PY" <<'PYEOF'
 import socket, sys, time
@@ -188,15 +208,8 @@ time.sleep(30)'
 rows_ss() { zpns_z ss -tanH "sport = :7000" | awk '$1 != "LISTEN" { print $1, $2 }' | sort; }
 rows_zpnet() { "$ZPNET" stats --tcp port 7000 "$1" | awk '$1 == "tcp" && $2 != "LISTEN" { print $2, $3 }' | sort; }
 lazy() {	# VARIANT: the server, then the three clients; sets ROWS
-	local var=$1 srv
-	if [ "$var" = kernel ]; then
-		zpns_z ip addr add $Z_ADDR/24 dev vz0
-		zpns_bg_z "$TMP/lazy-$var.log" timeout 60 python3 "$PY"
-	else
-		zpns_bg_z "$TMP/lazy-$var.log" timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 "$PY"
-	fi
-	srv=$ZPNS_LAST
-	zpns_wait_ready "$TMP/lazy-$var.log" 30 || fail "$var: lazy server did not start"
+	local var=$1
+	py_up "$var" lazy "$PY"
 	setsid ip netns exec "$NS_K" timeout 40 python3 -c "$client" 3 > "$TMP/client-$var.log" 2>&1 &
 	ZPNS_PIDS+=("$!")
 	for ((i = 0; i < 100; i++)); do
@@ -207,13 +220,10 @@ lazy() {	# VARIANT: the server, then the three clients; sets ROWS
 	if [ "$var" = kernel ]; then
 		ROWS=$(rows_ss)
 	else
-		LPID=$(pgrep -P "$srv" -x python3 || echo "$srv")
-		ROWS=$(rows_zpnet "$LPID")
-		"$ZPNET" stats --tcp port 7000 "$LPID" | grep '^tcp'
+		ROWS=$(rows_zpnet "$SPID")
+		"$ZPNET" stats --tcp port 7000 "$SPID" | grep '^tcp'
 	fi
-	kill -TERM -- -"$srv" 2>/dev/null
-	wait "$srv" 2>/dev/null
-	[ "$var" = kernel ] && zpns_z ip addr del $Z_ADDR/24 dev vz0
+	py_down "$var"
 	echo "$var: $(echo "$ROWS" | tr '\n' ';')"
 }
 lazy kernel
@@ -240,15 +250,8 @@ PYEOF
 urows_ss() { zpns_z ss -uanH | awk '$4 ~ /:700[12]$/ { print $1, $2, $4 }' | sort; }
 urows_zpnet() { "$ZPNET" stats --udp "$1" | awk '$1 == "udp" { print $2, $3, $5 }' | sort; }
 udp() {	# VARIANT: sets ROWS
-	local var=$1 srv
-	if [ "$var" = kernel ]; then
-		zpns_z ip addr add $Z_ADDR/24 dev vz0
-		zpns_bg_z "$TMP/udp-$var.log" timeout 60 python3 "$UPY"
-	else
-		zpns_bg_z "$TMP/udp-$var.log" timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 "$UPY"
-	fi
-	srv=$ZPNS_LAST
-	zpns_wait_ready "$TMP/udp-$var.log" 30 || fail "$var: UDP server did not start"
+	local var=$1
+	py_up "$var" udp "$UPY"
 	zpns_k python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -258,11 +261,9 @@ for i in range(3):
 	if [ "$var" = kernel ]; then
 		ROWS=$(urows_ss)
 	else
-		ROWS=$(urows_zpnet "$(pgrep -P "$srv" -x python3 || echo "$srv")")
+		ROWS=$(urows_zpnet "$SPID")
 	fi
-	kill -TERM -- -"$srv" 2>/dev/null
-	wait "$srv" 2>/dev/null
-	[ "$var" = kernel ] && zpns_z ip addr del $Z_ADDR/24 dev vz0
+	py_down "$var"
 	echo "$var: $(echo "$ROWS" | tr '\n' ';')"
 }
 udp kernel

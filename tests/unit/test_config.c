@@ -270,26 +270,16 @@ test_docs(void)
 int
 main(int argc, char **argv)
 {
-	char cmd[64];
+	int rc = unit_start(argc, argv, tmpdir);
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s SRC_ROOT\n", argv[0]);
-		return 2;
-	}
+	if (rc != 0)
+		return rc;
 	src_root = argv[1];
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
 	test_defaults();
 	test_values();
 	test_errors();
 	test_examples();
 	test_docs();
 	test_registered_section();	/* last: it registers a section for good */
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-	printf("%d passed, %d failed\n", checks - failures, failures);
-	return failures ? 1 : 0;
+	return unit_finish(tmpdir);
 }

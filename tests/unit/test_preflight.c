@@ -229,22 +229,12 @@ test_env_read(void)
 int
 main(int argc, char **argv)
 {
-	char rm[64];
+	int rc = unit_start(argc, argv, tmpdir);
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s SRC_ROOT\n", argv[0]);
-		return 2;
-	}
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
+	if (rc != 0)
+		return rc;
 	test_examples(argv[1]);
 	test_errors();
 	test_env_read();
-	snprintf(rm, sizeof(rm), "rm -rf %s", tmpdir);
-	if (system(rm) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures == 0 ? 0 : 1;
+	return unit_finish(tmpdir);
 }
