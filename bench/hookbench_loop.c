@@ -7,16 +7,26 @@
  *            under zpnet it goes through address 0
  *   ptrace   like libc, traced by a parent that stops at every syscall
  *            entry and exit (PTRACE_SYSCALL)
- * Prints the median over REPEATS of the ns per call, the pid seen, and the
+ *   read     read() of 1 byte from a regular file (a syscall zpnet's
+ *            dispatcher sees, then gives to the kernel: the fd is not a
+ *            stack socket); the offset goes back to 0 between repeats
+ * With a 4th argument "socket" a TCP socket is opened first: under
+ * `zpnet run` that starts the stack (its service thread, a socket in the
+ * fd table), as in a server.  With "thread" an idle thread is started
+ * instead: the kernel's own cost of a multi-threaded process (a read
+ * then locks the file position), the baseline for the "socket" rows.
+ * Prints the median over REPEATS of the ns per call, the last result, and the
  * 5th percentile of single calls timed with rdtscp (noise on a shared VM
  * only ever adds time, so a low percentile shows the intrinsic cost).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +36,8 @@
 #define SINGLE_CALLS	20000
 #define PERCENTILE	5
 
+enum { MODE_LIBC, MODE_TRAMP, MODE_READ };
+
 static long
 raw_getpid_tramp(void)
 {
@@ -34,6 +46,39 @@ raw_getpid_tramp(void)
 	__asm__ volatile ("mov $39, %%eax\n\tnop\n\tsyscall"
 			  : "=a"(r) : : "rcx", "r11", "memory");
 	return r;
+}
+
+static int file_fd = -1;
+
+static long
+read_byte(void)
+{
+	char c;
+
+	return read(file_fd, &c, 1);
+}
+
+static long
+call_once(int mode)
+{
+	switch (mode) {
+	case MODE_TRAMP:
+		return raw_getpid_tramp();
+	case MODE_READ:
+		return read_byte();
+	default:
+		return getpid();
+	}
+}
+
+/* Back to the start of the file, which holds more bytes than calls. */
+static void
+rewind_file(void)
+{
+	if (file_fd >= 0 && lseek(file_fd, 0, SEEK_SET) != 0) {
+		perror("hookbench_loop: lseek");
+		exit(1);
+	}
 }
 
 static double
@@ -72,20 +117,18 @@ cmp_u64(const void *a, const void *b)
 
 /* Low percentile of single calls, in ns (TSC calibrated on the run). */
 static double
-single_calls(int tramp)
+single_calls(int mode)
 {
 	static uint64_t d[SINGLE_CALLS];
 	double t0 = now(), t1;
 	uint64_t c0 = tsc(), c1;
 	int i;
 
+	rewind_file();
 	for (i = 0; i < SINGLE_CALLS; i++) {
 		uint64_t a = tsc();
 
-		if (tramp)
-			raw_getpid_tramp();
-		else
-			getpid();
+		call_once(mode);
 		d[i] = tsc() - a;
 	}
 	c1 = tsc();
@@ -96,30 +139,77 @@ single_calls(int tramp)
 }
 
 static int
-measure(int tramp, long calls, int repeats)
+measure(int mode, long calls, int repeats)
 {
 	double ns[MAX_REPEATS];
-	long pid = 0, i;
+	long res = 0, i;
 	int r;
 
 	/* warm up */
+	rewind_file();
 	for (i = 0; i < calls / 10; i++)
-		pid = tramp ? raw_getpid_tramp() : getpid();
+		res = call_once(mode);
 	for (r = 0; r < repeats; r++) {
-		double t0 = now();
+		double t0;
 
-		if (tramp)
+		rewind_file();
+		t0 = now();
+		if (mode == MODE_TRAMP)
 			for (i = 0; i < calls; i++)
-				pid = raw_getpid_tramp();
+				res = raw_getpid_tramp();
+		else if (mode == MODE_READ)
+			for (i = 0; i < calls; i++)
+				res = read_byte();
 		else
 			for (i = 0; i < calls; i++)
-				pid = getpid();
+				res = getpid();
 		ns[r] = (now() - t0) / (double)calls;
 	}
 	qsort(ns, (size_t)repeats, sizeof(ns[0]), cmp_double);
-	printf("%.2f %ld %.2f\n", ns[repeats / 2], pid, single_calls(tramp));
+	if (res < 0) {
+		perror("hookbench_loop: the call failed");
+		return 1;
+	}
+	printf("%.2f %ld %.2f\n", ns[repeats / 2], res, single_calls(mode));
 	fflush(stdout);
 	return 0;
+}
+
+static void *
+idle_thread(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+/* A regular file of more than n bytes, already unlinked. */
+static int
+open_file(long n)
+{
+	char path[] = "/tmp/hookbench.XXXXXX";
+	static char buf[65536];
+	long left = n + 1;
+	int fd = mkstemp(path);
+
+	if (fd < 0) {
+		perror("hookbench_loop: mkstemp");
+		return -1;
+	}
+	unlink(path);
+	memset(buf, 'z', sizeof(buf));
+	while (left > 0) {
+		ssize_t w = write(fd, buf, left < (long)sizeof(buf) ?
+				  (size_t)left : sizeof(buf));
+
+		if (w <= 0) {
+			perror("hookbench_loop: write");
+			close(fd);
+			return -1;
+		}
+		left -= w;
+	}
+	return fd;
 }
 
 static int
@@ -133,7 +223,7 @@ traced(long calls, int repeats)
 	if (child == 0) {
 		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
 		raise(SIGSTOP);
-		measure(0, calls, repeats);
+		measure(MODE_LIBC, calls, repeats);
 		_exit(0);
 	}
 	if (waitpid(child, &st, 0) != child || !WIFSTOPPED(st))
@@ -164,10 +254,24 @@ main(int argc, char **argv)
 	long calls;
 	int repeats;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s libc|tramp|ptrace CALLS REPEATS\n",
-			argv[0]);
+	if (argc != 4 && !(argc == 5 && (strcmp(argv[4], "socket") == 0 ||
+					 strcmp(argv[4], "thread") == 0))) {
+		fprintf(stderr, "usage: %s libc|tramp|ptrace|read CALLS REPEATS "
+			"[socket|thread]\n", argv[0]);
 		return 2;
+	}
+	if (argc == 5 && strcmp(argv[4], "socket") == 0 &&
+	    socket(AF_INET, SOCK_STREAM, 0) < 0) {
+		perror("hookbench_loop: socket");
+		return 1;
+	}
+	if (argc == 5 && strcmp(argv[4], "thread") == 0) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, idle_thread, NULL) != 0) {
+			fprintf(stderr, "hookbench_loop: cannot start a thread\n");
+			return 1;
+		}
 	}
 	calls = atol(argv[2]);
 	repeats = atoi(argv[3]);
@@ -175,5 +279,18 @@ main(int argc, char **argv)
 		return 2;
 	if (strcmp(argv[1], "ptrace") == 0)
 		return traced(calls, repeats);
-	return measure(strcmp(argv[1], "tramp") == 0, calls, repeats);
+	if (strcmp(argv[1], "tramp") == 0)
+		return measure(MODE_TRAMP, calls, repeats);
+	if (strcmp(argv[1], "read") == 0) {
+		long most = calls > SINGLE_CALLS ? calls : SINGLE_CALLS;
+
+		file_fd = open_file(most);
+		if (file_fd < 0)
+			return 1;
+		return measure(MODE_READ, calls, repeats);
+	}
+	if (strcmp(argv[1], "libc") == 0)
+		return measure(MODE_LIBC, calls, repeats);
+	fprintf(stderr, "%s: unknown mode '%s'\n", argv[0], argv[1]);
+	return 2;
 }

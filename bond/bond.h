@@ -353,6 +353,8 @@ unsigned int bond_fd_nsocks(void);
 unsigned int bond_fd_hiwater(void);
 /* The owner of fd (BOND_FD_KERNEL for anything unknown or out of range). */
 enum bond_fd_kind bond_fd_get(int fd, void **obj);
+/* fd is the kernel's alone (no entry); general registers only. */
+bool bond_fd_is_kernel(int fd);
 /* Record fd's owner; -EBADF when fd is outside the table. */
 int bond_fd_set(int fd, enum bond_fd_kind kind, void *obj);
 void bond_fd_clear(int fd);

@@ -1,27 +1,107 @@
 /*
- * The dispatcher: syscall number -> handler, from syscalls.def. Numbers
- * without a handler go to the kernel unchanged.
+ * The dispatcher: syscall number -> handler, from syscalls.def. The hook
+ * entry sends only the numbers of syscalls.def here (bond_dispatch_nrs);
+ * numbers without a handler go to the kernel unchanged.
+ *
+ * This file runs before the vector state is saved: the hooks engine enters
+ * it on general registers only (bond registers without ZP_DISPATCH_VECTOR),
+ * so it is compiled for general registers and calls nothing but the fd
+ * table (bond_fd.c, also general registers only) and the raw syscall. A
+ * call its gate sends to the kernel (a read of a regular file, a close of a
+ * pipe) thus costs a table lookup; a call bond serves goes to its handler
+ * through bond_vec_call_fn, which saves the vector state around it.
  */
+#pragma GCC target("general-regs-only")
+
 #include <sys/syscall.h>
 
 #include "bond.h"
 #include "bond_sys.h"
 
-typedef long (*bond_handler_fn)(long, long, long, long, long, long);
-
 #define BOND_NR_MAX	512	/* above every x86-64 syscall number we hook */
 
-static const bond_handler_fn handlers[BOND_NR_MAX] = {
-#define BOND_SYSCALL(name) [__NR_##name] = bond_sys_##name,
+enum bond_gate {
+	BOND_GATE_ALWAYS = 0,
+	BOND_GATE_FD,
+	BOND_GATE_FD2,
+	BOND_GATE_SOCKS,
+	BOND_GATE_FD_SOCKS,
+};
+
+struct bond_handler {
+	bond_handler_fn fn;
+	enum bond_gate gate;
+};
+
+static const struct bond_handler handlers[BOND_NR_MAX] = {
+#define BOND_SYSCALL(name, gate) \
+	[__NR_##name] = { bond_sys_##name, BOND_GATE_##gate },
 #include "syscalls.def"
 #undef BOND_SYSCALL
 };
 
+const int bond_dispatch_nrs[] = {
+#define BOND_SYSCALL(name, gate) __NR_##name,
+#include "syscalls.def"
+#undef BOND_SYSCALL
+};
+const size_t bond_dispatch_nnrs = sizeof(bond_dispatch_nrs) /
+	sizeof(bond_dispatch_nrs[0]);
+
+bond_vec_call_fn bond_vec_call_fn_ptr;
+
+/* fd is not bond's: its table entry is empty (fds past the table too). */
+static inline bool
+fd_kernel(long fd)
+{
+	return bond_fd_is_kernel((int)fd);
+}
+
+/* The gate says the kernel alone decides this call. */
+static inline bool
+gate_kernel(enum bond_gate gate, long a1, long a2)
+{
+	switch (gate) {
+	case BOND_GATE_FD:
+		return fd_kernel(a1);
+	case BOND_GATE_FD2:
+		return fd_kernel(a1) && fd_kernel(a2);
+	case BOND_GATE_SOCKS:
+		return bond_fd_nsocks() == 0;
+	case BOND_GATE_FD_SOCKS:
+		return fd_kernel(a1) && bond_fd_nsocks() == 0;
+	case BOND_GATE_ALWAYS:
+		break;
+	}
+	return false;
+}
+
 long
 bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
-	if (nr >= 0 && nr < BOND_NR_MAX && handlers[nr] != NULL && !bond_guard &&
-	    (bond_vfork_child_fn == NULL || !bond_vfork_child_fn()))
-		return handlers[nr](a1, a2, a3, a4, a5, a6);
-	return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	const struct bond_handler *h;
+	long args[6];
+
+	if (nr < 0 || nr >= BOND_NR_MAX || handlers[nr].fn == NULL || bond_guard ||
+	    (bond_vfork_child_fn != NULL && bond_vfork_child_fn()))
+		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	h = &handlers[nr];
+	/* The kernel reads an fd argument as its low 32 bits: so does bond. */
+	if (h->gate == BOND_GATE_FD || h->gate == BOND_GATE_FD_SOCKS)
+		a1 = (int)a1;
+	else if (h->gate == BOND_GATE_FD2) {
+		a1 = (int)a1;
+		a2 = (int)a2;
+	}
+	if (gate_kernel(h->gate, a1, a2))
+		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	if (bond_vec_call_fn_ptr == NULL)
+		return h->fn(a1, a2, a3, a4, a5, a6);
+	args[0] = a1;
+	args[1] = a2;
+	args[2] = a3;
+	args[3] = a4;
+	args[4] = a5;
+	args[5] = a6;
+	return bond_vec_call_fn_ptr(h->fn, args);
 }

@@ -3,6 +3,10 @@
  * who serves each one. Entries are read without a lock (atomic loads) by
  * every handler; they change on socket/accept/close/dup under the stack lock.
  */
+/* bond_dispatch.c calls bond_fd_is_kernel() and bond_fd_nsocks() before
+ * the vector state is saved: no vector register here. */
+#pragma GCC target("general-regs-only")
+
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -76,6 +80,14 @@ unsigned int
 bond_fd_hiwater(void)
 {
 	return __atomic_load_n(&hiwater, __ATOMIC_RELAXED);
+}
+
+bool
+bond_fd_is_kernel(int fd)
+{
+	if (fd < 0 || (unsigned int)fd >= table_size)
+		return true;
+	return __atomic_load_n(&table[fd].word, __ATOMIC_ACQUIRE) == 0;
 }
 
 enum bond_fd_kind

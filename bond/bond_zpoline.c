@@ -29,8 +29,15 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	bond_engine_guard_restore = zp_hooks_guard_restore;
 	rc = zp_hooks_set_fork_callbacks(bond_fork_prepare, bond_fork_parent,
 					 bond_fork_child);
+	/*
+	 * Only syscalls.def's numbers reach bond_dispatch, on general
+	 * registers; it saves the vector state itself for the calls it
+	 * serves (zp_hooks_vec_call).
+	 */
+	bond_vec_call_fn_ptr = zp_hooks_vec_call;
 	if (rc == 0)
-		rc = zp_hooks_register_flags(bond_dispatch, ZP_DISPATCH_VECTOR);
+		rc = zp_hooks_register_set(bond_dispatch, 0, bond_dispatch_nrs,
+					   bond_dispatch_nnrs);
 	if (rc == 0)
 		rc = zp_hooks_start(&c);
 	if (rc < 0)

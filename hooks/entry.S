@@ -77,6 +77,32 @@ zp_gate_start:
 .endm
 
 /*
+ * Make room below a 64-byte aligned %rsp and save the whole vector state
+ * (x87, SSE, AVX, AVX-512) there: XSAVEC where the CPU has it, which skips
+ * the components in their initial state.  Clobbers rax, rcx, rdx.
+ */
+.macro ZP_XSAVE
+	sub	zp_xsave_size(%rip), %rsp	/* room for the xsave area */
+	xor	%ecx, %ecx			/* zero the xsave header: */
+	mov	%rcx, ZP_XSAVE_HDR_OFF+0(%rsp)	/*  XRSTOR faults on junk */
+	mov	%rcx, ZP_XSAVE_HDR_OFF+8(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+16(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+24(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+32(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+40(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+48(%rsp)
+	mov	%rcx, ZP_XSAVE_HDR_OFF+56(%rsp)
+	mov	$-1, %eax			/* component mask: all */
+	mov	$-1, %edx
+	cmpb	$0, zp_xsave_compact(%rip)
+	je	95f
+	xsavec64 (%rsp)				/* save x87/SSE/AVX/AVX-512, */
+	jmp	96f				/*  skipping unused parts */
+95:	xsave64	(%rsp)				/* the same, all of it */
+96:
+.endm
+
+/*
  * In a new thread or process on its own stack: arm SUD there too (the
  * kernel does not inherit it) and unblock SIGTRAP if poke.c uses it
  * (zp_child_setup).  rax = 0 (the child's result) after.
@@ -111,16 +137,20 @@ zp_gate_start:
 .macro ZP_BODY sled
 	cmpl	$0, zp_sud_active(%rip)		/* SUD wanted everywhere? */
 	jne	12f
-13:	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table... */
-	jae	10f				/* ...are plain */
+13:	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table: */
+	jae	14f				/*  plain, served or not */
 	lea	zp_kind_table(%rip), %rcx	/* rcx = &zp_kind_table */
 	movzbl	(%rcx,%rax), %ecx		/* ecx = kind of nr */
 	test	%ecx, %ecx
 	jnz	20f				/* special syscall */
-10:	cmpq	$0, zp_dispatch_fn_ptr(%rip)	/* dispatcher registered? */
+10:	lea	zp_served_table(%rip), %rcx	/* rcx = &zp_served_table */
+	cmpb	$0, (%rcx,%rax)			/* does the dispatcher serve nr? */
 	jne	30f				/* yes: C path */
 11:	syscall					/* no: straight through */
 	ZP_EXIT	\sled
+14:	cmpb	$0, zp_served_other(%rip)	/* served past the table? */
+	jne	30f
+	jmp	11b
 
 	/* ---- SUD wanted: is this thread armed yet? ---- */
 12:	movq	zp_tls_sud_armed@gottpoff(%rip), %rcx	/* TLS offset */
@@ -165,23 +195,7 @@ zp_gate_start:
 	and	$-ZP_XSAVE_ALIGN, %rsp		/* align for xsave and call */
 	test	%r11d, %r11d
 	jz	32f
-	sub	zp_xsave_size(%rip), %rsp	/* room for the xsave area */
-	xor	%ecx, %ecx			/* zero the xsave header: */
-	mov	%rcx, ZP_XSAVE_HDR_OFF+0(%rsp)	/*  XRSTOR faults on junk */
-	mov	%rcx, ZP_XSAVE_HDR_OFF+8(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+16(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+24(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+32(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+40(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+48(%rsp)
-	mov	%rcx, ZP_XSAVE_HDR_OFF+56(%rsp)
-	mov	$-1, %eax			/* component mask: all */
-	mov	$-1, %edx
-	cmpb	$0, zp_xsave_compact(%rip)
-	je	35f
-	xsavec64 (%rsp)				/* save x87/SSE/AVX/AVX-512, */
-	jmp	32f				/*  skipping unused parts */
-35:	xsave64	(%rsp)				/* the same, all of it */
+	ZP_XSAVE				/* rcx, rax, rdx clobbered */
 32:	lea	-56(%rbp), %rdi			/* arg: struct zp_frame * */
 	call	zp_hook_c			/* rax = result */
 	cmpq	$0, -64(%rbp)			/* vectors saved? */
@@ -413,5 +427,45 @@ zp_sigreturn_restorer:
 	.globl	zp_gate_end
 	.hidden	zp_gate_end
 zp_gate_end:
+
+/* Outside the gate: it makes no system call. */
+	.text
+
+/*
+ * long zp_hooks_vec_call(fn, const long args[6]): fn(args[0..5]) with the
+ * vector state (x87, SSE, AVX, AVX-512...) saved before and restored after,
+ * for a dispatcher registered without ZP_DISPATCH_VECTOR that has decided
+ * to run code which may use vector registers.
+ */
+	.globl	zp_hooks_vec_call
+	.type	zp_hooks_vec_call, @function
+	.p2align 4
+zp_hooks_vec_call:
+	push	%rbp
+	mov	%rsp, %rbp			/* rbp = frame anchor */
+	push	%rbx				/* callee-saved: fn, */
+	push	%r12				/*  then args */
+	mov	%rdi, %rbx
+	mov	%rsi, %r12
+	and	$-ZP_XSAVE_ALIGN, %rsp		/* xsave wants 64-byte alignment */
+	ZP_XSAVE				/* rcx, rax, rdx clobbered */
+	mov	0(%r12), %rdi			/* the six arguments */
+	mov	8(%r12), %rsi
+	mov	16(%r12), %rdx
+	mov	24(%r12), %rcx
+	mov	32(%r12), %r8
+	mov	40(%r12), %r9
+	call	*%rbx				/* rsp is 64-byte aligned */
+	mov	%rax, %rbx			/* keep the result */
+	mov	$-1, %eax
+	mov	$-1, %edx
+	xrstor64 (%rsp)				/* vector state back */
+	mov	%rbx, %rax
+	lea	-16(%rbp), %rsp
+	pop	%r12
+	pop	%rbx
+	pop	%rbp
+	ret
+	.size	zp_hooks_vec_call, . - zp_hooks_vec_call
 
 	.section .note.GNU-stack, "", @progbits

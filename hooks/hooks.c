@@ -38,6 +38,8 @@
 
 /* read by entry.S */
 unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
+unsigned char zp_served_table[ZP_KIND_TABLE_LEN];
+unsigned char zp_served_other;
 zp_dispatch_fn zp_dispatch_fn_ptr;
 unsigned char zp_dispatch_vec;
 uint64_t zp_xsave_size;
@@ -146,17 +148,50 @@ zp_now_ns(void)
 /* ---------------------------------------------------------------------- */
 /* public calls */
 
+/*
+ * The served set is written before the dispatcher is published: the entry
+ * reads the table first, and a number it sends to C finds fn set (or
+ * passes through, zp_dispatch checks).
+ */
 int
-zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags)
+zp_hooks_register_set(zp_dispatch_fn fn, unsigned int flags,
+		      const int *nrs, size_t n)
 {
-	if (fn == NULL)
+	size_t i;
+
+	if (fn == NULL || (nrs == NULL && n != 0))
 		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (nrs[i] < 0 || nrs[i] >= ZP_KIND_TABLE_LEN)
+			return -EINVAL;
 	if (zp_dispatch_fn_ptr != NULL)
 		return -EBUSY;
 	zp_dispatch_flags = flags;
 	zp_dispatch_vec = (flags & ZP_DISPATCH_VECTOR) != 0;
+	for (i = 0; i < n; i++)
+		zp_served_table[nrs[i]] = 1;
 	__atomic_store_n(&zp_dispatch_fn_ptr, fn, __ATOMIC_RELEASE);
 	return 0;
+}
+
+int
+zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags)
+{
+	int r = zp_hooks_register_set(fn, flags, NULL, 0);
+
+	if (r == 0) {
+		memset(zp_served_table, 1, sizeof(zp_served_table));
+		zp_served_other = 1;
+	}
+	return r;
+}
+
+int
+zp_hooks_served(long nr)
+{
+	if (nr >= 0 && nr < ZP_KIND_TABLE_LEN)
+		return zp_served_table[nr];
+	return zp_served_other;
 }
 
 int

@@ -174,8 +174,11 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	if (nr == SYS_rt_sigaction && g[REG_RDI] == SIGSYS)
 		r = zp_sud_sigaction(g[REG_RDI], g[REG_RSI], g[REG_RDX],
 				     g[REG_R10]);
-	else
+	else if (zp_hooks_served(nr))
 		r = zp_dispatch(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				g[REG_R10], g[REG_R8], g[REG_R9]);
+	else
+		r = zp_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
 				g[REG_R10], g[REG_R8], g[REG_R9]);
 	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
 		zp_after_exec_map(nr, r, g[REG_RDI], g[REG_RSI], g[REG_RDX],

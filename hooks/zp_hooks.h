@@ -49,6 +49,29 @@ int zp_hooks_register(zp_dispatch_fn fn);
 /* Same, with explicit ZP_DISPATCH_* flags. */
 int zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags);
 
+/*
+ * Register a dispatcher for the n syscall numbers of nrs only (each in
+ * 0..511): every other number goes from the hook entry straight to the
+ * kernel, without entering C or touching a vector register (a few ns over
+ * the bare syscall).  -EINVAL for a number out of range, -EBUSY as above.
+ */
+int zp_hooks_register_set(zp_dispatch_fn fn, unsigned int flags,
+			  const int *nrs, size_t n);
+
+/* 1 if nr reaches the dispatcher (no dispatcher yet: 0). */
+int zp_hooks_served(long nr);
+
+/*
+ * fn(args[0], ..., args[5]) with the vector state saved around it.  A
+ * dispatcher registered without ZP_DISPATCH_VECTOR runs on general
+ * registers only (compiled with -mgeneral-regs-only, calling nothing
+ * else); it calls this before anything that may touch vector registers
+ * (libc, a compiler's memcpy, the network stack), so that calls it sends
+ * back to the kernel at once never pay for the save.
+ */
+long zp_hooks_vec_call(long (*fn)(long, long, long, long, long, long),
+		       const long args[6]);
+
 /* The escape hatch: a system call that always goes to the kernel. */
 long zp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5,
 		 long a6);

@@ -82,6 +82,8 @@ ZP_HIDDEN void zp_sigreturn_restorer(void);
 
 /* hooks.c, read by entry.S */
 ZP_HIDDEN extern unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
+ZP_HIDDEN extern unsigned char zp_served_table[ZP_KIND_TABLE_LEN];
+ZP_HIDDEN extern unsigned char zp_served_other;
 ZP_HIDDEN extern zp_dispatch_fn zp_dispatch_fn_ptr;
 ZP_HIDDEN extern unsigned char zp_dispatch_vec;
 ZP_HIDDEN extern uint64_t zp_xsave_size;

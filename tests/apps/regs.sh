@@ -9,7 +9,9 @@
 set -u
 ZPNET=$1
 REGS=$2
+REGS_SENDTO=$(dirname "$REGS")/hooks_regs_sendto
 source "$(dirname "$0")/common.sh"
+[ -x "$REGS_SENDTO" ] || fail "$REGS_SENDTO is not built"
 
 out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- "$REGS" 2>"$TMP/regs.log") ||
 	fail "the regs program failed under zpnet (rc $?): $out"
@@ -22,4 +24,37 @@ for shape in stub after before after-rip after-jmp; do
 	[ -n "$rz" ] || fail "no red zone check for $shape"
 	[ "$rz" = 0 ] || fail "$shape lost red zone bytes (mask $rz)"
 done
+
+# The served call: a kernel UDP sink counts what arrives.
+PORT=7300
+zpns_k timeout 60 python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$K_ADDR', $PORT))
+s.settimeout(5)
+print('ready', flush=True)
+n = 0
+try:
+    while True:
+        d = s.recv(2048)
+        n += d == b'r' * 64
+except socket.timeout:
+    pass
+print(n, flush=True)
+" > "$TMP/sink.log" 2>&1 &
+sink=$!
+for _ in $(seq 50); do grep -q ready "$TMP/sink.log" && break; sleep 0.1; done
+out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- "$REGS_SENDTO" $K_ADDR $PORT \
+	2>"$TMP/regs_sendto.log") || fail "the sendto probe failed under zpnet (rc $?): $out"
+echo "$out"
+grep '^regs ' <<<"$out" | grep -qv ': ok$' && fail "a register changed around a served call"
+for what in socket devnull; do
+	n=$(grep -c "^regs sendto-$what .*: ok$" <<<"$out")
+	[ "$n" -ge 6 ] || fail "only $n sendto-$what register checks passed"
+done
+wait $sink
+got=$(tail -1 "$TMP/sink.log")
+want=$(( $(grep -c '^regs sendto-socket ' <<<"$out") + 1 ))
+[ "$got" = "$want" ] || fail "the kernel side got $got of $want datagrams"
+echo "ok: $got datagrams from the served sendto calls"
 echo PASS

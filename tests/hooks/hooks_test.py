@@ -160,6 +160,42 @@ def case_regs_vector():
     check(calls > 0, "vector dispatcher never ran")
 
 
+def case_regs_veccall():
+    """A dispatcher on general registers that saves the vector state
+    itself (zp_hooks_vec_call) around code that clobbers it."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="veccall", ZPTEST_OUT=out)
+        case_regs(env, 0x8000)
+        with open(out) as f:
+            kv = dict(x.split("=") for x in f.read().split())
+    check(int(kv["calls"]) > 0, "veccall dispatcher never ran")
+    check(kv["api_errors"] == "0", "zp_hooks_register_set answered wrongly")
+
+
+def case_served_set():
+    """zp_hooks_register_set: only the listed numbers reach the
+    dispatcher, everything else (the program's and libc's getpid, write,
+    mmap...) goes to the kernel from the entry."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="set", ZPTEST_OUT=out,
+                   ZPTEST_BUSY_THREAD="1")
+        r = run([env_path("ZPTEST_MISC"), "getppid", "5"], env=env)
+        check(r.returncode == 0, "rc=%d %s" % (r.returncode, r.stderr))
+        with open(out) as f:
+            kv = dict(x.split("=") for x in f.read().split())
+    print(kv)
+    check(kv["api_errors"] == "0", "zp_hooks_register_set answered wrongly")
+    check(kv["unserved"] == "0", "%s numbers outside the set reached the "
+          "dispatcher" % kv["unserved"])
+    check(int(kv["getppid"]) == 5, "dispatcher saw %s getppid, want 5" %
+          kv["getppid"])
+    check(int(kv["yields"]) > 0, "the busy thread's sched_yield not seen")
+
+
 def case_guard(busy=False):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
@@ -453,6 +489,8 @@ CASES = {
     "regs-native": lambda: case_regs(None, 0),
     "regs-pass": lambda: case_regs(hooked_env(), 0x8000),
     "regs-vector": case_regs_vector,
+    "regs-veccall": case_regs_veccall,
+    "served-set": case_served_set,
     "guard": case_guard,
     "live": lambda: case_guard(busy=True),
     "forkcb": case_forkcb,

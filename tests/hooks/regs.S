@@ -4,7 +4,7 @@
  *
  * zp_regs_run(in, out, variant) loads every general register but rax, rcx,
  * r11 and rsp, and ymm0-15 (or zmm0-31 with AVX-512), from `in`, runs
- * getpid through a `syscall` and stores them all to `out`.
+ * getpid (or REGS_NR) through a `syscall` and stores them all to `out`.
  *   variant bit 0: the syscall is not right after `mov $nr, %eax` and
  *                  the instruction after it is a branch target, so the
  *                  rewriter sends it through address 0 (else a stub)
@@ -29,6 +29,11 @@
  */
 #define VEC	128
 #define RZ_MAGIC 0x5a5a0000
+/* the syscall: getpid, or (built with -DREGS_NR=44) sendto, whose
+ * arguments regs.c then puts in `in` */
+#ifndef REGS_NR
+#define REGS_NR	39
+#endif
 
 	.data
 	.p2align 3
@@ -84,30 +89,30 @@ zp_regs_run:
 	jnz	9f
 	testl	$32, regs_variant(%rip)
 	jnz	10f
-	mov	$39, %eax			/* stub path */
+	mov	$REGS_NR, %eax			/* stub path */
 	syscall
 	jmp	4f
-7:	mov	$39, %eax			/* after-stub path: */
+7:	mov	$REGS_NR, %eax			/* after-stub path: */
 	nop					/*  no mov right before */
 	syscall
 	cmp	$-4095, %rax			/* moved to the stub */
 	jmp	4f
-8:	mov	$39, %eax			/* before-range stub: mov+nop */
+8:	mov	$REGS_NR, %eax			/* before-range stub: mov+nop */
 	nop					/*  move, the syscall with them */
 	syscall
 	jmp	4f				/* (4f: a jump target) */
-9:	mov	$39, %eax			/* after stub, %rip-relative: */
+9:	mov	$REGS_NR, %eax			/* after stub, %rip-relative: */
 	nop
 	syscall
 	mov	regs_out(%rip), %rcx		/*  re-encoded in the stub */
 	mov	%rcx, regs_rip(%rip)		/*  (regs.c checks it) */
 	jmp	4f
-10:	mov	$39, %eax			/* after stub ending in a jmp */
+10:	mov	$REGS_NR, %eax			/* after stub ending in a jmp */
 	nop
 	syscall
 	.byte	0xe9				/* jmp rel32 4f: run from */
 	.long	4f - . - 4			/*  the stub, nothing after */
-3:	mov	$39, %eax			/* address-0 path: */
+3:	mov	$REGS_NR, %eax			/* address-0 path: */
 	jmp	11f				/*  a branch right before */
 11:	syscall					/*  and to the syscall, */
 4:	mov	%rdi, %rax			/* a jump target right after */
@@ -162,29 +167,29 @@ zp_redzone_run:					/* a leaf: uses the red zone */
 	je	6f
 	test	%edi, %edi
 	jnz	1f
-	mov	$39, %eax			/* stub path */
+	mov	$REGS_NR, %eax			/* stub path */
 	syscall
 	jmp	2f
-3:	mov	$39, %eax			/* after-stub path (glibc's */
+3:	mov	$REGS_NR, %eax			/* after-stub path (glibc's */
 	nop					/*  shape, no mov right before) */
 	syscall
 	cmp	$-4095, %rax			/* moved to the stub */
 	jmp	2f
-4:	mov	$39, %eax			/* before-range stub */
+4:	mov	$REGS_NR, %eax			/* before-range stub */
 	nop
 	syscall
 	jmp	2f
-5:	mov	$39, %eax			/* after stub, %rip-relative */
+5:	mov	$REGS_NR, %eax			/* after stub, %rip-relative */
 	nop
 	syscall
 	lea	regs_out(%rip), %rcx
 	jmp	2f
-6:	mov	$39, %eax			/* after stub ending in jmp */
+6:	mov	$REGS_NR, %eax			/* after stub ending in jmp */
 	nop
 	syscall
 	.byte	0xe9				/* jmp rel32 2f */
 	.long	2f - . - 4
-1:	mov	$39, %eax			/* address-0 path: */
+1:	mov	$REGS_NR, %eax			/* address-0 path: */
 	jmp	7f				/*  a branch right before */
 7:	syscall					/*  and to the syscall */
 2:	xor	%eax, %eax			/* a jump target right after */

@@ -4,11 +4,26 @@
  * and r11 as it was (general, ymm0-15, zmm0-31 with AVX-512), and reports
  * what happened to the red zone.  Prints one line per check; exits 1 on a
  * register mismatch.  hooks_test.py runs it natively and under zpnet.
+ *
+ * Built with -DREGS_SENDTO (and regs.S with REGS_NR 44) the syscall is
+ * sendto(fd, 64 bytes, 0, ADDR:PORT) with real arguments in the argument
+ * registers: `hooks_regs_sendto ADDR PORT` runs every shape once on a UDP
+ * socket (under zpnet a stack socket, the call served by the stack with
+ * the vector state saved around it) and once on /dev/null (a served number
+ * that bond's gate gives back to the kernel: ENOTSOCK).  No red-zone lines.
  */
 #include <cpuid.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef REGS_SENDTO
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
 
 #define NGPR		12
 #define NVEC		32
@@ -40,6 +55,19 @@ variant_name(int v)
 		v & V_AFTER_JMP ? "after-jmp" : "stub";
 }
 
+/* indexes into gpr[] of the argument registers (layout in regs.S) */
+enum { GPR_RDX = 1, GPR_RSI = 2, GPR_RDI = 3, GPR_R8 = 5, GPR_R9 = 6,
+       GPR_R10 = 7 };
+
+#ifdef REGS_SENDTO
+#define MSG_LEN	64
+static long send_fd;
+static char send_msg[MSG_LEN];
+static struct sockaddr_in send_to;
+#endif
+/* what the lines are about, before the shape ("sendto-socket ") */
+static const char *regs_what = "";
+
 static const char *const gpr_names[NGPR] = {
 	"rbx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r12", "r13",
 	"r14", "r15",
@@ -69,6 +97,14 @@ check(int variant)
 	for (i = 0; i < NVEC; i++)
 		for (j = 0; j < VEC_BYTES; j++)
 			in.vec[i][j] = (uint8_t)(i * 37 + j * 11 + 1);
+#ifdef REGS_SENDTO
+	in.gpr[GPR_RDI] = (uint64_t)send_fd;
+	in.gpr[GPR_RSI] = (uint64_t)(uintptr_t)send_msg;
+	in.gpr[GPR_RDX] = MSG_LEN;
+	in.gpr[GPR_R10] = 0;
+	in.gpr[GPR_R8] = (uint64_t)(uintptr_t)&send_to;
+	in.gpr[GPR_R9] = sizeof(send_to);
+#endif
 	memset(&out, 0, sizeof(out));
 	regs_rip = 0;
 	zp_regs_run(&in, &out, variant);
@@ -90,29 +126,75 @@ check(int variant)
 			       "ymm", i);
 			bad++;
 		}
-	printf("regs %s %s: %s\n", variant_name(variant),
+	printf("regs %s%s %s: %s\n", regs_what, variant_name(variant),
 	       variant & V_AVX512 ? "zmm0-31" : "ymm0-15",
 	       bad ? "CHANGED" : "ok");
 	return bad;
 }
 
-int
-main(void)
+static int
+check_all(void)
 {
-	int bad = 0;
-
 	static const int shapes[] = { 0, V_TRAMP, V_AFTER, V_BEFORE,
 				      V_AFTER_RIP, V_AFTER_JMP };
-	static const char *const rz[] = { "stub", "trampoline", "after",
-					  "before", "after-rip", "after-jmp" };
 	unsigned int i;
+	int bad = 0;
 
 	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
 		bad += check(shapes[i]);
 	if (has_avx512f())
 		for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
 			bad += check(V_AVX512 | shapes[i]);
+	return bad;
+}
+
+#ifdef REGS_SENDTO
+int
+main(int argc, char **argv)
+{
+	int bad;
+
+	if (argc != 3 || inet_pton(AF_INET, argv[1], &send_to.sin_addr) != 1) {
+		fprintf(stderr, "usage: %s IPV4-ADDR PORT\n", argv[0]);
+		return 2;
+	}
+	send_to.sin_family = AF_INET;
+	send_to.sin_port = htons((uint16_t)atoi(argv[2]));
+	memset(send_msg, 'r', sizeof(send_msg));
+	send_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (send_fd < 0) {
+		perror("socket");
+		return 1;
+	}
+	/* the first datagram waits for ARP: let it resolve */
+	if (sendto((int)send_fd, send_msg, MSG_LEN, 0,
+		   (const struct sockaddr *)&send_to, sizeof(send_to)) != MSG_LEN) {
+		perror("sendto");
+		return 1;
+	}
+	usleep(300000);
+	regs_what = "sendto-socket ";
+	bad = check_all();
+	send_fd = open("/dev/null", O_WRONLY);
+	if (send_fd < 0) {
+		perror("/dev/null");
+		return 1;
+	}
+	regs_what = "sendto-devnull ";
+	bad += check_all();
+	return bad ? 1 : 0;
+}
+#else
+int
+main(void)
+{
+	static const char *const rz[] = { "stub", "trampoline", "after",
+					  "before", "after-rip", "after-jmp" };
+	unsigned int i;
+	int bad = check_all();
+
 	for (i = 0; i < sizeof(rz) / sizeof(rz[0]); i++)
 		printf("redzone %s: %#x\n", rz[i], zp_redzone_run((int)i));
 	return bad ? 1 : 0;
 }
+#endif

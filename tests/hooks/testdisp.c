@@ -7,6 +7,12 @@
  *           ZP_DISPATCH_VECTOR): registers must still be preserved
  *   guard   calls libc (getppid, snprintf, malloc) from the dispatcher:
  *           those must reach the kernel, never this dispatcher again
+ *   set     registered for getppid, sched_yield and exit_group only
+ *           (zp_hooks_register_set), on general registers: counts in
+ *           unserved= every other number that reached it (must be 0)
+ *   veccall registered for getpid and exit_group without
+ *           ZP_DISPATCH_VECTOR: runs the vector clobber through
+ *           zp_hooks_vec_call(), which must save the state around it
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw, D the calls where it was
@@ -33,7 +39,7 @@
 #define EFLAGS_DF	0x400
 
 static unsigned long calls, nested, seen_getppid, seen_yield, df_set;
-static unsigned long fork_prepare, fork_parent, api_errors;
+static unsigned long fork_prepare, fork_parent, api_errors, unserved;
 static long fork_child_pid;
 static __thread int depth;
 static int avx512;
@@ -93,9 +99,9 @@ dump(void)
 		return;
 	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu "
 		     "yields=%lu prepare=%lu parent=%lu child_pid=%ld "
-		     "api_errors=%lu df=%lu\n", calls, nested, seen_getppid,
-		     seen_yield, fork_prepare, fork_parent, fork_child_pid,
-		     api_errors, df_set);
+		     "api_errors=%lu df=%lu unserved=%lu\n", calls, nested,
+		     seen_getppid, seen_yield, fork_prepare, fork_parent,
+		     fork_child_pid, api_errors, df_set, unserved);
 	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
 			 0644, 0, 0, 0);
 	if (fd >= 0) {
@@ -137,6 +143,47 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 		dump();
 	depth--;
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
+static const int set_nrs[] = { SYS_getppid, SYS_sched_yield, SYS_exit_group };
+static const int veccall_nrs[] = { SYS_getpid, SYS_exit_group };
+
+/* Entered without the vector state saved: general registers only. */
+__attribute__((target("general-regs-only")))
+static long
+disp_set(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	calls++;
+	if (nr == SYS_getppid)
+		seen_getppid++;
+	else if (nr == SYS_sched_yield)
+		seen_yield++;
+	else if (nr != SYS_exit_group)
+		unserved++;
+	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
+		dump();
+	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
+static long
+clobber_then_getpid(long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	clobber_vectors();
+	return zp_syscall6(SYS_getpid, a1, a2, a3, a4, a5, a6);
+}
+
+__attribute__((target("general-regs-only")))
+static long
+disp_veccall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long args[6] = { a1, a2, a3, a4, a5, a6 };
+
+	calls++;
+	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
+		dump();
+	if (nr != SYS_getpid)
+		return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
+	return zp_hooks_vec_call(clobber_then_getpid, args);
 }
 
 static void
@@ -190,14 +237,34 @@ testdisp_init(void)
 	struct zp_hooks_config cfg;
 	const char *mode = getenv("ZPTEST_DISP");
 	unsigned int a, b, c, d;
-	int r;
+	int r, full;
 
 	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		avx512 = (b >> 16) & 1;
+	/* numbers past the table: refused before anything is registered */
+	if (zp_hooks_register_set(disp_set, 0, (const int[]){ 512 }, 1) !=
+	    -EINVAL || zp_hooks_register_set(disp_set, 0,
+					     (const int[]){ -1 }, 1) != -EINVAL)
+		api_errors++;
 	if (mode != NULL && strcmp(mode, "guard") == 0)
 		r = zp_hooks_register(disp_guard);
+	else if (mode != NULL && strcmp(mode, "set") == 0)
+		r = zp_hooks_register_set(disp_set, 0, set_nrs,
+					  sizeof(set_nrs) / sizeof(set_nrs[0]));
+	else if (mode != NULL && strcmp(mode, "veccall") == 0)
+		r = zp_hooks_register_set(disp_veccall, 0, veccall_nrs,
+					  sizeof(veccall_nrs) /
+					  sizeof(veccall_nrs[0]));
 	else
 		r = zp_hooks_register(disp_vector);
+	/* the served set: all numbers (also past the table), or the list */
+	full = mode == NULL || (strcmp(mode, "set") != 0 &&
+				strcmp(mode, "veccall") != 0);
+	if (r == 0 && (zp_hooks_served(SYS_getppid) !=
+		       (mode == NULL || strcmp(mode, "veccall") != 0) ||
+		       zp_hooks_served(-1) != full ||
+		       zp_hooks_served(SYS_exit_group) != 1))
+		api_errors++;
 	/* the API's own checks */
 	if (zp_hooks_register(disp_vector) != -EBUSY)
 		api_errors++;
