@@ -475,6 +475,14 @@ int bond_wait_sock(struct bond_sock *sk, uint32_t events,
 struct bond_epoll;
 struct bond_epoll *bond_epoll_new(int kfd);
 void bond_epoll_free(struct bond_epoll *ep);
+/*
+ * A set lives while its fd does and while an epoll_wait uses it (a thread
+ * may close the fd while another waits, exit closes every set): new gives
+ * the fd table's reference; unref says whether it was the last one, then
+ * the caller frees it (lock held).
+ */
+void bond_epoll_ref(struct bond_epoll *ep);
+bool bond_epoll_unref(struct bond_epoll *ep);
 int bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 			struct bond_sock *sk, const void *event);
 /* Fill events with ready stack sockets (lock held); returns the count. */

@@ -66,6 +66,7 @@ struct bond_epoll {
 	int rhead, rtail;	/* ready list */
 	uint64_t cursor;	/* bond_ev_gen read up to */
 	uint64_t token;		/* names it in this process (EPOLLEXCLUSIVE) */
+	unsigned int refs;	/* the fd table's, and each epoll_wait's */
 };
 
 static uint64_t last_token;
@@ -79,8 +80,21 @@ bond_epoll_new(int kfd)
 		ep->kfd = kfd;
 		ep->free = ep->rhead = ep->rtail = NIL;
 		ep->token = __atomic_add_fetch(&last_token, 1, __ATOMIC_RELAXED);
+		ep->refs = 1;
 	}
 	return ep;
+}
+
+void
+bond_epoll_ref(struct bond_epoll *ep)
+{
+	__atomic_add_fetch(&ep->refs, 1, __ATOMIC_RELAXED);
+}
+
+bool
+bond_epoll_unref(struct bond_epoll *ep)
+{
+	return __atomic_sub_fetch(&ep->refs, 1, __ATOMIC_ACQ_REL) == 0;
 }
 
 void

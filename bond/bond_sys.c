@@ -139,7 +139,8 @@ fd_release(int fd)
 	case BOND_FD_EPOLL:
 		bond_fd_clear(fd);
 		bond_enter();
-		bond_epoll_free(obj);
+		if (bond_epoll_unref(obj))	/* no epoll_wait on it */
+			bond_epoll_free(obj);
 		bond_leave();
 		break;
 	case BOND_FD_KERNEL:

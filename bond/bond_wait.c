@@ -164,24 +164,37 @@ kernel_due(uint64_t *last, bool first)
 }
 
 static long
-epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
+epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
 		 const sigset_t *sigmask)
 {
 	struct bond_waiter w;
 	uint64_t kcheck = 0;
-	long n, k;
+	long n, k, r;
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
 		return -EINVAL;
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
 	for (bool first = true;; first = false) {
 		bond_enter();
+		/*
+		 * The set must outlive this call: a reference, taken under
+		 * the lock once the fd is seen to still name it (another
+		 * thread may have closed it since the lookup).
+		 */
+		if (first && epoll_of(epfd) != ep) {
+			bond_leave();
+			return -EBADF;
+		}
+		if (first)
+			bond_epoll_ref(ep);
 		bond_poll_locked();
 		n = bond_epoll_collect(ep, events, maxevents);
 		bond_leave();
-		if (n < 0)
-			return n;	/* EFAULT: no event could be written */
+		if (n < 0) {
+			r = n;	/* EFAULT: no event could be written */
+			break;
+		}
 		if (n < maxevents && kernel_due(&kcheck, first)) {
 			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
 					(long)(events + n), maxevents - n, 0, 0,
@@ -189,12 +202,18 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 			if (k > 0)
 				n += k;
 		}
-		if (n > 0)
-			return n;
-		if (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))
-			return 0;
-		if (bond_waiter_intr(&w, false) < 0)
-			return -EINTR;
+		if (n > 0) {
+			r = n;
+			break;
+		}
+		if (!forever && (timeout_ns == 0 || bond_waiter_expired(&w))) {
+			r = 0;
+			break;
+		}
+		if (bond_waiter_intr(&w, false) < 0) {
+			r = -EINTR;
+			break;
+		}
 		{
 			uint64_t nap = bond_waiter_nap(&w);
 
@@ -204,10 +223,18 @@ epoll_wait_mixed(struct bond_epoll *ep, struct epoll_event *events,
 			}
 			k = kernel_epoll_nap(bond_epoll_kfd(ep), events, maxevents,
 					     nap, sigmask);
-			if (k > 0 || k == -EINTR)
-				return k;
+			if (k > 0 || k == -EINTR) {
+				r = k;
+				break;
+			}
 		}
 	}
+	if (bond_epoll_unref(ep)) {	/* closed meanwhile: the last user */
+		bond_enter();
+		bond_epoll_free(ep);
+		bond_leave();
+	}
+	return r;
 }
 
 long
@@ -217,7 +244,7 @@ bond_sys_epoll_wait(long a1, long a2, long a3, long a4, long a5, long a6)
 
 	if (ep == NULL || bond_epoll_count(ep) == 0)
 		return KERNEL(SYS_epoll_wait);
-	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
 				ms_to_ns(a4), (int)a4 < 0, NULL);
 }
 
@@ -233,7 +260,7 @@ bond_sys_epoll_pwait(long a1, long a2, long a3, long a4, long a5, long a6)
 		return KERNEL(SYS_epoll_pwait);
 	if (mask_in(&kmask, &mask) < 0)
 		return -EFAULT;
-	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
 				ms_to_ns(a4), (int)a4 < 0, mask);
 }
 
@@ -254,7 +281,7 @@ bond_sys_epoll_pwait2(long a1, long a2, long a3, long a4, long a5, long a6)
 		return r;
 	if (mask_in(&kmask, &mask) < 0)
 		return -EFAULT;
-	return epoll_wait_mixed(ep, (struct epoll_event *)a2, (int)a3,
+	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
 				ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL, mask);
 }
 

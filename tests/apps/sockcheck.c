@@ -693,6 +693,50 @@ check_multiplex(void)
 	close(s);
 }
 
+struct epoll_waiter {
+	int ep;
+	int n;
+	uint64_t data;
+};
+
+static void *
+epoll_wait_thread(void *arg)
+{
+	struct epoll_waiter *w = arg;
+	struct epoll_event out;
+
+	w->n = epoll_wait(w->ep, &out, 1, 3000);
+	w->data = out.data.u64;
+	return NULL;
+}
+
+/*
+ * One thread waits in epoll_wait while another closes the epoll fd: the
+ * instance lives on for the waiter (Linux holds the file), which still
+ * gets the socket's readiness.
+ */
+static void
+check_epoll_close_while_waiting(void)
+{
+	int s = tcp_to("ECHO\n");
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 };
+	struct epoll_waiter w = { .ep = epoll_create1(0), .n = -2 };
+	pthread_t th;
+
+	CHECK(epoll_ctl(w.ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
+	      pthread_create(&th, NULL, epoll_wait_thread, &w) == 0,
+	      "epoll close while waiting: a set and a waiting thread");
+	usleep(100000);
+	close(w.ep);
+	usleep(50000);
+	write(s, "z", 1);
+	pthread_join(th, NULL);
+	CHECK(w.n == 1 && w.data == 77,
+	      "epoll_wait goes on after another thread closed the set: the "
+	      "socket reported (%d)", w.n);
+	close(s);
+}
+
 static void
 check_dup(void)
 {
@@ -2197,6 +2241,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_timeouts();
 	check_bulk();
 	check_multiplex();
+	check_epoll_close_while_waiting();
 	check_dup();
 	check_udp();
 	check_loopback();
