@@ -175,12 +175,67 @@ zp_gate_start:
 	je	60f
 	cmp	$ZP_KIND_CLONE3, %ecx
 	je	70f
+	cmp	$ZP_KIND_EXIT, %ecx
+	je	45f
 29:	mov	$1, %r11d			/* ZP_KIND_C: save vectors */
 	jmp	31f
 
-	/* ---- C path: zp_hook_c(struct zp_frame *) ---- */
+	/*
+	 * ---- C path: zp_hook_c(struct zp_frame *), on our stack ----
+	 * The app's rsp goes on top of this thread's hook stack and rsp
+	 * there; a call made while already on it (a signal handler's
+	 * syscall inside one of ours) stays where it is.
+	 */
 30:	movzbl	zp_dispatch_vec(%rip), %r11d	/* save vectors if asked */
-31:	push	%rbp				/* frame: rbp */
+31:	movq	zp_tls_vfork_child@gottpoff(%rip), %rcx
+	cmpb	$0, %fs:(%rcx)			/* a vfork child (our TLS, */
+	jne	38f				/*  its own stack): stay */
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx	/* TLS offset */
+	cmpq	$0, %fs:ZP_HSTACK_TOP(%rcx)
+	je	37f				/* none yet: map it */
+	mov	%fs:ZP_HSTACK_TOP(%rcx), %rcx	/* rcx = top */
+	sub	%rsp, %rcx			/* rcx = top - rsp */
+	cmp	$ZP_STACK_MAP, %rcx
+	jbe	38f				/* on it already: stay */
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	cmpq	$0, %fs:ZP_HSTACK_BUSY(%rcx)	/* a call of ours on it, */
+	jne	43f				/*  interrupted? */
+42:	movq	$1, %fs:ZP_HSTACK_BUSY(%rcx)	/* ours now */
+	mov	%fs:ZP_HSTACK_TOP(%rcx), %rcx	/* top again */
+	mov	%rsp, -8(%rcx)			/* the app's rsp on top... */
+	lea	-8(%rcx), %rsp			/* ...and we below it */
+	push	$1				/* switched: clear busy after */
+	jmp	39f
+38:	push	%rsp				/* staying: the same shape */
+	push	$0
+	jmp	39f
+
+	/*
+	 * Busy, and rsp elsewhere: a signal handler on its sigaltstack
+	 * interrupted a call of ours (stay, not over that call's frames), or
+	 * a siglongjmp left a call of ours for good (the alarm-timeout
+	 * pattern: the stack is free again).  The kernel knows which: is
+	 * this thread on its sigaltstack?  (rare: one more syscall)
+	 */
+43:	push	%rax
+	push	%rdi
+	push	%rsi
+	push	%r11
+	sub	$ZP_STACK_T_SIZE, %rsp		/* a stack_t */
+	mov	$ZP_NR_SIGALTSTACK, %eax
+	xor	%edi, %edi			/* no change */
+	mov	%rsp, %rsi			/* the current one */
+	syscall
+	testl	$ZP_SS_ONSTACK, ZP_STACK_T_FLAGS(%rsp)
+	lea	ZP_STACK_T_SIZE(%rsp), %rsp	/* keeps the flags */
+	pop	%r11
+	pop	%rsi
+	pop	%rdi
+	pop	%rax
+	jnz	38b				/* on it: a handler, stay */
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	jmp	42b				/* left for good: ours again */
+39:	push	%rbp				/* frame: rbp */
 	mov	%rsp, %rbp			/* rbp = frame anchor */
 	push	%rdi				/* -8:  a1 */
 	push	%rsi				/* -16: a2 */
@@ -216,7 +271,96 @@ zp_gate_start:
 	pop	%rsi
 	pop	%rdi
 	pop	%rbp
+	pop	%rcx				/* switched? */
+	pop	%r11				/* the rsp to go back to */
+	test	%rcx, %rcx
+	jz	35f
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx	/* free again: a */
+	movq	$0, %fs:ZP_HSTACK_BUSY(%rcx)	/*  signal now sees rsp on it */
+35:	mov	%r11, %rsp			/* back on the app's stack */
 	ZP_EXIT	\sled
+
+	/*
+	 * ---- this thread's first C call: map its hook stack ----
+	 * Raw syscalls, nothing but the registers pushed here on the app's
+	 * stack.  If the mapping fails the call runs where it is.
+	 */
+37:	push	%rax				/* nr */
+	push	%rdi
+	push	%rsi
+	push	%rdx
+	push	%r10
+	push	%r8
+	push	%r9
+	push	%r11				/* vectors flag */
+	mov	$ZP_NR_MMAP, %eax
+	xor	%edi, %edi			/* anywhere */
+	mov	$ZP_STACK_MAP, %esi
+	mov	$ZP_PROT_RW, %edx
+	mov	$ZP_MAP_STACK_FLAGS, %r10d
+	mov	$-1, %r8
+	xor	%r9d, %r9d
+	syscall
+	cmp	$-4095, %rax
+	jae	36f				/* no memory: stay */
+	mov	%rax, %rdi			/* base: guard page */
+	mov	$ZP_NR_MPROTECT, %eax
+	mov	$ZP_STACK_GUARD, %esi
+	xor	%edx, %edx			/* PROT_NONE */
+	syscall
+	mov	$ZP_NR_GETTID, %eax		/* the owner frees it */
+	syscall
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	mov	%eax, %fs:ZP_HSTACK_TID(%rcx)
+	lea	ZP_STACK_MAP(%rdi), %rdi	/* top */
+	mov	%rdi, %fs:ZP_HSTACK_TOP(%rcx)
+	mov	$1, %ecx			/* mapped */
+	jmp	47f
+36:	xor	%ecx, %ecx			/* not mapped */
+47:	pop	%r11
+	pop	%r9
+	pop	%r8
+	pop	%r10
+	pop	%rdx
+	pop	%rsi
+	pop	%rdi
+	pop	%rax
+	test	%ecx, %ecx
+	jnz	31b				/* now with a stack */
+	jmp	38b				/* without: stay */
+
+	/*
+	 * ---- exit (a thread's end): unmap its hook stack first ----
+	 * Only the thread that mapped it (a vfork child or a raw clone
+	 * sharing our TLS must not), and not while running on it.
+	 */
+45:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	mov	%fs:ZP_HSTACK_TOP(%rcx), %r11
+	test	%r11, %r11
+	jz	10b				/* none: a plain exit */
+	cmpq	$0, %fs:ZP_HSTACK_BUSY(%rcx)	/* in use (exit from a */
+	jne	10b				/*  handler): leave it */
+	sub	%rsp, %r11
+	cmp	$ZP_STACK_MAP, %r11
+	jbe	10b				/* on it: leave it mapped */
+	push	%rax				/* nr */
+	push	%rdi				/* exit code */
+	push	%rsi
+	mov	$ZP_NR_GETTID, %eax
+	syscall
+	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	cmp	%eax, %fs:ZP_HSTACK_TID(%rcx)
+	jne	46f				/* not ours to free */
+	mov	%fs:ZP_HSTACK_TOP(%rcx), %rdi
+	movq	$0, %fs:ZP_HSTACK_TOP(%rcx)	/* forget it, then unmap */
+	sub	$ZP_STACK_MAP, %rdi
+	mov	$ZP_STACK_MAP, %esi
+	mov	$ZP_NR_MUNMAP, %eax
+	syscall
+46:	pop	%rsi
+	pop	%rdi
+	pop	%rax
+	jmp	10b
 
 	/* ---- rt_sigreturn: rsp must be exactly the signal frame ---- */
 40:	lea	ZP_ENTRY_GAP(%rsp), %rsp	/* rsp = S0 = frame */

@@ -50,6 +50,7 @@ uint64_t zp_sig_keep;
 ZP_TLS unsigned char zp_tls_guard;
 ZP_HIDDEN ZP_TLS uintptr_t zp_tls_vfork_ret;
 ZP_HIDDEN ZP_TLS unsigned char zp_tls_vfork_child;
+ZP_HIDDEN ZP_TLS struct zp_hstack zp_tls_hstack;
 
 static unsigned int zp_dispatch_flags;
 static void (*zp_fork_prepare)(void);
@@ -483,6 +484,7 @@ setup_kinds(void)
 	zp_kind_table[SYS_clone] = ZP_KIND_CLONE;
 	zp_kind_table[SYS_clone3] = ZP_KIND_CLONE3;
 	zp_kind_table[SYS_fork] = ZP_KIND_C;
+	zp_kind_table[SYS_exit] = ZP_KIND_EXIT;
 	zp_kind_table[SYS_mmap] = ZP_KIND_PROT;
 	zp_kind_table[SYS_mprotect] = ZP_KIND_PROT;
 	zp_kind_table[SYS_pkey_mprotect] = ZP_KIND_PROT;

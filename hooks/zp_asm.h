@@ -21,8 +21,34 @@
 #define ZP_KIND_C		5	/* always the C slow path */
 #define ZP_KIND_PROT		6	/* C slow path when PROT_EXEC in a3 */
 #define ZP_KIND_MASK		7	/* C path, vectors as the dispatcher asks */
+#define ZP_KIND_EXIT		8	/* thread exit: free its hook stack first */
+
+/*
+ * The hook's own stack, one per thread, mapped at the thread's first C
+ * call: the C path (dispatcher, bond, lwIP, the XSAVE area) runs there,
+ * never on the application's stack (a goroutine's may have a few hundred
+ * bytes).  A guard page below it.
+ */
+#define ZP_STACK_SIZE		(256 * 1024)
+#define ZP_STACK_GUARD		4096
+#define ZP_STACK_MAP		(ZP_STACK_SIZE + ZP_STACK_GUARD)
+/* struct zp_hstack (zp_internal.h), this thread's in TLS */
+#define ZP_HSTACK_TOP		0	/* 0: not mapped yet */
+#define ZP_HSTACK_BUSY		8	/* a hooked call runs on it */
+#define ZP_HSTACK_TID		16	/* the thread that mapped it */
 
 /* Linux uapi values used by the assembly. */
+#define ZP_NR_MMAP		9
+#define ZP_NR_MPROTECT		10
+#define ZP_NR_MUNMAP		11
+#define ZP_NR_GETTID		186
+#define ZP_NR_SIGALTSTACK	131
+#define ZP_STACK_T_SIZE		24	/* stack_t */
+#define ZP_STACK_T_FLAGS	8	/* its ss_flags */
+#define ZP_SS_ONSTACK		1
+#define ZP_PROT_RW		0x3	/* PROT_READ | PROT_WRITE */
+/* MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK */
+#define ZP_MAP_STACK_FLAGS	0x24022
 #define ZP_CLONE_VM		0x00000100
 #define ZP_CLONE_VFORK		0x00004000
 #define ZP_PROT_EXEC		0x4

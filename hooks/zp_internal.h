@@ -74,6 +74,16 @@ struct zp_frame {
 	long ret;	/* return address into the site or stub */
 };
 
+/* This thread's hook stack, mapped and used by entry.S (zp_asm.h). */
+struct zp_hstack {
+	uintptr_t top;		/* 0: not mapped yet */
+	uintptr_t busy;		/* a hooked call runs on it */
+	int tid;		/* the thread that mapped it frees it at exit */
+};
+_Static_assert(offsetof(struct zp_hstack, top) == ZP_HSTACK_TOP, "top");
+_Static_assert(offsetof(struct zp_hstack, busy) == ZP_HSTACK_BUSY, "busy");
+_Static_assert(offsetof(struct zp_hstack, tid) == ZP_HSTACK_TID, "tid");
+
 /* entry.S */
 ZP_HIDDEN extern char zp_gate_start[], zp_gate_end[];
 ZP_HIDDEN void zp_sled_entry(void);

@@ -17,6 +17,7 @@ packages=(
 	redis-server redis-tools iperf3 curl socat python3
 	nginx-light wrk postgresql-15 postgresql-client-15
 	gnuplot-nox strace bc
+	golang-go
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -46,3 +46,37 @@ wait_zpnet() {
 	done
 	return 1
 }
+
+# udp_sink_start PORT LOG: a kernel-side UDP receiver on K_ADDR:PORT that
+# counts datagrams until none came for 3 s, then prints the count as the
+# last line of LOG; returns once it is bound. Its PID is UDP_SINK.
+udp_sink_start() {
+	local port=$1 log=$2 i
+	zpns_k timeout 300 python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$K_ADDR', $port))
+s.settimeout(3)
+print('ready', flush=True)
+n = 0
+try:
+    while True:
+        s.recv(65536)
+        n += 1
+except socket.timeout:
+    pass
+print(n, flush=True)
+" > "$log" 2>&1 &
+	UDP_SINK=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -q ready "$log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the UDP sink on port $port did not start"
+}
+
+# udp_sink_wait LOG: wait for the sink; its count in UDP_GOT.
+udp_sink_wait() {
+	wait "$UDP_SINK"
+	UDP_GOT=$(tail -1 "$1")
+}

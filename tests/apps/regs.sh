@@ -27,23 +27,7 @@ done
 
 # The served call: a kernel UDP sink counts what arrives.
 PORT=7300
-zpns_k timeout 60 python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('$K_ADDR', $PORT))
-s.settimeout(5)
-print('ready', flush=True)
-n = 0
-try:
-    while True:
-        d = s.recv(2048)
-        n += d == b'r' * 64
-except socket.timeout:
-    pass
-print(n, flush=True)
-" > "$TMP/sink.log" 2>&1 &
-sink=$!
-for _ in $(seq 50); do grep -q ready "$TMP/sink.log" && break; sleep 0.1; done
+udp_sink_start $PORT "$TMP/sink.log"
 out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- "$REGS_SENDTO" $K_ADDR $PORT \
 	2>"$TMP/regs_sendto.log") || fail "the sendto probe failed under zpnet (rc $?): $out"
 echo "$out"
@@ -52,8 +36,8 @@ for what in socket devnull; do
 	n=$(grep -c "^regs sendto-$what .*: ok$" <<<"$out")
 	[ "$n" -ge 6 ] || fail "only $n sendto-$what register checks passed"
 done
-wait $sink
-got=$(tail -1 "$TMP/sink.log")
+udp_sink_wait "$TMP/sink.log"
+got=$UDP_GOT
 want=$(( $(grep -c '^regs sendto-socket ' <<<"$out") + 1 ))
 [ "$got" = "$want" ] || fail "the kernel side got $got of $want datagrams"
 echo "ok: $got datagrams from the served sendto calls"

@@ -174,6 +174,29 @@ def case_regs_veccall():
     check(kv["api_errors"] == "0", "zp_hooks_register_set answered wrongly")
 
 
+def case_tinystack():
+    """A syscall made with a few hundred bytes of stack left (goroutines,
+    coroutines): the hook's C path and the vector dispatcher's XSAVE area
+    (2.7 KB with AVX-512) run on the hook's own stack."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out")
+        vec = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                   ZPTEST_DISP="vector", ZPTEST_OUT=out)
+        for label, env in (("native", None), ("zpnet", hooked_env()),
+                           ("vector dispatcher", vec)):
+            # jmptiny: again after a siglongjmp left a blocking call;
+            # altstack: a handler on a sigaltstack inside one of our calls
+            for case in ("tinystack", "jmptiny", "altstack"):
+                r = run([env_path("ZPTEST_MISC"), case], env=env)
+                print(label, case, "rc", r.returncode, r.stdout.strip())
+                check(r.returncode == 0 and r.stdout.strip() == "ok " + case,
+                      "%s %s: rc %d %s %s" % (label, case, r.returncode,
+                                              r.stdout, r.stderr))
+        with open(out) as f:
+            calls = int(f.read().split()[0].split("=")[1])
+    check(calls > 0, "vector dispatcher never ran")
+
+
 def case_served_set():
     """zp_hooks_register_set: only the listed numbers reach the
     dispatcher, everything else (the program's and libc's getpid, write,
@@ -491,6 +514,8 @@ CASES = {
     "regs-vector": case_regs_vector,
     "regs-veccall": case_regs_veccall,
     "served-set": case_served_set,
+    "tinystack": case_tinystack,
+    "threadexit": lambda: case_misc("threadexit"),
     "guard": case_guard,
     "live": lambda: case_guard(busy=True),
     "forkcb": case_forkcb,

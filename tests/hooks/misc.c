@@ -37,6 +37,19 @@
  *                engine rewrote them), and the mapping keeps at most
  *                BIGTEXT_RSS_MAX resident: the engine gave back the pages
  *                its scan read
+ *   tinystack    getppid from a stack with 384 bytes left above a guard
+ *                page (a goroutine's, a coroutine's): the hook must run its
+ *                C path (and the vector save area) elsewhere; twice, once
+ *                with every register but rsp holding the same values
+ *   jmptiny      a SIGALRM handler siglongjmps out of a blocking read of
+ *                a pipe (the call left for good), then tinystack: the
+ *                hook stack must be usable again
+ *   altstack     a SIGALRM handler on a sigaltstack (SA_ONSTACK) makes
+ *                syscalls while it interrupts blocking nanosleeps (a call
+ *                of ours on the hook stack): both give the right results
+ *   threadexit   500 threads one after the other, each making a syscall
+ *                (its hook stack gets mapped) and exiting: the process
+ *                keeps no more than a few mappings more than before
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -45,6 +58,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -532,6 +546,162 @@ do_bigtext(void)
 	return 0;
 }
 
+#define TINY_PAGE	4096
+#define TINY_ROOM	384
+
+/* getppid with rsp = sp: the raw instruction, after `mov $nr,%eax`. */
+static long
+tiny_getppid(char *sp)
+{
+	long r;
+
+	__asm__ volatile ("mov %%rsp, %%r12\n\t"
+			  "mov %1, %%rsp\n\t"
+			  "mov $110, %%eax\n\t"
+			  "syscall\n\t"
+			  "mov %%r12, %%rsp"
+			  : "=&a"(r) : "r"(sp) : "rcx", "r11", "r12", "memory");
+	return r;
+}
+
+static int
+tinystack(void)
+{
+	char *m = mmap(NULL, 2 * TINY_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int i;
+
+	if (m == MAP_FAILED || mprotect(m, TINY_PAGE, PROT_NONE) != 0)
+		return 1;
+	for (i = 0; i < 2; i++)
+		if (tiny_getppid(m + TINY_PAGE + TINY_ROOM) != getppid())
+			return 1;
+	munmap(m, 2 * TINY_PAGE);
+	return 0;
+}
+
+static sigjmp_buf jmptiny_env;
+
+static void
+jmptiny_alarm(int sig)
+{
+	(void)sig;
+	siglongjmp(jmptiny_env, 1);
+}
+
+static int
+jmptiny(void)
+{
+	struct sigaction sa = { .sa_handler = jmptiny_alarm };
+	struct itimerval it = { .it_value = { 0, 50000 } };
+	int p[2], i;
+	char c;
+
+	if (pipe(p) != 0 || sigaction(SIGALRM, &sa, NULL) != 0)
+		return 1;
+	for (i = 0; i < 3; i++) {
+		if (sigsetjmp(jmptiny_env, 1) == 0) {
+			setitimer(ITIMER_REAL, &it, NULL);
+			if (read(p[0], &c, 1) >= 0)	/* blocks until the alarm */
+				return 1;
+			return 1;	/* EINTR would mean no longjmp */
+		}
+		if (tinystack() != 0)
+			return 1;
+	}
+	return 0;
+}
+
+#define ALTSTACK_SIZE	65536
+#define ALTSTACK_HITS	20
+
+static volatile int alt_hits, alt_bad;
+static pid_t alt_ppid;
+
+static void
+altstack_alarm(int sig)
+{
+	(void)sig;
+	if (getppid() != alt_ppid || syscall(SYS_getppid) != alt_ppid)
+		alt_bad++;
+	alt_hits++;
+}
+
+static int
+altstack(void)
+{
+	struct sigaction sa = { .sa_handler = altstack_alarm,
+				.sa_flags = SA_ONSTACK | SA_RESTART };
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } };
+	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE };
+	struct timespec ts = { 0, 2000000 };
+	uint64_t spins = 0;
+
+	alt_ppid = getppid();
+	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) != 0 ||
+	    sigaction(SIGALRM, &sa, NULL) != 0 ||
+	    setitimer(ITIMER_REAL, &it, NULL) != 0)
+		return 1;
+	while (alt_hits < ALTSTACK_HITS && spins++ < 100000) {
+		nanosleep(&ts, NULL);
+		if (getppid() != alt_ppid)
+			return 1;
+	}
+	it = (struct itimerval){ 0 };
+	setitimer(ITIMER_REAL, &it, NULL);
+	return alt_hits < ALTSTACK_HITS || alt_bad != 0;
+}
+
+#define THREADEXIT_N		500
+#define THREADEXIT_SLACK	8
+
+static int
+count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0, ch;
+
+	if (f == NULL)
+		return -1;
+	while ((ch = fgetc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+static void *
+threadexit_fn(void *arg)
+{
+	return (void *)(long)(getppid() == *(pid_t *)arg);
+}
+
+static int
+threadexit(void)
+{
+	pid_t ppid = getppid();
+	int before, after, i;
+	void *ok;
+
+	for (i = 0; i < 4; i++) {	/* glibc's stack cache settles first */
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, threadexit_fn, &ppid) != 0 ||
+		    pthread_join(t, &ok) != 0 || ok == NULL)
+			return 1;
+	}
+	before = count_maps();
+	for (i = 0; i < THREADEXIT_N; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, threadexit_fn, &ppid) != 0 ||
+		    pthread_join(t, &ok) != 0 || ok == NULL)
+			return 1;
+	}
+	after = count_maps();
+	fprintf(stderr, "maps %d -> %d\n", before, after);
+	return before < 0 || after > before + THREADEXIT_SLACK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -634,6 +804,18 @@ main(int argc, char **argv)
 	} else if (strcmp(c, "textdata") == 0) {
 		if (memcmp(textdata_fn(), textdata_want,
 			   sizeof(textdata_want)) != 0)
+			return 1;
+	} else if (strcmp(c, "altstack") == 0) {
+		if (altstack() != 0)
+			return 1;
+	} else if (strcmp(c, "jmptiny") == 0) {
+		if (jmptiny() != 0)
+			return 1;
+	} else if (strcmp(c, "threadexit") == 0) {
+		if (threadexit() != 0)
+			return 1;
+	} else if (strcmp(c, "tinystack") == 0) {
+		if (tinystack() != 0)
 			return 1;
 	} else if (strcmp(c, "getppid") == 0 && argc > 2) {
 		long n = atol(argv[2]), i;

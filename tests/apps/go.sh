@@ -1,0 +1,88 @@
+#!/bin/bash
+# Go under zpnet (zpoline): programs built here with Debian's golang-go,
+# dynamically linked (net uses cgo). Go makes its own `syscall` instructions
+# from goroutine stacks that may have only a few hundred bytes left; the
+# hook's C path must run on its own stack.
+#  - rawsys: 200 goroutines, each 200 times at a varying depth: read of
+#    /dev/zero, write to /dev/null, a UDP datagram to the kernel side
+#    (a stack socket under zpnet), while the GC moves stacks. Every result
+#    right, on the kernel and under zpnet; the kernel side gets datagrams.
+#  - httpd (net/http): 4 parallel curl clients x 500 keep-alive requests,
+#    once on the kernel, then 5 rounds under zpnet; every answer right and
+#    the server alive after each round.
+# usage: go.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+source "$(dirname "$0")/common.sh"
+command -v go >/dev/null || fail "go is missing: scripts/setup.sh installs golang-go"
+
+export GOCACHE=$TMP/gocache GOPATH=$TMP/gopath GOPROXY=off GOFLAGS=-mod=mod
+for p in httpd rawsys; do
+	mkdir -p "$TMP/$p"
+	cp "$HERE/go/$p.go" "$TMP/$p/main.go"
+	printf 'module %s\ngo 1.19\n' "$p" > "$TMP/$p/go.mod"
+	(cd "$TMP/$p" && go build -o "$TMP/$p/$p" .) > "$TMP/build-$p.log" 2>&1 ||
+		fail "go build $p failed: $(tail -5 "$TMP/build-$p.log")"
+	file -L "$TMP/$p/$p" | grep -q 'dynamically linked' ||
+		fail "$p is not dynamically linked: $(file -L "$TMP/$p/$p")"
+done
+
+# ---- rawsys ----
+UPORT=7400
+udp_sink_start $UPORT "$TMP/sink.log"
+want="ok 120000"
+zpns_z ip addr add $Z_ADDR/24 dev vz0
+out=$(zpns_z timeout 120 "$TMP/rawsys/rawsys" $K_ADDR:$UPORT 2>"$TMP/rawsys-kernel.log")
+rc=$?
+zpns_z ip addr del $Z_ADDR/24 dev vz0
+[ $rc = 0 ] && [ "$out" = "$want" ] || fail "rawsys on the kernel: rc $rc, '$out'"
+echo "ok kernel rawsys: $out"
+for round in 1 2 3; do
+	out=$(zpns_z timeout 120 "$ZPNET" run -c "$ZCFG" -- "$TMP/rawsys/rawsys" \
+		$K_ADDR:$UPORT 2>"$TMP/rawsys.log")
+	rc=$?
+	[ $rc = 0 ] && [ "$out" = "$want" ] ||
+		fail "rawsys under zpnet, round $round: rc $rc, '$out': $(grep -m3 -E 'fatal|SIG|panic' "$TMP/rawsys.log")"
+	echo "ok zpnet rawsys round $round: $out"
+done
+udp_sink_wait "$TMP/sink.log"
+got=$UDP_GOT
+# 40,000 a run; UDP may drop some, but the stack's must arrive
+[ "${got:-0}" -gt 40000 ] || fail "the kernel side got ${got:-no} datagrams, want more than one run's 40000"
+echo "ok: the kernel side got $got datagrams"
+
+# ---- httpd ----
+PORT=8080
+# clients ROUND LABEL: 4 curls x 500 requests, each answer checked
+clients() {
+	local label=$1 c i pids=() urls
+	for c in 1 2 3 4; do
+		urls=()
+		for i in $(seq 500); do urls+=("http://$Z_ADDR:$PORT/r$c-$i"); done
+		zpns_k timeout 120 curl -s "${urls[@]}" > "$TMP/c$c.out" 2>&1 &
+		pids+=($!)
+	done
+	for c in 1 2 3 4; do
+		wait "${pids[$((c - 1))]}" || fail "$label: client $c failed (rc $?)"
+		n=$(grep -c "^hello r$c-[0-9]*$" "$TMP/c$c.out")
+		[ "$n" = 500 ] || fail "$label: client $c got $n of 500 answers"
+	done
+}
+zpns_z ip addr add $Z_ADDR/24 dev vz0
+zpns_bg_z "$TMP/httpd-kernel.log" "$TMP/httpd/httpd" $Z_ADDR:$PORT
+wait_tcp zpns_k $Z_ADDR $PORT 20 || fail "httpd on the kernel did not listen"
+clients "kernel"
+kill -TERM -- "-$ZPNS_LAST"
+wait "$ZPNS_LAST" 2>/dev/null
+zpns_z ip addr del $Z_ADDR/24 dev vz0
+echo "ok kernel httpd: 4 x 500"
+for round in 1 2 3 4 5; do
+	zpns_bg_z "$TMP/httpd.log" "$ZPNET" run -c "$ZCFG" -- "$TMP/httpd/httpd" $Z_ADDR:$PORT
+	wait_tcp zpns_k $Z_ADDR $PORT 20 || fail "httpd under zpnet did not listen (round $round)"
+	clients "zpnet round $round"
+	kill -0 "$ZPNS_LAST" 2>/dev/null || fail "httpd under zpnet died in round $round"
+	kill -TERM -- "-$ZPNS_LAST"
+	wait "$ZPNS_LAST" 2>/dev/null
+	echo "ok zpnet httpd round $round: 4 x 500"
+done
+echo PASS
