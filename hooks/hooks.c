@@ -263,6 +263,8 @@ zp_hooks_get_stats(struct zp_hooks_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->sites_stub = rw.sites_stub;
 	st->sites_tramp = rw.sites_tramp;
+	st->sites_lazy = rw.sites_lazy;
+	st->sites_forgotten = rw.sites_forgotten;
 	st->regions = zp_regions;
 	st->sud_caught = __atomic_load_n(&zp_sud_caught, __ATOMIC_RELAXED);
 	st->start_ns = zp_start_ns;
@@ -327,6 +329,59 @@ zp_is_err(long r)
 	return r < 0 && r >= -ZP_ERRNO_MAX;
 }
 
+/* What a rewrite's result means for SUD. */
+static void
+zp_rewrite_verdict(long r)
+{
+	if (r == ZP_REWRITE_LAZY)
+		zp_sud_want("code without unwind info (JIT or hand-written)");
+	else if (r != 0)
+		zp_sud_want("a mapping that could not be rewritten");
+}
+
+struct zp_range_arg {
+	uintptr_t start, end;
+	int prot;
+	long r;
+};
+
+static int
+zp_range_cb(const struct zp_map *m, void *arg)
+{
+	struct zp_range_arg *ra = arg;
+	uintptr_t lo = m->start > ra->start ? m->start : ra->start;
+	uintptr_t hi = m->end < ra->end ? m->end : ra->end;
+	long fd = -1, r;
+
+	if (lo >= hi || !(m->prot & PROT_EXEC))
+		return 0;
+	if (m->path[0] == '/')
+		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
+				 0, 0, 0, 0);
+	r = zp_rewrite_region(lo, hi, m->prot, m->path[0] != '\0' ? m->path :
+			      "[anon]", fd >= 0 ? (int)fd : -1,
+			      m->offset + (lo - m->start), 1);
+	if (fd >= 0)
+		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	if (r != 0 && ra->r != ZP_REWRITE_LAZY)
+		ra->r = r;
+	return 0;
+}
+
+/*
+ * [start, end) was made executable by mprotect: rewrite each mapping in
+ * it, with the unwind info of the file it maps, if any (code in use:
+ * other threads may run it).
+ */
+static long
+zp_rewrite_range(uintptr_t start, uintptr_t end, int prot)
+{
+	struct zp_range_arg ra = { .start = start, .end = end, .prot = prot };
+
+	zp_maps_foreach(zp_range_cb, &ra);
+	return ra.r;
+}
+
 /*
  * After a successful mmap/mprotect/pkey_mprotect that made code
  * executable: rewrite it.  For file mappings only the part backed by the
@@ -338,6 +393,7 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 {
 	uintptr_t start, end;
 	unsigned char saved;
+	long rw;
 
 	if (zp_is_err(r) || !(a3 & PROT_EXEC) || zp_mode != ZP_HOOKS_ZPOLINE)
 		return;
@@ -366,11 +422,13 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 		zp_sud_want("a writable+executable mapping");
 	else if (nr == SYS_mmap && (a4 & MAP_SHARED) && !(a4 & MAP_ANONYMOUS))
 		zp_sud_want("a shared executable file mapping");
-	if (zp_rewrite_region(start, end, (int)a3, "new mapping",
-			      nr == SYS_mmap && !(a4 & MAP_ANONYMOUS) ?
-			      (int)a5 : -1, (uint64_t)a6,
-			      nr != SYS_mmap) != 0)
-		zp_sud_want("a mapping that could not be rewritten");
+	if (nr == SYS_mmap)
+		rw = zp_rewrite_region(start, end, (int)a3, "new mapping",
+				       !(a4 & MAP_ANONYMOUS) ? (int)a5 : -1,
+				       (uint64_t)a6, 0);
+	else
+		rw = zp_rewrite_range(start, end, (int)a3);
+	zp_rewrite_verdict(rw);
 	__atomic_fetch_add(&zp_regions, 1, __ATOMIC_RELAXED);
 	zp_tls_guard = saved;
 }
@@ -394,6 +452,7 @@ long
 zp_hook_c(struct zp_frame *f)
 {
 	long nr = f->nr, r;
+	int lazy;
 
 	switch (nr) {
 	case SYS_fork:
@@ -430,7 +489,10 @@ zp_hook_c(struct zp_frame *f)
 	default:
 		break;
 	}
+	/* mappings that change under sites rewritten lazily: give them back */
+	lazy = zp_lazy_forget_begin(nr, f->a1, f->a2, f->a4);
 	r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
+	zp_lazy_forget_end(lazy);
 	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
 		zp_after_exec_map(nr, r, f->a1, f->a2, f->a3, f->a4, f->a5,
 				  f->a6);
@@ -512,6 +574,7 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 {
 	int *n = arg;
 	long fd = -1;
+	int r;
 
 	if (zp_skip_map(m))
 		return 0;
@@ -521,9 +584,15 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 	if (m->path[0] == '/')
 		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
 				 0, 0, 0, 0);
-	zp_rewrite_region(m->start, m->end, m->prot,
-			  m->path[0] != '\0' ? m->path : "[anon]",
-			  fd >= 0 ? (int)fd : -1, m->offset, zp_threads_at_start > 1);
+	r = zp_rewrite_region(m->start, m->end, m->prot,
+			      m->path[0] != '\0' ? m->path : "[anon]",
+			      fd >= 0 ? (int)fd : -1, m->offset,
+			      zp_threads_at_start > 1);
+	if (r == ZP_REWRITE_LAZY)
+		zp_sud_want_at_start = "code without unwind info at start-up";
+	else if (r != 0)
+		zp_sud_want_at_start = "a mapping that could not be "
+			"rewritten at start-up";
 	if (fd >= 0)
 		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 	(*n)++;
@@ -595,6 +664,7 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 	}
 	setup_kinds();
 	if (zp_mode == ZP_HOOKS_ZPOLINE) {
+		zp_sud_lazy = 1;
 		r = rewrite_all();
 		if (r != 0) {
 			snprintf(zp_err, sizeof(zp_err), "cannot read "

@@ -62,10 +62,13 @@ zp_count_dump(void)
 	}
 	zp_hooks_get_stats(&st);
 	len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-				"%ld sud %lu\n%ld other %lu\n%ld armfail %lu\n", pid,
+				"%ld sud %lu\n%ld other %lu\n%ld armfail %lu\n"
+				"%ld lazy %lu\n%ld forgotten %lu\n", pid,
 				(unsigned long)st.sud_caught, pid,
 				(unsigned long)zp_count_other, pid,
-				(unsigned long)zp_sud_arm_fail);
+				(unsigned long)zp_sud_arm_fail, pid,
+				(unsigned long)st.sites_lazy, pid,
+				(unsigned long)st.sites_forgotten);
 	fd = zp_syscall6(SYS_open, (long)zp_count_path,
 			 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644, 0, 0,
 			 0);

@@ -2,7 +2,9 @@
 /*
  * rewrite.c - find syscall instructions with libopcodes and rewrite them.
  *
- * Every executable mapping is disassembled linearly from its start.  Each
+ * Every executable mapping with unwind info (.eh_frame_hdr) is decoded
+ * from its functions' starts (code without it is left to SUD and
+ * rewritten site by site once a syscall there has run).  Each
  * `syscall` (0f 05) or `sysenter` (0f 34) becomes `call *%rax` (ff d0),
  * whose return address goes into the site set so the trampoline knows it.
  *
@@ -167,7 +169,7 @@ zp_set_add(struct zp_site_set **sp, uint64_t *count, uintptr_t a)
 		if (n == NULL)
 			return -ENOMEM;
 		for (i = 0; i <= s->mask; i++)
-			if (s->slot[i] != 0)
+			if (s->slot[i] > ZP_SITE_GONE)
 				zp_site_insert(n, s->slot[i]);
 		/* readers may still walk the old set: it is never freed */
 		__atomic_store_n(sp, n, __ATOMIC_RELEASE);
@@ -191,6 +193,30 @@ int
 zp_site_add(uintptr_t a)
 {
 	return zp_set_add(&zp_site_set, &zp_site_count, a);
+}
+
+/*
+ * Remove a return address: its slot becomes ZP_SITE_GONE, which no
+ * address equals and which does not end a probe (entry.S stops at 0).
+ * The slot still counts as used until the set grows.  Caller holds the
+ * rewrite lock.
+ */
+static void
+zp_site_del(uintptr_t a)
+{
+	struct zp_site_set *s = zp_site_set;
+	uint64_t i = zp_site_hash(a);
+
+	for (;; i++) {
+		i &= s->mask;
+		if (s->slot[i] == a) {
+			__atomic_store_n(&s->slot[i], ZP_SITE_GONE,
+					 __ATOMIC_RELEASE);
+			return;
+		}
+		if (s->slot[i] == 0)
+			return;
+	}
 }
 
 /*
@@ -1425,6 +1451,16 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 		return 0;
 	if (zp_is_arena(start) || start == 0)
 		return 0;
+	if (fd >= 0)
+		nstarts = zp_elf_func_starts(fd, offset, start, end, &starts);
+	if (nstarts <= 0) {
+		/* nothing tells code from data here: SUD's, site by site */
+		ZP_LOG(ZP_LOG_DEBUG, "%s %lx-%lx has no unwind info: its "
+		       "syscalls are rewritten once SUD catches them\n", name,
+		       (unsigned long)start, (unsigned long)end);
+		zp_elf_starts_free(starts);
+		return ZP_REWRITE_LAZY;
+	}
 	zp_rw_lock_take();
 	zp_resident_before(start, end, prot, &res);
 	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start),
@@ -1432,6 +1468,7 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	if (r != 0) {
 		zp_resident_after(&res, 1);
 		zp_rw_lock_drop();
+		zp_elf_starts_free(starts);
 		ZP_LOG_LIMITED(ZP_LOG_WARN, "cannot rewrite %s %lx-%lx: mprotect %ld\n",
 		       name, (unsigned long)start, (unsigned long)end, r);
 		return (int)r;
@@ -1444,15 +1481,9 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	before_tramp = zp_rw_stats.sites_tramp;
 	before_after = zp_rw_stats.sites_after;
 	before_before = zp_rw_stats.sites_before;
-	if (fd >= 0)
-		nstarts = zp_elf_func_starts(fd, offset, start, end, &starts);
-	if (nstarts > 0)
-		insns = zp_scan_code_at((const uint8_t *)start, end - start,
-					start, starts, (size_t)nstarts,
-					starts + nstarts, zp_patch_cb, &pa);
-	else
-		insns = zp_scan_code((const uint8_t *)start, end - start,
-				     start, zp_patch_cb, &pa);
+	insns = zp_scan_code_at((const uint8_t *)start, end - start, start,
+				starts, (size_t)nstarts, starts + nstarts,
+				zp_patch_cb, &pa);
 	zp_elf_starts_free(starts);
 	if (insns > 0)
 		zp_rw_stats.insns += (uint64_t)insns;
@@ -1480,6 +1511,7 @@ struct zp_find_map {
 	uintptr_t addr;
 	int prot;
 	int found;
+	int lazy_ok;	/* private, and not the kernel's (vDSO, vsyscall) */
 };
 
 static int
@@ -1490,46 +1522,205 @@ zp_find_map_cb(const struct zp_map *m, void *arg)
 	if (f->addr >= m->start && f->addr < m->end) {
 		f->prot = m->prot;
 		f->found = 1;
+		f->lazy_ok = m->is_private && m->path[0] != '[';
+		if (strcmp(m->path, "[heap]") == 0 ||
+		    strncmp(m->path, "[stack", 6) == 0 ||
+		    strncmp(m->path, "[anon", 5) == 0)
+			f->lazy_ok = m->is_private;
 		return 1;
 	}
 	return 0;
 }
 
-/* Rewrite one syscall instruction found late (by SUD). */
+/* ---------------------------------------------------------------------- */
+/* sites rewritten once they ran (SUD) */
+
+/*
+ * Code the rewriter cannot vouch for (no unwind info: JIT code,
+ * hand-written asm, packed binaries) is never swept: a linear sweep reads
+ * data and the middle of instructions as code (a `0f 05` inside an
+ * immediate).  SUD catches its syscalls instead, and the address it
+ * reports is a syscall that has just run, so a real instruction: that
+ * site alone becomes `ff d0` (lazypoline's idea).  The list below keeps
+ * them, so that munmap, mremap, mprotect and mmap(MAP_FIXED) over one
+ * (a JIT about to write new code there, or moving it) first put the
+ * `0f 05` back and take it out of the site set: no stale patch survives
+ * into code the JIT writes or copies, and if the syscall is still there
+ * SUD catches it again.  Code a JIT rewrites in place in a page that
+ * stays writable+executable never tells us; it overwrites our two bytes
+ * with its own.
+ */
+#define ZP_LAZY_MAX		4096
+
+static uintptr_t zp_lazy_sites[ZP_LAZY_MAX];
+static uint8_t zp_lazy_op[ZP_LAZY_MAX];	/* 05: syscall, 34: sysenter */
+int zp_lazy_count;
+static int zp_lazy_forgetting;	/* forgets in progress: patch nothing */
+
+/* From now on the calls that change mappings run the C path. */
+static void
+zp_lazy_route(void)
+{
+	__atomic_store_n(&zp_kind_table[SYS_munmap], ZP_KIND_C,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&zp_kind_table[SYS_mremap], ZP_KIND_C,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&zp_kind_table[SYS_mprotect], ZP_KIND_C,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&zp_kind_table[SYS_pkey_mprotect], ZP_KIND_C,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&zp_kind_table[SYS_mmap], ZP_KIND_C,
+			 __ATOMIC_RELAXED);
+}
+
+/* mprotect the page(s) of the 2 bytes at p; 0 or -errno */
+static long
+zp_lazy_prot(uintptr_t p, int prot)
+{
+	uintptr_t page = p & ~(ZP_PAGE_SIZE - 1);
+	uintptr_t last = (p + 1) & ~(ZP_PAGE_SIZE - 1);
+
+	return zp_syscall6(SYS_mprotect, (long)page,
+			   (long)(last - page + ZP_PAGE_SIZE), prot, 0, 0, 0);
+}
+
+/*
+ * SUD caught a syscall whose instruction is at addr: rewrite it, as code
+ * in use (poke.c: other threads may be running it).  Only in private
+ * mappings, never while the lock is taken (this runs in the SIGSYS
+ * handler, maybe over a thread that holds it).  Anything else stays
+ * SUD's.  0 when patched.
+ */
 int
-zp_patch_site(uintptr_t addr)
+zp_lazy_patch(uintptr_t addr)
 {
 	struct zp_find_map f = { .addr = addr };
-	uintptr_t page = addr & ~(ZP_PAGE_SIZE - 1);
-	uintptr_t last = (addr + 1) & ~(ZP_PAGE_SIZE - 1);
-	uint8_t *p = (uint8_t *)addr;
-	long r;
+	uint8_t *p = (uint8_t *)addr, op;
+	long r = -EAGAIN;
 
-	if (zp_in_gate(addr))
+	if (zp_in_gate(addr) || zp_is_arena(addr) || addr < ZP_PAGE_SIZE)
 		return -EINVAL;
+	if (atomic_flag_test_and_set_explicit(&zp_rw_lock,
+					      memory_order_acquire))
+		return -EAGAIN;
+	if (__atomic_load_n(&zp_lazy_forgetting, __ATOMIC_ACQUIRE) > 0)
+		goto out;
+	r = -ENOSPC;
+	if (zp_lazy_count >= ZP_LAZY_MAX)
+		goto out;
 	zp_maps_foreach(zp_find_map_cb, &f);
-	if (!f.found)
-		return -EFAULT;
-	zp_rw_lock_take();
-	r = zp_syscall6(SYS_mprotect, (long)page,
-			(long)(last - page + ZP_PAGE_SIZE),
-			PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0);
-	if (r == 0) {
-		if (p[0] == ZP_OP_SYSCALL0 && (p[1] == ZP_OP_SYSCALL1 ||
-					       p[1] == ZP_OP_SYSENTER1)) {
-			r = zp_site_add(addr + ZP_SYSCALL_LEN);
-			/* other threads may run here */
-			if (r == 0)
-				r = zp_write_call_rax(p, 1);
-			if (r == 0)
-				zp_rw_stats.sites_tramp++;
-		}
-		zp_syscall6(SYS_mprotect, (long)page,
-			    (long)(last - page + ZP_PAGE_SIZE), f.prot,
-			    0, 0, 0);
+	r = -EPERM;
+	if (!f.found || !f.lazy_ok || !(f.prot & PROT_EXEC))
+		goto out;
+	if (!(f.prot & PROT_WRITE)) {
+		r = zp_lazy_prot(addr, PROT_READ | PROT_WRITE | PROT_EXEC);
+		if (r != 0)
+			goto out;
 	}
+	r = -ENOEXEC;
+	op = p[1];
+	if (p[0] == ZP_OP_SYSCALL0 && (op == ZP_OP_SYSCALL1 ||
+				       op == ZP_OP_SYSENTER1)) {
+		r = zp_site_add(addr + ZP_SYSCALL_LEN);
+		if (r == 0) {
+			r = zp_write_call_rax(p, 1);
+			if (r != 0)
+				zp_site_del(addr + ZP_SYSCALL_LEN);
+		}
+		if (r == 0) {
+			zp_lazy_sites[zp_lazy_count] = addr;
+			zp_lazy_op[zp_lazy_count] = op;
+			if (__atomic_add_fetch(&zp_lazy_count, 1,
+					       __ATOMIC_RELEASE) == 1)
+				zp_lazy_route();
+			zp_rw_stats.sites_lazy++;
+		}
+	}
+	if (!(f.prot & PROT_WRITE))
+		zp_lazy_prot(addr, f.prot);
+out:
 	zp_rw_lock_drop();
 	return (int)r;
+}
+
+/* The range a mapping call is about to change; 0 if none. */
+static int
+zp_lazy_range(long nr, long a1, long a2, long a4, uintptr_t *lo,
+	      uintptr_t *hi)
+{
+	switch (nr) {
+	case SYS_mmap:
+		if (!(a4 & MAP_FIXED))
+			return 0;
+		break;
+	case SYS_munmap:
+	case SYS_mremap:
+	case SYS_mprotect:
+	case SYS_pkey_mprotect:
+		break;
+	default:
+		return 0;
+	}
+	*lo = (uintptr_t)a1;
+	*hi = (uintptr_t)a1 + (uintptr_t)a2;
+	return *hi > *lo;
+}
+
+/*
+ * Before munmap, mremap, mprotect, pkey_mprotect or mmap(MAP_FIXED):
+ * every lazy site in the range gets its syscall back (unless the range
+ * is about to go away) and leaves the site set.  No site is patched
+ * until zp_lazy_forget_end(), after the call.  Returns what to pass it.
+ */
+int
+zp_lazy_forget_begin(long nr, long a1, long a2, long a4)
+{
+	uintptr_t lo, hi;
+	int i;
+
+	if (__atomic_load_n(&zp_lazy_count, __ATOMIC_ACQUIRE) == 0 ||
+	    !zp_lazy_range(nr, a1, a2, a4, &lo, &hi))
+		return 0;
+	__atomic_add_fetch(&zp_lazy_forgetting, 1, __ATOMIC_ACQ_REL);
+	zp_rw_lock_take();
+	for (i = 0; i < zp_lazy_count; i++) {
+		uintptr_t a = zp_lazy_sites[i];
+		uint8_t *p = (uint8_t *)a;
+		uint8_t sc[ZP_SYSCALL_LEN] = { ZP_OP_SYSCALL0, zp_lazy_op[i] };
+
+		if (a < lo || a >= hi)
+			continue;
+		if (nr == SYS_mprotect || nr == SYS_pkey_mprotect ||
+		    nr == SYS_mremap) {
+			struct zp_find_map f = { .addr = a };
+
+			zp_maps_foreach(zp_find_map_cb, &f);
+			if (f.found && (f.prot & PROT_WRITE ||
+					zp_lazy_prot(a, PROT_READ | PROT_WRITE |
+						     PROT_EXEC) == 0)) {
+				if (p[0] == ZP_OP_CALL_RAX0 &&
+				    p[1] == ZP_OP_CALL_RAX1)
+					zp_poke(p, sc, sizeof(sc), 0);
+				if (!(f.prot & PROT_WRITE))
+					zp_lazy_prot(a, f.prot);
+			}
+		}
+		zp_site_del(a + ZP_SYSCALL_LEN);
+		zp_lazy_count--;
+		zp_lazy_sites[i] = zp_lazy_sites[zp_lazy_count];
+		zp_lazy_op[i] = zp_lazy_op[zp_lazy_count];
+		i--;
+		zp_rw_stats.sites_forgotten++;
+	}
+	zp_rw_lock_drop();
+	return 1;
+}
+
+void
+zp_lazy_forget_end(int began)
+{
+	if (began)
+		__atomic_sub_fetch(&zp_lazy_forgetting, 1, __ATOMIC_ACQ_REL);
 }
 
 void

@@ -41,6 +41,8 @@ static int zp_sud_installed;
 ZP_HIDDEN ZP_TLS unsigned char zp_tls_sud_armed;
 uint64_t zp_sud_caught;
 static ZP_TLS char zp_tls_selector;
+/* rewrite the sites SUD catches (zpoline mode) */
+int zp_sud_lazy;
 static struct zp_ksigaction zp_app_sigsys;
 
 uint64_t zp_sud_arm_fail;
@@ -144,7 +146,7 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
-	long nr, r;
+	long nr;
 	int saved = errno;
 	int kind;
 
@@ -155,13 +157,25 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	}
 	nr = si->si_syscall;
 	__atomic_fetch_add(&zp_sud_caught, 1, __ATOMIC_RELAXED);
+	/* a syscall that has just run: rewrite it, the next call is direct */
+	if (zp_sud_lazy) {
+		int lr = zp_lazy_patch((uintptr_t)g[REG_RIP] -
+				       ZP_SYSCALL_INSN_LEN);
+
+		if (lr != 0)
+			ZP_LOG_LIMITED(ZP_LOG_DEBUG, "syscall before %p left "
+				       "to SUD: %s\n", (void *)g[REG_RIP],
+				       strerror(-lr));
+	}
 	kind = (unsigned long)nr < ZP_KIND_TABLE_LEN ? zp_kind_table[nr] :
 		ZP_KIND_PLAIN;
-	if (kind == ZP_KIND_SIGRETURN || kind == ZP_KIND_VFORK ||
-	    kind == ZP_KIND_CLONE || kind == ZP_KIND_CLONE3 ||
-	    kind == ZP_KIND_C || kind == ZP_KIND_MASK) {
-		/* (the mask: set here, sigreturn would undo it) */
-		/* resume as if the site had done `call *%rax` */
+	if (kind != ZP_KIND_PLAIN || zp_hooks_served(nr)) {
+		/*
+		 * Resume as if the site had done `call *%rax`: the entry runs
+		 * it on the thread's hook stack, outside this handler (whose
+		 * sigreturn would undo a mask change, and whose stack may be
+		 * a goroutine's signal stack).
+		 */
 		g[REG_RSP] -= sizeof(long);
 		*(long *)g[REG_RSP] = g[REG_RIP];
 		g[REG_RIP] = (greg_t)zp_sled_entry_checked;
@@ -171,19 +185,8 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	}
 	ZP_LOG_LIMITED(ZP_LOG_DEBUG, "SUD caught syscall %ld at %p\n", nr,
 	       (void *)g[REG_RIP]);
-	if (nr == SYS_rt_sigaction && g[REG_RDI] == SIGSYS)
-		r = zp_sud_sigaction(g[REG_RDI], g[REG_RSI], g[REG_RDX],
-				     g[REG_R10]);
-	else if (zp_hooks_served(nr))
-		r = zp_dispatch(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
-				g[REG_R10], g[REG_R8], g[REG_R9]);
-	else
-		r = zp_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
-				g[REG_R10], g[REG_R8], g[REG_R9]);
-	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
-		zp_after_exec_map(nr, r, g[REG_RDI], g[REG_RSI], g[REG_RDX],
-				  g[REG_R10], g[REG_R8], g[REG_R9]);
-	g[REG_RAX] = r;
+	g[REG_RAX] = zp_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				 g[REG_R10], g[REG_R8], g[REG_R9]);
 	errno = saved;
 }
 

@@ -163,6 +163,8 @@ struct zp_hooks_stats {
 	uint64_t start_ns;	/* time zp_hooks_start() took */
 	uint64_t poke_sites;	/* code in use patched with the int3 protocol */
 	uint64_t poke_traps;	/* threads that met such an int3, restarted */
+	uint64_t sites_lazy;	/* sites rewritten once SUD caught them */
+	uint64_t sites_forgotten;	/* ...given back: munmap, mprotect... */
 };
 
 void zp_hooks_get_stats(struct zp_hooks_stats *st);

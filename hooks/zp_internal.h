@@ -106,6 +106,7 @@ ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
 			   long a5, long a6);
 
 /* The set of rewritten call sites, keyed by return address. */
+#define ZP_SITE_GONE		1	/* a removed slot */
 struct zp_site_set {
 	uint64_t mask;
 	uint64_t slot[];
@@ -133,6 +134,8 @@ struct zp_rewrite_stats {
 	uint64_t sites_after;	/* stubs moving the code after the syscall */
 	uint64_t sites_before;	/* stubs moving several insns before it */
 	uint64_t sites_tramp;
+	uint64_t sites_lazy;	/* rewritten once SUD caught them */
+	uint64_t sites_forgotten;	/* lazy sites given back (munmap...) */
 	uint64_t insns;
 };
 ZP_HIDDEN int zp_rewrite_init(void);
@@ -142,7 +145,14 @@ ZP_HIDDEN int zp_rewrite_region(uintptr_t start, uintptr_t end, int prot,
 				const char *name, int fd, uint64_t offset,
 				int live);
 ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
-ZP_HIDDEN int zp_patch_site(uintptr_t syscall_addr);
+/* region left to SUD: no unwind info to tell code from data */
+#define ZP_REWRITE_LAZY		1
+#define ZP_SYSCALL_INSN_LEN	2
+ZP_HIDDEN extern int zp_sud_lazy;
+ZP_HIDDEN int zp_lazy_patch(uintptr_t syscall_addr);
+ZP_HIDDEN extern int zp_lazy_count;
+ZP_HIDDEN int zp_lazy_forget_begin(long nr, long a1, long a2, long a4);
+ZP_HIDDEN void zp_lazy_forget_end(int began);
 ZP_HIDDEN void zp_rewrite_atfork_child(void);
 /*
  * Pure scan of a code buffer (no patching): calls cb for each syscall

@@ -18,6 +18,7 @@ packages=(
 	nginx-light wrk postgresql-15 postgresql-client-15
 	gnuplot-nox strace bc
 	golang-go
+	openjdk-17-jdk-headless
 )
 
 if [ "$(id -u)" != 0 ]; then

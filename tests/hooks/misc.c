@@ -24,13 +24,16 @@
  *                executable (the engine rewrites it under its lock): every
  *                child can still map executable code, no deadlock
  *   torn         threads call a `syscall` that straddles a cache line in a
- *                shared code page while the main thread makes the page
- *                executable again (mprotect: rewritten live), many rounds:
- *                every call returns getppid's value, nothing dies; then
+ *                JIT page (no unwind info: SUD catches it, the engine
+ *                rewrites it while the other thread runs it); each round
+ *                the page is made writable (the syscall must be back)
+ *                and executable again, many rounds: every call returns
+ *                getppid's value, nothing dies; then
  *                the app's own SIGTRAP handler still gets its int3 and
- *                raise(SIGTRAP).  Under zpnet prints "pokes N traps M"
- *                (zp_hooks_get_stats: int3-protocol writes, threads
- *                restarted by them) before "ok torn"
+ *                raise(SIGTRAP).  Under zpnet prints "pokes N traps M
+ *                lazy L forgotten F" (zp_hooks_get_stats: int3-protocol
+ *                writes, threads restarted by them, sites rewritten
+ *                after SUD caught them, given back) before "ok torn"
  *   bigtext      a 4 MiB file mapped executable (10-byte movs, then
  *                `mov $39,%eax; syscall; ret`): the call returns getpid();
  *                the site's bytes changed iff LD_PRELOAD is set (the
@@ -50,6 +53,14 @@
  *   threadexit   500 threads one after the other, each making a syscall
  *                (its hook stack gets mapped) and exiting: the process
  *                keeps no more than a few mappings more than before
+ *   jitbytes     code written at run time (no unwind info), in a page
+ *                made RX by mprotect and in an RWX page: `0f 05` as data
+ *                jumped over, inside a mov's immediate and a lea's
+ *                displacement, then a real
+ *                `syscall` (getpid), run JIT_CALLS times: every call
+ *                returns getpid(), the immediate and displacement bytes
+ *                never change; under zpnet SUD caught each page's syscall
+ *                exactly once and it was rewritten (ff d0) after that
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -300,22 +311,85 @@ do_forklock(void)
 	return bad != 0;
 }
 
-/* ---- torn: live patching of a syscall that straddles a cache line ---- */
-#define TORN_THREADS	2
-#define TORN_ROUNDS	2000
-#define TORN_SITE	63	/* the syscall's 0f at 63, its 05 at 64 */
-#define TORN_RUN_CALLS	200	/* calls each thread makes per round before... */
-#define TORN_AFTER	200	/* ...and after the patch */
-#define CACHE_LINE	64
 #define PAGE		4096
 
 /* as zp_hooks.h's struct zp_hooks_stats (the test is not linked with it) */
 struct torn_stats {
 	uint64_t sites_stub, sites_tramp, regions, sud_caught, start_ns;
-	uint64_t poke_sites, poke_traps;
+	uint64_t poke_sites, poke_traps, sites_lazy, sites_forgotten;
 };
 
-static unsigned char *torn_rw, *torn_x;
+/* ---- jitbytes: 0f 05 inside JIT instructions is never patched ---- */
+#define JIT_CALLS	1000
+
+static int
+do_jitbytes(void)
+{
+	/*
+	 * jmp over `0f 05` (data: a JIT's inline constant);
+	 * mov $0x050f050f,%eax; lea 0x50f(%rax),%rcx; mov $39,%eax;
+	 * syscall; ret
+	 */
+	static const unsigned char code[] = {
+		0xeb, 0x02, 0x0f, 0x05,
+		0xb8, 0x0f, 0x05, 0x0f, 0x05,
+		0x48, 0x8d, 0x88, 0x0f, 0x05, 0x00, 0x00,
+		0xb8, 0x27, 0x00, 0x00, 0x00,
+		0x0f, 0x05,
+		0xc3 };
+	const size_t site = 21;
+	void (*get_stats)(struct torn_stats *) =
+		(void (*)(struct torn_stats *))dlsym(RTLD_DEFAULT,
+						     "zp_hooks_get_stats");
+	struct torn_stats st0, st1;
+	long pid = getpid();
+	int rwx, i;
+
+	for (rwx = 0; rwx < 2; rwx++) {
+		unsigned char *p;
+		long (*fn)(void);
+
+		p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE |
+			 (rwx ? PROT_EXEC : 0), MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		if (p == MAP_FAILED)
+			return 1;
+		memcpy(p, code, sizeof(code));
+		if (!rwx && mprotect(p, PAGE, PROT_READ | PROT_EXEC) != 0)
+			return 2;
+		memset(&st0, 0, sizeof(st0));
+		if (get_stats != NULL)
+			get_stats(&st0);
+		fn = (long (*)(void))(void *)p;
+		for (i = 0; i < JIT_CALLS; i++)
+			if (fn() != pid)
+				return 3;
+		if (memcmp(p, code, site) != 0)
+			return 4;	/* bytes that are not a syscall patched */
+		if (get_stats != NULL) {
+			get_stats(&st1);
+			if (st1.sud_caught - st0.sud_caught != 1 ||
+			    st1.sites_lazy - st0.sites_lazy != 1)
+				return 5;
+			if (p[site] != 0xff || p[site + 1] != 0xd0)
+				return 6;
+		} else if (p[site] != 0x0f || p[site + 1] != 0x05) {
+			return 7;
+		}
+		munmap(p, PAGE);
+	}
+	return 0;
+}
+
+/* ---- torn: live patching of a syscall that straddles a cache line ---- */
+#define TORN_THREADS	2
+#define TORN_ROUNDS	500
+#define TORN_SITE	63	/* the syscall's 0f at 63, its 05 at 64 */
+#define TORN_RUN_CALLS	200	/* calls each thread makes per round */
+#define CACHE_LINE	64
+
+
+static unsigned char *torn_x;
 static volatile int torn_round;		/* 0: park; else the round */
 static volatile int torn_quit;
 static volatile long torn_calls[TORN_THREADS];
@@ -348,14 +422,17 @@ torn_thread(void *arg)
 	return NULL;
 }
 
+/* until each thread made n more calls than at *base (then: now) */
 static void
-torn_wait_calls(long want)
+torn_wait_calls(long *base, long n)
 {
 	int i;
 
-	for (i = 0; i < TORN_THREADS; i++)
-		while (torn_calls[i] < want)
+	for (i = 0; i < TORN_THREADS; i++) {
+		while (torn_calls[i] < base[i] + n)
 			sched_yield();
+		base[i] = torn_calls[i];
+	}
 }
 
 static volatile sig_atomic_t app_traps;
@@ -378,43 +455,45 @@ do_torn(void)
 						     "zp_hooks_get_stats");
 	pthread_t t[TORN_THREADS];
 	struct sigaction sa, old;
-	int fd = memfd_create("torn", 0), r, i;
-	long want = 0;
+	int r, i;
+	long base[TORN_THREADS];
 
-	if (fd < 0 || ftruncate(fd, PAGE) != 0)
-		return 1;
-	torn_rw = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (torn_rw == MAP_FAILED)
+	torn_x = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (torn_x == MAP_FAILED)
 		return 2;
-	memcpy(torn_rw, mov, sizeof(mov));
-	memset(torn_rw + sizeof(mov), 0x90, TORN_SITE - sizeof(mov));
-	torn_rw[TORN_SITE] = 0x0f;
-	torn_rw[TORN_SITE + 1] = 0x05;
-	torn_rw[TORN_SITE + 2] = 0xc3;
-	torn_x = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-	if (torn_x == MAP_FAILED || ((uintptr_t)torn_x & (CACHE_LINE - 1)))
+	memcpy(torn_x, mov, sizeof(mov));
+	memset(torn_x + sizeof(mov), 0x90, TORN_SITE - sizeof(mov));
+	torn_x[TORN_SITE] = 0x0f;
+	torn_x[TORN_SITE + 1] = 0x05;
+	torn_x[TORN_SITE + 2] = 0xc3;
+	if (mprotect(torn_x, PAGE, PROT_READ | PROT_EXEC) != 0)
 		return 3;
 	torn_ppid = getppid();
 	for (i = 0; i < TORN_THREADS; i++)
 		if (pthread_create(&t[i], NULL, torn_thread, (void *)(long)i))
 			return 4;
 	for (r = 1; r <= TORN_ROUNDS; r++) {
-		/* park the threads, put the syscall back (shared page) */
+		/*
+		 * Park the threads and make the page writable (a JIT about
+		 * to write): the engine puts the syscall back.
+		 */
 		torn_park_seq = r;
 		torn_round = 0;
 		for (i = 0; i < TORN_THREADS; i++)
 			while (torn_parked[i] != r)
 				sched_yield();
-		torn_rw[TORN_SITE] = 0x0f;
-		torn_rw[TORN_SITE + 1] = 0x05;
-		torn_round = r;
-		want += TORN_RUN_CALLS;
-		torn_wait_calls(want);
-		/* rewritten while both threads loop through the site */
+		if (mprotect(torn_x, PAGE, PROT_READ | PROT_WRITE) != 0)
+			return 5;
+		if (torn_x[TORN_SITE] != 0x0f || torn_x[TORN_SITE + 1] != 0x05)
+			return 10;	/* a stale patch */
 		if (mprotect(torn_x, PAGE, PROT_READ | PROT_EXEC) != 0)
 			return 5;
-		want += TORN_AFTER;
-		torn_wait_calls(want);
+		/* both threads run into it: rewritten while they loop */
+		for (i = 0; i < TORN_THREADS; i++)
+			base[i] = torn_calls[i];
+		torn_round = r;
+		torn_wait_calls(base, TORN_RUN_CALLS);
 	}
 	torn_quit = 1;
 	for (i = 0; i < TORN_THREADS; i++)
@@ -428,8 +507,11 @@ do_torn(void)
 
 		memset(&st, 0, sizeof(st));
 		get_stats(&st);
-		printf("pokes %lu traps %lu\n", (unsigned long)st.poke_sites,
-		       (unsigned long)st.poke_traps);
+		printf("pokes %lu traps %lu lazy %lu forgotten %lu\n",
+		       (unsigned long)st.poke_sites,
+		       (unsigned long)st.poke_traps,
+		       (unsigned long)st.sites_lazy,
+		       (unsigned long)st.sites_forgotten);
 		if (torn_x[TORN_SITE] != 0xff || torn_x[TORN_SITE + 1] != 0xd0)
 			return 7;	/* not rewritten */
 	}
@@ -785,6 +867,13 @@ main(int argc, char **argv)
 
 		if (r != 0) {
 			printf("sigmask step %d failed\n", r);
+			return 1;
+		}
+	} else if (strcmp(c, "jitbytes") == 0) {
+		int r = do_jitbytes();
+
+		if (r != 0) {
+			printf("jitbytes step %d failed\n", r);
 			return 1;
 		}
 	} else if (strcmp(c, "torn") == 0) {
