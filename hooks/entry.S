@@ -135,6 +135,7 @@ zp_gate_start:
  * rsp = S0 - ZP_ENTRY_GAP, (%rsp) = return address.
  */
 .macro ZP_BODY sled
+	mov	%eax, %eax			/* the kernel's nr: 32 bits */
 	cmpl	$0, zp_sud_active(%rip)		/* SUD wanted everywhere? */
 	jne	12f
 13:	cmp	$ZP_KIND_TABLE_LEN, %rax	/* numbers past the table: */
@@ -200,10 +201,18 @@ zp_gate_start:
 	movq	zp_tls_hstack@gottpoff(%rip), %rcx
 	cmpq	$0, %fs:ZP_HSTACK_BUSY(%rcx)	/* a call of ours on it, */
 	jne	43f				/*  interrupted? */
-42:	movq	$1, %fs:ZP_HSTACK_BUSY(%rcx)	/* ours now */
-	mov	%fs:ZP_HSTACK_TOP(%rcx), %rcx	/* top again */
-	mov	%rsp, -8(%rcx)			/* the app's rsp on top... */
-	lea	-8(%rcx), %rsp			/* ...and we below it */
+	/*
+	 * Switch in one instruction, then claim it: a signal before the
+	 * switch finds the stack free (its handler's calls use it and are
+	 * done before we go on), one after it finds rsp on it.
+	 */
+42:	push	%r11				/* vectors flag (app stack) */
+	mov	%rsp, %r11			/* r11 = app rsp - 8 */
+	mov	%fs:ZP_HSTACK_TOP(%rcx), %rsp	/* on the hook stack, at top */
+	movq	$1, %fs:ZP_HSTACK_BUSY(%rcx)	/* ours now */
+	lea	8(%r11), %rcx			/* the app's rsp... */
+	push	%rcx				/* ...on top */
+	mov	(%r11), %r11			/* vectors flag */
 	push	$1				/* switched: clear busy after */
 	jmp	39f
 38:	push	%rsp				/* staying: the same shape */
@@ -221,20 +230,31 @@ zp_gate_start:
 	push	%rdi
 	push	%rsi
 	push	%r11
-	sub	$ZP_STACK_T_SIZE, %rsp		/* a stack_t */
+	sub	$ZP_STACK_T_SIZE, %rsp		/* a stack_t, */
+	movl	$ZP_SS_ONSTACK, ZP_STACK_T_FLAGS(%rsp)	/* "on it" if it fails */
 	mov	$ZP_NR_SIGALTSTACK, %eax
 	xor	%edi, %edi			/* no change */
 	mov	%rsp, %rsi			/* the current one */
 	syscall
-	testl	$ZP_SS_ONSTACK, ZP_STACK_T_FLAGS(%rsp)
-	lea	ZP_STACK_T_SIZE(%rsp), %rsp	/* keeps the flags */
+	mov	ZP_STACK_T_FLAGS(%rsp), %ecx	/* ecx = ss_flags */
+	lea	ZP_STACK_T_SIZE(%rsp), %rsp
 	pop	%r11
 	pop	%rsi
 	pop	%rdi
 	pop	%rax
+	test	$ZP_SS_ONSTACK, %ecx
 	jnz	38b				/* on it: a handler, stay */
+	/*
+	 * An SS_AUTODISARM altstack reads as disabled while its handler
+	 * runs: with one set up, disabled means "in that handler" (and a
+	 * siglongjmp'ed call leaves this thread on its own stacks).
+	 */
+	test	$ZP_SS_DISABLE, %ecx
 	movq	zp_tls_hstack@gottpoff(%rip), %rcx
-	jmp	42b				/* left for good: ours again */
+	jz	42b				/* left for good: ours again */
+	cmpl	$0, %fs:ZP_HSTACK_AUTODISARM(%rcx)
+	jne	38b
+	jmp	42b
 39:	push	%rbp				/* frame: rbp */
 	mov	%rsp, %rbp			/* rbp = frame anchor */
 	push	%rdi				/* -8:  a1 */
@@ -285,7 +305,9 @@ zp_gate_start:
 	 * Raw syscalls, nothing but the registers pushed here on the app's
 	 * stack.  If the mapping fails the call runs where it is.
 	 */
-37:	push	%rax				/* nr */
+37:	cmp	$ZP_NR_EXIT, %eax		/* a thread's end (served): */
+	je	38b				/*  no stack to map for it */
+	push	%rax				/* nr */
 	push	%rdi
 	push	%rsi
 	push	%rdx
@@ -332,20 +354,19 @@ zp_gate_start:
 	/*
 	 * ---- exit (a thread's end): unmap its hook stack first ----
 	 * Only the thread that mapped it (a vfork child or a raw clone
-	 * sharing our TLS must not), and not while running on it.
+	 * sharing our TLS must not), and not while running on it.  Nothing
+	 * goes on the app's stack: it may be free already (Go's exitThread
+	 * has told another thread it may reuse it).  exit never returns, so
+	 * any register may go but rdi (the code, kept in r8).
 	 */
 45:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
 	mov	%fs:ZP_HSTACK_TOP(%rcx), %r11
 	test	%r11, %r11
 	jz	10b				/* none: a plain exit */
-	cmpq	$0, %fs:ZP_HSTACK_BUSY(%rcx)	/* in use (exit from a */
-	jne	10b				/*  handler): leave it */
 	sub	%rsp, %r11
 	cmp	$ZP_STACK_MAP, %r11
 	jbe	10b				/* on it: leave it mapped */
-	push	%rax				/* nr */
-	push	%rdi				/* exit code */
-	push	%rsi
+	mov	%rdi, %r8			/* exit code */
 	mov	$ZP_NR_GETTID, %eax
 	syscall
 	movq	zp_tls_hstack@gottpoff(%rip), %rcx
@@ -353,13 +374,13 @@ zp_gate_start:
 	jne	46f				/* not ours to free */
 	mov	%fs:ZP_HSTACK_TOP(%rcx), %rdi
 	movq	$0, %fs:ZP_HSTACK_TOP(%rcx)	/* forget it, then unmap */
+	movq	$0, %fs:ZP_HSTACK_BUSY(%rcx)
 	sub	$ZP_STACK_MAP, %rdi
 	mov	$ZP_STACK_MAP, %esi
 	mov	$ZP_NR_MUNMAP, %eax
 	syscall
-46:	pop	%rsi
-	pop	%rdi
-	pop	%rax
+46:	mov	%r8, %rdi
+	mov	$ZP_NR_EXIT, %eax
 	jmp	10b
 
 	/* ---- rt_sigreturn: rsp must be exactly the signal frame ---- */

@@ -36,16 +36,19 @@
 #define ZP_HSTACK_TOP		0	/* 0: not mapped yet */
 #define ZP_HSTACK_BUSY		8	/* a hooked call runs on it */
 #define ZP_HSTACK_TID		16	/* the thread that mapped it */
+#define ZP_HSTACK_AUTODISARM	20	/* its sigaltstack is SS_AUTODISARM */
 
 /* Linux uapi values used by the assembly. */
 #define ZP_NR_MMAP		9
 #define ZP_NR_MPROTECT		10
 #define ZP_NR_MUNMAP		11
+#define ZP_NR_EXIT		60
 #define ZP_NR_GETTID		186
 #define ZP_NR_SIGALTSTACK	131
 #define ZP_STACK_T_SIZE		24	/* stack_t */
 #define ZP_STACK_T_FLAGS	8	/* its ss_flags */
 #define ZP_SS_ONSTACK		1
+#define ZP_SS_DISABLE		2
 #define ZP_PROT_RW		0x3	/* PROT_READ | PROT_WRITE */
 /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK */
 #define ZP_MAP_STACK_FLAGS	0x24022

@@ -79,10 +79,14 @@ struct zp_hstack {
 	uintptr_t top;		/* 0: not mapped yet */
 	uintptr_t busy;		/* a hooked call runs on it */
 	int tid;		/* the thread that mapped it frees it at exit */
+	int autodisarm;		/* the thread's sigaltstack is SS_AUTODISARM */
 };
 _Static_assert(offsetof(struct zp_hstack, top) == ZP_HSTACK_TOP, "top");
 _Static_assert(offsetof(struct zp_hstack, busy) == ZP_HSTACK_BUSY, "busy");
 _Static_assert(offsetof(struct zp_hstack, tid) == ZP_HSTACK_TID, "tid");
+_Static_assert(offsetof(struct zp_hstack, autodisarm) ==
+	       ZP_HSTACK_AUTODISARM, "autodisarm");
+ZP_HIDDEN extern ZP_TLS struct zp_hstack zp_tls_hstack;
 
 /* entry.S */
 ZP_HIDDEN extern char zp_gate_start[], zp_gate_end[];

@@ -190,7 +190,10 @@ def case_tinystack():
                            ("vector dispatcher", vec)):
             # jmptiny: again after a siglongjmp left a blocking call;
             # altstack: a handler on a sigaltstack inside one of our calls
-            for case in ("tinystack", "jmptiny", "altstack"):
+            # altauto: the same, the altstack disarmed while in use;
+            # sigstorm: signals at every instruction of the entry
+            for case in ("tinystack", "jmptiny", "altstack", "altauto",
+                         "sigstorm"):
                 r = run([env_path("ZPTEST_MISC"), case], env=env)
                 print(label, case, "rc", r.returncode, r.stdout.strip())
                 check(r.returncode == 0 and r.stdout.strip() == "ok " + case,
@@ -199,6 +202,20 @@ def case_tinystack():
         with open(out) as f:
             calls = int(f.read().split()[0].split("=")[1])
     check(calls > 0, "vector dispatcher never ran")
+
+
+def case_threadexit():
+    """500 threads exit one after the other: no hook stack is left behind,
+    with every call served (count: exit reaches the dispatcher after the
+    unmap) and under SUD alone (exit caught by SUD)."""
+    misc = env_path("ZPTEST_MISC")
+    for label, env in (("native", None), ("pass", hooked_env()),
+                       ("count", hooked_env(ZPHOOKS_DISPATCH="count")),
+                       ("sud", hooked_env(ZPHOOKS_MODE="sud"))):
+        r = run([misc, "threadexit"], env=env)
+        print(label, "rc", r.returncode, r.stdout.strip(), r.stderr.strip())
+        check(r.returncode == 0 and r.stdout.strip() == "ok threadexit",
+              "%s: rc %d %s %s" % (label, r.returncode, r.stdout, r.stderr))
 
 
 def case_served_set():
@@ -527,7 +544,7 @@ CASES = {
     "regs-veccall": case_regs_veccall,
     "served-set": case_served_set,
     "tinystack": case_tinystack,
-    "threadexit": lambda: case_misc("threadexit"),
+    "threadexit": case_threadexit,
     "guard": case_guard,
     "live": lambda: case_guard(busy=True),
     "forkcb": case_forkcb,

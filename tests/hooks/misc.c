@@ -50,6 +50,11 @@
  *   altstack     a SIGALRM handler on a sigaltstack (SA_ONSTACK) makes
  *                syscalls while it interrupts blocking nanosleeps (a call
  *                of ours on the hook stack): both give the right results
+ *   altauto      the same with an SS_AUTODISARM sigaltstack (the kernel
+ *                disarms it while its handler runs)
+ *   sigstorm     another thread sends SIGUSR1 to this one non-stop (up
+ *                to 200,000 or 2 s) while it calls getppid; the handler
+ *                calls getppid too: every result right, nothing dies
  *   threadexit   500 threads one after the other, each making a syscall
  *                (its hook stack gets mapped) and exiting: the process
  *                keeps no more than a few mappings more than before
@@ -734,6 +739,102 @@ altstack(void)
 	return alt_hits < ALTSTACK_HITS || alt_bad != 0;
 }
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
+#endif
+
+/* altauto: the same on an SS_AUTODISARM sigaltstack */
+static int
+altauto(void)
+{
+	struct sigaction sa = { .sa_handler = altstack_alarm,
+				.sa_flags = SA_ONSTACK | SA_RESTART };
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } };
+	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE,
+		       .ss_flags = (int)SS_AUTODISARM };
+	struct timespec ts = { 0, 2000000 };
+	uint64_t spins = 0;
+
+	alt_hits = 0;
+	alt_ppid = getppid();
+	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) != 0 ||
+	    sigaction(SIGALRM, &sa, NULL) != 0 ||
+	    setitimer(ITIMER_REAL, &it, NULL) != 0)
+		return 1;
+	while (alt_hits < ALTSTACK_HITS && spins++ < 100000) {
+		nanosleep(&ts, NULL);
+		if (getppid() != alt_ppid)
+			return 1;
+	}
+	it = (struct itimerval){ 0 };
+	setitimer(ITIMER_REAL, &it, NULL);
+	return alt_hits < ALTSTACK_HITS || alt_bad != 0;
+}
+
+/*
+ * sigstorm: another thread sends SIGUSR1 to this one as fast as it can
+ * while it makes syscalls; the handler (on this thread's stack) makes
+ * its own.  Signals land at every instruction of the entry, the stack
+ * switch included.
+ */
+#define STORM_SIGNALS	200000
+#define STORM_NS	(2ULL * 1000000000ULL)
+
+static volatile int storm_stop;
+static volatile long storm_hits, storm_bad;
+static pid_t storm_tid;
+
+static void
+storm_usr1(int sig)
+{
+	(void)sig;
+	if (syscall(SYS_getppid) != alt_ppid)
+		storm_bad++;
+	storm_hits++;
+}
+
+static void *
+storm_thread(void *arg)
+{
+	pid_t pid = getpid();
+	long i;
+
+	(void)arg;
+	for (i = 0; i < STORM_SIGNALS && !storm_stop; i++)
+		syscall(SYS_tgkill, pid, storm_tid, SIGUSR1);
+	return NULL;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int
+sigstorm(void)
+{
+	struct sigaction sa = { .sa_handler = storm_usr1,
+				.sa_flags = SA_RESTART };
+	uint64_t t0 = now_ns();
+	pthread_t t;
+
+	alt_ppid = getppid();
+	storm_tid = (pid_t)syscall(SYS_gettid);
+	if (sigaction(SIGUSR1, &sa, NULL) != 0 ||
+	    pthread_create(&t, NULL, storm_thread, NULL) != 0)
+		return 1;
+	while (now_ns() - t0 < STORM_NS && storm_hits < STORM_SIGNALS / 4)
+		if (syscall(SYS_getppid) != alt_ppid)
+			storm_bad++;
+	storm_stop = 1;
+	pthread_join(t, NULL);
+	return storm_bad != 0 || storm_hits == 0;
+}
+
 #define THREADEXIT_N		500
 #define THREADEXIT_SLACK	8
 
@@ -893,6 +994,12 @@ main(int argc, char **argv)
 	} else if (strcmp(c, "textdata") == 0) {
 		if (memcmp(textdata_fn(), textdata_want,
 			   sizeof(textdata_want)) != 0)
+			return 1;
+	} else if (strcmp(c, "altauto") == 0) {
+		if (altauto() != 0)
+			return 1;
+	} else if (strcmp(c, "sigstorm") == 0) {
+		if (sigstorm() != 0)
 			return 1;
 	} else if (strcmp(c, "altstack") == 0) {
 		if (altstack() != 0)
