@@ -710,8 +710,18 @@ bond_sys_sendmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	struct mmsghdr *v = (struct mmsghdr *)a2;
 	unsigned int i;
 
-	if (sk == NULL)
+	if (sk == NULL) {
+		/* as sendmsg: the messages before one passing a stack fd go */
+		unsigned int n = (unsigned int)a3 > UIO_MAXIOV ? UIO_MAXIOV :
+			(unsigned int)a3;
+
+		for (i = 0; v != NULL && i < n; i++)
+			if (passes_stack_fd(&v[i].msg_hdr))
+				return i == 0 ? -EOPNOTSUPP :
+					bond_kernel(SYS_sendmmsg, a1, a2, i, a4,
+						    0, 0);
 		return KERNEL(SYS_sendmmsg);
+	}
 	if (v == NULL)
 		return -EFAULT;
 	for (i = 0; i < (unsigned int)a3; i++) {

@@ -71,7 +71,7 @@ struct zp_frame {
 	long a2;	/* rsi */
 	long a1;	/* rdi */
 	long rbp;
-	long ret;	/* return address into the site or stub */
+	long switched;	/* 1: on the hook stack, busy cleared after */
 };
 
 /* This thread's hook stack, mapped and used by entry.S (zp_asm.h). */

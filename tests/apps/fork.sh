@@ -9,7 +9,8 @@
 # children SIGKILLed while they use the stack (some while holding the stack
 # lock) are all released, the lock is taken back from the dead, and the
 # parent still accepts and answers; and what zpnet refuses: a stack socket
-# passed with SCM_RIGHTS fails with EOPNOTSUPP, said once; one left open
+# passed with SCM_RIGHTS fails with EOPNOTSUPP, said once (sendmmsg: the
+# messages before it are sent); one left open
 # across exec is said once.
 # usage: fork.sh ZPNET_BINARY
 set -u
@@ -107,6 +108,42 @@ grep -qE '^zpnet\[[0-9]+\]: cannot be passed|^zpnet\[[0-9]+\]: fd [0-9]+ is a so
 	fail "the refusal is not one 'zpnet[PID]: ...' line"
 grep -qE 'zpnet\[[0-9]+\]: zpnet:|^$' <<< "$out" && fail "doubled log prefix or an empty line"
 echo "ok: SCM_RIGHTS of a stack socket: EOPNOTSUPP, said once (one log line); kernel fds pass"
+
+# sendmmsg: the messages before the one passing a stack socket are sent
+out=$(zpns_z timeout 60 "$ZPNET" run -c "$ZCFG" -- python3 -c '
+import ctypes, errno, socket
+libc = ctypes.CDLL(None, use_errno=True)
+class Iov(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_char_p), ("len", ctypes.c_size_t)]
+class Cmsg(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_size_t), ("level", ctypes.c_int),
+                ("type", ctypes.c_int), ("fd", ctypes.c_int), ("pad", ctypes.c_int)]
+class Msg(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint),
+                ("iov", ctypes.POINTER(Iov)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class MMsg(ctypes.Structure):
+    _fields_ = [("hdr", Msg), ("len", ctypes.c_uint)]
+s = socket.socket()
+a, b = socket.socketpair()
+iov = Iov(b"x", 1)
+def send(fds):
+    v = (MMsg * len(fds))()
+    keep = []
+    for i, fd in enumerate(fds):
+        c = Cmsg(20, socket.SOL_SOCKET, socket.SCM_RIGHTS, fd, 0)
+        keep.append(c)
+        v[i].hdr.iov = ctypes.pointer(iov)
+        v[i].hdr.iovlen = 1
+        v[i].hdr.control = ctypes.addressof(c)
+        v[i].hdr.controllen = 24
+    r = libc.sendmmsg(a.fileno(), v, len(fds), 0)
+    return r if r >= 0 else errno.errorcode[ctypes.get_errno()]
+print("mmsg", send([b.fileno(), s.fileno(), b.fileno()]), send([s.fileno(), b.fileno()]))' 2>&1)
+echo "$out" | grep -qE '^mmsg 1 (EOPNOTSUPP|ENOTSUP)$' ||
+	fail "sendmmsg passing a stack socket: want 1 sent, then EOPNOTSUPP: $out"
+echo "ok: sendmmsg sends the messages before the one passing a stack socket, then EOPNOTSUPP"
 
 # A stack socket left open across exec cannot follow: said once, before
 # (zpoline and sud catch execve; libc's exec functions reach the kernel
