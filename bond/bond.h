@@ -493,6 +493,13 @@ int bond_epoll_collect(struct bond_epoll *ep, void *events, int maxevents);
 extern bool (*bond_epoll_out_ok)(void *p, size_t n);
 unsigned int bond_epoll_count(const struct bond_epoll *ep);
 int bond_epoll_kfd(const struct bond_epoll *ep);
+/*
+ * The app closed the set's fd while an epoll_wait still uses it: the
+ * waiter goes on with dup_fd, a dup of the kernel's part, which the last
+ * user closes (bond_epoll_owned_kfd: that fd, else -1) before the free.
+ */
+void bond_epoll_keep_kfd(struct bond_epoll *ep, int dup_fd);
+int bond_epoll_owned_kfd(const struct bond_epoll *ep);
 
 /* ---- errors ---- */
 

@@ -27,6 +27,7 @@
  * (on Linux the other waiters would sleep on until the next event).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -67,15 +68,49 @@ struct bond_epoll {
 	uint64_t cursor;	/* bond_ev_gen read up to */
 	uint64_t token;		/* names it in this process (EPOLLEXCLUSIVE) */
 	unsigned int refs;	/* the fd table's, and each epoll_wait's */
+	int own_kfd;		/* kfd is our dup (the app closed its fd) */
+	struct bond_epoll *next_free;
 };
 
 static uint64_t last_token;
 
+/*
+ * Sets are never given back to malloc: epoll_wait's fast path reads the
+ * count of a set it found in the fd table without the lock, and another
+ * thread may be freeing it then; a freed set reads as empty (the kernel
+ * then answers for the fd, which is closed or names another set by then).
+ */
+static struct bond_epoll *free_sets;
+static atomic_flag free_lock = ATOMIC_FLAG_INIT;
+
+static void
+free_lock_take(void)
+{
+	while (atomic_flag_test_and_set_explicit(&free_lock,
+						 memory_order_acquire))
+		;
+}
+
+static void
+free_lock_drop(void)
+{
+	atomic_flag_clear_explicit(&free_lock, memory_order_release);
+}
+
 struct bond_epoll *
 bond_epoll_new(int kfd)
 {
-	struct bond_epoll *ep = calloc(1, sizeof(*ep));
+	struct bond_epoll *ep;
 
+	free_lock_take();
+	ep = free_sets;
+	if (ep != NULL)
+		free_sets = ep->next_free;
+	free_lock_drop();
+	if (ep != NULL)
+		memset(ep, 0, sizeof(*ep));
+	else
+		ep = calloc(1, sizeof(*ep));
 	if (ep != NULL) {
 		ep->kfd = kfd;
 		ep->free = ep->rhead = ep->rtail = NIL;
@@ -104,19 +139,38 @@ bond_epoll_free(struct bond_epoll *ep)
 		return;
 	free(ep->items);
 	free(ep->bucket);
-	free(ep);
+	ep->items = NULL;
+	ep->bucket = NULL;
+	__atomic_store_n(&ep->n, 0, __ATOMIC_RELEASE);
+	free_lock_take();
+	ep->next_free = free_sets;
+	free_sets = ep;
+	free_lock_drop();
 }
 
 unsigned int
 bond_epoll_count(const struct bond_epoll *ep)
 {
-	return ep->n;
+	return __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE);
 }
 
 int
 bond_epoll_kfd(const struct bond_epoll *ep)
 {
-	return ep->kfd;
+	return __atomic_load_n(&ep->kfd, __ATOMIC_ACQUIRE);
+}
+
+void
+bond_epoll_keep_kfd(struct bond_epoll *ep, int dup_fd)
+{
+	__atomic_store_n(&ep->kfd, dup_fd, __ATOMIC_RELEASE);
+	ep->own_kfd = 1;
+}
+
+int
+bond_epoll_owned_kfd(const struct bond_epoll *ep)
+{
+	return ep->own_kfd ? ep->kfd : -1;
 }
 
 static unsigned int

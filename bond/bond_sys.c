@@ -139,8 +139,16 @@ fd_release(int fd)
 	case BOND_FD_EPOLL:
 		bond_fd_clear(fd);
 		bond_enter();
-		if (bond_epoll_unref(obj))	/* no epoll_wait on it */
+		if (bond_epoll_unref(obj)) {	/* no epoll_wait on it */
 			bond_epoll_free(obj);
+		} else {
+			/* a waiter goes on with the kernel's part, as Linux's */
+			long d = bond_kernel(SYS_fcntl, bond_epoll_kfd(obj),
+					     F_DUPFD_CLOEXEC, 0, 0, 0, 0);
+
+			if (d >= 0)
+				bond_epoll_keep_kfd(obj, (int)d);
+		}
 		bond_leave();
 		break;
 	case BOND_FD_KERNEL:

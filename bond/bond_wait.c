@@ -230,9 +230,14 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		}
 	}
 	if (bond_epoll_unref(ep)) {	/* closed meanwhile: the last user */
+		int kfd;
+
 		bond_enter();
+		kfd = bond_epoll_owned_kfd(ep);	/* set by close, locked */
 		bond_epoll_free(ep);
 		bond_leave();
+		if (kfd >= 0)
+			bond_kernel(SYS_close, kfd, 0, 0, 0, 0, 0);
 	}
 	return r;
 }

@@ -734,6 +734,33 @@ check_epoll_close_while_waiting(void)
 	CHECK(w.n == 1 && w.data == 77,
 	      "epoll_wait goes on after another thread closed the set: the "
 	      "socket reported (%d)", w.n);
+	{
+		/* the same with a kernel fd in the set: it is reported too */
+		struct epoll_event pev = { .events = EPOLLIN, .data.u64 = 88 };
+		char c;
+		int p[2];
+
+		CHECK(read_full(s, &c, 1) == 1, "the echo of the first part");
+		w.ep = epoll_create1(0);
+		w.n = -2;
+		ev.data.u64 = 77;
+		CHECK(pipe(p) == 0 &&
+		      epoll_ctl(w.ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
+		      epoll_ctl(w.ep, EPOLL_CTL_ADD, p[0], &pev) == 0 &&
+		      pthread_create(&th, NULL, epoll_wait_thread, &w) == 0,
+		      "epoll close while waiting: a set with a pipe and a socket");
+		usleep(100000);
+		close(w.ep);
+		usleep(50000);
+		write(p[1], "z", 1);
+		pthread_join(th, NULL);
+		CHECK(w.n == 1 && w.data == 88,
+		      "epoll_wait goes on after another thread closed the set: "
+		      "the pipe reported (%d, %llu)", w.n,
+		      (unsigned long long)w.data);
+		close(p[0]);
+		close(p[1]);
+	}
 	close(s);
 }
 
