@@ -1,5 +1,6 @@
 #!/bin/bash
-# Go under zpnet (zpoline): programs built here with Debian's golang-go,
+# Go under zpnet ([hooks] mode from ZPNET_HOOKS_MODE, zpoline by default; the
+# suite runs zpoline and sud): programs built here with Debian's golang-go,
 # dynamically linked (net uses cgo). Go makes its own `syscall` instructions
 # from goroutine stacks that may have only a few hundred bytes left; the
 # hook's C path must run on its own stack.

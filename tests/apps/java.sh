@@ -8,6 +8,8 @@
 # 100 requests, each answer checked against the kernel run's, on the
 # kernel, under `zpnet run --hooks-only` (the engine alone) and under
 # `zpnet run` (served by the stack).
+# [hooks] mode from ZPNET_HOOKS_MODE (zpoline by default; the suite runs
+# zpoline and sud).
 # usage: java.sh ZPNET_BINARY
 set -u
 ZPNET=$1
