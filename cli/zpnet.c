@@ -1,7 +1,7 @@
 /*
  * zpnet: run an unmodified program on zpnet's user-space TCP/IP stack.
  *
- *   zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM ARGS...
+ *   zpnet run [-c CONFIG] [--hooks-only] [--allow-static] -- PROGRAM ARGS...
  *   zpnet check -c CONFIG [-- PROGRAM]
  *   zpnet stats [OPTIONS] [PID...]
  *   zpnet --help
@@ -44,7 +44,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: zpnet run [-c CONFIG] [--hooks-only] -- PROGRAM [ARGS...]\n"
+		"usage: zpnet run [-c CONFIG] [--hooks-only] [--allow-static] -- PROGRAM [ARGS...]\n"
 		"       zpnet check -c CONFIG [-- PROGRAM]\n"
 		"       zpnet stats [OPTIONS] [PID...]\n"
 		"       zpnet --help\n"
@@ -60,6 +60,10 @@ usage(FILE *f)
 		"  -c CONFIG    config file (default: $%s); see configs/README.md\n"
 		"  --hooks-only catch system calls but serve nothing: every call goes\n"
 		"               to the kernel (to tell hooks problems from stack ones)\n"
+		"  --allow-static\n"
+		"               run a statically linked PROGRAM on the kernel stack\n"
+		"               (refused without it: zpnet cannot load into it); the\n"
+		"               dynamically linked programs it execs are served\n"
 		"\n"
 		"Environment: %s (path of %s, default: next to zpnet),\n"
 		"ZPNET_LOG (error|warning|notice|info|debug, overrides the config),\n"
@@ -188,25 +192,35 @@ image_kind(const char *path)
 
 /*
  * libzpnet.so arrives through the dynamic loader (LD_PRELOAD): a statically
- * linked PROGRAM never loads it. Said before the launch, not found out
- * afterwards; the program still runs (a static wrapper may exec a server
- * that zpnet does serve).
+ * linked PROGRAM never loads it. Loading it with an ELF loader of our own
+ * (the launcher maps the program, builds its stack and auxv, and jumps to
+ * it with the engine in place) is not done: the program's own libc (or Go
+ * runtime) takes the thread pointer (%fs, arch_prctl) and the process's
+ * start-up (brk, signals, TLS), which libzpnet's glibc needs as well; two
+ * C runtimes cannot share them. So it is refused, said before anything
+ * runs, never left to the kernel without a word; --allow-static runs it
+ * on the kernel stack (a static wrapper that execs a dynamically linked
+ * server, which is served). level: "error" or "warning".
  */
 static void
-warn_static(const char *path, const char *script)
+say_static(const char *level, const char *path, const char *script)
 {
 	if (script != NULL)
-		fprintf(stderr, "zpnet: warning: %s runs under %s, which is "
-			"statically linked: zpnet loads through the dynamic loader "
-			"(LD_PRELOAD), which it does not have, so the script's "
-			"sockets stay on the kernel stack; use a dynamically "
-			"linked interpreter to use zpnet\n", script, path);
+		fprintf(stderr, "zpnet: %s: %s runs under %s, which is "
+			"statically linked: zpnet loads into a process through "
+			"the dynamic loader (LD_PRELOAD), which a static program "
+			"does not have, so zpnet cannot serve the script's "
+			"sockets; use a dynamically linked interpreter, or pass "
+			"--allow-static to run it on the kernel stack\n", level,
+			script, path);
 	else
-		fprintf(stderr, "zpnet: warning: %s is statically linked: zpnet "
-			"loads through the dynamic loader (LD_PRELOAD), which it "
-			"does not have, so its sockets stay on the kernel stack "
-			"(a dynamically linked program it execs is served); run a "
-			"dynamically linked build to use zpnet\n", path);
+		fprintf(stderr, "zpnet: %s: %s is statically linked: zpnet "
+			"loads into a process through the dynamic loader "
+			"(LD_PRELOAD), which a static program does not have, so "
+			"zpnet cannot serve its sockets; run a dynamically linked "
+			"build, or pass --allow-static to run it on the kernel "
+			"stack (a dynamically linked program it execs is "
+			"served)\n", level, path);
 }
 
 /* A script's interpreter (#!PATH), if path is one. */
@@ -234,23 +248,23 @@ script_interpreter(const char *path, char *out, size_t outlen)
 	return true;
 }
 
-/* Returns false when PROGRAM cannot be served (said), true otherwise. */
+/* Returns false when PROGRAM cannot be served (said at level), else true. */
 static bool
-check_program(const char *name)
+check_program(const char *name, const char *level)
 {
 	char path[PATH_MAX], interp[PATH_MAX];
 
 	if (!find_program(name, path, sizeof(path)))
 		return true;
 	if (image_kind(path) == ZPNET_IMAGE_STATIC) {
-		warn_static(path, NULL);
+		say_static(level, path, NULL);
 		return false;
 	}
 	/* A script is served when its interpreter is (env execs another:
 	 * that one is checked by the loader, not here). */
 	if (script_interpreter(path, interp, sizeof(interp)) &&
 	    image_kind(interp) == ZPNET_IMAGE_STATIC) {
-		warn_static(interp, path);
+		say_static(level, interp, path);
 		return false;
 	}
 	return true;
@@ -317,16 +331,17 @@ cmd_check(int argc, char **argv)
 	}
 	if (diagnose(path) < 0)
 		return ZPNET_EXIT_ENV;
-	/* ready all the same: the program runs, on the kernel stack */
 	if (program != NULL) {
 		char found[PATH_MAX];
 
 		if (!find_program(program, found, sizeof(found)))
 			fprintf(stderr, "zpnet: warning: %s: no such program (PATH); "
 				"give its path\n", program);
-		else if (check_program(program))
+		else if (check_program(program, "error"))
 			fprintf(stderr, "zpnet: ok: %s loads zpnet (dynamically linked)\n",
 				found);
+		else
+			return ZPNET_EXIT_ENV;	/* `run` refuses it */
 	}
 	fprintf(stderr, "zpnet: ready\n");
 	return ZPNET_EXIT_OK;
@@ -337,7 +352,7 @@ cmd_run(int argc, char **argv)
 {
 	const char *path = getenv(ZPNET_ENV_CONFIG), *old;
 	char lib[PATH_MAX], abs[PATH_MAX], *preload;
-	bool hooks_only = false;
+	bool hooks_only = false, allow_static = false;
 	int i;
 
 	for (i = 0; i < argc; i++) {
@@ -349,6 +364,8 @@ cmd_run(int argc, char **argv)
 			path = argv[++i];
 		} else if (strcmp(argv[i], "--hooks-only") == 0) {
 			hooks_only = true;
+		} else if (strcmp(argv[i], "--allow-static") == 0) {
+			allow_static = true;
 		} else if (argv[i][0] == '-') {
 			usage(stderr);
 			return ZPNET_EXIT_USAGE;
@@ -370,7 +387,9 @@ cmd_run(int argc, char **argv)
 		return ZPNET_EXIT_ENV;
 	if (find_lib(lib, sizeof(lib)) < 0)
 		return ZPNET_EXIT_ENV;
-	(void)check_program(argv[i]);
+	if (!check_program(argv[i], allow_static ? "warning" : "error") &&
+	    !allow_static)
+		return ZPNET_EXIT_ENV;
 	if (realpath(path, abs) == NULL) {
 		fprintf(stderr, "zpnet: error: %s: %s\n", path, strerror(errno));
 		return ZPNET_EXIT_ENV;

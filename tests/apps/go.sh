@@ -11,6 +11,9 @@
 #  - httpd (net/http): 4 parallel curl clients x 500 keep-alive requests,
 #    once on the kernel, then 5 rounds under zpnet; every answer right and
 #    the server alive after each round.
+#  - httpd built with CGO_ENABLED=0 (statically linked): zpnet run refuses
+#    it (exit 1, the reason, it never ran); with --allow-static it runs
+#    on the kernel stack and answers.
 # usage: go.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -27,6 +30,12 @@ for p in httpd rawsys; do
 	file -L "$TMP/$p/$p" | grep -q 'dynamically linked' ||
 		fail "$p is not dynamically linked: $(file -L "$TMP/$p/$p")"
 done
+# the same httpd without cgo: statically linked
+(cd "$TMP/httpd" && CGO_ENABLED=0 go build -o "$TMP/httpd/httpd-static" .) \
+	> "$TMP/build-static.log" 2>&1 ||
+	fail "go build httpd-static failed: $(tail -5 "$TMP/build-static.log")"
+file -L "$TMP/httpd/httpd-static" | grep -q 'statically linked' ||
+	fail "httpd-static is not statically linked: $(file -L "$TMP/httpd/httpd-static")"
 
 # ---- rawsys ----
 UPORT=7400
@@ -86,4 +95,23 @@ for round in 1 2 3 4 5; do
 	wait "$ZPNS_LAST" 2>/dev/null
 	echo "ok zpnet httpd round $round: 4 x 500"
 done
+# ---- a static Go server: refused, or on the kernel with --allow-static ----
+out=$(zpns_z timeout 20 "$ZPNET" run -c "$ZCFG" -- "$TMP/httpd/httpd-static" $Z_ADDR:$PORT 2>&1)
+rc=$?
+[ $rc = 1 ] || fail "static httpd: zpnet run exited $rc, want 1 (refused): $out"
+grep -q 'httpd-static is statically linked.*cannot serve its sockets.*--allow-static' <<< "$out" ||
+	fail "static httpd: no refusal naming the limit: $out"
+grep -q '^ready' <<< "$out" && fail "static httpd: refused, yet it ran"
+echo "ok: a static Go server is refused, with the reason and --allow-static"
+zpns_z ip addr add $Z_ADDR/24 dev vz0
+zpns_bg_z "$TMP/static.log" "$ZPNET" run -c "$ZCFG" --allow-static -- "$TMP/httpd/httpd-static" $Z_ADDR:$PORT
+wait_tcp zpns_k $Z_ADDR $PORT 20 || fail "static httpd with --allow-static did not listen"
+got=$(zpns_k timeout 10 curl -s "http://$Z_ADDR:$PORT/static")
+[ "$got" = "hello static" ] || fail "static httpd on the kernel answered '$got'"
+grep -q 'warning: .*httpd-static is statically linked' "$TMP/static.log" ||
+	fail "static httpd with --allow-static: no warning"
+kill -TERM -- "-$ZPNS_LAST"
+wait "$ZPNS_LAST" 2>/dev/null
+zpns_z ip addr del $Z_ADDR/24 dev vz0
+echo "ok: with --allow-static it runs on the kernel stack, with a warning"
 echo PASS

@@ -4,8 +4,9 @@
 # exit and a message that names the fix; a second process finding the port
 # taken runs on the kernel stack with a warning; the app's getopt state
 # survives DPDK's start-up; DPDK loads only the drivers the config names;
-# a statically linked PROGRAM (or a script's static interpreter) is warned
-# about by run and by check -- PROGRAM.
+# a statically linked PROGRAM (or a script's static interpreter) is refused
+# by run (exit 1, the message names --allow-static, which runs it on the
+# kernel) and by check -- PROGRAM.
 # usage: launcher.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -120,19 +121,29 @@ zpns_wait_ready "$TMP/first.log" 20 || fail "first process did not start"
 expect 0 'in use by another process.*kernel stack' \
 	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- python3 -c "$sock" 0
 
-# A statically linked PROGRAM cannot load zpnet: said before it runs.
-printf 'int main(void) { return 3; }\n' > "$TMP/static.c"
+# A statically linked PROGRAM cannot load zpnet: refused before it runs
+# (it would print "ran"), unless --allow-static puts it on the kernel.
+printf '#include <stdio.h>\nint main(void) { puts("ran"); return 3; }\n' > "$TMP/static.c"
 cc -static -o "$TMP/static" "$TMP/static.c" || fail "cannot build a static test program"
-expect 3 'static.* is statically linked.*LD_PRELOAD' \
+expect 1 'error: .*static is statically linked.*LD_PRELOAD.*--allow-static' \
 	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- "$TMP/static"
-# zpnet check -- PROGRAM says the same before anything runs, and for a
-# script whose interpreter is static; a dynamic program is ok.
-expect 0 'static.* is statically linked.*LD_PRELOAD' \
+zpns_z "$ZPNET" run -c "$TMP/good.ini" -- "$TMP/static" 2>/dev/null | grep -q ran &&
+	fail "a refused static program ran"
+expect 3 'warning: .*static is statically linked' \
+	zpns_z "$ZPNET" run -c "$TMP/good.ini" --allow-static -- "$TMP/static"
+zpns_z "$ZPNET" run -c "$TMP/good.ini" --allow-static -- "$TMP/static" 2>/dev/null | grep -q '^ran$' ||
+	fail "--allow-static did not run the static program"
+# zpnet check -- PROGRAM says the same before anything runs (not ready:
+# run would refuse), and for a script whose interpreter is static; a
+# dynamic program is ok.
+expect 1 'error: .*static is statically linked.*LD_PRELOAD' \
 	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- "$TMP/static"
 printf '#!%s\n' "$TMP/static" > "$TMP/script"
 chmod +x "$TMP/script"
-expect 0 'script runs under .*static, which is statically linked' \
+expect 1 'script runs under .*static, which is statically linked' \
 	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- "$TMP/script"
+expect 1 'script runs under .*static, which is statically linked' \
+	zpns_z "$ZPNET" run -c "$TMP/good.ini" -- "$TMP/script"
 expect 0 'ok: [^ ]*/true loads zpnet' \
 	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- true
 expect 0 'nosuchprogram: no such program' \
