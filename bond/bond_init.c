@@ -573,12 +573,20 @@ bond_stack_start(void)
 	return bond_active;
 }
 
+bool bond_preload_bypass;
+/* defined by bond_preload.c: in libzpnet-preload.so, not in libzpnet.so */
+extern const bool bond_has_wrappers __attribute__((weak));
+
 static void
 start_hooks(void)
 {
 	char err[NS_ERR_MAX];
 
 	if (strcmp(bond_hooks_cfg.mode, "preload") == 0) {
+		if (&bond_has_wrappers == NULL)
+			die(ns_cfg.path, "[hooks] mode = preload needs "
+			    "libzpnet-preload.so, which wraps libc's functions "
+			    "(zpnet run picks it): LD_PRELOAD=.../libzpnet-preload.so");
 		pthread_atfork(bond_fork_prepare, fork_parent_preload,
 			       bond_fork_child);
 		bond_fork_settles = true;

@@ -1,8 +1,8 @@
 /*
- * The preload front-end: libc's socket, I/O and wait functions, interposed
- * with LD_PRELOAD, call the same handlers as the syscall dispatcher and
- * turn their -errno into errno. It is [hooks] mode = preload, and the way
- * bond runs without the zpoline engine.
+ * The preload front-end (libzpnet-preload.so only): libc's socket, I/O and
+ * wait functions, interposed with LD_PRELOAD, call the same handlers as the
+ * syscall dispatcher and turn their -errno into errno. It is [hooks] mode =
+ * preload, and the way bond runs without the zpoline engine.
  *
  * While bond_guard is set (zpnet's own calls: DPDK, lwIP, logging) a
  * wrapper goes straight to the kernel.
@@ -52,7 +52,8 @@ to_libc(long r)
 	bond_sys_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
 			(long)(a5), (long)(a6))))
 
-bool bond_preload_bypass;
+/* This library has them: [hooks] mode = preload can run (bond_init.c). */
+const bool bond_has_wrappers = true;
 
 /*
  * fork: libc's, then (preload mode) the parent tells the stack the

@@ -246,7 +246,8 @@ bond_sys_rt_sigaction(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 /* ---- preload mode: libc's functions (with the engine, its syscall
- * reaches bond_sys_rt_sigaction instead) ---- */
+ * reaches bond_sys_rt_sigaction instead); exported by libzpnet-preload.so
+ * only ---- */
 
 #define BOND_EXPORT	__attribute__((visibility("default")))
 
@@ -262,6 +263,7 @@ real_sigaction(void)
 	return fn;
 }
 
+#ifdef BOND_PRELOAD_WRAPPERS
 BOND_EXPORT int
 sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 {
@@ -302,6 +304,7 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *oact)
 	}
 	return r;
 }
+#endif /* BOND_PRELOAD_WRAPPERS */
 
 /*
  * SIGSEGV and SIGBUS become bond's for good (once the stack serves): a
@@ -339,6 +342,7 @@ bond_fault_install(void)
 	}
 }
 
+#ifdef BOND_PRELOAD_WRAPPERS
 /* signal() as glibc's: BSD semantics (SA_RESTART, the signal blocked in
  * its handler). */
 static __sighandler_t
@@ -378,3 +382,4 @@ sysv_signal(int sig, __sighandler_t h)
 
 BOND_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 	__attribute__((alias("sysv_signal")));
+#endif /* BOND_PRELOAD_WRAPPERS */

@@ -31,6 +31,7 @@
 #define ZPNET_ENV_LIB		"ZPNET_LIB"
 #define ZPNET_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
 #define ZPNET_LIB_NAME		"libzpnet.so"
+#define ZPNET_PRELOAD_LIB_NAME	"libzpnet-preload.so"	/* mode = preload */
 
 enum zpnet_exit {
 	ZPNET_EXIT_OK = 0,
@@ -65,12 +66,14 @@ usage(FILE *f)
 		"               (refused without it: zpnet cannot load into it); the\n"
 		"               dynamically linked programs it execs are served\n"
 		"\n"
-		"Environment: %s (path of %s, default: next to zpnet),\n"
+		"Environment: %s (path of %s, or of %s for\n"
+		"[hooks] mode = preload; default: next to zpnet),\n"
 		"ZPNET_LOG (error|warning|notice|info|debug, overrides the config),\n"
 		"ZPNET_STATS (a file: at exit, append the stack's counters to it).\n"
 		"Exit status: 0 ok, %d config or environment problem, %d usage;\n"
 		"`run` exits with PROGRAM's status.\n",
-		ZPNET_ENV_CONFIG, ZPNET_ENV_LIB, ZPNET_LIB_NAME, ZPNET_EXIT_ENV,
+		ZPNET_ENV_CONFIG, ZPNET_ENV_LIB, ZPNET_LIB_NAME,
+		ZPNET_PRELOAD_LIB_NAME, ZPNET_EXIT_ENV,
 		ZPNET_EXIT_USAGE);
 }
 
@@ -270,24 +273,30 @@ check_program(const char *name, const char *level)
 	return true;
 }
 
-/* libzpnet.so: $ZPNET_LIB, or next to this executable (build or install). */
+/*
+ * The library: $ZPNET_LIB, or next to this executable (build or install):
+ * libzpnet.so, or libzpnet-preload.so for [hooks] mode = preload (the one
+ * that wraps libc's functions).
+ */
 static int
 find_lib(char *out, size_t outlen)
 {
 	static const char *const rel[] = {
-		"../bond/" ZPNET_LIB_NAME,			/* build tree */
-		"../lib/x86_64-linux-gnu/" ZPNET_LIB_NAME,	/* Debian prefix */
-		"../lib64/" ZPNET_LIB_NAME,
-		"../lib/" ZPNET_LIB_NAME,
+		"../bond/",			/* build tree */
+		"../lib/x86_64-linux-gnu/",	/* Debian prefix */
+		"../lib64/",
+		"../lib/",
 	};
 	const char *env = getenv(ZPNET_ENV_LIB);
+	const char *name = strcmp(bond_hooks_cfg.mode, "preload") == 0 ?
+		ZPNET_PRELOAD_LIB_NAME : ZPNET_LIB_NAME;
 	char exe[PATH_MAX], *dir;
 	ssize_t n;
 
 	if (env != NULL && *env != '\0') {
 		if (access(env, R_OK) != 0) {
 			fprintf(stderr, "zpnet: error: %s=%s: %s; point it at %s\n",
-				ZPNET_ENV_LIB, env, strerror(errno), ZPNET_LIB_NAME);
+				ZPNET_ENV_LIB, env, strerror(errno), name);
 			return -1;
 		}
 		snprintf(out, outlen, "%s", env);
@@ -301,12 +310,12 @@ find_lib(char *out, size_t outlen)
 	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 		char cand[PATH_MAX];
 
-		snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
+		snprintf(cand, sizeof(cand), "%s/%s%s", dir, rel[i], name);
 		if (access(cand, R_OK) == 0 && realpath(cand, out) != NULL)
 			return 0;
 	}
 	fprintf(stderr, "zpnet: error: cannot find %s next to %s; set %s=/path/to/%s\n",
-		ZPNET_LIB_NAME, exe, ZPNET_ENV_LIB, ZPNET_LIB_NAME);
+		name, exe, ZPNET_ENV_LIB, name);
 	return -1;
 }
 

@@ -33,6 +33,7 @@
 #include "zpnet_stats.h"
 
 #define ST_LIB		"libzpnet.so"
+#define ST_LIB_PRELOAD	"libzpnet-preload.so"	/* [hooks] mode = preload */
 #define ST_LINE_MAX	4096
 #define ST_PIDS_MAX	4096
 #define ST_IO_S		5	/* per read or write */
@@ -149,8 +150,9 @@ parse_pid(const char *s, long *out)
 	return true;
 }
 
-/* Does the process have libzpnet.so mapped? (Its maps are readable to
- * root and to its own user only: that is "may see".) */
+/* Does the process have libzpnet.so (or libzpnet-preload.so) mapped? (Its
+ * maps are readable to root and to its own user only: that is "may
+ * see".) */
 static bool
 runs_zpnet(long pid)
 {
@@ -163,7 +165,8 @@ runs_zpnet(long pid)
 	if (f == NULL)
 		return false;
 	while (!yes && fgets(line, sizeof(line), f) != NULL)
-		yes = strstr(line, "/" ST_LIB) != NULL;
+		yes = strstr(line, "/" ST_LIB) != NULL ||
+			strstr(line, "/" ST_LIB_PRELOAD) != NULL;
 	fclose(f);
 	return yes;
 }

@@ -59,7 +59,12 @@ expect 1 'offload = sctp: use tcp,udp' zpns_z "$ZPNET" check -c "$TMP/bad2.ini"
 expect 1 'iface = vz0: no such interface.*ip netns exec' \
 	zpns_k "$ZPNET" run -c "$TMP/good.ini" -- true
 expect 1 'iface = vz0: no such interface.*ip netns exec' \
-	zpns_k env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet.so" \
+	zpns_k env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet-preload.so" \
+	ZPNET_CONFIG="$TMP/good.ini" python3 -c 'import socket; socket.socket()'
+# mode = preload needs the library that wraps libc's functions; libzpnet.so
+# (zpoline, sud) exports none of them and says which to use
+expect 1 'mode = preload needs libzpnet-preload.so' \
+	zpns_z env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet.so" \
 	ZPNET_CONFIG="$TMP/good.ini" python3 -c 'import socket; socket.socket()'
 # net_tap makes its interface: nothing to find before it starts
 printf '[eal]\nmemory_mb = 256\n[port.0]\npmd = net_tap\niface = zptap9\naddr = 198.18.9.2/24\n[hooks]\nmode = preload\n' > "$TMP/tap.ini"
@@ -78,7 +83,7 @@ if [ "$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)" = 0 ]; then
 		zpns_z "$ZPNET" check -c "$TMP/huge.ini"
 	# the library says the same words when started without the launcher
 	expect 1 'hugepages = yes but only 0 MiB of 2 MiB hugepages are free.*sysctl -w vm.nr_hugepages=' \
-		zpns_z env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet.so" \
+		zpns_z env LD_PRELOAD="$(dirname "$ZPNET")/../bond/libzpnet-preload.so" \
 		ZPNET_CONFIG="$TMP/huge.ini" python3 -c 'import socket; socket.socket()'
 else
 	echo "ok: hugepages are free here; the no-hugepage message is not checked"
