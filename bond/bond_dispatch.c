@@ -48,6 +48,20 @@ const int bond_dispatch_nrs[] = {
 const size_t bond_dispatch_nnrs = sizeof(bond_dispatch_nrs) /
 	sizeof(bond_dispatch_nrs[0]);
 
+/* The FD-gated ones: the hook entry itself sends a kernel fd's call on. */
+#define BOND_FDNR_ALWAYS(nr)
+#define BOND_FDNR_FD(nr)	nr,
+#define BOND_FDNR_FD2(nr)
+#define BOND_FDNR_SOCKS(nr)
+#define BOND_FDNR_FD_SOCKS(nr)
+const int bond_dispatch_fd_nrs[] = {
+#define BOND_SYSCALL(name, gate) BOND_FDNR_##gate(__NR_##name)
+#include "syscalls.def"
+#undef BOND_SYSCALL
+};
+const size_t bond_dispatch_fd_nnrs = sizeof(bond_dispatch_fd_nrs) /
+	sizeof(bond_dispatch_fd_nrs[0]);
+
 bond_vec_call_fn bond_vec_call_fn_ptr;
 
 /* fd is not bond's: its table entry is empty (fds past the table too). */

@@ -64,6 +64,12 @@ bond_fd_fini(void)
 	nsocks = 0;
 }
 
+const uintptr_t *
+bond_fd_words(void)
+{
+	return &table[0].word;
+}
+
 unsigned int
 bond_fd_max(void)
 {

@@ -628,6 +628,7 @@ bond_init(void)
 		rc = bond_fd_init(fd_table_size());
 		if (rc < 0)
 			die("fd table", strerror(-rc));
+		bond_hooks_fd_table(bond_fd_words(), bond_fd_max());
 		bond_armed = true;
 	}
 	bond_guard--;

@@ -14,3 +14,10 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 		 "set [hooks] mode = preload or build hooks/", h->mode);
 	return -ENOTSUP;
 }
+
+void
+bond_hooks_fd_table(const uintptr_t *words, unsigned int len)
+{
+	(void)words;
+	(void)len;
+}

@@ -20,6 +20,9 @@ long bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5,
  * sends only these to it. */
 extern const int bond_dispatch_nrs[];
 extern const size_t bond_dispatch_nnrs;
+/* those whose gate is FD (syscalls.def) */
+extern const int bond_dispatch_fd_nrs[];
+extern const size_t bond_dispatch_fd_nnrs;
 
 /*
  * How bond_dispatch runs a handler: set by the hooks seam to the engine's

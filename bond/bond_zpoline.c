@@ -38,9 +38,19 @@ bond_hooks_start(const struct bond_hooks_config *h, char *err, size_t errlen)
 	if (rc == 0)
 		rc = zp_hooks_register_set(bond_dispatch, 0, bond_dispatch_nrs,
 					   bond_dispatch_nnrs);
+	/* read, write, recvfrom...: a kernel fd's never enters C */
+	if (rc == 0)
+		rc = zp_hooks_filter_fd(bond_dispatch_fd_nrs,
+					bond_dispatch_fd_nnrs);
 	if (rc == 0)
 		rc = zp_hooks_start(&c);
 	if (rc < 0)
 		snprintf(err, errlen, "%s", zp_hooks_strerror());
 	return rc;
+}
+
+void
+bond_hooks_fd_table(const uintptr_t *words, unsigned int len)
+{
+	zp_hooks_set_fd_table(words, len);
 }

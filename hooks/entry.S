@@ -145,10 +145,20 @@ zp_gate_start:
 	test	%ecx, %ecx
 	jnz	20f				/* special syscall */
 10:	lea	zp_served_table(%rip), %rcx	/* rcx = &zp_served_table */
-	cmpb	$0, (%rcx,%rax)			/* does the dispatcher serve nr? */
-	jne	30f				/* yes: C path */
+	movzbl	(%rcx,%rax), %ecx		/* does the dispatcher serve nr? */
+	cmp	$ZP_SERVED_FD, %ecx
+	je	15f				/* if the fd is its */
+	test	%ecx, %ecx
+	jnz	30f				/* yes: C path */
 11:	syscall					/* no: straight through */
 	ZP_EXIT	\sled
+15:	mov	%edi, %ecx			/* the fd: 32 bits, unsigned */
+	cmp	zp_fd_words_len(%rip), %ecx
+	jae	11b				/* past the table: not its */
+	mov	zp_fd_words(%rip), %r11
+	cmpq	$0, (%r11,%rcx,8)
+	je	11b				/* not its fd: the kernel's */
+	jmp	30f
 14:	cmpb	$0, zp_served_other(%rip)	/* served past the table? */
 	jne	30f
 	jmp	11b

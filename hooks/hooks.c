@@ -43,6 +43,8 @@
 unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
 unsigned char zp_served_table[ZP_KIND_TABLE_LEN];
 unsigned char zp_served_other;
+const uintptr_t *zp_fd_words;		/* zp_hooks_set_fd_table() */
+unsigned int zp_fd_words_len;
 zp_dispatch_fn zp_dispatch_fn_ptr;
 unsigned char zp_dispatch_vec;
 uint64_t zp_xsave_size;
@@ -188,6 +190,30 @@ zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags)
 		zp_served_other = 1;
 	}
 	return r;
+}
+
+int
+zp_hooks_filter_fd(const int *nrs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (nrs[i] < 0 || nrs[i] >= ZP_KIND_TABLE_LEN ||
+		    zp_served_table[nrs[i]] == 0)
+			return -EINVAL;
+	for (i = 0; i < n; i++)
+		zp_served_table[nrs[i]] = ZP_SERVED_FD;
+	return 0;
+}
+
+void
+zp_hooks_set_fd_table(const uintptr_t *words, unsigned int len)
+{
+	/* a reader between the two stores sees len 0 or the new table */
+	__atomic_store_n(&zp_fd_words_len, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&zp_fd_words, words, __ATOMIC_RELEASE);
+	__atomic_store_n(&zp_fd_words_len, words != NULL ? len : 0,
+			 __ATOMIC_RELEASE);
 }
 
 int

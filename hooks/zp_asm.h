@@ -14,6 +14,9 @@
 /* zp_kind_table[nr]: what the entry does for special syscall numbers. */
 #define ZP_KIND_TABLE_LEN	512
 #define ZP_KIND_PLAIN		0	/* dispatcher or straight through */
+/* zp_served_table values */
+#define ZP_SERVED_ALL		1	/* every call reaches the dispatcher */
+#define ZP_SERVED_FD		2	/* only if rdi's fd word is non-zero */
 #define ZP_KIND_SIGRETURN	1	/* rsp must be the signal frame */
 #define ZP_KIND_VFORK		2	/* child shares our stack */
 #define ZP_KIND_CLONE		3	/* child may start on a new stack */

@@ -58,8 +58,26 @@ int zp_hooks_register_flags(zp_dispatch_fn fn, unsigned int flags);
 int zp_hooks_register_set(zp_dispatch_fn fn, unsigned int flags,
 			  const int *nrs, size_t n);
 
-/* 1 if nr reaches the dispatcher (no dispatcher yet: 0). */
+/* Non-zero if nr may reach the dispatcher (no dispatcher yet: 0). */
 int zp_hooks_served(long nr);
+
+/*
+ * Of the numbers registered, those of nrs (each in 0..511, n of them)
+ * reach the dispatcher only when their first argument (an fd: its low 32
+ * bits, as the kernel reads it) names a non-zero word of the table set
+ * with zp_hooks_set_fd_table(); any other fd goes from the hook entry
+ * straight to the kernel (read of a regular file, write to a pipe: no C,
+ * no vector register).  Call after zp_hooks_register_set().  -EINVAL for
+ * a number out of range or not registered.
+ */
+int zp_hooks_filter_fd(const int *nrs, size_t n);
+
+/*
+ * The table the filter reads: len words, one per fd, zero for an fd the
+ * dispatcher does not serve.  It must stay mapped until replaced (NULL, 0
+ * sends every filtered call to the kernel, the state before the first).
+ */
+void zp_hooks_set_fd_table(const uintptr_t *words, unsigned int len);
 
 /*
  * fn(args[0], ..., args[5]) with the vector state saved around it.  A

@@ -97,6 +97,8 @@ ZP_HIDDEN void zp_sigreturn_restorer(void);
 /* hooks.c, read by entry.S */
 ZP_HIDDEN extern unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
 ZP_HIDDEN extern unsigned char zp_served_table[ZP_KIND_TABLE_LEN];
+ZP_HIDDEN extern const uintptr_t *zp_fd_words;
+ZP_HIDDEN extern unsigned int zp_fd_words_len;
 ZP_HIDDEN extern unsigned char zp_served_other;
 ZP_HIDDEN extern zp_dispatch_fn zp_dispatch_fn_ptr;
 ZP_HIDDEN extern unsigned char zp_dispatch_vec;

@@ -220,8 +220,9 @@ def case_threadexit():
 
 def case_served_set():
     """zp_hooks_register_set: only the listed numbers reach the
-    dispatcher, everything else (the program's and libc's getpid, write,
-    mmap...) goes to the kernel from the entry."""
+    dispatcher, everything else (the program's and libc's getpid,
+    mmap...) goes to the kernel from the entry; zp_hooks_filter_fd: write
+    only for the fd whose table word is set (its low 32 bits)."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
         env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
@@ -238,6 +239,8 @@ def case_served_set():
     check(int(kv["getppid"]) == 5, "dispatcher saw %s getppid, want 5" %
           kv["getppid"])
     check(int(kv["yields"]) > 0, "the busy thread's sched_yield not seen")
+    check(int(kv["write2"]) >= 2, "writes to fd 2 (filtered in) not seen: %s"
+          % kv["write2"])
 
 
 def case_guard(busy=False):

@@ -7,9 +7,12 @@
  *           ZP_DISPATCH_VECTOR): registers must still be preserved
  *   guard   calls libc (getppid, snprintf, malloc) from the dispatcher:
  *           those must reach the kernel, never this dispatcher again
- *   set     registered for getppid, sched_yield and exit_group only
- *           (zp_hooks_register_set), on general registers: counts in
- *           unserved= every other number that reached it (must be 0)
+ *   set     registered for getppid, sched_yield, exit_group and write
+ *           only (zp_hooks_register_set), on general registers, write
+ *           filtered by fd (zp_hooks_filter_fd: only fd 2's word is set):
+ *           counts in unserved= every other number, and every write to
+ *           another fd, that reached it (must be 0), in write2= the
+ *           writes to fd 2 (its own two, one with the fd's high bits set)
  *   veccall registered for getpid and exit_group without
  *           ZP_DISPATCH_VECTOR: runs the vector clobber through
  *           zp_hooks_vec_call(), which must save the state around it
@@ -40,6 +43,7 @@
 
 static unsigned long calls, nested, seen_getppid, seen_yield, df_set;
 static unsigned long fork_prepare, fork_parent, api_errors, unserved;
+static unsigned long seen_write2;
 static long fork_child_pid;
 static __thread int depth;
 static int avx512;
@@ -99,9 +103,9 @@ dump(void)
 		return;
 	n = snprintf(line, sizeof(line), "calls=%lu nested=%lu getppid=%lu "
 		     "yields=%lu prepare=%lu parent=%lu child_pid=%ld "
-		     "api_errors=%lu df=%lu unserved=%lu\n", calls, nested,
+		     "api_errors=%lu df=%lu unserved=%lu write2=%lu\n", calls, nested,
 		     seen_getppid, seen_yield, fork_prepare, fork_parent,
-		     fork_child_pid, api_errors, df_set, unserved);
+		     fork_child_pid, api_errors, df_set, unserved, seen_write2);
 	fd = zp_syscall6(SYS_open, (long)path, O_WRONLY | O_CREAT | O_TRUNC,
 			 0644, 0, 0, 0);
 	if (fd >= 0) {
@@ -145,7 +149,10 @@ disp_guard(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
 }
 
-static const int set_nrs[] = { SYS_getppid, SYS_sched_yield, SYS_exit_group };
+static const int set_nrs[] = { SYS_getppid, SYS_sched_yield, SYS_exit_group,
+				SYS_write };
+/* set: write reaches the dispatcher only for fd 2 (zp_hooks_filter_fd) */
+static uintptr_t set_fd_words[16] = { [2] = 1 };
 static const int veccall_nrs[] = { SYS_getpid, SYS_exit_group };
 
 /* Entered without the vector state saved: general registers only. */
@@ -158,8 +165,10 @@ disp_set(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 		seen_getppid++;
 	else if (nr == SYS_sched_yield)
 		seen_yield++;
+	else if (nr == SYS_write && (int)a1 == 2)
+		seen_write2++;
 	else if (nr != SYS_exit_group)
-		unserved++;
+		unserved++;	/* a write to another fd as well */
 	if (nr == SYS_exit_group && !zp_hooks_in_vfork_child())
 		dump();
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
@@ -248,9 +257,16 @@ testdisp_init(void)
 		api_errors++;
 	if (mode != NULL && strcmp(mode, "guard") == 0)
 		r = zp_hooks_register(disp_guard);
-	else if (mode != NULL && strcmp(mode, "set") == 0)
+	else if (mode != NULL && strcmp(mode, "set") == 0) {
 		r = zp_hooks_register_set(disp_set, 0, set_nrs,
 					  sizeof(set_nrs) / sizeof(set_nrs[0]));
+		if (r == 0 && (zp_hooks_filter_fd((const int[]){ SYS_getpid },
+						  1) != -EINVAL ||
+			       zp_hooks_filter_fd((const int[]){ SYS_write },
+						  1) != 0))
+			api_errors++;
+		zp_hooks_set_fd_table(set_fd_words, 16);
+	}
 	else if (mode != NULL && strcmp(mode, "veccall") == 0)
 		r = zp_hooks_register_set(disp_veccall, 0, veccall_nrs,
 					  sizeof(veccall_nrs) /
@@ -285,5 +301,13 @@ testdisp_init(void)
 	if (r != 0) {
 		fprintf(stderr, "testdisp: %s\n", zp_hooks_strerror());
 		_exit(1);
+	}
+	if (mode != NULL && strcmp(mode, "set") == 0) {
+		/* fd 2 reaches the dispatcher, fd 1 and fd 40 (past the table,
+		 * and its high bits set) go to the kernel from the entry */
+		if (write(2, "", 0) != 0 || write(1, "", 0) != 0)
+			api_errors++;
+		syscall(SYS_write, 40L | (1L << 32), "", 0);
+		syscall(SYS_write, 2L | (1L << 32), "", 0);
 	}
 }
