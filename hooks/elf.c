@@ -53,7 +53,7 @@ zp_map_anon(size_t len)
 	long r = zp_syscall6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	return r < 0 && r > -4096 ? NULL : (void *)r;
+	return zp_kerr(r) ? NULL : (void *)r;
 }
 
 /* 4-byte encodings only: what GNU ld writes. */
@@ -189,7 +189,7 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 		map_len = seg->p_offset + seg->p_filesz - pg;
 		r = zp_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ,
 				MAP_PRIVATE, fd, (long)pg);
-		if (r < 0 && r > -4096)
+		if (zp_kerr(r))
 			map_len = 0;
 		else
 			segmap = (uint8_t *)r + (seg->p_offset - pg);

@@ -11,7 +11,7 @@
  *  - zp_sled_entry: a rewritten `call *%rax` at a site went to address 0,
  *    slid down the sled and jumped here.  (%rsp) is the return address and
  *    it sits in the top 8 bytes of the app's red zone.
- *  - zp_stub_entry: a per-site stub (rewrite.c) already moved %rsp below the
+ *  - zp_stub_entry: a per-site stub (stubs.c) already moved %rsp below the
  *    red zone, pushed its continuation and jumped here (no `call`, so the
  *    CPU's return stack stays balanced); (%rsp) is that continuation.
  * Both bring the stack to the same shape before the common body:

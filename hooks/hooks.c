@@ -32,7 +32,6 @@
 #define ZP_CPUID_XSAVE_ALIGN64	(1U << 1)	/* leaf 0xd.i, ecx */
 #define ZP_XSAVE_FIRST_EXT	2		/* after x87 and SSE */
 #define ZP_PAGE_SIZE		4096UL
-#define ZP_ERRNO_MAX		4095
 #define ZP_NS_PER_SEC		1000000000ULL
 #define ZP_STATUS_BUF		4096
 #ifndef SS_AUTODISARM
@@ -352,12 +351,6 @@ zp_do_fork(struct zp_frame *f)
 	return r;
 }
 
-static int
-zp_is_err(long r)
-{
-	return r < 0 && r >= -ZP_ERRNO_MAX;
-}
-
 /* What a rewrite's result means for SUD. */
 static void
 zp_rewrite_verdict(long r)
@@ -424,7 +417,7 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 	unsigned char saved;
 	long rw;
 
-	if (zp_is_err(r) || !(a3 & PROT_EXEC) || zp_mode != ZP_HOOKS_ZPOLINE)
+	if (zp_kerr(r) || !(a3 & PROT_EXEC) || zp_mode != ZP_HOOKS_ZPOLINE)
 		return;
 	start = (uintptr_t)(nr == SYS_mmap ? r : a1);
 	end = (start + (uintptr_t)a2 + ZP_PAGE_SIZE - 1) & ~(ZP_PAGE_SIZE - 1);

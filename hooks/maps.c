@@ -120,7 +120,7 @@ zp_maps_foreach(zp_map_cb cb, void *arg)
 	buf = (char *)zp_syscall6(SYS_mmap, 0, ZP_MAPS_BUF,
 				  PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if ((long)buf < 0 && (long)buf > -4096)
+	if (zp_kerr((long)buf))
 		return (int)(long)buf;
 	fd = zp_syscall6(SYS_open, (long)"/proc/self/maps", O_RDONLY, 0, 0,
 			 0, 0);

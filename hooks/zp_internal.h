@@ -23,6 +23,18 @@
 ZP_HIDDEN void zp_assert_fail(const char *cond, const char *file, int line)
 	__attribute__((noreturn));
 
+/*
+ * A raw syscall's result is an error (-errno) when it is in [-4095, -1],
+ * as the kernel returns it; anything else is a value (an mmap address
+ * above 2^63 included).
+ */
+#define ZP_ERRNO_MAX		4095
+static inline int
+zp_kerr(long r)
+{
+	return r < 0 && r >= -ZP_ERRNO_MAX;
+}
+
 /* Gated logging to stderr: keeps errno, uses raw syscalls only. */
 ZP_HIDDEN extern int zp_log_level;
 ZP_HIDDEN void zp_log(int level, const char *fmt, ...)
@@ -111,7 +123,7 @@ ZP_HIDDEN void zp_sled_entry_checked(void);
 ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
 			   long a5, long a6);
 
-/* The set of rewritten call sites, keyed by return address. */
+/* sites.c: the set of rewritten call sites, keyed by return address. */
 #define ZP_SITE_GONE		1	/* a removed slot */
 struct zp_site_set {
 	uint64_t mask;
@@ -134,7 +146,7 @@ ZP_HIDDEN int zp_maps_parse_line(const char *line, struct zp_map *m);
 typedef int (*zp_map_cb)(const struct zp_map *m, void *arg);
 ZP_HIDDEN int zp_maps_foreach(zp_map_cb cb, void *arg);
 
-/* rewrite.c */
+/* rewrite.c, decode.c (the scans), stubs.c (stub encoding) */
 struct zp_rewrite_stats {
 	uint64_t sites_stub;	/* all stub sites, sites_after included */
 	uint64_t sites_after;	/* stubs moving the code after the syscall */
@@ -211,10 +223,6 @@ ZP_HIDDEN void zp_stub_encode(uint8_t *stub, uintptr_t stub_addr,
 			      const uint8_t *insn, int insn_len,
 			      uintptr_t slot_addr, uintptr_t back_addr,
 			      int *out_len);
-ZP_HIDDEN void zp_stub_encode_after(uint8_t *stub, uintptr_t stub_addr,
-				    const uint8_t *insn, int insn_len,
-				    uintptr_t slot_addr, uintptr_t back_addr,
-				    int *out_len);
 /*
  * A stub running the instructions before (nb) at their new place, the
  * hook, the instructions after (na; a final direct jmp ends it), then
@@ -234,7 +242,7 @@ ZP_HIDDEN void zp_poke_unblock(void);
 ZP_HIDDEN void zp_poke_atfork_child(void);
 ZP_HIDDEN void zp_poke_get_stats(uint64_t *sites, uint64_t *traps);
 ZP_HIDDEN extern int zp_poke_installed;
-/* rewrite.c: addresses ever written with the int3 protocol */
+/* sites.c: addresses ever written with the int3 protocol */
 ZP_HIDDEN int zp_poke_set_init(void);
 ZP_HIDDEN int zp_poke_set_add(uintptr_t a);
 ZP_HIDDEN int zp_poke_set_has(uintptr_t a);
