@@ -157,8 +157,11 @@ zp_preload_init(void)
 		v = getenv("ZPHOOKS_RETURN_VALUE");
 		if (v != NULL && *v != '\0')
 			zp_ret_val = atol(v);
+		v = getenv("ZPHOOKS_RETURN_VECTOR");
 		r = zp_hooks_register_flags(zp_dispatch_return,
-					    ZP_DISPATCH_REENTRANT);
+					    ZP_DISPATCH_REENTRANT |
+					    (v != NULL && strcmp(v, "1") == 0 ?
+					     ZP_DISPATCH_VECTOR : 0));
 	} else if (strcmp(disp, "count") == 0) {
 		v = getenv("ZPHOOKS_COUNT_FILE");
 		if (v != NULL)
