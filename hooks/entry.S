@@ -77,13 +77,105 @@ zp_gate_start:
 .endm
 
 /*
- * Make room below a 64-byte aligned %rsp and save the whole vector state
- * (x87, SSE, AVX, AVX-512) there: XSAVEC where the CPU has it, which skips
- * the components in their initial state.  Clobbers rax, rcx, rdx.
+ * Make room below a 64-byte aligned %rsp and save the vector state there
+ * (zp_vsave_kind, hooks.c): by hand where the CPU's registers are known,
+ * xmm/ymm/zmm, opmasks, MXCSR and the x87 control word (~10 ns; the
+ * x87/MMX data registers are not kept: nothing on a served path uses
+ * them), else XSAVEC (XSAVE) of everything, ~60-70 ns on this VM.
+ * Clobbers rax, rcx, rdx.
  */
-.macro ZP_XSAVE
-	sub	zp_xsave_size(%rip), %rsp	/* room for the xsave area */
-	xor	%ecx, %ecx			/* zero the xsave header: */
+.macro ZP_VSAVE
+	sub	zp_xsave_size(%rip), %rsp	/* room for the area */
+	movzbl	zp_vsave_kind(%rip), %eax
+	test	%eax, %eax
+	jz	97f				/* XSAVE */
+	stmxcsr	ZP_VS_MXCSR(%rsp)
+	fnstcw	ZP_VS_FCW(%rsp)
+	cmp	$ZP_VS_AVX, %eax
+	jb	93f				/* SSE */
+	mov	$1, %ecx			/* XINUSE: which parts are */
+	xgetbv					/*  in their initial state */
+	mov	%eax, ZP_VS_INUSE(%rsp)
+	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
+	je	94f
+	vmovdqa	%ymm0, 0(%rsp)
+	vmovdqa	%ymm1, 32(%rsp)
+	vmovdqa	%ymm2, 64(%rsp)
+	vmovdqa	%ymm3, 96(%rsp)
+	vmovdqa	%ymm4, 128(%rsp)
+	vmovdqa	%ymm5, 160(%rsp)
+	vmovdqa	%ymm6, 192(%rsp)
+	vmovdqa	%ymm7, 224(%rsp)
+	vmovdqa	%ymm8, 256(%rsp)
+	vmovdqa	%ymm9, 288(%rsp)
+	vmovdqa	%ymm10, 320(%rsp)
+	vmovdqa	%ymm11, 352(%rsp)
+	vmovdqa	%ymm12, 384(%rsp)
+	vmovdqa	%ymm13, 416(%rsp)
+	vmovdqa	%ymm14, 448(%rsp)
+	vmovdqa	%ymm15, 480(%rsp)
+	jmp	98f
+94:
+	vmovdqa64 %zmm0, 0(%rsp)
+	vmovdqa64 %zmm1, 64(%rsp)
+	vmovdqa64 %zmm2, 128(%rsp)
+	vmovdqa64 %zmm3, 192(%rsp)
+	vmovdqa64 %zmm4, 256(%rsp)
+	vmovdqa64 %zmm5, 320(%rsp)
+	vmovdqa64 %zmm6, 384(%rsp)
+	vmovdqa64 %zmm7, 448(%rsp)
+	vmovdqa64 %zmm8, 512(%rsp)
+	vmovdqa64 %zmm9, 576(%rsp)
+	vmovdqa64 %zmm10, 640(%rsp)
+	vmovdqa64 %zmm11, 704(%rsp)
+	vmovdqa64 %zmm12, 768(%rsp)
+	vmovdqa64 %zmm13, 832(%rsp)
+	vmovdqa64 %zmm14, 896(%rsp)
+	vmovdqa64 %zmm15, 960(%rsp)
+	vmovdqa64 %zmm16, 1024(%rsp)
+	vmovdqa64 %zmm17, 1088(%rsp)
+	vmovdqa64 %zmm18, 1152(%rsp)
+	vmovdqa64 %zmm19, 1216(%rsp)
+	vmovdqa64 %zmm20, 1280(%rsp)
+	vmovdqa64 %zmm21, 1344(%rsp)
+	vmovdqa64 %zmm22, 1408(%rsp)
+	vmovdqa64 %zmm23, 1472(%rsp)
+	vmovdqa64 %zmm24, 1536(%rsp)
+	vmovdqa64 %zmm25, 1600(%rsp)
+	vmovdqa64 %zmm26, 1664(%rsp)
+	vmovdqa64 %zmm27, 1728(%rsp)
+	vmovdqa64 %zmm28, 1792(%rsp)
+	vmovdqa64 %zmm29, 1856(%rsp)
+	vmovdqa64 %zmm30, 1920(%rsp)
+	vmovdqa64 %zmm31, 1984(%rsp)
+	kmovq	%k0, ZP_VS_K+0(%rsp)
+	kmovq	%k1, ZP_VS_K+8(%rsp)
+	kmovq	%k2, ZP_VS_K+16(%rsp)
+	kmovq	%k3, ZP_VS_K+24(%rsp)
+	kmovq	%k4, ZP_VS_K+32(%rsp)
+	kmovq	%k5, ZP_VS_K+40(%rsp)
+	kmovq	%k6, ZP_VS_K+48(%rsp)
+	kmovq	%k7, ZP_VS_K+56(%rsp)
+	jmp	98f
+93:
+	movdqa	%xmm0, 0(%rsp)
+	movdqa	%xmm1, 16(%rsp)
+	movdqa	%xmm2, 32(%rsp)
+	movdqa	%xmm3, 48(%rsp)
+	movdqa	%xmm4, 64(%rsp)
+	movdqa	%xmm5, 80(%rsp)
+	movdqa	%xmm6, 96(%rsp)
+	movdqa	%xmm7, 112(%rsp)
+	movdqa	%xmm8, 128(%rsp)
+	movdqa	%xmm9, 144(%rsp)
+	movdqa	%xmm10, 160(%rsp)
+	movdqa	%xmm11, 176(%rsp)
+	movdqa	%xmm12, 192(%rsp)
+	movdqa	%xmm13, 208(%rsp)
+	movdqa	%xmm14, 224(%rsp)
+	movdqa	%xmm15, 240(%rsp)
+	jmp	98f
+97:	xor	%ecx, %ecx			/* zero the xsave header: */
 	mov	%rcx, ZP_XSAVE_HDR_OFF+0(%rsp)	/*  XRSTOR faults on junk */
 	mov	%rcx, ZP_XSAVE_HDR_OFF+8(%rsp)
 	mov	%rcx, ZP_XSAVE_HDR_OFF+16(%rsp)
@@ -97,9 +189,109 @@ zp_gate_start:
 	cmpb	$0, zp_xsave_compact(%rip)
 	je	95f
 	xsavec64 (%rsp)				/* save x87/SSE/AVX/AVX-512, */
-	jmp	96f				/*  skipping unused parts */
+	jmp	98f				/*  skipping unused parts */
 95:	xsave64	(%rsp)				/* the same, all of it */
-96:
+98:
+.endm
+
+/*
+ * Put back what ZP_VSAVE saved at %rsp (the area stays).  Upper halves
+ * that were in their initial state are made so again (vzeroupper), so
+ * the app's SSE code pays no false dependency.  Clobbers rax, rcx, rdx.
+ */
+.macro ZP_VRESTORE
+	movzbl	zp_vsave_kind(%rip), %eax
+	test	%eax, %eax
+	jz	97f				/* XRSTOR */
+	ldmxcsr	ZP_VS_MXCSR(%rsp)
+	fldcw	ZP_VS_FCW(%rsp)
+	cmp	$ZP_VS_AVX, %eax
+	jb	93f				/* SSE */
+	je	95f				/* AVX */
+	vmovdqa64 0(%rsp), %zmm0
+	vmovdqa64 64(%rsp), %zmm1
+	vmovdqa64 128(%rsp), %zmm2
+	vmovdqa64 192(%rsp), %zmm3
+	vmovdqa64 256(%rsp), %zmm4
+	vmovdqa64 320(%rsp), %zmm5
+	vmovdqa64 384(%rsp), %zmm6
+	vmovdqa64 448(%rsp), %zmm7
+	vmovdqa64 512(%rsp), %zmm8
+	vmovdqa64 576(%rsp), %zmm9
+	vmovdqa64 640(%rsp), %zmm10
+	vmovdqa64 704(%rsp), %zmm11
+	vmovdqa64 768(%rsp), %zmm12
+	vmovdqa64 832(%rsp), %zmm13
+	vmovdqa64 896(%rsp), %zmm14
+	vmovdqa64 960(%rsp), %zmm15
+	vmovdqa64 1024(%rsp), %zmm16
+	vmovdqa64 1088(%rsp), %zmm17
+	vmovdqa64 1152(%rsp), %zmm18
+	vmovdqa64 1216(%rsp), %zmm19
+	vmovdqa64 1280(%rsp), %zmm20
+	vmovdqa64 1344(%rsp), %zmm21
+	vmovdqa64 1408(%rsp), %zmm22
+	vmovdqa64 1472(%rsp), %zmm23
+	vmovdqa64 1536(%rsp), %zmm24
+	vmovdqa64 1600(%rsp), %zmm25
+	vmovdqa64 1664(%rsp), %zmm26
+	vmovdqa64 1728(%rsp), %zmm27
+	vmovdqa64 1792(%rsp), %zmm28
+	vmovdqa64 1856(%rsp), %zmm29
+	vmovdqa64 1920(%rsp), %zmm30
+	vmovdqa64 1984(%rsp), %zmm31
+	kmovq	ZP_VS_K+0(%rsp), %k0
+	kmovq	ZP_VS_K+8(%rsp), %k1
+	kmovq	ZP_VS_K+16(%rsp), %k2
+	kmovq	ZP_VS_K+24(%rsp), %k3
+	kmovq	ZP_VS_K+32(%rsp), %k4
+	kmovq	ZP_VS_K+40(%rsp), %k5
+	kmovq	ZP_VS_K+48(%rsp), %k6
+	kmovq	ZP_VS_K+56(%rsp), %k7
+	jmp	96f
+95:
+	vmovdqa	0(%rsp), %ymm0
+	vmovdqa	32(%rsp), %ymm1
+	vmovdqa	64(%rsp), %ymm2
+	vmovdqa	96(%rsp), %ymm3
+	vmovdqa	128(%rsp), %ymm4
+	vmovdqa	160(%rsp), %ymm5
+	vmovdqa	192(%rsp), %ymm6
+	vmovdqa	224(%rsp), %ymm7
+	vmovdqa	256(%rsp), %ymm8
+	vmovdqa	288(%rsp), %ymm9
+	vmovdqa	320(%rsp), %ymm10
+	vmovdqa	352(%rsp), %ymm11
+	vmovdqa	384(%rsp), %ymm12
+	vmovdqa	416(%rsp), %ymm13
+	vmovdqa	448(%rsp), %ymm14
+	vmovdqa	480(%rsp), %ymm15
+96:	testl	$ZP_XINUSE_UPPER, ZP_VS_INUSE(%rsp)
+	jnz	98f
+	vzeroupper				/* they were initial */
+	jmp	98f
+93:
+	movdqa	0(%rsp), %xmm0
+	movdqa	16(%rsp), %xmm1
+	movdqa	32(%rsp), %xmm2
+	movdqa	48(%rsp), %xmm3
+	movdqa	64(%rsp), %xmm4
+	movdqa	80(%rsp), %xmm5
+	movdqa	96(%rsp), %xmm6
+	movdqa	112(%rsp), %xmm7
+	movdqa	128(%rsp), %xmm8
+	movdqa	144(%rsp), %xmm9
+	movdqa	160(%rsp), %xmm10
+	movdqa	176(%rsp), %xmm11
+	movdqa	192(%rsp), %xmm12
+	movdqa	208(%rsp), %xmm13
+	movdqa	224(%rsp), %xmm14
+	movdqa	240(%rsp), %xmm15
+	jmp	98f
+97:	mov	$-1, %eax			/* component mask: all */
+	mov	$-1, %edx
+	xrstor64 (%rsp)
+98:
 .endm
 
 /*
@@ -280,15 +472,13 @@ zp_gate_start:
 	and	$-ZP_XSAVE_ALIGN, %rsp		/* align for xsave and call */
 	test	%r11d, %r11d
 	jz	32f
-	ZP_XSAVE				/* rcx, rax, rdx clobbered */
+	ZP_VSAVE				/* rcx, rax, rdx clobbered */
 32:	lea	-56(%rbp), %rdi			/* arg: struct zp_frame * */
 	call	zp_hook_c			/* rax = result */
 	cmpq	$0, -64(%rbp)			/* vectors saved? */
 	je	33f
 	mov	%rax, %r11			/* keep result */
-	mov	$-1, %eax			/* component mask: all */
-	mov	$-1, %edx
-	xrstor64 (%rsp)				/* restore vector state */
+	ZP_VRESTORE				/* rcx, rax, rdx clobbered */
 	mov	%r11, %rax			/* result back */
 33:	testl	$ZP_EFLAGS_DF, -72(%rbp)	/* app ran with DF set? */
 	jz	34f
@@ -623,7 +813,7 @@ zp_hooks_vec_call:
 	mov	%rdi, %rbx
 	mov	%rsi, %r12
 	and	$-ZP_XSAVE_ALIGN, %rsp		/* xsave wants 64-byte alignment */
-	ZP_XSAVE				/* rcx, rax, rdx clobbered */
+	ZP_VSAVE				/* rcx, rax, rdx clobbered */
 	mov	0(%r12), %rdi			/* the six arguments */
 	mov	8(%r12), %rsi
 	mov	16(%r12), %rdx
@@ -632,9 +822,7 @@ zp_hooks_vec_call:
 	mov	40(%r12), %r9
 	call	*%rbx				/* rsp is 64-byte aligned */
 	mov	%rax, %rbx			/* keep the result */
-	mov	$-1, %eax
-	mov	$-1, %edx
-	xrstor64 (%rsp)				/* vector state back */
+	ZP_VRESTORE				/* vector state back */
 	mov	%rbx, %rax
 	lea	-16(%rbp), %rsp
 	pop	%r12

@@ -80,5 +80,20 @@
 #define ZP_XSAVE_HDR_OFF	512
 #define ZP_XSAVE_HDR_LEN	64
 #define ZP_XSAVE_ALIGN		64
+/*
+ * How the vector state is saved (zp_vsave_kind): XSAVE(C)/XRSTOR, or by
+ * hand (SSE: xmm0-15; AVX: ymm0-15; AVX512: zmm0-31 and k0-7), with MXCSR
+ * and the x87 control word, in an area of ZP_VS_SIZE bytes.
+ */
+#define ZP_VS_XSAVE		0
+#define ZP_VS_SSE		1
+#define ZP_VS_AVX		2
+#define ZP_VS_AVX512		3
+#define ZP_VS_K			2048	/* k0-k7, 8 bytes each */
+#define ZP_VS_MXCSR		2112
+#define ZP_VS_FCW		2116
+#define ZP_VS_INUSE		2120	/* XINUSE (xgetbv 1) at the save */
+#define ZP_VS_SIZE		2176
+#define ZP_XINUSE_UPPER		0x44	/* AVX upper halves, ZMM_Hi256 */
 
 #endif /* ZP_ASM_H */

@@ -116,6 +116,7 @@ ZP_HIDDEN extern zp_dispatch_fn zp_dispatch_fn_ptr;
 ZP_HIDDEN extern unsigned char zp_dispatch_vec;
 ZP_HIDDEN extern uint64_t zp_xsave_size;
 ZP_HIDDEN extern unsigned char zp_xsave_compact;
+ZP_HIDDEN extern unsigned char zp_vsave_kind;
 ZP_HIDDEN long zp_hook_c(struct zp_frame *f);
 ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
 				 long a4, long a5, long a6);

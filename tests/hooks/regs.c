@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * regs.c - checks that a hooked syscall leaves every register but rax, rcx
- * and r11 as it was (general, ymm0-15, zmm0-31 with AVX-512), and reports
+ * and r11 as it was (general, ymm0-15, zmm0-31 and k1/k7 with AVX-512,
+ * MXCSR and the x87 control word), and reports
  * what happened to the red zone.  Prints one line per check; exits 1 on a
  * register mismatch.  hooks_test.py runs it natively and under zpnet.
  *
@@ -83,6 +84,68 @@ has_avx512f(void)
 	return (b >> 16) & 1;
 }
 
+/*
+ * The control state around the call: MXCSR (round toward zero,
+ * flush-to-zero) and the x87 control word (53-bit precision) away from
+ * their defaults, and with AVX-512 the opmasks k1-k7; the same after it.
+ * (Nothing in between is compiled for AVX-512 or changes the modes.)
+ */
+#define MXCSR_TEST	0x7f80		/* default 0x1f80 + RC=11 + FTZ */
+#define MXCSR_DEFAULT	0x1f80
+#define FCW_TEST	0x027f		/* default 0x037f, 53-bit precision */
+#define FCW_DEFAULT	0x037f
+#define MXCSR_CONTROL	0xffc0		/* not the exception flags */
+
+static void
+ctl_set(int variant)
+{
+	unsigned int mx = MXCSR_TEST;
+	unsigned short cw = FCW_TEST;
+	uint64_t k;
+
+	__asm__ volatile ("ldmxcsr %0" : : "m"(mx));
+	__asm__ volatile ("fldcw %0" : : "m"(cw));
+	if (variant & V_AVX512) {
+		k = 0x1111111111111111ULL;
+		__asm__ volatile ("kmovq %0, %%k1" : : "r"(k));
+		k = 0x7777777777777777ULL;
+		__asm__ volatile ("kmovq %0, %%k7" : : "r"(k));
+	}
+}
+
+static int
+ctl_check(int variant)
+{
+	unsigned int mx, def = MXCSR_DEFAULT;
+	unsigned short cw, cwdef = FCW_DEFAULT;
+	uint64_t k1 = 0, k7 = 0;
+	int bad = 0;
+
+	__asm__ volatile ("stmxcsr %0" : "=m"(mx));
+	__asm__ volatile ("fnstcw %0" : "=m"(cw));
+	if (variant & V_AVX512) {
+		__asm__ volatile ("kmovq %%k1, %0" : "=r"(k1));
+		__asm__ volatile ("kmovq %%k7, %0" : "=r"(k7));
+	}
+	__asm__ volatile ("ldmxcsr %0" : : "m"(def));
+	__asm__ volatile ("fldcw %0" : : "m"(cwdef));
+	if ((mx & MXCSR_CONTROL) != (MXCSR_TEST & MXCSR_CONTROL)) {
+		printf("  mxcsr changed: %#x -> %#x\n", MXCSR_TEST, mx);
+		bad++;
+	}
+	if (cw != FCW_TEST) {
+		printf("  x87 control word changed: %#x -> %#x\n", FCW_TEST, cw);
+		bad++;
+	}
+	if ((variant & V_AVX512) && (k1 != 0x1111111111111111ULL ||
+				     k7 != 0x7777777777777777ULL)) {
+		printf("  k1/k7 changed: %#lx %#lx\n", (unsigned long)k1,
+		       (unsigned long)k7);
+		bad++;
+	}
+	return bad;
+}
+
 static int
 check(int variant)
 {
@@ -107,7 +170,9 @@ check(int variant)
 #endif
 	memset(&out, 0, sizeof(out));
 	regs_rip = 0;
+	ctl_set(variant);
 	zp_regs_run(&in, &out, variant);
+	bad += ctl_check(variant);
 	if ((variant & V_AFTER_RIP) && regs_rip != (uint64_t)(uintptr_t)&out) {
 		printf("  %%rip-relative load read %#lx\n",
 		       (unsigned long)regs_rip);

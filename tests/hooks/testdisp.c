@@ -58,7 +58,10 @@ clobber_avx512(void)
 			"vmovdqa64 %%zmm0, %%zmm15\n\t"
 			"vmovdqa64 %%zmm0, %%zmm16\n\t"
 			"vmovdqa64 %%zmm0, %%zmm31\n\t"
-			::: "xmm0", "xmm1", "xmm15", "xmm16", "xmm31");
+			"kxnorw %%k1, %%k1, %%k1\n\t"
+			"kxnorw %%k7, %%k7, %%k7\n\t"
+			::: "xmm0", "xmm1", "xmm15", "xmm16", "xmm31", "k1",
+			    "k7");
 }
 
 __attribute__((target("avx2")))
@@ -67,7 +70,11 @@ clobber_vectors(void)
 {
 	static volatile char buf[4096];
 
+	unsigned int mx = 0x1f80;		/* the defaults: */
+	unsigned short cw = 0x037f;		/*  the app's are not */
+
 	memset((void *)buf, 0x5a, sizeof(buf));
+	__asm__ volatile ("ldmxcsr %0\n\tfldcw %1" : : "m"(mx), "m"(cw));
 	if (avx512)
 		clobber_avx512();
 	__asm__ volatile (
