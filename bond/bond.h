@@ -501,6 +501,14 @@ int bond_epoll_kfd(const struct bond_epoll *ep);
  * user closes (bond_epoll_owned_kfd: that fd, else -1) before the free.
  */
 void bond_epoll_keep_kfd(struct bond_epoll *ep, int dup_fd);
+/*
+ * Kernel fds the app added to the set (+1) or deleted (-1): with none,
+ * epoll_wait does not ask the kernel part about events (it can have none:
+ * a closed fd leaves the kernel's set by itself, the count stays, and the
+ * check is made for nothing, never missed).
+ */
+void bond_epoll_kernel_fds(struct bond_epoll *ep, int delta);
+bool bond_epoll_has_kernel_fds(const struct bond_epoll *ep);
 int bond_epoll_owned_kfd(const struct bond_epoll *ep);
 
 /* ---- errors ---- */

@@ -69,6 +69,7 @@ struct bond_epoll {
 	uint64_t token;		/* names it in this process (EPOLLEXCLUSIVE) */
 	unsigned int refs;	/* the fd table's, and each epoll_wait's */
 	int own_kfd;		/* kfd is our dup (the app closed its fd) */
+	unsigned int nkernel;	/* kernel fds added (and not deleted) */
 	struct bond_epoll *next_free;
 };
 
@@ -158,6 +159,21 @@ int
 bond_epoll_kfd(const struct bond_epoll *ep)
 {
 	return __atomic_load_n(&ep->kfd, __ATOMIC_ACQUIRE);
+}
+
+void
+bond_epoll_kernel_fds(struct bond_epoll *ep, int delta)
+{
+	if (delta > 0)
+		__atomic_add_fetch(&ep->nkernel, 1, __ATOMIC_RELEASE);
+	else if (__atomic_load_n(&ep->nkernel, __ATOMIC_ACQUIRE) > 0)
+		__atomic_sub_fetch(&ep->nkernel, 1, __ATOMIC_RELEASE);
+}
+
+bool
+bond_epoll_has_kernel_fds(const struct bond_epoll *ep)
+{
+	return __atomic_load_n(&ep->nkernel, __ATOMIC_ACQUIRE) > 0;
 }
 
 void

@@ -111,8 +111,14 @@ bond_sys_epoll_ctl(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (ep == NULL)
 		return KERNEL(SYS_epoll_ctl);
 	sk = bond_fd_sock((int)a3);
-	if (sk == NULL)
-		return KERNEL(SYS_epoll_ctl);
+	if (sk == NULL) {
+		r = KERNEL(SYS_epoll_ctl);
+		if (r == 0 && (int)a2 == EPOLL_CTL_ADD)
+			bond_epoll_kernel_fds(ep, 1);
+		else if (r == 0 && (int)a2 == EPOLL_CTL_DEL)
+			bond_epoll_kernel_fds(ep, -1);
+		return r;
+	}
 	if (a1 == a3)
 		return -EINVAL;
 	bond_enter();
@@ -195,7 +201,8 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 			r = n;	/* EFAULT: no event could be written */
 			break;
 		}
-		if (n < maxevents && kernel_due(&kcheck, first)) {
+		if (n < maxevents && bond_epoll_has_kernel_fds(ep) &&
+		    kernel_due(&kcheck, first)) {
 			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
 					(long)(events + n), maxevents - n, 0, 0,
 					BOND_SIGSET_SIZE);

@@ -648,6 +648,14 @@ check_multiplex(void)
 			 (out[1].data.u64 == 42 && out[0].data.u64 == 0x1234567890abcdefull)),
 	      "socket and pipe both reported, data as given (%d)", n);
 	CHECK(epoll_wait(ep, out, 4, 100) == 2, "level-triggered: reported again");
+	/* the set's kernel fds counted: none left, then one again */
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL) == 0 &&
+	      epoll_wait(ep, out, 4, 100) == 1 &&
+	      out[0].data.u64 == 0x1234567890abcdefull,
+	      "pipe deleted: the socket alone");
+	ev.data.u64 = 42;
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0 &&
+	      epoll_wait(ep, out, 4, 100) == 2, "pipe added again: both");
 
 	pf[0].fd = s;
 	pf[0].events = POLLIN;
