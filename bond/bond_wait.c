@@ -305,6 +305,7 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 {
 	struct pollfd local[BOND_POLL_STACK_FDS], *kfds = local;
 	struct bond_waiter w;
+	nfds_t nkernel = 0;
 	long r = 0;
 
 	if (nfds > BOND_POLL_STACK_FDS) {
@@ -315,17 +316,22 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 	/* The kernel's copy skips stack sockets (negative fds are ignored). */
 	for (nfds_t i = 0; i < nfds; i++) {
 		kfds[i] = fds[i];
+		kfds[i].revents = 0;
 		if (bond_fd_sock(fds[i].fd) != NULL)
 			kfds[i].fd = -1;
+		else if (fds[i].fd >= 0)
+			nkernel++;
 	}
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
 	for (;;) {
-		long n = 0, k;
+		long n = 0, k = 0;
 		uint64_t nap;
 		struct timespec ts = { 0, 0 };
 
-		k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds, (long)&ts, 0,
-				BOND_SIGSET_SIZE, 0);
+		/* stack sockets alone: nothing to ask the kernel */
+		if (nkernel > 0)
+			k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds,
+					(long)&ts, 0, BOND_SIGSET_SIZE, 0);
 		if (k < 0) {
 			r = k;
 			break;
