@@ -435,8 +435,10 @@ zp_gate_start:
 	 * ---- exit (a thread's end): unmap its hook stack first ----
 	 * Only the thread that mapped it (a vfork child or a raw clone
 	 * sharing our TLS must not), and not while running on it.  Nothing
-	 * goes on the app's stack: it may be free already (Go's exitThread
-	 * has told another thread it may reuse it).  exit never returns, so
+	 * goes on the app's stack here: it may be free already (Go's
+	 * exitThread has told another thread it may reuse it); a dispatcher
+	 * that serves exit (not bond) then runs its C on that stack (path
+	 * 37 maps no new one for a dying thread).  exit never returns, so
 	 * any register may go but rdi (the code, kept in r8).
 	 */
 45:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
@@ -619,6 +621,21 @@ zp_sled_entry_checked:
 	push	(ZP_RED_ZONE - 8)(%rsp)		/* return -> S0 - 136 */
 	jmp	3b
 	.size	zp_sled_entry_checked, . - zp_sled_entry_checked
+
+/*
+ * zp_sud_cont: the continuation sud.c gives the entry for a call SUD
+ * caught: rsp = S0 - 136, where (%rsp) is the app's rip after the
+ * syscall; the red zone above was never touched.  rcx ends holding that
+ * rip, as the kernel leaves it.
+ */
+	.globl	zp_sud_cont
+	.hidden	zp_sud_cont
+	.type	zp_sud_cont, @function
+zp_sud_cont:
+	mov	(%rsp), %rcx			/* the app's rip */
+	lea	ZP_ENTRY_GAP(%rsp), %rsp	/* rsp = S0 */
+	jmp	*%rcx
+	.size	zp_sud_cont, . - zp_sud_cont
 
 /*
  * A call or jump to 0 from anywhere else: put the stack back as it was

@@ -73,6 +73,7 @@ static enum zp_hooks_mode zp_mode;
 static uint64_t zp_regions;
 static uint64_t zp_start_ns;
 static const char *zp_sud_want_at_start;
+static int zp_lazy_at_start;	/* code without unwind info at start-up */
 static int zp_threads_at_start;
 
 static void
@@ -358,12 +359,35 @@ zp_do_fork(struct zp_frame *f)
 	return r;
 }
 
+/*
+ * Code without unwind info is SUD's: mapping calls go through the C path
+ * from now on (rewrite.c), and without SUD its syscalls are not caught
+ * at all, which is said (once) rather than left to a debug line.
+ */
+static void
+zp_lazy_expected(void)
+{
+	static int told;
+
+	if (zp_sud_lazy)
+		zp_lazy_route();
+	/* (at start-up SUD is set up after the rewrite: zp_hooks_start) */
+	if (zp_started && !zp_sud_available() &&
+	    !__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+		ZP_LOG(ZP_LOG_WARN, "code without unwind info (JIT code, Go "
+		       "binaries, hand-written asm) is mapped, and Syscall User "
+		       "Dispatch is off or missing: its system calls are not "
+		       "caught (enable the SUD safety net)\n");
+}
+
 /* What a rewrite's result means for SUD. */
 static void
 zp_rewrite_verdict(long r)
 {
-	if (r == ZP_REWRITE_LAZY)
+	if (r == ZP_REWRITE_LAZY) {
+		zp_lazy_expected();
 		zp_sud_want("code without unwind info (JIT or hand-written)");
+	}
 	else if (r != 0)
 		zp_sud_want("a mapping that could not be rewritten");
 }
@@ -531,7 +555,7 @@ zp_hook_c(struct zp_frame *f)
 		break;
 	}
 	/* mappings that change under sites rewritten lazily: give them back */
-	lazy = zp_lazy_forget_begin(nr, f->a1, f->a2, f->a4);
+	lazy = zp_lazy_forget_begin(nr, f->a1, f->a2, f->a3, f->a4, f->a5);
 	r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
 	zp_lazy_forget_end(lazy);
 	if (nr == SYS_mmap || nr == SYS_mprotect || nr == SYS_pkey_mprotect)
@@ -585,6 +609,11 @@ setup_vector_save(void)
 	unsigned int a, b, c, d, i, lo, hi;
 	uint64_t xcr0, size;
 
+	zp_vsave_kind = vsave_kind();
+	if (zp_vsave_kind != ZP_VS_XSAVE) {
+		zp_xsave_size = ZP_VS_SIZE;	/* (a CPU without XSAVE too) */
+		return;
+	}
 	__cpuid_count(ZP_CPUID_XSAVE, 0, a, b, c, d);
 	/* b: size of the standard format for the features enabled in XCR0 */
 	size = b;
@@ -613,9 +642,6 @@ setup_vector_save(void)
 	zp_xsave_size = (size + ZP_XSAVE_ALIGN - 1) &
 		~(uint64_t)(ZP_XSAVE_ALIGN - 1);
 	ZP_ASSERT(zp_xsave_size >= ZP_XSAVE_HDR_OFF + ZP_XSAVE_HDR_LEN);
-	zp_vsave_kind = vsave_kind();
-	if (zp_vsave_kind != ZP_VS_XSAVE)
-		zp_xsave_size = ZP_VS_SIZE;
 }
 
 static void
@@ -669,8 +695,11 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 			      m->path[0] != '\0' ? m->path : "[anon]",
 			      fd >= 0 ? (int)fd : -1, m->offset,
 			      zp_threads_at_start > 1);
-	if (r == ZP_REWRITE_LAZY)
+	if (r == ZP_REWRITE_LAZY) {
+		zp_lazy_at_start = 1;
+		zp_lazy_expected();
 		zp_sud_want_at_start = "code without unwind info at start-up";
+	}
 	else if (r != 0)
 		zp_sud_want_at_start = "a mapping that could not be "
 			"rewritten at start-up";
@@ -769,6 +798,8 @@ zp_hooks_start(const struct zp_hooks_config *cfg)
 	if (zp_sud_want_at_start)
 		zp_sud_want(zp_sud_want_at_start);
 	zp_started = 1;
+	if (zp_lazy_at_start && !zp_sud_available())
+		zp_lazy_expected();	/* says it */
 	zp_start_ns = zp_now_ns() - t0;
 	zp_rewrite_get_stats(&rw);
 	ZP_LOG(ZP_LOG_DEBUG, "started in %lu us: %s, %lu regions, %lu "

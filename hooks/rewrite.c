@@ -29,6 +29,9 @@
 
 static struct zp_rewrite_stats zp_rw_stats;
 static atomic_flag zp_rw_lock = ATOMIC_FLAG_INIT;
+/* this thread holds it: a signal handler's mapping call must not wait */
+static ZP_TLS unsigned char zp_tls_rw_held;
+static int zp_lazy_forgetting;	/* forgets in progress: patch nothing */
 int zp_stubs_off;
 
 /* ---------------------------------------------------------------------- */
@@ -46,15 +49,35 @@ zp_rw_now_ns(void)
 static void
 zp_rw_lock_take(void)
 {
+	/* held (or being taken) before it is: a handler between the two
+	 * must not wait for it */
+	zp_tls_rw_held = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	while (atomic_flag_test_and_set_explicit(&zp_rw_lock,
 						 memory_order_acquire))
 		zp_syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+}
+
+/* 1 if taken, 0 if another thread holds it */
+static int
+zp_rw_lock_try(void)
+{
+	zp_tls_rw_held = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!atomic_flag_test_and_set_explicit(&zp_rw_lock,
+					       memory_order_acquire))
+		return 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	zp_tls_rw_held = 0;
+	return 0;
 }
 
 static void
 zp_rw_lock_drop(void)
 {
 	atomic_flag_clear_explicit(&zp_rw_lock, memory_order_release);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	zp_tls_rw_held = 0;
 }
 
 /*
@@ -69,6 +92,8 @@ zp_rewrite_atfork_child(void)
 {
 	zp_poke_atfork_child();
 	zp_rw_lock_drop();
+	/* a forget another thread was making is nobody's here */
+	__atomic_store_n(&zp_lazy_forgetting, 0, __ATOMIC_RELEASE);
 }
 
 static int
@@ -220,6 +245,11 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 		zp_elf_starts_free(starts);
 		return ZP_REWRITE_LAZY;
 	}
+	if (zp_tls_rw_held) {
+		/* a signal handler over our own rewrite: SUD's, site by site */
+		zp_elf_starts_free(starts);
+		return ZP_REWRITE_LAZY;
+	}
 	zp_rw_lock_take();
 	zp_resident_before(start, end, prot, &res);
 	r = zp_syscall6(SYS_mprotect, (long)start, (long)(end - start),
@@ -314,12 +344,52 @@ zp_find_map_cb(const struct zp_map *m, void *arg)
 static uintptr_t zp_lazy_sites[ZP_LAZY_MAX];
 static uint8_t zp_lazy_op[ZP_LAZY_MAX];	/* 05: syscall, 34: sysenter */
 int zp_lazy_count;
-static int zp_lazy_forgetting;	/* forgets in progress: patch nothing */
 
-/* From now on the calls that change mappings run the C path. */
+/*
+ * Sites SUD caught and the engine could not rewrite (shared mappings,
+ * the vDSO...): remembered, so that the handler does not read
+ * /proc/self/maps on every call there.  A small ring, lossy.
+ */
+#define ZP_REFUSED_MAX		64
+
+static uintptr_t zp_refused[ZP_REFUSED_MAX];
+static unsigned int zp_refused_next;
+
+static int
+zp_lazy_refused(uintptr_t addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < ZP_REFUSED_MAX; i++)
+		if (__atomic_load_n(&zp_refused[i], __ATOMIC_RELAXED) == addr)
+			return 1;
+	return 0;
+}
+
 static void
+zp_lazy_refuse(uintptr_t addr)
+{
+	unsigned int i = __atomic_fetch_add(&zp_refused_next, 1,
+					    __ATOMIC_RELAXED);
+
+	__atomic_store_n(&zp_refused[i % ZP_REFUSED_MAX], addr,
+			 __ATOMIC_RELAXED);
+}
+
+static int zp_lazy_routed;
+
+/*
+ * From now on the calls that change mappings run the C path, where
+ * zp_lazy_forget_begin() takes the lock: the first site is rewritten only
+ * after this (a mapping call already past the entry could otherwise run
+ * beside that first patch).  Called when code without unwind info first
+ * appears, and by the first catch.
+ */
+void
 zp_lazy_route(void)
 {
+	if (__atomic_load_n(&zp_lazy_routed, __ATOMIC_ACQUIRE))
+		return;
 	__atomic_store_n(&zp_kind_table[SYS_munmap], ZP_KIND_C,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&zp_kind_table[SYS_mremap], ZP_KIND_C,
@@ -330,6 +400,7 @@ zp_lazy_route(void)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&zp_kind_table[SYS_mmap], ZP_KIND_C,
 			 __ATOMIC_RELAXED);
+	__atomic_store_n(&zp_lazy_routed, 1, __ATOMIC_RELEASE);
 }
 
 /* mprotect the page(s) of the 2 bytes at p; 0 or -errno */
@@ -359,9 +430,15 @@ zp_lazy_patch(uintptr_t addr)
 
 	if (zp_in_gate(addr) || zp_is_arena(addr) || addr < ZP_PAGE_SIZE)
 		return -EINVAL;
-	if (atomic_flag_test_and_set_explicit(&zp_rw_lock,
-					      memory_order_acquire))
+	if (zp_lazy_refused(addr))
+		return -EPERM;
+	if (!zp_rw_lock_try())
 		return -EAGAIN;
+	/* no mapping call may run now without having taken the lock */
+	if (!__atomic_load_n(&zp_lazy_routed, __ATOMIC_ACQUIRE)) {
+		zp_lazy_route();
+		goto out;	/* the next catch patches */
+	}
 	if (__atomic_load_n(&zp_lazy_forgetting, __ATOMIC_ACQUIRE) > 0)
 		goto out;
 	r = -ENOSPC;
@@ -369,8 +446,10 @@ zp_lazy_patch(uintptr_t addr)
 		goto out;
 	zp_maps_foreach(zp_find_map_cb, &f);
 	r = -EPERM;
-	if (!f.found || !f.lazy_ok || !(f.prot & PROT_EXEC))
+	if (!f.found || !f.lazy_ok || !(f.prot & PROT_EXEC)) {
+		zp_lazy_refuse(addr);
 		goto out;
+	}
 	if (!(f.prot & PROT_WRITE)) {
 		r = zp_lazy_prot(addr, PROT_READ | PROT_WRITE | PROT_EXEC);
 		if (r != 0)
@@ -389,9 +468,7 @@ zp_lazy_patch(uintptr_t addr)
 		if (r == 0) {
 			zp_lazy_sites[zp_lazy_count] = addr;
 			zp_lazy_op[zp_lazy_count] = op;
-			if (__atomic_add_fetch(&zp_lazy_count, 1,
-					       __ATOMIC_RELEASE) == 1)
-				zp_lazy_route();
+			__atomic_add_fetch(&zp_lazy_count, 1, __ATOMIC_RELEASE);
 			zp_rw_stats.sites_lazy++;
 		}
 	}
@@ -402,69 +479,100 @@ out:
 	return (int)r;
 }
 
-/* The range a mapping call is about to change; 0 if none. */
+/*
+ * The ranges a mapping call is about to change (page-rounded: munmap of
+ * 16 bytes unmaps the page), and with MREMAP_FIXED also the destination;
+ * returns how many (0: not such a call).
+ */
 static int
-zp_lazy_range(long nr, long a1, long a2, long a4, uintptr_t *lo,
-	      uintptr_t *hi)
+zp_lazy_ranges(long nr, long a1, long a2, long a3, long a4, long a5,
+	       uintptr_t lo[2], uintptr_t hi[2])
 {
+	int n = 1;
+
 	switch (nr) {
 	case SYS_mmap:
 		if (!(a4 & MAP_FIXED))
 			return 0;
 		break;
-	case SYS_munmap:
 	case SYS_mremap:
+		if (a4 & MREMAP_FIXED) {
+			lo[1] = (uintptr_t)a5;
+			hi[1] = (uintptr_t)a5 + (uintptr_t)a3;
+			n = 2;
+		}
+		break;
+	case SYS_munmap:
 	case SYS_mprotect:
 	case SYS_pkey_mprotect:
 		break;
 	default:
 		return 0;
 	}
-	*lo = (uintptr_t)a1;
-	*hi = (uintptr_t)a1 + (uintptr_t)a2;
-	return *hi > *lo;
+	lo[0] = (uintptr_t)a1;
+	hi[0] = (uintptr_t)a1 + (uintptr_t)a2;
+	for (int k = 0; k < n; k++) {
+		lo[k] &= ~(ZP_PAGE_SIZE - 1);
+		hi[k] = (hi[k] + ZP_PAGE_SIZE - 1) & ~(ZP_PAGE_SIZE - 1);
+	}
+	return n;
+}
+
+/* 0f 05 (0f 34) back at the lazy site i, if our ff d0 is still there */
+static void
+zp_lazy_unpatch(int i)
+{
+	uintptr_t a = zp_lazy_sites[i];
+	uint8_t *p = (uint8_t *)a;
+	uint8_t sc[ZP_SYSCALL_LEN] = { ZP_OP_SYSCALL0, zp_lazy_op[i] };
+	struct zp_find_map f = { .addr = a };
+
+	zp_maps_foreach(zp_find_map_cb, &f);
+	if (!f.found)
+		return;		/* gone already */
+	if (!(f.prot & PROT_WRITE) &&
+	    zp_lazy_prot(a, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
+		return;
+	if (p[0] == ZP_OP_CALL_RAX0 && p[1] == ZP_OP_CALL_RAX1)
+		zp_poke(p, sc, sizeof(sc), 0);
+	if (!(f.prot & PROT_WRITE))
+		zp_lazy_prot(a, f.prot);
 }
 
 /*
- * Before munmap, mremap, mprotect, pkey_mprotect or mmap(MAP_FIXED):
- * every lazy site in the range gets its syscall back (unless the range
- * is about to go away) and leaves the site set.  No site is patched
- * until zp_lazy_forget_end(), after the call.  Returns what to pass it.
+ * Before munmap, mremap, mprotect, pkey_mprotect or mmap(MAP_FIXED), once
+ * code without unwind info exists: every lazy site in the ranges gets its
+ * syscall back and leaves the list (whatever the call then does, or if it
+ * fails, the bytes there are the app's own).  Its return address stays in
+ * the site set: a thread between our `ff d0` and the set lookup must still
+ * find it.  No site is rewritten until zp_lazy_forget_end(), after the
+ * call; taking the lock here also waits for a rewrite in progress.
+ * Never in a signal handler over this thread's own lock.  Returns what
+ * to pass to zp_lazy_forget_end().
  */
 int
-zp_lazy_forget_begin(long nr, long a1, long a2, long a4)
+zp_lazy_forget_begin(long nr, long a1, long a2, long a3, long a4, long a5)
 {
-	uintptr_t lo, hi;
-	int i;
+	uintptr_t lo[2], hi[2];
+	int i, k, n;
 
-	if (__atomic_load_n(&zp_lazy_count, __ATOMIC_ACQUIRE) == 0 ||
-	    !zp_lazy_range(nr, a1, a2, a4, &lo, &hi))
+	if (!__atomic_load_n(&zp_lazy_routed, __ATOMIC_ACQUIRE) ||
+	    zp_tls_rw_held)
 		return 0;
-	__atomic_add_fetch(&zp_lazy_forgetting, 1, __ATOMIC_ACQ_REL);
+	n = zp_lazy_ranges(nr, a1, a2, a3, a4, a5, lo, hi);
+	if (n == 0)
+		return 0;
 	zp_rw_lock_take();
+	__atomic_add_fetch(&zp_lazy_forgetting, 1, __ATOMIC_ACQ_REL);
 	for (i = 0; i < zp_lazy_count; i++) {
 		uintptr_t a = zp_lazy_sites[i];
-		uint8_t *p = (uint8_t *)a;
-		uint8_t sc[ZP_SYSCALL_LEN] = { ZP_OP_SYSCALL0, zp_lazy_op[i] };
+		int in = 0;
 
-		if (a < lo || a >= hi)
+		for (k = 0; k < n; k++)
+			in |= a + ZP_SYSCALL_LEN > lo[k] && a < hi[k];
+		if (!in)
 			continue;
-		if (nr == SYS_mprotect || nr == SYS_pkey_mprotect ||
-		    nr == SYS_mremap) {
-			struct zp_find_map f = { .addr = a };
-
-			zp_maps_foreach(zp_find_map_cb, &f);
-			if (f.found && (f.prot & PROT_WRITE ||
-					zp_lazy_prot(a, PROT_READ | PROT_WRITE |
-						     PROT_EXEC) == 0)) {
-				if (p[0] == ZP_OP_CALL_RAX0 &&
-				    p[1] == ZP_OP_CALL_RAX1)
-					zp_poke(p, sc, sizeof(sc), 0);
-				if (!(f.prot & PROT_WRITE))
-					zp_lazy_prot(a, f.prot);
-			}
-		}
-		zp_site_del(a + ZP_SYSCALL_LEN);
+		zp_lazy_unpatch(i);
 		zp_lazy_count--;
 		zp_lazy_sites[i] = zp_lazy_sites[zp_lazy_count];
 		zp_lazy_op[i] = zp_lazy_op[zp_lazy_count];

@@ -169,16 +169,33 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	}
 	kind = (unsigned long)nr < ZP_KIND_TABLE_LEN ? zp_kind_table[nr] :
 		ZP_KIND_PLAIN;
-	if (kind != ZP_KIND_PLAIN || zp_hooks_served(nr)) {
+	if (kind == ZP_KIND_SIGRETURN || kind == ZP_KIND_VFORK ||
+	    kind == ZP_KIND_CLONE || kind == ZP_KIND_CLONE3) {
 		/*
-		 * Resume as if the site had done `call *%rax`: the entry runs
-		 * it on the thread's hook stack, outside this handler (whose
-		 * sigreturn would undo a mask change, and whose stack may be
-		 * a goroutine's signal stack).
+		 * These need rsp at the app's own: resume as if the site had
+		 * done `call *%rax` (8 bytes of red zone lost, documented).
 		 */
 		g[REG_RSP] -= sizeof(long);
 		*(long *)g[REG_RSP] = g[REG_RIP];
 		g[REG_RIP] = (greg_t)zp_sled_entry_checked;
+		g[REG_RAX] = nr;
+		errno = saved;
+		return;
+	}
+	if (kind != ZP_KIND_PLAIN || zp_hooks_served(nr)) {
+		/*
+		 * Resume in the entry as a stub would, below the red zone:
+		 * the entry runs the call on the thread's hook stack, outside
+		 * this handler (whose sigreturn would undo a mask change, and
+		 * whose stack may be a goroutine's signal stack), then
+		 * zp_sud_cont takes the app back to where it was.
+		 */
+		long *sp = (long *)(g[REG_RSP] - ZP_RED_ZONE) - 2;
+
+		sp[1] = g[REG_RIP];		/* where the app goes on */
+		sp[0] = (long)zp_sud_cont;	/* the entry returns there */
+		g[REG_RSP] = (greg_t)sp;
+		g[REG_RIP] = (greg_t)zp_stub_entry;
 		g[REG_RAX] = nr;
 		errno = saved;
 		return;
@@ -188,6 +205,13 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	g[REG_RAX] = zp_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
 				 g[REG_R10], g[REG_R8], g[REG_R9]);
 	errno = saved;
+}
+
+/* 1 if SUD is installed (the safety net is on and the kernel has it) */
+int
+zp_sud_available(void)
+{
+	return zp_sud_installed;
 }
 
 /*

@@ -74,8 +74,10 @@ int zp_hooks_filter_fd(const int *nrs, size_t n);
 
 /*
  * The table the filter reads: len words, one per fd, zero for an fd the
- * dispatcher does not serve.  It must stay mapped until replaced (NULL, 0
- * sends every filtered call to the kernel, the state before the first).
+ * dispatcher does not serve.  It must stay mapped, and at least len words
+ * long, for as long as any thread may be in the entry: after a
+ * replacement too (NULL, 0 sends every filtered call to the kernel, the
+ * state before the first).
  */
 void zp_hooks_set_fd_table(const uintptr_t *words, unsigned int len);
 

@@ -121,6 +121,8 @@ ZP_HIDDEN long zp_hook_c(struct zp_frame *f);
 ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
 				 long a4, long a5, long a6);
 ZP_HIDDEN void zp_sled_entry_checked(void);
+/* after the entry ran a call SUD caught: back to the app (sud.c) */
+ZP_HIDDEN void zp_sud_cont(void);
 ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
 			   long a5, long a6);
 
@@ -168,9 +170,12 @@ ZP_HIDDEN void zp_rewrite_get_stats(struct zp_rewrite_stats *st);
 #define ZP_REWRITE_LAZY		1
 #define ZP_SYSCALL_INSN_LEN	2
 ZP_HIDDEN extern int zp_sud_lazy;
+ZP_HIDDEN int zp_sud_available(void);
 ZP_HIDDEN int zp_lazy_patch(uintptr_t syscall_addr);
 ZP_HIDDEN extern int zp_lazy_count;
-ZP_HIDDEN int zp_lazy_forget_begin(long nr, long a1, long a2, long a4);
+ZP_HIDDEN int zp_lazy_forget_begin(long nr, long a1, long a2, long a3,
+				  long a4, long a5);
+ZP_HIDDEN void zp_lazy_route(void);
 ZP_HIDDEN void zp_lazy_forget_end(int began);
 ZP_HIDDEN void zp_rewrite_atfork_child(void);
 /*

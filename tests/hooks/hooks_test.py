@@ -153,11 +153,11 @@ def case_regs(env, redzone_tramp):
           (rz["redzone trampoline"], redzone_tramp))
 
 
-def case_regs_vector():
+def case_regs_vector(**extra):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out")
         env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
-                   ZPTEST_DISP="vector", ZPTEST_OUT=out)
+                   ZPTEST_DISP="vector", ZPTEST_OUT=out, **extra)
         case_regs(env, 0x8000)
         with open(out) as f:
             calls = int(f.read().split()[0].split("=")[1])
@@ -543,7 +543,13 @@ CASES = {
     "count-sud": lambda: case_count("sud"),
     "regs-native": lambda: case_regs(None, 0),
     "regs-pass": lambda: case_regs(hooked_env(), 0x8000),
+    # SUD alone, every call served: caught calls resume in the entry below
+    # the red zone, which stays whole on every path
+    "regs-sud": lambda: case_regs(hooked_env(ZPHOOKS_MODE="sud",
+                                             ZPHOOKS_DISPATCH="count"), 0),
     "regs-vector": case_regs_vector,
+    # the same with the state saved by XSAVE(C)/XRSTOR, not by hand
+    "regs-vector-xsave": lambda: case_regs_vector(ZPHOOKS_VSAVE="xsave"),
     "regs-veccall": case_regs_veccall,
     "served-set": case_served_set,
     "tinystack": case_tinystack,
@@ -561,6 +567,7 @@ CASES = {
     "torn": case_torn,
     "textdata": lambda: case_misc("textdata"),
     "jitbytes": lambda: case_misc("jitbytes"),
+    "jitchurn": lambda: case_misc("jitchurn"),
     "bigtext": lambda: case_misc("bigtext"),
     "vfork": lambda: case_misc("vfork"),
     "clone": lambda: case_misc("clone"),

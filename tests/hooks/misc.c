@@ -66,6 +66,12 @@
  *                returns getpid(), the immediate and displacement bytes
  *                never change; under zpnet SUD caught each page's syscall
  *                exactly once and it was rewritten (ff d0) after that
+ *   jitchurn     a thread calls a JIT page's syscall non-stop while the
+ *                main thread mprotects the page (kept executable) 6,000
+ *                times and tries munmaps that fail, and a SIGALRM
+ *                handler mprotects a page of its own: every call right,
+ *                no crash, no hang (the engine's lock is never waited
+ *                for by a handler over its own thread's hold)
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -382,6 +388,94 @@ do_jitbytes(void)
 			return 7;
 		}
 		munmap(p, PAGE);
+	}
+	return 0;
+}
+
+/*
+ * jitchurn: a thread calls a JIT page's syscall (rewritten once SUD caught
+ * it) non-stop while the main thread mprotects that page again and again,
+ * keeping it executable (a JIT patching another function there), tries a
+ * munmap that fails (EINVAL: not page-aligned), and a SIGALRM handler
+ * mprotects a page of its own meanwhile (it must not wait for a lock its
+ * own thread holds).  Every call returns getppid(); nothing dies or hangs.
+ */
+#define CHURN_ROUNDS	3000
+
+static unsigned char *churn_x;
+static volatile int churn_stop;
+static volatile long churn_calls, churn_bad;
+static long churn_ppid;
+static void *churn_other;
+
+static void *
+churn_thread(void *arg)
+{
+	long (*fn)(void) = (long (*)(void))(void *)churn_x;
+
+	(void)arg;
+	while (!churn_stop) {
+		if (fn() != churn_ppid)
+			churn_bad++;
+		churn_calls++;
+	}
+	return NULL;
+}
+
+static void
+churn_alarm(int sig)
+{
+	(void)sig;
+	mprotect(churn_other, PAGE, PROT_READ);
+	mprotect(churn_other, PAGE, PROT_READ | PROT_WRITE);
+}
+
+static int
+do_jitchurn(void)
+{
+	/* mov $110,%eax; syscall; ret */
+	static const unsigned char code[] = { 0xb8, 0x6e, 0, 0, 0, 0x0f, 0x05,
+					       0xc3 };
+	struct sigaction sa = { .sa_handler = churn_alarm,
+				.sa_flags = SA_RESTART };
+	struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+	pthread_t t;
+	int r;
+
+	churn_ppid = getppid();
+	churn_x = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	churn_other = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (churn_x == MAP_FAILED || churn_other == MAP_FAILED)
+		return 1;
+	memcpy(churn_x, code, sizeof(code));
+	if (mprotect(churn_x, PAGE, PROT_READ | PROT_EXEC) != 0 ||
+	    ((long (*)(void))(void *)churn_x)() != churn_ppid)
+		return 2;
+	if (sigaction(SIGALRM, &sa, NULL) != 0 ||
+	    setitimer(ITIMER_REAL, &it, NULL) != 0 ||
+	    pthread_create(&t, NULL, churn_thread, NULL) != 0)
+		return 3;
+	for (r = 0; r < CHURN_ROUNDS; r++) {
+		if (mprotect(churn_x, PAGE, PROT_READ | PROT_WRITE |
+			     PROT_EXEC) != 0 ||
+		    mprotect(churn_x, PAGE, PROT_READ | PROT_EXEC) != 0)
+			return 4;
+		if (r % 100 == 0 && (munmap(churn_x + 1, PAGE) == 0 ||
+				     errno != EINVAL))
+			return 5;
+	}
+	churn_stop = 1;
+	pthread_join(t, NULL);
+	it = (struct itimerval){ 0 };
+	setitimer(ITIMER_REAL, &it, NULL);
+	/* after the failed munmaps too, the site still works */
+	if (((long (*)(void))(void *)churn_x)() != churn_ppid)
+		return 6;
+	if (churn_bad != 0 || churn_calls == 0) {
+		printf("%ld of %ld calls wrong\n", churn_bad, churn_calls);
+		return 7;
 	}
 	return 0;
 }
@@ -992,6 +1086,13 @@ main(int argc, char **argv)
 
 		if (r != 0) {
 			printf("jitbytes step %d failed\n", r);
+			return 1;
+		}
+	} else if (strcmp(c, "jitchurn") == 0) {
+		int r = do_jitchurn();
+
+		if (r != 0) {
+			printf("jitchurn step %d failed\n", r);
 			return 1;
 		}
 	} else if (strcmp(c, "torn") == 0) {
