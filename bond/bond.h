@@ -346,6 +346,8 @@ enum bond_fd_kind {
 
 int bond_fd_init(unsigned int max_fds);
 void bond_fd_fini(void);
+/* fd moved up near the fd limit (bond's own fds), or fd as it was. */
+int bond_fd_move_high(int fd);
 /* The table as words, zero for an fd bond does not serve (the hooks). */
 const uintptr_t *bond_fd_words(void);
 unsigned int bond_fd_max(void);

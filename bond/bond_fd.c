@@ -18,6 +18,9 @@ struct bond_fd_entry {
 };
 
 #define BOND_FD_KIND_MASK	((uintptr_t)3)
+/* the hooks' entry reads the table as words (zp_hooks_set_fd_table) */
+_Static_assert(sizeof(struct bond_fd_entry) == sizeof(uintptr_t),
+	       "one word per fd");
 
 static struct bond_fd_entry *table;
 static unsigned int table_size;

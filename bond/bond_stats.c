@@ -83,8 +83,8 @@ static uint64_t rest_until_ns;
 
 /* Out of the way of the application's small fds (a daemon that closes
  * and reopens 0-2, a dup2 onto a number it expects free). */
-static int
-move_high(int fd)
+int
+bond_fd_move_high(int fd)
 {
 	struct rlimit rl;
 	long high;
@@ -136,7 +136,7 @@ bond_stats_listen(void)
 				BOND_STATS_NAME, pid);
 		return (int)rc;
 	}
-	listen_fd = move_high((int)fd);
+	listen_fd = bond_fd_move_high((int)fd);
 	return 0;
 }
 
@@ -613,6 +613,6 @@ bond_stats_nap(const struct timespec *ts)
 		}
 		if (fd < 0)
 			return;
-		serve(move_high((int)fd));
+		serve(bond_fd_move_high((int)fd));
 	}
 }

@@ -146,8 +146,10 @@ fd_release(int fd)
 			long d = bond_kernel(SYS_fcntl, bond_epoll_kfd(obj),
 					     F_DUPFD_CLOEXEC, 0, 0, 0, 0);
 
+			/* not where the app's next open() lands */
 			if (d >= 0)
-				bond_epoll_keep_kfd(obj, (int)d);
+				bond_epoll_keep_kfd(obj,
+						    bond_fd_move_high((int)d));
 		}
 		bond_leave();
 		break;

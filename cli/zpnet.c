@@ -208,6 +208,14 @@ image_kind(const char *path)
 static void
 say_static(const char *level, const char *path, const char *script)
 {
+	if (strcmp(level, "warning") == 0) {	/* --allow-static given */
+		fprintf(stderr, "zpnet: warning: %s is statically linked "
+			"(%s%s): zpnet cannot load into it; it runs on the "
+			"kernel stack (--allow-static)\n", path,
+			script != NULL ? "the interpreter of " : "a program",
+			script != NULL ? script : "");
+		return;
+	}
 	if (script != NULL)
 		fprintf(stderr, "zpnet: %s: %s runs under %s, which is "
 			"statically linked: zpnet loads into a process through "

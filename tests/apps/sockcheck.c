@@ -705,6 +705,7 @@ struct epoll_waiter {
 	int ep;
 	int n;
 	uint64_t data;
+	volatile int started;	/* about to call epoll_wait */
 };
 
 static void *
@@ -713,6 +714,7 @@ epoll_wait_thread(void *arg)
 	struct epoll_waiter *w = arg;
 	struct epoll_event out;
 
+	w->started = 1;
 	w->n = epoll_wait(w->ep, &out, 1, 3000);
 	w->data = out.data.u64;
 	return NULL;
@@ -734,7 +736,9 @@ check_epoll_close_while_waiting(void)
 	CHECK(epoll_ctl(w.ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
 	      pthread_create(&th, NULL, epoll_wait_thread, &w) == 0,
 	      "epoll close while waiting: a set and a waiting thread");
-	usleep(100000);
+	while (!w.started)
+		usleep(1000);
+	usleep(100000);		/* and in it by now */
 	close(w.ep);
 	usleep(50000);
 	write(s, "z", 1);
@@ -751,12 +755,15 @@ check_epoll_close_while_waiting(void)
 		CHECK(read_full(s, &c, 1) == 1, "the echo of the first part");
 		w.ep = epoll_create1(0);
 		w.n = -2;
+		w.started = 0;
 		ev.data.u64 = 77;
 		CHECK(pipe(p) == 0 &&
 		      epoll_ctl(w.ep, EPOLL_CTL_ADD, s, &ev) == 0 &&
 		      epoll_ctl(w.ep, EPOLL_CTL_ADD, p[0], &pev) == 0 &&
 		      pthread_create(&th, NULL, epoll_wait_thread, &w) == 0,
 		      "epoll close while waiting: a set with a pipe and a socket");
+		while (!w.started)
+			usleep(1000);
 		usleep(100000);
 		close(w.ep);
 		usleep(50000);
