@@ -162,14 +162,34 @@ enum zpnet_image {
 	ZPNET_IMAGE_STATIC,	/* ELF without an interpreter (PT_INTERP) */
 };
 
+/*
+ * The dynamic loader run as a program (`ld-linux-x86-64.so.2 PROGRAM`)
+ * has no interpreter either, but it is the one that loads libzpnet.so.
+ */
+static bool
+is_loader(const char *path)
+{
+	char real[PATH_MAX];
+	const char *base;
+
+	if (realpath(path, real) == NULL)
+		return false;
+	base = strrchr(real, '/');
+	base = base != NULL ? base + 1 : real;
+	return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "ld.so", 5) == 0;
+}
+
 static enum zpnet_image
 image_kind(const char *path)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
 	enum zpnet_image kind = ZPNET_IMAGE_OTHER;
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 
+	if (is_loader(path))
+		return kind;
+	f = fopen(path, "rb");
 	if (f == NULL)
 		return kind;
 	if (fread(&eh, sizeof(eh), 1, f) == 1 &&

@@ -153,6 +153,9 @@ expect 0 'ok: [^ ]*/true loads zpnet' \
 	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- true
 expect 0 'nosuchprogram: no such program' \
 	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- nosuchprogram
+# the dynamic loader run as a program loads zpnet: not refused
+expect 0 'ok: [^ ]*ld-linux[^ ]* loads zpnet' \
+	zpns_z "$ZPNET" check -c "$TMP/good.ini" -- /lib64/ld-linux-x86-64.so.2
 if zpns_z "$ZPNET" run -c "$TMP/good.ini" -- /bin/true 2>&1 | grep -q 'statically linked'; then
 	fail "a dynamically linked program was called static"
 else
