@@ -260,8 +260,33 @@ zp_gate_start:
 	je	70f
 	cmp	$ZP_KIND_EXIT, %ecx
 	je	45f
+	cmp	$ZP_KIND_ALTSTACK, %ecx
+	je	48f
 29:	mov	$1, %r11d			/* ZP_KIND_C: save vectors */
 	jmp	31f
+
+	/*
+	 * ---- sigaltstack: on the app's stack (the kernel's SS_ONSTACK and
+	 * EPERM depend on rsp), then note whether the new one disarms
+	 * itself in its handlers (the stale-busy check, 43) ----
+	 */
+48:	syscall
+	test	%rax, %rax
+	jnz	49f				/* failed: nothing changed */
+	test	%rdi, %rdi
+	jz	49f				/* a query */
+	movq	zp_tls_vfork_child@gottpoff(%rip), %rcx
+	cmpb	$0, %fs:(%rcx)
+	jne	49f				/* a vfork child: our TLS */
+	mov	ZP_STACK_T_FLAGS(%rdi), %ecx	/* ss_flags, as the kernel took them */
+	xor	%r11d, %r11d
+	test	$ZP_SS_DISABLE, %ecx
+	jnz	44f				/* disabled: no altstack */
+	shr	$31, %ecx			/* SS_AUTODISARM */
+	mov	%ecx, %r11d
+44:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
+	mov	%r11d, %fs:ZP_HSTACK_AUTODISARM(%rcx)
+49:	ZP_EXIT	\sled
 
 	/*
 	 * ---- C path: zp_hook_c(struct zp_frame *), on our stack ----
@@ -623,13 +648,28 @@ zp_sled_entry_checked:
 	.size	zp_sled_entry_checked, . - zp_sled_entry_checked
 
 /*
- * zp_sud_cont: the continuation sud.c gives the entry for a call SUD
- * caught: rsp = S0 - 136, where (%rsp) is the app's rip after the
+ * zp_sud_entry: where sud.c resumes a call SUD caught, after its handler
+ * returned: rsp = S0 (the app's), rcx = the app's rip after the syscall.
+ * It makes the stub shape below the red zone, with zp_sud_cont as the
+ * continuation; a signal before the pushes finds rcx kept and rsp still
+ * the app's.
+ */
+	.globl	zp_sud_entry
+	.hidden	zp_sud_entry
+	.type	zp_sud_entry, @function
+zp_sud_entry:
+	lea	-ZP_RED_ZONE(%rsp), %rsp	/* rsp = S0 - 128 */
+	push	%rcx				/* S0 - 136: the app's rip */
+	lea	zp_sud_cont(%rip), %rcx
+	push	%rcx				/* S0 - 144: where we return */
+	jmp	zp_stub_entry
+	.size	zp_sud_entry, . - zp_sud_entry
+
+/*
+ * zp_sud_cont: rsp = S0 - 136, where (%rsp) is the app's rip after the
  * syscall; the red zone above was never touched.  rcx ends holding that
  * rip, as the kernel leaves it.
  */
-	.globl	zp_sud_cont
-	.hidden	zp_sud_cont
 	.type	zp_sud_cont, @function
 zp_sud_cont:
 	mov	(%rsp), %rcx			/* the app's rip */

@@ -40,9 +40,6 @@
 #define ZP_PAGE_SIZE		4096UL
 #define ZP_NS_PER_SEC		1000000000ULL
 #define ZP_STATUS_BUF		4096
-#ifndef SS_AUTODISARM
-#define SS_AUTODISARM		(1U << 31)	/* Linux 4.7 */
-#endif
 
 /* read by entry.S */
 unsigned char zp_kind_table[ZP_KIND_TABLE_LEN];
@@ -529,18 +526,6 @@ zp_hook_c(struct zp_frame *f)
 			return zp_sud_sigaction_other(f->a1, f->a2, f->a3,
 						      f->a4);
 		break;
-	case SYS_sigaltstack:
-		/* entry.S must know an SS_AUTODISARM one (its stale check) */
-		r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
-		if (r == 0 && f->a1 != 0 && !zp_tls_vfork_child) {
-			stack_t ss;
-
-			if (zp_syscall6(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0,
-					0) == 0)
-				zp_tls_hstack.autodisarm =
-					(ss.ss_flags & SS_AUTODISARM) != 0;
-		}
-		return r;
 	case SYS_rt_sigprocmask:
 		/* only with SUD or poke.c's SIGTRAP installed (ZP_KIND_MASK) */
 		r = zp_dispatch(nr, f->a1, f->a2, f->a3, f->a4, f->a5, f->a6);
@@ -653,7 +638,7 @@ setup_kinds(void)
 	zp_kind_table[SYS_clone3] = ZP_KIND_CLONE3;
 	zp_kind_table[SYS_fork] = ZP_KIND_C;
 	zp_kind_table[SYS_exit] = ZP_KIND_EXIT;
-	zp_kind_table[SYS_sigaltstack] = ZP_KIND_C;
+	zp_kind_table[SYS_sigaltstack] = ZP_KIND_ALTSTACK;
 	zp_kind_table[SYS_mmap] = ZP_KIND_PROT;
 	zp_kind_table[SYS_mprotect] = ZP_KIND_PROT;
 	zp_kind_table[SYS_pkey_mprotect] = ZP_KIND_PROT;

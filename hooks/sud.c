@@ -187,15 +187,14 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 		 * Resume in the entry as a stub would, below the red zone:
 		 * the entry runs the call on the thread's hook stack, outside
 		 * this handler (whose sigreturn would undo a mask change, and
-		 * whose stack may be a goroutine's signal stack), then
-		 * zp_sud_cont takes the app back to where it was.
+		 * whose stack may be a goroutine's signal stack).  Nothing is
+		 * written to the app's stack from here: this handler's own
+		 * frame (the saved vector state at its top) lies just below
+		 * the red zone.  zp_sud_entry gets the app's rip in rcx (the
+		 * syscall's to clobber) and builds the stub shape itself.
 		 */
-		long *sp = (long *)(g[REG_RSP] - ZP_RED_ZONE) - 2;
-
-		sp[1] = g[REG_RIP];		/* where the app goes on */
-		sp[0] = (long)zp_sud_cont;	/* the entry returns there */
-		g[REG_RSP] = (greg_t)sp;
-		g[REG_RIP] = (greg_t)zp_stub_entry;
+		g[REG_RCX] = g[REG_RIP];
+		g[REG_RIP] = (greg_t)zp_sud_entry;
 		g[REG_RAX] = nr;
 		errno = saved;
 		return;

@@ -25,6 +25,7 @@
 #define ZP_KIND_PROT		6	/* C slow path when PROT_EXEC in a3 */
 #define ZP_KIND_MASK		7	/* C path, vectors as the dispatcher asks */
 #define ZP_KIND_EXIT		8	/* thread exit: free its hook stack first */
+#define ZP_KIND_ALTSTACK	9	/* sigaltstack: note SS_AUTODISARM */
 
 /*
  * The hook's own stack, one per thread, mapped at the thread's first C

@@ -121,8 +121,8 @@ ZP_HIDDEN long zp_hook_c(struct zp_frame *f);
 ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
 				 long a4, long a5, long a6);
 ZP_HIDDEN void zp_sled_entry_checked(void);
-/* after the entry ran a call SUD caught: back to the app (sud.c) */
-ZP_HIDDEN void zp_sud_cont(void);
+/* a call SUD caught, resumed in the entry below the red zone (sud.c) */
+ZP_HIDDEN void zp_sud_entry(void);
 ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
 			   long a5, long a6);
 
