@@ -484,6 +484,25 @@ zp_after_exec_map(long nr, long r, long a1, long a2, long a3, long a4,
 }
 
 /*
+ * A thread's end caught by SUD (sud.c): unmap its hook stack as entry.S's
+ * exit path does, if this thread mapped it and sp is not on it.
+ */
+void
+zp_hstack_release(uintptr_t sp)
+{
+	uintptr_t top = zp_tls_hstack.top;
+
+	if (top == 0 || zp_tls_vfork_child ||
+	    (sp <= top && sp >= top - ZP_STACK_MAP) ||
+	    zp_tls_hstack.tid != (int)zp_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0))
+		return;
+	zp_tls_hstack.top = 0;
+	zp_tls_hstack.busy = 0;
+	zp_syscall6(SYS_munmap, (long)(top - ZP_STACK_MAP), ZP_STACK_MAP, 0, 0,
+		    0, 0);
+}
+
+/*
  * A new thread or process on its own stack (entry.S, before it returns
  * from clone): SUD is not inherited, and glibc starts threads with every
  * signal blocked, SIGTRAP included.

@@ -62,6 +62,8 @@ zp_rw_lock_take(void)
 static int
 zp_rw_lock_try(void)
 {
+	if (zp_tls_rw_held)
+		return 0;	/* this thread holds it (or is taking it) */
 	zp_tls_rw_held = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (!atomic_flag_test_and_set_explicit(&zp_rw_lock,

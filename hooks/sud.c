@@ -169,6 +169,14 @@ zp_sigsys(int sig, siginfo_t *si, void *ucv)
 	}
 	kind = (unsigned long)nr < ZP_KIND_TABLE_LEN ? zp_kind_table[nr] :
 		ZP_KIND_PLAIN;
+	if (kind == ZP_KIND_EXIT) {
+		/*
+		 * A thread's end: here, not on its stack, which may be free
+		 * already (Go's exitThread has said so before its exit).
+		 */
+		zp_hstack_release((uintptr_t)__builtin_frame_address(0));
+		zp_syscall6(SYS_exit, g[REG_RDI], 0, 0, 0, 0, 0);
+	}
 	if (kind == ZP_KIND_SIGRETURN || kind == ZP_KIND_VFORK ||
 	    kind == ZP_KIND_CLONE || kind == ZP_KIND_CLONE3) {
 		/*

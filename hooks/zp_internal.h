@@ -123,6 +123,7 @@ ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
 ZP_HIDDEN void zp_sled_entry_checked(void);
 /* a call SUD caught, resumed in the entry below the red zone (sud.c) */
 ZP_HIDDEN void zp_sud_entry(void);
+ZP_HIDDEN void zp_hstack_release(uintptr_t sp);
 ZP_HIDDEN long zp_dispatch(long nr, long a1, long a2, long a3, long a4,
 			   long a5, long a6);
 

@@ -70,9 +70,11 @@
  *   jitchurn     a thread calls a JIT page's syscall non-stop while the
  *                main thread mprotects the page (kept executable) 6,000
  *                times and tries munmaps that fail, and a SIGALRM
- *                handler mprotects a page of its own: every call right,
- *                no crash, no hang (the engine's lock is never waited
- *                for by a handler over its own thread's hold)
+ *                handler mprotects a page of its own, through libc and
+ *                through a JIT page's syscall: every call right, no
+ *                crash, no hang (the engine's lock is never waited for by
+ *                a handler over its own thread's hold); under zpnet SUD
+ *                caught calls and sites were rewritten and given back
  *   getppid N    getppid N times through libc
  *   getpid N     getpid N times through libc, prints the last value
  * Prints "ok <case>" and exits 0 when the behaviour is right.
@@ -423,12 +425,18 @@ churn_thread(void *arg)
 	return NULL;
 }
 
+/* mov $10,%eax; syscall; ret: mprotect(rdi, rsi, rdx) from a JIT page */
+static long (*churn_mprotect)(void *, size_t, int);
+
 static void
 churn_alarm(int sig)
 {
 	(void)sig;
 	mprotect(churn_other, PAGE, PROT_READ);
 	mprotect(churn_other, PAGE, PROT_READ | PROT_WRITE);
+	/* the same through code SUD catches (maybe over its own lock) */
+	churn_mprotect(churn_other, PAGE, PROT_READ);
+	churn_mprotect(churn_other, PAGE, PROT_READ | PROT_WRITE);
 }
 
 static int
@@ -439,11 +447,26 @@ do_jitchurn(void)
 					       0xc3 };
 	struct sigaction sa = { .sa_handler = churn_alarm,
 				.sa_flags = SA_RESTART };
-	struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
+	static const unsigned char mp[] = { 0xb8, 0x0a, 0, 0, 0, 0x0f, 0x05,
+					     0xc3 };
+	void (*get_stats)(struct torn_stats *) =
+		(void (*)(struct torn_stats *))dlsym(RTLD_DEFAULT,
+						     "zp_hooks_get_stats");
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	struct torn_stats st;
+	unsigned char *g;
 	pthread_t t;
 	int r;
 
 	churn_ppid = getppid();
+	g = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g == MAP_FAILED)
+		return 1;
+	memcpy(g, mp, sizeof(mp));
+	if (mprotect(g, PAGE, PROT_READ | PROT_EXEC) != 0)
+		return 1;
+	churn_mprotect = (long (*)(void *, size_t, int))(void *)g;
 	churn_x = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	churn_other = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
@@ -477,6 +500,19 @@ do_jitchurn(void)
 	if (churn_bad != 0 || churn_calls == 0) {
 		printf("%ld of %ld calls wrong\n", churn_bad, churn_calls);
 		return 7;
+	}
+	if (get_stats != NULL) {
+		/* under zpnet: the churn met lazily rewritten sites */
+		memset(&st, 0, sizeof(st));
+		get_stats(&st);
+		if (st.sud_caught == 0 || st.sites_lazy < 2 ||
+		    st.sites_forgotten == 0) {
+			printf("caught %lu lazy %lu forgotten %lu\n",
+			       (unsigned long)st.sud_caught,
+			       (unsigned long)st.sites_lazy,
+			       (unsigned long)st.sites_forgotten);
+			return 8;
+		}
 	}
 	return 0;
 }
