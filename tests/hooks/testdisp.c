@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zp_hooks.h"
@@ -308,6 +309,16 @@ testdisp_init(void)
 	if (r != 0) {
 		fprintf(stderr, "testdisp: %s\n", zp_hooks_strerror());
 		_exit(1);
+	}
+	if (getenv("ZPTEST_BUSY_THREAD") != NULL) {
+		/* until the busy thread, rewritten under its feet, has been
+		 * dispatched: a loaded machine may not run it for a while */
+		struct timespec ts = { 0, 1000000 };
+		int i;
+
+		for (i = 0; i < 5000 && __atomic_load_n(&seen_yield,
+							__ATOMIC_RELAXED) == 0; i++)
+			nanosleep(&ts, NULL);
 	}
 	if (mode != NULL && strcmp(mode, "set") == 0) {
 		/* fd 2 reaches the dispatcher, fd 1 and fd 40 (past the table,
