@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * decode.c - find syscall instructions with libopcodes, and what may move
  * to a stub (stubs.c) around each.

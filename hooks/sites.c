@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sites.c - the set of rewritten call sites, keyed by return address, and
  * poke.c's set of addresses written with the int3 protocol.

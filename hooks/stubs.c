@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stubs.c - the per-site stubs that keep the red zone, and the arenas
  * they are allocated from.

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * zp_rewrite.h - shared by the rewriter's files only: rewrite.c (patching,
  * lazy sites), sites.c (site set, poke set), decode.c (libopcodes,

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * callbench.c - what the common socket calls cost, one at a time: the same
  * program on the kernel's sockets and (under `zpnet run`) on the stack's,

@@ -1,5 +1,4 @@
 #!/usr/bin/env python3
-# SPDX-License-Identifier: BSD-3-Clause
 """callpeer.py - callbench's other end (bench/calls), on the kernel stack.
 
 usage: callpeer.py ADDR PORT SECONDS

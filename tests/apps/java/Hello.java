@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: BSD-3-Clause
 // Hello.java - an HTTP server for tests/apps/java.sh, run with the source
 // launcher (`java Hello.java ADDR PORT N`: javac runs in-process first).
 // Each request runs a loop hot enough for C2 (HashMap.get over boxed
