@@ -389,6 +389,44 @@ zp_rewrite_verdict(long r)
 		zp_sud_want("a mapping that could not be rewritten");
 }
 
+static int
+zp_skip_map(const struct zp_map *m)
+{
+	if (!(m->prot & PROT_EXEC) || m->start == 0)
+		return 1;
+	/*
+	 * The vDSO is left alone: its only syscalls are fallbacks of the
+	 * time calls; SUD catches them.  The vsyscall page is the kernel's
+	 * (emulated or execute-only) and cannot be written.
+	 */
+	if (strcmp(m->path, "[vdso]") == 0 ||
+	    strcmp(m->path, "[vsyscall]") == 0 ||
+	    strcmp(m->path, "[vvar]") == 0)
+		return 1;
+	return 0;
+}
+
+/*
+ * Rewrite [lo, hi) of mapping m, with the unwind info of the file it maps
+ * if it maps one.
+ */
+static int
+rewrite_mapping(const struct zp_map *m, uintptr_t lo, uintptr_t hi, int live)
+{
+	long fd = -1;
+	int r;
+
+	if (m->path[0] == '/')
+		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
+				 0, 0, 0, 0);
+	r = zp_rewrite_region(lo, hi, m->prot, m->path[0] != '\0' ? m->path :
+			      "[anon]", fd >= 0 ? (int)fd : -1,
+			      m->offset + (lo - m->start), live);
+	if (fd >= 0)
+		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	return r;
+}
+
 struct zp_range_arg {
 	uintptr_t start, end;
 	int prot;
@@ -401,18 +439,11 @@ zp_range_cb(const struct zp_map *m, void *arg)
 	struct zp_range_arg *ra = arg;
 	uintptr_t lo = m->start > ra->start ? m->start : ra->start;
 	uintptr_t hi = m->end < ra->end ? m->end : ra->end;
-	long fd = -1, r;
+	long r;
 
-	if (lo >= hi || !(m->prot & PROT_EXEC))
+	if (lo >= hi || zp_skip_map(m))
 		return 0;
-	if (m->path[0] == '/')
-		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
-				 0, 0, 0, 0);
-	r = zp_rewrite_region(lo, hi, m->prot, m->path[0] != '\0' ? m->path :
-			      "[anon]", fd >= 0 ? (int)fd : -1,
-			      m->offset + (lo - m->start), 1);
-	if (fd >= 0)
-		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	r = rewrite_mapping(m, lo, hi, 1);
 	if (r != 0 && ra->r != ZP_REWRITE_LAZY)
 		ra->r = r;
 	return 0;
@@ -664,27 +695,9 @@ setup_kinds(void)
 }
 
 static int
-zp_skip_map(const struct zp_map *m)
-{
-	if (!(m->prot & PROT_EXEC) || m->start == 0)
-		return 1;
-	/*
-	 * The vDSO is left alone: its only syscalls are fallbacks of the
-	 * time calls; SUD catches them.  The vsyscall page is the kernel's
-	 * (emulated or execute-only) and cannot be written.
-	 */
-	if (strcmp(m->path, "[vdso]") == 0 ||
-	    strcmp(m->path, "[vsyscall]") == 0 ||
-	    strcmp(m->path, "[vvar]") == 0)
-		return 1;
-	return 0;
-}
-
-static int
 rewrite_map_cb(const struct zp_map *m, void *arg)
 {
 	int *n = arg;
-	long fd = -1;
 	int r;
 
 	if (zp_skip_map(m))
@@ -692,23 +705,14 @@ rewrite_map_cb(const struct zp_map *m, void *arg)
 	if ((m->prot & PROT_WRITE) || !m->is_private)
 		zp_sud_want_at_start = "a writable or shared executable mapping "
 			"at start-up";
-	if (m->path[0] == '/')
-		fd = zp_syscall6(SYS_open, (long)m->path, O_RDONLY | O_CLOEXEC,
-				 0, 0, 0, 0);
-	r = zp_rewrite_region(m->start, m->end, m->prot,
-			      m->path[0] != '\0' ? m->path : "[anon]",
-			      fd >= 0 ? (int)fd : -1, m->offset,
-			      zp_threads_at_start > 1);
+	r = rewrite_mapping(m, m->start, m->end, zp_threads_at_start > 1);
 	if (r == ZP_REWRITE_LAZY) {
 		zp_lazy_at_start = 1;
 		zp_lazy_expected();
 		zp_sud_want_at_start = "code without unwind info at start-up";
-	}
-	else if (r != 0)
+	} else if (r != 0)
 		zp_sud_want_at_start = "a mapping that could not be "
 			"rewritten at start-up";
-	if (fd >= 0)
-		zp_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
 	(*n)++;
 	return 0;
 }
