@@ -52,7 +52,8 @@
  *                of ours on the hook stack): both give the right results,
  *                and sigaltstack() in the handler says SS_ONSTACK
  *   altauto      the same with an SS_AUTODISARM sigaltstack (the kernel
- *                disarms it while its handler runs)
+ *                disarms it while its handler runs), without the
+ *                SS_ONSTACK check
  *   sigstorm     another thread sends SIGUSR1 to this one non-stop (up
  *                to 200,000 or 2 s) while it calls getppid; the handler
  *                calls getppid too: every result right, nothing dies
@@ -869,18 +870,30 @@ altstack_alarm(int sig)
 	alt_hits++;
 }
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
+#endif
+
+/*
+ * altstack, altauto (flags SS_AUTODISARM: the kernel disarms the altstack
+ * while its handler runs, so the handler cannot see SS_ONSTACK): SIGALRM
+ * on the altstack during nanosleeps (calls of ours), then as many times
+ * outside any syscall (the vDSO's clock is none).
+ */
 static int
-altstack(void)
+alt_run(int flags)
 {
 	struct sigaction sa = { .sa_handler = altstack_alarm,
 				.sa_flags = SA_ONSTACK | SA_RESTART };
 	struct itimerval it = { { 0, 5000 }, { 0, 5000 } };
-	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE };
+	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE,
+		       .ss_flags = flags };
 	struct timespec ts = { 0, 2000000 };
 	uint64_t spins = 0;
 
+	alt_hits = 0;
 	alt_ppid = getppid();
-	alt_onstack = 1;
+	alt_onstack = !(flags & (int)SS_AUTODISARM);
 	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) != 0 ||
 	    sigaction(SIGALRM, &sa, NULL) != 0 ||
 	    setitimer(ITIMER_REAL, &it, NULL) != 0)
@@ -890,7 +903,6 @@ altstack(void)
 		if (getppid() != alt_ppid)
 			return 1;
 	}
-	/* and as many outside any syscall (the vDSO's clock is none) */
 	for (uint64_t t0 = now_ns(); alt_hits < 2 * ALTSTACK_HITS &&
 	     now_ns() - t0 < 5000000000ULL;)
 		;
@@ -898,38 +910,6 @@ altstack(void)
 	setitimer(ITIMER_REAL, &it, NULL);
 	alt_onstack = 0;
 	return alt_hits < 2 * ALTSTACK_HITS || alt_bad != 0;
-}
-
-#ifndef SS_AUTODISARM
-#define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
-#endif
-
-/* altauto: the same on an SS_AUTODISARM sigaltstack */
-static int
-altauto(void)
-{
-	struct sigaction sa = { .sa_handler = altstack_alarm,
-				.sa_flags = SA_ONSTACK | SA_RESTART };
-	struct itimerval it = { { 0, 5000 }, { 0, 5000 } };
-	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE,
-		       .ss_flags = (int)SS_AUTODISARM };
-	struct timespec ts = { 0, 2000000 };
-	uint64_t spins = 0;
-
-	alt_hits = 0;
-	alt_ppid = getppid();
-	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) != 0 ||
-	    sigaction(SIGALRM, &sa, NULL) != 0 ||
-	    setitimer(ITIMER_REAL, &it, NULL) != 0)
-		return 1;
-	while (alt_hits < ALTSTACK_HITS && spins++ < 100000) {
-		nanosleep(&ts, NULL);
-		if (getppid() != alt_ppid)
-			return 1;
-	}
-	it = (struct itimerval){ 0 };
-	setitimer(ITIMER_REAL, &it, NULL);
-	return alt_hits < ALTSTACK_HITS || alt_bad != 0;
 }
 
 /*
@@ -1164,13 +1144,13 @@ main(int argc, char **argv)
 			   sizeof(textdata_want)) != 0)
 			return 1;
 	} else if (strcmp(c, "altauto") == 0) {
-		if (altauto() != 0)
+		if (alt_run((int)SS_AUTODISARM) != 0)
 			return 1;
 	} else if (strcmp(c, "sigstorm") == 0) {
 		if (sigstorm() != 0)
 			return 1;
 	} else if (strcmp(c, "altstack") == 0) {
-		if (altstack() != 0)
+		if (alt_run(0) != 0)
 			return 1;
 	} else if (strcmp(c, "jmptiny") == 0) {
 		if (jmptiny() != 0)
