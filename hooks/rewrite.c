@@ -313,11 +313,8 @@ zp_find_map_cb(const struct zp_map *m, void *arg)
 	if (f->addr >= m->start && f->addr < m->end) {
 		f->prot = m->prot;
 		f->found = 1;
-		f->lazy_ok = m->is_private && m->path[0] != '[';
-		if (strcmp(m->path, "[heap]") == 0 ||
-		    strncmp(m->path, "[stack", 6) == 0 ||
-		    strncmp(m->path, "[anon", 5) == 0)
-			f->lazy_ok = m->is_private;
+		/* the kernel's own pages ([vdso], [vvar], [vsyscall]) never */
+		f->lazy_ok = m->is_private && strncmp(m->path, "[v", 2) != 0;
 		return 1;
 	}
 	return 0;
