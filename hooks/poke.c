@@ -88,14 +88,17 @@ zp_poke_unblock(void)
 long
 zp_poke_sigaction(long act, long oact, long size)
 {
-	struct zp_ksigaction old = zp_app_sigtrap;
+	struct zp_ksigaction old = zp_app_sigtrap, sa;
 
 	if (size != ZP_SIGSET_SIZE)
 		return -EINVAL;
+	/* as the kernel: read, set, then the old one written (or EFAULT) */
+	if (act != 0 && !zp_user_read(&sa, (const void *)act, sizeof(sa)))
+		return -EFAULT;
 	if (act != 0)
-		memcpy(&zp_app_sigtrap, (void *)act, sizeof(zp_app_sigtrap));
-	if (oact != 0)
-		memcpy((void *)oact, &old, sizeof(old));
+		zp_app_sigtrap = sa;
+	if (oact != 0 && !zp_user_write((void *)oact, &old, sizeof(old)))
+		return -EFAULT;
 	return 0;
 }
 

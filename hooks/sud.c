@@ -90,7 +90,8 @@ zp_sud_sigaction_other(long sig, long act, long oact, long size)
 	if (act == 0 || size != ZP_SIGSET_SIZE)
 		return zp_dispatch(SYS_rt_sigaction, sig, act, oact, size, 0,
 				   0);
-	memcpy(&sa, (const void *)act, sizeof(sa));
+	if (!zp_user_read(&sa, (const void *)act, sizeof(sa)))
+		return -EFAULT;
 	sa.mask &= ~__atomic_load_n(&zp_sig_keep, __ATOMIC_ACQUIRE);
 	return zp_dispatch(SYS_rt_sigaction, sig, (long)&sa, oact, size, 0, 0);
 }
@@ -99,15 +100,19 @@ zp_sud_sigaction_other(long sig, long act, long oact, long size)
 long
 zp_sud_sigaction(long sig, long act, long oact, long size)
 {
-	struct zp_ksigaction old = zp_app_sigsys;
+	struct zp_ksigaction old = zp_app_sigsys, sa;
 
 	(void)sig;
 	if (size != ZP_SIGSET_SIZE)
 		return -EINVAL;
+	/* as the kernel: the new action is read first, set, then the old
+	 * one written (EFAULT then, the new one stays) */
+	if (act != 0 && !zp_user_read(&sa, (const void *)act, sizeof(sa)))
+		return -EFAULT;
 	if (act != 0)
-		memcpy(&zp_app_sigsys, (void *)act, sizeof(zp_app_sigsys));
-	if (oact != 0)
-		memcpy((void *)oact, &old, sizeof(old));
+		zp_app_sigsys = sa;
+	if (oact != 0 && !zp_user_write((void *)oact, &old, sizeof(old)))
+		return -EFAULT;
 	return 0;
 }
 

@@ -35,6 +35,16 @@ zp_kerr(long r)
 	return r < 0 && r >= -ZP_ERRNO_MAX;
 }
 
+/*
+ * The application's bytes, copied where they cannot fault the engine: 0
+ * when the kernel would say EFAULT (unmapped, PROT_NONE, a kernel
+ * address), through process_vm_readv/writev on this process. A system
+ * call's cost: for the rare calls the engine answers itself
+ * (rt_sigaction of the signals it keeps).
+ */
+ZP_HIDDEN int zp_user_read(void *dst, const void *src, size_t n);
+ZP_HIDDEN int zp_user_write(void *dst, const void *src, size_t n);
+
 /* Gated logging to stderr: keeps errno, uses raw syscalls only. */
 ZP_HIDDEN extern int zp_log_level;
 ZP_HIDDEN void zp_log(int level, const char *fmt, ...)
