@@ -33,17 +33,24 @@ struct bond_handler {
 	enum bond_gate gate;
 };
 
-static const struct bond_handler handlers[BOND_NR_MAX] = {
-#define BOND_SYSCALL(name, gate) \
-	[__NR_##name] = { bond_sys_##name, BOND_GATE_##gate },
+/* The register-shaped entries: six longs read as the handler's types. */
+#define BOND_SYSCALL(ret, name, gate, types)				\
+	long bond_sysl_##name(long a1, long a2, long a3, long a4, long a5,	\
+			      long a6)					\
+	{								\
+		return (long)bond_sys_##name(BOND_CASTS(types));	\
+	}
 #include "syscalls.def"
-#undef BOND_SYSCALL
+
+static const struct bond_handler handlers[BOND_NR_MAX] = {
+#define BOND_SYSCALL(ret, name, gate, types) \
+	[__NR_##name] = { bond_sysl_##name, BOND_GATE_##gate },
+#include "syscalls.def"
 };
 
 const int bond_dispatch_nrs[] = {
-#define BOND_SYSCALL(name, gate) __NR_##name,
+#define BOND_SYSCALL(ret, name, gate, types) __NR_##name,
 #include "syscalls.def"
-#undef BOND_SYSCALL
 };
 const size_t bond_dispatch_nnrs = sizeof(bond_dispatch_nrs) /
 	sizeof(bond_dispatch_nrs[0]);
@@ -55,9 +62,8 @@ const size_t bond_dispatch_nnrs = sizeof(bond_dispatch_nrs) /
 #define BOND_FDNR_SOCKS(nr)
 #define BOND_FDNR_FD_SOCKS(nr)
 const int bond_dispatch_fd_nrs[] = {
-#define BOND_SYSCALL(name, gate) BOND_FDNR_##gate(__NR_##name)
+#define BOND_SYSCALL(ret, name, gate, types) BOND_FDNR_##gate(__NR_##name)
 #include "syscalls.def"
-#undef BOND_SYSCALL
 };
 const size_t bond_dispatch_fd_nnrs = sizeof(bond_dispatch_fd_nrs) /
 	sizeof(bond_dispatch_fd_nrs[0]);

@@ -49,8 +49,9 @@ to_libc(long r)
 	to_libc(bond_guard ?						\
 	bond_kernel(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
 		    (long)(a4), (long)(a5), (long)(a6)) :		\
-	bond_sys_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
-			(long)(a5), (long)(a6))))
+	bond_sysl_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
+			 (long)(a5), (long)(a6))))
+#define CALL_(...)	CALL(__VA_ARGS__)
 
 /* This library has them: [hooks] mode = preload can run (bond_init.c). */
 const bool bond_has_wrappers = true;
@@ -88,106 +89,20 @@ fork(void)
 	return pid;
 }
 
-BOND_EXPORT int
-socket(int domain, int type, int protocol)
-{
-	return (int)CALL(socket, domain, type, protocol, 0, 0, 0);
-}
-
-BOND_EXPORT int
-bind(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return (int)CALL(bind, fd, sa, len, 0, 0, 0);
-}
-
-BOND_EXPORT int
-listen(int fd, int backlog)
-{
-	return (int)CALL(listen, fd, backlog, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-accept(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	return (int)CALL(accept, fd, sa, len, 0, 0, 0);
-}
-
-BOND_EXPORT int
-accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
-{
-	return (int)CALL(accept4, fd, sa, len, flags, 0, 0);
-}
-
-BOND_EXPORT int
-connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return (int)CALL(connect, fd, sa, len, 0, 0, 0);
-}
-
-BOND_EXPORT int
-shutdown(int fd, int how)
-{
-	return (int)CALL(shutdown, fd, how, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-getsockname(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	return (int)CALL(getsockname, fd, sa, len, 0, 0, 0);
-}
-
-BOND_EXPORT int
-getpeername(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	return (int)CALL(getpeername, fd, sa, len, 0, 0, 0);
-}
-
-BOND_EXPORT int
-setsockopt(int fd, int level, int name, const void *val, socklen_t len)
-{
-	return (int)CALL(setsockopt, fd, level, name, val, len, 0);
-}
-
-BOND_EXPORT int
-getsockopt(int fd, int level, int name, void *val, socklen_t *len)
-{
-	return (int)CALL(getsockopt, fd, level, name, val, len, 0);
-}
-
-BOND_EXPORT ssize_t
-read(int fd, void *buf, size_t n)
-{
-	return CALL(read, fd, buf, n, 0, 0, 0);
-}
+/* The BOND_LIBC lines of syscalls.def: libc's prototype, the syscall's
+ * handler. */
+#define BOND_LIBC(ret, name, sysname, types)				\
+	BOND_EXPORT ret							\
+	name(BOND_PARAMS(types))					\
+	{								\
+		return (ret)CALL_(sysname, BOND_LONGS(types));		\
+	}
+#include "syscalls.def"
 
 BOND_EXPORT ssize_t
 __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	return CALL(read, fd, buf, n, 0, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-write(int fd, const void *buf, size_t n)
-{
-	return CALL(write, fd, buf, n, 0, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-readv(int fd, const struct iovec *iov, int n)
-{
-	return CALL(readv, fd, iov, n, 0, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-writev(int fd, const struct iovec *iov, int n)
-{
-	return CALL(writev, fd, iov, n, 0, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-recv(int fd, void *buf, size_t n, int flags)
-{
-	return CALL(recvfrom, fd, buf, n, flags, 0, 0);
 }
 
 BOND_EXPORT ssize_t
@@ -197,79 +112,10 @@ __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 }
 
 BOND_EXPORT ssize_t
-recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
-	 socklen_t *len)
-{
-	return CALL(recvfrom, fd, buf, n, flags, sa, len);
-}
-
-BOND_EXPORT ssize_t
 __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 	       struct sockaddr *sa, socklen_t *len)
 {
 	return CALL(recvfrom, fd, buf, n, flags, sa, len);
-}
-
-BOND_EXPORT ssize_t
-send(int fd, const void *buf, size_t n, int flags)
-{
-	return CALL(sendto, fd, buf, n, flags, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-sendto(int fd, const void *buf, size_t n, int flags,
-       const struct sockaddr *sa, socklen_t len)
-{
-	return CALL(sendto, fd, buf, n, flags, sa, len);
-}
-
-BOND_EXPORT ssize_t
-recvmsg(int fd, struct msghdr *m, int flags)
-{
-	return CALL(recvmsg, fd, m, flags, 0, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-sendmsg(int fd, const struct msghdr *m, int flags)
-{
-	return CALL(sendmsg, fd, m, flags, 0, 0, 0);
-}
-
-BOND_EXPORT int
-recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
-	 struct timespec *ts)
-{
-	return (int)CALL(recvmmsg, fd, v, n, flags, ts, 0);
-}
-
-BOND_EXPORT int
-sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
-{
-	return (int)CALL(sendmmsg, fd, v, n, flags, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-sendfile(int out, int in, off_t *off, size_t n)
-{
-	return CALL(sendfile, out, in, off, n, 0, 0);
-}
-
-BOND_EXPORT ssize_t
-sendfile64(int out, int in, off_t *off, size_t n)
-{
-	return CALL(sendfile, out, in, off, n, 0, 0);
-}
-
-BOND_EXPORT int
-close(int fd)
-{
-	return (int)CALL(close, fd, 0, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-close_range(unsigned int first, unsigned int last, int flags)
-{
-	return (int)CALL(close_range, first, last, flags, 0, 0, 0);
 }
 
 BOND_EXPORT void
@@ -321,48 +167,6 @@ ioctl(int fd, unsigned long req, ...)
 }
 
 BOND_EXPORT int
-dup(int fd)
-{
-	return (int)CALL(dup, fd, 0, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-dup2(int fd, int nfd)
-{
-	return (int)CALL(dup2, fd, nfd, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-dup3(int fd, int nfd, int flags)
-{
-	return (int)CALL(dup3, fd, nfd, flags, 0, 0, 0);
-}
-
-BOND_EXPORT int
-epoll_create(int size)
-{
-	return (int)CALL(epoll_create, size, 0, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-epoll_create1(int flags)
-{
-	return (int)CALL(epoll_create1, flags, 0, 0, 0, 0, 0);
-}
-
-BOND_EXPORT int
-epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
-{
-	return (int)CALL(epoll_ctl, epfd, op, fd, ev, 0, 0);
-}
-
-BOND_EXPORT int
-epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
-{
-	return (int)CALL(epoll_wait, epfd, ev, max, timeout, 0, 0);
-}
-
-BOND_EXPORT int
 epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 	    const sigset_t *ss)
 {
@@ -375,12 +179,6 @@ epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 	     const struct timespec *ts, const sigset_t *ss)
 {
 	return (int)CALL(epoll_pwait2, epfd, ev, max, ts, ss, BOND_SIGSET_SIZE);
-}
-
-BOND_EXPORT int
-poll(struct pollfd *fds, nfds_t n, int timeout)
-{
-	return (int)CALL(poll, fds, n, timeout, 0, 0, 0);
 }
 
 BOND_EXPORT int
@@ -401,12 +199,6 @@ __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	    const sigset_t *ss, size_t fdslen)
 {
 	return (int)CALL(ppoll, fds, n, ts, ss, BOND_SIGSET_SIZE, 0);
-}
-
-BOND_EXPORT int
-select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
-{
-	return (int)CALL(select, nfds, r, w, e, tv, 0);
 }
 
 BOND_EXPORT int

@@ -222,7 +222,7 @@ settle(int sig, struct before b, bool set, const void *asked, bool ok,
 
 /* rt_sigaction(sig, act, oact, sigsetsize), through the engine. */
 long
-bond_sys_rt_sigaction(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_rt_sigaction(int a1, const void *a2, void *a3, size_t a4)
 {
 	struct ksigaction k, old;
 	const void *asked = NULL;
@@ -230,18 +230,20 @@ bond_sys_rt_sigaction(long a1, long a2, long a3, long a4, long a5, long a6)
 	long r;
 
 	if (!sig_wrappable(a1) || a4 != KSIGSET_SIZE)
-		return bond_kernel(SYS_rt_sigaction, a1, a2, a3, a4, a5, a6);
-	if (a2 != 0) {
-		memcpy(&k, (const void *)a2, sizeof(k));
+		return bond_kernel_rt_sigaction(a1, a2, a3, a4);
+	if (a2 != NULL) {
+		if (bond_copy_from_user(&k, a2, sizeof(k)) != sizeof(k))
+			return -EFAULT;
 		asked = k.handler;
 	}
-	b = wrap((int)a1, a2 != 0 ? &k.handler : NULL, &k.flags);
-	r = bond_kernel(SYS_rt_sigaction, a1, a2 != 0 ? (long)&k : 0,
-			a3 != 0 ? (long)&old : 0, a4, 0, 0);
-	settle((int)a1, b, a2 != 0, asked, r == 0,
-	       a3 != 0 ? &old.handler : NULL, &old.flags);
-	if (r == 0 && a3 != 0)
-		memcpy((void *)a3, &old, sizeof(old));
+	b = wrap(a1, a2 != NULL ? &k.handler : NULL, &k.flags);
+	r = bond_kernel_rt_sigaction(a1, a2 != NULL ? &k : NULL,
+				     a3 != NULL ? &old : NULL, a4);
+	settle(a1, b, a2 != NULL, asked, r == 0,
+	       a3 != NULL ? &old.handler : NULL, &old.flags);
+	if (r == 0 && a3 != NULL &&
+	    bond_copy_to_user(a3, &old, sizeof(old)) != sizeof(old))
+		return -EFAULT;
 	return r;
 }
 

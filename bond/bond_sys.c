@@ -30,8 +30,6 @@
 #define BOND_OPTVAL_MAX		256	/* above every option value bond serves */
 _Static_assert(sizeof(struct tcp_info) <= BOND_OPTVAL_MAX, "TCP_INFO fits");
 
-#define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
-
 /* ---- helpers ---- */
 
 static struct bond_sock *
@@ -407,62 +405,67 @@ sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 }
 
 long
-bond_sys_read(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_read(unsigned int a1, void *a2, size_t a3)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct iovec iov = { a2, a3 };
 
 	if (sk == NULL)
-		return KERNEL(SYS_read);
+		return bond_kernel_read(a1, a2, a3);
 	return sock_recv(sk, &iov, 1, 0, NULL, NULL, true);
 }
 
 long
-bond_sys_write(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_write(unsigned int a1, const void *a2, size_t a3)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct iovec iov = { (void *)a2, a3 };
 
 	if (sk == NULL)
-		return KERNEL(SYS_write);
+		return bond_kernel_write(a1, a2, a3);
 	return sock_send(sk, &iov, 1, 0, NULL, 0);
 }
 
 long
-bond_sys_readv(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_readv(unsigned long a1, const struct iovec *a2, unsigned long a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 
 	if (sk == NULL)
-		return KERNEL(SYS_readv);
-	return sock_recv(sk, (const struct iovec *)a2, (int)a3, 0, NULL, NULL, true);
+		return bond_kernel_readv(a1, a2, a3);
+	/* the kernel's count: the low 32 bits, as an int (-1: EINVAL) */
+	return sock_recv(sk, a2, (int)a3, 0, NULL, NULL, true);
 }
 
 long
-bond_sys_writev(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_writev(unsigned long a1, const struct iovec *a2, unsigned long a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 
 	if (sk == NULL)
-		return KERNEL(SYS_writev);
-	return sock_send(sk, (const struct iovec *)a2, (int)a3, 0, NULL, 0);
+		return bond_kernel_writev(a1, a2, a3);
+	/* the kernel's count: the low 32 bits, as an int (-1: EINVAL) */
+	return sock_send(sk, a2, (int)a3, 0, NULL, 0);
 }
 
 long
-bond_sys_recvfrom(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_recvfrom(int a1, void *a2, size_t a3, unsigned int a4,
+		  struct sockaddr *a5, int *a6)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct iovec iov = { a2, a3 };
 	struct sockaddr_storage ka;
 	socklen_t kl = sizeof(ka);
 	long r, e;
 
 	if (sk == NULL)
-		return KERNEL(SYS_recvfrom);
-	r = sock_recv(sk, &iov, 1, (int)a4, a5 != 0 ? (struct sockaddr *)&ka : NULL,
-		      a5 != 0 ? &kl : NULL, false);
+		return bond_kernel_recvfrom(a1, a2, a3, a4, a5, a6);
+	r = sock_recv(sk, &iov, 1, (int)a4,
+		      a5 != NULL ? (struct sockaddr *)&ka : NULL,
+		      a5 != NULL ? &kl : NULL, false);
 	/* Linux: the data is taken, a bad address still says EFAULT */
-	if (r >= 0 && a5 != 0 && (e = sa_out((void *)a5, (socklen_t *)a6, &ka, kl)) < 0)
+	if (r >= 0 && a5 != NULL &&
+	    (e = sa_out(a5, (socklen_t *)a6, &ka, kl)) < 0)
 		return e;
 	return r;
 }
@@ -480,32 +483,33 @@ send_to_kernel(long fd, struct bond_sock *sk, const struct sockaddr *to,
 }
 
 long
-bond_sys_sendto(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
+		const struct sockaddr *a5, int a6)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct iovec iov = { (void *)a2, (size_t)a3 };
+	struct iovec iov = { (void *)a2, a3 };
 	struct sockaddr_storage ka;
 	const struct sockaddr *to = NULL;
 	long r;
 
 	if (sk == NULL)
-		return KERNEL(SYS_sendto);
-	if (a5 != 0) {
-		r = sa_in(&ka, (const void *)a5, (socklen_t)a6);
+		return bond_kernel_sendto(a1, a2, a3, a4, a5, a6);
+	if (a5 != NULL) {
+		r = sa_in(&ka, a5, (socklen_t)a6);
 		if (r < 0)
 			return r;
 		to = (const struct sockaddr *)&ka;
 	}
 	if (send_to_kernel(a1, sk, to, (socklen_t)a6))
-		return KERNEL(SYS_sendto);
+		return bond_kernel_sendto(a1, a2, a3, a4, a5, a6);
 	return sock_send(sk, &iov, 1, (int)a4, to, to != NULL ? (socklen_t)a6 : 0);
 }
 
 long
-bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_recvmsg(int a1, struct msghdr *a2, unsigned int a3)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct msghdr *um = (struct msghdr *)a2, mh, *m = &mh;
+	struct msghdr *um = a2, mh, *m = &mh;
 	struct sockaddr_storage ka;
 	socklen_t namelen;
 	bool dgram;
@@ -513,7 +517,7 @@ bond_sys_recvmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	long r;
 
 	if (sk == NULL)
-		return KERNEL(SYS_recvmsg);
+		return bond_kernel_recvmsg(a1, a2, a3);
 	if (bond_copy_from_user(&mh, um, sizeof(mh)) != sizeof(mh))
 		return -EFAULT;
 	if (m->msg_name != NULL && (int)m->msg_namelen < 0)
@@ -619,10 +623,10 @@ passes_stack_fd(const struct msghdr *um)
 }
 
 long
-bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_sendmsg(int a1, const struct msghdr *a2, unsigned int a3)
 {
 	struct bond_sock *sk = sock_of(a1);
-	const struct msghdr *um = (const struct msghdr *)a2;
+	const struct msghdr *um = a2;
 	struct sockaddr_storage ka;
 	const struct sockaddr *to = NULL;
 	struct msghdr m;
@@ -631,7 +635,7 @@ bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	if (sk == NULL && passes_stack_fd(um))
 		return -EOPNOTSUPP;
 	if (sk == NULL)
-		return KERNEL(SYS_sendmsg);
+		return bond_kernel_sendmsg(a1, a2, a3);
 	if (bond_copy_from_user(&m, um, sizeof(m)) != sizeof(m))
 		return -EFAULT;
 	if (m.msg_name != NULL) {
@@ -646,7 +650,7 @@ bond_sys_sendmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 		to = (const struct sockaddr *)&ka;
 	}
 	if (send_to_kernel(a1, sk, to, m.msg_namelen))
-		return KERNEL(SYS_sendmsg);
+		return bond_kernel_sendmsg(a1, a2, a3);
 	return sock_send(sk, m.msg_iov, (int)m.msg_iovlen, (int)a3, to,
 			 to != NULL ? m.msg_namelen : 0);
 }
@@ -661,17 +665,18 @@ msg_len_out(struct mmsghdr *v, long r)
 }
 
 long
-bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_recvmmsg(int a1, struct mmsghdr *a2, unsigned int a3, unsigned int a4,
+		  struct timespec *a5)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct mmsghdr *v = (struct mmsghdr *)a2;
+	struct mmsghdr *v = a2;
 	int flags = (int)a4;
-	struct timespec *uts = (struct timespec *)a5, ts;
+	struct timespec *uts = a5, ts;
 	uint64_t end = 0, now;
 	unsigned int i;
 
 	if (sk == NULL)
-		return KERNEL(SYS_recvmmsg);
+		return bond_kernel_recvmmsg(a1, a2, a3, a4, a5);
 	if (v == NULL)
 		return -EFAULT;
 	if (uts != NULL) {
@@ -686,9 +691,9 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 	 * datagram; once it has passed, the call returns what it has. What
 	 * is left of it is written back.
 	 */
-	for (i = 0; i < (unsigned int)a3; i++) {
-		long r = bond_sys_recvmsg(a1, (long)&v[i].msg_hdr,
-					  flags & ~MSG_WAITFORONE, 0, 0, 0);
+	for (i = 0; i < a3; i++) {
+		long r = bond_sys_recvmsg(a1, &v[i].msg_hdr,
+					  (unsigned int)flags & ~MSG_WAITFORONE);
 
 		if (r < 0) {
 			if (i == 0)
@@ -714,28 +719,26 @@ bond_sys_recvmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_sendmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_sendmmsg(int a1, struct mmsghdr *a2, unsigned int a3, unsigned int a4)
 {
 	struct bond_sock *sk = sock_of(a1);
-	struct mmsghdr *v = (struct mmsghdr *)a2;
+	struct mmsghdr *v = a2;
 	unsigned int i;
 
 	if (sk == NULL) {
 		/* as sendmsg: the messages before one passing a stack fd go */
-		unsigned int n = (unsigned int)a3 > UIO_MAXIOV ? UIO_MAXIOV :
-			(unsigned int)a3;
+		unsigned int n = a3 > UIO_MAXIOV ? UIO_MAXIOV : a3;
 
 		for (i = 0; v != NULL && i < n; i++)
 			if (passes_stack_fd(&v[i].msg_hdr))
 				return i == 0 ? -EOPNOTSUPP :
-					bond_kernel(SYS_sendmmsg, a1, a2, i, a4,
-						    0, 0);
-		return KERNEL(SYS_sendmmsg);
+					bond_kernel_sendmmsg(a1, a2, i, a4);
+		return bond_kernel_sendmmsg(a1, a2, a3, a4);
 	}
 	if (v == NULL)
 		return -EFAULT;
-	for (i = 0; i < (unsigned int)a3; i++) {
-		long r = bond_sys_sendmsg(a1, (long)&v[i].msg_hdr, a4, 0, 0, 0);
+	for (i = 0; i < a3; i++) {
+		long r = bond_sys_sendmsg(a1, &v[i].msg_hdr, a4);
 
 		if (r < 0)
 			return i > 0 ? (long)i : r;
@@ -746,18 +749,25 @@ bond_sys_sendmmsg(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 /* sendfile(out = stack socket, in = file): copy through a buffer; what the
- * socket did not take is given back to the file offset. */
+ * socket did not take is given back to the file offset, or the caller's
+ * offset says where it ends (written back as Linux does: EFAULT if it
+ * cannot be). */
 long
-bond_sys_sendfile(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 {
 	enum { BOND_SENDFILE_CHUNK = 64 * 1024 };
 	struct bond_sock *sk = sock_of(a1);
-	off_t *offp = (off_t *)a3;
-	size_t count = (size_t)a4, total = 0;
+	off_t *offp = a3, off = 0;
+	size_t count = a4, total = 0;
 	char *buf;
 
 	if (sk == NULL)
-		return KERNEL(SYS_sendfile);
+		return bond_kernel_sendfile(a1, a2, a3, a4);
+	if (offp != NULL &&
+	    bond_copy_from_user(&off, offp, sizeof(off)) != sizeof(off))
+		return -EFAULT;
+	if (off < 0)
+		return -EINVAL;
 	buf = malloc(BOND_SENDFILE_CHUNK);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -769,7 +779,7 @@ bond_sys_sendfile(long a1, long a2, long a3, long a4, long a5, long a6)
 
 		if (offp != NULL)
 			n = bond_kernel(SYS_pread64, a2, (long)buf, (long)want,
-					(long)*offp, 0, 0);
+					(long)off, 0, 0);
 		else
 			n = bond_kernel(SYS_read, a2, (long)buf, (long)want,
 					0, 0, 0);
@@ -793,12 +803,14 @@ bond_sys_sendfile(long a1, long a2, long a3, long a4, long a5, long a6)
 			return s;
 		}
 		total += (size_t)s;
-		if (offp != NULL)
-			*offp += s;
+		off += s;
 		if (s < n)
 			break;
 	}
 	free(buf);
+	if (offp != NULL &&
+	    bond_copy_to_user(offp, &off, sizeof(off)) != sizeof(off))
+		return -EFAULT;
 	return (long)total;
 }
 
@@ -819,20 +831,20 @@ proto_for(int domain, int type, int protocol)
 }
 
 long
-bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_socket(int a1, int a2, int a3)
 {
 	const struct bond_proto *proto;
 	struct bond_sock *sk;
 	long fd;
 
-	proto = proto_for((int)a1, (int)(a2 & BOND_SOCK_TYPE_MASK), (int)a3);
+	proto = proto_for(a1, a2 & BOND_SOCK_TYPE_MASK, a3);
 	if (proto == NULL || !bond_stack_start())
-		return KERNEL(SYS_socket);
-	fd = KERNEL(SYS_socket);
+		return bond_kernel_socket(a1, a2, a3);
+	fd = bond_kernel_socket(a1, a2, a3);
 	if (fd < 0)
 		return fd;
 	bond_enter();
-	sk = proto->create((int)a1);
+	sk = proto->create(a1);
 	if (sk != NULL && bond_sock_register(sk) < 0) {
 		sk->proto->close(sk);
 		sk = NULL;
@@ -849,7 +861,7 @@ bond_sys_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_bind(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_bind(int a1, const struct sockaddr *a2, int a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
@@ -858,13 +870,13 @@ bond_sys_bind(long a1, long a2, long a3, long a4, long a5, long a6)
 	const struct sockaddr *sa = (const struct sockaddr *)&ka;
 
 	if (sk == NULL)
-		return KERNEL(SYS_bind);
-	r = sa_in(&ka, (const void *)a2, (socklen_t)a3);
+		return bond_kernel_bind(a1, a2, a3);
+	r = sa_in(&ka, a2, (socklen_t)a3);
 	if (r < 0)
 		return r;
 	if (!sk->proto->placed(sk) && to_kernel(sk, sa, (socklen_t)a3)) {
-		sock_detach((int)a1, sk);
-		return KERNEL(SYS_bind);
+		sock_detach(a1, sk);
+		return bond_kernel_bind(a1, a2, a3);
 	}
 	bond_enter();
 	r = sk->proto->bind(sk, sa, (socklen_t)a3);
@@ -873,17 +885,17 @@ bond_sys_bind(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_listen(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_listen(int a1, int a2)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
 	if (sk == NULL)
-		return KERNEL(SYS_listen);
+		return bond_kernel_listen(a1, a2);
 	if (sk->proto->type != SOCK_STREAM)
 		return -EOPNOTSUPP;
 	bond_enter();
-	r = sk->proto->listen(sk, (int)a2);
+	r = sk->proto->listen(sk, a2);
 	bond_leave();
 	return r;
 }
@@ -895,14 +907,14 @@ try_accept(struct bond_sock *sk, void *arg)
 }
 
 long
-bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_accept4(int a1, struct sockaddr *a2, int *a3, int a4)
 {
 	struct bond_sock *sk = sock_of(a1), *nsk = NULL;
-	int flags = (int)a4;
+	int flags = a4;
 	long r, fd;
 
 	if (sk == NULL)
-		return KERNEL(SYS_accept4);
+		return bond_kernel_accept4(a1, a2, a3, a4);
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
 	if (sk->proto->accept == NULL)
@@ -929,16 +941,16 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 	nsk->kfd = (int)fd;
 	nsk->ino = kernel_ino(fd);
 	nsk->nonblock = (flags & SOCK_NONBLOCK) != 0;
-	if (a2 != 0) {
+	if (a2 != NULL) {
 		struct sockaddr_storage ka;
 		socklen_t kl = sizeof(ka);
 
 		bond_enter();
 		nsk->proto->getname(nsk, (struct sockaddr *)&ka, &kl, true);
 		bond_leave();
-		if (sa_out((void *)a2, (socklen_t *)a3, &ka, kl) < 0) {
+		if (sa_out(a2, (socklen_t *)a3, &ka, kl) < 0) {
 			/* Linux: the connection is closed, EFAULT */
-			bond_sys_close(fd, 0, 0, 0, 0, 0);
+			bond_sys_close((unsigned int)fd);
 			return -EFAULT;
 		}
 	}
@@ -946,15 +958,15 @@ bond_sys_accept4(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_accept(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_accept(int a1, struct sockaddr *a2, int *a3)
 {
 	if (sock_of(a1) == NULL)
-		return KERNEL(SYS_accept);
-	return bond_sys_accept4(a1, a2, a3, 0, 0, 0);
+		return bond_kernel_accept(a1, a2, a3);
+	return bond_sys_accept4(a1, a2, a3, 0);
 }
 
 long
-bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_connect(int a1, const struct sockaddr *a2, int a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
@@ -963,13 +975,13 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 	const struct sockaddr *sa = (const struct sockaddr *)&ka;
 
 	if (sk == NULL)
-		return KERNEL(SYS_connect);
-	r = sa_in(&ka, (const void *)a2, (socklen_t)a3);
+		return bond_kernel_connect(a1, a2, a3);
+	r = sa_in(&ka, a2, (socklen_t)a3);
 	if (r < 0)
 		return r;
 	if (!sk->proto->placed(sk) && to_kernel(sk, sa, (socklen_t)a3)) {
-		sock_detach((int)a1, sk);
-		return KERNEL(SYS_connect);
+		sock_detach(a1, sk);
+		return bond_kernel_connect(a1, a2, a3);
 	}
 	bond_enter();
 	r = sk->proto->connect(sk, sa, (socklen_t)a3);
@@ -989,23 +1001,23 @@ bond_sys_connect(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_shutdown(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_shutdown(int a1, int a2)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
 	if (sk == NULL)
-		return KERNEL(SYS_shutdown);
+		return bond_kernel_shutdown(a1, a2);
 	bond_enter();
-	r = sk->proto->shutdown(sk, (int)a2);
+	r = sk->proto->shutdown(sk, a2);
 	bond_leave();
 	return r;
 }
 
 static long
-sock_name(long a1, long a2, long a3, bool peer)
+sock_name(int fd, struct sockaddr *sa, int *len, bool peer)
 {
-	struct bond_sock *sk = sock_of(a1);
+	struct bond_sock *sk = sock_of(fd);
 	long r;
 
 	struct sockaddr_storage ka;
@@ -1016,27 +1028,27 @@ sock_name(long a1, long a2, long a3, bool peer)
 	bond_leave();
 	if (r < 0)
 		return r;
-	return sa_out((void *)a2, (socklen_t *)a3, &ka, kl);
+	return sa_out(sa, (socklen_t *)len, &ka, kl);
 }
 
 long
-bond_sys_getsockname(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_getsockname(int a1, struct sockaddr *a2, int *a3)
 {
 	if (sock_of(a1) == NULL)
-		return KERNEL(SYS_getsockname);
+		return bond_kernel_getsockname(a1, a2, a3);
 	return sock_name(a1, a2, a3, false);
 }
 
 long
-bond_sys_getpeername(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_getpeername(int a1, struct sockaddr *a2, int *a3)
 {
 	if (sock_of(a1) == NULL)
-		return KERNEL(SYS_getpeername);
+		return bond_kernel_getpeername(a1, a2, a3);
 	return sock_name(a1, a2, a3, true);
 }
 
 long
-bond_sys_setsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_setsockopt(int a1, int a2, int a3, const void *a4, int a5)
 {
 	struct bond_sock *sk = sock_of(a1);
 	bool placed;
@@ -1046,28 +1058,27 @@ bond_sys_setsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 	size_t n;
 
 	if (sk == NULL)
-		return KERNEL(SYS_setsockopt);
-	if ((int)a5 < 0)
+		return bond_kernel_setsockopt(a1, a2, a3, a4, a5);
+	if (a5 < 0)
 		return -EINVAL;
 	/* every option bond knows is shorter: a longer value is read as far
 	 * as the option goes, as Linux does */
 	n = (size_t)a5 < sizeof(kv) ? (size_t)a5 : sizeof(kv);
-	if (bond_copy_from_user(kv, (const void *)a4, n) != n)
+	if (bond_copy_from_user(kv, a4, n) != n)
 		return -EFAULT;
 	bond_enter();
 	placed = sk->proto->placed(sk);
-	r = bond_setsockopt(sk, (int)a2, (int)a3, a4 != 0 ? kv : NULL,
-			    (socklen_t)a5);
+	r = bond_setsockopt(sk, a2, a3, a4 != NULL ? kv : NULL, (socklen_t)a5);
 	bond_leave();
 	/* Until bind/connect decides, the kernel socket may still take over:
 	 * keep its options in step. */
 	if (r == 0 && !placed)
-		KERNEL(SYS_setsockopt);
+		bond_kernel_setsockopt(a1, a2, a3, a4, a5);
 	return r;
 }
 
 long
-bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_getsockopt(int a1, int a2, int a3, void *a4, int *a5)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
@@ -1076,20 +1087,20 @@ bond_sys_getsockopt(long a1, long a2, long a3, long a4, long a5, long a6)
 	socklen_t len;
 
 	if (sk == NULL)
-		return KERNEL(SYS_getsockopt);
-	if (bond_copy_from_user(&len, (const void *)a5, sizeof(len)) != sizeof(len))
+		return bond_kernel_getsockopt(a1, a2, a3, a4, a5);
+	if (bond_copy_from_user(&len, a5, sizeof(len)) != sizeof(len))
 		return -EFAULT;
 	if ((int)len < 0)
 		return -EINVAL;
 	if (len > sizeof(kv))
 		len = sizeof(kv);
 	bond_enter();
-	r = bond_getsockopt(sk, (int)a2, (int)a3, kv, &len);
+	r = bond_getsockopt(sk, a2, a3, kv, &len);
 	bond_leave();
 	if (r < 0)
 		return r;
-	if (bond_copy_to_user((void *)a4, kv, len) != len ||
-	    bond_copy_to_user((void *)a5, &len, sizeof(len)) != sizeof(len))
+	if (bond_copy_to_user(a4, kv, len) != len ||
+	    bond_copy_to_user(a5, &len, sizeof(len)) != sizeof(len))
 		return -EFAULT;
 	return r;
 }
@@ -1109,18 +1120,18 @@ bond_close_all(void)
 }
 
 long
-bond_sys_close(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_close(unsigned int a1)
 {
-	if (a1 >= 0 && a1 <= INT_MAX)
+	if (a1 <= INT_MAX)
 		fd_release((int)a1);
-	return KERNEL(SYS_close);
+	return bond_kernel_close(a1);
 }
 
 long
-bond_sys_close_range(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_close_range(unsigned int a1, unsigned int a2, unsigned int a3)
 {
-	unsigned int first = (unsigned int)a1, last = (unsigned int)a2;
-	long r = KERNEL(SYS_close_range);
+	unsigned int first = a1, last = a2;
+	long r = bond_kernel_close_range(a1, a2, a3);
 
 	/* CLOSE_RANGE_CLOEXEC only marks them: nothing is closed yet. */
 	if (r < 0 || (a3 & CLOSE_RANGE_CLOEXEC))
@@ -1149,14 +1160,14 @@ fd_share(int oldfd, long newfd)
 }
 
 long
-bond_sys_fcntl(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_fcntl(unsigned int a1, unsigned int a2, unsigned long a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 
 	if (sk == NULL)
-		return KERNEL(SYS_fcntl);
-	r = KERNEL(SYS_fcntl);
+		return bond_kernel_fcntl(a1, a2, a3);
+	r = bond_kernel_fcntl(a1, a2, a3);
 	if (r < 0)
 		return r;
 	switch (a2) {
@@ -1174,41 +1185,41 @@ bond_sys_fcntl(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_ioctl(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_ioctl(unsigned int a1, unsigned int a2, unsigned long a3)
 {
 	struct bond_sock *sk = sock_of(a1);
 	long r;
 	int v;
 
 	if (sk == NULL)
-		return KERNEL(SYS_ioctl);
-	switch ((unsigned long)a2) {
+		return bond_kernel_ioctl(a1, a2, a3);
+	switch (a2) {
 	case FIONBIO:
-		if (a3 == 0)
+		if (bond_copy_from_user(&v, (const void *)a3,
+					sizeof(v)) != sizeof(v))
 			return -EFAULT;
-		r = KERNEL(SYS_ioctl);
+		r = bond_kernel_ioctl(a1, a2, a3);
 		if (r == 0)
-			sk->nonblock = *(const int *)a3 != 0;
+			sk->nonblock = v != 0;
 		return r;
 	case FIONREAD:
-		if (a3 == 0)
-			return -EFAULT;
 		bond_enter();
 		v = sk->proto->nread(sk);
 		bond_leave();
 		if (v < 0)
 			return v;
-		*(int *)a3 = v;
+		if (bond_copy_to_user((void *)a3, &v, sizeof(v)) != sizeof(v))
+			return -EFAULT;
 		return 0;
 	default:
-		return KERNEL(SYS_ioctl);
+		return bond_kernel_ioctl(a1, a2, a3);
 	}
 }
 
 long
-bond_sys_dup(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_dup(unsigned int a1)
 {
-	long r = KERNEL(SYS_dup);
+	long r = bond_kernel_dup(a1);
 
 	if (r >= 0 && sock_of(a1) != NULL)
 		fd_share((int)a1, r);
@@ -1216,9 +1227,9 @@ bond_sys_dup(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_dup2(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_dup2(unsigned int a1, unsigned int a2)
 {
-	long r = KERNEL(SYS_dup2);
+	long r = bond_kernel_dup2(a1, a2);
 
 	if (r >= 0 && a1 != a2)
 		fd_share((int)a1, r);
@@ -1226,9 +1237,9 @@ bond_sys_dup2(long a1, long a2, long a3, long a4, long a5, long a6)
 }
 
 long
-bond_sys_dup3(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_dup3(unsigned int a1, unsigned int a2, int a3)
 {
-	long r = KERNEL(SYS_dup3);
+	long r = bond_kernel_dup3(a1, a2, a3);
 
 	if (r >= 0)
 		fd_share((int)a1, r);
@@ -1278,21 +1289,22 @@ exec_check(void)
 }
 
 long
-bond_sys_execve(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_execve(const char *a1, char *const *a2, char *const *a3)
 {
 	exec_check();
-	return KERNEL(SYS_execve);
+	return bond_kernel_execve(a1, a2, a3);
 }
 
 long
-bond_sys_execveat(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_execveat(int a1, const char *a2, char *const *a3, char *const *a4,
+		  int a5)
 {
 	exec_check();
-	return KERNEL(SYS_execveat);
+	return bond_kernel_execveat(a1, a2, a3, a4, a5);
 }
 
 long
-bond_sys_exit_group(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_exit_group(int a1)
 {
 	bond_exit_flush();
 	/*
@@ -1304,5 +1316,5 @@ bond_sys_exit_group(long a1, long a2, long a3, long a4, long a5, long a6)
 	 */
 	if (bond_active && bond_stack->lock_exit != NULL)
 		bond_stack->lock_exit();
-	return KERNEL(SYS_exit_group);
+	return bond_kernel_exit_group(a1);
 }

@@ -21,8 +21,6 @@
 #include "bond.h"
 #include "bond_sys.h"
 
-#define KERNEL(nr) bond_kernel((nr), a1, a2, a3, a4, a5, a6)
-
 #define BOND_EPOLL_MAX_EVENTS	(INT_MAX / (int)sizeof(struct epoll_event))
 #define BOND_POLL_STACK_FDS	64	/* pollfd copies kept on the stack */
 #define BOND_SIGSET_SIZE	(_NSIG / 8)
@@ -90,39 +88,39 @@ epoll_track(long fd)
 }
 
 long
-bond_sys_epoll_create(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_create(int a1)
 {
-	return epoll_track(KERNEL(SYS_epoll_create));
+	return epoll_track(bond_kernel_epoll_create(a1));
 }
 
 long
-bond_sys_epoll_create1(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_create1(int a1)
 {
-	return epoll_track(KERNEL(SYS_epoll_create1));
+	return epoll_track(bond_kernel_epoll_create1(a1));
 }
 
 long
-bond_sys_epoll_ctl(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_ctl(int a1, int a2, int a3, struct epoll_event *a4)
 {
 	struct bond_epoll *ep = epoll_of(a1);
 	struct bond_sock *sk;
 	long r;
 
 	if (ep == NULL)
-		return KERNEL(SYS_epoll_ctl);
-	sk = bond_fd_sock((int)a3);
+		return bond_kernel_epoll_ctl(a1, a2, a3, a4);
+	sk = bond_fd_sock(a3);
 	if (sk == NULL) {
-		r = KERNEL(SYS_epoll_ctl);
-		if (r == 0 && (int)a2 == EPOLL_CTL_ADD)
+		r = bond_kernel_epoll_ctl(a1, a2, a3, a4);
+		if (r == 0 && a2 == EPOLL_CTL_ADD)
 			bond_epoll_kernel_fds(ep, 1);
-		else if (r == 0 && (int)a2 == EPOLL_CTL_DEL)
+		else if (r == 0 && a2 == EPOLL_CTL_DEL)
 			bond_epoll_kernel_fds(ep, -1);
 		return r;
 	}
 	if (a1 == a3)
 		return -EINVAL;
 	bond_enter();
-	r = bond_epoll_ctl_sock(ep, (int)a2, (int)a3, sk, (const void *)a4);
+	r = bond_epoll_ctl_sock(ep, a2, a3, sk, a4);
 	bond_leave();
 	return r;
 }
@@ -250,51 +248,51 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 }
 
 long
-bond_sys_epoll_wait(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_wait(int a1, struct epoll_event *a2, int a3, int a4)
 {
 	struct bond_epoll *ep = epoll_of(a1);
 
 	if (ep == NULL || bond_epoll_count(ep) == 0)
-		return KERNEL(SYS_epoll_wait);
-	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
-				ms_to_ns(a4), (int)a4 < 0, NULL);
+		return bond_kernel_epoll_wait(a1, a2, a3, a4);
+	return epoll_wait_mixed(a1, ep, a2, a3, ms_to_ns(a4), a4 < 0, NULL);
 }
 
 long
-bond_sys_epoll_pwait(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_pwait(int a1, struct epoll_event *a2, int a3, int a4,
+		     const sigset_t *a5, size_t a6)
 {
 	struct bond_epoll *ep = epoll_of(a1);
 
-	const sigset_t *mask = (const sigset_t *)a5;
+	const sigset_t *mask = a5;
 	sigset_t kmask;
 
 	if (ep == NULL || bond_epoll_count(ep) == 0)
-		return KERNEL(SYS_epoll_pwait);
+		return bond_kernel_epoll_pwait(a1, a2, a3, a4, a5, a6);
 	if (mask_in(&kmask, &mask) < 0)
 		return -EFAULT;
-	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
-				ms_to_ns(a4), (int)a4 < 0, mask);
+	return epoll_wait_mixed(a1, ep, a2, a3, ms_to_ns(a4), a4 < 0, mask);
 }
 
 long
-bond_sys_epoll_pwait2(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_epoll_pwait2(int a1, struct epoll_event *a2, int a3,
+		      const struct timespec *a4, const sigset_t *a5, size_t a6)
 {
 	struct bond_epoll *ep = epoll_of(a1);
-	const struct timespec *ts = (const struct timespec *)a4;
-	const sigset_t *mask = (const sigset_t *)a5;
+	const struct timespec *ts = a4;
+	const sigset_t *mask = a5;
 	struct timespec kts;
 	sigset_t kmask;
 	long r;
 
 	if (ep == NULL || bond_epoll_count(ep) == 0)
-		return KERNEL(SYS_epoll_pwait2);
+		return bond_kernel_epoll_pwait2(a1, a2, a3, a4, a5, a6);
 	r = ts_in(&kts, ts);
 	if (r < 0)
 		return r;
 	if (mask_in(&kmask, &mask) < 0)
 		return -EFAULT;
-	return epoll_wait_mixed(a1, ep, (struct epoll_event *)a2, (int)a3,
-				ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL, mask);
+	return epoll_wait_mixed(a1, ep, a2, a3, ts != NULL ? ts_to_ns(&kts) : 0,
+				ts == NULL, mask);
 }
 
 /* ---- poll ---- */
@@ -393,34 +391,32 @@ has_stack_fd(struct pollfd *fds, nfds_t nfds)
 }
 
 long
-bond_sys_poll(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_poll(struct pollfd *a1, unsigned int a2, int a3)
 {
-	struct pollfd *fds = (struct pollfd *)a1;
-
-	if (!has_stack_fd(fds, (unsigned int)a2))
-		return KERNEL(SYS_poll);
-	return poll_mixed(fds, (unsigned int)a2, ms_to_ns(a3), (int)a3 < 0, NULL);
+	if (!has_stack_fd(a1, a2))
+		return bond_kernel_poll(a1, a2, a3);
+	return poll_mixed(a1, a2, ms_to_ns(a3), a3 < 0, NULL);
 }
 
 long
-bond_sys_ppoll(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_ppoll(struct pollfd *a1, unsigned int a2, const struct timespec *a3,
+	       const sigset_t *a4, size_t a5)
 {
-	struct pollfd *fds = (struct pollfd *)a1;
-	const struct timespec *ts = (const struct timespec *)a3;
-	const sigset_t *mask = (const sigset_t *)a4;
+	const struct timespec *ts = a3;
+	const sigset_t *mask = a4;
 	struct timespec kts;
 	sigset_t kmask;
 	long r;
 
-	if (!has_stack_fd(fds, (unsigned int)a2))
-		return KERNEL(SYS_ppoll);
+	if (!has_stack_fd(a1, a2))
+		return bond_kernel_ppoll(a1, a2, a3, a4, a5);
 	r = ts_in(&kts, ts);
 	if (r < 0)
 		return r;
 	if (mask_in(&kmask, &mask) < 0)
 		return -EFAULT;
-	return poll_mixed(fds, (unsigned int)a2, ts != NULL ? ts_to_ns(&kts) : 0,
-			  ts == NULL, mask);
+	return poll_mixed(a1, a2, ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL,
+			  mask);
 }
 
 /* ---- select ---- */
@@ -526,14 +522,14 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 }
 
 long
-bond_sys_select(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_select(int a1, fd_set *a2, fd_set *a3, fd_set *a4, struct timeval *a5)
 {
-	const struct timeval *tv = (const struct timeval *)a5;
+	const struct timeval *tv = a5;
 	struct timespec kts = { 0, 0 };
 	struct timeval ktv;
 
-	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
-		return KERNEL(SYS_select);
+	if (!set_has_stack_fd(a1, a2, a3, a4))
+		return bond_kernel_select(a1, a2, a3, a4, a5);
 	if (tv != NULL) {
 		if (bond_copy_from_user(&ktv, tv, sizeof(ktv)) != sizeof(ktv))
 			return -EFAULT;
@@ -543,14 +539,15 @@ bond_sys_select(long a1, long a2, long a3, long a4, long a5, long a6)
 		kts.tv_sec = ktv.tv_sec + ktv.tv_usec / 1000000;
 		kts.tv_nsec = (ktv.tv_usec % 1000000) * 1000;
 	}
-	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
-			    tv != NULL ? ts_to_ns(&kts) : 0, tv == NULL, NULL);
+	return select_mixed(a1, a2, a3, a4, tv != NULL ? ts_to_ns(&kts) : 0,
+			    tv == NULL, NULL);
 }
 
 long
-bond_sys_pselect6(long a1, long a2, long a3, long a4, long a5, long a6)
+bond_sys_pselect6(int a1, fd_set *a2, fd_set *a3, fd_set *a4,
+		  const struct timespec *a5, const void *a6)
 {
-	const struct timespec *ts = (const struct timespec *)a5;
+	const struct timespec *ts = a5;
 	struct {
 		const sigset_t *ss;
 		size_t len;
@@ -559,14 +556,15 @@ bond_sys_pselect6(long a1, long a2, long a3, long a4, long a5, long a6)
 	sigset_t kmask;
 	long r;
 
-	if (!set_has_stack_fd((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4))
-		return KERNEL(SYS_pselect6);
+	if (!set_has_stack_fd(a1, a2, a3, a4))
+		return bond_kernel_pselect6(a1, a2, a3, a4, a5, a6);
 	r = ts_in(&kts, ts);
 	if (r < 0)
 		return r;
-	if (a6 != 0 && (bond_copy_from_user(&sig, (const void *)a6, sizeof(sig)) != sizeof(sig) ||
-			mask_in(&kmask, &sig.ss) < 0))
+	if (a6 != NULL &&
+	    (bond_copy_from_user(&sig, a6, sizeof(sig)) != sizeof(sig) ||
+	     mask_in(&kmask, &sig.ss) < 0))
 		return -EFAULT;
-	return select_mixed((int)a1, (fd_set *)a2, (fd_set *)a3, (fd_set *)a4,
-			    ts != NULL ? ts_to_ns(&kts) : 0, ts == NULL, sig.ss);
+	return select_mixed(a1, a2, a3, a4, ts != NULL ? ts_to_ns(&kts) : 0,
+			    ts == NULL, sig.ss);
 }

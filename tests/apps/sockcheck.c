@@ -1593,6 +1593,23 @@ check_bad_pointers(void)
 	      "TCP readv, iovec array in PROT_NONE: EFAULT");
 	CHECK(recvmsg(s, null_ptr, 0) < 0 && errno == EFAULT, "TCP recvmsg, msghdr NULL: EFAULT");
 	CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 6, "TCP: the 6 bytes are still queued (%d)", n);
+	CHECK(ioctl(s, FIONREAD, none) < 0 && errno == EFAULT, "TCP FIONREAD into PROT_NONE: EFAULT");
+	CHECK(ioctl(s, FIONBIO, none) < 0 && errno == EFAULT, "TCP FIONBIO from PROT_NONE: EFAULT");
+	{
+		int f = memfd_create("sockcheck", 0);
+		off_t off = -1;
+
+		CHECK(f >= 0 && write(f, "file", 4) == 4, "bad pointers: a 4-byte file");
+		CHECK(sendfile(s, f, (off_t *)none, 4) < 0 && errno == EFAULT,
+		      "TCP sendfile, offset in PROT_NONE: EFAULT");
+		CHECK(sendfile(s, f, &off, 4) < 0 && errno == EINVAL,
+		      "TCP sendfile from offset -1: EINVAL");
+		close(f);
+	}
+	CHECK(syscall(SYS_rt_sigaction, SIGUSR1, none, NULL, 8) < 0 && errno == EFAULT,
+	      "rt_sigaction, new action in PROT_NONE: EFAULT");
+	CHECK(syscall(SYS_rt_sigaction, SIGUSR1, NULL, none, 8) < 0 && errno == EFAULT,
+	      "rt_sigaction, old action into PROT_NONE: EFAULT");
 	CHECK(read_full(s, buf, 6) == 6 && memcmp(buf, "abcdef", 6) == 0,
 	      "TCP: and read whole after the faults");
 	CHECK(echo_ok(s, "still"), "TCP: the connection works after the faults");
