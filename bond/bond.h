@@ -72,6 +72,9 @@ struct bond_stack_ops {
 	unsigned int (*poll)(void);	/* one turn: rx, timers, tx; lock held */
 	uint64_t (*now_ns)(void);	/* monotonic */
 	void (*lock_exit)(void);	/* lock, held through exit_group; may be NULL */
+	/* Something waits for the next poll (frames to send, ACKs owed):
+	 * lock-free, general registers only. NULL: assume so. */
+	bool (*poll_owed)(void);
 };
 extern const struct bond_stack_ops *bond_stack;
 
@@ -191,6 +194,14 @@ struct bond_proto {
 	void (*ack_now)(struct bond_sock *sk);
 	/* For `zpnet stats` (bond_stats.c); NULL: state and queues unknown. */
 	void (*describe)(struct bond_sock *sk, struct bond_sock_stat *st);
+	/*
+	 * Without the lock, on general registers only (BOND_GENERAL_REGS:
+	 * bond_dispatch calls it before the vector state is saved): true when
+	 * a recv would find nothing to read and nothing to report (no data,
+	 * no error, no FIN, connected), as of the last poll. A racing change
+	 * is seen by the next call. NULL: always ask under the lock.
+	 */
+	bool (*rx_idle)(const struct bond_sock *sk);
 };
 
 /*
@@ -201,6 +212,12 @@ struct bond_proto {
  * too.
  */
 #define BOND_SHARED	__attribute__((section(".bss.zp_shared")))
+
+/* A function bond_dispatch may call before the vector state is saved. */
+#define BOND_GENERAL_REGS	__attribute__((target("general-regs-only")))
+
+/* A field another thread writes under the stack lock, read without it. */
+#define BOND_PEEK(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 #define BOND_PROCS_MAX	1024		/* processes sharing one stack */
 #define BOND_SOCKS_MAX	(1u << 18)	/* open stack sockets */
@@ -595,6 +612,10 @@ void bond_exit_flush(void);
 void bond_tcp_reap(void);
 /* Send the ACKs that reads left delayed (lock held; before each poll). */
 void bond_tcp_send_owed_acks(void);
+/* recv/read answered EAGAIN by bond_dispatch, without the lock. */
+extern uint64_t bond_recv_eagain_lockfree;
+/* ACKs wait for the next poll (lock-free, general registers only). */
+bool bond_tcp_acks_owed(void);
 /* Tells netstack when a listener's accept queue is full; once the stack
  * is up. */
 void bond_tcp_start(void);

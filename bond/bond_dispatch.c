@@ -13,6 +13,7 @@
  */
 #pragma GCC target("general-regs-only")
 
+#include <errno.h>
 #include <sys/syscall.h>
 
 #include "bond.h"
@@ -96,6 +97,43 @@ gate_kernel(enum bond_gate gate, long a1, long a2)
 	return false;
 }
 
+/*
+ * A recv that would find nothing, answered here: EAGAIN for read or
+ * recvfrom on a non-blocking stack socket with nothing to read or report,
+ * without the stack's lock, a port poll or the vector save, when the stack
+ * was polled less than BOND_FRESH_NS ago and nothing waits for the next
+ * poll. The handler would poll and find the same, unless a frame reached
+ * the port in those nanoseconds: a reader spinning on EAGAIN so polls the
+ * port every BOND_FRESH_NS, and sees data at most that much later.
+ */
+#define BOND_FRESH_NS	1000
+
+/* How many (stack.recv_eagain_lockfree): a plain load and store, no
+ * locked add, so threads racing on it may lose a count. */
+uint64_t bond_recv_eagain_lockfree BOND_SHARED;
+
+static bool
+rx_would_block(long nr, long fd, long len, long flags)
+{
+	const struct bond_sock *sk = bond_fd_sock((int)fd);
+	uint64_t last;
+
+	if (sk == NULL || len <= 0 || sk->proto->rx_idle == NULL ||
+	    bond_stack->poll_owed == NULL)
+		return false;
+	if (nr == __NR_recvfrom) {
+		if (flags & ~(long)(MSG_DONTWAIT | MSG_PEEK))
+			return false;
+		if (!(flags & MSG_DONTWAIT) && !BOND_PEEK(sk->nonblock))
+			return false;
+	} else if (!BOND_PEEK(sk->nonblock)) {
+		return false;
+	}
+	last = BOND_PEEK(bond_last_poll_ns);
+	return bond_stack->now_ns() - last < BOND_FRESH_NS &&
+	       sk->proto->rx_idle(sk) && !bond_stack->poll_owed();
+}
+
 long
 bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
@@ -115,6 +153,13 @@ bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	}
 	if (gate_kernel(h->gate, a1, a2))
 		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	if ((nr == __NR_read || nr == __NR_recvfrom) &&
+	    rx_would_block(nr, a1, a3, a4)) {
+		__atomic_store_n(&bond_recv_eagain_lockfree,
+				 BOND_PEEK(bond_recv_eagain_lockfree) + 1,
+				 __ATOMIC_RELAXED);
+		return -EAGAIN;
+	}
 	if (bond_vec_call_fn_ptr == NULL)
 		return h->fn(a1, a2, a3, a4, a5, a6);
 	args[0] = a1;

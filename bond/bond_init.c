@@ -51,7 +51,14 @@ stack_poll(void)
 	return ns_poll();
 }
 
+static BOND_GENERAL_REGS bool
+stack_poll_owed(void)
+{
+	return ns_tx_pending() || bond_tcp_acks_owed();
+}
+
 static const struct bond_stack_ops ns_stack_ops = {
+	.poll_owed = stack_poll_owed,
 	.lock = ns_lock,
 	.unlock = ns_unlock,
 	.lock_exit = ns_lock_exit,
@@ -255,6 +262,8 @@ print_counters(FILE *f)
 		ns_bursts_repaired());
 	fprintf(f, "stack.sockets_created %llu\n",
 		(unsigned long long)bond_sock_created());
+	fprintf(f, "stack.recv_eagain_lockfree %llu\n",
+		(unsigned long long)bond_recv_eagain_lockfree);
 }
 
 /*

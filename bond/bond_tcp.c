@@ -780,6 +780,12 @@ consume(struct bond_tcp *t, size_t n)
 	}
 }
 
+BOND_GENERAL_REGS bool
+bond_tcp_acks_owed(void)
+{
+	return BOND_PEEK(n_acks_owed) != 0;
+}
+
 void
 bond_tcp_send_owed_acks(void)
 {
@@ -838,6 +844,17 @@ bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	if (t->rx_fin || t->shut_rd || t->state == BT_DEAD)
 		return 0;
 	return -EAGAIN;
+}
+
+/* proto->rx_idle (bond.h): where bt_recv would say EAGAIN, connected. */
+static BOND_GENERAL_REGS bool
+bt_rx_idle(const struct bond_sock *sk)
+{
+	const struct bond_tcp *t = (const struct bond_tcp *)sk;
+
+	return BOND_PEEK(t->rx_len) == 0 && BOND_PEEK(t->state) == BT_CONNECTED &&
+	       BOND_PEEK(sk->so_error) == 0 && !BOND_PEEK(t->rx_fin) &&
+	       !BOND_PEEK(t->shut_rd);
 }
 
 static bool
@@ -1200,4 +1217,5 @@ const struct bond_proto bond_tcp_proto = {
 	.maxseg = bt_maxseg,
 	.ack_now = bt_ack_now,
 	.describe = bt_describe,
+	.rx_idle = bt_rx_idle,
 };

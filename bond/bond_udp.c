@@ -231,6 +231,16 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+/* proto->rx_idle (bond.h): where bu_recv would say EAGAIN. */
+static BOND_GENERAL_REGS bool
+bu_rx_idle(const struct bond_sock *sk)
+{
+	const struct bond_udp *u = (const struct bond_udp *)sk;
+
+	return BOND_PEEK(u->head) == NULL && BOND_PEEK(sk->so_error) == 0 &&
+	       !BOND_PEEK(u->shut_rd);
+}
+
 static ssize_t
 bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, struct sockaddr *from, socklen_t *fromlen)
@@ -472,4 +482,5 @@ const struct bond_proto bond_udp_proto = {
 	.apply_opts = bu_apply_opts,
 	.placed = bu_placed,
 	.describe = bu_describe,
+	.rx_idle = bu_rx_idle,
 };

@@ -64,7 +64,13 @@ unsigned long ns_lock_recovered(void);
 /* How often a driver's ring position was put right after such a death. */
 unsigned long ns_bursts_repaired(void);
 
-/* Monotonic time from the TSC. */
+/* Frames this process queued and no port has yet, or looped back to the
+ * stack's own addresses and not yet delivered (both at the next poll):
+ * lock-free and on general registers only, as ns_now_ns. */
+bool ns_tx_pending(void);
+
+/* Monotonic time from the TSC; general registers only (bond reads it
+ * before it saves the vector state). */
 uint64_t ns_now_ns(void);
 
 /* Port idx's netif, or NULL. */

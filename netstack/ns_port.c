@@ -1217,6 +1217,15 @@ ns_port_tx_queue(unsigned int idx, void *mp, bool csum)
 	p->tx[p->n_tx++] = m;
 }
 
+__attribute__((target("general-regs-only"))) bool
+ns_port_tx_pending(void)
+{
+	for (unsigned int i = 0; i < n_ports; i++)
+		if (__atomic_load_n(&ports[i].n_tx, __ATOMIC_RELAXED) != 0)
+			return true;
+	return false;
+}
+
 unsigned int
 ns_port_tx_flush(unsigned int idx)
 {

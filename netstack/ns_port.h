@@ -74,6 +74,8 @@ void *ns_port_tx_alloc(unsigned int idx, uint16_t len, void **data);
 void ns_port_tx_queue(unsigned int idx, void *m, bool csum);
 /* Send every queued frame; returns how many are still queued. */
 unsigned int ns_port_tx_flush(unsigned int idx);
+/* ns_tx_pending() (ns.h) */
+bool ns_port_tx_pending(void);
 
 /* The lock was taken from a holder that died: if it died inside a burst
  * of a port whose ring position the driver keeps (net_af_packet), put the

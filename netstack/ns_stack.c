@@ -131,7 +131,16 @@ ns_started(void)
 	return started;
 }
 
-uint64_t
+__attribute__((target("general-regs-only"))) bool
+ns_tx_pending(void)
+{
+	for (unsigned int i = 0; i < n_netifs; i++)
+		if (__atomic_load_n(&netifs[i].loop_first, __ATOMIC_RELAXED) != NULL)
+			return true;
+	return ns_port_tx_pending();
+}
+
+__attribute__((target("general-regs-only"))) uint64_t
 ns_now_ns(void)
 {
 	/* A multiply and a shift: this runs on every busy-poll turn. */

@@ -12,14 +12,21 @@
  * socket (under zpnet a stack socket, the call served by the stack with
  * the vector state saved around it) and once on /dev/null (a served number
  * that bond's gate gives back to the kernel: ENOTSOCK).  No red-zone lines.
+ *
+ * Built with -DREGS_RECVFROM (REGS_NR 45) the syscall is recvfrom(fd, 64
+ * bytes, MSG_DONTWAIT) on a bound UDP socket that gets nothing: `hooks_regs_
+ * recvfrom` runs every shape right after a poll() has polled the stack,
+ * so under zpnet bond_dispatch answers EAGAIN without the lock or the
+ * vector save (stack.recv_eagain_lockfree counts them).
  */
 #include <cpuid.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#ifdef REGS_SENDTO
+#if defined(REGS_SENDTO) || defined(REGS_RECVFROM)
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -60,10 +67,12 @@ variant_name(int v)
 enum { GPR_RDX = 1, GPR_RSI = 2, GPR_RDI = 3, GPR_R8 = 5, GPR_R9 = 6,
        GPR_R10 = 7 };
 
-#ifdef REGS_SENDTO
+#if defined(REGS_SENDTO) || defined(REGS_RECVFROM)
 #define MSG_LEN	64
 static long send_fd;
 static char send_msg[MSG_LEN];
+#endif
+#ifdef REGS_SENDTO
 static struct sockaddr_in send_to;
 #endif
 /* what the lines are about, before the shape ("sendto-socket ") */
@@ -168,8 +177,21 @@ check(int variant)
 	in.gpr[GPR_R8] = (uint64_t)(uintptr_t)&send_to;
 	in.gpr[GPR_R9] = sizeof(send_to);
 #endif
+#ifdef REGS_RECVFROM
+	in.gpr[GPR_RDI] = (uint64_t)send_fd;
+	in.gpr[GPR_RSI] = (uint64_t)(uintptr_t)send_msg;
+	in.gpr[GPR_RDX] = MSG_LEN;
+	in.gpr[GPR_R10] = MSG_DONTWAIT;
+	in.gpr[GPR_R8] = 0;
+	in.gpr[GPR_R9] = 0;
+#endif
 	memset(&out, 0, sizeof(out));
 	regs_rip = 0;
+#ifdef REGS_RECVFROM
+	/* the stack polled just now (poll takes the lock and polls the
+	 * port): the probe's call is answered lock-free */
+	poll(&(struct pollfd){ (int)send_fd, POLLIN, 0 }, 1, 0);
+#endif
 	ctl_set(variant);
 	zp_regs_run(&in, &out, variant);
 	bad += ctl_check(variant);
@@ -248,6 +270,21 @@ main(int argc, char **argv)
 	regs_what = "sendto-devnull ";
 	bad += check_all();
 	return bad ? 1 : 0;
+}
+#elif defined(REGS_RECVFROM)
+int
+main(void)
+{
+	struct sockaddr_in any = { .sin_family = AF_INET };
+
+	send_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (send_fd < 0 ||
+	    bind((int)send_fd, (const struct sockaddr *)&any, sizeof(any)) != 0) {
+		perror("socket");
+		return 1;
+	}
+	regs_what = "recvfrom-empty ";
+	return check_all() ? 1 : 0;
 }
 #else
 int
