@@ -487,6 +487,15 @@ int bond_waiter_pause(struct bond_waiter *w);
  * epoll_wait, poll and select never are (signal(7)).
  */
 int bond_waiter_intr(struct bond_waiter *w, bool restart);
+/*
+ * Set in preload mode: a blocking call bond serves is a cancellation
+ * point, as libc's would be (pthreads(7)): bond_waiter_intr, between two
+ * turns of every wait (no lock held), acts on a pending pthread_cancel.
+ * The zpoline and sud modes need none: libc's wrapper made the call
+ * asynchronously cancellable, and the cancel handler, like any, waits for
+ * bond_leave() (bond_signal.c).
+ */
+extern bool bond_cancel_points;
 
 /* Block (unlocked) until sk reports one of events, or timeout. */
 int bond_wait_sock(struct bond_sock *sk, uint32_t events,

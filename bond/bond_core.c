@@ -3,6 +3,7 @@
  * per-thread guard, and the busy-poll-then-back-off waiter.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -123,10 +124,16 @@ bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
 	w->sig_norestart = bond_sig_norestart;
 }
 
+bool bond_cancel_points;
+
 int
 bond_waiter_intr(struct bond_waiter *w, bool restart)
 {
-	uint32_t runs = __atomic_load_n(&bond_sig_runs, __ATOMIC_RELAXED);
+	uint32_t runs;
+
+	if (bond_cancel_points)
+		pthread_testcancel();
+	runs = __atomic_load_n(&bond_sig_runs, __ATOMIC_RELAXED);
 
 	if (runs == w->sig_runs)
 		return 0;

@@ -599,6 +599,7 @@ start_hooks(void)
 		pthread_atfork(bond_fork_prepare, fork_parent_preload,
 			       bond_fork_child);
 		bond_fork_settles = true;
+		bond_cancel_points = true;
 		return;
 	}
 	if (strcmp(bond_hooks_cfg.mode, "zpoline") != 0 &&

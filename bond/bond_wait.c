@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,17 +168,34 @@ kernel_due(uint64_t *last, bool first)
 	return true;
 }
 
+/* A wait's hold on its set ends (also when its thread is cancelled). */
+static void
+epoll_release(void *arg)
+{
+	struct bond_epoll *ep = arg;
+
+	if (bond_epoll_unref(ep)) {	/* closed meanwhile: the last user */
+		int kfd;
+
+		bond_enter();
+		kfd = bond_epoll_owned_kfd(ep);	/* set by close, locked */
+		bond_epoll_free(ep);
+		bond_leave();
+		if (kfd >= 0)
+			bond_kernel(SYS_close, kfd, 0, 0, 0, 0, 0);
+	}
+}
+
+/* The turns of epoll_wait_mixed; *held once it holds the set. */
 static long
-epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
+epoll_wait_turns(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
-		 const sigset_t *sigmask)
+		 const sigset_t *sigmask, bool *held)
 {
 	struct bond_waiter w;
 	uint64_t kcheck = 0;
 	long n, k, r;
 
-	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
-		return -EINVAL;
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
 	for (bool first = true;; first = false) {
 		bond_enter();
@@ -190,8 +208,10 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 			bond_leave();
 			return -EBADF;
 		}
-		if (first)
+		if (first) {
 			bond_epoll_ref(ep);
+			*held = true;
+		}
 		bond_poll_locked();
 		n = bond_epoll_collect(ep, events, maxevents);
 		bond_leave();
@@ -234,16 +254,32 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 			}
 		}
 	}
-	if (bond_epoll_unref(ep)) {	/* closed meanwhile: the last user */
-		int kfd;
+	return r;
+}
 
-		bond_enter();
-		kfd = bond_epoll_owned_kfd(ep);	/* set by close, locked */
-		bond_epoll_free(ep);
-		bond_leave();
-		if (kfd >= 0)
-			bond_kernel(SYS_close, kfd, 0, 0, 0, 0, 0);
+static long
+epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
+		 int maxevents, uint64_t timeout_ns, bool forever,
+		 const sigset_t *sigmask)
+{
+	bool held = false;
+	long r;
+
+	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
+		return -EINVAL;
+	if (!bond_cancel_points) {
+		r = epoll_wait_turns(epfd, ep, events, maxevents, timeout_ns,
+				     forever, sigmask, &held);
+	} else {
+		/* a cancel between two turns (bond_waiter_intr) lets go of
+		 * the set; it only comes once the set is held */
+		pthread_cleanup_push(epoll_release, ep);
+		r = epoll_wait_turns(epfd, ep, events, maxevents, timeout_ns,
+				     forever, sigmask, &held);
+		pthread_cleanup_pop(0);
 	}
+	if (held)
+		epoll_release(ep);
 	return r;
 }
 
@@ -297,20 +333,15 @@ bond_sys_epoll_pwait2(int a1, struct epoll_event *a2, int a3,
 
 /* ---- poll ---- */
 
+/* The turns of poll_mixed, with kfds the kernel's copy of fds. */
 static long
-poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
-	   bool forever, const sigset_t *sigmask)
+poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
+	   uint64_t timeout_ns, bool forever, const sigset_t *sigmask)
 {
-	struct pollfd local[BOND_POLL_STACK_FDS], *kfds = local;
 	struct bond_waiter w;
 	nfds_t nkernel = 0;
 	long r = 0;
 
-	if (nfds > BOND_POLL_STACK_FDS) {
-		kfds = malloc(nfds * sizeof(*kfds));
-		if (kfds == NULL)
-			return -ENOMEM;
-	}
 	/* The kernel's copy skips stack sockets (negative fds are ignored). */
 	for (nfds_t i = 0; i < nfds; i++) {
 		kfds[i] = fds[i];
@@ -371,6 +402,38 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 			break;
 		}
 	}
+	return r;
+}
+
+/* poll_turns with a copy on the heap: a cancel between two turns frees it. */
+static long
+poll_turns_heap(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
+		uint64_t timeout_ns, bool forever, const sigset_t *sigmask)
+{
+	long r;
+
+	pthread_cleanup_push(free, kfds);
+	r = poll_turns(fds, kfds, nfds, timeout_ns, forever, sigmask);
+	pthread_cleanup_pop(0);
+	return r;
+}
+
+static long
+poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
+	   bool forever, const sigset_t *sigmask)
+{
+	struct pollfd local[BOND_POLL_STACK_FDS], *kfds = local;
+	long r;
+
+	if (nfds > BOND_POLL_STACK_FDS) {
+		kfds = malloc(nfds * sizeof(*kfds));
+		if (kfds == NULL)
+			return -ENOMEM;
+	}
+	if (kfds == local || !bond_cancel_points)
+		r = poll_turns(fds, kfds, nfds, timeout_ns, forever, sigmask);
+	else
+		r = poll_turns_heap(fds, kfds, nfds, timeout_ns, forever, sigmask);
 	if (kfds != local)
 		free(kfds);
 	return r;

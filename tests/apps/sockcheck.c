@@ -952,6 +952,73 @@ check_threads(void)
 	close(l);
 }
 
+/* pthread_cancel of a thread blocked in a socket call (glibc cancels it
+ * inside the call, where its wrapper enables asynchronous cancellation):
+ * the thread ends, and every other call goes on being served. */
+static bool echo_ok(int s, const char *msg);
+
+struct cancel_arg {
+	int fd;
+	int what;	/* 0 recv, 1 accept, 2 epoll_wait */
+};
+
+static void *
+cancel_thread(void *arg)
+{
+	struct cancel_arg *c = arg;
+	struct epoll_event ev;
+	char buf[16];
+
+	if (c->what == 0)
+		recv(c->fd, buf, sizeof(buf), 0);
+	else if (c->what == 1)
+		accept(c->fd, NULL, NULL);
+	else
+		epoll_wait(c->fd, &ev, 1, -1);
+	return NULL;
+}
+
+static void
+check_cancel(void)
+{
+	static const char *const names[] = { "recv", "accept", "epoll_wait" };
+	struct sockaddr_in a = local_sa;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int s = tcp_to("ECHO\n"), l = socket(AF_INET, SOCK_STREAM, 0);
+	int ep = epoll_create1(0);
+
+	a.sin_port = 0;
+	CHECK(s >= 0 && l >= 0 && ep >= 0 &&
+	      bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 4) == 0,
+	      "cancel: an idle connection, a listener, an epoll set");
+	ev.data.fd = s;
+	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+	for (int what = 0; what < 3; what++) {
+		struct cancel_arg c = { what == 0 ? s : what == 1 ? l : ep, what };
+		struct timespec until;
+		pthread_t th;
+		void *ret = NULL;
+		int rc;
+
+		CHECK(pthread_create(&th, NULL, cancel_thread, &c) == 0,
+		      "cancel: a thread blocks in %s", names[what]);
+		usleep(100000);
+		pthread_cancel(th);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 3;
+		rc = pthread_timedjoin_np(th, &ret, &until);
+		CHECK(rc == 0 && ret == PTHREAD_CANCELED,
+		      "cancel: the thread in %s is cancelled (%d)", names[what], rc);
+		if (rc != 0)
+			return;	/* it still runs: the rest would race it */
+		CHECK(echo_ok(s, names[what]),
+		      "cancel: after the thread in %s, the connection works", names[what]);
+	}
+	close(ep);
+	close(l);
+	close(s);
+}
+
 /* Loopback stays on the kernel (the default [bond] kernel_addrs). */
 static void
 check_loopback(void)
@@ -2306,6 +2373,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_loopback();
 	check_more_calls();
 	check_threads();
+	check_cancel();
 	check_sockopts();
 	check_sockopts_connected();
 	check_sockopts_levels();
