@@ -258,13 +258,43 @@ zp_scan_init(struct zp_scan *sc, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/* The length of the instruction at off (insn.c: libopcodes's length,
+ * without its text); past the buffer, 1, as libopcodes's error is. */
 static int
 zp_decode(struct zp_scan *sc, size_t off)
 {
-	int n = zp_print_insn((bfd_vma)(sc->vma + off), &sc->info);
+	int n = zp_insn_len(sc->buf + off, sc->len - off);
 
 	sc->insns++;
 	return n <= 0 ? 1 : n;
+}
+
+long
+zp_insn_len_check(const uint8_t *buf, size_t len, uintptr_t vma, size_t off,
+		  size_t end, size_t *bad, int *want, int *got)
+{
+	struct zp_scan sc;
+	long count = 0;
+
+	if (zp_scan_init(&sc, buf, len, vma, NULL, NULL) != 0)
+		return -ENOSYS;
+	*bad = end;
+	while (off < end) {
+		int a = zp_print_insn((bfd_vma)(vma + off), &sc.info);
+		int b = zp_insn_len(buf + off, len - off);
+
+		a = a <= 0 ? 1 : a;
+		b = b <= 0 ? 1 : b;
+		count++;
+		if (a != b) {
+			*bad = off;
+			*want = a;
+			*got = b;
+			break;
+		}
+		off += (size_t)a;
+	}
+	return count;
 }
 
 /* Decode at off with the text on; the length, 0 if not movable. */

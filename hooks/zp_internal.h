@@ -250,6 +250,21 @@ ZP_HIDDEN int zp_stub_encode_moved(uint8_t *stub, uintptr_t stub_addr,
 				   const struct zp_moved *after, int na,
 				   uintptr_t slot_addr, uintptr_t back_addr);
 ZP_HIDDEN int zp_rip_disp_off(const uint8_t *p, int n);
+/*
+ * The length of the x86-64 instruction at p, of which avail bytes may be
+ * read (insn.c): what libopcodes would say, without its text; 0 when it
+ * runs past avail.
+ */
+ZP_HIDDEN int zp_insn_len(const uint8_t *p, size_t avail);
+/*
+ * The unit tests' check of zp_insn_len: decode [off, end) of buf with it
+ * and with libopcodes side by side. Returns the instructions compared, or
+ * -ENOSYS; at the first disagreement stops with *bad its offset, *want
+ * libopcodes's length and *got ours (*bad = end when none).
+ */
+ZP_HIDDEN long zp_insn_len_check(const uint8_t *buf, size_t len,
+				 uintptr_t vma, size_t off, size_t end,
+				 size_t *bad, int *want, int *got);
 
 /* poke.c: writing code other threads may run (cross-modifying code) */
 ZP_HIDDEN int zp_poke(uint8_t *p, const uint8_t *bytes, size_t len,

@@ -2,10 +2,13 @@
 /*
  * unit_hooks.c - the hook engine's pure parts, without root, under
  * ASan/UBSan: /proc/self/maps lines, the sled at address 0 (built in a
- * buffer), the scanner on synthetic code, stub encoding, and the
- * function-start scanner agreeing with the full sweep on libc.
+ * buffer), the scanner on synthetic code, stub encoding, the
+ * function-start scanner agreeing with the full sweep on libc, and the
+ * instruction-length decoder agreeing with libopcodes on every instruction
+ * of every function of the system's libraries.
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
@@ -328,6 +331,118 @@ test_libc_agree(void)
 	printf("libc: %d syscall sites, both scanners agree\n", full.n);
 }
 
+/*
+ * zp_insn_len against libopcodes, on the executable segment of an ELF
+ * file mapped as the loader maps it: every function .eh_frame_hdr knows,
+ * start to end. Adds the instructions compared to *insns; returns the
+ * disagreements (each printed with its bytes), -1 if path is not there.
+ */
+static long
+insn_agree_file(const char *path, long *insns)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	uintptr_t *starts = NULL, lo;
+	long n, bad = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int i;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < eh.e_phnum; i++) {
+		uint64_t off;
+		size_t len;
+		void *m;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
+		    (ssize_t)sizeof(ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		off = ph.p_offset & ~(uint64_t)(PAGE - 1);
+		len = (size_t)(ph.p_offset + ph.p_filesz - off);
+		m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, (off_t)off);
+		EXPECT(m != MAP_FAILED);
+		if (m == MAP_FAILED)
+			break;
+		lo = (uintptr_t)m;
+		n = zp_elf_func_starts(fd, off, lo, lo + len, &starts);
+		for (long f = 0; f < n; f++) {
+			uintptr_t end = starts[n + f];
+			size_t at;
+			int want = 0, got = 0;
+			long k;
+
+			if (end == 0 || end > lo + len || end <= starts[f])
+				continue;
+			k = zp_insn_len_check((const uint8_t *)lo, len, lo,
+					      starts[f] - lo, end - lo, &at,
+					      &want, &got);
+			EXPECT(k >= 0);
+			*insns += k;
+			if (at == end - lo)
+				continue;
+			if (bad++ < 20) {
+				fprintf(stderr, "%s+%#lx: libopcodes %d, zp_insn_len %d:",
+					path, (unsigned long)(off + at), want, got);
+				for (size_t b = 0; b < 15 && at + b < len; b++)
+					fprintf(stderr, " %02x", ((const uint8_t *)lo)[at + b]);
+				fprintf(stderr, "\n");
+			}
+		}
+		zp_elf_starts_free(starts);
+		starts = NULL;
+		munmap(m, len);
+	}
+	close(fd);
+	return bad;
+}
+
+/* The libraries a server under zpnet loads, as far as they are here. */
+static void
+test_insn_agree(void)
+{
+	static const char *const libs[] = {
+		"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2",
+		"libstdc++.so.6", "libcrypto.so.3", "libssl.so.3",
+		"libgcrypt.so.20", "libsystemd.so.0", "libzstd.so.1",
+		"liblzma.so.5", "libz.so.1", "libjemalloc.so.2",
+		"libopcodes-2.40-system.so", "libbfd-2.40-system.so",
+		"libpython3.11.so.1.0", "librte_eal.so.23", "librte_ethdev.so.23",
+		"librte_mempool.so.23", "librte_net.so.23",
+		"dpdk/pmds-23.0/librte_net_af_packet.so.23",
+		"dpdk/pmds-23.0/librte_net_af_xdp.so.23",
+	};
+	static const char *const bins[] = {
+		"/usr/bin/redis-check-rdb", "/usr/bin/python3.11",
+		"/usr/sbin/nginx", "/usr/bin/bash",
+	};
+	char path[256];
+	long insns = 0, bad = 0, r;
+	int files = 0, have_libc = 0;
+
+	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]) + sizeof(bins) / sizeof(bins[0]); i++) {
+		if (i < sizeof(libs) / sizeof(libs[0]))
+			snprintf(path, sizeof(path), "/usr/lib/x86_64-linux-gnu/%s", libs[i]);
+		else
+			snprintf(path, sizeof(path), "%s", bins[i - sizeof(libs) / sizeof(libs[0])]);
+		r = insn_agree_file(path, &insns);
+		if (r < 0)
+			continue;
+		files++;
+		have_libc |= i == 0;
+		bad += r;
+	}
+	EXPECT(have_libc);
+	EXPECT(insns > 500000);
+	EXPECT(bad == 0);
+	printf("instruction lengths: %ld instructions of %d files, %ld disagreements with libopcodes\n",
+	       insns, files, bad);
+}
+
 /* A repeating line: the first ZP_LOG_BURST of a window, then held; the
  * next window's first says how many were held. */
 static void
@@ -357,6 +472,7 @@ main(void)
 	test_scan_after();
 	test_site_set();
 	test_libc_agree();
+	test_insn_agree();
 	test_log_gate();
 	if (failures) {
 		fprintf(stderr, "%d failures\n", failures);
