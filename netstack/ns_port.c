@@ -251,33 +251,6 @@ nanosleep(const struct timespec *req, struct timespec *rem)
  */
 static unsigned int cpus_possible;	/* 0: unknown, ask the kernel */
 
-static unsigned int
-read_cpus_possible(void)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	char line[256], *p, *end;
-	unsigned long last = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fgets(line, sizeof(line), f) == NULL) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	/* "0-1", "0,2-5": the last number is the highest CPU */
-	for (p = line; *p != '\0'; p = end) {
-		unsigned long v = strtoul(p, &end, 10);
-
-		if (end == p) {
-			end = p + 1;
-			continue;
-		}
-		last = v;
-	}
-	return last < 1u << 20 ? (unsigned int)last + 1 : 0;
-}
-
 /* A path of sysfs about a CPU that cannot exist. */
 static bool
 cpu_path_impossible(const char *path)
@@ -452,7 +425,7 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	saved_optopt = optopt;
 	saved_optarg = optarg;
 	eal_thread = pthread_self();
-	cpus_possible = read_cpus_possible();
+	cpus_possible = ns_cpus_possible();
 	atomic_store(&eal_starting, true);
 	if (plugins_choose(cfg))
 		atomic_store(&plugins_filtered, true);

@@ -55,6 +55,43 @@ iface_exists(const char *name)
 	return if_nametoindex(name) != 0;
 }
 
+#define PF_CPUS_POSSIBLE	"/sys/devices/system/cpu/possible"
+#define PF_CPUS_MAX		(1u << 20)
+
+unsigned int
+ns_cpu_list_count(const char *list)
+{
+	unsigned long last = 0;
+	bool any = false;
+	char *end;
+
+	/* digits only: strtoul would read the "-1" of "0-1" as negative */
+	for (const char *p = list; *p != '\0'; p = end) {
+		if (*p < '0' || *p > '9') {
+			end = (char *)p + 1;
+			continue;
+		}
+		last = strtoul(p, &end, 10);
+		any = true;
+	}
+	return any && last < PF_CPUS_MAX ? (unsigned int)last + 1 : 0;
+}
+
+unsigned int
+ns_cpus_possible(void)
+{
+	FILE *f = fopen(PF_CPUS_POSSIBLE, "re");
+	char line[256];
+	unsigned int n = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) != NULL)
+		n = ns_cpu_list_count(line);
+	fclose(f);
+	return n;
+}
+
 void
 ns_preflight_env_read(struct ns_preflight_env *env)
 {

@@ -34,6 +34,12 @@ struct ns_preflight_env {
 
 void ns_preflight_env_read(struct ns_preflight_env *env);
 
+/* CPUs that can exist: the highest number in a kernel CPU list
+ * ("0-1", "0,2-5") plus one; 0 when there is none. */
+unsigned int ns_cpu_list_count(const char *list);
+/* ... of /sys/devices/system/cpu/possible; 0: unknown. */
+unsigned int ns_cpus_possible(void);
+
 /* Each verdict: ok, and a line without "ok:"/"error:" (an error's names
  * its fix). */
 typedef void ns_preflight_report_fn(void *arg, bool ok, const char *msg);

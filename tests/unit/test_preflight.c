@@ -212,6 +212,23 @@ test_errors(void)
 	free(cfg);
 }
 
+/* Kernel CPU lists (/sys/devices/system/cpu/possible and friends). */
+static void
+test_cpu_list(void)
+{
+	CHECK(ns_cpu_list_count("0-1\n") == 2, "0-1: 2");
+	CHECK(ns_cpu_list_count("0") == 1, "0: 1");
+	CHECK(ns_cpu_list_count("0,2-5\n") == 6, "0,2-5: 6");
+	CHECK(ns_cpu_list_count("0-1023") == 1024, "0-1023: 1024");
+	CHECK(ns_cpu_list_count("") == 0, "empty: unknown");
+	CHECK(ns_cpu_list_count("none\n") == 0, "no number: unknown");
+	CHECK(ns_cpu_list_count("0-99999999") == 0, "absurd: unknown");
+	/* it read 0 when "0-1" parsed as 0 and -1 */
+	CHECK(ns_cpus_possible() >= (unsigned int)sysconf(_SC_NPROCESSORS_ONLN),
+	      "this machine: at least its online CPUs are possible (%u)",
+	      ns_cpus_possible());
+}
+
 /* This machine, read for real: whatever it has, the fields are sane. */
 static void
 test_env_read(void)
@@ -236,5 +253,6 @@ main(int argc, char **argv)
 	test_examples(argv[1]);
 	test_errors();
 	test_env_read();
+	test_cpu_list();
 	return unit_finish(tmpdir);
 }
