@@ -582,6 +582,46 @@ pool_create(const char *name, unsigned int n, uint16_t priv, uint16_t room,
 	return mp;
 }
 
+/*
+ * The pool, made on a thread of its own while the port's device is
+ * created: net_af_packet's probe sets up its socket's rings and binds it,
+ * and the kernel waits for an RCU grace period at each step (tens of ms)
+ * while the 20 MB of mbufs are faulted in here. Made with what the device
+ * will most likely say (the configured MTU, the current CPU's socket, the
+ * PMD's name for its driver); ns_port_start makes it again if it says
+ * otherwise. ns_start() runs with every signal blocked: so does the thread.
+ */
+struct pool_job {
+	pthread_t thread;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	unsigned int n;
+	uint16_t priv, room;
+	int socket;
+	const char *driver;
+	struct rte_mempool *mp;
+	int err;		/* rte_errno, when mp is NULL */
+};
+
+static void *
+pool_job_run(void *arg)
+{
+	struct pool_job *j = arg;
+
+	j->mp = pool_create(j->name, j->n, j->priv, j->room, j->socket,
+			    j->driver);
+	j->err = rte_errno;
+	return NULL;
+}
+
+static uint16_t
+pool_room(uint64_t mtu)
+{
+	uint64_t room = RTE_PKTMBUF_HEADROOM + mtu + NS_L2_OVERHEAD;
+
+	return room < RTE_MBUF_DEFAULT_BUF_SIZE ? RTE_MBUF_DEFAULT_BUF_SIZE :
+	       (uint16_t)room;
+}
+
 #define RX_CSUM_OFFLOADS (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | \
 			  RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
 #define TX_CSUM_OFFLOADS (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
@@ -599,13 +639,31 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	uint16_t port_id;
 	uint32_t room;
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	struct pool_job job = { .mp = NULL };
+	bool job_started = false;
 	int socket, rc;
 
 	NS_ASSERT(idx < NS_MAX_PORTS && !p->up);
 	memset(p, 0, sizeof(*p));
+	snprintf(pool_name, sizeof(pool_name), "zp_pool%u", idx);
+	if (strcmp(pc->pmd, "pci") != 0) {
+		snprintf(job.name, sizeof(job.name), "%s", pool_name);
+		job.n = (unsigned int)pc->mbufs;
+		job.priv = RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN);
+		job.room = pool_room(pc->mtu);
+		job.socket = (int)rte_socket_id();
+		job.driver = pc->pmd;
+		job_started = pthread_create(&job.thread, NULL, pool_job_run,
+					     &job) == 0;
+	}
 	rc = create_device(idx, pc, &port_id, err, errlen);
-	if (rc < 0)
+	if (job_started)
+		pthread_join(job.thread, NULL);
+	if (rc < 0) {
+		if (job.mp != NULL)
+			rte_mempool_free(job.mp);
 		return rc;
+	}
 	p->port_id = port_id;
 	p->burst = pc->burst;
 
@@ -648,13 +706,17 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	socket = rte_eth_dev_socket_id(port_id);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
-	room = RTE_PKTMBUF_HEADROOM + mtu + NS_L2_OVERHEAD;
-	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
-		room = RTE_MBUF_DEFAULT_BUF_SIZE;
-	snprintf(pool_name, sizeof(pool_name), "zp_pool%u", idx);
-	p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
-			      RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
-			      room, socket, info.driver_name);
+	room = pool_room(mtu);
+	if (job.mp != NULL && job.room == room && job.socket == socket &&
+	    strcmp(job.driver, info.driver_name) == 0) {
+		p->pool = job.mp;
+	} else {
+		if (job.mp != NULL)
+			rte_mempool_free(job.mp);
+		p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
+				      RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
+				      room, socket, info.driver_name);
+	}
 	if (p->pool == NULL) {
 		snprintf(err, errlen,
 			 "[port.%u] cannot create a pool of %" PRIu64 " mbufs: %s; raise [eal] memory_mb or lower mbufs",
