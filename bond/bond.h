@@ -466,6 +466,9 @@ struct bond_waiter {
 	uint64_t nap_ns;
 	uint32_t sig_runs;	/* bond_sig_runs when the wait began */
 	uint32_t sig_norestart;
+	/* a cancellation point, nothing transferred yet: bond_waiter_intr
+	 * acts on a pending pthread_cancel (bond_cancel_points) */
+	bool cancel;
 };
 
 void bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns);
@@ -488,12 +491,15 @@ int bond_waiter_pause(struct bond_waiter *w);
  */
 int bond_waiter_intr(struct bond_waiter *w, bool restart);
 /*
- * Set in preload mode: a blocking call bond serves is a cancellation
- * point, as libc's would be (pthreads(7)): bond_waiter_intr, between two
- * turns of every wait (no lock held), acts on a pending pthread_cancel.
- * The zpoline and sud modes need none: libc's wrapper made the call
- * asynchronously cancellable, and the cancel handler, like any, waits for
- * bond_leave() (bond_signal.c).
+ * Set in preload mode: a blocking call bond serves that is a cancellation
+ * point (pthreads(7)), as libc's would be, acts on a pending pthread_cancel
+ * in bond_waiter_intr, between two turns of its wait (no lock held), as
+ * long as it has transferred nothing (the waiter's cancel). Not close's
+ * SO_LINGER wait, dup2's or sendfile's. In the zpoline and sud modes libc's
+ * wrapper made the call asynchronously cancellable: the cancel handler,
+ * like any, waits for bond_leave() (bond_signal.c), and a wait that holds
+ * something (an epoll set, a copy of poll's fds) lets go of it in a
+ * pthread cleanup handler.
  */
 extern bool bond_cancel_points;
 

@@ -122,6 +122,7 @@ bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
 	w->nap_ns = 0;
 	w->sig_runs = bond_sig_runs;
 	w->sig_norestart = bond_sig_norestart;
+	w->cancel = false;
 }
 
 bool bond_cancel_points;
@@ -131,7 +132,7 @@ bond_waiter_intr(struct bond_waiter *w, bool restart)
 {
 	uint32_t runs;
 
-	if (bond_cancel_points)
+	if (w->cancel && bond_cancel_points)
 		pthread_testcancel();
 	runs = __atomic_load_n(&bond_sig_runs, __ATOMIC_RELAXED);
 
@@ -200,6 +201,7 @@ bond_wait_sock(struct bond_sock *sk, uint32_t events, uint64_t timeout_ns)
 	uint32_t ev;
 
 	bond_waiter_init(&w, timeout_ns);
+	w.cancel = true;	/* connect's wait */
 	for (;;) {
 		bond_enter();
 		bond_poll_locked();

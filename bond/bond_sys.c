@@ -250,7 +250,7 @@ iov_advance(struct iovec *iov, int iovcnt, size_t n)
  */
 static inline long
 sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
-	   void *arg, bool nonblock, uint64_t timeout_ns)
+	   void *arg, bool nonblock, uint64_t timeout_ns, bool cancel)
 {
 	struct bond_waiter w;
 	bool waiting = false;
@@ -268,6 +268,7 @@ sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 			return r;
 		if (!waiting) {
 			bond_waiter_init(&w, timeout_ns);
+			w.cancel = cancel;
 			waiting = true;
 		} else if (bond_waiter_intr(&w, timeout_ns == 0) < 0) {
 			return -EINTR;
@@ -298,15 +299,16 @@ try_recv(struct bond_sock *sk, void *arg)
 	return r;
 }
 
+/* cancel: nothing received yet by this call (a cancellation point) */
 static long
 sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
-	       int flags, struct sockaddr *from, socklen_t *fromlen)
+	       int flags, struct sockaddr *from, socklen_t *fromlen, bool cancel)
 {
 	struct recv_args a = { iov, iovcnt, flags, from, fromlen };
 
 	return sock_block(sk, try_recv, &a,
 			  sk->nonblock || (flags & MSG_DONTWAIT),
-			  sk->opt.rcvtimeo_ns);
+			  sk->opt.rcvtimeo_ns, cancel);
 }
 
 /* The application's iovec array, copied in; false where it faults. */
@@ -338,10 +340,11 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		return 0;
 	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) ||
 	    sk->proto->type != SOCK_STREAM)
-		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen);
+		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
+				      true);
 	while (total < want) {
 		r = sock_recv_once(sk, left, iovcnt, flags & ~MSG_WAITALL,
-				   from, fromlen);
+				   from, fromlen, total == 0);
 		if (r <= 0)
 			return total > 0 ? (long)total : r;
 		total += (size_t)r;
@@ -350,9 +353,10 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	return (long)total;
 }
 
+/* cancel: a cancellation point (send, write; not sendfile) */
 static long
 sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
-	  int flags, const struct sockaddr *to, socklen_t tolen)
+	  int flags, const struct sockaddr *to, socklen_t tolen, bool cancel)
 {
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
 	struct iovec left[BOND_IOV_MAX];
@@ -395,7 +399,9 @@ sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		if (!waiting) {
 			bond_waiter_init(&w, sk->opt.sndtimeo_ns);
 			waiting = true;
-		} else if (bond_waiter_intr(&w, sk->opt.sndtimeo_ns == 0) < 0) {
+		}
+		w.cancel = cancel && total == 0;
+		if (bond_waiter_intr(&w, sk->opt.sndtimeo_ns == 0) < 0) {
 			return total > 0 ? (long)total : -EINTR;
 		} else if (bond_waiter_expired(&w)) {
 			return total > 0 ? (long)total : -EAGAIN;
@@ -423,7 +429,7 @@ bond_sys_write(unsigned int a1, const void *a2, size_t a3)
 
 	if (sk == NULL)
 		return bond_kernel_write(a1, a2, a3);
-	return sock_send(sk, &iov, 1, 0, NULL, 0);
+	return sock_send(sk, &iov, 1, 0, NULL, 0, true);
 }
 
 long
@@ -445,7 +451,7 @@ bond_sys_writev(unsigned long a1, const struct iovec *a2, unsigned long a3)
 	if (sk == NULL)
 		return bond_kernel_writev(a1, a2, a3);
 	/* the kernel's count: the low 32 bits, as an int (-1: EINVAL) */
-	return sock_send(sk, a2, (int)a3, 0, NULL, 0);
+	return sock_send(sk, a2, (int)a3, 0, NULL, 0, true);
 }
 
 long
@@ -502,7 +508,8 @@ bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
 	}
 	if (send_to_kernel(a1, sk, to, (socklen_t)a6))
 		return bond_kernel_sendto(a1, a2, a3, a4, a5, a6);
-	return sock_send(sk, &iov, 1, (int)a4, to, to != NULL ? (socklen_t)a6 : 0);
+	return sock_send(sk, &iov, 1, (int)a4, to, to != NULL ? (socklen_t)a6 : 0,
+			 true);
 }
 
 long
@@ -652,7 +659,7 @@ bond_sys_sendmsg(int a1, const struct msghdr *a2, unsigned int a3)
 	if (send_to_kernel(a1, sk, to, m.msg_namelen))
 		return bond_kernel_sendmsg(a1, a2, a3);
 	return sock_send(sk, m.msg_iov, (int)m.msg_iovlen, (int)a3, to,
-			 to != NULL ? m.msg_namelen : 0);
+			 to != NULL ? m.msg_namelen : 0, true);
 }
 
 /* The count of one message of recvmmsg/sendmmsg, to the application. */
@@ -792,7 +799,7 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 		}
 		iov.iov_base = buf;
 		iov.iov_len = (size_t)n;
-		s = sock_send(sk, &iov, 1, 0, NULL, 0);
+		s = sock_send(sk, &iov, 1, 0, NULL, 0, false);
 		if (s < 0)
 			s = total == 0 ? s : 0;
 		if (s < n && offp == NULL)	/* give back what was not sent */
@@ -919,7 +926,8 @@ bond_sys_accept4(int a1, struct sockaddr *a2, int *a3, int a4)
 		return -EINVAL;
 	if (sk->proto->accept == NULL)
 		return -EOPNOTSUPP;
-	r = sock_block(sk, try_accept, &nsk, sk->nonblock, sk->opt.rcvtimeo_ns);
+	r = sock_block(sk, try_accept, &nsk, sk->nonblock, sk->opt.rcvtimeo_ns,
+		       true);
 	if (r < 0)
 		return r;
 	bond_enter();

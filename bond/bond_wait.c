@@ -186,74 +186,86 @@ epoll_release(void *arg)
 	}
 }
 
-/* The turns of epoll_wait_mixed; *held once it holds the set. */
+/*
+ * One turn of a wait: the set's ready items, then, when due, the kernel's
+ * part. The first takes the set (*held), under the lock, once its fd is
+ * seen to still name it (another thread may have closed it since the
+ * lookup). Events, 0, or -errno.
+ */
 static long
-epoll_wait_turns(long epfd, struct bond_epoll *ep, struct epoll_event *events,
-		 int maxevents, uint64_t timeout_ns, bool forever,
-		 const sigset_t *sigmask, bool *held)
+epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
+	   int maxevents, uint64_t *kcheck, bool first, bool *held)
 {
-	struct bond_waiter w;
-	uint64_t kcheck = 0;
-	long n, k, r;
+	long n, k;
 
-	bond_waiter_init(&w, forever ? 0 : timeout_ns);
-	for (bool first = true;; first = false) {
-		bond_enter();
-		/*
-		 * The set must outlive this call: a reference, taken under
-		 * the lock once the fd is seen to still name it (another
-		 * thread may have closed it since the lookup).
-		 */
-		if (first && epoll_of(epfd) != ep) {
-			bond_leave();
-			return -EBADF;
-		}
-		if (first) {
-			bond_epoll_ref(ep);
-			*held = true;
-		}
-		bond_poll_locked();
-		n = bond_epoll_collect(ep, events, maxevents);
+	bond_enter();
+	if (first && epoll_of(epfd) != ep) {
 		bond_leave();
-		if (n < 0) {
-			r = n;	/* EFAULT: no event could be written */
-			break;
-		}
-		if (n < maxevents && bond_epoll_has_kernel_fds(ep) &&
-		    kernel_due(&kcheck, first)) {
-			k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
-					(long)(events + n), maxevents - n, 0, 0,
-					BOND_SIGSET_SIZE);
-			if (k > 0)
-				n += k;
-		}
-		if (n > 0) {
-			r = n;
-			break;
-		}
-		if (!forever && (timeout_ns == 0 || bond_waiter_expired(&w))) {
-			r = 0;
-			break;
-		}
-		if (bond_waiter_intr(&w, false) < 0) {
-			r = -EINTR;
-			break;
-		}
-		{
-			uint64_t nap = bond_waiter_nap(&w);
-
-			if (nap == 0) {
-				bond_spin();
-				continue;
-			}
-			k = kernel_epoll_nap(bond_epoll_kfd(ep), events, maxevents,
-					     nap, sigmask);
-			if (k > 0 || k == -EINTR) {
-				r = k;
-				break;
-			}
-		}
+		return -EBADF;
 	}
+	if (first) {
+		bond_epoll_ref(ep);
+		*held = true;
+	}
+	bond_poll_locked();
+	n = bond_epoll_collect(ep, events, maxevents);
+	bond_leave();
+	if (n < 0)
+		return n;	/* EFAULT: no event could be written */
+	if (n < maxevents && bond_epoll_has_kernel_fds(ep) &&
+	    kernel_due(kcheck, first)) {
+		k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
+				(long)(events + n), maxevents - n, 0, 0,
+				BOND_SIGSET_SIZE);
+		if (k > 0)
+			n += k;
+	}
+	return n;
+}
+
+/* The turns after a first that found nothing, until events, the timeout,
+ * a handler or a cancel. */
+static long
+epoll_wait_more(long epfd, struct bond_epoll *ep, struct epoll_event *events,
+		int maxevents, uint64_t timeout_ns, bool forever,
+		const sigset_t *sigmask, struct bond_waiter *w, uint64_t *kcheck)
+{
+	for (;;) {
+		uint64_t nap;
+		long n;
+
+		if (!forever && (timeout_ns == 0 || bond_waiter_expired(w)))
+			return 0;
+		if (bond_waiter_intr(w, false) < 0)
+			return -EINTR;
+		nap = bond_waiter_nap(w);
+		if (nap == 0) {
+			bond_spin();
+		} else {
+			n = kernel_epoll_nap(bond_epoll_kfd(ep), events,
+					     maxevents, nap, sigmask);
+			if (n > 0 || n == -EINTR)
+				return n;
+		}
+		n = epoll_turn(epfd, ep, events, maxevents, kcheck, false, NULL);
+		if (n != 0)
+			return n;
+	}
+}
+
+/* epoll_wait_more, holding the set: a cancel in it (asynchronous in the
+ * zpoline and sud modes, at bond_waiter_intr in preload mode) lets go. */
+static long
+epoll_wait_held(long epfd, struct bond_epoll *ep, struct epoll_event *events,
+		int maxevents, uint64_t timeout_ns, bool forever,
+		const sigset_t *sigmask, struct bond_waiter *w, uint64_t *kcheck)
+{
+	long r;
+
+	pthread_cleanup_push(epoll_release, ep);
+	r = epoll_wait_more(epfd, ep, events, maxevents, timeout_ns, forever,
+			    sigmask, w, kcheck);
+	pthread_cleanup_pop(0);
 	return r;
 }
 
@@ -262,22 +274,19 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
 		 const sigset_t *sigmask)
 {
+	struct bond_waiter w;
+	uint64_t kcheck = 0;
 	bool held = false;
 	long r;
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
 		return -EINVAL;
-	if (!bond_cancel_points) {
-		r = epoll_wait_turns(epfd, ep, events, maxevents, timeout_ns,
-				     forever, sigmask, &held);
-	} else {
-		/* a cancel between two turns (bond_waiter_intr) lets go of
-		 * the set; it only comes once the set is held */
-		pthread_cleanup_push(epoll_release, ep);
-		r = epoll_wait_turns(epfd, ep, events, maxevents, timeout_ns,
-				     forever, sigmask, &held);
-		pthread_cleanup_pop(0);
-	}
+	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	w.cancel = true;
+	r = epoll_turn(epfd, ep, events, maxevents, &kcheck, true, &held);
+	if (r == 0 && (forever || timeout_ns != 0))
+		r = epoll_wait_held(epfd, ep, events, maxevents, timeout_ns,
+				    forever, sigmask, &w, &kcheck);
 	if (held)
 		epoll_release(ep);
 	return r;
@@ -352,6 +361,7 @@ poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 			nkernel++;
 	}
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	w.cancel = true;
 	for (;;) {
 		long n = 0, k = 0;
 		uint64_t nap;
@@ -405,7 +415,8 @@ poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 	return r;
 }
 
-/* poll_turns with a copy on the heap: a cancel between two turns frees it. */
+/* poll_turns with a copy on the heap: a cancel in it (asynchronous in the
+ * zpoline and sud modes, at bond_waiter_intr in preload mode) frees it. */
 static long
 poll_turns_heap(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 		uint64_t timeout_ns, bool forever, const sigset_t *sigmask)
@@ -430,7 +441,7 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 		if (kfds == NULL)
 			return -ENOMEM;
 	}
-	if (kfds == local || !bond_cancel_points)
+	if (kfds == local)
 		r = poll_turns(fds, kfds, nfds, timeout_ns, forever, sigmask);
 	else
 		r = poll_turns_heap(fds, kfds, nfds, timeout_ns, forever, sigmask);
@@ -522,6 +533,7 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 				FD_SET(fd, &kin[s]);
 	}
 	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	w.cancel = true;
 	for (;;) {
 		struct timespec ts = { 0, 0 };
 		long n = 0, k;

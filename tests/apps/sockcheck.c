@@ -957,31 +957,41 @@ check_threads(void)
  * the thread ends, and every other call goes on being served. */
 static bool echo_ok(int s, const char *msg);
 
+#define CANCEL_AFTER_US	100000	/* the thread is blocked by then */
+#define CANCEL_JOIN_S	3
+#define CANCEL_POLL_FDS	65	/* past the pollfd copies kept on the stack */
+
 struct cancel_arg {
 	int fd;
-	int what;	/* 0 recv, 1 accept, 2 epoll_wait */
+	int what;	/* 0 recv, 1 accept, 2 epoll_wait, 3 poll */
 };
 
 static void *
 cancel_thread(void *arg)
 {
 	struct cancel_arg *c = arg;
+	struct pollfd pf[CANCEL_POLL_FDS];
 	struct epoll_event ev;
 	char buf[16];
 
-	if (c->what == 0)
+	if (c->what == 0) {
 		recv(c->fd, buf, sizeof(buf), 0);
-	else if (c->what == 1)
+	} else if (c->what == 1) {
 		accept(c->fd, NULL, NULL);
-	else
+	} else if (c->what == 2) {
 		epoll_wait(c->fd, &ev, 1, -1);
+	} else {
+		for (int i = 0; i < CANCEL_POLL_FDS; i++)
+			pf[i] = (struct pollfd){ i == 0 ? c->fd : -1, POLLIN, 0 };
+		poll(pf, CANCEL_POLL_FDS, -1);
+	}
 	return NULL;
 }
 
 static void
 check_cancel(void)
 {
-	static const char *const names[] = { "recv", "accept", "epoll_wait" };
+	static const char *const names[] = { "recv", "accept", "epoll_wait", "poll" };
 	struct sockaddr_in a = local_sa;
 	struct epoll_event ev = { .events = EPOLLIN };
 	int s = tcp_to("ECHO\n"), l = socket(AF_INET, SOCK_STREAM, 0);
@@ -993,8 +1003,8 @@ check_cancel(void)
 	      "cancel: an idle connection, a listener, an epoll set");
 	ev.data.fd = s;
 	epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
-	for (int what = 0; what < 3; what++) {
-		struct cancel_arg c = { what == 0 ? s : what == 1 ? l : ep, what };
+	for (int what = 0; what < 4; what++) {
+		struct cancel_arg c = { what == 1 ? l : what == 2 ? ep : s, what };
 		struct timespec until;
 		pthread_t th;
 		void *ret = NULL;
@@ -1002,10 +1012,10 @@ check_cancel(void)
 
 		CHECK(pthread_create(&th, NULL, cancel_thread, &c) == 0,
 		      "cancel: a thread blocks in %s", names[what]);
-		usleep(100000);
+		usleep(CANCEL_AFTER_US);
 		pthread_cancel(th);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 3;
+		until.tv_sec += CANCEL_JOIN_S;
 		rc = pthread_timedjoin_np(th, &ret, &until);
 		CHECK(rc == 0 && ret == PTHREAD_CANCELED,
 		      "cancel: the thread in %s is cancelled (%d)", names[what], rc);
@@ -1013,6 +1023,15 @@ check_cancel(void)
 			return;	/* it still runs: the rest would race it */
 		CHECK(echo_ok(s, names[what]),
 		      "cancel: after the thread in %s, the connection works", names[what]);
+	}
+	/* the set the cancelled thread waited on still reports */
+	{
+		struct epoll_event got;
+		char b;
+
+		CHECK(write(s, "e", 1) == 1 && epoll_wait(ep, &got, 1, WAIT_MS) == 1 &&
+		      got.data.fd == s && read(s, &b, 1) == 1,
+		      "cancel: the epoll set still reports the connection");
 	}
 	close(ep);
 	close(l);
