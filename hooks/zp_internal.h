@@ -37,9 +37,9 @@ zp_kerr(long r)
 
 /*
  * The application's bytes, copied where they cannot fault the engine: 0
- * when the kernel would say EFAULT (unmapped, PROT_NONE, a kernel
- * address), through process_vm_readv/writev on this process. A system
- * call's cost: for the rare calls the engine answers itself
+ * when the kernel would say EFAULT (unmapped, PROT_NONE, below 64 KiB, a
+ * kernel address), through process_vm_readv/writev on this process. A
+ * system call's cost: for the rare calls the engine answers itself
  * (rt_sigaction of the signals it keeps).
  */
 ZP_HIDDEN int zp_user_read(void *dst, const void *src, size_t n);

@@ -1696,6 +1696,22 @@ check_bad_pointers(void)
 	      "rt_sigaction, new action in PROT_NONE: EFAULT");
 	CHECK(syscall(SYS_rt_sigaction, SIGUSR1, NULL, none, 8) < 0 && errno == EFAULT,
 	      "rt_sigaction, old action into PROT_NONE: EFAULT");
+	/* the signals the hooks engine may keep for itself */
+	CHECK(syscall(SYS_rt_sigaction, SIGSYS, none, NULL, 8) < 0 && errno == EFAULT,
+	      "rt_sigaction(SIGSYS), new action in PROT_NONE: EFAULT");
+	CHECK(syscall(SYS_rt_sigaction, SIGTRAP, none, NULL, 8) < 0 && errno == EFAULT,
+	      "rt_sigaction(SIGTRAP), new action in PROT_NONE: EFAULT");
+	{
+		/* Linux sets the new action, then fails to write the old one */
+		struct { void *h; unsigned long flags; void *restorer; uint64_t mask; }
+			ign = { (void *)SIG_IGN, 0, NULL, 0 }, old = { NULL, 0, NULL, 0 };
+
+		CHECK(syscall(SYS_rt_sigaction, SIGUSR1, &ign, none, 8) < 0 && errno == EFAULT &&
+		      syscall(SYS_rt_sigaction, SIGUSR1, NULL, &old, 8) == 0 &&
+		      old.h == (void *)SIG_IGN,
+		      "rt_sigaction, old action into PROT_NONE: EFAULT, the new one set");
+		signal(SIGUSR1, SIG_DFL);
+	}
 	CHECK(read_full(s, buf, 6) == 6 && memcmp(buf, "abcdef", 6) == 0,
 	      "TCP: and read whole after the faults");
 	CHECK(echo_ok(s, "still"), "TCP: the connection works after the faults");

@@ -1,7 +1,7 @@
 #!/bin/bash
-# The socket-semantics program (sockcheck.c) runs the same checks twice:
-# on the kernel stack, and under zpnet on a veth port with each way of
-# catching calls (preload, zpoline). All must pass.
+# The socket-semantics program (sockcheck.c) runs the same checks on
+# the kernel stack, and under zpnet on a veth port with each way of
+# catching calls (preload, zpoline, sud). All must pass.
 # usage: sockcheck.sh ZPNET_BINARY SOCKCHECK_BINARY
 set -u
 ZPNET=$1
@@ -36,7 +36,7 @@ wait "$ZPNS_LAST" 2>/dev/null
 
 # zpoline's trampoline lives at address 0.
 sysctl -qw vm.mmap_min_addr=0
-for mode in preload zpoline; do
+for mode in preload zpoline sud; do
 	start_peer
 	zpns_config "$TMP/zpnet.ini" "[hooks]
 mode = $mode"
