@@ -217,9 +217,8 @@ stat64(const char *restrict path, struct stat64 *restrict st)
  * 10 MHz — a third of zpnet's start-up. Both clocks are read around the
  * sleep, so a shorter one measures the same: on the thread running
  * rte_eal_init(), during it, that sleep lasts NS_TSC_CALIB_NS. Every other
- * nanosleep() is glibc's. 1 ms: the reads of the two clocks around it are
- * a microsecond apart at worst, 1e-3 of the interval, 3 MHz of a 3 GHz
- * TSC: below the 10 MHz EAL rounds to.
+ * nanosleep() is glibc's. 1 ms is enough for DPDK's own use of it; the
+ * stack's clock measures the TSC itself, across EAL's start-up (ns_stack.c).
  */
 #define NS_TSC_CALIB_NS		1000000L	/* 1 ms */
 #define EAL_TSC_CALIB_NS	100000000L
@@ -448,7 +447,6 @@ ns_eal_start(const struct ns_config *cfg, char *err, size_t errlen)
 	if (have_affinity)
 		sched_setaffinity(0, sizeof(affinity), &affinity);
 	tsc_hz = rte_get_tsc_hz();
-	NS_DEBUG("TSC at %" PRIu64 " Hz\n", tsc_hz);
 	return 0;
 }
 

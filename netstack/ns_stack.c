@@ -425,11 +425,61 @@ mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/*
+ * The TSC and CLOCK_MONOTONIC_RAW read together: of a few tries, the one
+ * whose two clock reads are nearest (a preemption between them shows as
+ * a wide gap), the clock taken at the middle.
+ */
+#define NS_CLOCK_PAIR_TRIES	3
+
+static void
+tsc_clock_pair(uint64_t *tsc, uint64_t *ns)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < NS_CLOCK_PAIR_TRIES; i++) {
+		struct timespec a, b;
+		uint64_t t, na, nb;
+
+		clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+		t = __rdtsc();
+		clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+		na = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+		nb = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
+		if (nb - na < best) {
+			best = nb - na;
+			*tsc = t;
+			*ns = na + (nb - na) / 2;
+		}
+	}
+}
+
+/*
+ * The stack's clock: TSC ticks per second measured across EAL's start-up
+ * (milliseconds, each end read as above: a part in 10^4 or better). EAL's
+ * own figure comes from one 1 ms sleep rounded to 10 MHz, a few parts in
+ * 10^3, and wider if the thread was preempted between its reads; it is
+ * kept when the window is too short to do better.
+ */
+#define NS_TSC_WINDOW_MIN_NS	1000000u
+
+static uint64_t
+tsc_hz_measured(uint64_t tsc0, uint64_t ns0, uint64_t eal_hz)
+{
+	uint64_t tsc1, ns1;
+
+	tsc_clock_pair(&tsc1, &ns1);
+	if (ns1 - ns0 < NS_TSC_WINDOW_MIN_NS || tsc1 <= tsc0)
+		return eal_hz;
+	return (uint64_t)(((unsigned __int128)(tsc1 - tsc0) * 1000000000u) /
+			  (ns1 - ns0));
+}
+
 int
 ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 {
 	struct netif *deflt = NULL;
-	uint64_t t0 = mono_us(), t_shared, t_eal, t_lwip;
+	uint64_t t0 = mono_us(), t_shared, t_eal, t_lwip, tsc0, ns0, hz;
 	int rc;
 
 	NS_ASSERT(!started);
@@ -445,15 +495,18 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	apply_sizes(&cfg->stack);
 	t_shared = mono_us();
 
+	tsc_clock_pair(&tsc0, &ns0);
 	rc = ns_eal_start(cfg, err, errlen);
 	if (rc < 0)
 		return rc;
 	t_eal = mono_us();
+	hz = tsc_hz_measured(tsc0, ns0, ns_tsc_hz());
+	NS_DEBUG("TSC: %" PRIu64 " Hz (EAL's: %" PRIu64 ")\n", hz, ns_tsc_hz());
 	tsc_start = __rdtsc();
-	tsc_per_ms = ns_tsc_hz() / 1000;
-	if (ns_tsc_hz() != 0)
+	tsc_per_ms = hz / 1000;
+	if (hz != 0)
 		ns_per_tsc_q32 = (uint64_t)(((unsigned __int128)1000000000u << 32) /
-					    ns_tsc_hz());
+					    hz);
 	isn_secret[0] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 	isn_secret[1] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 	ns_syncookie_init();
