@@ -36,7 +36,7 @@ struct bond_handler {
 
 /* The register-shaped entries: six longs read as the handler's types. */
 #define BOND_SYSCALL(ret, name, gate, types)				\
-	long bond_sysl_##name(long a1, long a2, long a3, long a4, long a5,	\
+	long bond_sysreg_##name(long a1, long a2, long a3, long a4, long a5,	\
 			      long a6)					\
 	{								\
 		return (long)bond_sys_##name(BOND_CASTS(types));	\
@@ -45,7 +45,7 @@ struct bond_handler {
 
 static const struct bond_handler handlers[BOND_NR_MAX] = {
 #define BOND_SYSCALL(ret, name, gate, types) \
-	[__NR_##name] = { bond_sysl_##name, BOND_GATE_##gate },
+	[__NR_##name] = { bond_sysreg_##name, BOND_GATE_##gate },
 #include "syscalls.def"
 };
 

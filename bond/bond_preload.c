@@ -49,7 +49,7 @@ to_libc(long r)
 	to_libc(bond_guard ?						\
 	bond_kernel(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
 		    (long)(a4), (long)(a5), (long)(a6)) :		\
-	bond_sysl_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
+	bond_sysreg_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
 			 (long)(a5), (long)(a6))))
 #define CALL_(...)	CALL(__VA_ARGS__)
 

@@ -508,8 +508,8 @@ bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
 	}
 	if (send_to_kernel(a1, sk, to, (socklen_t)a6))
 		return bond_kernel_sendto(a1, a2, a3, a4, a5, a6);
-	return sock_send(sk, &iov, 1, (int)a4, to, to != NULL ? (socklen_t)a6 : 0,
-			 true);
+	return sock_send(sk, &iov, 1, (int)a4, to,
+			 to != NULL ? (socklen_t)a6 : 0, true);
 }
 
 long
@@ -766,6 +766,7 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 	struct bond_sock *sk = sock_of(a1);
 	off_t *offp = a3, off = 0;
 	size_t count = a4, total = 0;
+	long err = 0;
 	char *buf;
 
 	if (sk == NULL)
@@ -773,8 +774,6 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 	if (offp != NULL &&
 	    bond_copy_from_user(&off, offp, sizeof(off)) != sizeof(off))
 		return -EFAULT;
-	if (off < 0)
-		return -EINVAL;
 	buf = malloc(BOND_SENDFILE_CHUNK);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -791,10 +790,10 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 			n = bond_kernel(SYS_read, a2, (long)buf, (long)want,
 					0, 0, 0);
 		if (n <= 0) {
-			if (total == 0 && n < 0) {
-				free(buf);
-				return n;
-			}
+			/* the file's error (EBADF before EINVAL for a
+			 * negative offset, as Linux checks them) */
+			if (total == 0 && n < 0)
+				err = n;
 			break;
 		}
 		iov.iov_base = buf;
@@ -806,8 +805,8 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 			bond_kernel(SYS_lseek, a2, -(n - (s > 0 ? s : 0)),
 				    SEEK_CUR, 0, 0, 0);
 		if (s < 0) {
-			free(buf);
-			return s;
+			err = s;
+			break;
 		}
 		total += (size_t)s;
 		off += s;
@@ -815,10 +814,11 @@ bond_sys_sendfile(int a1, int a2, off_t *a3, size_t a4)
 			break;
 	}
 	free(buf);
+	/* Linux writes the offset back whatever happened */
 	if (offp != NULL &&
 	    bond_copy_to_user(offp, &off, sizeof(off)) != sizeof(off))
 		return -EFAULT;
-	return (long)total;
+	return err < 0 ? err : (long)total;
 }
 
 /* ---- sockets ---- */

@@ -25,7 +25,7 @@
  * types ((T1)a1, ..., (Tn)an), and as six register values again
  * ((long)a1, ..., (long)an, 0, ...).
  */
-#define BOND_NARGS(...)		BOND_NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+#define BOND_NARGS(...)	BOND_NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
 #define BOND_NARGS_(a, b, c, d, e, f, n, ...)	n
 #define BOND_CAT(a, b)		BOND_CAT_(a, b)
 #define BOND_CAT_(a, b)		a##b
@@ -74,8 +74,9 @@
 /* Each handler in the register shape, six longs read as its types
  * (bond_dispatch.c): the dispatch table's entries, and the preload
  * wrappers' way in. */
-#define BOND_SYSCALL(ret, name, gate, types) \
-	long bond_sysl_##name(long a1, long a2, long a3, long a4, long a5, long a6);
+#define BOND_SYSCALL(ret, name, gate, types)				\
+	long bond_sysreg_##name(long a1, long a2, long a3, long a4,	\
+				long a5, long a6);
 #include "syscalls.def"
 
 /* The dispatcher registered with the hooks engine. */

@@ -852,7 +852,8 @@ bt_rx_idle(const struct bond_sock *sk)
 {
 	const struct bond_tcp *t = (const struct bond_tcp *)sk;
 
-	return BOND_PEEK(t->rx_len) == 0 && BOND_PEEK(t->state) == BT_CONNECTED &&
+	return BOND_PEEK(t->rx_len) == 0 &&
+	       BOND_PEEK(t->state) == BT_CONNECTED &&
 	       BOND_PEEK(sk->so_error) == 0 && !BOND_PEEK(t->rx_fin) &&
 	       !BOND_PEEK(t->shut_rd);
 }

@@ -444,7 +444,8 @@ poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 	if (kfds == local)
 		r = poll_turns(fds, kfds, nfds, timeout_ns, forever, sigmask);
 	else
-		r = poll_turns_heap(fds, kfds, nfds, timeout_ns, forever, sigmask);
+		r = poll_turns_heap(fds, kfds, nfds, timeout_ns, forever,
+				    sigmask);
 	if (kfds != local)
 		free(kfds);
 	return r;

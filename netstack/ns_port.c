@@ -712,7 +712,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 		if (job.mp != NULL)
 			rte_mempool_free(job.mp);
 		p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
-				      RTE_ALIGN_CEIL(priv_size, RTE_MBUF_PRIV_ALIGN),
+				      RTE_ALIGN_CEIL(priv_size,
+						     RTE_MBUF_PRIV_ALIGN),
 				      room, socket, info.driver_name);
 	}
 	if (p->pool == NULL) {

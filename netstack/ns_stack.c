@@ -135,7 +135,8 @@ __attribute__((target("general-regs-only"))) bool
 ns_tx_pending(void)
 {
 	for (unsigned int i = 0; i < n_netifs; i++)
-		if (__atomic_load_n(&netifs[i].loop_first, __ATOMIC_RELAXED) != NULL)
+		if (__atomic_load_n(&netifs[i].loop_first,
+				    __ATOMIC_RELAXED) != NULL)
 			return true;
 	return ns_port_tx_pending();
 }
