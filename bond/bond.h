@@ -86,6 +86,15 @@ void bond_leave(void);
 void bond_leave_forked(void);
 /* One turn of the stack (lock held). */
 void bond_poll_locked(void);
+/*
+ * A turn unless one began less than BOND_FRESH_NS ago and nothing waits
+ * for the next (frames to send, ACKs owed: bond_stack->poll_owed), for a
+ * call that only looks (epoll_wait, poll, select, the lock-free recv of
+ * bond_dispatch): such calls in a loop poll the ports every BOND_FRESH_NS
+ * and see a frame at most that much later. Lock held.
+ */
+#define BOND_FRESH_NS	1000
+void bond_poll_fresh(void);
 
 /* ---- sockets ---- */
 
@@ -472,6 +481,12 @@ struct bond_waiter {
 };
 
 void bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns);
+/* bond_waiter_init in two steps, for a call whose first turn may find
+ * what it wants without waiting: the handler counts at the call's start
+ * (a handler that runs from then on interrupts the wait), the clock only
+ * when the wait begins. */
+void bond_waiter_sigs(struct bond_waiter *w);
+void bond_waiter_start(struct bond_waiter *w, uint64_t timeout_ns);
 /* true when the deadline has passed. */
 bool bond_waiter_expired(const struct bond_waiter *w);
 /* How long to nap now (0: keep spinning). */
@@ -617,6 +632,15 @@ extern void (*bond_service_start_fn)(void);
 
 /* Service thread and exit flush (bond_init.c). */
 extern uint64_t bond_last_poll_ns;
+/* A turn began less than BOND_FRESH_NS before now and nothing waits for
+ * the next (bond_poll_fresh); lock-free, general registers only. */
+static inline bool
+bond_polled_fresh(uint64_t now)
+{
+	return bond_stack->poll_owed != NULL &&
+	       now - __atomic_load_n(&bond_last_poll_ns, __ATOMIC_RELAXED) <
+	       BOND_FRESH_NS && !bond_stack->poll_owed();
+}
 /* Wait (bounded) for written data to be acknowledged. */
 void bond_tcp_drain(uint64_t timeout_ns);
 /* Close every stack socket the app left open (at exit, as the kernel does). */

@@ -111,18 +111,41 @@ bond_poll_locked(void)
 	bond_last_poll_ns = bond_stack->now_ns();
 }
 
+void
+bond_poll_fresh(void)
+{
+	uint64_t now = bond_stack->now_ns();
+
+	if (bond_polled_fresh(now))
+		return;
+	bond_stack->poll();
+	bond_last_poll_ns = now;	/* when it looked at the ports */
+}
+
 __thread uint32_t bond_sig_runs;
 __thread uint32_t bond_sig_norestart;
 
 void
-bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
+bond_waiter_sigs(struct bond_waiter *w)
+{
+	w->sig_runs = bond_sig_runs;
+	w->sig_norestart = bond_sig_norestart;
+	w->cancel = false;
+}
+
+void
+bond_waiter_start(struct bond_waiter *w, uint64_t timeout_ns)
 {
 	w->start_ns = bond_stack->now_ns();
 	w->deadline_ns = timeout_ns ? w->start_ns + timeout_ns : 0;
 	w->nap_ns = 0;
-	w->sig_runs = bond_sig_runs;
-	w->sig_norestart = bond_sig_norestart;
-	w->cancel = false;
+}
+
+void
+bond_waiter_init(struct bond_waiter *w, uint64_t timeout_ns)
+{
+	bond_waiter_sigs(w);
+	bond_waiter_start(w, timeout_ns);
 }
 
 bool bond_cancel_points;

@@ -106,7 +106,6 @@ gate_kernel(enum bond_gate gate, long a1, long a2)
  * the port in those nanoseconds: a reader spinning on EAGAIN so polls the
  * port every BOND_FRESH_NS, and sees data at most that much later.
  */
-#define BOND_FRESH_NS	1000
 
 /* How many (stack.recv_eagain_lockfree): a plain load and store, no
  * locked add, so threads racing on it may lose a count. */
@@ -116,7 +115,6 @@ static bool
 rx_would_block(long nr, long fd, long len, long flags)
 {
 	const struct bond_sock *sk = bond_fd_sock((int)fd);
-	uint64_t last;
 
 	if (sk == NULL || len <= 0 || sk->proto->rx_idle == NULL ||
 	    bond_stack->poll_owed == NULL)
@@ -129,9 +127,7 @@ rx_would_block(long nr, long fd, long len, long flags)
 	} else if (!BOND_PEEK(sk->nonblock)) {
 		return false;
 	}
-	last = BOND_PEEK(bond_last_poll_ns);
-	return bond_stack->now_ns() - last < BOND_FRESH_NS &&
-	       sk->proto->rx_idle(sk) && !bond_stack->poll_owed();
+	return sk->proto->rx_idle(sk) && bond_polled_fresh(bond_stack->now_ns());
 }
 
 long

@@ -188,13 +188,16 @@ epoll_release(void *arg)
 
 /*
  * One turn of a wait: the set's ready items, then, when due, the kernel's
- * part. The first takes the set (*held), under the lock, once its fd is
- * seen to still name it (another thread may have closed it since the
- * lookup). Events, 0, or -errno.
+ * part. The first checks, under the lock, that the fd still names the set
+ * (another thread may have closed it since the lookup), and takes the set
+ * (*held) when it will use it after the lock: to ask the kernel's part, or
+ * to wait (may_wait and nothing ready). A call that finds its events at
+ * once touches no count. Events, 0, or -errno.
  */
 static long
 epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
-	   int maxevents, uint64_t *kcheck, bool first, bool *held)
+	   int maxevents, uint64_t *kcheck, bool first, bool may_wait,
+	   bool *held)
 {
 	long n, k;
 
@@ -203,12 +206,13 @@ epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		bond_leave();
 		return -EBADF;
 	}
-	if (first) {
+	bond_poll_fresh();
+	n = bond_epoll_collect(ep, events, maxevents);
+	if (first && n >= 0 &&
+	    (bond_epoll_has_kernel_fds(ep) || (n == 0 && may_wait))) {
 		bond_epoll_ref(ep);
 		*held = true;
 	}
-	bond_poll_locked();
-	n = bond_epoll_collect(ep, events, maxevents);
 	bond_leave();
 	if (n < 0)
 		return n;	/* EFAULT: no event could be written */
@@ -247,7 +251,8 @@ epoll_wait_more(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 			if (n > 0 || n == -EINTR)
 				return n;
 		}
-		n = epoll_turn(epfd, ep, events, maxevents, kcheck, false, NULL);
+		n = epoll_turn(epfd, ep, events, maxevents, kcheck, false,
+			       true, NULL);
 		if (n != 0)
 			return n;
 	}
@@ -274,19 +279,23 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
 		 const sigset_t *sigmask)
 {
+	bool may_wait = forever || timeout_ns != 0, held = false;
 	struct bond_waiter w;
 	uint64_t kcheck = 0;
-	bool held = false;
 	long r;
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
 		return -EINVAL;
-	bond_waiter_init(&w, forever ? 0 : timeout_ns);
-	w.cancel = true;
-	r = epoll_turn(epfd, ep, events, maxevents, &kcheck, true, &held);
-	if (r == 0 && (forever || timeout_ns != 0))
+	/* the clock only if it waits; a handler is seen from the start */
+	bond_waiter_sigs(&w);
+	r = epoll_turn(epfd, ep, events, maxevents, &kcheck, true, may_wait,
+		       &held);
+	if (r == 0 && may_wait) {
+		bond_waiter_start(&w, forever ? 0 : timeout_ns);
+		w.cancel = true;
 		r = epoll_wait_held(epfd, ep, events, maxevents, timeout_ns,
 				    forever, sigmask, &w, &kcheck);
+	}
 	if (held)
 		epoll_release(ep);
 	return r;
@@ -376,7 +385,7 @@ poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 			break;
 		}
 		bond_enter();
-		bond_poll_locked();
+		bond_poll_fresh();
 		for (nfds_t i = 0; i < nfds; i++) {
 			struct bond_sock *sk = kfds[i].fd < 0 && fds[i].fd >= 0 ?
 					       bond_fd_sock(fds[i].fd) : NULL;
@@ -546,7 +555,7 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 		if (k < 0)
 			return k;
 		bond_enter();
-		bond_poll_locked();
+		bond_poll_fresh();
 		for (int fd = 0; fd < nfds; fd++) {
 			struct bond_sock *sk = bond_fd_sock(fd);
 			uint32_t ev;
