@@ -21,6 +21,7 @@
 #ifndef ZPNET_BOND_H
 #define ZPNET_BOND_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -495,8 +496,24 @@ uint64_t bond_waiter_nap(struct bond_waiter *w);
  * processes share the stack (a waiter spinning on a CPU must not keep the
  * process that has the work, or the stack lock, off it). */
 void bond_spin(void);
-/* Pause between polls; -EINTR when a signal arrived while napping. */
-int bond_waiter_pause(struct bond_waiter *w);
+/*
+ * The one blocking loop of bond, for a call whose first turn said "not
+ * yet". Before each further turn, in this order: a handler that ran
+ * (bond_waiter_intr with restart: -EINTR, or on under SA_RESTART; a
+ * pending cancel acts there too), the deadline (timeout_rc), then a
+ * busy-poll pause or a nap (bond_waiter_nap): ops->nap(arg, ns) sleeps on
+ * the call's own kernel fds, and a result > 0 or -EINTR from it ends the
+ * wait with that value; without it, a plain sleep. Then ops->turn(arg):
+ * the call's result, or BOND_WAIT_MORE to go on. Turns take the stack lock
+ * themselves.
+ */
+#define BOND_WAIT_MORE	LONG_MIN
+struct bond_wait_ops {
+	long (*turn)(void *arg);
+	long (*nap)(void *arg, uint64_t ns);
+};
+long bond_wait(struct bond_waiter *w, const struct bond_wait_ops *ops,
+	       void *arg, bool restart, long timeout_rc);
 /*
  * Did a handler of the application run in this thread since the wait
  * began? -EINTR if so, unless restart is allowed and every such handler had

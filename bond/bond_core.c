@@ -200,42 +200,76 @@ bond_spin(void)
 		__builtin_ia32_pause();
 }
 
-int
-bond_waiter_pause(struct bond_waiter *w)
+/* A plain nap; a signal ends it early (the next handler check decides). */
+static void
+nap_plain(uint64_t nap)
 {
-	uint64_t nap = bond_waiter_nap(w);
-	struct timespec ts;
-	long rc;
+	struct timespec ts = {
+		.tv_sec = (time_t)(nap / BOND_NS_PER_S),
+		.tv_nsec = (long)(nap % BOND_NS_PER_S),
+	};
 
-	if (nap == 0) {
-		bond_spin();
-		return 0;
+	bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+}
+
+long
+bond_wait(struct bond_waiter *w, const struct bond_wait_ops *ops, void *arg,
+	  bool restart, long timeout_rc)
+{
+	for (;;) {
+		uint64_t nap;
+		long r;
+
+		if (bond_waiter_intr(w, restart) < 0)
+			return -EINTR;
+		if (bond_waiter_expired(w))
+			return timeout_rc;
+		nap = bond_waiter_nap(w);
+		if (nap == 0) {
+			bond_spin();
+		} else if (ops->nap != NULL) {
+			r = ops->nap(arg, nap);
+			if (r > 0 || r == -EINTR)
+				return r;
+		} else {
+			nap_plain(nap);
+		}
+		r = ops->turn(arg);
+		if (r != BOND_WAIT_MORE)
+			return r;
 	}
-	ts.tv_sec = (time_t)(nap / BOND_NS_PER_S);
-	ts.tv_nsec = (long)(nap % BOND_NS_PER_S);
-	rc = bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
-	return rc == -EINTR ? -EINTR : 0;
+}
+
+struct wait_sock_args {
+	struct bond_sock *sk;
+	uint32_t events;
+};
+
+static long
+wait_sock_turn(void *arg)
+{
+	struct wait_sock_args *a = arg;
+	uint32_t ev;
+
+	bond_enter();
+	bond_poll_locked();
+	ev = a->sk->proto->events(a->sk);
+	bond_leave();
+	return (ev & a->events) ? 0 : BOND_WAIT_MORE;
 }
 
 int
 bond_wait_sock(struct bond_sock *sk, uint32_t events, uint64_t timeout_ns)
 {
+	static const struct bond_wait_ops ops = { .turn = wait_sock_turn };
+	struct wait_sock_args a = { sk, events };
 	struct bond_waiter w;
-	uint32_t ev;
+	long r;
 
 	bond_waiter_init(&w, timeout_ns);
 	w.cancel = true;	/* connect's wait */
-	for (;;) {
-		bond_enter();
-		bond_poll_locked();
-		ev = sk->proto->events(sk);
-		bond_leave();
-		if (ev & events)
-			return 0;
-		if (bond_waiter_intr(&w, timeout_ns == 0) < 0)
-			return -EINTR;
-		if (bond_waiter_expired(&w))
-			return -EAGAIN;
-		bond_waiter_pause(&w);
-	}
+	r = wait_sock_turn(&a);
+	if (r != BOND_WAIT_MORE)
+		return (int)r;
+	return (int)bond_wait(&w, &ops, &a, timeout_ns == 0, -EAGAIN);
 }

@@ -45,23 +45,30 @@ sock_of(long fd)
  * what was written is acknowledged, or the time is up (then the data is
  * still delivered in the background, as zpnet never discards it).
  */
+static long
+linger_turn(void *arg)
+{
+	struct bond_sock *sk = arg;
+	bool done;
+
+	bond_enter();
+	bond_poll_locked();
+	done = sk->proto->tx_done(sk);
+	bond_leave();
+	return done ? 0 : BOND_WAIT_MORE;
+}
+
 static void
 linger_wait(struct bond_sock *sk)
 {
+	static const struct bond_wait_ops ops = { .turn = linger_turn };
 	struct bond_waiter w;
-	bool done;
 
 	bond_waiter_init(&w, (uint64_t)sk->opt.linger_s * BOND_NS_PER_S);
-	for (;;) {
-		bond_enter();
-		bond_poll_locked();
-		done = sk->proto->tx_done(sk);
-		bond_leave();
-		/* a handler ends the wait; close() itself still succeeds */
-		if (done || bond_waiter_expired(&w) || bond_waiter_intr(&w, false) < 0)
-			return;
-		bond_waiter_pause(&w);
-	}
+	/* a handler or the time ends the wait; close() itself still
+	 * succeeds; not a cancellation point (the fd is gone already) */
+	if (linger_turn(sk) == BOND_WAIT_MORE)
+		bond_wait(&w, &ops, sk, false, 0);
 }
 
 /*
@@ -248,35 +255,44 @@ iov_advance(struct iovec *iov, int iovcnt, size_t n)
  * (busy-poll, then naps) until the call stops saying -EAGAIN or timeout_ns
  * passes (0: forever).
  */
+struct block_args {
+	struct bond_sock *sk;
+	long (*try)(struct bond_sock *sk, void *arg);
+	void *arg;
+};
+
+static long
+block_turn(void *arg)
+{
+	struct block_args *b = arg;
+	long r;
+
+	bond_enter();
+	r = b->try(b->sk, b->arg);
+	if (r == -EAGAIN) {
+		bond_poll_locked();
+		r = b->try(b->sk, b->arg);
+	}
+	bond_leave();
+	return r == -EAGAIN ? BOND_WAIT_MORE : r;
+}
+
 static inline long
 sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 	   void *arg, bool nonblock, uint64_t timeout_ns, bool cancel)
 {
+	static const struct bond_wait_ops ops = { .turn = block_turn };
+	struct block_args b = { sk, try, arg };
 	struct bond_waiter w;
-	bool waiting = false;
-	long r;
+	long r = block_turn(&b);
 
-	for (;;) {
-		bond_enter();
-		r = try(sk, arg);
-		if (r == -EAGAIN) {
-			bond_poll_locked();
-			r = try(sk, arg);
-		}
-		bond_leave();
-		if (r != -EAGAIN || nonblock)
-			return r;
-		if (!waiting) {
-			bond_waiter_init(&w, timeout_ns);
-			w.cancel = cancel;
-			waiting = true;
-		} else if (bond_waiter_intr(&w, timeout_ns == 0) < 0) {
-			return -EINTR;
-		} else if (bond_waiter_expired(&w)) {
-			return -EAGAIN;
-		}
-		bond_waiter_pause(&w);
-	}
+	if (r != BOND_WAIT_MORE)
+		return r;
+	if (nonblock)
+		return -EAGAIN;
+	bond_waiter_init(&w, timeout_ns);
+	w.cancel = cancel;
+	return bond_wait(&w, &ops, &b, timeout_ns == 0, -EAGAIN);
 }
 
 struct recv_args {
@@ -353,61 +369,85 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	return (long)total;
 }
 
+struct send_args {
+	struct bond_sock *sk;
+	struct iovec *left;	/* what is left to send */
+	int iovcnt, flags;
+	const struct sockaddr *to;
+	socklen_t tolen;
+	size_t want, total;
+	struct bond_waiter *w;	/* once waiting: a cancel only before any byte */
+};
+
+/* Send what the socket takes now: the total when done, an error, or
+ * BOND_WAIT_MORE when it takes nothing more for now. */
+static long
+send_turn(void *arg)
+{
+	struct send_args *a = arg;
+	struct bond_sock *sk = a->sk;
+	long r;
+
+	for (;;) {
+		bond_enter();
+		r = sk->proto->send(sk, a->left, a->iovcnt, a->flags, a->to,
+				    a->tolen);
+		if (r == -EAGAIN) {
+			bond_poll_locked();
+			r = sk->proto->send(sk, a->left, a->iovcnt, a->flags,
+					    a->to, a->tolen);
+		}
+		if (r > 0)
+			sk->bytes_out += (uint64_t)r;
+		bond_leave();
+		if (r == -EAGAIN)
+			return BOND_WAIT_MORE;
+		if (r < 0) {
+			if (a->total > 0)
+				return (long)a->total;
+			if (r == -EPIPE && !(a->flags & MSG_NOSIGNAL))
+				raise_sigpipe();
+			return r;
+		}
+		a->total += (size_t)r;
+		if (a->w != NULL && a->total > 0)
+			a->w->cancel = false;
+		if (a->total >= a->want || sk->proto->type != SOCK_STREAM)
+			return (long)a->total;
+		a->iovcnt = iov_advance(a->left, a->iovcnt, (size_t)r);
+	}
+}
+
 /* cancel: a cancellation point (send, write; not sendfile) */
 static long
 sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	  int flags, const struct sockaddr *to, socklen_t tolen, bool cancel)
 {
+	static const struct bond_wait_ops ops = { .turn = send_turn };
 	bool nonblock = sk->nonblock || (flags & MSG_DONTWAIT);
 	struct iovec left[BOND_IOV_MAX];
+	struct send_args a = { sk, left, iovcnt, flags, to, tolen, 0, 0, NULL };
 	struct bond_waiter w;
-	bool waiting = false;
-	size_t want, total = 0;
 	long r;
 
 	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
 		return -EINVAL;
 	if (!iov_in(left, uiov, iovcnt))
 		return -EFAULT;
-	want = iov_total(left, iovcnt);
-	for (;;) {
-		bond_enter();
-		r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
-		if (r == -EAGAIN) {
-			bond_poll_locked();
-			r = sk->proto->send(sk, left, iovcnt, flags, to, tolen);
-		}
-		if (r > 0)
-			sk->bytes_out += (uint64_t)r;
-		bond_leave();
-		if (r >= 0) {
-			total += (size_t)r;
-			if (total >= want || sk->proto->type != SOCK_STREAM)
-				return (long)total;
-			iovcnt = iov_advance(left, iovcnt, (size_t)r);
-			continue;
-		}
-		if (r != -EAGAIN) {
-			if (total > 0)
-				return (long)total;
-			if (r == -EPIPE && !(flags & MSG_NOSIGNAL))
-				raise_sigpipe();
-			return r;
-		}
-		if (nonblock)
-			return total > 0 ? (long)total : -EAGAIN;
-		if (!waiting) {
-			bond_waiter_init(&w, sk->opt.sndtimeo_ns);
-			waiting = true;
-		}
-		w.cancel = cancel && total == 0;
-		if (bond_waiter_intr(&w, sk->opt.sndtimeo_ns == 0) < 0) {
-			return total > 0 ? (long)total : -EINTR;
-		} else if (bond_waiter_expired(&w)) {
-			return total > 0 ? (long)total : -EAGAIN;
-		}
-		bond_waiter_pause(&w);
-	}
+	a.want = iov_total(left, iovcnt);
+	r = send_turn(&a);
+	if (r != BOND_WAIT_MORE)
+		return r;
+	if (nonblock)
+		return a.total > 0 ? (long)a.total : -EAGAIN;
+	bond_waiter_init(&w, sk->opt.sndtimeo_ns);
+	w.cancel = cancel && a.total == 0;
+	a.w = &w;
+	r = bond_wait(&w, &ops, &a, sk->opt.sndtimeo_ns == 0, -EAGAIN);
+	/* a handler or the timeout: what was sent, else EINTR or EAGAIN */
+	if ((r == -EINTR || r == -EAGAIN) && a.total > 0)
+		return (long)a.total;
+	return r;
 }
 
 long

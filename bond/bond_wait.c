@@ -227,49 +227,48 @@ epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 	return n;
 }
 
-/* The turns after a first that found nothing, until events, the timeout,
- * a handler or a cancel. */
-static long
-epoll_wait_more(long epfd, struct bond_epoll *ep, struct epoll_event *events,
-		int maxevents, uint64_t timeout_ns, bool forever,
-		const sigset_t *sigmask, struct bond_waiter *w, uint64_t *kcheck)
-{
-	for (;;) {
-		uint64_t nap;
-		long n;
+/* What a wait on an epoll set goes on with (bond_wait). */
+struct epoll_wait_args {
+	long epfd;
+	struct bond_epoll *ep;
+	struct epoll_event *events;
+	int maxevents;
+	const sigset_t *sigmask;
+	uint64_t kcheck;
+};
 
-		if (!forever && (timeout_ns == 0 || bond_waiter_expired(w)))
-			return 0;
-		if (bond_waiter_intr(w, false) < 0)
-			return -EINTR;
-		nap = bond_waiter_nap(w);
-		if (nap == 0) {
-			bond_spin();
-		} else {
-			n = kernel_epoll_nap(bond_epoll_kfd(ep), events,
-					     maxevents, nap, sigmask);
-			if (n > 0 || n == -EINTR)
-				return n;
-		}
-		n = epoll_turn(epfd, ep, events, maxevents, kcheck, false,
-			       true, NULL);
-		if (n != 0)
-			return n;
-	}
+static long
+epoll_wait_turn(void *arg)
+{
+	struct epoll_wait_args *a = arg;
+	long n = epoll_turn(a->epfd, a->ep, a->events, a->maxevents,
+			    &a->kcheck, false, true, NULL);
+
+	return n != 0 ? n : BOND_WAIT_MORE;
 }
 
-/* epoll_wait_more, holding the set: a cancel in it (asynchronous in the
- * zpoline and sud modes, at bond_waiter_intr in preload mode) lets go. */
+/* Naps on the kernel part of the set: its events, if any, are the call's. */
 static long
-epoll_wait_held(long epfd, struct bond_epoll *ep, struct epoll_event *events,
-		int maxevents, uint64_t timeout_ns, bool forever,
-		const sigset_t *sigmask, struct bond_waiter *w, uint64_t *kcheck)
+epoll_wait_nap(void *arg, uint64_t ns)
 {
+	struct epoll_wait_args *a = arg;
+
+	return kernel_epoll_nap(bond_epoll_kfd(a->ep), a->events,
+				a->maxevents, ns, a->sigmask);
+}
+
+/* The wait, holding the set: a cancel in it (asynchronous in the zpoline
+ * and sud modes, at bond_waiter_intr in preload mode) lets go. */
+static long
+epoll_wait_held(struct epoll_wait_args *a, struct bond_waiter *w)
+{
+	static const struct bond_wait_ops ops = {
+		.turn = epoll_wait_turn, .nap = epoll_wait_nap,
+	};
 	long r;
 
-	pthread_cleanup_push(epoll_release, ep);
-	r = epoll_wait_more(epfd, ep, events, maxevents, timeout_ns, forever,
-			    sigmask, w, kcheck);
+	pthread_cleanup_push(epoll_release, a->ep);
+	r = bond_wait(w, &ops, a, false, 0);
 	pthread_cleanup_pop(0);
 	return r;
 }
@@ -279,22 +278,21 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		 int maxevents, uint64_t timeout_ns, bool forever,
 		 const sigset_t *sigmask)
 {
+	struct epoll_wait_args a = { epfd, ep, events, maxevents, sigmask, 0 };
 	bool may_wait = forever || timeout_ns != 0, held = false;
 	struct bond_waiter w;
-	uint64_t kcheck = 0;
 	long r;
 
 	if (maxevents <= 0 || maxevents > BOND_EPOLL_MAX_EVENTS)
 		return -EINVAL;
 	/* the clock only if it waits; a handler is seen from the start */
 	bond_waiter_sigs(&w);
-	r = epoll_turn(epfd, ep, events, maxevents, &kcheck, true, may_wait,
+	r = epoll_turn(epfd, ep, events, maxevents, &a.kcheck, true, may_wait,
 		       &held);
 	if (r == 0 && may_wait) {
 		bond_waiter_start(&w, forever ? 0 : timeout_ns);
 		w.cancel = true;
-		r = epoll_wait_held(epfd, ep, events, maxevents, timeout_ns,
-				    forever, sigmask, &w, &kcheck);
+		r = epoll_wait_held(&a, &w);
 	}
 	if (held)
 		epoll_release(ep);
@@ -351,14 +349,73 @@ bond_sys_epoll_pwait2(int a1, struct epoll_event *a2, int a3,
 
 /* ---- poll ---- */
 
-/* The turns of poll_mixed, with kfds the kernel's copy of fds. */
+/* What a poll goes on with (bond_wait): kfds, the kernel's copy of fds. */
+struct poll_args {
+	struct pollfd *fds, *kfds;
+	nfds_t nfds, nkernel;
+	const sigset_t *sigmask;
+};
+
+/* The kernel's fds (at once), then the stack's: how many are ready. */
+static long
+poll_turn(void *arg)
+{
+	struct poll_args *a = arg;
+	struct timespec ts = { 0, 0 };
+	long n = 0, k = 0;
+
+	/* stack sockets alone: nothing to ask the kernel */
+	if (a->nkernel > 0)
+		k = bond_kernel(SYS_ppoll, (long)a->kfds, (long)a->nfds,
+				(long)&ts, 0, BOND_SIGSET_SIZE, 0);
+	if (k < 0)
+		return k;
+	bond_enter();
+	bond_poll_fresh();
+	for (nfds_t i = 0; i < a->nfds; i++) {
+		struct pollfd *f = &a->fds[i];
+		struct bond_sock *sk = a->kfds[i].fd < 0 && f->fd >= 0 ?
+				       bond_fd_sock(f->fd) : NULL;
+
+		if (sk != NULL)
+			f->revents = (short)(sk->proto->events(sk) &
+				((uint32_t)(unsigned short)f->events |
+				 POLLERR | POLLHUP));
+		else
+			f->revents = a->kfds[i].revents;
+		if (f->revents)
+			n++;
+	}
+	bond_leave();
+	return n > 0 ? n : BOND_WAIT_MORE;
+}
+
+/* Naps on the kernel's fds, with the call's signal mask; the next turn
+ * reads them again. */
+static long
+poll_nap(void *arg, uint64_t ns)
+{
+	struct poll_args *a = arg;
+	struct timespec ts;
+	long k;
+
+	ns_to_ts(ns, &ts);
+	k = bond_kernel(SYS_ppoll, (long)a->kfds, (long)a->nfds, (long)&ts,
+			(long)a->sigmask, BOND_SIGSET_SIZE, 0);
+	return k == -EINTR ? k : 0;
+}
+
+/* poll_mixed's turns, with kfds the kernel's copy of fds. */
 static long
 poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 	   uint64_t timeout_ns, bool forever, const sigset_t *sigmask)
 {
+	static const struct bond_wait_ops ops = {
+		.turn = poll_turn, .nap = poll_nap,
+	};
+	struct poll_args a = { fds, kfds, nfds, 0, sigmask };
 	struct bond_waiter w;
-	nfds_t nkernel = 0;
-	long r = 0;
+	long r;
 
 	/* The kernel's copy skips stack sockets (negative fds are ignored). */
 	for (nfds_t i = 0; i < nfds; i++) {
@@ -367,60 +424,17 @@ poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 		if (bond_fd_sock(fds[i].fd) != NULL)
 			kfds[i].fd = -1;
 		else if (fds[i].fd >= 0)
-			nkernel++;
+			a.nkernel++;
 	}
-	bond_waiter_init(&w, forever ? 0 : timeout_ns);
+	bond_waiter_sigs(&w);
+	r = poll_turn(&a);
+	if (r != BOND_WAIT_MORE)
+		return r;
+	if (!forever && timeout_ns == 0)
+		return 0;
+	bond_waiter_start(&w, forever ? 0 : timeout_ns);
 	w.cancel = true;
-	for (;;) {
-		long n = 0, k = 0;
-		uint64_t nap;
-		struct timespec ts = { 0, 0 };
-
-		/* stack sockets alone: nothing to ask the kernel */
-		if (nkernel > 0)
-			k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds,
-					(long)&ts, 0, BOND_SIGSET_SIZE, 0);
-		if (k < 0) {
-			r = k;
-			break;
-		}
-		bond_enter();
-		bond_poll_fresh();
-		for (nfds_t i = 0; i < nfds; i++) {
-			struct bond_sock *sk = kfds[i].fd < 0 && fds[i].fd >= 0 ?
-					       bond_fd_sock(fds[i].fd) : NULL;
-
-			if (sk != NULL)
-				fds[i].revents = (short)(sk->proto->events(sk) &
-					((uint32_t)(unsigned short)fds[i].events |
-					 POLLERR | POLLHUP));
-			else
-				fds[i].revents = kfds[i].revents;
-			if (fds[i].revents)
-				n++;
-		}
-		bond_leave();
-		if (n > 0 || (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))) {
-			r = n;
-			break;
-		}
-		if (bond_waiter_intr(&w, false) < 0) {
-			r = -EINTR;
-			break;
-		}
-		nap = bond_waiter_nap(&w);
-		if (nap == 0) {
-			bond_spin();
-			continue;
-		}
-		ns_to_ts(nap, &ts);
-		k = bond_kernel(SYS_ppoll, (long)kfds, (long)nfds, (long)&ts,
-				(long)sigmask, BOND_SIGSET_SIZE, 0);
-		if (k == -EINTR) {
-			r = k;
-			break;
-		}
-	}
+	r = bond_wait(&w, &ops, &a, false, 0);
 	return r;
 }
 
@@ -521,89 +535,127 @@ set_has_stack_fd(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	return false;
 }
 
+/* What a select goes on with (bond_wait): kin, the kernel's fds of the
+ * sets; kout, what a turn found ready. */
+struct select_args {
+	int nfds;
+	fd_set *user[3];
+	fd_set kin[3], kout[3];
+	struct {
+		const sigset_t *ss;
+		size_t len;
+	} sig;
+};
+
+/* The user's sets keep only what is ready (kout). */
+static void
+select_report(struct select_args *a)
+{
+	for (int s = 0; s < 3; s++) {
+		if (a->user[s] == NULL)
+			continue;
+		for (int fd = 0; fd < a->nfds; fd++)
+			if (FD_ISSET(fd, a->user[s]) && !FD_ISSET(fd, &a->kout[s]))
+				FD_CLR(fd, a->user[s]);
+	}
+}
+
+/* The kernel's fds (at once), then the stack's: how many bits are set. */
+static long
+select_turn(void *arg)
+{
+	struct select_args *a = arg;
+	struct timespec ts = { 0, 0 };
+	long n = 0, k;
+
+	memcpy(a->kout, a->kin, sizeof(a->kout));
+	k = bond_kernel(SYS_pselect6, a->nfds, (long)&a->kout[0],
+			(long)&a->kout[1], (long)&a->kout[2], (long)&ts, 0);
+	if (k < 0)
+		return k;
+	bond_enter();
+	bond_poll_fresh();
+	for (int fd = 0; fd < a->nfds; fd++) {
+		struct bond_sock *sk = bond_fd_sock(fd);
+		uint32_t ev;
+
+		if (sk == NULL)
+			continue;
+		ev = sk->proto->events(sk);
+		if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			FD_SET(fd, &a->kout[0]);
+		if (ev & (EPOLLOUT | EPOLLERR))
+			FD_SET(fd, &a->kout[1]);
+		if (ev & EPOLLPRI)
+			FD_SET(fd, &a->kout[2]);
+	}
+	bond_leave();
+	for (int s = 0; s < 3; s++) {
+		if (a->user[s] == NULL)
+			continue;
+		for (int fd = 0; fd < a->nfds; fd++)
+			if (FD_ISSET(fd, a->user[s]) && FD_ISSET(fd, &a->kout[s]))
+				n++;
+	}
+	if (n == 0)
+		return BOND_WAIT_MORE;
+	select_report(a);
+	return n;
+}
+
+/* Naps on the kernel's fds, with the call's signal mask; the next turn
+ * reads them again. */
+static long
+select_nap(void *arg, uint64_t ns)
+{
+	struct select_args *a = arg;
+	struct timespec ts;
+	long k;
+
+	ns_to_ts(ns, &ts);
+	memcpy(a->kout, a->kin, sizeof(a->kout));
+	k = bond_kernel(SYS_pselect6, a->nfds, (long)&a->kout[0],
+			(long)&a->kout[1], (long)&a->kout[2], (long)&ts,
+			a->sig.ss != NULL ? (long)&a->sig : 0);
+	return k == -EINTR ? k : 0;
+}
+
 static long
 select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 	     bool forever, const sigset_t *sigmask)
 {
-	fd_set kin[3], kout[3], *user[3] = { rs, ws, es };
+	static const struct bond_wait_ops ops = {
+		.turn = select_turn, .nap = select_nap,
+	};
+	struct select_args a = {
+		.nfds = nfds, .user = { rs, ws, es },
+		.sig = { sigmask, BOND_SIGSET_SIZE },
+	};
 	struct bond_waiter w;
-	struct {
-		const sigset_t *ss;
-		size_t len;
-	} sig = { sigmask, BOND_SIGSET_SIZE };
+	long r;
 
 	if (nfds < 0 || nfds > FD_SETSIZE)
 		return -EINVAL;
 	for (int s = 0; s < 3; s++) {
-		FD_ZERO(&kin[s]);
-		if (user[s] == NULL)
+		FD_ZERO(&a.kin[s]);
+		if (a.user[s] == NULL)
 			continue;
 		for (int fd = 0; fd < nfds; fd++)
-			if (FD_ISSET(fd, user[s]) && bond_fd_sock(fd) == NULL)
-				FD_SET(fd, &kin[s]);
+			if (FD_ISSET(fd, a.user[s]) && bond_fd_sock(fd) == NULL)
+				FD_SET(fd, &a.kin[s]);
 	}
-	bond_waiter_init(&w, forever ? 0 : timeout_ns);
-	w.cancel = true;
-	for (;;) {
-		struct timespec ts = { 0, 0 };
-		long n = 0, k;
-		uint64_t nap;
-
-		memcpy(kout, kin, sizeof(kout));
-		k = bond_kernel(SYS_pselect6, nfds, (long)&kout[0], (long)&kout[1],
-				(long)&kout[2], (long)&ts, 0);
-		if (k < 0)
-			return k;
-		bond_enter();
-		bond_poll_fresh();
-		for (int fd = 0; fd < nfds; fd++) {
-			struct bond_sock *sk = bond_fd_sock(fd);
-			uint32_t ev;
-
-			if (sk == NULL)
-				continue;
-			ev = sk->proto->events(sk);
-			if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				FD_SET(fd, &kout[0]);
-			if (ev & (EPOLLOUT | EPOLLERR))
-				FD_SET(fd, &kout[1]);
-			if (ev & EPOLLPRI)
-				FD_SET(fd, &kout[2]);
-		}
-		bond_leave();
-		for (int s = 0; s < 3; s++) {
-			if (user[s] == NULL)
-				continue;
-			for (int fd = 0; fd < nfds; fd++)
-				if (FD_ISSET(fd, user[s]) && FD_ISSET(fd, &kout[s]))
-					n++;
-		}
-		if (n > 0 || (!forever && (timeout_ns == 0 || bond_waiter_expired(&w)))) {
-			for (int s = 0; s < 3; s++) {
-				if (user[s] == NULL)
-					continue;
-				for (int fd = 0; fd < nfds; fd++)
-					if (FD_ISSET(fd, user[s]) &&
-					    !FD_ISSET(fd, &kout[s]))
-						FD_CLR(fd, user[s]);
-			}
-			return n;
-		}
-		if (bond_waiter_intr(&w, false) < 0)
-			return -EINTR;
-		nap = bond_waiter_nap(&w);
-		if (nap == 0) {
-			bond_spin();
-			continue;
-		}
-		ns_to_ts(nap, &ts);
-		memcpy(kout, kin, sizeof(kout));
-		k = bond_kernel(SYS_pselect6, nfds, (long)&kout[0], (long)&kout[1],
-				(long)&kout[2], (long)&ts,
-				sigmask != NULL ? (long)&sig : 0);
-		if (k == -EINTR)
-			return k;
+	bond_waiter_sigs(&w);
+	r = select_turn(&a);
+	if (r == BOND_WAIT_MORE && (forever || timeout_ns != 0)) {
+		bond_waiter_start(&w, forever ? 0 : timeout_ns);
+		w.cancel = true;
+		r = bond_wait(&w, &ops, &a, false, 0);
 	}
+	if (r == BOND_WAIT_MORE || r == 0) {
+		select_report(&a);	/* nothing ready: every bit cleared */
+		r = 0;
+	}
+	return r;
 }
 
 long

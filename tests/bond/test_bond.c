@@ -501,6 +501,98 @@ test_waiter_signals(void)
 	EXPECT(bond_waiter_intr(&w, false) == 0);	/* counts start at the wait */
 }
 
+/* ---- bond_wait, the one blocking loop, on the fake clock ---- */
+
+struct wait_probe {
+	int turns, naps;
+	int ready_at;		/* the turn that has the result (0: none) */
+	uint64_t advance;	/* what a turn takes on the clock */
+	long nap_rc;		/* what a nap says */
+	int sig_at;		/* a handler runs in this turn (0: none) */
+	bool norestart;		/* ... registered without SA_RESTART */
+	uint64_t slept, longest;
+};
+
+static long
+probe_turn(void *arg)
+{
+	struct wait_probe *p = arg;
+
+	p->turns++;
+	fake_now += p->advance;
+	if (p->sig_at == p->turns) {
+		bond_sig_runs++;
+		if (p->norestart)
+			bond_sig_norestart++;
+	}
+	return p->ready_at != 0 && p->turns >= p->ready_at ? 42 : BOND_WAIT_MORE;
+}
+
+static long
+probe_nap(void *arg, uint64_t ns)
+{
+	struct wait_probe *p = arg;
+
+	p->naps++;
+	p->slept += ns;
+	if (ns > p->longest)
+		p->longest = ns;
+	fake_now += ns;
+	return p->nap_rc;
+}
+
+static long
+probe_wait(struct wait_probe *p, uint64_t timeout_ns, bool restart)
+{
+	static const struct bond_wait_ops ops = {
+		.turn = probe_turn, .nap = probe_nap,
+	};
+	struct bond_waiter w;
+
+	bond_waiter_init(&w, timeout_ns);
+	return bond_wait(&w, &ops, p, restart, -EAGAIN);
+}
+
+static void
+test_wait(void)
+{
+	struct wait_probe p;
+	uint64_t busy, max;
+
+	bond_config_defaults(&bond_cfg);
+	busy = bond_cfg.busy_poll_us * 1000;
+	max = bond_cfg.max_nap_us * 1000;
+	fake_now = 1000;
+	/* ready while busy-polling: no nap */
+	p = (struct wait_probe){ .ready_at = 5, .advance = 1000 };
+	EXPECT(probe_wait(&p, 0, false) == 42 && p.turns == 5 && p.naps == 0);
+	/* never ready: busy-poll, naps that double up to max_nap_us, the
+	 * last one cut at the deadline, then the timeout's value */
+	p = (struct wait_probe){ .advance = 1000 };
+	EXPECT(probe_wait(&p, 10000000, false) == -EAGAIN);
+	EXPECT(p.turns >= (int)(busy / 1000) && p.naps > 3 && p.longest <= max);
+	EXPECT(p.slept + (uint64_t)p.turns * 1000 >= 10000000 - max &&
+	       p.slept + (uint64_t)p.turns * 1000 <= 10000000 + 1000);
+	/* forever: no deadline, however long */
+	p = (struct wait_probe){ .ready_at = 2000, .advance = 100000 };
+	EXPECT(probe_wait(&p, 0, false) == 42 && p.turns == 2000 && p.naps > 0);
+	/* a nap on the call's kernel fds that has events ends the wait */
+	p = (struct wait_probe){ .advance = busy, .nap_rc = 7 };
+	EXPECT(probe_wait(&p, 0, false) == 7 && p.naps == 1);
+	p = (struct wait_probe){ .advance = busy, .nap_rc = -EINTR };
+	EXPECT(probe_wait(&p, 0, true) == -EINTR && p.naps == 1);
+	/* a handler: EINTR at once, or on under SA_RESTART when the call
+	 * restarts (signal(7)) */
+	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3 };
+	EXPECT(probe_wait(&p, 0, false) == -EINTR && p.turns == 3);
+	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3 };
+	EXPECT(probe_wait(&p, 0, true) == 42 && p.turns == 6);
+	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3,
+				 .norestart = true };
+	EXPECT(probe_wait(&p, 0, true) == -EINTR && p.turns == 3);
+	EXPECT(locks == 0);
+}
+
 /* configs/README.md documents every [bond] and [hooks] key. */
 static void
 test_docs(const char *src_root)
@@ -842,6 +934,7 @@ main(int argc, char **argv)
 	test_config();
 	test_waiter();
 	test_waiter_signals();
+	test_wait();
 	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);
