@@ -505,7 +505,9 @@ void bond_spin(void);
  * the call's own kernel fds, and a result > 0 or -EINTR from it ends the
  * wait with that value; without it, a plain sleep. Then ops->turn(arg):
  * the call's result, or BOND_WAIT_MORE to go on. Turns take the stack lock
- * themselves.
+ * themselves. A handler is looked at before the deadline: when both come,
+ * the call says EINTR, as Linux's poll and select do (its epoll_wait may
+ * say 0 there).
  */
 #define BOND_WAIT_MORE	LONG_MIN
 struct bond_wait_ops {

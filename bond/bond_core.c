@@ -182,6 +182,10 @@ bond_waiter_nap(struct bond_waiter *w)
 
 	if (now - w->start_ns < bond_cfg.busy_poll_us * BOND_NS_PER_US)
 		return 0;
+	/* past the deadline since the caller looked: no nap, the next
+	 * look ends the wait */
+	if (w->deadline_ns != 0 && now >= w->deadline_ns)
+		return 0;
 	w->nap_ns = w->nap_ns ? w->nap_ns * 2 : BOND_NAP_MIN_NS;
 	if (w->nap_ns > max)
 		w->nap_ns = max;

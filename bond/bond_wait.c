@@ -199,6 +199,7 @@ epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 	   int maxevents, uint64_t *kcheck, bool first, bool may_wait,
 	   bool *held)
 {
+	bool kernel;
 	long n, k;
 
 	bond_enter();
@@ -208,16 +209,17 @@ epoll_turn(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 	}
 	bond_poll_fresh();
 	n = bond_epoll_collect(ep, events, maxevents);
-	if (first && n >= 0 &&
-	    (bond_epoll_has_kernel_fds(ep) || (n == 0 && may_wait))) {
+	/* read once, under the lock: without a reference the set may be
+	 * closed and reused once it is released */
+	kernel = n >= 0 && n < maxevents && bond_epoll_has_kernel_fds(ep);
+	if (first && n >= 0 && (kernel || (n == 0 && may_wait))) {
 		bond_epoll_ref(ep);
 		*held = true;
 	}
 	bond_leave();
 	if (n < 0)
 		return n;	/* EFAULT: no event could be written */
-	if (n < maxevents && bond_epoll_has_kernel_fds(ep) &&
-	    kernel_due(kcheck, first)) {
+	if (kernel && kernel_due(kcheck, first)) {
 		k = bond_kernel(SYS_epoll_pwait, bond_epoll_kfd(ep),
 				(long)(events + n), maxevents - n, 0, 0,
 				BOND_SIGSET_SIZE);

@@ -597,7 +597,6 @@ struct pool_job {
 	int socket;
 	const char *driver;
 	struct rte_mempool *mp;
-	int err;		/* rte_errno, when mp is NULL */
 };
 
 static void *
@@ -607,8 +606,16 @@ pool_job_run(void *arg)
 
 	j->mp = pool_create(j->name, j->n, j->priv, j->room, j->socket,
 			    j->driver);
-	j->err = rte_errno;
 	return NULL;
+}
+
+/* The job's pool, when ns_port_start fails or cannot use it. */
+static void
+pool_job_drop(struct pool_job *j)
+{
+	if (j->mp != NULL)
+		rte_mempool_free(j->mp);
+	j->mp = NULL;
 }
 
 static uint16_t
@@ -658,8 +665,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (job_started)
 		pthread_join(job.thread, NULL);
 	if (rc < 0) {
-		if (job.mp != NULL)
-			rte_mempool_free(job.mp);
+		pool_job_drop(&job);
 		return rc;
 	}
 	p->port_id = port_id;
@@ -669,6 +675,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (rc != 0) {
 		snprintf(err, errlen, "[port.%u] %s: cannot read device info: %s",
 			 pc->id, p->dev_name, strerror(-rc));
+		pool_job_drop(&job);
 		return -ENODEV;
 	}
 	memset(&conf, 0, sizeof(conf));
@@ -684,6 +691,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (rc != 0) {
 		snprintf(err, errlen, "[port.%u] %s: configure failed: %s",
 			 pc->id, p->dev_name, strerror(-rc));
+		pool_job_drop(&job);
 		return -ENODEV;
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nrx, &ntx);
@@ -694,6 +702,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 			snprintf(err, errlen,
 				 "[port.%u] %s: cannot set MTU %" PRIu64 " (port has %u): %s; set mtu = %u",
 				 pc->id, p->dev_name, pc->mtu, mtu, strerror(-rc), mtu);
+			pool_job_drop(&job);
 			return -EINVAL;
 		}
 		mtu = pc->mtu;
@@ -709,8 +718,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	    strcmp(job.driver, info.driver_name) == 0) {
 		p->pool = job.mp;
 	} else {
-		if (job.mp != NULL)
-			rte_mempool_free(job.mp);
+		pool_job_drop(&job);
 		p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
 				      RTE_ALIGN_CEIL(priv_size,
 						     RTE_MBUF_PRIV_ALIGN),

@@ -460,20 +460,27 @@ tsc_clock_pair(uint64_t *tsc, uint64_t *ns)
  * (milliseconds, each end read as above: a part in 10^4 or better). EAL's
  * own figure comes from one 1 ms sleep rounded to 10 MHz, a few parts in
  * 10^3, and wider if the thread was preempted between its reads; it is
- * kept when the window is too short to do better.
+ * kept when the window is too short to do better, or when the two differ
+ * by more than 1% (a TSC that is not one clock across CPUs: EAL moves the
+ * thread to its main lcore in between).
  */
 #define NS_TSC_WINDOW_MIN_NS	1000000u
+#define NS_TSC_AGREE_DIV	100	/* 1% */
 
 static uint64_t
 tsc_hz_measured(uint64_t tsc0, uint64_t ns0, uint64_t eal_hz)
 {
-	uint64_t tsc1, ns1;
+	uint64_t tsc1, ns1, hz;
 
 	tsc_clock_pair(&tsc1, &ns1);
 	if (ns1 - ns0 < NS_TSC_WINDOW_MIN_NS || tsc1 <= tsc0)
 		return eal_hz;
-	return (uint64_t)(((unsigned __int128)(tsc1 - tsc0) * 1000000000u) /
-			  (ns1 - ns0));
+	hz = (uint64_t)(((unsigned __int128)(tsc1 - tsc0) * 1000000000u) /
+			(ns1 - ns0));
+	if (eal_hz != 0 && (hz > eal_hz + eal_hz / NS_TSC_AGREE_DIV ||
+			    hz < eal_hz - eal_hz / NS_TSC_AGREE_DIV))
+		return eal_hz;
+	return hz;
 }
 
 int

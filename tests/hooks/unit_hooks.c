@@ -372,7 +372,7 @@ insn_agree_file(const char *path, long *insns)
 		n = zp_elf_func_starts(fd, off, lo, lo + len, &starts);
 		for (long f = 0; f < n; f++) {
 			uintptr_t end = starts[n + f];
-			size_t at;
+			size_t at = end - lo;
 			int want = 0, got = 0;
 			long k;
 
