@@ -320,6 +320,7 @@ bond_epoll_ctl_sock(struct bond_epoll *ep, int op, int fd,
 	struct epoll_event ev = { 0 };
 	int i;
 
+	/* the caller copied the application's event (bond_sys_epoll_ctl) */
 	if (op != EPOLL_CTL_DEL) {
 		if (event == NULL)
 			return -EFAULT;

@@ -104,6 +104,7 @@ long
 bond_sys_epoll_ctl(int a1, int a2, int a3, struct epoll_event *a4)
 {
 	struct bond_epoll *ep = epoll_of(a1);
+	struct epoll_event kev, *ev = NULL;
 	struct bond_sock *sk;
 	long r;
 
@@ -118,10 +119,16 @@ bond_sys_epoll_ctl(int a1, int a2, int a3, struct epoll_event *a4)
 			bond_epoll_kernel_fds(ep, -1);
 		return r;
 	}
+	/* Linux reads the event first, before it looks at the fds */
+	if (a2 != EPOLL_CTL_DEL) {
+		if (bond_copy_from_user(&kev, a4, sizeof(kev)) != sizeof(kev))
+			return -EFAULT;
+		ev = &kev;
+	}
 	if (a1 == a3)
 		return -EINVAL;
 	bond_enter();
-	r = bond_epoll_ctl_sock(ep, a2, a3, sk, a4);
+	r = bond_epoll_ctl_sock(ep, a2, a3, sk, ev);
 	bond_leave();
 	return r;
 }

@@ -1606,6 +1606,14 @@ check_bad_waits(char *none)
 	CHECK(read(s, &ev, 1) == 1, "bad waits: the byte read");
 	CHECK(epoll_pwait(ep, &ev, 1, 10, (sigset_t *)none) < 0 && errno == EFAULT,
 	      "epoll_pwait, sigmask in PROT_NONE: EFAULT");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, s, (struct epoll_event *)none) < 0 &&
+	      errno == EFAULT, "epoll_ctl MOD, event in PROT_NONE: EFAULT");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, null_ptr) < 0 && errno == EFAULT,
+	      "epoll_ctl ADD, event NULL: EFAULT (before EEXIST)");
+	CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, (struct epoll_event *)none) == 0 &&
+	      epoll_ctl(ep, EPOLL_CTL_ADD, s, &(struct epoll_event){ .events = EPOLLIN,
+								 .data.fd = s }) == 0,
+	      "epoll_ctl DEL reads no event; ADD again");
 	CHECK(poll(null_ptr, 1, 0) < 0 && errno == EFAULT, "poll, fds NULL: EFAULT");
 	CHECK(poll((struct pollfd *)none, 1, 0) < 0 && errno == EFAULT,
 	      "poll, fds in PROT_NONE: EFAULT");
