@@ -1,8 +1,8 @@
 /*
- * Config file parser: rte_cfgfile reads the INI file; this file checks every
- * section and key against its table and reports FILE:LINE for each mistake.
- * rte_cfgfile keeps no line numbers, so a first pass over the text records
- * where each section and key stands and rejects lines that are not INI.
+ * Config file parser: one pass over the INI file records every section
+ * header and key = value with its line, and rejects lines that are not
+ * INI; each section and key is then checked against its table, and every
+ * mistake reported as FILE:LINE.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <rte_cfgfile.h>
 
 #include "ns_config.h"
 #include "ns_lwip_rt.h"
@@ -25,7 +24,7 @@
 #define NS_CFG_MAX_EXTRA	8	/* sections registered by upper layers */
 #define NS_CFG_SECTION_MAX	64
 #define NS_CFG_KEY_MAX		64
-#define NS_CFG_VALUE_MAX	(CFG_VALUE_LEN - 1)	/* rte_cfgfile would truncate longer ones */
+#define NS_CFG_VALUE_MAX	255	/* longest value */
 
 #define KEY(sec_t, field, type_, def_, min_, max_, doc_) { \
 	.name = #field, .type = (type_), \
@@ -109,10 +108,11 @@ static struct {
 } extra[NS_CFG_MAX_EXTRA];
 static unsigned int n_extra;
 
-/* Where each section header and key stands in the file. */
+/* Each section header and key of the file, in its order, with its line. */
 struct cfg_pos {
 	char section[NS_CFG_SECTION_MAX];
 	char key[NS_CFG_KEY_MAX];	/* "" for the section header */
+	char value[NS_CFG_VALUE_MAX + 1];
 	int line;
 };
 
@@ -411,7 +411,7 @@ pos_line(const struct cfg_scan *sc, const char *section, const char *key)
 	return 0;
 }
 
-/* First pass: every line is blank, a comment, [section] or key = value. */
+/* Every line is blank, a comment, [section] or key = value. */
 static int
 scan_file(const char *path, struct cfg_scan *sc, char *err, size_t errlen)
 {
@@ -514,6 +514,7 @@ scan_file(const char *path, struct cfg_scan *sc, char *err, size_t errlen)
 		}
 		strcpy(sc->pos[sc->n].section, section);
 		strcpy(sc->pos[sc->n].key, s);
+		strcpy(sc->pos[sc->n].value, trim(eq + 1));
 		sc->pos[sc->n].line = lineno;
 		sc->n++;
 	}
@@ -532,52 +533,40 @@ known_keys(const struct ns_cfg_section *sec, char *buf, size_t len)
 			      sec->keys[i].name);
 }
 
+/* The keys after section header hdr, checked and stored into dst. */
 static int
-parse_section(struct rte_cfgfile *file, const struct cfg_scan *sc,
-	      const char *path, const char *secname,
+parse_section(const struct cfg_scan *sc, unsigned int hdr, const char *path,
 	      const struct ns_cfg_section *sec, void *dst, char *err,
 	      size_t errlen)
 {
-	int n = rte_cfgfile_section_num_entries(file, secname);
-	struct rte_cfgfile_entry *entries;
-	int rc = 0;
+	const char *secname = sc->pos[hdr].section;
 
-	if (n <= 0)
-		return 0;
-	entries = calloc(n, sizeof(*entries));
-	if (entries == NULL) {
-		fail(err, errlen, path, 0, "out of memory");
-		return -ENOMEM;
-	}
-	n = rte_cfgfile_section_entries(file, secname, entries, n);
-	for (int i = 0; i < n && rc == 0; i++) {
+	for (unsigned int i = hdr + 1; i < sc->n && sc->pos[i].key[0] != '\0';
+	     i++) {
+		const struct cfg_pos *e = &sc->pos[i];
 		const struct ns_cfg_key *key = NULL;
-		const char *name = entries[i].name;
-		int line = pos_line(sc, secname, name);
 
 		for (unsigned int k = 0; k < sec->n_keys; k++) {
-			if (strcmp(sec->keys[k].name, name) == 0)
+			if (strcmp(sec->keys[k].name, e->key) == 0)
 				key = &sec->keys[k];
 		}
 		if (key == NULL) {
 			char list[512];
 
 			known_keys(sec, list, sizeof(list));
-			fail(err, errlen, path, line,
+			fail(err, errlen, path, e->line,
 			     "unknown key '%s' in [%s]; known keys: %s (see configs/README.md)",
-			     name, secname, list);
-			rc = -EINVAL;
-			break;
+			     e->key, secname, list);
+			return -EINVAL;
 		}
-		if (ns_cfg_parse_value(key, entries[i].value, dst) < 0) {
-			fail(err, errlen, path, line,
+		if (ns_cfg_parse_value(key, e->value, dst) < 0) {
+			fail(err, errlen, path, e->line,
 			     "bad value '%s' for %s in [%s]; expected %s",
-			     entries[i].value, name, secname, type_hint(key));
-			rc = -EINVAL;
+			     e->value, e->key, secname, type_hint(key));
+			return -EINVAL;
 		}
 	}
-	free(entries);
-	return rc;
+	return 0;
 }
 
 static int
@@ -626,14 +615,7 @@ int
 ns_config_load(const char *path, struct ns_config *cfg, char *err,
 	       size_t errlen)
 {
-	struct rte_cfgfile_parameters params = {
-		.comment_character = NS_CFG_COMMENT,
-	};
 	struct cfg_scan *sc;
-	struct rte_cfgfile *file = NULL;
-	int n_sec;
-	char (*names)[NS_CFG_SECTION_MAX] = NULL;
-	char **namev = NULL;
 	int rc = 0;
 
 	ns_config_defaults(cfg);
@@ -651,36 +633,18 @@ ns_config_load(const char *path, struct ns_config *cfg, char *err,
 		return -ENOMEM;
 	}
 	rc = scan_file(path, sc, err, errlen);
-	if (rc < 0)
-		goto out;
 
-	file = rte_cfgfile_load_with_params(path, 0, &params);
-	if (file == NULL) {
-		fail(err, errlen, path, 0, "rte_cfgfile could not read the file");
-		rc = -EINVAL;
-		goto out;
-	}
-	n_sec = rte_cfgfile_num_sections(file, NULL, 0);
-	names = calloc(n_sec + 1, sizeof(*names));
-	namev = calloc(n_sec + 1, sizeof(*namev));
-	if (names == NULL || namev == NULL) {
-		fail(err, errlen, path, 0, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (int i = 0; i < n_sec; i++)
-		namev[i] = names[i];
-	n_sec = rte_cfgfile_sections(file, namev, n_sec);
+	for (unsigned int i = 0; i < sc->n && rc == 0; i++) {
+		const char *s = sc->pos[i].section;
+		int line = sc->pos[i].line;
 
-	for (int i = 0; i < n_sec && rc == 0; i++) {
-		const char *s = names[i];
-		int line = pos_line(sc, s, "");
-
+		if (sc->pos[i].key[0] != '\0')
+			continue;	/* a key: its section's parse reads it */
 		if (strcmp(s, "eal") == 0) {
-			rc = parse_section(file, sc, path, s, &ns_cfg_eal,
-					   &cfg->eal, err, errlen);
+			rc = parse_section(sc, i, path, &ns_cfg_eal, &cfg->eal,
+					   err, errlen);
 		} else if (strcmp(s, "stack") == 0) {
-			rc = parse_section(file, sc, path, s, &ns_cfg_stack,
+			rc = parse_section(sc, i, path, &ns_cfg_stack,
 					   &cfg->stack, err, errlen);
 		} else if (strncmp(s, "port.", 5) == 0) {
 			struct ns_port_config *p;
@@ -712,8 +676,8 @@ ns_config_load(const char *path, struct ns_config *cfg, char *err,
 			apply_defaults(&ns_cfg_port, p);
 			p->id = (unsigned int)id;
 			p->line = line;
-			rc = parse_section(file, sc, path, s, &ns_cfg_port, p,
-					   err, errlen);
+			rc = parse_section(sc, i, path, &ns_cfg_port, p, err,
+					   errlen);
 			if (rc == 0)
 				rc = check_port(p, path, err, errlen);
 		} else {
@@ -730,7 +694,7 @@ ns_config_load(const char *path, struct ns_config *cfg, char *err,
 				rc = -EINVAL;
 				break;
 			}
-			rc = parse_section(file, sc, path, s, extra[j].sec,
+			rc = parse_section(sc, i, path, extra[j].sec,
 					   extra[j].dst, err, errlen);
 		}
 	}
@@ -739,11 +703,6 @@ ns_config_load(const char *path, struct ns_config *cfg, char *err,
 		     "no [port.N] section: zpnet needs at least one port (see configs/README.md)");
 		rc = -EINVAL;
 	}
-out:
-	free(names);
-	free(namev);
-	if (file != NULL)
-		rte_cfgfile_close(file);
 	free(sc);
 	return rc;
 }

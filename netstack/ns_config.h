@@ -1,5 +1,5 @@
 /*
- * zpnet config file: an INI file read with DPDK's rte_cfgfile.
+ * zpnet config file: an INI file, read in one pass (ns_config.c).
  *
  * Sections: [eal], [port.N] (one per port), [stack], plus the sections of
  * the layers above (bond, hooks) which they parse with the same key tables.
