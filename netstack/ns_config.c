@@ -492,6 +492,12 @@ scan_file(const char *path, struct cfg_scan *sc, char *err, size_t errlen)
 			rc = -EINVAL;
 			break;
 		}
+		if (*trim(eq + 1) == '\0') {
+			fail(err, errlen, path, lineno,
+			     "'%s' has no value; give one or remove the line", s);
+			rc = -EINVAL;
+			break;
+		}
 		if (strlen(trim(eq + 1)) > NS_CFG_VALUE_MAX) {
 			fail(err, errlen, path, lineno,
 			     "value of '%s' longer than %d characters", s,

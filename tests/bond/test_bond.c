@@ -473,6 +473,7 @@ test_waiter(void)
 		EXPECT(bond_waiter_nap(&w) <= bond_cfg.max_nap_us * 1000);
 	fake_now = 1000 + 5000000;
 	EXPECT(bond_waiter_expired(&w));
+	EXPECT(bond_waiter_nap(&w) == 0);	/* no nap past the deadline */
 	bond_waiter_init(&w, 0);	/* forever */
 	fake_now += 1ull << 40;
 	EXPECT(!bond_waiter_expired(&w));

@@ -181,6 +181,7 @@ test_errors(void)
 		     1, "gateway6 but no addr6");
 	expect_error(PORT0 "[stack]\ntcp_wnd = 9m\n", 6, "for tcp_wnd");
 	expect_error(PORT0 "[stack]\nlog_level = loud\n", 6, "one of error, warning");
+	expect_error(PORT0 "[eal]\nargs =   \n", 6, "'args' has no value");
 	expect_error(PORT0 "devargs = " "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
