@@ -408,10 +408,12 @@ fd_table_size(void)
 	return (unsigned int)rl.rlim_max;
 }
 
+/* The program cannot go on: said on stderr whatever [stack] log_file
+ * says, with the prefix of every line of the library (ns_log.c). */
 static void
 die(const char *what, const char *err)
 {
-	fprintf(stderr, "zpnet: %s: %s\n", what, err);
+	fprintf(stderr, "zpnet[%d]: %s: %s\n", (int)getpid(), what, err);
 	exit(1);
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 
 #include "ns_config.h"
@@ -385,8 +386,8 @@ apply_defaults(const struct ns_cfg_section *sec, void *dst)
 			continue;
 		rc = ns_cfg_parse_value(k, k->def, dst);
 		if (rc != 0) {
-			fprintf(stderr, "zpnet: bad built-in default for %s.%s\n",
-				sec->name, k->name);
+			fprintf(stderr, "zpnet[%d]: bad built-in default for %s.%s\n",
+				(int)getpid(), sec->name, k->name);
 			abort();
 		}
 	}

@@ -54,8 +54,8 @@ ns_log_init_early(void)
 		}
 		if (!level_from_env)
 			fprintf(stderr,
-				"zpnet: ignoring ZPNET_LOG=%s; use error, warning, notice, info or debug\n",
-				env);
+				"zpnet[%d]: ignoring ZPNET_LOG=%s; use error, warning, notice, info or debug\n",
+				(int)getpid(), env);
 	}
 }
 
@@ -159,6 +159,7 @@ ns_log_limit_pass(struct ns_log_limit *lim, uint64_t now_ns, uint64_t *held)
 void
 ns_assert_fail(const char *what, const char *file, int line)
 {
-	fprintf(stderr, "zpnet: internal error: %s at %s:%d\n", what, file, line);
+	fprintf(stderr, "zpnet[%d]: internal error: %s at %s:%d\n", (int)getpid(),
+		what, file, line);
 	abort();
 }
