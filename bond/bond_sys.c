@@ -338,10 +338,12 @@ iov_in(struct iovec *dst, const struct iovec *uiov, int iovcnt)
 
 /* read_call: read/readv, where nothing to read returns 0 at once on every
  * socket, as Linux's sock_read_iter ("match SYS5"); recv of nothing waits
- * for data instead. */
+ * for data instead. cancel: the call has received nothing yet (recvmmsg's
+ * later messages have). */
 static long
-sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
-	  int flags, struct sockaddr *from, socklen_t *fromlen, bool read_call)
+sock_recv_c(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
+	    int flags, struct sockaddr *from, socklen_t *fromlen,
+	    bool read_call, bool cancel)
 {
 	struct iovec left[BOND_IOV_MAX];
 	size_t want, total = 0;
@@ -357,16 +359,24 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) ||
 	    sk->proto->type != SOCK_STREAM)
 		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
-				      true);
+				      cancel);
 	while (total < want) {
 		r = sock_recv_once(sk, left, iovcnt, flags & ~MSG_WAITALL,
-				   from, fromlen, total == 0);
+				   from, fromlen, cancel && total == 0);
 		if (r <= 0)
 			return total > 0 ? (long)total : r;
 		total += (size_t)r;
 		iovcnt = iov_advance(left, iovcnt, (size_t)r);
 	}
 	return (long)total;
+}
+
+static long
+sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen, bool read_call)
+{
+	return sock_recv_c(sk, uiov, iovcnt, flags, from, fromlen, read_call,
+			   true);
 }
 
 struct send_args {
@@ -552,19 +562,18 @@ bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
 			 to != NULL ? (socklen_t)a6 : 0, true);
 }
 
-long
-bond_sys_recvmsg(int a1, struct msghdr *a2, unsigned int a3)
+/* recvmsg on a stack socket; cancel: as sock_recv_c's */
+static long
+sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
+	     bool cancel)
 {
-	struct bond_sock *sk = sock_of(a1);
-	struct msghdr *um = a2, mh, *m = &mh;
+	struct msghdr mh, *m = &mh;
 	struct sockaddr_storage ka;
 	socklen_t namelen;
 	bool dgram;
 	size_t room;
 	long r;
 
-	if (sk == NULL)
-		return bond_kernel_recvmsg(a1, a2, a3);
 	if (bond_copy_from_user(&mh, um, sizeof(mh)) != sizeof(mh))
 		return -EFAULT;
 	if (m->msg_name != NULL && (int)m->msg_namelen < 0)
@@ -572,10 +581,10 @@ bond_sys_recvmsg(int a1, struct msghdr *a2, unsigned int a3)
 	dgram = sk->proto->type == SOCK_DGRAM;
 	namelen = sizeof(ka);
 	/* A datagram: ask for its real length to tell a truncation. */
-	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen,
-		      dgram ? (int)a3 | MSG_TRUNC : (int)a3,
-		      m->msg_name != NULL ? (struct sockaddr *)&ka : NULL,
-		      m->msg_name != NULL ? &namelen : NULL, false);
+	r = sock_recv_c(sk, m->msg_iov, (int)m->msg_iovlen,
+			dgram ? (int)a3 | MSG_TRUNC : (int)a3,
+			m->msg_name != NULL ? (struct sockaddr *)&ka : NULL,
+			m->msg_name != NULL ? &namelen : NULL, false, cancel);
 	if (r >= 0) {
 		if (m->msg_name != NULL) {
 			size_t n = m->msg_namelen < namelen ? m->msg_namelen : namelen;
@@ -609,6 +618,16 @@ bond_sys_recvmsg(int a1, struct msghdr *a2, unsigned int a3)
 			return -EFAULT;
 	}
 	return r;
+}
+
+long
+bond_sys_recvmsg(int a1, struct msghdr *a2, unsigned int a3)
+{
+	struct bond_sock *sk = sock_of(a1);
+
+	if (sk == NULL)
+		return bond_kernel_recvmsg(a1, a2, a3);
+	return sock_recvmsg(sk, a2, a3, true);
 }
 
 /* Copy n bytes of the caller's memory; false where it is not readable
@@ -739,8 +758,10 @@ bond_sys_recvmmsg(int a1, struct mmsghdr *a2, unsigned int a3, unsigned int a4,
 	 * is left of it is written back.
 	 */
 	for (i = 0; i < a3; i++) {
-		long r = bond_sys_recvmsg(a1, &v[i].msg_hdr,
-					  (unsigned int)flags & ~MSG_WAITFORONE);
+		/* a cancel only while nothing was received */
+		long r = sock_recvmsg(sk, &v[i].msg_hdr,
+				      (unsigned int)flags & ~MSG_WAITFORONE,
+				      i == 0);
 
 		if (r < 0) {
 			if (i == 0)
