@@ -341,9 +341,9 @@ iov_in(struct iovec *dst, const struct iovec *uiov, int iovcnt)
  * for data instead. cancel: the call has received nothing yet (recvmmsg's
  * later messages have). */
 static long
-sock_recv_c(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
-	    int flags, struct sockaddr *from, socklen_t *fromlen,
-	    bool read_call, bool cancel)
+sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
+	  int flags, struct sockaddr *from, socklen_t *fromlen, bool read_call,
+	  bool cancel)
 {
 	struct iovec left[BOND_IOV_MAX];
 	size_t want, total = 0;
@@ -369,14 +369,6 @@ sock_recv_c(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		iovcnt = iov_advance(left, iovcnt, (size_t)r);
 	}
 	return (long)total;
-}
-
-static long
-sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
-	  int flags, struct sockaddr *from, socklen_t *fromlen, bool read_call)
-{
-	return sock_recv_c(sk, uiov, iovcnt, flags, from, fromlen, read_call,
-			   true);
 }
 
 struct send_args {
@@ -468,7 +460,7 @@ bond_sys_read(unsigned int a1, void *a2, size_t a3)
 
 	if (sk == NULL)
 		return bond_kernel_read(a1, a2, a3);
-	return sock_recv(sk, &iov, 1, 0, NULL, NULL, true);
+	return sock_recv(sk, &iov, 1, 0, NULL, NULL, true, true);
 }
 
 long
@@ -490,7 +482,7 @@ bond_sys_readv(unsigned long a1, const struct iovec *a2, unsigned long a3)
 	if (sk == NULL)
 		return bond_kernel_readv(a1, a2, a3);
 	/* the kernel's count: the low 32 bits, as an int (-1: EINVAL) */
-	return sock_recv(sk, a2, (int)a3, 0, NULL, NULL, true);
+	return sock_recv(sk, a2, (int)a3, 0, NULL, NULL, true, true);
 }
 
 long
@@ -518,7 +510,7 @@ bond_sys_recvfrom(int a1, void *a2, size_t a3, unsigned int a4,
 		return bond_kernel_recvfrom(a1, a2, a3, a4, a5, a6);
 	r = sock_recv(sk, &iov, 1, (int)a4,
 		      a5 != NULL ? (struct sockaddr *)&ka : NULL,
-		      a5 != NULL ? &kl : NULL, false);
+		      a5 != NULL ? &kl : NULL, false, true);
 	/* Linux: the data is taken, a bad address still says EFAULT */
 	if (r >= 0 && a5 != NULL &&
 	    (e = sa_out(a5, (socklen_t *)a6, &ka, kl)) < 0)
@@ -562,7 +554,7 @@ bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
 			 to != NULL ? (socklen_t)a6 : 0, true);
 }
 
-/* recvmsg on a stack socket; cancel: as sock_recv_c's */
+/* recvmsg on a stack socket; cancel: as sock_recv's */
 static long
 sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
 	     bool cancel)
@@ -581,10 +573,10 @@ sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
 	dgram = sk->proto->type == SOCK_DGRAM;
 	namelen = sizeof(ka);
 	/* A datagram: ask for its real length to tell a truncation. */
-	r = sock_recv_c(sk, m->msg_iov, (int)m->msg_iovlen,
-			dgram ? (int)a3 | MSG_TRUNC : (int)a3,
-			m->msg_name != NULL ? (struct sockaddr *)&ka : NULL,
-			m->msg_name != NULL ? &namelen : NULL, false, cancel);
+	r = sock_recv(sk, m->msg_iov, (int)m->msg_iovlen,
+		      dgram ? (int)a3 | MSG_TRUNC : (int)a3,
+		      m->msg_name != NULL ? (struct sockaddr *)&ka : NULL,
+		      m->msg_name != NULL ? &namelen : NULL, false, cancel);
 	if (r >= 0) {
 		if (m->msg_name != NULL) {
 			size_t n = m->msg_namelen < namelen ? m->msg_namelen : namelen;
