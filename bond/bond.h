@@ -120,6 +120,9 @@ struct bond_sockopts {
 	bool broadcast;		/* SO_BROADCAST */
 	bool quickack;		/* TCP_QUICKACK */
 	int user_mss;		/* TCP_MAXSEG as set; 0: none */
+	int rcvlowat;		/* SO_RCVLOWAT as it reads back: 1 by default */
+	bool rcvbuf_set;	/* SO_RCVBUF was set (Linux's SOCK_RCVBUF_LOCK) */
+	int user_timeout_ms;	/* TCP_USER_TIMEOUT; 0: none */
 	uint64_t rcvtimeo_ns;	/* 0: forever */
 	uint64_t sndtimeo_ns;
 };
@@ -202,6 +205,9 @@ struct bond_proto {
 	void (*tcp_info)(struct bond_sock *sk, struct bond_tcp_info *ti);
 	int (*maxseg)(struct bond_sock *sk);
 	void (*ack_now)(struct bond_sock *sk);
+	/* The largest SO_RCVLOWAT that can ever be met; NULL: no limit
+	 * (datagrams, where it changes nothing). */
+	int (*rcvlowat_max)(struct bond_sock *sk);
 	/* For `zpnet stats` (bond_stats.c); NULL: state and queues unknown. */
 	void (*describe)(struct bond_sock *sk, struct bond_sock_stat *st);
 	/*

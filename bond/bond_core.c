@@ -51,6 +51,7 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	sk->opt.ttl = BOND_DEFAULT_TTL;
 	sk->opt.hops = BOND_DEFAULT_TTL;
 	sk->opt.quickack = true;
+	sk->opt.rcvlowat = 1;
 }
 
 uint64_t

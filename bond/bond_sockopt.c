@@ -161,7 +161,11 @@ set_buf(int *field, const void *val, socklen_t len)
 static int
 set_rcvbuf(struct bond_sock *sk, const void *val, socklen_t len)
 {
-	return set_buf(&sk->opt.rcvbuf, val, len);
+	int rc = set_buf(&sk->opt.rcvbuf, val, len);
+
+	if (rc == 0)
+		sk->opt.rcvbuf_set = true;
+	return rc;
 }
 
 static int
@@ -350,6 +354,53 @@ get_tcp_info(struct bond_sock *sk, void *val, socklen_t *len)
 	return 0;
 }
 
+/*
+ * SO_RCVLOWAT: a negative value is INT_MAX and 0 is 1, as Linux. On TCP a
+ * blocking recv waits for that many bytes (or fewer, asked for fewer) and
+ * the socket polls readable from then on; the protocol caps it at what it
+ * can hold (rcvlowat_max).
+ */
+static int
+set_rcvlowat(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v < 0)
+		v = INT_MAX;
+	if (sk->proto->rcvlowat_max != NULL && v > sk->proto->rcvlowat_max(sk))
+		v = sk->proto->rcvlowat_max(sk);
+	sk->opt.rcvlowat = v != 0 ? v : 1;
+	bond_sock_bump(sk);	/* a lower mark may make it readable now */
+	return 0;
+}
+
+static int
+get_rcvlowat(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.rcvlowat);
+}
+
+/* TCP_USER_TIMEOUT, ms: how long written data may stay unacknowledged
+ * before the connection is given up with ETIMEDOUT; 0: lwIP's
+ * retransmission limit. */
+static int
+set_user_timeout(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int rc = set_ranged(&sk->opt.user_timeout_ms, val, len, 0, INT_MAX);
+
+	if (rc == 0)
+		apply(sk);
+	return rc;
+}
+
+static int
+get_user_timeout(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.user_timeout_ms);
+}
+
 static int
 set_linger(struct bond_sock *sk, const void *val, socklen_t len)
 {
@@ -495,6 +546,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ SOL_SOCKET, SO_PROTOCOL, NULL, get_protocol },
 	{ SOL_SOCKET, SO_ACCEPTCONN, NULL, get_acceptconn },
 	{ SOL_SOCKET, SO_BROADCAST, set_broadcast, get_broadcast },
+	{ SOL_SOCKET, SO_RCVLOWAT, set_rcvlowat, get_rcvlowat },
 	{ IPPROTO_TCP, TCP_NODELAY, set_nodelay, get_nodelay },
 	{ IPPROTO_TCP, TCP_KEEPIDLE, set_keepidle, get_keepidle },
 	{ IPPROTO_TCP, TCP_KEEPINTVL, set_keepintvl, get_keepintvl },
@@ -502,6 +554,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_TCP, TCP_QUICKACK, set_quickack, get_quickack },
 	{ IPPROTO_TCP, TCP_MAXSEG, set_maxseg, get_maxseg },
 	{ IPPROTO_TCP, TCP_INFO, NULL, get_tcp_info },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT, set_user_timeout, get_user_timeout },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },

@@ -354,10 +354,20 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 	if (!iov_in(left, uiov, iovcnt))
 		return -EFAULT;
 	want = iov_total(left, iovcnt);
+	if (flags & MSG_ERRQUEUE)
+		return -EAGAIN;	/* Linux's empty error queue: none is kept */
 	if (read_call && want == 0)
 		return 0;
-	if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) ||
-	    sk->proto->type != SOCK_STREAM)
+	if (sk->proto->type != SOCK_STREAM || (flags & MSG_PEEK))
+		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
+				      cancel);
+	/* Linux's target: all of it (MSG_WAITALL), else SO_RCVLOWAT bytes
+	 * or fewer when fewer were asked for; what arrived is taken as it
+	 * comes, and a signal, a timeout, EOF or a non-blocking socket end
+	 * the call with what it has */
+	if (!(flags & MSG_WAITALL) && want > (size_t)sk->opt.rcvlowat)
+		want = (size_t)sk->opt.rcvlowat;
+	if (want <= 1)
 		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
 				      cancel);
 	while (total < want) {

@@ -56,6 +56,9 @@ struct bond_tcp {
 	bool started_connect;	/* connect() made it (not accept) */
 	bool connect_seen;	/* a connect() call has reported the connection */
 	bool ack_owed;		/* in acks_owed[] */
+	/* TCP_USER_TIMEOUT: since when the oldest data in flight waits for
+	 * its ACK (0: none, or not known yet) */
+	uint64_t stall_ns;
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -150,6 +153,8 @@ bt_create(int family)
 	return t != NULL ? &t->sk : NULL;
 }
 
+static err_t on_poll(void *arg, struct tcp_pcb *pcb);
+
 static void
 bt_apply_opts(struct bond_sock *sk)
 {
@@ -188,6 +193,10 @@ bt_apply_opts(struct bond_sock *sk)
 	}
 	if (sk->opt.user_mss != 0 && pcb->mss > sk->opt.user_mss)
 		pcb->mss = (u16_t)sk->opt.user_mss;
+	if (sk->opt.user_timeout_ms != 0)
+		tcp_poll(pcb, on_poll, 1);	/* every slow tick, 500 ms */
+	else if (pcb->poll != NULL)
+		tcp_poll(pcb, NULL, 0);
 }
 
 /* ---- TCP-level options ---- */
@@ -317,8 +326,49 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 static err_t
 on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-	bump(arg);
+	struct bond_tcp *t = arg;
+
+	if (t->sk.opt.user_timeout_ms != 0)	/* progress: the clock restarts */
+		t->stall_ns = pcb->unacked != NULL || pcb->unsent != NULL ?
+			      bond_stack->now_ns() : 0;
+	bump(t);
 	return ERR_OK;
+}
+
+/*
+ * TCP_USER_TIMEOUT, from lwIP's slow timer (every 500 ms, so up to that
+ * late): give an established connection up with ETIMEDOUT, as Linux does,
+ * once data in flight has waited longer than the timeout for its ACK. A zero window
+ * whose probes the peer answers holds nothing in flight and is not given
+ * up (Linux gives up one whose probes go unanswered; lwIP's persist timer
+ * does not say).
+ */
+static err_t
+on_poll(void *arg, struct tcp_pcb *pcb)
+{
+	struct bond_tcp *t = arg;
+	uint64_t now;
+
+	if (t == NULL || t->sk.opt.user_timeout_ms == 0)
+		return ERR_OK;
+	now = bond_stack->now_ns();
+	if (pcb->state < ESTABLISHED) {
+		t->stall_ns = 0;	/* Linux: a handshake has its own retries */
+		return ERR_OK;
+	}
+	if (pcb->unacked == NULL) {
+		t->stall_ns = pcb->unsent != NULL ? now : 0;
+		return ERR_OK;
+	}
+	if (t->stall_ns == 0) {
+		t->stall_ns = now;
+		return ERR_OK;
+	}
+	if (now - t->stall_ns <
+	    (uint64_t)t->sk.opt.user_timeout_ms * BOND_NS_PER_MS)
+		return ERR_OK;
+	tcp_abort(pcb);	/* on_err: lwIP's ERR_ABRT, ETIMEDOUT */
+	return ERR_ABRT;
 }
 
 static void
@@ -361,6 +411,7 @@ unhook_pcb(struct tcp_pcb *pcb)
 	tcp_recv(pcb, NULL);	/* lwIP's default frees what still arrives */
 	tcp_sent(pcb, NULL);
 	tcp_err(pcb, NULL);
+	tcp_poll(pcb, NULL, 0);
 }
 
 /* The member of l's reuseport group (or l) that gets the next connection. */
@@ -812,6 +863,10 @@ bt_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	struct bond_tcp *t = bt_of(sk);
 	size_t total = 0;
 
+	/* Linux without SO_OOBINLINE: EINVAL while no urgent byte waits
+	 * apart, which lwIP never keeps (urgent data comes inline) */
+	if (flags & MSG_OOB)
+		return t->state == BT_LISTEN ? -ENOTCONN : -EINVAL;
 	if (t->rx_len > 0) {
 		bool fault = false;
 
@@ -887,6 +942,8 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EPIPE;
 	if (iov_empty(iov, iovcnt))
 		return 0;	/* nothing to send: done, whatever the room */
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;	/* lwIP sends no urgent data */
 	for (int i = 0; i < iovcnt && !full; i++) {
 		const char *src = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
@@ -931,6 +988,8 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	}
 	if (total == 0)
 		return fault ? -EFAULT : -EAGAIN;
+	if (sk->opt.user_timeout_ms != 0 && t->stall_ns == 0)
+		t->stall_ns = bond_stack->now_ns();
 	tcp_output(t->pcb);
 	return (ssize_t)total;
 }
@@ -1138,7 +1197,8 @@ bt_events(struct bond_sock *sk)
 	case BT_CONNECTED:
 		break;
 	}
-	if (t->rx_len > 0 || t->rx_fin || t->shut_rd)
+	/* SO_RCVLOWAT: readable once that much waits (Linux's tcp_poll) */
+	if (t->rx_len >= (size_t)sk->opt.rcvlowat || t->rx_fin || t->shut_rd)
 		ev |= EPOLLIN;
 	if (t->rx_fin || t->shut_rd)
 		ev |= EPOLLRDHUP;
@@ -1154,6 +1214,19 @@ bt_events(struct bond_sock *sk)
 	if (sk->so_error)
 		ev |= EPOLLERR;
 	return ev;
+}
+
+/* SO_RCVLOWAT's cap: Linux's is half the receive buffer once SO_RCVBUF
+ * was set (it grows the buffer otherwise); here also half the receive
+ * window ([stack] tcp_wnd), which cannot grow: more could never wait. */
+static int
+bt_rcvlowat_max(struct bond_sock *sk)
+{
+	int cap = (int)(TCP_WND / 2);
+
+	if (sk->opt.rcvbuf_set && sk->opt.rcvbuf / 2 < cap)
+		cap = sk->opt.rcvbuf / 2;
+	return cap;
 }
 
 static int
@@ -1217,6 +1290,7 @@ const struct bond_proto bond_tcp_proto = {
 	.tcp_info = bt_info,
 	.maxseg = bt_maxseg,
 	.ack_now = bt_ack_now,
+	.rcvlowat_max = bt_rcvlowat_max,
 	.describe = bt_describe,
 	.rx_idle = bt_rx_idle,
 };

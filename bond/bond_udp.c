@@ -321,6 +321,8 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		len += iov[i].iov_len;
 	if (len > BOND_UDP_MAX_PAYLOAD)
 		return -EMSGSIZE;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;	/* Linux's udp_sendmsg */
 	if (to != NULL && tolen != 0) {
 		rc = bond_sa_to_ip(sk->family, to, tolen, &ip, &port);
 		if (rc < 0)

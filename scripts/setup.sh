@@ -16,7 +16,7 @@ packages=(
 	iproute2 iputils-ping ethtool procps util-linux
 	redis-server redis-tools iperf3 curl socat python3
 	nginx-light wrk postgresql-15 postgresql-client-15
-	gnuplot-nox strace bc
+	gnuplot-nox strace bc nftables
 	golang-go
 	openjdk-17-jdk-headless
 )

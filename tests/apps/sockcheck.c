@@ -4,10 +4,12 @@
  *
  *   zpnet-sockcheck peer PORT
  *	the kernel-side helper: a TCP service on PORT (first line picks the
- *	mode: ECHO, SINK, LAST, SEND n, BACK port, BACKN n port,
+ *	mode: ECHO, SINK, LAST, SEND n, DRIP n k ms, BACK port, BACKN n port,
  *	ORDER n port, RESET;
  *	anything else: close) and UDP echo on PORT;
- *	nothing listens on PORT+1 (for ECONNREFUSED).
+ *	nothing listens on PORT+1 (for ECONNREFUSED); PORT+2 accepts and
+ *	holds connections whose data sockcheck.sh has the kernel drop (a
+ *	black hole, for TCP_USER_TIMEOUT).
  *   zpnet-sockcheck test PEER_IP PORT LOCAL_IP [PEER_IP6]
  *	every check against the peer (IPv6 ones when PEER_IP6 is given);
  *	prints "ok N name" per check and exits 0 only when all pass.
@@ -15,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -63,6 +66,10 @@
 #define ORDER_ROUNDS	1000
 #define DUP_LOW		50
 #define NAP_NS		(100 * 1000 * 1000)
+#define DRIP_MS		300	/* DRIP: between the peer's pieces */
+#define LOWAT_SET	10
+#define USER_TIMEOUT_MS	1000
+#define BLACKHOLE_HELD	16	/* connections the black-hole port keeps */
 
 static struct sockaddr_in peer_sa, local_sa;
 static struct sockaddr_in6 peer6_sa;
@@ -200,6 +207,21 @@ peer_conn(int c, const struct sockaddr_in *from)
 			if (sent % SEND_PAUSE_EVERY < SEND_CHUNK)
 				usleep(SEND_PAUSE_US);
 		}
+	} else if (strncmp(line, "DRIP ", 5) == 0) {
+		/* n pieces of k bytes, each its own segment after a pause of
+		 * ms; a last pause before the FIN */
+		char *end;
+		int n = (int)strtol(line + 5, &end, 10), one = 1;
+		int k = (int)strtol(end, &end, 10), ms = atoi(end);
+
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		memset(buf, 'd', sizeof(buf));
+		for (int i = 0; i < n && k > 0 && k <= (int)sizeof(buf); i++) {
+			usleep((useconds_t)ms * 1000);
+			if (write_all(c, buf, (size_t)k) < 0)
+				break;
+		}
+		usleep((useconds_t)ms * 1000);
 	} else if (strcmp(line, "RESET") == 0) {
 		struct linger lg = { 1, 0 };
 
@@ -263,13 +285,16 @@ peer_main(int p)
 				   .sin_port = htons((uint16_t)p) };
 	struct sockaddr_in6 any6 = { .sin6_family = AF_INET6,
 				     .sin6_port = htons((uint16_t)p) };
+	struct sockaddr_in hole = any;
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	int l6 = socket(AF_INET6, SOCK_STREAM, 0);
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
-	int one = 1;
+	int lh = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, held[BLACKHOLE_HELD], nheld = 0;
 	uint64_t end = now_ms() + PEER_LIFETIME_S * 1000ull;
 
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(lh, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(l6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(l6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	setsockopt(u, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
@@ -277,20 +302,42 @@ peer_main(int p)
 		perror("peer: IPv6");
 		return 1;
 	}
+	hole.sin_port = htons((uint16_t)(p + 2));
 	if (bind(l, (struct sockaddr *)&any, sizeof(any)) < 0 ||
 	    bind(u, (struct sockaddr *)&any, sizeof(any)) < 0 ||
-	    listen(l, 64) < 0) {
+	    bind(lh, (struct sockaddr *)&hole, sizeof(hole)) < 0 ||
+	    listen(l, 64) < 0 || listen(lh, 8) < 0) {
 		perror("peer");
 		return 1;
 	}
 	printf("ready\n");
 	fflush(stdout);
 	while (now_ms() < end) {
-		struct pollfd pf[3] = { { l, POLLIN, 0 }, { u, POLLIN, 0 },
-					{ l6, POLLIN, 0 } };
+		struct pollfd pf[4 + BLACKHOLE_HELD] = {
+			{ l, POLLIN, 0 }, { u, POLLIN, 0 }, { l6, POLLIN, 0 },
+			{ lh, POLLIN, 0 } };
 
-		if (poll(pf, 3, 1000) <= 0)
+		for (int i = 0; i < nheld; i++)
+			pf[4 + i] = (struct pollfd){ held[i], POLLIN, 0 };
+		if (poll(pf, (nfds_t)(4 + nheld), 1000) <= 0)
 			continue;
+		/* the black hole: held until the other side closes or resets */
+		for (int i = nheld - 1; i >= 0; i--) {
+			char b[256];
+
+			if (pf[4 + i].revents != 0 && read(held[i], b, sizeof(b)) <= 0) {
+				close(held[i]);
+				held[i] = held[--nheld];
+			}
+		}
+		if (pf[3].revents & POLLIN) {
+			int c = accept(lh, NULL, NULL);
+
+			if (c >= 0 && nheld < BLACKHOLE_HELD)
+				held[nheld++] = c;
+			else if (c >= 0)
+				close(c);
+		}
 		if (pf[2].revents & POLLIN) {
 			int c = accept(l6, NULL, NULL);
 
@@ -1136,6 +1183,143 @@ check_sockopts(void)
 	CHECK(!set_int_opt(s, SOL_SOCKET, UNKNOWN_OPT, 1) && errno == ENOPROTOOPT,
 	      "setsockopt unknown option: ENOPROTOOPT");
 	close(s);
+}
+
+/* SO_RCVLOWAT as Linux's tcp_poll and tcp_recvmsg: readable from the
+ * mark on, a blocking recv's target (or fewer bytes, asked for fewer),
+ * while a non-blocking recv and EOF take what there is. */
+static void
+check_rcvlowat(void)
+{
+	struct sockaddr_in pa = addr_of(&peer_sa, port);
+	char cmd[LINE_MAX_LEN], buf[100];
+	int u = socket(AF_INET, SOCK_DGRAM, 0), s, v, n = -1;
+	struct pollfd pf;
+	ssize_t r;
+
+	CHECK(get_int_opt(u, SOL_SOCKET, SO_RCVLOWAT) == 1 &&
+	      set_int_opt(u, SOL_SOCKET, SO_RCVLOWAT, 5000) &&
+	      get_int_opt(u, SOL_SOCKET, SO_RCVLOWAT) == 5000 &&
+	      set_int_opt(u, SOL_SOCKET, SO_RCVLOWAT, 0) &&
+	      get_int_opt(u, SOL_SOCKET, SO_RCVLOWAT) == 1 &&
+	      set_int_opt(u, SOL_SOCKET, SO_RCVLOWAT, -1) &&
+	      get_int_opt(u, SOL_SOCKET, SO_RCVLOWAT) == INT_MAX,
+	      "UDP SO_RCVLOWAT: 1 by default, as set, 0 is 1, -1 is INT_MAX");
+	CHECK(sendto(u, "low", 3, 0, (struct sockaddr *)&pa, sizeof(pa)) == 3 &&
+	      recv(u, buf, sizeof(buf), 0) == 3,
+	      "UDP under SO_RCVLOWAT INT_MAX still takes a datagram");
+	close(u);
+
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	v = get_int_opt(s, SOL_SOCKET, SO_RCVLOWAT);
+	CHECK(v == 1 && set_int_opt(s, SOL_SOCKET, SO_RCVLOWAT, -1) &&
+	      (v = get_int_opt(s, SOL_SOCKET, SO_RCVLOWAT)) >= SOCKBUF_SET &&
+	      v < INT_MAX, "TCP SO_RCVLOWAT: 1 by default, -1 capped (%d)", v);
+	CHECK(set_int_opt(s, SOL_SOCKET, SO_RCVBUF, SOCKBUF_SET) &&
+	      set_int_opt(s, SOL_SOCKET, SO_RCVLOWAT, INT_MAX) &&
+	      (v = get_int_opt(s, SOL_SOCKET, SO_RCVLOWAT)) == SOCKBUF_SET,
+	      "TCP SO_RCVLOWAT: at most half of a SO_RCVBUF set (%d)", v);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &v, 2) < 0 && errno == EINVAL,
+	      "SO_RCVLOWAT with a short value: EINVAL");
+	close(s);
+
+	/* the mark set before anything came: the recv takes the first two
+	 * pieces (Linux wakes its reader only once the mark is there) */
+	snprintf(cmd, sizeof(cmd), "DRIP 3 5 %d\n", DRIP_MS);
+	s = tcp_to(cmd);
+	CHECK(s >= 0 && set_int_opt(s, SOL_SOCKET, SO_RCVLOWAT, LOWAT_SET),
+	      "DRIP, SO_RCVLOWAT %d", LOWAT_SET);
+	r = recv(s, buf, sizeof(buf), 0);
+	CHECK(r == LOWAT_SET, "a blocking recv waits for the mark: %zd bytes", r);
+	for (int i = 0; i < WAIT_MS / 10 && ioctl(s, FIONREAD, &n) == 0 && n < 5; i++)
+		usleep(10000);
+	pf = (struct pollfd){ s, POLLIN, 0 };
+	CHECK(n == 5 && poll(&pf, 1, 0) == 0,
+	      "5 bytes under the mark: not readable (FIONREAD %d)", n);
+	r = recv(s, buf, 3, 0);
+	CHECK(r == 3, "asked for fewer than the mark: those (%zd)", r);
+	r = recv(s, buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK(r == 2, "non-blocking under the mark: what there is (%zd)", r);
+	CHECK(recv(s, buf, sizeof(buf), 0) == 0, "EOF ends a wait for the mark");
+	close(s);
+}
+
+/* TCP_USER_TIMEOUT: data that stays unacknowledged that long (the peer's
+ * port PORT+2 is a black hole for data) gives the connection up with
+ * ETIMEDOUT, as Linux does. */
+static void
+check_user_timeout(void)
+{
+	struct sockaddr_in a = addr_of(&peer_sa, port + 2);
+	struct timeval tv = { 4 * USER_TIMEOUT_MS / 1000, 0 };
+	int s = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+	char buf[256] = "";
+	uint64_t t0, took = 0;
+	ssize_t r = 0;
+
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_USER_TIMEOUT) == 0 &&
+	      !set_int_opt(s, IPPROTO_TCP, TCP_USER_TIMEOUT, -1) && errno == EINVAL &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_USER_TIMEOUT, USER_TIMEOUT_MS) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_USER_TIMEOUT) == USER_TIMEOUT_MS,
+	      "TCP_USER_TIMEOUT: 0 by default, -1 EINVAL, reads back");
+	CHECK(!set_int_opt(u, IPPROTO_TCP, TCP_USER_TIMEOUT, USER_TIMEOUT_MS) &&
+	      errno == ENOPROTOOPT, "TCP_USER_TIMEOUT on UDP: ENOPROTOOPT");
+	close(u);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	      send(s, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf),
+	      "connected to the black hole, data sent");
+	t0 = now_ms();
+	r = recv(s, buf, sizeof(buf), 0);
+	took = now_ms() - t0;
+	CHECK(r < 0 && errno == ETIMEDOUT && took >= USER_TIMEOUT_MS * 9 / 10,
+	      "unacknowledged past TCP_USER_TIMEOUT: ETIMEDOUT (after %llu ms)",
+	      (unsigned long long)took);
+	close(s);
+}
+
+/* MSG_OOB and MSG_ERRQUEUE as Linux reports them with no urgent byte and
+ * an empty error queue. (A TCP send with MSG_OOB is the one difference:
+ * Linux sends urgent data, zpnet says EOPNOTSUPP; not checked here.) */
+static void
+check_oob_errqueue(void)
+{
+	int u = socket(AF_INET, SOCK_DGRAM, 0), l = socket(AF_INET, SOCK_STREAM, 0);
+	int t = socket(AF_INET, SOCK_STREAM, 0), s;
+	struct sockaddr_in a = local_sa, pa = addr_of(&peer_sa, port);
+	char buf[8];
+
+	/* UDP first: the peer echoes datagrams only between connections */
+	CHECK(recv(u, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN,
+	      "UDP MSG_ERRQUEUE, nothing queued: EAGAIN");
+	CHECK(sendto(u, "o", 1, MSG_OOB, (struct sockaddr *)&pa,
+		     sizeof(pa)) < 0 && errno == EOPNOTSUPP,
+	      "UDP send MSG_OOB: EOPNOTSUPP");
+	CHECK(recv(u, buf, sizeof(buf), MSG_OOB | MSG_DONTWAIT) < 0 && errno == EAGAIN &&
+	      sendto(u, "oob", 3, 0, (struct sockaddr *)&pa, sizeof(pa)) == 3 &&
+	      recv(u, buf, sizeof(buf), MSG_OOB) == 3,
+	      "UDP recv MSG_OOB: an ordinary recv");
+	close(u);
+
+	s = tcp_to("ECHO\n");
+	a.sin_port = 0;
+	bind(l, (struct sockaddr *)&a, sizeof(a));
+	listen(l, 1);
+	CHECK(recv(s, buf, sizeof(buf), MSG_OOB | MSG_DONTWAIT) < 0 && errno == EINVAL &&
+	      recv(s, buf, sizeof(buf), MSG_OOB | MSG_PEEK) < 0 && errno == EINVAL,
+	      "TCP recv MSG_OOB, no urgent byte: EINVAL");
+	CHECK(recv(t, buf, sizeof(buf), MSG_OOB) < 0 && errno == EINVAL,
+	      "unconnected TCP recv MSG_OOB: EINVAL");
+	CHECK(recv(l, buf, sizeof(buf), MSG_OOB) < 0 && errno == ENOTCONN,
+	      "listener recv MSG_OOB: ENOTCONN");
+	CHECK(recv(s, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN &&
+	      recv(l, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN,
+	      "TCP MSG_ERRQUEUE, nothing queued: EAGAIN (connected, listener)");
+	CHECK(write(s, "ok", 2) == 2 && read_full(s, buf, 2) == 2 &&
+	      memcmp(buf, "ok", 2) == 0, "the stream goes on after them");
+	close(s);
+	close(t);
+	close(l);
 }
 
 static int listen_back(int backlog, int *p);
@@ -2421,6 +2605,9 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_sockopts_connected();
 	check_sockopts_levels();
 	check_sockopts_tcp_info();
+	check_rcvlowat();
+	check_user_timeout();
+	check_oob_errqueue();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();

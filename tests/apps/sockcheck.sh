@@ -9,6 +9,7 @@ CHECK=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/netns.sh"
 
+command -v nft >/dev/null || zpns_skip "nft missing (scripts/setup.sh)"
 zpns_setup 1
 TMP=$(mktemp -d /tmp/zpnet-apps-sockcheck.XXXXXX)
 cleanup() { zpns_teardown; rm -rf "$TMP"; }
@@ -16,6 +17,18 @@ trap cleanup EXIT
 PORT=7070
 PEER=198.18.0.1
 PEER6=2001:2:0:0::1
+
+# The peer's PORT+2 is a black hole for data (TCP_USER_TIMEOUT): its kernel
+# drops every IPv4 segment to that port longer than a handshake's, on
+# loopback (the kernel run) and from the veth (under zpnet) alike.
+zpns_k nft -f - <<EOF || exit 1
+table inet sockcheck {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport $((PORT + 2)) ip length > 100 drop
+	}
+}
+EOF
 
 start_peer() {
 	setsid ip netns exec "$NS_K" timeout 250 "$CHECK" peer $PORT > "$TMP/peer.log" 2>&1 &
