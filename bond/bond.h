@@ -100,6 +100,8 @@ void bond_poll_fresh(void);
 /* ---- sockets ---- */
 
 /* Options kept per socket; the protocol applies them to its pcb. */
+#define BOND_IFNAMSIZ	16	/* Linux's IFNAMSIZ, NUL included */
+
 struct bond_sockopts {
 	bool reuseaddr;
 	bool reuseport;
@@ -123,6 +125,8 @@ struct bond_sockopts {
 	int rcvlowat;		/* SO_RCVLOWAT as it reads back: 1 by default */
 	bool rcvbuf_set;	/* SO_RCVBUF was set (Linux's SOCK_RCVBUF_LOCK) */
 	int user_timeout_ms;	/* TCP_USER_TIMEOUT; 0: none */
+	int dev_port;		/* SO_BINDTODEVICE: the stack port; -1: none */
+	char devname[BOND_IFNAMSIZ];	/* and the name it was given */
 	uint64_t rcvtimeo_ns;	/* 0: forever */
 	uint64_t sndtimeo_ns;
 };

@@ -52,6 +52,7 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	sk->opt.hops = BOND_DEFAULT_TTL;
 	sk->opt.quickack = true;
 	sk->opt.rcvlowat = 1;
+	sk->opt.dev_port = -1;
 }
 
 uint64_t

@@ -401,6 +401,29 @@ get_user_timeout(struct bond_sock *sk, void *val, socklen_t *len)
 	return put_int(val, len, sk->opt.user_timeout_ms);
 }
 
+/* SO_BINDTODEVICE reads back as Linux's sock_getbindtodevice: nothing
+ * (length 0) when unbound, else the name, NUL included, into at least
+ * IFNAMSIZ bytes. Setting it is bond_sys.c's: it may hand the socket to
+ * the kernel. */
+static int
+get_bindtodevice(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	size_t n;
+
+	if (val == NULL || len == NULL || (int)*len < 0)
+		return -EINVAL;
+	if (sk->opt.devname[0] == '\0') {
+		*len = 0;
+		return 0;
+	}
+	if (*len < BOND_IFNAMSIZ)
+		return -EINVAL;
+	n = strlen(sk->opt.devname) + 1;
+	memcpy(val, sk->opt.devname, n);
+	*len = (socklen_t)n;
+	return 0;
+}
+
 static int
 set_linger(struct bond_sock *sk, const void *val, socklen_t len)
 {
@@ -547,6 +570,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ SOL_SOCKET, SO_ACCEPTCONN, NULL, get_acceptconn },
 	{ SOL_SOCKET, SO_BROADCAST, set_broadcast, get_broadcast },
 	{ SOL_SOCKET, SO_RCVLOWAT, set_rcvlowat, get_rcvlowat },
+	{ SOL_SOCKET, SO_BINDTODEVICE, NULL, get_bindtodevice },
 	{ IPPROTO_TCP, TCP_NODELAY, set_nodelay, get_nodelay },
 	{ IPPROTO_TCP, TCP_KEEPIDLE, set_keepidle, get_keepidle },
 	{ IPPROTO_TCP, TCP_KEEPINTVL, set_keepintvl, get_keepintvl },

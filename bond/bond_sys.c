@@ -23,6 +23,7 @@
 
 #include "bond.h"
 #include "bond_sys.h"
+#include "ns.h"
 #include "ns_log.h"
 
 #define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
@@ -1118,6 +1119,55 @@ bond_sys_getpeername(int a1, struct sockaddr *a2, int *a3)
 	return sock_name(a1, a2, a3, true);
 }
 
+/*
+ * SO_BINDTODEVICE on a stack socket. A port's device (ns_port_by_dev)
+ * binds the pcb to that port; an empty name unbinds. A device only the
+ * kernel has means the kernel's stack: a socket not yet bound or
+ * connected continues as the kernel socket it is, bound there; one the
+ * stack has placed cannot move and is EOPNOTSUPP. A name nobody knows is
+ * ENODEV, from the kernel. The name is read as Linux reads it: at most
+ * IFNAMSIZ - 1 bytes.
+ */
+static long
+sock_bindtodevice(int fd, struct bond_sock *sk, const unsigned char *kv,
+		  size_t n, const void *uval, int ulen)
+{
+	char name[BOND_IFNAMSIZ] = "";
+	bool placed;
+	int port;
+	long r;
+
+	if (kv != NULL)
+		memcpy(name, kv, n < sizeof(name) - 1 ? n : sizeof(name) - 1);
+	port = name[0] != '\0' ? ns_port_by_dev(name) : -1;
+	bond_enter();
+	placed = sk->proto->placed(sk);
+	bond_leave();
+	if (name[0] != '\0' && port < 0) {
+		if (placed) {
+			r = bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
+						   uval, ulen);
+			return r == -ENODEV || r == -EFAULT ? r : -EOPNOTSUPP;
+		}
+		r = bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, uval,
+					   ulen);
+		if (r == 0)
+			sock_detach(fd, sk);
+		return r;
+	}
+	bond_enter();
+	sk->opt.dev_port = port;
+	snprintf(sk->opt.devname, sizeof(sk->opt.devname), "%s", name);
+	if (sk->proto->apply_opts != NULL)
+		sk->proto->apply_opts(sk);
+	bond_leave();
+	/* the kernel socket too, while it may still take over (the
+	 * port's kernel interface may be one it knows) */
+	if (!placed)
+		bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, uval, ulen);
+	return 0;
+}
+
 long
 bond_sys_setsockopt(int a1, int a2, int a3, const void *a4, int a5)
 {
@@ -1137,6 +1187,8 @@ bond_sys_setsockopt(int a1, int a2, int a3, const void *a4, int a5)
 	n = (size_t)a5 < sizeof(kv) ? (size_t)a5 : sizeof(kv);
 	if (bond_copy_from_user(kv, a4, n) != n)
 		return -EFAULT;
+	if (a2 == SOL_SOCKET && a3 == SO_BINDTODEVICE)
+		return sock_bindtodevice(a1, sk, a4 != NULL ? kv : NULL, n, a4, a5);
 	bond_enter();
 	placed = sk->proto->placed(sk);
 	r = bond_setsockopt(sk, a2, a3, a4 != NULL ? kv : NULL, (socklen_t)a5);

@@ -167,6 +167,9 @@ bt_apply_opts(struct bond_sock *sk)
 		ip_set_option(pcb, SOF_REUSEADDR);
 	else
 		ip_reset_option(pcb, SOF_REUSEADDR);
+	/* SO_BINDTODEVICE: only that port's traffic, in and out */
+	tcp_bind_netif(pcb, sk->opt.dev_port >= 0 ?
+		       ns_netif((unsigned int)sk->opt.dev_port) : NULL);
 	if (t->state == BT_LISTEN)
 		return;	/* a listen pcb has no more fields */
 	if (sk->opt.keepalive)

@@ -15,6 +15,7 @@
 
 #include "bond.h"
 #include "bond_lwip.h"
+#include "ns.h"
 
 #define BOND_UDP_RCVBUF		(208 * 1024)	/* Linux's default rmem */
 #define BOND_UDP_MAX_PAYLOAD	65507		/* IPv4 datagram minus headers */
@@ -114,6 +115,8 @@ bu_apply_opts(struct bond_sock *sk)
 		ip_set_option(u->pcb, SOF_BROADCAST);
 	else
 		ip_reset_option(u->pcb, SOF_BROADCAST);
+	udp_bind_netif(u->pcb, sk->opt.dev_port >= 0 ?
+		       ns_netif((unsigned int)sk->opt.dev_port) : NULL);
 	if (sk->family == AF_INET || IP_IS_V4_VAL(u->pcb->remote_ip)) {
 		u->pcb->tos = (u8_t)sk->opt.tos;
 		u->pcb->ttl = (u8_t)sk->opt.ttl;

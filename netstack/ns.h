@@ -76,6 +76,9 @@ uint64_t ns_now_ns(void);
 /* Port idx's netif, or NULL. */
 struct netif *ns_netif(unsigned int idx);
 unsigned int ns_nports(void);
+/* The port a device name means (SO_BINDTODEVICE): the kernel interface
+ * it drives (its iface), else its lwIP name ("dp0"); -1: none. */
+int ns_port_by_dev(const char *name);
 
 /* Counters of every port and of lwIP, one "name value" per line. */
 void ns_print_stats(FILE *f);

@@ -44,6 +44,8 @@ static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long lock_recovered;
 static bool lock_exit_held;	/* its holder left by exit_group, on purpose */
 static struct netif netifs[NS_MAX_PORTS];
+/* What SO_BINDTODEVICE names each port by (ns_port_by_dev). */
+static char port_dev[NS_MAX_PORTS][IF_NAMESIZE];
 static struct dpdkif dpdkifs[NS_MAX_PORTS];
 static unsigned int n_netifs;
 static bool started;
@@ -383,6 +385,11 @@ add_port(unsigned int idx, const struct ns_port_config *pc, char *err,
 		snprintf(err, errlen, "[port.%u] lwIP refused the interface", pc->id);
 		return -EINVAL;
 	}
+	if (pc->iface[0] != '\0')
+		snprintf(port_dev[idx], sizeof(port_dev[idx]), "%s", pc->iface);
+	else
+		snprintf(port_dev[idx], sizeof(port_dev[idx]), "%c%c%u",
+			 nif->name[0], nif->name[1], nif->num);
 	netif_create_ip6_linklocal_address(nif, 1);
 	netif_ip6_addr_set_state(nif, 0, IP6_ADDR_PREFERRED);
 	if (pc->addr6.set) {
@@ -600,6 +607,15 @@ unsigned int
 ns_nports(void)
 {
 	return n_netifs;
+}
+
+int
+ns_port_by_dev(const char *name)
+{
+	for (unsigned int i = 0; i < n_netifs; i++)
+		if (strcmp(port_dev[i], name) == 0)
+			return (int)i;
+	return -1;
 }
 
 void

@@ -1322,6 +1322,59 @@ check_oob_errqueue(void)
 	close(l);
 }
 
+/* SO_BINDTODEVICE to the interface that reaches the peer ($SOCKCHECK_DEV:
+ * the veth's end on the kernel run, the port's iface under zpnet), to a
+ * device only the kernel has (lo), to none, to one that is not there. */
+static void
+check_bindtodevice(void)
+{
+	const char *dev = getenv("SOCKCHECK_DEV");
+	struct sockaddr_in pa = addr_of(&peer_sa, port);
+	char name[32];
+	socklen_t len = sizeof(name);
+	int s = socket(AF_INET, SOCK_STREAM, 0), u;
+
+	CHECK(dev != NULL && strlen(dev) < 16, "SOCKCHECK_DEV names the interface");
+	if (dev == NULL)
+		return;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
+	      "SO_BINDTODEVICE unbound: reads back nothing");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "nosuchdev9", 10) < 0 &&
+	      errno == ENODEV, "SO_BINDTODEVICE to no such device: ENODEV");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) == 0,
+	      "SO_BINDTODEVICE %s", dev);
+	len = sizeof(name);
+	memset(name, 'x', sizeof(name));
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 &&
+	      len == strlen(dev) + 1 && strcmp(name, dev) == 0,
+	      "SO_BINDTODEVICE reads back %s", dev);
+	len = 8;
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) < 0 &&
+	      errno == EINVAL, "SO_BINDTODEVICE read into fewer than IFNAMSIZ bytes: EINVAL");
+	CHECK(connect(s, (struct sockaddr *)&pa, sizeof(pa)) == 0 &&
+	      write_all(s, "ECHO\nbd", 7) == 0 && read_full(s, name, 2) == 2 &&
+	      memcmp(name, "bd", 2) == 0, "TCP bound to %s: connects and echoes", dev);
+	close(s);
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev) + 1) == 0 &&
+	      sendto(u, "bdu", 3, 0, (struct sockaddr *)&pa, sizeof(pa)) == 3 &&
+	      recv(u, name, sizeof(name), 0) == 3 && memcmp(name, "bdu", 3) == 0,
+	      "UDP bound to %s: echoes", dev);
+	len = sizeof(name);
+	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, "", 0) == 0 &&
+	      getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
+	      "SO_BINDTODEVICE with optlen 0 unbinds");
+	close(u);
+
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	len = sizeof(name);
+	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2) == 0 &&
+	      getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 &&
+	      len == 3 && strcmp(name, "lo") == 0, "SO_BINDTODEVICE lo: reads back");
+	close(u);
+}
+
 static int listen_back(int backlog, int *p);
 
 /* getsockopt/setsockopt's errno for a missing option or level. */
@@ -2608,6 +2661,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_rcvlowat();
 	check_user_timeout();
 	check_oob_errqueue();
+	check_bindtodevice();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();

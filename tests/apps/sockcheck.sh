@@ -40,7 +40,7 @@ start_peer() {
 rc=0
 start_peer
 echo "== kernel stack"
-if ! zpns_k timeout 120 "$CHECK" test $PEER $PORT $PEER $PEER6; then
+if ! zpns_k env SOCKCHECK_DEV=vk0 timeout 120 "$CHECK" test $PEER $PORT $PEER $PEER6; then
 	echo "FAIL: the checks fail on the kernel stack" >&2
 	rc=1
 fi
@@ -54,7 +54,7 @@ for mode in preload zpoline sud; do
 	zpns_config "$TMP/zpnet.ini" "[hooks]
 mode = $mode"
 	echo "== zpnet, hooks: $mode"
-	if ! zpns_z timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
+	if ! zpns_z env SOCKCHECK_DEV=vz0 timeout 120 "$ZPNET" run -c "$TMP/zpnet.ini" -- \
 		"$CHECK" test $PEER $PORT 198.18.0.2 $PEER6; then
 		echo "FAIL: the checks fail under zpnet ($mode)" >&2
 		rc=1
