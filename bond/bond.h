@@ -125,6 +125,7 @@ struct bond_sockopts {
 	int rcvlowat;		/* SO_RCVLOWAT as it reads back: 1 by default */
 	bool rcvbuf_set;	/* SO_RCVBUF was set (Linux's SOCK_RCVBUF_LOCK) */
 	int user_timeout_ms;	/* TCP_USER_TIMEOUT; 0: none */
+	int defer_accept_s;	/* TCP_DEFER_ACCEPT as it reads back; 0: none */
 	int dev_port;		/* SO_BINDTODEVICE: the stack port; -1: none */
 	char devname[BOND_IFNAMSIZ];	/* and the name it was given */
 	uint64_t rcvtimeo_ns;	/* 0: forever */

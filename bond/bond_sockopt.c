@@ -424,6 +424,42 @@ get_bindtodevice(struct bond_sock *sk, void *val, socklen_t *len)
 	return 0;
 }
 
+/*
+ * TCP_DEFER_ACCEPT, seconds. Linux keeps it as a count of SYN-ACK
+ * retransmissions (1 s, doubling up to 120 s), and reads back the time
+ * those take: 5 s reads back 7. A connection that sent nothing reaches
+ * accept() when its data comes, or once that time has passed.
+ */
+#define BOND_SYNACK_TIMEOUT_S	1	/* Linux's TCP_TIMEOUT_INIT */
+#define BOND_RTO_MAX_S		120	/* TCP_RTO_MAX */
+#define BOND_DEFER_RETRANS_MAX	255	/* kept in a u8 */
+
+static int
+set_defer_accept(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v), step = BOND_SYNACK_TIMEOUT_S, period;
+
+	if (rc < 0)
+		return rc;
+	if (v <= 0) {
+		sk->opt.defer_accept_s = 0;
+		return 0;
+	}
+	period = step;
+	for (int n = 1; v > period && n < BOND_DEFER_RETRANS_MAX; n++) {
+		step = step * 2 > BOND_RTO_MAX_S ? BOND_RTO_MAX_S : step * 2;
+		period += step;
+	}
+	sk->opt.defer_accept_s = period;
+	return 0;
+}
+
+static int
+get_defer_accept(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.defer_accept_s);
+}
+
 static int
 set_linger(struct bond_sock *sk, const void *val, socklen_t len)
 {
@@ -579,6 +615,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_TCP, TCP_MAXSEG, set_maxseg, get_maxseg },
 	{ IPPROTO_TCP, TCP_INFO, NULL, get_tcp_info },
 	{ IPPROTO_TCP, TCP_USER_TIMEOUT, set_user_timeout, get_user_timeout },
+	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, set_defer_accept, get_defer_accept },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },

@@ -59,6 +59,11 @@ struct bond_tcp {
 	/* TCP_USER_TIMEOUT: since when the oldest data in flight waits for
 	 * its ACK (0: none, or not known yet) */
 	uint64_t stall_ns;
+	/* TCP_DEFER_ACCEPT: waiting in the accept queue of acc_listener,
+	 * not yet handed to accept(), until data comes or defer_end_ns */
+	bool deferred;
+	uint64_t defer_end_ns;
+	struct bond_tcp *acc_listener;
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -196,7 +201,7 @@ bt_apply_opts(struct bond_sock *sk)
 	}
 	if (sk->opt.user_mss != 0 && pcb->mss > sk->opt.user_mss)
 		pcb->mss = (u16_t)sk->opt.user_mss;
-	if (sk->opt.user_timeout_ms != 0)
+	if (sk->opt.user_timeout_ms != 0 || t->deferred)
 		tcp_poll(pcb, on_poll, 1);	/* every slow tick, 500 ms */
 	else if (pcb->poll != NULL)
 		tcp_poll(pcb, NULL, 0);
@@ -302,11 +307,23 @@ pcb_info(struct tcp_pcb *pcb, struct bond_tcp_info *ti)
 
 /* ---- lwIP callbacks ---- */
 
+/* A deferred connection becomes one accept() takes (TCP_DEFER_ACCEPT). */
+static void
+undefer(struct bond_tcp *t)
+{
+	if (!t->deferred)
+		return;
+	t->deferred = false;
+	if (t->acc_listener != NULL)
+		bump(t->acc_listener);
+}
+
 static err_t
 on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
 	struct bond_tcp *t = arg;
 
+	undefer(t);	/* data or a FIN: Linux establishes it now */
 	if (p == NULL) {
 		t->rx_fin = true;
 		bump(t);
@@ -352,9 +369,13 @@ on_poll(void *arg, struct tcp_pcb *pcb)
 	struct bond_tcp *t = arg;
 	uint64_t now;
 
-	if (t == NULL || t->sk.opt.user_timeout_ms == 0)
+	if (t == NULL)
 		return ERR_OK;
 	now = bond_stack->now_ns();
+	if (t->deferred && now >= t->defer_end_ns)
+		undefer(t);	/* Linux accepts it on the ACK after the period */
+	if (t->sk.opt.user_timeout_ms == 0)
+		return ERR_OK;
 	if (pcb->state < ESTABLISHED) {
 		t->stall_ns = 0;	/* Linux: a handshake has its own retries */
 		return ERR_OK;
@@ -383,6 +404,7 @@ on_err(void *arg, err_t err)
 	t->pcb = NULL;
 	t->sk.so_error = -bond_errno(err, t->state == BT_CONNECTING);
 	t->state = BT_DEAD;
+	undefer(t);	/* accept() hands it over with its error */
 	bump(t);
 }
 
@@ -519,6 +541,15 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	t->pcb = pcb;
 	t->state = BT_CONNECTED;
 	t->sk.opt = l->sk.opt;	/* Linux: accepted sockets inherit options */
+	t->sk.opt.defer_accept_s = 0;	/* but not the listener's queue */
+	t->acc_listener = l;
+	if (l->sk.opt.defer_accept_s > 0) {
+		/* Linux keeps a connection that sent nothing yet in its SYN
+		 * queue until data comes or the period ends */
+		t->deferred = true;
+		t->defer_end_ns = bond_stack->now_ns() +
+				  (uint64_t)l->sk.opt.defer_accept_s * BOND_NS_PER_S;
+	}
 	hook_pcb(t);
 	cache_addrs(t);
 	bt_apply_opts(&t->sk);
@@ -528,7 +559,8 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		l->acc_head = t;
 	l->acc_tail = t;
 	l->acc_n++;
-	bump(l);
+	if (!t->deferred)
+		bump(l);
 	return ERR_OK;
 }
 
@@ -661,6 +693,8 @@ rp_leave(struct bond_tcp *t)
 		return false;
 	}
 	if (t->acc_head != NULL) {
+		for (struct bond_tcp *c = t->acc_head; c != NULL; c = c->acc_next)
+			c->acc_listener = heir;
 		if (heir->acc_tail != NULL)
 			heir->acc_tail->acc_next = t->acc_head;
 		else
@@ -745,16 +779,25 @@ bt_accept(struct bond_sock *sk, struct bond_sock **out)
 {
 	struct bond_tcp *l = bt_of(sk), *t;
 
+	struct bond_tcp *prev = NULL;
+
 	if (l->state != BT_LISTEN)
 		return -EINVAL;
-	t = l->acc_head;
+	/* the first one not deferred (TCP_DEFER_ACCEPT): the head, unless
+	 * the option is set */
+	for (t = l->acc_head; t != NULL && t->deferred; t = t->acc_next)
+		prev = t;
 	if (t == NULL)
 		return -EAGAIN;
-	l->acc_head = t->acc_next;
-	if (l->acc_head == NULL)
-		l->acc_tail = NULL;
+	if (prev != NULL)
+		prev->acc_next = t->acc_next;
+	else
+		l->acc_head = t->acc_next;
+	if (l->acc_tail == t)
+		l->acc_tail = prev;
 	l->acc_n--;
 	t->acc_next = NULL;
+	t->acc_listener = NULL;
 	*out = &t->sk;
 	return 0;
 }
@@ -1189,7 +1232,10 @@ bt_events(struct bond_sock *sk)
 	case BT_BOUND:
 		return EPOLLOUT | EPOLLHUP;
 	case BT_LISTEN:
-		return BOND_EV_LISTENING | (t->acc_head != NULL ? EPOLLIN : 0);
+		for (struct bond_tcp *c = t->acc_head; c != NULL; c = c->acc_next)
+			if (!c->deferred)
+				return BOND_EV_LISTENING | EPOLLIN;
+		return BOND_EV_LISTENING;
 	case BT_CONNECTING:
 		return 0;
 	case BT_DEAD:

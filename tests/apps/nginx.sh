@@ -184,13 +184,16 @@ for variant in shared reuseport; do
 	stop $variant
 done
 
-# daemon on: zpnet run returns once nginx has daemonized
-conf daemon on ""
+# daemon on: zpnet run returns once nginx has daemonized; its listener is
+# `deferred` (TCP_DEFER_ACCEPT), which nginx reports in its log if refused
+conf daemon on deferred
 zpns_z timeout 30 "$ZPNET" run -c "$ZCFG" -- nginx -c "$TMP/daemon.conf" \
 	> "$TMP/daemon.log" 2>&1 || fail "daemon: zpnet run nginx exited $?"
 ZPNS_PIDS+=("$(master_pid daemon)")
 wait_http || fail "daemon: nginx does not answer"
 gets 50
-echo "ok daemon on: 50 GETs of 1 MiB"
+grep -q TCP_DEFER_ACCEPT "$TMP/daemon.error.log" &&
+	fail "daemon: nginx could not set TCP_DEFER_ACCEPT: $(grep TCP_DEFER_ACCEPT "$TMP/daemon.error.log")"
+echo "ok daemon on, listen deferred: 50 GETs of 1 MiB"
 stop daemon
 echo PASS

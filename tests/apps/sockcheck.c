@@ -5,7 +5,7 @@
  *   zpnet-sockcheck peer PORT
  *	the kernel-side helper: a TCP service on PORT (first line picks the
  *	mode: ECHO, SINK, LAST, SEND n, DRIP n k ms, BACK port, BACKN n port,
- *	ORDER n port, RESET;
+ *	BACKIDLE ms port, ORDER n port, RESET;
  *	anything else: close) and UDP echo on PORT;
  *	nothing listens on PORT+1 (for ECONNREFUSED); PORT+2 accepts and
  *	holds connections whose data sockcheck.sh has the kernel drop (a
@@ -70,6 +70,8 @@
 #define LOWAT_SET	10
 #define USER_TIMEOUT_MS	1000
 #define BLACKHOLE_HELD	16	/* connections the black-hole port keeps */
+#define DEFER_S		1	/* TCP_DEFER_ACCEPT in the checks */
+#define IDLE_MS		2500	/* BACKIDLE: before the connection's data */
 
 static struct sockaddr_in peer_sa, local_sa;
 static struct sockaddr_in6 peer6_sa;
@@ -268,6 +270,18 @@ peer_conn(int c, const struct sockaddr_in *from)
 		read(c, &g, 1);	/* no FIN before the test is done */
 		close(s[0]);
 		close(s[1]);
+	} else if (strncmp(line, "BACKIDLE ", 9) == 0 && from != NULL) {
+		/* connect back, send nothing for ms, then "late" */
+		char *end;
+		int ms = (int)strtol(line + 9, &end, 10);
+		struct sockaddr_in to = addr_of(from, atoi(end));
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (connect(s, (struct sockaddr *)&to, sizeof(to)) == 0) {
+			usleep((useconds_t)ms * 1000);
+			write_all(s, "late", 4);
+		}
+		close(s);
 	} else if (strncmp(line, "BACK ", 5) == 0 && from != NULL) {
 		struct sockaddr_in to = addr_of(from, atoi(line + 5));
 		int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -1376,6 +1390,48 @@ check_bindtodevice(void)
 }
 
 static int listen_back(int backlog, int *p);
+
+/* TCP_DEFER_ACCEPT: it reads back rounded as Linux rounds it (to SYN-ACK
+ * retransmission times); a connection that brings data is accepted at
+ * once, one that sends nothing only after the period. */
+static void
+check_defer_accept(void)
+{
+	char cmd[LINE_MAX_LEN], buf[8];
+	int p, l = listen_back(4, &p), c = -1, ctl, v = -1, n = -1;
+	struct pollfd pf = { l, POLLIN, 0 };
+
+	CHECK(get_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT) == 0 &&
+	      set_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, 5) &&
+	      (v = get_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT)) == 7 &&
+	      set_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, -1) &&
+	      get_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT) == 0 &&
+	      set_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT, DEFER_S) &&
+	      get_int_opt(l, IPPROTO_TCP, TCP_DEFER_ACCEPT) == DEFER_S,
+	      "TCP_DEFER_ACCEPT reads back rounded as Linux's (5 s: %d)", v);
+
+	snprintf(cmd, sizeof(cmd), "BACK %d\n", p);
+	ctl = tcp_to(cmd);
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && (c = accept(l, NULL, NULL)) >= 0 &&
+	      read_full(c, buf, 5) == 5 && memcmp(buf, "hello", 5) == 0,
+	      "TCP_DEFER_ACCEPT: a connection with data is accepted at once");
+	close(c);
+	close(ctl);
+
+	snprintf(cmd, sizeof(cmd), "BACKIDLE %d %d\n", IDLE_MS, p);
+	ctl = tcp_to(cmd);
+	CHECK(poll(&pf, 1, DEFER_S * 1000 / 3) == 0,
+	      "TCP_DEFER_ACCEPT: one that sent nothing is not there yet");
+	c = -1;
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && (c = accept(l, NULL, NULL)) >= 0 &&
+	      ioctl(c, FIONREAD, &n) == 0 && n == 0,
+	      "after the period, before its data: accepted (FIONREAD %d)", n);
+	CHECK(c >= 0 && read_full(c, buf, 4) == 4 && memcmp(buf, "late", 4) == 0,
+	      "its data comes later");
+	close(c);
+	close(ctl);
+	close(l);
+}
 
 /* getsockopt/setsockopt's errno for a missing option or level. */
 static int
@@ -2662,6 +2718,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_user_timeout();
 	check_oob_errqueue();
 	check_bindtodevice();
+	check_defer_accept();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
