@@ -126,6 +126,7 @@ struct bond_sockopts {
 	bool rcvbuf_set;	/* SO_RCVBUF was set (Linux's SOCK_RCVBUF_LOCK) */
 	int user_timeout_ms;	/* TCP_USER_TIMEOUT; 0: none */
 	int defer_accept_s;	/* TCP_DEFER_ACCEPT as it reads back; 0: none */
+	bool cork;		/* TCP_CORK */
 	int dev_port;		/* SO_BINDTODEVICE: the stack port; -1: none */
 	char devname[BOND_IFNAMSIZ];	/* and the name it was given */
 	uint64_t rcvtimeo_ns;	/* 0: forever */
@@ -213,6 +214,9 @@ struct bond_proto {
 	/* The largest SO_RCVLOWAT that can ever be met; NULL: no limit
 	 * (datagrams, where it changes nothing). */
 	int (*rcvlowat_max)(struct bond_sock *sk);
+	/* Send what TCP_CORK or MSG_MORE holds back, now (TCP_CORK off,
+	 * TCP_NODELAY on); NULL: nothing is ever held. */
+	void (*flush)(struct bond_sock *sk);
 	/* For `zpnet stats` (bond_stats.c); NULL: state and queues unknown. */
 	void (*describe)(struct bond_sock *sk, struct bond_sock_stat *st);
 	/*
@@ -681,6 +685,9 @@ void bond_exit_flush(void);
 void bond_tcp_reap(void);
 /* Send the ACKs that reads left delayed (lock held; before each poll). */
 void bond_tcp_send_owed_acks(void);
+/* Send the tails TCP_CORK/MSG_MORE held past Linux's 200 ms ceiling
+ * (lock held; before each poll). */
+void bond_tcp_flush_corks(void);
 /* recv/read answered EAGAIN by bond_dispatch, without the lock. */
 extern uint64_t bond_recv_eagain_lockfree;
 /* ACKs wait for the next poll (lock-free, general registers only). */

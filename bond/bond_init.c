@@ -48,6 +48,7 @@ static unsigned int
 stack_poll(void)
 {
 	bond_tcp_send_owed_acks();
+	bond_tcp_flush_corks();
 	return ns_poll();
 }
 

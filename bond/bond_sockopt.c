@@ -76,9 +76,56 @@ get_##field(struct bond_sock *sk, void *val, socklen_t *len)		\
 BOND_BOOL_OPT(reuseaddr)
 BOND_BOOL_OPT(reuseport)
 BOND_BOOL_OPT(keepalive)
-BOND_BOOL_OPT(nodelay)
 BOND_BOOL_OPT(v6only)
 BOND_BOOL_OPT(broadcast)
+
+/* TCP_NODELAY on pushes what TCP_CORK holds, cork or not (Linux); TCP_CORK
+ * off pushes it too. */
+static void
+flush(struct bond_sock *sk)
+{
+	if (sk->proto->flush != NULL)
+		sk->proto->flush(sk);
+}
+
+static int
+set_nodelay(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	sk->opt.nodelay = v != 0;
+	apply(sk);
+	if (sk->opt.nodelay)
+		flush(sk);
+	return 0;
+}
+
+static int
+get_nodelay(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.nodelay);
+}
+
+static int
+set_cork(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	sk->opt.cork = v != 0;
+	if (!sk->opt.cork)
+		flush(sk);
+	return 0;
+}
+
+static int
+get_cork(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.cork);
+}
 
 /* Integer options with Linux's bounds. */
 static int
@@ -616,6 +663,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_TCP, TCP_INFO, NULL, get_tcp_info },
 	{ IPPROTO_TCP, TCP_USER_TIMEOUT, set_user_timeout, get_user_timeout },
 	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, set_defer_accept, get_defer_accept },
+	{ IPPROTO_TCP, TCP_CORK, set_cork, get_cork },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },

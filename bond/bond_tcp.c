@@ -32,6 +32,8 @@
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
+#define BOND_CORK_CEILING_NS	(200 * BOND_NS_PER_MS)	/* Linux's */
+#define BOND_CORKS_DUE_MAX	64
 
 enum bond_tcp_state {
 	BT_NEW,			/* no pcb yet */
@@ -64,6 +66,11 @@ struct bond_tcp {
 	bool deferred;
 	uint64_t defer_end_ns;
 	struct bond_tcp *acc_listener;
+	/* TCP_CORK, MSG_MORE: the partial tail held back (under one MSS) */
+	u8_t *cork_buf;
+	u16_t cork_len, cork_cap;
+	bool cork_listed;	/* in corks_due[] */
+	uint64_t cork_due_ns;	/* when it goes anyway */
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -105,6 +112,21 @@ static struct {
 	uint64_t id;
 } acks_owed[BOND_ACKS_OWED_MAX] BOND_SHARED;
 static unsigned int n_acks_owed BOND_SHARED;
+
+/*
+ * TCP_CORK and MSG_MORE. lwIP sends every segment it holds, a partial last
+ * one too, as soon as the window and Nagle allow; Linux holds a partial
+ * frame while corked. So a corked socket gives lwIP whole segments only
+ * and keeps the partial tail itself (cork_buf, under one MSS), which goes
+ * when the cork comes off, with the next send without MSG_MORE, at
+ * shutdown or close, on TCP_NODELAY, or after Linux's 200 ms ceiling
+ * (corks_due, looked at before each poll).
+ */
+static struct {
+	uint32_t idx;
+	uint64_t id;
+} corks_due[BOND_CORKS_DUE_MAX] BOND_SHARED;
+static unsigned int n_corks_due BOND_SHARED;
 
 static inline struct bond_tcp *
 bt_of(struct bond_sock *sk)
@@ -959,6 +981,153 @@ bt_rx_idle(const struct bond_sock *sk)
 	       !BOND_PEEK(t->shut_rd);
 }
 
+/* ---- TCP_CORK, MSG_MORE (see corks_due) ---- */
+
+/* Hand the held tail to lwIP (more: data follows, no PSH); false when
+ * lwIP has no room for it now. */
+static bool
+cork_push(struct bond_tcp *t, bool more)
+{
+	if (t->cork_len == 0)
+		return true;
+	if (t->pcb == NULL) {
+		t->cork_len = 0;	/* reset: nothing goes anywhere */
+		return true;
+	}
+	if (t->pcb->snd_buf < t->cork_len ||
+	    tcp_sndqueuelen(t->pcb) >= TCP_SND_QUEUELEN ||
+	    tcp_write(t->pcb, t->cork_buf, t->cork_len, TCP_WRITE_FLAG_COPY |
+		      (more ? TCP_WRITE_FLAG_MORE : 0)) != ERR_OK)
+		return false;
+	t->cork_len = 0;
+	return true;
+}
+
+/* The tail goes by cork_due_ns at the latest: note the socket. */
+static void
+cork_note(struct bond_tcp *t)
+{
+	if (t->cork_listed)
+		return;
+	if (n_corks_due == BOND_CORKS_DUE_MAX) {
+		cork_push(t, false);	/* no room to remember it: now */
+		return;
+	}
+	t->cork_due_ns = bond_stack->now_ns() + BOND_CORK_CEILING_NS;
+	corks_due[n_corks_due].idx = t->sk.idx;
+	corks_due[n_corks_due].id = t->sk.id;
+	n_corks_due++;
+	t->cork_listed = true;
+}
+
+void
+bond_tcp_flush_corks(void)
+{
+	unsigned int kept = 0;
+	uint64_t now;
+
+	if (n_corks_due == 0)
+		return;
+	now = bond_stack->now_ns();
+	for (unsigned int i = 0; i < n_corks_due; i++) {
+		struct bond_sock *sk = bond_sock_at(corks_due[i].idx, corks_due[i].id);
+		struct bond_tcp *t;
+
+		if (sk == NULL)
+			continue;	/* closed: close pushed it */
+		t = bt_of(sk);
+		if (t->cork_len > 0 && now >= t->cork_due_ns && cork_push(t, false) &&
+		    t->pcb != NULL)
+			tcp_output(t->pcb);
+		if (t->cork_len == 0) {
+			t->cork_listed = false;
+			continue;
+		}
+		corks_due[kept++] = corks_due[i];
+	}
+	n_corks_due = kept;
+}
+
+/* proto->flush: TCP_CORK off, TCP_NODELAY on. */
+static void
+bt_flush(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+
+	if (t->cork_len > 0 && cork_push(t, false) && t->pcb != NULL)
+		tcp_output(t->pcb);
+}
+
+/* A corked send: whole segments to lwIP, the partial tail kept. */
+static ssize_t
+cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
+{
+	u16_t mss = t->pcb->mss != 0 ? t->pcb->mss : BOND_TCP_MSS_DEFAULT;
+	size_t total = 0;
+	bool full = false, fault = false;
+
+	if (t->cork_cap < mss) {
+		u8_t *b = mem_malloc(mss);
+
+		if (b == NULL)
+			return -EAGAIN;
+		if (t->cork_len > 0)
+			memcpy(b, t->cork_buf, t->cork_len);
+		if (t->cork_buf != NULL)
+			mem_free(t->cork_buf);
+		t->cork_buf = b;
+		t->cork_cap = mss;
+	}
+	if (t->cork_len >= mss && !cork_push(t, true))
+		return -EAGAIN;
+	for (int i = 0; i < iovcnt && !full && !fault; i++) {
+		const char *src = iov[i].iov_base;
+		size_t left = iov[i].iov_len, n;
+
+		while (left > 0 && !full && !fault) {
+			if (t->cork_len > 0 || left < mss) {
+				/* into the tail; a tail grown whole goes on */
+				n = (size_t)(mss - t->cork_len);
+				if (n > left)
+					n = left;
+				if (bond_copy_from_user(t->cork_buf + t->cork_len, src, n) != n) {
+					fault = true;
+					break;
+				}
+				t->cork_len = (u16_t)(t->cork_len + n);
+				full = t->cork_len == mss && !cork_push(t, true);
+			} else {
+				/* whole segments straight from the application */
+				n = t->pcb->snd_buf < BOND_TCP_WRITE_MAX ?
+				    t->pcb->snd_buf : BOND_TCP_WRITE_MAX;
+				n = (n < left ? n : left) / mss * mss;
+				if (n == 0 || tcp_sndqueuelen(t->pcb) >= TCP_SND_QUEUELEN) {
+					full = true;
+					break;
+				}
+				if (bond_user_readable(src, n) < n) {
+					fault = true;
+					break;
+				}
+				if (tcp_write(t->pcb, src, (u16_t)n, TCP_WRITE_FLAG_COPY |
+					      TCP_WRITE_FLAG_MORE) != ERR_OK) {
+					full = true;
+					break;
+				}
+			}
+			src += n;
+			left -= n;
+			total += n;
+		}
+	}
+	if (t->cork_len > 0)
+		cork_note(t);
+	if (total == 0)
+		return fault ? -EFAULT : -EAGAIN;
+	tcp_output(t->pcb);
+	return (ssize_t)total;
+}
+
 static bool
 iov_empty(const struct iovec *iov, int iovcnt)
 {
@@ -990,6 +1159,10 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return 0;	/* nothing to send: done, whatever the room */
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;	/* lwIP sends no urgent data */
+	if (sk->opt.cork || (flags & MSG_MORE))
+		return cork_send(t, iov, iovcnt);
+	if (t->cork_len > 0 && !cork_push(t, true))
+		return -EAGAIN;	/* the held tail goes first */
 	for (int i = 0; i < iovcnt && !full; i++) {
 		const char *src = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
@@ -1056,7 +1229,11 @@ bt_shutdown(struct bond_sock *sk, int how)
 		t->shut_rd = true;
 	if ((how == SHUT_WR || how == SHUT_RDWR) && !t->shut_wr &&
 	    t->pcb != NULL && t->state == BT_CONNECTED) {
-		err_t e = tcp_shutdown(t->pcb, 0, 1);
+		err_t e;
+
+		if (!cork_push(t, false))	/* the held tail before the FIN */
+			return -ENOBUFS;
+		e = tcp_shutdown(t->pcb, 0, 1);
 
 		if (e != ERR_OK)
 			return bond_errno(e, false);
@@ -1072,6 +1249,8 @@ free_tcp(struct bond_tcp *t)
 {
 	if (t->rx != NULL)
 		pbuf_free(t->rx);
+	if (t->cork_buf != NULL)
+		mem_free(t->cork_buf);
 	mem_free(t);
 }
 
@@ -1092,6 +1271,8 @@ finish(struct bond_tcp *t)
 		abort_tcp(t);
 		return true;
 	}
+	if (!cork_push(t, false))
+		return false;	/* the held tail before the FIN: retry later */
 	if (tcp_close(pcb) != ERR_OK)
 		return false;	/* no memory for the FIN: retry later */
 	unhook_pcb(pcb);
@@ -1218,7 +1399,8 @@ bt_tx_done(struct bond_sock *sk)
 {
 	struct bond_tcp *t = bt_of(sk);
 
-	return t->pcb == NULL || (t->pcb->unsent == NULL && t->pcb->unacked == NULL);
+	return t->pcb == NULL || (t->cork_len == 0 && t->pcb->unsent == NULL &&
+				  t->pcb->unacked == NULL);
 }
 
 static uint32_t
@@ -1340,6 +1522,7 @@ const struct bond_proto bond_tcp_proto = {
 	.maxseg = bt_maxseg,
 	.ack_now = bt_ack_now,
 	.rcvlowat_max = bt_rcvlowat_max,
+	.flush = bt_flush,
 	.describe = bt_describe,
 	.rx_idle = bt_rx_idle,
 };

@@ -38,6 +38,9 @@ pid $TMP/$1.pid;
 error_log $TMP/$1.error.log info;
 events { worker_connections 1024; }
 http {
+	# Debian's defaults: file bodies by sendfile, corked (TCP_CORK)
+	sendfile on;
+	tcp_nopush on;
 	log_format withpid '\$pid \$status \$body_bytes_sent';
 	access_log $TMP/$1.access.log withpid;
 	server {

@@ -72,6 +72,7 @@
 #define BLACKHOLE_HELD	16	/* connections the black-hole port keeps */
 #define DEFER_S		1	/* TCP_DEFER_ACCEPT in the checks */
 #define IDLE_MS		2500	/* BACKIDLE: before the connection's data */
+#define HELD_MS		100	/* under Linux's 200 ms cork ceiling */
 
 static struct sockaddr_in peer_sa, local_sa;
 static struct sockaddr_in6 peer6_sa;
@@ -1390,6 +1391,46 @@ check_bindtodevice(void)
 }
 
 static int listen_back(int backlog, int *p);
+
+/* TCP_CORK and MSG_MORE hold a partial frame: until the cork comes off,
+ * a send without MSG_MORE, TCP_NODELAY, shutdown, or Linux's 200 ms
+ * ceiling. The peer echoes: what it has not got, it does not echo. */
+static void
+check_cork(void)
+{
+	int s = tcp_to("ECHO\n"), k = tcp_to("SINK\n");
+	struct pollfd pf = { s, POLLIN, 0 };
+	char buf[16], line[LINE_MAX_LEN];
+
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_CORK) == 0 &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_CORK, 2) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_CORK) == 1,
+	      "TCP_CORK: 0 by default, reads back 1");
+	CHECK(write(s, "abc", 3) == 3 && poll(&pf, 1, HELD_MS) == 0,
+	      "corked: 3 bytes held for %d ms", HELD_MS);
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_CORK, 0) && poll(&pf, 1, WAIT_MS) == 1 &&
+	      read_full(s, buf, 3) == 3 && memcmp(buf, "abc", 3) == 0,
+	      "TCP_CORK off sends them");
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_CORK, 1) && write(s, "def", 3) == 3 &&
+	      poll(&pf, 1, WAIT_MS) == 1 && read_full(s, buf, 3) == 3 &&
+	      memcmp(buf, "def", 3) == 0, "corked: sent anyway past the ceiling");
+	CHECK(write(s, "xyz", 3) == 3 && poll(&pf, 1, HELD_MS) == 0 &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_NODELAY, 1) && poll(&pf, 1, WAIT_MS) == 1 &&
+	      read_full(s, buf, 3) == 3 && memcmp(buf, "xyz", 3) == 0 &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_CORK) == 1,
+	      "TCP_NODELAY on sends what the cork holds (still corked)");
+	set_int_opt(s, IPPROTO_TCP, TCP_CORK, 0);
+	CHECK(send(s, "ghi", 3, MSG_MORE) == 3 && poll(&pf, 1, HELD_MS) == 0 &&
+	      send(s, "jk", 2, 0) == 2 && read_full(s, buf, 5) == 5 &&
+	      memcmp(buf, "ghijk", 5) == 0, "MSG_MORE holds until a send without it");
+	close(s);
+
+	/* shutdown and close send what the cork holds */
+	CHECK(set_int_opt(k, IPPROTO_TCP, TCP_CORK, 1) && write(k, buf, 10) == 10 &&
+	      shutdown(k, SHUT_WR) == 0 && read_line(k, line, sizeof(line)) > 0 &&
+	      strtoul(line, NULL, 10) == 10, "corked, then shutdown: the peer got 10 bytes");
+	close(k);
+}
 
 /* TCP_DEFER_ACCEPT: it reads back rounded as Linux rounds it (to SYN-ACK
  * retransmission times); a connection that brings data is accepted at
@@ -2719,6 +2760,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_oob_errqueue();
 	check_bindtodevice();
 	check_defer_accept();
+	check_cork();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
