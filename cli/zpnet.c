@@ -120,8 +120,17 @@ print_verdict(void *arg, bool ok, const char *msg)
 	fprintf(stderr, "zpnet: %s: %s\n", ok ? "ok" : "error", msg);
 }
 
+static void
+print_note(void *arg, bool ok, const char *msg)
+{
+	(void)arg;
+	(void)ok;
+	fprintf(stderr, "zpnet: note: %s\n", msg);
+}
+
+/* notes: also the advice that fails nothing (zpnet check). */
 static int
-diagnose(const char *path)
+diagnose(const char *path, bool notes)
 {
 	struct ns_preflight_env env;
 	int rc;
@@ -130,6 +139,8 @@ diagnose(const char *path)
 		return -1;
 	ns_preflight_env_read(&env);
 	rc = ns_preflight(&cfg, bond_hooks_cfg.mode, &env, print_verdict, NULL);
+	if (rc == 0 && notes)
+		ns_preflight_notes(&cfg, &env, print_note, NULL);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -366,7 +377,7 @@ cmd_check(int argc, char **argv)
 		fprintf(stderr, "zpnet: error: no config; pass -c CONFIG\n");
 		return ZPNET_EXIT_USAGE;
 	}
-	if (diagnose(path) < 0)
+	if (diagnose(path, true) < 0)
 		return ZPNET_EXIT_ENV;
 	if (program != NULL) {
 		char found[PATH_MAX];
@@ -420,7 +431,7 @@ cmd_run(int argc, char **argv)
 			ZPNET_ENV_CONFIG);
 		return ZPNET_EXIT_USAGE;
 	}
-	if (diagnose(path) < 0)
+	if (diagnose(path, false) < 0)
 		return ZPNET_EXIT_ENV;
 	if (find_lib(lib, sizeof(lib)) < 0)
 		return ZPNET_EXIT_ENV;

@@ -17,6 +17,7 @@
 #define PF_MEMINFO		"/proc/meminfo"
 #define PF_STATUS		"/proc/self/status"
 #define PF_HUGEPAGES		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+#define PF_RCU_EXPEDITED	"/sys/kernel/rcu_expedited"
 #define PF_CAP_NET_ADMIN	12	/* linux/capability.h */
 #define PF_CAP_NET_RAW		13
 #define PF_LINE_MAX		256
@@ -107,6 +108,7 @@ ns_preflight_env_read(struct ns_preflight_env *env)
 	if (file_u64(PF_STATUS, "CapEff", 16, &v))
 		env->cap_eff = v;
 	env->euid = (long)geteuid();
+	env->rcu_expedited = file_u64(PF_RCU_EXPEDITED, NULL, 10, &v) ? (int)v : -1;
 }
 
 /* ---- the checks ---- */
@@ -255,6 +257,27 @@ check_memory(struct pf_run *run, const struct ns_config *cfg,
 	else
 		say(run, true, 0, "memory_mb = %" PRIu64 " (the ports' pools need %" PRIu64 " MiB)",
 		    cfg->eal.memory_mb, pools / NS_MB);
+}
+
+void
+ns_preflight_notes(const struct ns_config *cfg, const struct ns_preflight_env *env,
+		   ns_preflight_report_fn *report, void *arg)
+{
+	char msg[PF_MSG_MAX];
+
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		const struct ns_port_config *pc = &cfg->ports[i];
+
+		if (!attaches(pc) || env->rcu_expedited != 0)
+			continue;
+		snprintf(msg, sizeof(msg),
+			 "start-up: [port.%u] (%s on %s) waits for several kernel RCU "
+			 "grace periods, tens of ms; 'echo 1 > %s' (system-wide) "
+			 "makes them short", pc->id, pc->pmd, pc->iface,
+			 PF_RCU_EXPEDITED);
+		report(arg, true, msg);
+		return;	/* once: the setting is the machine's */
+	}
 }
 
 int

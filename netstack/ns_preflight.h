@@ -30,6 +30,7 @@ struct ns_preflight_env {
 	uint64_t mem_available;		/* bytes; 0: unknown */
 	uint64_t cap_eff;		/* the effective capability set */
 	long euid;
+	int rcu_expedited;		/* /sys/kernel/rcu_expedited; -1: unknown */
 };
 
 void ns_preflight_env_read(struct ns_preflight_env *env);
@@ -54,6 +55,16 @@ typedef void ns_preflight_report_fn(void *arg, bool ok, const char *msg);
 int ns_preflight(const struct ns_config *cfg, const char *hooks_mode,
 		 const struct ns_preflight_env *env,
 		 ns_preflight_report_fn *report, void *arg);
+
+/*
+ * Advice that fails nothing (`zpnet check` prints it as "note:"), each
+ * through report with ok = true: a port on a kernel interface while the
+ * kernel's RCU grace periods are not expedited, since its set-up waits
+ * for several of them (bench/README.md, start-up).
+ */
+void ns_preflight_notes(const struct ns_config *cfg,
+			const struct ns_preflight_env *env,
+			ns_preflight_report_fn *report, void *arg);
 
 /* Bytes one port's mbuf pool takes. */
 uint64_t ns_preflight_pool_bytes(const struct ns_port_config *pc);

@@ -229,6 +229,42 @@ test_cpu_list(void)
 	      ns_cpus_possible());
 }
 
+/* The advice that fails nothing: RCU grace periods, only for a port on
+ * a kernel interface and only when they are known not to be expedited. */
+static void
+test_notes(void)
+{
+	struct ns_config *cfg = calloc(1, sizeof(*cfg));
+	struct ns_preflight_env env = good_env();
+	struct verdicts v;
+
+	if (cfg == NULL || load_text(VETH, cfg) < 0) {
+		free(cfg);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	env.rcu_expedited = 0;
+	ns_preflight_notes(cfg, &env, collect, &v);
+	CHECK(v.ok == 1 && v.bad == 0, "af_packet, RCU not expedited: one note (%u)", v.ok);
+	memset(&v, 0, sizeof(v));
+	env.rcu_expedited = 1;
+	ns_preflight_notes(cfg, &env, collect, &v);
+	CHECK(v.ok == 0 && v.bad == 0, "RCU expedited: no note");
+	memset(&v, 0, sizeof(v));
+	env.rcu_expedited = -1;
+	ns_preflight_notes(cfg, &env, collect, &v);
+	CHECK(v.ok == 0, "RCU state unknown: no note");
+	memset(cfg, 0, sizeof(*cfg));
+	if (load_text("[eal]\nmemory_mb = 256\n[port.0]\npmd = net_memif\n"
+		      "addr = 198.18.0.2/24\n", cfg) == 0) {
+		memset(&v, 0, sizeof(v));
+		env.rcu_expedited = 0;
+		ns_preflight_notes(cfg, &env, collect, &v);
+		CHECK(v.ok == 0, "memif (no kernel interface): no note");
+	}
+	free(cfg);
+}
+
 /* This machine, read for real: whatever it has, the fields are sane. */
 static void
 test_env_read(void)
@@ -241,6 +277,9 @@ test_env_read(void)
 	CHECK(env.mmap_min_addr >= 0, "mmap_min_addr readable");
 	CHECK(env.mem_available > 0, "MemAvailable");
 	CHECK(env.euid == (long)geteuid(), "euid");
+	CHECK(access("/sys/kernel/rcu_expedited", R_OK) != 0 ? env.rcu_expedited == -1 :
+	      env.rcu_expedited == 0 || env.rcu_expedited == 1,
+	      "rcu_expedited as the kernel says (%d)", env.rcu_expedited);
 }
 
 int
@@ -252,6 +291,7 @@ main(int argc, char **argv)
 		return rc;
 	test_examples(argv[1]);
 	test_errors();
+	test_notes();
 	test_env_read();
 	test_cpu_list();
 	return unit_finish(tmpdir);
