@@ -675,8 +675,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (rc != 0) {
 		snprintf(err, errlen, "[port.%u] %s: cannot read device info: %s",
 			 pc->id, p->dev_name, strerror(-rc));
-		pool_job_drop(&job);
-		return -ENODEV;
+		rc = -ENODEV;
+		goto fail;
 	}
 	memset(&conf, 0, sizeof(conf));
 	if (pc->offload && (info.rx_offload_capa & RX_CSUM_OFFLOADS) == RX_CSUM_OFFLOADS) {
@@ -691,8 +691,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (rc != 0) {
 		snprintf(err, errlen, "[port.%u] %s: configure failed: %s",
 			 pc->id, p->dev_name, strerror(-rc));
-		pool_job_drop(&job);
-		return -ENODEV;
+		rc = -ENODEV;
+		goto fail;
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nrx, &ntx);
 
@@ -702,8 +702,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 			snprintf(err, errlen,
 				 "[port.%u] %s: cannot set MTU %" PRIu64 " (port has %u): %s; set mtu = %u",
 				 pc->id, p->dev_name, pc->mtu, mtu, strerror(-rc), mtu);
-			pool_job_drop(&job);
-			return -EINVAL;
+			rc = -EINVAL;
+			goto fail;
 		}
 		mtu = pc->mtu;
 	}
@@ -717,6 +717,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (job.mp != NULL && job.room == room && job.socket == socket &&
 	    strcmp(job.driver, info.driver_name) == 0) {
 		p->pool = job.mp;
+		job.mp = NULL;	/* the port's now */
 	} else {
 		pool_job_drop(&job);
 		p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
@@ -728,7 +729,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 		snprintf(err, errlen,
 			 "[port.%u] cannot create a pool of %" PRIu64 " mbufs: %s; raise [eal] memory_mb or lower mbufs",
 			 pc->id, pc->mbufs, rte_strerror(rte_errno));
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto fail;
 	}
 	p->pool_low = pc->mbufs / NS_POOL_LOW_DIV;
 	/*
@@ -753,7 +755,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 				 pc->id, pc->mbufs, info.driver_name, reserve,
 				 reserve + NS_RX_HOLD_MIN,
 				 rings == NS_AF_XDP_RING_MBUFS ? "" : " or lower rx_desc/tx_desc");
-			return -EINVAL;
+			rc = -EINVAL;
+			goto fail;
 		}
 		caps->rx_hold_max = (unsigned int)pc->mbufs - reserve;
 	}
@@ -764,7 +767,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (rc != 0) {
 		snprintf(err, errlen, "[port.%u] %s: queue setup failed: %s",
 			 pc->id, p->dev_name, strerror(-rc));
-		return -ENODEV;
+		rc = -ENODEV;
+		goto fail;
 	}
 	if (pc->mac.set) {
 		memcpy(mac.addr_bytes, pc->mac.b, sizeof(mac.addr_bytes));
@@ -773,7 +777,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 			snprintf(err, errlen,
 				 "[port.%u] %s: cannot set MAC: %s; remove mac to use the port's own",
 				 pc->id, p->dev_name, strerror(-rc));
-			return -EINVAL;
+			rc = -EINVAL;
+			goto fail;
 		}
 	}
 	rc = rte_eth_dev_start(port_id);
@@ -781,7 +786,8 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 		snprintf(err, errlen,
 			 "[port.%u] %s: the port did not start: %s (is the interface up and free?)",
 			 pc->id, p->dev_name, strerror(-rc));
-		return -ENODEV;
+		rc = -ENODEV;
+		goto fail;
 	}
 	/* Multicast for IPv6 neighbour discovery; not every port can. */
 	(void)rte_eth_allmulticast_enable(port_id);
@@ -798,6 +804,17 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (idx + 1 > n_ports)
 		n_ports = idx + 1;
 	return 0;
+
+fail:
+	/* a retry in this process finds the pool's name and the port free */
+	pool_job_drop(&job);
+	rte_eth_dev_close(port_id);
+	if (p->is_vdev)
+		rte_vdev_uninit(p->dev_name);
+	if (p->pool != NULL)
+		rte_mempool_free(p->pool);
+	p->pool = NULL;
+	return rc;
 }
 
 /*

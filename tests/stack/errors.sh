@@ -37,6 +37,13 @@ zpns_config "$TMP/too-much.ini"
 sed -i 's/^memory_mb = 256/memory_mb = 900000/' "$TMP/too-much.ini"
 expect_error "more memory than there is" "memory_mb = 900000 but only" "$TMP/too-much.ini"
 
+# after the pool is made: the port and the pool are given back, then the
+# message (a retry in the process would find both free)
+zpns_config "$TMP/few-mbufs.ini"
+sed -i 's/^mbufs = .*/mbufs = 1023\nrx_desc = 1024/' "$TMP/few-mbufs.ini"
+expect_error "too few mbufs for the rings" "mbufs = 1023 leaves too few for the net_af_packet rings" \
+	"$TMP/few-mbufs.ini"
+
 zpns_config "$TMP/no-port.ini"
 sed -i '/^\[port.0\]/,$d' "$TMP/no-port.ini"
 expect_error "no port" "no \[port.N\] section" "$TMP/no-port.ini"
