@@ -119,6 +119,170 @@ zp_fde_end(const uint8_t *seg, uint64_t seg_vaddr, uint64_t seg_len,
 }
 
 /*
+ * Go: gc's linker writes no .eh_frame_hdr (its unwind info is a
+ * compressed .debug_frame), but every symbol of its .text is a function,
+ * with its size, and no data lives between them (gc puts jump tables in
+ * .rodata). So in a file that carries a Go build ID, the symbol table's
+ * STT_FUNC symbols are as good as FDEs. A stripped binary has none: SUD's.
+ */
+#define ZP_SHDR_MAX		512
+#define ZP_SHSTR_MAX		(64u << 10)
+#define ZP_SYMTAB_MAX		(256u << 20)
+#define ZP_GO_NOTE		".note.go.buildid"
+
+/* Sort the pairs (start, end) of the first n by start: heapsort, in place. */
+static void
+zp_sift(uintptr_t *s, uintptr_t *e, size_t i, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * i + 1, top = i;
+		uintptr_t t;
+
+		if (c < n && s[c] > s[top])
+			top = c;
+		if (c + 1 < n && s[c + 1] > s[top])
+			top = c + 1;
+		if (top == i)
+			return;
+		t = s[i], s[i] = s[top], s[top] = t;
+		t = e[i], e[i] = e[top], e[top] = t;
+		i = top;
+	}
+}
+
+static void
+zp_sort_pairs(uintptr_t *s, uintptr_t *e, size_t n)
+{
+	uintptr_t t;
+
+	for (size_t i = n / 2; i-- > 0;)
+		zp_sift(s, e, i, n);
+	for (size_t k = n; k-- > 1;) {
+		t = s[0], s[0] = s[k], s[k] = t;
+		t = e[0], e[0] = e[k], e[k] = t;
+		zp_sift(s, e, 0, k);
+	}
+}
+
+/* A read-only private map of [off, off + len) of fd; *base and *maplen
+ * for the munmap. */
+static const uint8_t *
+zp_map_file(int fd, uint64_t off, uint64_t len, void **base, size_t *maplen)
+{
+	uint64_t pg = off & ZP_PAGE_MASK;
+	long r;
+
+	*maplen = (size_t)(off + len - pg);
+	r = zp_syscall6(SYS_mmap, 0, (long)*maplen, PROT_READ, MAP_PRIVATE,
+			fd, (long)pg);
+	if (zp_kerr(r))
+		return NULL;
+	*base = (void *)r;
+	return (const uint8_t *)r + (off - pg);
+}
+
+static long
+zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
+		  uintptr_t start, uintptr_t end, uintptr_t **out)
+{
+	Elf64_Shdr *sh;
+	const Elf64_Shdr *symtab = NULL, *strs;
+	const uint8_t *names = NULL, *syms = NULL;
+	void *names_base = NULL, *syms_base = NULL;
+	size_t names_len = 0, syms_len = 0, shlen, nsym, n = 0, alloc;
+	uintptr_t *starts = NULL, *ends;
+	int go = 0;
+	long rc = -ENOENT;
+
+	if (eh->e_shnum == 0 || eh->e_shnum > ZP_SHDR_MAX ||
+	    eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shstrndx >= eh->e_shnum)
+		return -ENOENT;
+	shlen = eh->e_shnum * sizeof(Elf64_Shdr);
+	sh = zp_map_anon(shlen);
+	if (sh == NULL)
+		return -ENOMEM;
+	if (zp_pread(fd, sh, shlen, eh->e_shoff) != (long)shlen)
+		goto done;
+	strs = &sh[eh->e_shstrndx];
+	if (strs->sh_size == 0 || strs->sh_size > ZP_SHSTR_MAX)
+		goto done;
+	names = zp_map_file(fd, strs->sh_offset, strs->sh_size, &names_base,
+			    &names_len);
+	if (names == NULL)
+		goto done;
+	for (size_t i = 0; i < eh->e_shnum; i++) {
+		if (sh[i].sh_type == SHT_SYMTAB)
+			symtab = &sh[i];
+		if (sh[i].sh_type == SHT_NOTE && sh[i].sh_name < strs->sh_size &&
+		    strs->sh_size - sh[i].sh_name > sizeof(ZP_GO_NOTE) - 1 &&
+		    memcmp(names + sh[i].sh_name, ZP_GO_NOTE, sizeof(ZP_GO_NOTE)) == 0)
+			go = 1;
+	}
+	if (!go || symtab == NULL || symtab->sh_entsize != sizeof(Elf64_Sym) ||
+	    symtab->sh_size > ZP_SYMTAB_MAX)
+		goto done;
+	syms = zp_map_file(fd, symtab->sh_offset, symtab->sh_size, &syms_base,
+			   &syms_len);
+	if (syms == NULL)
+		goto done;
+	nsym = symtab->sh_size / sizeof(Elf64_Sym);
+	alloc = (nsym * 2 + 1) * sizeof(uintptr_t);
+	starts = zp_map_anon(alloc);
+	if (starts == NULL) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	starts[0] = alloc;	/* for zp_elf_starts_free() */
+	starts++;
+	ends = starts + nsym;
+	for (size_t i = 0; i < nsym; i++) {
+		Elf64_Sym s;
+		uintptr_t a;
+
+		memcpy(&s, syms + i * sizeof(s), sizeof(s));
+		if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_size == 0 ||
+		    s.st_shndx == SHN_UNDEF)
+			continue;
+		a = bias + (uintptr_t)s.st_value;
+		if (a < start || a >= end)
+			continue;
+		starts[n] = a;
+		ends[n++] = a + (uintptr_t)s.st_size;
+	}
+	zp_sort_pairs(starts, ends, n);
+	/* one entry per start (the larger end), ends right after the starts */
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (k > 0 && starts[i] == starts[k - 1]) {
+				if (ends[i] > ends[k - 1])
+					ends[k - 1] = ends[i];
+				continue;
+			}
+			starts[k] = starts[i];
+			ends[k++] = ends[i];
+		}
+		n = k;
+	}
+	memmove(starts + n, ends, n * sizeof(uintptr_t));
+	if (n == 0) {
+		zp_elf_starts_free(starts);
+		starts = NULL;
+		goto done;
+	}
+	*out = starts;
+	rc = (long)n;
+done:
+	if (syms_base != NULL)
+		zp_syscall6(SYS_munmap, (long)syms_base, (long)syms_len, 0, 0, 0, 0);
+	if (names_base != NULL)
+		zp_syscall6(SYS_munmap, (long)names_base, (long)names_len, 0, 0, 0, 0);
+	zp_syscall6(SYS_munmap, (long)sh, (long)shlen, 0, 0, 0, 0);
+	return rc;
+}
+
+/*
  * Returns the number of function starts in [start, end), stored sorted in
  * *out (free with zp_elf_starts_free()), or -errno.  (*out)[n + i] is the
  * end of function i (its FDE's pc_range), 0 when unknown: code outside
@@ -155,6 +319,9 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 		if (ph[i].p_type == PT_GNU_EH_FRAME)
 			ehf = &ph[i];
 	}
+	if (load != NULL && ehf == NULL)	/* gc-built Go: its symbols */
+		return zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
+					 ZP_PAGE_MASK), start, end, out);
 	if (load == NULL || ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
 	    ehf->p_filesz < ZP_EH_HDR_FIXED + 8)
 		return -ENOENT;

@@ -11,6 +11,8 @@
 #  - httpd (net/http): 4 parallel curl clients x 500 keep-alive requests,
 #    once on the kernel, then 5 rounds under zpnet; every answer right and
 #    the server alive after each round.
+#  - zpoline: Go's own code is rewritten at start from its symbol table
+#    (gc writes no .eh_frame_hdr), with SUD off.
 #  - httpd built with CGO_ENABLED=0 (statically linked): zpnet run refuses
 #    it (exit 1, the reason, it never ran); with --allow-static it runs
 #    on the kernel stack and answers.
@@ -55,6 +57,19 @@ for round in 1 2 3; do
 		fail "rawsys under zpnet, round $round: rc $rc, '$out': $(grep -m3 -E 'fatal|SIG|panic' "$TMP/rawsys.log")"
 	echo "ok zpnet rawsys round $round: $out"
 done
+# gc's linker writes no .eh_frame_hdr: the engine rewrites Go's code at
+# start from its symbol table (hooks/elf.c), so SUD stays off (zpoline)
+if [ "${ZPNET_HOOKS_MODE:-zpoline}" = zpoline ]; then
+	zpns_z env ZPHOOKS_LOG=3 timeout 120 "$ZPNET" run -c "$ZCFG" -- \
+		"$TMP/rawsys/rawsys" $K_ADDR:$UPORT > "$TMP/rawsys-debug.out" \
+		2> "$TMP/rawsys-debug.log" || fail "rawsys with the engine's debug log failed"
+	line=$(grep -F "rewrote $TMP/rawsys/rawsys " "$TMP/rawsys-debug.log" | head -1)
+	echo "$line" | grep -qE '\([1-9][0-9]* function starts\), [1-9][0-9]* stub' ||
+		fail "rawsys's own code was not rewritten from its symbols: '$line'"
+	grep -qE 'started in .* SUD off' "$TMP/rawsys-debug.log" ||
+		fail "SUD armed for a Go program: $(grep -m1 'started in' "$TMP/rawsys-debug.log")"
+	echo "ok: Go's code rewritten at start from its symbols, SUD off"
+fi
 udp_sink_wait "$TMP/sink.log"
 got=$UDP_GOT
 # 40,000 a run; UDP may drop some, but the stack's must arrive
