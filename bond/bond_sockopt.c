@@ -141,53 +141,30 @@ set_ranged(int *field, const void *val, socklen_t len, int min, int max)
 	return 0;
 }
 
-static int
-set_keepidle(struct bond_sock *sk, const void *val, socklen_t len)
-{
-	int rc = set_ranged(&sk->opt.keepidle_s, val, len, 1, BOND_KEEP_MAX_S);
-
-	if (rc == 0)
-		apply(sk);
-	return rc;
+/* Integer options in [min, max], pushed into the pcb: a set/get pair. */
+#define BOND_RANGED_OPT(name, field, min, max)				\
+static int								\
+set_##name(struct bond_sock *sk, const void *val, socklen_t len)	\
+{									\
+	int rc = set_ranged(&sk->opt.field, val, len, (min), (max));	\
+									\
+	if (rc == 0)							\
+		apply(sk);						\
+	return rc;							\
+}									\
+static int								\
+get_##name(struct bond_sock *sk, void *val, socklen_t *len)		\
+{									\
+	return put_int(val, len, sk->opt.field);			\
 }
 
-static int
-get_keepidle(struct bond_sock *sk, void *val, socklen_t *len)
-{
-	return put_int(val, len, sk->opt.keepidle_s);
-}
-
-static int
-set_keepintvl(struct bond_sock *sk, const void *val, socklen_t len)
-{
-	int rc = set_ranged(&sk->opt.keepintvl_s, val, len, 1, BOND_KEEP_MAX_S);
-
-	if (rc == 0)
-		apply(sk);
-	return rc;
-}
-
-static int
-get_keepintvl(struct bond_sock *sk, void *val, socklen_t *len)
-{
-	return put_int(val, len, sk->opt.keepintvl_s);
-}
-
-static int
-set_keepcnt(struct bond_sock *sk, const void *val, socklen_t len)
-{
-	int rc = set_ranged(&sk->opt.keepcnt, val, len, 1, BOND_KEEPCNT_MAX);
-
-	if (rc == 0)
-		apply(sk);
-	return rc;
-}
-
-static int
-get_keepcnt(struct bond_sock *sk, void *val, socklen_t *len)
-{
-	return put_int(val, len, sk->opt.keepcnt);
-}
+BOND_RANGED_OPT(keepidle, keepidle_s, 1, BOND_KEEP_MAX_S)
+BOND_RANGED_OPT(keepintvl, keepintvl_s, 1, BOND_KEEP_MAX_S)
+BOND_RANGED_OPT(keepcnt, keepcnt, 1, BOND_KEEPCNT_MAX)
+/* TCP_USER_TIMEOUT, ms: how long written data may stay unacknowledged
+ * before the connection is given up with ETIMEDOUT; 0: lwIP's
+ * retransmission limit. */
+BOND_RANGED_OPT(user_timeout, user_timeout_ms, 0, INT_MAX)
 
 /* SO_RCVBUF/SO_SNDBUF: Linux doubles what is set and reports the double. */
 static int
@@ -427,25 +404,6 @@ static int
 get_rcvlowat(struct bond_sock *sk, void *val, socklen_t *len)
 {
 	return put_int(val, len, sk->opt.rcvlowat);
-}
-
-/* TCP_USER_TIMEOUT, ms: how long written data may stay unacknowledged
- * before the connection is given up with ETIMEDOUT; 0: lwIP's
- * retransmission limit. */
-static int
-set_user_timeout(struct bond_sock *sk, const void *val, socklen_t len)
-{
-	int rc = set_ranged(&sk->opt.user_timeout_ms, val, len, 0, INT_MAX);
-
-	if (rc == 0)
-		apply(sk);
-	return rc;
-}
-
-static int
-get_user_timeout(struct bond_sock *sk, void *val, socklen_t *len)
-{
-	return put_int(val, len, sk->opt.user_timeout_ms);
 }
 
 /* SO_BINDTODEVICE reads back as Linux's sock_getbindtodevice: nothing
