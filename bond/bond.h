@@ -681,7 +681,8 @@ void bond_tcp_drain(uint64_t timeout_ns);
 void bond_close_all(void);
 /* At exit (atexit and exit_group): close_all, then the bounded drain. */
 void bond_exit_flush(void);
-/* Retry closes that could not queue their FIN. */
+/* Retry closes that could not queue their FIN or a held tail (lock held;
+ * before each poll). */
 void bond_tcp_reap(void);
 /* Send the ACKs that reads left delayed (lock held; before each poll). */
 void bond_tcp_send_owed_acks(void);

@@ -49,6 +49,7 @@ stack_poll(void)
 {
 	bond_tcp_send_owed_acks();
 	bond_tcp_flush_corks();
+	bond_tcp_reap();	/* closes still owing their FIN (or a held tail) */
 	return ns_poll();
 }
 
@@ -184,10 +185,8 @@ service_main(void *arg)
 			bond_proc_scan(now, BOND_PROC_SCAN_NS);
 			next_scan = now + BOND_PROC_SCAN_NS;
 		}
-		if (idle) {
-			bond_tcp_reap();
-			bond_poll_locked();
-		}
+		if (idle)
+			bond_poll_locked();	/* stack_poll reaps too */
 		ns_unlock();
 	}
 	return NULL;

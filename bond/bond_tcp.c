@@ -33,7 +33,6 @@
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
 #define BOND_CORK_CEILING_NS	(200 * BOND_NS_PER_MS)	/* Linux's */
-#define BOND_CORKS_DUE_MAX	64
 
 enum bond_tcp_state {
 	BT_NEW,			/* no pcb yet */
@@ -69,8 +68,11 @@ struct bond_tcp {
 	/* TCP_CORK, MSG_MORE: the partial tail held back (under one MSS) */
 	u8_t *cork_buf;
 	u16_t cork_len, cork_cap;
-	bool cork_listed;	/* in corks_due[] */
-	uint64_t cork_due_ns;	/* when it goes anyway */
+	uint64_t cork_due_ns;	/* when it goes anyway (Linux's ceiling) */
+	bool cork_force;	/* uncorked: it goes as soon as lwIP has room */
+	bool fin_owed;		/* shut down for writing: the FIN follows it */
+	bool cork_listed;	/* on the corked list */
+	struct bond_tcp *cork_next;
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -78,6 +80,7 @@ struct bond_tcp {
 	struct bond_tcp *acc_head, *acc_tail;
 	struct bond_tcp *acc_next;
 	unsigned int acc_n;
+	unsigned int acc_deferred;	/* of them, TCP_DEFER_ACCEPT's */
 	struct bond_tcp *orphan_next;
 	/* SO_REUSEPORT group: listening sockets on one address and port */
 	struct bond_tcp *rp_owner;	/* the member whose pcb listens; NULL: none */
@@ -119,14 +122,12 @@ static unsigned int n_acks_owed BOND_SHARED;
  * frame while corked. So a corked socket gives lwIP whole segments only
  * and keeps the partial tail itself (cork_buf, under one MSS), which goes
  * when the cork comes off, with the next send without MSG_MORE, at
- * shutdown or close, on TCP_NODELAY, or after Linux's 200 ms ceiling
- * (corks_due, looked at before each poll).
+ * shutdown or close, on TCP_NODELAY, or after Linux's 200 ms ceiling. A
+ * socket holding a tail, or a FIN owed after it, is on the corked list,
+ * looked at before each poll (bond_tcp_flush_corks): whatever lwIP had no
+ * room for goes as soon as it has.
  */
-static struct {
-	uint32_t idx;
-	uint64_t id;
-} corks_due[BOND_CORKS_DUE_MAX] BOND_SHARED;
-static unsigned int n_corks_due BOND_SHARED;
+static struct bond_tcp *corked BOND_SHARED;
 
 static inline struct bond_tcp *
 bt_of(struct bond_sock *sk)
@@ -223,6 +224,8 @@ bt_apply_opts(struct bond_sock *sk)
 	}
 	if (sk->opt.user_mss != 0 && pcb->mss > sk->opt.user_mss)
 		pcb->mss = (u16_t)sk->opt.user_mss;
+	if (sk->opt.user_timeout_ms == 0)
+		t->stall_ns = 0;	/* set again: the clock starts anew */
 	if (sk->opt.user_timeout_ms != 0 || t->deferred)
 		tcp_poll(pcb, on_poll, 1);	/* every slow tick, 500 ms */
 	else if (pcb->poll != NULL)
@@ -336,8 +339,10 @@ undefer(struct bond_tcp *t)
 	if (!t->deferred)
 		return;
 	t->deferred = false;
-	if (t->acc_listener != NULL)
+	if (t->acc_listener != NULL) {
+		t->acc_listener->acc_deferred--;
 		bump(t->acc_listener);
+	}
 }
 
 static err_t
@@ -487,7 +492,8 @@ acceptq_full(const struct tcp_pcb_listen *lpcb)
 	if (l == NULL)
 		return false;
 	m = l->rp_owner == NULL || l->rp_cursor == NULL ? l : l->rp_cursor;
-	return m->acc_n > lpcb->backlog;
+	/* TCP_DEFER_ACCEPT's wait where Linux's SYN queue would hold them */
+	return m->acc_n - m->acc_deferred > lpcb->backlog;
 }
 
 /* ---- `zpnet stats`: connections no application socket refers to ---- */
@@ -581,7 +587,9 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		l->acc_head = t;
 	l->acc_tail = t;
 	l->acc_n++;
-	if (!t->deferred)
+	if (t->deferred)
+		l->acc_deferred++;
+	else
 		bump(l);
 	return ERR_OK;
 }
@@ -723,8 +731,10 @@ rp_leave(struct bond_tcp *t)
 			heir->acc_head = t->acc_head;
 		heir->acc_tail = t->acc_tail;
 		heir->acc_n += t->acc_n;
+		heir->acc_deferred += t->acc_deferred;
 		t->acc_head = t->acc_tail = NULL;
 		t->acc_n = 0;
+		t->acc_deferred = 0;
 		bump(heir);
 	}
 	if (t == g) {
@@ -981,7 +991,7 @@ bt_rx_idle(const struct bond_sock *sk)
 	       !BOND_PEEK(t->shut_rd);
 }
 
-/* ---- TCP_CORK, MSG_MORE (see corks_due) ---- */
+/* ---- TCP_CORK, MSG_MORE (see corked) ---- */
 
 /* Hand the held tail to lwIP (more: data follows, no PSH); false when
  * lwIP has no room for it now. */
@@ -1000,62 +1010,93 @@ cork_push(struct bond_tcp *t, bool more)
 		      (more ? TCP_WRITE_FLAG_MORE : 0)) != ERR_OK)
 		return false;
 	t->cork_len = 0;
+	t->cork_force = false;
 	return true;
 }
 
-/* The tail goes by cork_due_ns at the latest: note the socket. */
 static void
-cork_note(struct bond_tcp *t)
+cork_list(struct bond_tcp *t)
 {
 	if (t->cork_listed)
 		return;
-	if (n_corks_due == BOND_CORKS_DUE_MAX) {
-		cork_push(t, false);	/* no room to remember it: now */
-		return;
-	}
-	t->cork_due_ns = bond_stack->now_ns() + BOND_CORK_CEILING_NS;
-	corks_due[n_corks_due].idx = t->sk.idx;
-	corks_due[n_corks_due].id = t->sk.id;
-	n_corks_due++;
+	t->cork_next = corked;
+	corked = t;
 	t->cork_listed = true;
+}
+
+static void
+cork_unlist(struct bond_tcp *t)
+{
+	if (!t->cork_listed)
+		return;
+	for (struct bond_tcp **pp = &corked; *pp != NULL; pp = &(*pp)->cork_next)
+		if (*pp == t) {
+			*pp = t->cork_next;
+			break;
+		}
+	t->cork_listed = false;
+}
+
+/* The tail, then the owed FIN, as far as lwIP takes them now: true when
+ * nothing is left. */
+static bool
+cork_settle(struct bond_tcp *t)
+{
+	if (!cork_push(t, false))
+		return false;
+	if (t->fin_owed) {
+		if (t->pcb != NULL && tcp_shutdown(t->pcb, 0, 1) == ERR_MEM)
+			return false;
+		t->fin_owed = false;
+	}
+	if (t->pcb != NULL)
+		tcp_output(t->pcb);
+	return true;
 }
 
 void
 bond_tcp_flush_corks(void)
 {
-	unsigned int kept = 0;
+	struct bond_tcp **pp = &corked;
 	uint64_t now;
 
-	if (n_corks_due == 0)
+	if (corked == NULL)
 		return;
 	now = bond_stack->now_ns();
-	for (unsigned int i = 0; i < n_corks_due; i++) {
-		struct bond_sock *sk = bond_sock_at(corks_due[i].idx, corks_due[i].id);
-		struct bond_tcp *t;
+	while (*pp != NULL) {
+		struct bond_tcp *t = *pp;
 
-		if (sk == NULL)
-			continue;	/* closed: close pushed it */
-		t = bt_of(sk);
-		if (t->cork_len > 0 && now >= t->cork_due_ns && cork_push(t, false) &&
-		    t->pcb != NULL)
-			tcp_output(t->pcb);
-		if (t->cork_len == 0) {
-			t->cork_listed = false;
+		if ((t->cork_len > 0 || t->fin_owed) &&
+		    (t->cork_force || t->fin_owed || now >= t->cork_due_ns) &&
+		    !cork_settle(t)) {
+			pp = &t->cork_next;	/* no room yet */
 			continue;
 		}
-		corks_due[kept++] = corks_due[i];
+		if (t->cork_len > 0) {
+			pp = &t->cork_next;	/* still corked, not due */
+			continue;
+		}
+		*pp = t->cork_next;
+		t->cork_listed = false;
 	}
-	n_corks_due = kept;
+}
+
+/* The tail goes as soon as lwIP has room: now, or from the list. */
+static void
+cork_release(struct bond_tcp *t)
+{
+	if (t->cork_len == 0 && !t->fin_owed)
+		return;
+	t->cork_force = true;
+	if (!cork_settle(t))
+		cork_list(t);
 }
 
 /* proto->flush: TCP_CORK off, TCP_NODELAY on. */
 static void
 bt_flush(struct bond_sock *sk)
 {
-	struct bond_tcp *t = bt_of(sk);
-
-	if (t->cork_len > 0 && cork_push(t, false) && t->pcb != NULL)
-		tcp_output(t->pcb);
+	cork_release(bt_of(sk));
 }
 
 /* A corked send: whole segments to lwIP, the partial tail kept. */
@@ -1094,6 +1135,9 @@ cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
 					fault = true;
 					break;
 				}
+				if (t->cork_len == 0)	/* a new tail: its ceiling */
+					t->cork_due_ns = bond_stack->now_ns() +
+							 BOND_CORK_CEILING_NS;
 				t->cork_len = (u16_t)(t->cork_len + n);
 				full = t->cork_len == mss && !cork_push(t, true);
 			} else {
@@ -1121,9 +1165,11 @@ cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
 		}
 	}
 	if (t->cork_len > 0)
-		cork_note(t);
+		cork_list(t);
 	if (total == 0)
 		return fault ? -EFAULT : -EAGAIN;
+	if (t->sk.opt.user_timeout_ms != 0 && t->stall_ns == 0)
+		t->stall_ns = bond_stack->now_ns();
 	tcp_output(t->pcb);
 	return (ssize_t)total;
 }
@@ -1161,8 +1207,11 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EOPNOTSUPP;	/* lwIP sends no urgent data */
 	if (sk->opt.cork || (flags & MSG_MORE))
 		return cork_send(t, iov, iovcnt);
-	if (t->cork_len > 0 && !cork_push(t, true))
-		return -EAGAIN;	/* the held tail goes first */
+	if (t->cork_len > 0 && !cork_push(t, true)) {
+		t->cork_force = true;	/* the held tail goes first */
+		cork_list(t);
+		return -EAGAIN;
+	}
 	for (int i = 0; i < iovcnt && !full; i++) {
 		const char *src = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
@@ -1231,8 +1280,15 @@ bt_shutdown(struct bond_sock *sk, int how)
 	    t->pcb != NULL && t->state == BT_CONNECTED) {
 		err_t e;
 
-		if (!cork_push(t, false))	/* the held tail before the FIN */
-			return -ENOBUFS;
+		if (t->cork_len > 0) {
+			/* the held tail, then the FIN: now or once lwIP has
+			 * room (Linux queues the FIN behind the data) */
+			t->shut_wr = true;
+			t->fin_owed = true;
+			cork_release(t);
+			bump(t);
+			return 0;
+		}
 		e = tcp_shutdown(t->pcb, 0, 1);
 
 		if (e != ERR_OK)
@@ -1249,6 +1305,7 @@ free_tcp(struct bond_tcp *t)
 {
 	if (t->rx != NULL)
 		pbuf_free(t->rx);
+	cork_unlist(t);
 	if (t->cork_buf != NULL)
 		mem_free(t->cork_buf);
 	mem_free(t);
@@ -1331,6 +1388,8 @@ bond_tcp_reap(void)
 {
 	struct bond_tcp **pp = &orphans;
 
+	if (orphans == NULL)
+		return;
 	while (*pp != NULL) {
 		struct bond_tcp *t = *pp, *next = t->orphan_next;
 
