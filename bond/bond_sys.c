@@ -316,16 +316,18 @@ try_recv(struct bond_sock *sk, void *arg)
 	return r;
 }
 
-/* cancel: nothing received yet by this call (a cancellation point) */
+/* cancel: nothing received yet by this call (a cancellation point);
+ * timeout_ns: the wait's (0: none) */
 static long
 sock_recv_once(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
-	       int flags, struct sockaddr *from, socklen_t *fromlen, bool cancel)
+	       int flags, struct sockaddr *from, socklen_t *fromlen, bool cancel,
+	       uint64_t timeout_ns)
 {
 	struct recv_args a = { iov, iovcnt, flags, from, fromlen };
 
 	return sock_block(sk, try_recv, &a,
-			  sk->nonblock || (flags & MSG_DONTWAIT),
-			  sk->opt.rcvtimeo_ns, cancel);
+			  sk->nonblock || (flags & MSG_DONTWAIT), timeout_ns,
+			  cancel);
 }
 
 /* The application's iovec array, copied in; false where it faults. */
@@ -348,6 +350,7 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 {
 	struct iovec left[BOND_IOV_MAX];
 	size_t want, total = 0;
+	uint64_t end = 0;
 	long r;
 
 	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
@@ -361,7 +364,7 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		return 0;
 	if (sk->proto->type != SOCK_STREAM || (flags & MSG_PEEK))
 		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
-				      cancel);
+				      cancel, sk->opt.rcvtimeo_ns);
 	/* Linux's target: all of it (MSG_WAITALL), else SO_RCVLOWAT bytes
 	 * or fewer when fewer were asked for; what arrived is taken as it
 	 * comes, and a signal, a timeout, EOF or a non-blocking socket end
@@ -370,10 +373,23 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		want = (size_t)sk->opt.rcvlowat;
 	if (want <= 1)
 		return sock_recv_once(sk, left, iovcnt, flags, from, fromlen,
-				      cancel);
+				      cancel, sk->opt.rcvtimeo_ns);
+	/* SO_RCVTIMEO bounds the whole call, as Linux's */
+	if (sk->opt.rcvtimeo_ns != 0)
+		end = bond_stack->now_ns() + sk->opt.rcvtimeo_ns;
 	while (total < want) {
+		uint64_t timeout = 0;
+
+		if (end != 0) {
+			uint64_t now = bond_stack->now_ns();
+
+			if (total > 0 && now >= end)
+				break;
+			/* a wait of 0 ns would be none: at least 1 */
+			timeout = now < end ? end - now : 1;
+		}
 		r = sock_recv_once(sk, left, iovcnt, flags & ~MSG_WAITALL,
-				   from, fromlen, cancel && total == 0);
+				   from, fromlen, cancel && total == 0, timeout);
 		if (r <= 0)
 			return total > 0 ? (long)total : r;
 		total += (size_t)r;
@@ -1151,9 +1167,15 @@ sock_bindtodevice(int fd, struct bond_sock *sk, const unsigned char *kv,
 		}
 		r = bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, uval,
 					   ulen);
-		if (r == 0)
-			sock_detach(fd, sk);
-		return r;
+		if (r < 0)
+			return r;
+		bond_enter();
+		placed = sk->proto->placed(sk);	/* another thread's bind? */
+		bond_leave();
+		if (placed)
+			return -EOPNOTSUPP;
+		sock_detach(fd, sk);
+		return 0;
 	}
 	bond_enter();
 	sk->opt.dev_port = port;

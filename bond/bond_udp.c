@@ -205,6 +205,9 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 		u->name_by_connect = false;
 		u->port_by_connect = false;
 		u->connected = false;
+		/* Linux's __udp_disconnect unbinds the device too */
+		u->sk.opt.dev_port = -1;
+		u->sk.opt.devname[0] = '\0';
 		return 0;
 	}
 	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);

@@ -66,13 +66,13 @@
 #define ORDER_ROUNDS	1000
 #define DUP_LOW		50
 #define NAP_NS		(100 * 1000 * 1000)
-#define DRIP_MS		300	/* DRIP: between the peer's pieces */
+#define DRIP_MS		600	/* DRIP: between the peer's pieces */
 #define LOWAT_SET	10
 #define USER_TIMEOUT_MS	1000
 #define BLACKHOLE_HELD	16	/* connections the black-hole port keeps */
 #define DEFER_S		1	/* TCP_DEFER_ACCEPT in the checks */
 #define IDLE_MS		2500	/* BACKIDLE: before the connection's data */
-#define HELD_MS		100	/* under Linux's 200 ms cork ceiling */
+#define HELD_MS		50	/* well under Linux's 200 ms cork ceiling */
 
 static struct sockaddr_in peer_sa, local_sa;
 static struct sockaddr_in6 peer6_sa;
@@ -307,6 +307,9 @@ peer_main(int p)
 	int lh = socket(AF_INET, SOCK_STREAM, 0);
 	int one = 1, held[BLACKHOLE_HELD], nheld = 0;
 	uint64_t end = now_ms() + PEER_LIFETIME_S * 1000ull;
+
+	/* a check may close while the peer still writes (DRIP) */
+	signal(SIGPIPE, SIG_IGN);
 
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(lh, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1207,10 +1210,14 @@ static void
 check_rcvlowat(void)
 {
 	struct sockaddr_in pa = addr_of(&peer_sa, port);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
 	char cmd[LINE_MAX_LEN], buf[100];
 	int u = socket(AF_INET, SOCK_DGRAM, 0), s, v, n = -1;
 	struct pollfd pf;
-	ssize_t r;
+	ssize_t r = -1;
+	uint64_t t0;
+
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bounded */
 
 	CHECK(get_int_opt(u, SOL_SOCKET, SO_RCVLOWAT) == 1 &&
 	      set_int_opt(u, SOL_SOCKET, SO_RCVLOWAT, 5000) &&
@@ -1257,6 +1264,17 @@ check_rcvlowat(void)
 	CHECK(r == 2, "non-blocking under the mark: what there is (%zd)", r);
 	CHECK(recv(s, buf, sizeof(buf), 0) == 0, "EOF ends a wait for the mark");
 	close(s);
+
+	/* SO_RCVTIMEO bounds the whole wait for the mark: what came by then
+	 * (the first piece; the second comes a DRIP_MS later) */
+	s = tcp_to(cmd);
+	tv = (struct timeval){ 0, DRIP_MS * 3 / 2 * 1000 };
+	t0 = now_ms();
+	CHECK(s >= 0 && set_int_opt(s, SOL_SOCKET, SO_RCVLOWAT, 100) &&
+	      setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	      (r = recv(s, buf, sizeof(buf), 0)) == 5 && now_ms() - t0 < 2 * DRIP_MS,
+	      "SO_RCVTIMEO ends a wait for the mark with what came (%zd)", r);
+	close(s);
 }
 
 /* TCP_USER_TIMEOUT: data that stays unacknowledged that long (the peer's
@@ -1302,7 +1320,10 @@ check_oob_errqueue(void)
 	int u = socket(AF_INET, SOCK_DGRAM, 0), l = socket(AF_INET, SOCK_STREAM, 0);
 	int t = socket(AF_INET, SOCK_STREAM, 0), s;
 	struct sockaddr_in a = local_sa, pa = addr_of(&peer_sa, port);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
 	char buf[8];
+
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bounded */
 
 	/* UDP first: the peer echoes datagrams only between connections */
 	CHECK(recv(u, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN,
@@ -1349,9 +1370,14 @@ check_bindtodevice(void)
 	socklen_t len = sizeof(name);
 	int s = socket(AF_INET, SOCK_STREAM, 0), u;
 
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
 	CHECK(dev != NULL && strlen(dev) < 16, "SOCKCHECK_DEV names the interface");
-	if (dev == NULL)
+	if (dev == NULL) {
+		close(s);
 		return;
+	}
 	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
 	      "SO_BINDTODEVICE unbound: reads back nothing");
 	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "nosuchdev9", 10) < 0 &&
@@ -1372,6 +1398,7 @@ check_bindtodevice(void)
 	close(s);
 
 	u = socket(AF_INET, SOCK_DGRAM, 0);
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bounded */
 	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev) + 1) == 0 &&
 	      sendto(u, "bdu", 3, 0, (struct sockaddr *)&pa, sizeof(pa)) == 3 &&
 	      recv(u, name, sizeof(name), 0) == 3 && memcmp(name, "bdu", 3) == 0,
@@ -1380,6 +1407,12 @@ check_bindtodevice(void)
 	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, "", 0) == 0 &&
 	      getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
 	      "SO_BINDTODEVICE with optlen 0 unbinds");
+	len = sizeof(name);
+	CHECK(setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) == 0 &&
+	      connect(u, (struct sockaddr *)&pa, sizeof(pa)) == 0 &&
+	      connect(u, &unspec, sizeof(unspec)) == 0 &&
+	      getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
+	      "UDP disconnect (AF_UNSPEC) unbinds the device too");
 	close(u);
 
 	u = socket(AF_INET, SOCK_DGRAM, 0);
@@ -1429,6 +1462,13 @@ check_cork(void)
 	CHECK(set_int_opt(k, IPPROTO_TCP, TCP_CORK, 1) && write(k, buf, 10) == 10 &&
 	      shutdown(k, SHUT_WR) == 0 && read_line(k, line, sizeof(line)) > 0 &&
 	      strtoul(line, NULL, 10) == 10, "corked, then shutdown: the peer got 10 bytes");
+	close(k);
+	k = tcp_to("SINK\n");
+	CHECK(set_int_opt(k, IPPROTO_TCP, TCP_CORK, 1) && write(k, buf, 7) == 7 &&
+	      close(k) == 0, "corked, 7 bytes, close");
+	k = tcp_to("LAST\n");
+	CHECK(k >= 0 && read_line(k, line, sizeof(line)) > 0 &&
+	      strtoul(line, NULL, 10) == 7, "corked, then close: the peer got them (%s)", line);
 	close(k);
 }
 
