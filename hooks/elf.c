@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "zp_internal.h"
@@ -164,14 +165,20 @@ zp_sort_pairs(uintptr_t *s, uintptr_t *e, size_t n)
 	}
 }
 
-/* A read-only private map of [off, off + len) of fd; *base and *maplen
- * for the munmap. */
+/* A read-only private map of [off, off + len) of fd, which must lie in
+ * the file (a page past its end would raise SIGBUS when read); *base and
+ * *maplen for the munmap. */
 static const uint8_t *
 zp_map_file(int fd, uint64_t off, uint64_t len, void **base, size_t *maplen)
 {
 	uint64_t pg = off & ZP_PAGE_MASK;
+	struct stat st;
 	long r;
 
+	if (zp_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0 ||
+	    st.st_size < 0 || off > (uint64_t)st.st_size ||
+	    len > (uint64_t)st.st_size - off)
+		return NULL;
 	*maplen = (size_t)(off + len - pg);
 	r = zp_syscall6(SYS_mmap, 0, (long)*maplen, PROT_READ, MAP_PRIVATE,
 			fd, (long)pg);

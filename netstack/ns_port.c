@@ -806,7 +806,11 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	return 0;
 
 fail:
-	/* a retry in this process finds the pool's name and the port free */
+	/* Nothing stays behind: the device's queues go before the pool
+	 * their mbufs came from. A retry in this process finds the pool's
+	 * name free and makes a vdev anew; a closed PCI port would need
+	 * probing again (rte_dev_probe), which nothing does today: the
+	 * library stops the program on this error. */
 	pool_job_drop(&job);
 	rte_eth_dev_close(port_id);
 	if (p->is_vdev)
