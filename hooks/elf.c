@@ -188,6 +188,38 @@ zp_map_file(int fd, uint64_t off, uint64_t len, void **base, size_t *maplen)
 	return (const uint8_t *)r + (off - pg);
 }
 
+/* A Go build ID note (owner "Go", type 4) in a PT_NOTE segment. */
+#define ZP_NOTE_MAX		4096
+#define ZP_NT_GO_BUILDID	4
+
+static int
+zp_is_go(int fd, const Elf64_Phdr *ph, int phnum)
+{
+	uint8_t buf[ZP_NOTE_MAX];
+
+	for (int i = 0; i < phnum; i++) {
+		size_t len = ph[i].p_filesz, off = 0;
+
+		if (ph[i].p_type != PT_NOTE || len > sizeof(buf) ||
+		    zp_pread(fd, buf, len, ph[i].p_offset) != (long)len)
+			continue;
+		while (off + sizeof(Elf64_Nhdr) <= len) {
+			Elf64_Nhdr nh;
+			size_t name = off + sizeof(nh);
+
+			memcpy(&nh, buf + off, sizeof(nh));
+			if (nh.n_namesz > len || nh.n_descsz > len)
+				break;
+			if (nh.n_type == ZP_NT_GO_BUILDID && nh.n_namesz >= 3 &&
+			    name + 3 <= len && memcmp(buf + name, "Go", 3) == 0)
+				return 1;
+			off = name + ((nh.n_namesz + 3u) & ~3u) +
+			      ((nh.n_descsz + 3u) & ~3u);
+		}
+	}
+	return 0;
+}
+
 static long
 zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
 		  uintptr_t start, uintptr_t end, uintptr_t **out)
@@ -326,9 +358,16 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 		if (ph[i].p_type == PT_GNU_EH_FRAME)
 			ehf = &ph[i];
 	}
-	if (load != NULL && ehf == NULL)	/* gc-built Go: its symbols */
-		return zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
-					 ZP_PAGE_MASK), start, end, out);
+	if (load != NULL && zp_is_go(fd, ph, eh.e_phnum)) {
+		/* Go: its symbols, which cover the C objects a cgo program
+		 * links too (their FDEs alone would leave Go's code out);
+		 * without symbols, the FDEs if any */
+		long n = zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
+					   ZP_PAGE_MASK), start, end, out);
+
+		if (n > 0 || ehf == NULL)
+			return n;
+	}
 	if (load == NULL || ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
 	    ehf->p_filesz < ZP_EH_HDR_FIXED + 8)
 		return -ENOENT;

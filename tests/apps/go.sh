@@ -12,7 +12,8 @@
 #    once on the kernel, then 5 rounds under zpnet; every answer right and
 #    the server alive after each round.
 #  - zpoline: Go's own code is rewritten at start from its symbol table
-#    (gc writes no .eh_frame_hdr), with SUD off.
+#    (gc writes no .eh_frame_hdr; gcc, for cgo's external linking, one
+#    for the C objects only), with SUD off; rawsys linked both ways.
 #  - httpd built with CGO_ENABLED=0 (statically linked): zpnet run refuses
 #    it (exit 1, the reason, it never ran); with --allow-static it runs
 #    on the kernel stack and answers.
@@ -32,6 +33,11 @@ for p in httpd rawsys; do
 	file -L "$TMP/$p/$p" | grep -q 'dynamically linked' ||
 		fail "$p is not dynamically linked: $(file -L "$TMP/$p/$p")"
 done
+# rawsys linked by gcc (cgo's external linking): an .eh_frame_hdr for the
+# C objects only
+(cd "$TMP/rawsys" && go build -ldflags=-linkmode=external -o "$TMP/rawsys/rawsys-ext" .) \
+	> "$TMP/build-ext.log" 2>&1 ||
+	fail "go build rawsys-ext failed: $(tail -5 "$TMP/build-ext.log")"
 # the same httpd without cgo: statically linked
 (cd "$TMP/httpd" && CGO_ENABLED=0 go build -o "$TMP/httpd/httpd-static" .) \
 	> "$TMP/build-static.log" 2>&1 ||
@@ -57,18 +63,22 @@ for round in 1 2 3; do
 		fail "rawsys under zpnet, round $round: rc $rc, '$out': $(grep -m3 -E 'fatal|SIG|panic' "$TMP/rawsys.log")"
 	echo "ok zpnet rawsys round $round: $out"
 done
-# gc's linker writes no .eh_frame_hdr: the engine rewrites Go's code at
-# start from its symbol table (hooks/elf.c), so SUD stays off (zpoline)
+# gc's linker writes no .eh_frame_hdr, and gcc's (external linking) one for
+# the C objects only: the engine rewrites Go's code at start from the
+# symbol table (hooks/elf.c), so SUD stays off (zpoline); rawsys-ext's
+# results are checked like rawsys's
 if [ "${ZPNET_HOOKS_MODE:-zpoline}" = zpoline ]; then
-	zpns_z env ZPHOOKS_LOG=3 timeout 120 "$ZPNET" run -c "$ZCFG" -- \
-		"$TMP/rawsys/rawsys" $K_ADDR:$UPORT > "$TMP/rawsys-debug.out" \
-		2> "$TMP/rawsys-debug.log" || fail "rawsys with the engine's debug log failed"
-	line=$(grep -F "rewrote $TMP/rawsys/rawsys " "$TMP/rawsys-debug.log" | head -1)
-	echo "$line" | grep -qE '\([1-9][0-9]* function starts\), [1-9][0-9]* stub' ||
-		fail "rawsys's own code was not rewritten from its symbols: '$line'"
-	grep -qE 'started in .* SUD off' "$TMP/rawsys-debug.log" ||
-		fail "SUD armed for a Go program: $(grep -m1 'started in' "$TMP/rawsys-debug.log")"
-	echo "ok: Go's code rewritten at start from its symbols, SUD off"
+	for b in rawsys rawsys-ext; do
+		out=$(zpns_z env ZPHOOKS_LOG=3 timeout 120 "$ZPNET" run -c "$ZCFG" -- \
+			"$TMP/rawsys/$b" $K_ADDR:$UPORT 2> "$TMP/$b-debug.log")
+		[ "$out" = "$want" ] || fail "$b with the engine's debug log: '$out'"
+		line=$(grep -F "rewrote $TMP/rawsys/$b " "$TMP/$b-debug.log" | head -1)
+		echo "$line" | grep -qE '\([1-9][0-9]{2,} function starts\), [1-9][0-9]* stub' ||
+			fail "$b's own code was not rewritten from its symbols: '$line'"
+		grep -qE 'started in .* SUD off' "$TMP/$b-debug.log" ||
+			fail "SUD armed for $b: $(grep -m1 'started in' "$TMP/$b-debug.log")"
+		echo "ok: $b ($out): Go's code rewritten at start from its symbols, SUD off"
+	done
 fi
 udp_sink_wait "$TMP/sink.log"
 got=$UDP_GOT
