@@ -293,7 +293,9 @@ sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 		return -EAGAIN;
 	bond_waiter_init(&w, timeout_ns);
 	w.cancel = cancel;
-	return bond_wait(&w, &ops, &b, timeout_ns == 0, -EAGAIN);
+	/* a call that already moved bytes ends at a signal, SA_RESTART or
+	 * not (Linux returns them); so does one with a timeout */
+	return bond_wait(&w, &ops, &b, timeout_ns == 0 && cancel, -EAGAIN);
 }
 
 struct recv_args {

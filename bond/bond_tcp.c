@@ -72,7 +72,7 @@ struct bond_tcp {
 	bool cork_force;	/* uncorked: it goes as soon as lwIP has room */
 	bool fin_owed;		/* shut down for writing: the FIN follows it */
 	bool cork_listed;	/* on the corked list */
-	struct bond_tcp *cork_next;
+	struct bond_tcp *cork_next, **cork_pprev;
 	/* addresses, kept past the pcb's life */
 	ip_addr_t local_ip, remote_ip;
 	u16_t local_port, remote_port;
@@ -332,6 +332,8 @@ pcb_info(struct tcp_pcb *pcb, struct bond_tcp_info *ti)
 
 /* ---- lwIP callbacks ---- */
 
+static void unhook_pcb(struct tcp_pcb *pcb);
+
 /* A deferred connection becomes one accept() takes (TCP_DEFER_ACCEPT). */
 static void
 undefer(struct bond_tcp *t)
@@ -353,6 +355,13 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	undefer(t);	/* data or a FIN: Linux establishes it now */
 	if (p == NULL) {
 		t->rx_fin = true;
+		if (pcb->state == TIME_WAIT) {
+			/* Both sides are done (we shut down first): lwIP's
+			 * timer frees a TIME-WAIT pcb without a word, so let
+			 * go of it now. Linux's socket is CLOSE here too. */
+			unhook_pcb(pcb);
+			t->pcb = NULL;
+		}
 		bump(t);
 		return ERR_OK;
 	}
@@ -492,8 +501,10 @@ acceptq_full(const struct tcp_pcb_listen *lpcb)
 	if (l == NULL)
 		return false;
 	m = l->rp_owner == NULL || l->rp_cursor == NULL ? l : l->rp_cursor;
-	/* TCP_DEFER_ACCEPT's wait where Linux's SYN queue would hold them */
-	return m->acc_n - m->acc_deferred > lpcb->backlog;
+	/* TCP_DEFER_ACCEPT's wait where Linux's SYN queue would hold them,
+	 * as many again as the backlog */
+	return m->acc_n - m->acc_deferred > lpcb->backlog ||
+	       m->acc_deferred > lpcb->backlog;
 }
 
 /* ---- `zpnet stats`: connections no application socket refers to ---- */
@@ -1020,6 +1031,9 @@ cork_list(struct bond_tcp *t)
 	if (t->cork_listed)
 		return;
 	t->cork_next = corked;
+	if (corked != NULL)
+		corked->cork_pprev = &t->cork_next;
+	t->cork_pprev = &corked;
 	corked = t;
 	t->cork_listed = true;
 }
@@ -1029,11 +1043,9 @@ cork_unlist(struct bond_tcp *t)
 {
 	if (!t->cork_listed)
 		return;
-	for (struct bond_tcp **pp = &corked; *pp != NULL; pp = &(*pp)->cork_next)
-		if (*pp == t) {
-			*pp = t->cork_next;
-			break;
-		}
+	*t->cork_pprev = t->cork_next;
+	if (t->cork_next != NULL)
+		t->cork_next->cork_pprev = t->cork_pprev;
 	t->cork_listed = false;
 }
 
@@ -1076,8 +1088,7 @@ bond_tcp_flush_corks(void)
 			pp = &t->cork_next;	/* still corked, not due */
 			continue;
 		}
-		*pp = t->cork_next;
-		t->cork_listed = false;
+		cork_unlist(t);	/* *pp is the next one now */
 	}
 }
 
@@ -1138,6 +1149,7 @@ cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
 				if (t->cork_len == 0)	/* a new tail: its ceiling */
 					t->cork_due_ns = bond_stack->now_ns() +
 							 BOND_CORK_CEILING_NS;
+				t->cork_force = false;	/* corked again */
 				t->cork_len = (u16_t)(t->cork_len + n);
 				full = t->cork_len == mss && !cork_push(t, true);
 			} else {

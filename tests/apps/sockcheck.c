@@ -1425,6 +1425,27 @@ check_bindtodevice(void)
 
 static int listen_back(int backlog, int *p);
 
+/* We shut down first, then the peer's FIN: Linux's socket is CLOSE (its
+ * TIME-WAIT lives on without it), and stays usable as a closed socket
+ * for as long as the application keeps the fd. */
+static void
+check_closed_both_ways(void)
+{
+	int s = tcp_to("ECHO\n");
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char buf[8];
+
+	memset(&ti, 0, sizeof(ti));
+	CHECK(s >= 0 && shutdown(s, SHUT_WR) == 0 && read(s, buf, sizeof(buf)) == 0 &&
+	      getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	      ti.tcpi_state == TCP_CLOSE,
+	      "shut down, then the peer's FIN: TCP_INFO says CLOSE (%u)", ti.tcpi_state);
+	CHECK(send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE && read(s, buf, 1) == 0,
+	      "and it answers as a closed socket");
+	close(s);
+}
+
 /* TCP_CORK and MSG_MORE hold a partial frame: until the cork comes off,
  * a send without MSG_MORE, TCP_NODELAY, shutdown, or Linux's 200 ms
  * ceiling. The peer echoes: what it has not got, it does not echo. */
@@ -2801,6 +2822,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_bindtodevice();
 	check_defer_accept();
 	check_cork();
+	check_closed_both_ways();
 	check_fd_calls();
 	check_shutdown();
 	check_zero_length();
