@@ -360,13 +360,13 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 	}
 	if (load != NULL && zp_is_go(fd, ph, eh.e_phnum)) {
 		/* Go: its symbols, which cover the C objects a cgo program
-		 * links too (their FDEs alone would leave Go's code out);
-		 * without symbols, the FDEs if any */
+		 * links too (their FDEs alone would leave Go's code out).
+		 * Without symbols (stripped), none: SUD's, Go's code and the
+		 * C objects' alike. */
 		long n = zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
 					   ZP_PAGE_MASK), start, end, out);
 
-		if (n > 0 || ehf == NULL)
-			return n;
+		return n > 0 ? n : -ENOENT;
 	}
 	if (load == NULL || ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
 	    ehf->p_filesz < ZP_EH_HDR_FIXED + 8)
@@ -399,9 +399,17 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 		uint64_t pg = seg->p_offset & ZP_PAGE_MASK;
 		long r;
 
+		struct stat st;
+
 		map_len = seg->p_offset + seg->p_filesz - pg;
-		r = zp_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ,
-				MAP_PRIVATE, fd, (long)pg);
+		/* a segment past the file's end would raise SIGBUS when read */
+		if (zp_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0 ||
+		    st.st_size < 0 ||
+		    seg->p_offset + seg->p_filesz > (uint64_t)st.st_size)
+			r = -EINVAL;
+		else
+			r = zp_syscall6(SYS_mmap, 0, (long)map_len, PROT_READ,
+					MAP_PRIVATE, fd, (long)pg);
 		if (zp_kerr(r))
 			map_len = 0;
 		else
