@@ -2251,6 +2251,16 @@ check_signals(void)
 	CHECK(r == 1 && buf[0] == 'x' && sig_hits == 1,
 	      "blocking recv, SA_RESTART: restarted, then the data (%d, %d hits)", r, sig_hits);
 
+	/* a MSG_WAITALL recv that has bytes ends at the signal with them,
+	 * SA_RESTART or not (Linux returns what it copied) */
+	sig_handler(SA_RESTART);
+	r = write(s, "ab", 2) == 2 && poll(&(struct pollfd){ s, POLLIN, 0 }, 1, WAIT_MS) == 1;
+	sig_in_us(SIG_AFTER_MS * 1000);
+	r = r ? (int)recv(s, buf, 8, MSG_WAITALL) : -1;
+	CHECK(r == 2 && memcmp(buf, "ab", 2) == 0 && sig_hits == 1,
+	      "MSG_WAITALL with bytes in, SA_RESTART: the signal ends it with them (%d, %d hits)",
+	      r, sig_hits);
+
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sig_handler(SA_RESTART);
 	sig_in_us(SIG_AFTER_MS * 1000);
