@@ -278,9 +278,12 @@ block_turn(void *arg)
 	return r == -EAGAIN ? BOND_WAIT_MORE : r;
 }
 
+/* fresh: the call has moved nothing yet, so it is a cancellation point
+ * and, without a timeout, restarts under SA_RESTART; a call that moved
+ * bytes ends at a signal with them, as Linux returns what it copied. */
 static inline long
 sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
-	   void *arg, bool nonblock, uint64_t timeout_ns, bool cancel)
+	   void *arg, bool nonblock, uint64_t timeout_ns, bool fresh)
 {
 	static const struct bond_wait_ops ops = { .turn = block_turn };
 	struct block_args b = { sk, try, arg };
@@ -292,10 +295,8 @@ sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 	if (nonblock)
 		return -EAGAIN;
 	bond_waiter_init(&w, timeout_ns);
-	w.cancel = cancel;
-	/* a call that already moved bytes ends at a signal, SA_RESTART or
-	 * not (Linux returns them); so does one with a timeout */
-	return bond_wait(&w, &ops, &b, timeout_ns == 0 && cancel, -EAGAIN);
+	w.cancel = fresh;
+	return bond_wait(&w, &ops, &b, timeout_ns == 0 && fresh, -EAGAIN);
 }
 
 struct recv_args {
