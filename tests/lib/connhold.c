@@ -70,29 +70,40 @@ open_one(const struct sockaddr_in *dst, struct in_addr src, int sport)
 	return s;
 }
 
-/* PING on s, +PONG (Redis) or PING (an echo) back within STEP_MS. */
+/* PING on s, +PONG (Redis) or PING (an echo) back within STEP_MS; on
+ * failure, what came back (or the error) is said on stderr. */
 static bool
-ping(int s)
+ping(int s, long i)
 {
 	char buf[16];
 	size_t got = 0;
 	struct pollfd pf = { s, POLLIN, 0 };
 
-	if (write(s, "PING\r\n", 6) != 6)
+	if (write(s, "PING\r\n", 6) != 6) {
+		fprintf(stderr, "connhold: connection %ld: write: %s\n", i, strerror(errno));
 		return false;
+	}
 	while (poll(&pf, 1, STEP_MS) == 1) {
 		ssize_t r = read(s, buf + got, sizeof(buf) - 1 - got);
 
-		if (r <= 0)
+		if (r <= 0) {
+			fprintf(stderr, "connhold: connection %ld: read: %s\n", i,
+				r == 0 ? "end of file" : strerror(errno));
 			return false;
+		}
 		got += (size_t)r;
 		if (got == 6 && memcmp(buf, "PING\r\n", 6) == 0)
 			return true;
 		if (got == 7 && memcmp(buf, "+PONG\r\n", 7) == 0)
 			return true;
-		if (got >= 7)
+		if (got >= 7) {
+			buf[got] = '\0';
+			fprintf(stderr, "connhold: connection %ld: got \"%.*s\"\n", i,
+				(int)strcspn(buf, "\r\n"), buf);
 			return false;
+		}
 	}
+	fprintf(stderr, "connhold: connection %ld: nothing back in %d ms\n", i, STEP_MS);
 	return false;
 }
 
@@ -186,10 +197,8 @@ main(int argc, char **argv)
 		long pinged = 0;
 
 		for (long i = 0; i < count; i += every, pinged++) {
-			if (!ping(fds[i])) {
-				fprintf(stderr, "connhold: no PONG on connection %ld\n", i);
+			if (!ping(fds[i], i))
 				return 1;
-			}
 		}
 		printf("PONG on %ld of them\n", pinged);
 	}
