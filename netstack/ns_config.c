@@ -92,6 +92,8 @@ static const struct ns_cfg_key stack_keys[] = {
 	    "most TCP connections at once, TIME-WAIT included (memory is taken as they open)"),
 	KEY(ns_stack_config, exit_linger_ms, NS_CFG_UINT, "5000", 0, 600000,
 	    "at exit, how long to wait for sent data to be acknowledged"),
+	KEY(ns_stack_config, demux_check, NS_CFG_BOOL, "no", 0, 0,
+	    "self-check for tests: verify every connection lookup against lwIP's own walk (slow with many connections); a disagreement stops the process"),
 	KEY(ns_stack_config, log_level, NS_CFG_LOG_LEVEL, "notice", 0, 0,
 	    "zpnet's log level (the ZPNET_LOG environment variable overrides it)"),
 	KEY(ns_stack_config, log_file, NS_CFG_STR, "", 0, 0,

@@ -82,6 +82,7 @@ struct ns_stack_config {
 	uint64_t tcp_sndbuf;
 	uint64_t max_sockets;
 	uint64_t exit_linger_ms;
+	bool demux_check;		/* verify the demux hash by lwIP's walk */
 	enum ns_log_level log_level;
 	char log_file[PATH_MAX];
 };

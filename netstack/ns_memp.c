@@ -40,6 +40,7 @@
 #include "lwip/udp.h"
 #include "netif/ppp/ppp_opts.h"	/* PPP_NUM_TIMEOUTS, in MEMP_NUM_SYS_TIMEOUT */
 
+#include "ns_demux.h"
 #include "ns_log.h"
 #include "ns_memp.h"
 
@@ -81,9 +82,12 @@ pool_reset(unsigned int i)
 	const struct memp_desc *d = memp_pools[i];
 
 	*d->tab = NULL;
-	if (i == MEMP_TCP_PCB)	/* only what was handed out: the rest is 0 */
+	if (i == MEMP_TCP_PCB) {
+		/* only what was handed out: the rest is 0 */
 		memset(tcp_pcb_live, 0, (pool_fresh[i] + NS_LIVE_BITS - 1) /
 					NS_LIVE_BITS * sizeof(tcp_pcb_live[0]));
+		ns_demux_reset(pool_fresh[i]);
+	}
 	pool_used[i] = 0;
 	pool_fresh[i] = 0;
 	pool_limit[i] = pool_size[i];
@@ -129,6 +133,9 @@ live_set(const struct memp_desc *d, void *mem, bool live)
 {
 	size_t i = (size_t)((u8_t *)mem - pool_base(d)) / d->size;
 
+	if (!live)
+		ns_demux_forget((u32_t)i);	/* before its slot is reused */
+
 	if (live)
 		tcp_pcb_live[i / NS_LIVE_BITS] |= 1ull << (i % NS_LIVE_BITS);
 	else
@@ -157,6 +164,28 @@ ns_tcp_pcb_next(u32_t *cursor, struct tcp_pcb **out, unsigned int max)
 	}
 	*cursor = i;
 	return n;
+}
+
+u32_t
+ns_tcp_pcb_slot(const struct tcp_pcb *pcb)
+{
+	const struct memp_desc *d = memp_pools[MEMP_TCP_PCB];
+
+	return (u32_t)((size_t)((const u8_t *)pcb - pool_base(d)) / d->size);
+}
+
+struct tcp_pcb *
+ns_tcp_pcb_at(u32_t slot)
+{
+	const struct memp_desc *d = memp_pools[MEMP_TCP_PCB];
+
+	return (struct tcp_pcb *)(void *)(pool_base(d) + (size_t)slot * d->size);
+}
+
+u32_t
+ns_memp_room(memp_t type)
+{
+	return pool_limit[type] - pool_used[type];
 }
 
 void *

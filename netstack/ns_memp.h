@@ -15,4 +15,11 @@ struct tcp_pcb;
 unsigned int ns_tcp_pcb_next(u32_t *cursor, struct tcp_pcb **out,
 			     unsigned int max);
 
+/* A TCP pcb's slot in its pool (0 to MEMP_NUM_TCP_PCB - 1), and back. */
+u32_t ns_tcp_pcb_slot(const struct tcp_pcb *pcb);
+struct tcp_pcb *ns_tcp_pcb_at(u32_t slot);
+
+/* How many more elements of pool type memp_malloc would hand out now. */
+u32_t ns_memp_room(memp_t type);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "dpdkif.h"
 #include "ns.h"
+#include "ns_demux.h"
 #include "ns_log.h"
 #include "ns_port.h"
 #include "ns_memp.h"
@@ -525,6 +526,7 @@ ns_start(const struct ns_config *cfg, char *err, size_t errlen)
 	isn_secret[0] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 	isn_secret[1] = ((uint64_t)ns_rand32() << 32) | ns_rand32();
 	ns_syncookie_init();
+	ns_demux_init(cfg->stack.demux_check);
 
 	lwip_init();
 	/* the pool is sized for the ceiling; [stack] max_sockets is the limit
@@ -659,6 +661,13 @@ ns_print_stats(FILE *f)
 		fprintf(f, "tcp.syncookies_sent %lu\ntcp.syncookies_recv %lu\n"
 			"tcp.syncookies_failed %lu\ntcp.listen_overflows %lu\n",
 			sc.sent, sc.recv, sc.failed, sc.listen_overflows);
+	}
+	{
+		struct ns_demux_stats ds;
+
+		ns_demux_get_stats(&ds);
+		fprintf(f, "tcp.demux_hashed %lu\ntcp.demux_walked %lu\n"
+			"tcp.demux_errors %lu\n", ds.hashed, ds.walked, ds.errors);
 	}
 #define PROTO_STATS(name, st) \
 	fprintf(f, name ".recv %u\n" name ".xmit %u\n" name ".drop %u\n", \

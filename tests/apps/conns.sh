@@ -7,6 +7,10 @@
 # whose last ACK met a full accept queue completes with the PING's data,
 # on Linux and zpnet alike), counted by INFO clients; redis-benchmark GET
 # -c 50 runs beside them without errors; after they close, none is left.
+# Every segment to zpnet finds its connection (or that none has it: a
+# SYN) by the connection hash (netstack/ns_demux.c), none by a walk over
+# the 18,000: ZPNET_STATS at exit counts them ([stack] demux_check, as in
+# every test, verifies each against lwIP's own walk).
 # usage: conns.sh ZPNET_BINARY CONNHOLD_BINARY
 set -u
 ZPNET=$1
@@ -84,6 +88,13 @@ zpns_z ip addr add $Z_ADDR/24 dev vz0
 one_process kernel
 zpns_z ip addr del $Z_ADDR/24 dev vz0
 zpns_k ip neigh flush dev vk0
-one_process zpnet "$ZPNET" run -c "$ZCFG" --
+one_process zpnet env ZPNET_STATS="$TMP/zpnet.stats" "$ZPNET" run -c "$ZCFG" --
+grep -E '^tcp\.demux' "$TMP/zpnet.stats" | sed 's/^/zpnet: /'
+hashed=$(sed -n 's/^tcp.demux_hashed //p' "$TMP/zpnet.stats")
+errors=$(sed -n 's/^tcp.demux_errors //p' "$TMP/zpnet.stats")
+walked=$(sed -n 's/^tcp.demux_walked //p' "$TMP/zpnet.stats")
+[ "${hashed:-0}" -ge $((3 * N1)) ] || fail "zpnet: ${hashed:-no} segments went by the connection hash, want >= $((3 * N1))"
+[ "${walked:-x}" -le $((N1 / 100)) ] || fail "zpnet: ${walked:-?} segments needed a walk, want <= $((N1 / 100))"
+[ "${errors:-x}" = 0 ] || fail "zpnet: the connection hash disagreed ${errors:-?} times with lwIP"
 echo "ok $N1 connections to one redis-server, PINGed and counted, redis-benchmark beside them, kernel and zpnet"
 echo PASS

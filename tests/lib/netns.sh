@@ -69,7 +69,8 @@ zpns_setup() {
 zpns_k() { ip netns exec "$NS_K" "$@"; }
 zpns_z() { ip netns exec "$NS_Z" "$@"; }
 
-# zpns_config FILE [extra INI text]: one [port.i] per veth pair.
+# zpns_config FILE [extra INI text]: one [port.i] per veth pair, and
+# [stack] demux_check = yes unless ZPNS_DEMUX_CHECK=no (benchmarks).
 zpns_config() {
 	local f=$1 extra=${2:-} i
 	{
@@ -88,6 +89,14 @@ zpns_config() {
 			echo "gateway6 = 2001:2:0:$i::1"
 			echo "mbufs = 8191"
 		done
+		if [ "${ZPNS_DEMUX_CHECK:-yes}" = yes ]; then
+			# tests: every connection lookup checked against lwIP's
+			# own walk (netstack/ns_demux.c); a miss stops the stack
+			case $'\n'$extra in
+			*$'\n[stack]'*) extra=${extra/\[stack\]/$'[stack]\ndemux_check = yes'} ;;
+			*) extra=$extra$'\n[stack]\ndemux_check = yes' ;;
+			esac
+		fi
 		if [ -n "$extra" ]; then
 			printf '%s\n' "$extra"
 		fi

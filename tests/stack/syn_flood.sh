@@ -5,7 +5,9 @@
 # and a connection made before the flood keeps echoing. The same
 # assertions on the kernel stack (tcp_syncookies = 1, on vz0) first, then
 # on the demo server, whose listener answers past its SYN queue with SYN
-# cookies (netstack/ns_syncookie.c); its counters must show them.
+# cookies (netstack/ns_syncookie.c); its counters must show them, and
+# that every spoofed SYN went by the connection hash (netstack/ns_demux.c:
+# no walk over the connections; [stack] demux_check verifies each).
 . "$(dirname "$0")/common.sh"
 SYN="python3 $here/../lib/syn_flood.py"
 
@@ -26,9 +28,13 @@ zpns_wait_ready "$LOG" 30 || fail "demo server did not start"
 zpns_k timeout 60 $SYN check 198.18.0.2 7 | sed 's/^/zpnet: /'
 [ "${PIPESTATUS[0]}" = 0 ] || fail "zpnet: the flood kept a client out"
 stack_stop
-grep -E "^tcp\.(syncookies|listen)" "$LOG"
+grep -E "^tcp\.(syncookies|listen|demux)" "$LOG"
 sent=$(sed -n 's/^tcp.syncookies_sent //p' "$LOG")
 recv=$(sed -n 's/^tcp.syncookies_recv //p' "$LOG")
 [ "${sent:-0}" -gt 10000 ] || fail "SYN cookies sent: ${sent:-none}"
 [ "${recv:-0}" -ge 1 ] || fail "no connection came from a cookie"
+hashed=$(sed -n 's/^tcp.demux_hashed //p' "$LOG")
+errors=$(sed -n 's/^tcp.demux_errors //p' "$LOG")
+[ "${hashed:-0}" -gt 10000 ] || fail "SYNs past the connection hash: ${hashed:-none}"
+[ "${errors:-x}" = 0 ] || fail "the connection hash missed ${errors:-?} connections"
 echo PASS
