@@ -11,13 +11,22 @@
 # SYN) by the connection hash (netstack/ns_demux.c), none by a walk over
 # the 18,000: ZPNET_STATS at exit counts them ([stack] demux_check, as in
 # every test, verifies each against lwIP's own walk).
+# Then 100,002 connections to one server of 8 processes (zpnet-echofork:
+# prefork workers sharing the parent's listening socket, each holding at
+# most 19,000, as one process may here), from 6 client processes and
+# addresses, each connection echoing a PING, on the kernel and on one
+# zpnet stack; every segment to zpnet went by the hash (this part runs
+# without demux_check: its walks would be 100,000 long).
 # usage: conns.sh ZPNET_BINARY CONNHOLD_BINARY
 set -u
 ZPNET=$1
 CONNHOLD=$2
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
 N1=${CONNS_ONE:-18000}
-SRC=(198.18.0.11)
+N2=${CONNS_MANY:-100002}
+WORKERS=8
+ECHOFORK=$(dirname "$CONNHOLD")/zpnet-echofork
+SRC=(198.18.0.11 198.18.0.12 198.18.0.13 198.18.0.14 198.18.0.15 198.18.0.16)
 for a in "${SRC[@]}"; do zpns_k ip addr add $a/24 dev vk0; done
 
 clients() {	# connected_clients, as redis-server counts them
@@ -84,17 +93,50 @@ one_process() {	# NAME CMD...
 	wait "$ZPNS_LAST" 2>/dev/null
 }
 
+# demux_counts NAME STATS MIN: the hash's counters in a ZPNET_STATS file
+# (one stack: every process says the same), at least MIN segments by the
+# hash, at most 1% of them walked, no disagreement
+demux_counts() {
+	local name=$1 stats=$2 min=$3 hashed walked errors
+	grep -E '^tcp\.demux' "$stats" | sort -u | sed "s/^/$name: /"
+	hashed=$(sed -n 's/^tcp.demux_hashed //p' "$stats" | sort -n | tail -1)
+	walked=$(sed -n 's/^tcp.demux_walked //p' "$stats" | sort -n | tail -1)
+	errors=$(sed -n 's/^tcp.demux_errors //p' "$stats" | sort -n | tail -1)
+	[ "${hashed:-0}" -ge "$min" ] || fail "$name: ${hashed:-no} segments went by the connection hash, want >= $min"
+	[ "${walked:-x}" -le $((hashed / 100)) ] || fail "$name: ${walked:-?} segments needed a walk, want <= 1% of $hashed"
+	[ "${errors:-x}" = 0 ] || fail "$name: the connection hash disagreed ${errors:-?} times with lwIP"
+}
+
+many_processes() {	# NAME CMD...
+	local name=$1 most i
+	shift
+	PORT=7000
+	zpns_bg_z "$TMP/$name.log" "$@" "$ECHOFORK" $Z_ADDR $PORT $WORKERS 19000
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^ready' "$TMP/$name.log" && break
+		sleep 0.1
+	done
+	grep -q '^ready' "$TMP/$name.log" || fail "$name: echofork did not start"
+	hold "$name" $N2 ${#SRC[@]}
+	release
+	kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
+	wait "$ZPNS_LAST" || fail "$name: echofork failed"
+	most=$(awk '/connections at most/ { n += $3 } END { print n + 0 }' "$TMP/$name.log")
+	echo "$name: $WORKERS workers held $most connections at their most"
+	[ "$most" -ge $N2 ] || fail "$name: the workers held $most, want $N2"
+}
+
 zpns_z ip addr add $Z_ADDR/24 dev vz0
 one_process kernel
+many_processes kernel-many
 zpns_z ip addr del $Z_ADDR/24 dev vz0
 zpns_k ip neigh flush dev vk0
 one_process zpnet env ZPNET_STATS="$TMP/zpnet.stats" "$ZPNET" run -c "$ZCFG" --
-grep -E '^tcp\.demux' "$TMP/zpnet.stats" | sed 's/^/zpnet: /'
-hashed=$(sed -n 's/^tcp.demux_hashed //p' "$TMP/zpnet.stats")
-errors=$(sed -n 's/^tcp.demux_errors //p' "$TMP/zpnet.stats")
-walked=$(sed -n 's/^tcp.demux_walked //p' "$TMP/zpnet.stats")
-[ "${hashed:-0}" -ge $((3 * N1)) ] || fail "zpnet: ${hashed:-no} segments went by the connection hash, want >= $((3 * N1))"
-[ "${walked:-x}" -le $((N1 / 100)) ] || fail "zpnet: ${walked:-?} segments needed a walk, want <= $((N1 / 100))"
-[ "${errors:-x}" = 0 ] || fail "zpnet: the connection hash disagreed ${errors:-?} times with lwIP"
+demux_counts zpnet "$TMP/zpnet.stats" $((3 * N1))
+ZPNS_DEMUX_CHECK=no zpns_config "$TMP/many.ini" "[hooks]
+mode = $MODE"
+many_processes zpnet-many env ZPNET_STATS="$TMP/many.stats" "$ZPNET" run -c "$TMP/many.ini" --
+demux_counts zpnet-many "$TMP/many.stats" $((3 * N2))
 echo "ok $N1 connections to one redis-server, PINGed and counted, redis-benchmark beside them, kernel and zpnet"
+echo "ok $N2 connections to one server of $WORKERS processes, each echoing, kernel and zpnet"
 echo PASS
