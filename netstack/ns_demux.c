@@ -19,7 +19,12 @@
  *   TIME-WAIT pcb the active list is set aside too);
  * - anything else (two pcbs with the tuple, a pcb bound to another port, a
  *   header lwIP will drop): lwIP's own walk.
- * The lists end as lwIP's walk would have left them.
+ * The lists end as lwIP's walk would have left them, but that a TIME-WAIT
+ * pcb moves to the front too, and a segment lwIP then drops (a bad
+ * checksum) has still moved its pcb: no lwIP code depends on the order.
+ * The set-aside heads are kept in the shared state, not on the caller's
+ * stack: a process that dies in the middle (the stack lock's EOWNERDEAD)
+ * leaves them for the next holder to put back (ns_demux_repair).
  *
  * lwIP is not changed; tcp_input is wrapped at link time
  * (-Wl,--wrap=tcp_input: ip4.c, ip6.c and ns_stack.c's re-input call this
@@ -76,6 +81,14 @@ static u32_t slot_bucket[MEMP_NUM_TCP_PCB];
 /* slot + 1 of the pcb before it in its list; 0: it is the head (hints) */
 static u32_t slot_prev[MEMP_NUM_TCP_PCB];
 static u32_t n_hashed;
+/* the lists tcp_input() runs without, innermost last (ns_stack.c's
+ * re-input nests one call in another) */
+#define ASIDE_MAX	4
+static struct aside {
+	struct tcp_pcb *active, *tw;
+	bool tw_kept;
+} asides[ASIDE_MAX];
+static unsigned int n_asides;
 static uint64_t secret;
 static bool check;
 static struct ns_demux_stats st;
@@ -251,6 +264,10 @@ to_front(struct tcp_pcb **head, struct tcp_pcb *pcb)
 	u32_t slot = ns_tcp_pcb_slot(pcb), hint = slot_prev[slot];
 	struct tcp_pcb *prev = hint != 0 ? ns_tcp_pcb_at(hint - 1) : NULL, *walked;
 
+	if (*head == NULL) {
+		say_error("a connection's list is empty", pcb->local_port);
+		return false;
+	}
 	if (*head == pcb) {
 		slot_prev[slot] = 0;
 		return true;
@@ -286,13 +303,17 @@ listed(struct tcp_pcb *list, const ip_addr_t *rip, u16_t rport,
 	return false;
 }
 
-/* Put list (set aside) back behind what *head gained meanwhile. */
+/* Put list (set aside) back behind what *head gained meanwhile (a pcb or
+ * two); if it is there already (never set aside, or put back by a holder
+ * that died before it said so), nothing. */
 static void
 put_back(struct tcp_pcb **head, struct tcp_pcb *list)
 {
 	struct tcp_pcb *last = NULL;
 
 	while (*head != NULL) {
+		if (*head == list)
+			return;
 		last = *head;
 		head = &(*head)->next;
 	}
@@ -301,20 +322,56 @@ put_back(struct tcp_pcb **head, struct tcp_pcb *list)
 		slot_prev[ns_tcp_pcb_slot(list)] = slot_of(last);
 }
 
+/* The stores in the order written: a process may die between any two. */
+#define IN_ORDER()	__atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+static void
+restore_list(struct tcp_pcb **head, struct tcp_pcb **saved)
+{
+	put_back(head, *saved);
+	IN_ORDER();
+	*saved = NULL;
+	IN_ORDER();
+}
+
+/* The innermost aside's lists back; done again after a death part way, it
+ * puts back only what was not yet. */
+static void
+restore(struct aside *a)
+{
+	restore_list(&tcp_active_pcbs, &a->active);
+	if (!a->tw_kept)
+		restore_list(&tcp_tw_pcbs, &a->tw);
+	n_asides--;
+}
+
 /* tcp_input() on lists the segment's tuple is not in (or on the TIME-WAIT
  * list only) */
 static void
 input_aside(struct pbuf *p, struct netif *inp, bool keep_tw)
 {
-	struct tcp_pcb *active = tcp_active_pcbs, *tw = tcp_tw_pcbs;
+	struct aside *a = &asides[n_asides];
 
+	a->active = tcp_active_pcbs;
+	a->tw = keep_tw ? NULL : tcp_tw_pcbs;
+	a->tw_kept = keep_tw;
+	IN_ORDER();
+	n_asides++;
+	IN_ORDER();
 	tcp_active_pcbs = NULL;
+	IN_ORDER();
 	if (!keep_tw)
 		tcp_tw_pcbs = NULL;
+	IN_ORDER();
 	__real_tcp_input(p, inp);
-	put_back(&tcp_active_pcbs, active);
-	if (!keep_tw)
-		put_back(&tcp_tw_pcbs, tw);
+	restore(a);
+}
+
+void
+ns_demux_repair(void)
+{
+	while (n_asides > 0)
+		restore(&asides[n_asides - 1]);
 }
 
 void
@@ -342,7 +399,7 @@ __wrap_tcp_input(struct pbuf *p, struct netif *inp)
 		__real_tcp_input(p, inp);
 		return;
 	}
-	if (ns_memp_room(MEMP_TCP_PCB) < 2)
+	if (ns_memp_room(MEMP_TCP_PCB) < 2 || n_asides == ASIDE_MAX)
 		goto walk;	/* lwIP may look for a pcb to kill for room */
 	if (pcb != NULL && pcb->state == TIME_WAIT) {
 		if (!to_front(&tcp_tw_pcbs, pcb))

@@ -24,4 +24,8 @@ void ns_demux_forget(u32_t slot);
 
 void ns_demux_get_stats(struct ns_demux_stats *st);
 
+/* The stack lock's holder died (EOWNERDEAD): put back the lists it had set
+ * aside for a tcp_input() it did not finish. */
+void ns_demux_repair(void);
+
 #endif

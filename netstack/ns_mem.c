@@ -67,6 +67,7 @@ struct blk {
 
 _Static_assert(HDR % GRAN == 0 && MIN_PAYLOAD % GRAN == 0, "aligned blocks");
 _Static_assert(GRAN % MEM_ALIGNMENT == 0, "lwIP's alignment");
+_Static_assert(NS_MEM_SIZE % GRAN == 0, "the heap is whole blocks");
 _Static_assert(NS_MEM_SIZE < (1ull << (FL_COUNT + SMALL_SHIFT - 1)), "first levels");
 
 static unsigned char heap[NS_MEM_SIZE + 2 * sizeof(struct blk)]

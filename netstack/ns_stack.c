@@ -79,6 +79,7 @@ lock_taken(int rc)
 	if (rc == EOWNERDEAD) {
 		/* Its holder died: what it was doing is lost, the stack goes on. */
 		pthread_mutex_consistent(&stack_lock);
+		ns_demux_repair();
 		ns_port_repair();
 		if (lock_exit_held)
 			lock_exit_held = false;
