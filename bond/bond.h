@@ -127,8 +127,10 @@ struct bond_sockopts {
 	int user_timeout_ms;	/* TCP_USER_TIMEOUT; 0: none */
 	int defer_accept_s;	/* TCP_DEFER_ACCEPT as it reads back; 0: none */
 	bool cork;		/* TCP_CORK */
+	int fastopen_qlen;	/* TCP_FASTOPEN as it reads back; 0: none */
 	int dev_port;		/* SO_BINDTODEVICE: the stack port; -1: none */
 	char devname[BOND_IFNAMSIZ];	/* and the name it was given */
+	int dev_ifindex;	/* its kernel index (SO_BINDTOIFINDEX); 0: none */
 	uint64_t rcvtimeo_ns;	/* 0: forever */
 	uint64_t sndtimeo_ns;
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <sys/time.h>
 
 #include "bond.h"
@@ -80,7 +81,8 @@ BOND_BOOL_OPT(v6only)
 BOND_BOOL_OPT(broadcast)
 
 /* TCP_NODELAY on pushes what TCP_CORK holds, cork or not (Linux); TCP_CORK
- * off pushes it too. */
+ * off pushes it too, and so does UDP_CORK off (the same field: a socket is
+ * one or the other). */
 static void
 flush(struct bond_sock *sk)
 {
@@ -429,6 +431,14 @@ get_bindtodevice(struct bond_sock *sk, void *val, socklen_t *len)
 	return 0;
 }
 
+/* SO_BINDTOIFINDEX reads back the bound interface's kernel index: 0 when
+ * unbound (or bound by a port's lwIP name, which the kernel has not). */
+static int
+get_bindtoifindex(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.dev_ifindex);
+}
+
 /*
  * TCP_DEFER_ACCEPT, seconds. Linux keeps it as a count of SYN-ACK
  * retransmissions (1 s, doubling up to 120 s), and reads back the time
@@ -463,6 +473,37 @@ static int
 get_defer_accept(struct bond_sock *sk, void *val, socklen_t *len)
 {
 	return put_int(val, len, sk->opt.defer_accept_s);
+}
+
+/*
+ * TCP_FASTOPEN: a listener's queue of fast-open requests, as a Linux with
+ * its default net.ipv4.tcp_fastopen = 1 (client side only) keeps it: set
+ * on a socket that is closed or listening (EINVAL once it connects, or for
+ * a negative length), read back capped at somaxconn, and no data is taken from a SYN: a client's
+ * fast-open SYN gets an ordinary SYN|ACK and sends its data after the
+ * handshake, as RFC 7413 has it when the server does not do TFO.
+ */
+#define BOND_SOMAXCONN		4096	/* net.core.somaxconn's default */
+
+static int
+set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	struct bond_tcp_info bi;
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	sk->proto->tcp_info(sk, &bi);
+	if (v < 0 || (bi.state != BOND_TCPS_CLOSE && bi.state != BOND_TCPS_LISTEN))
+		return -EINVAL;
+	sk->opt.fastopen_qlen = v < BOND_SOMAXCONN ? v : BOND_SOMAXCONN;
+	return 0;
+}
+
+static int
+get_fastopen(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.fastopen_qlen);
 }
 
 static int
@@ -612,6 +653,7 @@ static const struct bond_sockopt sockopts[] = {
 	{ SOL_SOCKET, SO_BROADCAST, set_broadcast, get_broadcast },
 	{ SOL_SOCKET, SO_RCVLOWAT, set_rcvlowat, get_rcvlowat },
 	{ SOL_SOCKET, SO_BINDTODEVICE, NULL, get_bindtodevice },
+	{ SOL_SOCKET, SO_BINDTOIFINDEX, NULL, get_bindtoifindex },
 	{ IPPROTO_TCP, TCP_NODELAY, set_nodelay, get_nodelay },
 	{ IPPROTO_TCP, TCP_KEEPIDLE, set_keepidle, get_keepidle },
 	{ IPPROTO_TCP, TCP_KEEPINTVL, set_keepintvl, get_keepintvl },
@@ -622,6 +664,8 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_TCP, TCP_USER_TIMEOUT, set_user_timeout, get_user_timeout },
 	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, set_defer_accept, get_defer_accept },
 	{ IPPROTO_TCP, TCP_CORK, set_cork, get_cork },
+	{ IPPROTO_TCP, TCP_FASTOPEN, set_fastopen, get_fastopen },
+	{ IPPROTO_UDP, UDP_CORK, set_cork, get_cork },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },
@@ -651,6 +695,8 @@ level_served(const struct bond_sock *sk, int level)
 		return sk->family == AF_INET6;
 	case IPPROTO_TCP:
 		return sk->proto->type == SOCK_STREAM;
+	case IPPROTO_UDP:
+		return sk->proto->type == SOCK_DGRAM;
 	default:
 		return false;
 	}
@@ -677,8 +723,8 @@ bond_getsockopt(struct bond_sock *sk, int level, int optname, void *val,
 		return o->get(sk, val, len);
 	/* Linux: an IPv4 socket hands a level that is neither the socket's,
 	 * its protocol's nor IP's down to ip_getsockopt(), which says
-	 * EOPNOTSUPP; IPv6 sockets say ENOPROTOOPT. (UDP's own level,
-	 * UDP_CORK and friends, is not served: ENOPROTOOPT.) */
+	 * EOPNOTSUPP; IPv6 sockets say ENOPROTOOPT. (UDP's own level has
+	 * UDP_CORK; its other options are ENOPROTOOPT.) */
 	if (sk->family == AF_INET && level != SOL_SOCKET && level != IPPROTO_IP &&
 	    level != (sk->proto->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP))
 		return -EOPNOTSUPP;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/close_range.h>
@@ -1138,6 +1139,31 @@ bond_sys_getpeername(int a1, struct sockaddr *a2, int *a3)
 	return sock_name(a1, a2, a3, true);
 }
 
+/* A device the stack does not have: the kernel's socket, bound to it,
+ * takes over one the stack has not placed yet; a placed one cannot move. */
+static long
+sock_to_kernel_dev(int fd, struct bond_sock *sk, int opt, const void *uval, int ulen)
+{
+	bool placed;
+	long r;
+
+	bond_enter();
+	placed = sk->proto->placed(sk);
+	bond_leave();
+	r = bond_kernel_setsockopt(fd, SOL_SOCKET, opt, uval, ulen);
+	if (placed)
+		return r == -ENODEV || r == -EFAULT ? r : -EOPNOTSUPP;
+	if (r < 0)
+		return r;
+	bond_enter();
+	placed = sk->proto->placed(sk);	/* another thread's bind? */
+	bond_leave();
+	if (placed)
+		return -EOPNOTSUPP;
+	sock_detach(fd, sk);
+	return 0;
+}
+
 /*
  * SO_BINDTODEVICE on a stack socket. A port's device (ns_port_by_dev)
  * binds the pcb to that port; an empty name unbinds. A device only the
@@ -1145,43 +1171,32 @@ bond_sys_getpeername(int a1, struct sockaddr *a2, int *a3)
  * connected continues as the kernel socket it is, bound there; one the
  * stack has placed cannot move and is EOPNOTSUPP. A name nobody knows is
  * ENODEV, from the kernel. The name is read as Linux reads it: at most
- * IFNAMSIZ - 1 bytes.
+ * IFNAMSIZ - 1 bytes. opt, uval and ulen are the call's (SO_BINDTODEVICE
+ * or SO_BINDTOIFINDEX), for the kernel socket.
  */
 static long
-sock_bindtodevice(int fd, struct bond_sock *sk, const unsigned char *kv,
-		  size_t n, const void *uval, int ulen)
+sock_bindtodevice(int fd, struct bond_sock *sk, const char *name, int opt,
+		  const void *uval, int ulen)
 {
-	char name[BOND_IFNAMSIZ] = "";
+	struct ifreq ifr;
 	bool placed;
-	int port;
-	long r;
+	int port, ifindex = 0;
 
-	if (kv != NULL)
-		memcpy(name, kv, n < sizeof(name) - 1 ? n : sizeof(name) - 1);
 	port = name[0] != '\0' ? ns_port_by_dev(name) : -1;
+	if (name[0] != '\0' && port < 0)
+		return sock_to_kernel_dev(fd, sk, opt, uval, ulen);
 	bond_enter();
 	placed = sk->proto->placed(sk);
 	bond_leave();
-	if (name[0] != '\0' && port < 0) {
-		if (placed) {
-			r = bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
-						   uval, ulen);
-			return r == -ENODEV || r == -EFAULT ? r : -EOPNOTSUPP;
-		}
-		r = bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, uval,
-					   ulen);
-		if (r < 0)
-			return r;
-		bond_enter();
-		placed = sk->proto->placed(sk);	/* another thread's bind? */
-		bond_leave();
-		if (placed)
-			return -EOPNOTSUPP;
-		sock_detach(fd, sk);
-		return 0;
-	}
+	/* the kernel's index of the port's interface (its lwIP name has none) */
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (name[0] != '\0' &&
+	    bond_kernel_ioctl(fd, SIOCGIFINDEX, (unsigned long)&ifr) == 0)
+		ifindex = ifr.ifr_ifindex;
 	bond_enter();
 	sk->opt.dev_port = port;
+	sk->opt.dev_ifindex = ifindex;
 	snprintf(sk->opt.devname, sizeof(sk->opt.devname), "%s", name);
 	if (sk->proto->apply_opts != NULL)
 		sk->proto->apply_opts(sk);
@@ -1189,8 +1204,34 @@ sock_bindtodevice(int fd, struct bond_sock *sk, const unsigned char *kv,
 	/* the kernel socket too, while it may still take over (the
 	 * port's kernel interface may be one it knows) */
 	if (!placed)
-		bond_kernel_setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, uval, ulen);
+		bond_kernel_setsockopt(fd, SOL_SOCKET, opt, uval, ulen);
 	return 0;
+}
+
+/*
+ * SO_BINDTOIFINDEX (Linux 5.0): an interface by its kernel index, then as
+ * SO_BINDTODEVICE by its name; 0 unbinds. Linux's order: a value shorter
+ * than an int is EINVAL, then EFAULT, a negative index EINVAL. Linux takes
+ * an index no interface has (the socket then reaches nothing): that is a
+ * device the stack does not have, the kernel socket's.
+ */
+static long
+sock_bindtoifindex(int fd, struct bond_sock *sk, const void *uval, int ulen)
+{
+	struct ifreq ifr;
+	int idx;
+
+	if (ulen < (int)sizeof(int))
+		return -EINVAL;
+	if (bond_copy_from_user(&idx, uval, sizeof(idx)) != sizeof(idx))
+		return -EFAULT;
+	if (idx < 0)
+		return -EINVAL;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_ifindex = idx;
+	if (idx != 0 && bond_kernel_ioctl(fd, SIOCGIFNAME, (unsigned long)&ifr) < 0)
+		return sock_to_kernel_dev(fd, sk, SO_BINDTOIFINDEX, uval, ulen);
+	return sock_bindtodevice(fd, sk, ifr.ifr_name, SO_BINDTOIFINDEX, uval, ulen);
 }
 
 long
@@ -1207,13 +1248,20 @@ bond_sys_setsockopt(int a1, int a2, int a3, const void *a4, int a5)
 		return bond_kernel_setsockopt(a1, a2, a3, a4, a5);
 	if (a5 < 0)
 		return -EINVAL;
+	if (a2 == SOL_SOCKET && a3 == SO_BINDTOIFINDEX)
+		return sock_bindtoifindex(a1, sk, a4, a5);
 	/* every option bond knows is shorter: a longer value is read as far
 	 * as the option goes, as Linux does */
 	n = (size_t)a5 < sizeof(kv) ? (size_t)a5 : sizeof(kv);
 	if (bond_copy_from_user(kv, a4, n) != n)
 		return -EFAULT;
-	if (a2 == SOL_SOCKET && a3 == SO_BINDTODEVICE)
-		return sock_bindtodevice(a1, sk, a4 != NULL ? kv : NULL, n, a4, a5);
+	if (a2 == SOL_SOCKET && a3 == SO_BINDTODEVICE) {
+		char name[BOND_IFNAMSIZ] = "";
+
+		if (a4 != NULL)
+			memcpy(name, kv, n < sizeof(name) - 1 ? n : sizeof(name) - 1);
+		return sock_bindtodevice(a1, sk, name, SO_BINDTODEVICE, a4, a5);
+	}
 	bond_enter();
 	placed = sk->proto->placed(sk);
 	r = bond_setsockopt(sk, a2, a3, a4 != NULL ? kv : NULL, (socklen_t)a5);

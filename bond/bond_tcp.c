@@ -581,6 +581,7 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	t->state = BT_CONNECTED;
 	t->sk.opt = l->sk.opt;	/* Linux: accepted sockets inherit options */
 	t->sk.opt.defer_accept_s = 0;	/* but not the listener's queue */
+	t->sk.opt.fastopen_qlen = 0;
 	t->acc_listener = l;
 	if (l->sk.opt.defer_accept_s > 0) {
 		/* Linux keeps a connection that sent nothing yet in its SYN

@@ -45,6 +45,11 @@ struct bond_udp {
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
 	unsigned long drops;
+	/* UDP_CORK, MSG_MORE: the datagram being put together, and where
+	 * it goes (the first send's destination, as Linux fixes it) */
+	struct pbuf *cork;
+	ip_addr_t cork_ip;
+	u16_t cork_port;
 };
 
 static inline struct bond_udp *
@@ -208,6 +213,7 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 		/* Linux's __udp_disconnect unbinds the device too */
 		u->sk.opt.dev_port = -1;
 		u->sk.opt.devname[0] = '\0';
+		u->sk.opt.dev_ifindex = 0;
 		return 0;
 	}
 	rc = bond_sa_to_ip(sk->family, sa, len, &ip, &port);
@@ -308,12 +314,93 @@ is_broadcast(const ip_addr_t *ip)
 	return n != NULL && ip4_addr_isbroadcast(a, n);
 }
 
+/* Whether iov's bytes can all be read (nothing goes out of a bad buffer). */
+static bool
+iov_readable(const struct iovec *iov, int iovcnt)
+{
+	for (int i = 0; i < iovcnt; i++)
+		if (bond_user_readable(iov[i].iov_base, iov[i].iov_len) < iov[i].iov_len)
+			return false;
+	return true;
+}
+
+/* iov's len bytes in a pbuf with room for the headers before them (first)
+ * or without (a piece to add to a corked datagram). */
+static struct pbuf *
+iov_pbuf(const struct iovec *iov, int iovcnt, size_t len, bool first)
+{
+	struct pbuf *p = pbuf_alloc(first ? PBUF_TRANSPORT : PBUF_RAW, (u16_t)len,
+				    PBUF_RAM);
+	size_t off = 0;
+
+	if (p == NULL)
+		return NULL;
+	for (int i = 0; i < iovcnt; i++) {
+		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
+		off += iov[i].iov_len;
+	}
+	return p;
+}
+
+/* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
+static int
+push_cork(struct bond_udp *u)
+{
+	struct pbuf *p = u->cork;
+	err_t e;
+
+	if (p == NULL)
+		return 0;
+	u->cork = NULL;
+	e = udp_sendto(u->pcb, p, &u->cork_ip, u->cork_port);
+	pbuf_free(p);
+	return e == ERR_OK ? 0 : bond_errno(e, false);
+}
+
+static void
+bu_flush(struct bond_sock *sk)
+{
+	(void)push_cork(bu_of(sk));	/* as Linux's setsockopt, no error */
+}
+
+/*
+ * A send while a corked datagram is pending adds to it, whatever address
+ * it names (Linux's udp_sendmsg does not look at it); past the largest
+ * datagram it is EMSGSIZE, and then, as on any error, what was pending is
+ * dropped, as Linux flushes it.
+ */
+static ssize_t
+cork_append(struct bond_udp *u, const struct iovec *iov, int iovcnt, size_t len,
+	    bool more)
+{
+	size_t max = IP_IS_V6(&u->cork_ip) ? BOND_UDP6_MAX_PAYLOAD : BOND_UDP_MAX_PAYLOAD;
+	struct pbuf *q = NULL;
+	int rc = 0;
+
+	if (u->cork->tot_len + len > max)
+		rc = -EMSGSIZE;
+	else if (!iov_readable(iov, iovcnt))
+		rc = -EFAULT;
+	else if ((q = iov_pbuf(iov, iovcnt, len, false)) == NULL)
+		rc = -ENOBUFS;
+	if (rc < 0) {
+		pbuf_free(u->cork);
+		u->cork = NULL;
+		return rc;
+	}
+	pbuf_cat(u->cork, q);
+	if (!more && (rc = push_cork(u)) < 0)
+		return rc;
+	return (ssize_t)len;
+}
+
 static ssize_t
 bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	  int flags, const struct sockaddr *to, socklen_t tolen)
 {
 	struct bond_udp *u = bu_of(sk);
-	size_t len = 0, off = 0;
+	bool more = sk->opt.cork || (flags & MSG_MORE);
+	size_t len = 0;
 	const ip_addr_t *dst;
 	struct pbuf *p;
 	ip_addr_t ip;
@@ -329,6 +416,8 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EMSGSIZE;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;	/* Linux's udp_sendmsg */
+	if (u->cork != NULL)
+		return cork_append(u, iov, iovcnt, len, more);
 	if (to != NULL && tolen != 0) {
 		rc = bond_sa_to_ip(sk->family, to, tolen, &ip, &port);
 		if (rc < 0)
@@ -353,15 +442,17 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		if (rc < 0)
 			return rc;
 	}
-	for (int i = 0; i < iovcnt; i++)	/* nothing goes out of a bad buffer */
-		if (bond_user_readable(iov[i].iov_base, iov[i].iov_len) < iov[i].iov_len)
-			return -EFAULT;
-	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!iov_readable(iov, iovcnt))
+		return -EFAULT;
+	p = iov_pbuf(iov, iovcnt, len, true);
 	if (p == NULL)
 		return -EAGAIN;
-	for (int i = 0; i < iovcnt; i++) {
-		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
-		off += iov[i].iov_len;
+	if (more) {
+		/* the first piece of a corked datagram: nothing goes yet */
+		u->cork = p;
+		ip_addr_copy(u->cork_ip, *dst);
+		u->cork_port = to != NULL && tolen != 0 ? port : u->pcb->remote_port;
+		return (ssize_t)len;
 	}
 	if (to != NULL && tolen != 0)
 		e = udp_sendto(u->pcb, p, &ip, port);
@@ -395,6 +486,8 @@ bu_close(struct bond_sock *sk)
 {
 	struct bond_udp *u = bu_of(sk);
 
+	if (u->cork != NULL)
+		pbuf_free(u->cork);	/* Linux drops a corked datagram at close */
 	if (u->pcb != NULL)
 		udp_remove(u->pcb);
 	while (u->head != NULL) {
@@ -488,6 +581,7 @@ const struct bond_proto bond_udp_proto = {
 	.events = bu_events,
 	.nread = bu_nread,
 	.apply_opts = bu_apply_opts,
+	.flush = bu_flush,
 	.placed = bu_placed,
 	.describe = bu_describe,
 	.rx_idle = bu_rx_idle,

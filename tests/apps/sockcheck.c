@@ -18,8 +18,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -1358,6 +1360,57 @@ check_oob_errqueue(void)
 	close(l);
 }
 
+/* SO_BINDTOIFINDEX: dev by its index (binds, reads back the index and the
+ * name, the connection works), 0 unbinds, Linux's errors, and an index
+ * nothing has. */
+static void
+check_bindtoifindex(const char *dev, const struct sockaddr_in *pa)
+{
+	int idx = (int)if_nametoindex(dev), v = -1, s = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t len = sizeof(v);
+	char name[32];
+
+	CHECK(idx > 0, "%s has an index", dev);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len) == 0 && v == 0 &&
+	      len == sizeof(v), "SO_BINDTOIFINDEX unbound: 0");
+	v = -1;
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)) < 0 &&
+	      errno == EINVAL, "SO_BINDTOIFINDEX -1: EINVAL");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, 2) < 0 && errno == EINVAL,
+	      "SO_BINDTOIFINDEX with 2 bytes: EINVAL");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, NULL, sizeof(int)) < 0 &&
+	      errno == EFAULT, "SO_BINDTOIFINDEX from NULL: EFAULT");
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, sizeof(idx)) == 0,
+	      "SO_BINDTOIFINDEX %d (%s)", idx, dev);
+	len = sizeof(v);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len) == 0 && v == idx,
+	      "SO_BINDTOIFINDEX reads back %d: %d", idx, v);
+	len = sizeof(name);
+	CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 &&
+	      strcmp(name, dev) == 0, "then SO_BINDTODEVICE reads back %s", dev);
+	CHECK(connect(s, (const struct sockaddr *)pa, sizeof(*pa)) == 0 &&
+	      write_all(s, "ECHO\nbi", 7) == 0 && read_full(s, name, 2) == 2 &&
+	      memcmp(name, "bi", 2) == 0, "TCP bound by index: connects and echoes");
+	close(s);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	v = 0;
+	len = sizeof(name);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, sizeof(idx)) == 0 &&
+	      setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)) == 0 &&
+	      getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 && len == 0,
+	      "SO_BINDTOIFINDEX 0 unbinds");
+	close(s);
+	/* Linux takes any index, there or not (the socket then reaches
+	 * nothing); zpnet's stack has no such device: the kernel's socket */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	v = 999999;
+	len = sizeof(v);
+	CHECK(setsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, sizeof(v)) == 0 &&
+	      getsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len) == 0 && v == 999999,
+	      "SO_BINDTOIFINDEX to an index no interface has: taken, reads back (%d)", v);
+	close(s);
+}
+
 /* SO_BINDTODEVICE to the interface that reaches the peer ($SOCKCHECK_DEV:
  * the veth's end on the kernel run, the port's iface under zpnet), to a
  * device only the kernel has (lo), to none, to one that is not there. */
@@ -1421,9 +1474,51 @@ check_bindtodevice(void)
 	      getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, name, &len) == 0 &&
 	      len == 3 && strcmp(name, "lo") == 0, "SO_BINDTODEVICE lo: reads back");
 	close(u);
+	check_bindtoifindex(dev, &pa);
 }
 
 static int listen_back(int backlog, int *p);
+
+/* UDP_CORK and MSG_MORE put one datagram together from several sends, to
+ * the first one's destination; past the largest datagram a send is
+ * EMSGSIZE and what was pending is dropped (Linux flushes it). */
+static void
+check_udp_cork(void)
+{
+	struct sockaddr_in pa = addr_of(&peer_sa, port);
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	static char big[40000];
+	char buf[64];
+	struct pollfd pf;
+	int u = socket(AF_INET, SOCK_DGRAM, 0), v = -1;
+	ssize_t n = -1;
+
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));	/* bounded */
+	pf = (struct pollfd){ u, POLLIN, 0 };
+	CHECK(get_int_opt(u, IPPROTO_UDP, UDP_CORK) == 0 &&
+	      set_int_opt(u, IPPROTO_UDP, UDP_CORK, 1) &&
+	      get_int_opt(u, IPPROTO_UDP, UDP_CORK) == 1, "UDP_CORK reads back");
+	CHECK(sendto(u, "ab", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
+	      sendto(u, "cd", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
+	      poll(&pf, 1, 300) == 0, "UDP_CORK: nothing goes while corked");
+	CHECK(set_int_opt(u, IPPROTO_UDP, UDP_CORK, 0) &&
+	      (n = recv(u, buf, sizeof(buf), 0)) == 4 && memcmp(buf, "abcd", 4) == 0,
+	      "UDP_CORK off: one datagram of both sends (%zd bytes)", n);
+	CHECK(sendto(u, "x", 1, MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) == 1 &&
+	      sendto(u, "yz", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
+	      (n = recv(u, buf, sizeof(buf), 0)) == 3 && memcmp(buf, "xyz", 3) == 0,
+	      "MSG_MORE: one datagram with the next send (%zd bytes)", n);
+	CHECK(sendto(u, big, sizeof(big), MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) ==
+	      (ssize_t)sizeof(big) &&
+	      sendto(u, big, 30000, 0, (struct sockaddr *)&pa, sizeof(pa)) < 0 &&
+	      errno == EMSGSIZE, "a corked datagram past 65,507 bytes: EMSGSIZE");
+	CHECK(sendto(u, "ok", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
+	      (n = recv(u, buf, sizeof(buf), 0)) == 2 && memcmp(buf, "ok", 2) == 0,
+	      "then what was pending is gone: the next send alone (%zd bytes)", n);
+	v = get_int_opt(u, IPPROTO_UDP, 999);
+	CHECK(v == -1 && errno == ENOPROTOOPT, "an unknown UDP option: ENOPROTOOPT");
+	close(u);
+}
 
 /* We shut down first, then the peer's FIN: Linux's socket is CLOSE (its
  * TIME-WAIT lives on without it), and stays usable as a closed socket
@@ -1532,6 +1627,52 @@ check_defer_accept(void)
 	      "its data comes later");
 	close(c);
 	close(ctl);
+	close(l);
+}
+
+static int set_err(int s, int level, int name, int v);
+
+/* TCP_FASTOPEN, as a Linux with tcp_fastopen = 1 keeps a listener's queue:
+ * it reads back capped at somaxconn (4096), may be set closed or
+ * listening, not connected nor negative, and an accepted socket has none
+ * of its listener's. */
+static void
+check_fastopen(void)
+{
+	int p, l, s = socket(AF_INET, SOCK_STREAM, 0), c = -1, v = -1;
+
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN) == 0 &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN, 5) &&
+	      (v = get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN)) == 5,
+	      "TCP_FASTOPEN 5 on a new socket reads back 5: %d", v);
+	CHECK(set_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN, 100000) &&
+	      (v = get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN)) == 4096,
+	      "TCP_FASTOPEN 100000 reads back somaxconn: %d", v);
+	CHECK(set_err(s, IPPROTO_TCP, TCP_FASTOPEN, -1) == EINVAL &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN) == 4096,
+	      "TCP_FASTOPEN -1: EINVAL, the last value stays");
+	close(s);
+	l = listen_back(4, &p);
+	CHECK(set_int_opt(l, IPPROTO_TCP, TCP_FASTOPEN, 16) &&
+	      (v = get_int_opt(l, IPPROTO_TCP, TCP_FASTOPEN)) == 16,
+	      "TCP_FASTOPEN 16 on a listener: %d", v);
+	s = tcp_to("ECHO\n");
+	CHECK(s >= 0 && set_err(s, IPPROTO_TCP, TCP_FASTOPEN, 5) == EINVAL,
+	      "TCP_FASTOPEN on a connected socket: EINVAL");
+	close(s);
+	{
+		char cmd[LINE_MAX_LEN];
+		int ctl;
+		struct pollfd pf = { l, POLLIN, 0 };
+
+		snprintf(cmd, sizeof(cmd), "BACK %d\n", p);
+		ctl = tcp_to(cmd);
+		CHECK(poll(&pf, 1, WAIT_MS) == 1 && (c = accept(l, NULL, NULL)) >= 0 &&
+		      get_int_opt(c, IPPROTO_TCP, TCP_FASTOPEN) == 0,
+		      "an accepted socket has no TCP_FASTOPEN of its listener's");
+		close(c);
+		close(ctl);
+	}
 	close(l);
 }
 
@@ -2831,6 +2972,8 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_oob_errqueue();
 	check_bindtodevice();
 	check_defer_accept();
+	check_fastopen();
+	check_udp_cork();
 	check_cork();
 	check_closed_both_ways();
 	check_fd_calls();
