@@ -479,7 +479,7 @@ get_defer_accept(struct bond_sock *sk, void *val, socklen_t *len)
  * TCP_FASTOPEN: a listener's queue of fast-open requests, as a Linux with
  * its default net.ipv4.tcp_fastopen = 1 (client side only) keeps it: set
  * on a socket that is closed or listening (EINVAL once it connects, or for
- * a negative length), read back capped at somaxconn, and no data is taken from a SYN: a client's
+ * a negative value), read back capped at somaxconn (its default here), and no data is taken from a SYN: a client's
  * fast-open SYN gets an ordinary SYN|ACK and sends its data after the
  * handshake, as RFC 7413 has it when the server does not do TFO.
  */
@@ -493,6 +493,8 @@ set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
 
 	if (rc < 0)
 		return rc;
+	if (sk->proto->tcp_info == NULL)
+		return -ENOPROTOOPT;
 	sk->proto->tcp_info(sk, &bi);
 	if (v < 0 || (bi.state != BOND_TCPS_CLOSE && bi.state != BOND_TCPS_LISTEN))
 		return -EINVAL;

@@ -559,9 +559,27 @@ stats_pcbs(uint32_t *cursor, struct bond_pcb_stat *out, unsigned int max,
 	return n;
 }
 
+/*
+ * lwIP frees a pcb: a socket still holding it lets go. Every way lwIP
+ * frees a connection it tells on_err of, but two: a TIME-WAIT pcb at the
+ * end of 2 MSL (tcp_slowtmr), and so one a simultaneous close brought
+ * there (CLOSING to TIME-WAIT on an ACK, which brings no callback; on_recv
+ * lets go of the other ones, reached by the peer's FIN). The socket reads
+ * as closed from then on, as Linux's does.
+ */
+static void
+pcb_freed(struct tcp_pcb *pcb)
+{
+	struct bond_tcp *t = pcb->callback_arg;
+
+	if (t != NULL && t->pcb == pcb)
+		t->pcb = NULL;
+}
+
 void
 bond_tcp_start(void)
 {
+	ns_tcp_set_pcb_freed(pcb_freed);
 	ns_tcp_set_acceptq_full(acceptq_full);
 	bond_stats_pcbs = stats_pcbs;
 }

@@ -45,12 +45,17 @@ struct bond_udp {
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
 	unsigned long drops;
-	/* UDP_CORK, MSG_MORE: the datagram being put together, and where
-	 * it goes (the first send's destination, as Linux fixes it) */
-	struct pbuf *cork;
+	/* UDP_CORK, MSG_MORE: the datagram being put together (one buffer,
+	 * grown by doubling), and where it goes (the first send's
+	 * destination, as Linux fixes it) */
+	bool corked;
+	unsigned char *cork_buf;
+	size_t cork_len, cork_cap;
 	ip_addr_t cork_ip;
 	u16_t cork_port;
 };
+
+static void cork_drop(struct bond_udp *u);
 
 static inline struct bond_udp *
 bu_of(struct bond_sock *sk)
@@ -199,6 +204,7 @@ bu_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 
 	if (sa != NULL && len >= (socklen_t)sizeof(sa_family_t) &&
 	    sa->sa_family == AF_UNSPEC) {
+		cork_drop(u);	/* Linux would send it later (documented) */
 		if (u->pcb != NULL && u->port_by_connect) {
 			/* unbound again: a send binds anew, as on Linux */
 			udp_remove(u->pcb);
@@ -324,34 +330,49 @@ iov_readable(const struct iovec *iov, int iovcnt)
 	return true;
 }
 
-/* iov's len bytes in a pbuf with room for the headers before them (first)
- * or without (a piece to add to a corked datagram). */
-static struct pbuf *
-iov_pbuf(const struct iovec *iov, int iovcnt, size_t len, bool first)
+/* iov's len bytes, copied to dst. */
+static void
+iov_copy(unsigned char *dst, const struct iovec *iov, int iovcnt)
 {
-	struct pbuf *p = pbuf_alloc(first ? PBUF_TRANSPORT : PBUF_RAW, (u16_t)len,
-				    PBUF_RAM);
-	size_t off = 0;
-
-	if (p == NULL)
-		return NULL;
 	for (int i = 0; i < iovcnt; i++) {
-		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
-		off += iov[i].iov_len;
+		if (iov[i].iov_len == 0)
+			continue;
+		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
 	}
-	return p;
+}
+
+/* A corked datagram no longer pending. */
+static void
+cork_drop(struct bond_udp *u)
+{
+	mem_free(u->cork_buf);
+	u->cork_buf = NULL;
+	u->cork_len = u->cork_cap = 0;
+	u->corked = false;
 }
 
 /* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
 static int
 push_cork(struct bond_udp *u)
 {
-	struct pbuf *p = u->cork;
+	struct pbuf *p;
 	err_t e;
 
-	if (p == NULL)
+	if (!u->corked)
 		return 0;
-	u->cork = NULL;
+	if (u->pcb == NULL) {
+		cork_drop(u);	/* disconnected meanwhile (documented) */
+		return 0;
+	}
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)u->cork_len, PBUF_RAM);
+	if (p == NULL) {
+		cork_drop(u);
+		return -ENOBUFS;
+	}
+	if (u->cork_len > 0)
+		pbuf_take(p, u->cork_buf, (u16_t)u->cork_len);
+	cork_drop(u);
 	e = udp_sendto(u->pcb, p, &u->cork_ip, u->cork_port);
 	pbuf_free(p);
 	return e == ERR_OK ? 0 : bond_errno(e, false);
@@ -363,32 +384,55 @@ bu_flush(struct bond_sock *sk)
 	(void)push_cork(bu_of(sk));	/* as Linux's setsockopt, no error */
 }
 
+/* Room for len more corked bytes (at most max in all); false: no memory. */
+static bool
+cork_room(struct bond_udp *u, size_t len, size_t max)
+{
+	size_t cap = u->cork_cap > 0 ? u->cork_cap : 2048;
+	unsigned char *b;
+
+	if (u->cork_len + len <= u->cork_cap)
+		return true;
+	while (cap < u->cork_len + len)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	b = mem_malloc((mem_size_t)cap);
+	if (b == NULL)
+		return false;
+	if (u->cork_len > 0)
+		memcpy(b, u->cork_buf, u->cork_len);
+	mem_free(u->cork_buf);
+	u->cork_buf = b;
+	u->cork_cap = cap;
+	return true;
+}
+
 /*
- * A send while a corked datagram is pending adds to it, whatever address
- * it names (Linux's udp_sendmsg does not look at it); past the largest
+ * A send while a corked datagram is pending adds to it (an IPv4 socket's
+ * udp_sendmsg does not look at the address then); past the largest
  * datagram it is EMSGSIZE, and then, as on any error, what was pending is
- * dropped, as Linux flushes it.
+ * dropped, as Linux flushes it. A send of nothing adds nothing.
  */
 static ssize_t
 cork_append(struct bond_udp *u, const struct iovec *iov, int iovcnt, size_t len,
 	    bool more)
 {
 	size_t max = IP_IS_V6(&u->cork_ip) ? BOND_UDP6_MAX_PAYLOAD : BOND_UDP_MAX_PAYLOAD;
-	struct pbuf *q = NULL;
 	int rc = 0;
 
-	if (u->cork->tot_len + len > max)
+	if (u->cork_len + len > max)
 		rc = -EMSGSIZE;
 	else if (!iov_readable(iov, iovcnt))
 		rc = -EFAULT;
-	else if ((q = iov_pbuf(iov, iovcnt, len, false)) == NULL)
+	else if (len > 0 && !cork_room(u, len, max))
 		rc = -ENOBUFS;
 	if (rc < 0) {
-		pbuf_free(u->cork);
-		u->cork = NULL;
+		cork_drop(u);
 		return rc;
 	}
-	pbuf_cat(u->cork, q);
+	iov_copy(u->cork_buf + u->cork_len, iov, iovcnt);
+	u->cork_len += len;
 	if (!more && (rc = push_cork(u)) < 0)
 		return rc;
 	return (ssize_t)len;
@@ -412,12 +456,24 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EPIPE;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	if (len > BOND_UDP_MAX_PAYLOAD)
-		return -EMSGSIZE;
+	if (len > 0xffff)
+		return -EMSGSIZE;	/* Linux's first check: pending data stays */
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;	/* Linux's udp_sendmsg */
-	if (u->cork != NULL)
+	if (u->corked && sk->family == AF_INET6 && to != NULL && tolen != 0) {
+		/* udpv6_sendmsg looks at the address first: a bad one, or
+		 * one of the other family than what is pending, is EINVAL
+		 * and keeps it */
+		rc = bond_sa_to_ip(sk->family, to, tolen, &ip, &port);
+		if (rc < 0)
+			return rc;
+		if (IP_IS_V4(&ip) != IP_IS_V4(&u->cork_ip))
+			return -EINVAL;
+	}
+	if (u->corked)
 		return cork_append(u, iov, iovcnt, len, more);
+	if (len > BOND_UDP_MAX_PAYLOAD)
+		return -EMSGSIZE;
 	if (to != NULL && tolen != 0) {
 		rc = bond_sa_to_ip(sk->family, to, tolen, &ip, &port);
 		if (rc < 0)
@@ -444,16 +500,18 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	}
 	if (!iov_readable(iov, iovcnt))
 		return -EFAULT;
-	p = iov_pbuf(iov, iovcnt, len, true);
-	if (p == NULL)
-		return -EAGAIN;
 	if (more) {
 		/* the first piece of a corked datagram: nothing goes yet */
-		u->cork = p;
+		u->corked = true;
 		ip_addr_copy(u->cork_ip, *dst);
 		u->cork_port = to != NULL && tolen != 0 ? port : u->pcb->remote_port;
-		return (ssize_t)len;
+		return cork_append(u, iov, iovcnt, len, true);
 	}
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (p == NULL)
+		return -EAGAIN;
+	for (size_t i = 0, off = 0; i < (size_t)iovcnt; off += iov[i].iov_len, i++)
+		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
 	if (to != NULL && tolen != 0)
 		e = udp_sendto(u->pcb, p, &ip, port);
 	else
@@ -486,8 +544,7 @@ bu_close(struct bond_sock *sk)
 {
 	struct bond_udp *u = bu_of(sk);
 
-	if (u->cork != NULL)
-		pbuf_free(u->cork);	/* Linux drops a corked datagram at close */
+	cork_drop(u);	/* Linux drops a corked datagram at close */
 	if (u->pcb != NULL)
 		udp_remove(u->pcb);
 	while (u->head != NULL) {

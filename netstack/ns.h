@@ -41,6 +41,12 @@ uint32_t ns_next_timer_ms(void);
 struct tcp_pcb_listen;
 void ns_tcp_set_acceptq_full(bool (*full)(const struct tcp_pcb_listen *lpcb));
 
+/* Called as lwIP frees a connection's pcb, whatever frees it: lwIP's
+ * timer frees a TIME-WAIT pcb after 2 MSL without a callback, and one that
+ * reached TIME-WAIT by a simultaneous close got none either. */
+struct tcp_pcb;
+void ns_tcp_set_pcb_freed(void (*freed)(struct tcp_pcb *pcb));
+
 struct ns_syncookie_stats {
 	unsigned long sent;		/* SYN|ACKs with a cookie */
 	unsigned long recv;		/* connections a cookie brought back */

@@ -40,6 +40,7 @@
 #include "lwip/udp.h"
 #include "netif/ppp/ppp_opts.h"	/* PPP_NUM_TIMEOUTS, in MEMP_NUM_SYS_TIMEOUT */
 
+#include "ns.h"
 #include "ns_demux.h"
 #include "ns_log.h"
 #include "ns_memp.h"
@@ -72,6 +73,7 @@ static const u32_t pool_size[MEMP_MAX] = {
 #define NS_LIVE_BITS	64u
 static uint64_t tcp_pcb_live[(MEMP_NUM_TCP_PCB + NS_LIVE_BITS - 1) / NS_LIVE_BITS];
 
+static void (*pcb_freed)(struct tcp_pcb *pcb);	/* ns_tcp_set_pcb_freed */
 static u32_t pool_limit[MEMP_MAX];	/* at most pool_size */
 static u32_t pool_used[MEMP_MAX];
 static u32_t pool_fresh[MEMP_MAX];	/* elements handed out from the start */
@@ -166,6 +168,12 @@ ns_tcp_pcb_next(u32_t *cursor, struct tcp_pcb **out, unsigned int max)
 	return n;
 }
 
+void
+ns_tcp_set_pcb_freed(void (*freed)(struct tcp_pcb *pcb))
+{
+	pcb_freed = freed;
+}
+
 u32_t
 ns_tcp_pcb_slot(const struct tcp_pcb *pcb)
 {
@@ -236,8 +244,11 @@ memp_free(memp_t type, void *mem)
 	NS_ASSERT((u8_t *)mem >= (u8_t *)LWIP_MEM_ALIGN(d->base) &&
 		  (u8_t *)mem < (u8_t *)LWIP_MEM_ALIGN(d->base) +
 		  (size_t)pool_fresh[type] * d->size);
-	if (type == MEMP_TCP_PCB)
+	if (type == MEMP_TCP_PCB) {
+		if (pcb_freed != NULL)
+			pcb_freed(mem);
 		live_set(d, mem, false);
+	}
 	m->next = *d->tab;
 	*d->tab = m;
 	pool_used[type]--;

@@ -1487,7 +1487,7 @@ check_udp_cork(void)
 {
 	struct sockaddr_in pa = addr_of(&peer_sa, port);
 	struct timeval tv = { WAIT_MS / 1000, 0 };
-	static char big[40000];
+	static char big[65536];
 	char buf[64];
 	struct pollfd pf;
 	int u = socket(AF_INET, SOCK_DGRAM, 0), v = -1;
@@ -1508,16 +1508,32 @@ check_udp_cork(void)
 	      sendto(u, "yz", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
 	      (n = recv(u, buf, sizeof(buf), 0)) == 3 && memcmp(buf, "xyz", 3) == 0,
 	      "MSG_MORE: one datagram with the next send (%zd bytes)", n);
-	CHECK(sendto(u, big, sizeof(big), MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) ==
-	      (ssize_t)sizeof(big) &&
+	CHECK(sendto(u, big, 40000, MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) == 40000 &&
 	      sendto(u, big, 30000, 0, (struct sockaddr *)&pa, sizeof(pa)) < 0 &&
 	      errno == EMSGSIZE, "a corked datagram past 65,507 bytes: EMSGSIZE");
 	CHECK(sendto(u, "ok", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
 	      (n = recv(u, buf, sizeof(buf), 0)) == 2 && memcmp(buf, "ok", 2) == 0,
 	      "then what was pending is gone: the next send alone (%zd bytes)", n);
+	{
+		int zeros = 0;
+
+		for (int i = 0; i < 1000; i++)
+			zeros += sendto(u, "", 0, MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) == 0;
+		CHECK(zeros == 1000 &&
+		      sendto(u, "zz", 2, 0, (struct sockaddr *)&pa, sizeof(pa)) == 2 &&
+		      (n = recv(u, buf, sizeof(buf), 0)) == 2 && memcmp(buf, "zz", 2) == 0,
+		      "1000 empty MSG_MORE sends add nothing (%zd bytes)", n);
+	}
+	CHECK(sendto(u, big, 65535, MSG_MORE, (struct sockaddr *)&pa, sizeof(pa)) < 0 &&
+	      errno == EMSGSIZE, "65,535 bytes uncorked: EMSGSIZE");
+	CHECK(connect(u, (struct sockaddr *)&pa, sizeof(pa)) == 0 &&
+	      send(u, "c1", 2, MSG_MORE) == 2 && send(u, "c2", 2, 0) == 2 &&
+	      (n = recv(u, buf, sizeof(buf), 0)) == 4 && memcmp(buf, "c1c2", 4) == 0,
+	      "MSG_MORE on a connected socket: one datagram (%zd bytes)", n);
 	v = get_int_opt(u, IPPROTO_UDP, 999);
 	CHECK(v == -1 && errno == ENOPROTOOPT, "an unknown UDP option: ENOPROTOOPT");
-	close(u);
+	CHECK(send(u, "gone", 4, MSG_MORE) == 4 && close(u) == 0,
+	      "close with a corked datagram pending");
 }
 
 /* We shut down first, then the peer's FIN: Linux's socket is CLOSE (its

@@ -35,6 +35,8 @@ recv=$(sed -n 's/^tcp.syncookies_recv //p' "$LOG")
 [ "${recv:-0}" -ge 1 ] || fail "no connection came from a cookie"
 hashed=$(sed -n 's/^tcp.demux_hashed //p' "$LOG")
 errors=$(sed -n 's/^tcp.demux_errors //p' "$LOG")
+walked=$(sed -n 's/^tcp.demux_walked //p' "$LOG")
 [ "${hashed:-0}" -gt 10000 ] || fail "SYNs past the connection hash: ${hashed:-none}"
+[ "${walked:-x}" -le $((hashed / 100)) ] || fail "segments that needed a walk: ${walked:-?}"
 [ "${errors:-x}" = 0 ] || fail "the connection hash missed ${errors:-?} connections"
 echo PASS
