@@ -179,12 +179,29 @@ find(size_t size)
 	return NULL;
 }
 
+/* b, free and off its list, merged with a free block after it, goes on
+ * its list; the block after it learns it is free. */
+static void
+release(struct blk *b)
+{
+	struct blk *next = blk_next(b);
+
+	if (next->size & F_FREE) {
+		remove_free(next);
+		b->size += HDR + blk_size(next);	/* keeps b's flags */
+		next = blk_next(b);
+	}
+	next->prev_phys = b;
+	next->size |= F_PREV_FREE;
+	insert_free(b);
+}
+
 /* Cut b (in use) to size; the rest, if it can be a block, becomes a free
  * one, merged with a free block after it. */
 static void
 split(struct blk *b, size_t size)
 {
-	struct blk *rest, *next;
+	struct blk *rest;
 	size_t have = blk_size(b);
 
 	if (have < size + HDR + MIN_PAYLOAD)
@@ -192,15 +209,7 @@ split(struct blk *b, size_t size)
 	rest = (struct blk *)(void *)((unsigned char *)b + HDR + size);
 	b->size = size | (b->size & F_MASK);
 	rest->size = (have - size - HDR) | F_FREE;	/* b before it is used */
-	next = blk_next(rest);
-	if (next->size & F_FREE) {
-		remove_free(next);
-		rest->size += HDR + blk_size(next);
-		next = blk_next(rest);
-	}
-	next->prev_phys = rest;
-	next->size |= F_PREV_FREE;
-	insert_free(rest);
+	release(rest);
 }
 
 static size_t
@@ -278,7 +287,7 @@ mem_calloc(mem_size_t count, mem_size_t size)
 void
 mem_free(void *mem)
 {
-	struct blk *b, *next;
+	struct blk *b;
 
 	if (mem == NULL)
 		return;
@@ -292,15 +301,7 @@ mem_free(void *mem)
 		prev->size += HDR + blk_size(b);	/* keeps prev's flags */
 		b = prev;
 	}
-	next = blk_next(b);
-	if (next->size & F_FREE) {
-		remove_free(next);
-		b->size += HDR + blk_size(next);
-		next = blk_next(b);
-	}
-	next->prev_phys = b;
-	next->size |= F_PREV_FREE;
-	insert_free(b);
+	release(b);
 }
 
 /* lwIP's contract: shrink in place (pbuf_realloc), never grow. */
