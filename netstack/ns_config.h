@@ -74,6 +74,7 @@ struct ns_port_config {
 	uint64_t burst;
 	uint64_t mbufs;
 	bool offload;			/* use checksum offload when offered */
+	bool tso;			/* net_af_packet: TCP by our own socket */
 	bool is_default;		/* default route */
 };
 

@@ -43,6 +43,7 @@
 #include "ns_log.h"
 #include "ns_port.h"
 #include "ns_preflight.h"
+#include "ns_tso.h"
 
 #define NS_EAL_ARGV_MAX		64
 #define NS_TX_QUEUED_MAX	1024	/* frames held when the TX ring is full */
@@ -106,6 +107,9 @@ struct ns_port {
 	bool rx_csum;
 	bool tx_csum;
 	bool is_vdev;
+	bool tso_broken;	/* the socket refused a frame: checksums in software */
+	int tso_fd;		/* -1, or our packet socket for TCP (ns_tso.h) */
+	uint64_t tso_bytes;	/* frame bytes sent through it */
 	char dev_name[64];
 	struct rte_mempool *pool;
 	unsigned int pool_low;
@@ -123,6 +127,7 @@ static unsigned long afp_repaired;
 
 static void afp_attach(struct ns_port *p, uint16_t port_id);
 static void afp_long_frames(struct ns_port *p);
+static void tso_open(struct ns_port *p, const struct ns_port_config *pc);
 static uint64_t tsc_hz;
 
 uint64_t
@@ -650,6 +655,7 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 
 	NS_ASSERT(idx < NS_MAX_PORTS && !p->up);
 	memset(p, 0, sizeof(*p));
+	p->tso_fd = -1;
 	snprintf(pool_name, sizeof(pool_name), "zp_pool%u", idx);
 	if (strcmp(pc->pmd, "pci") != 0) {
 		snprintf(job.name, sizeof(job.name), "%s", pool_name);
@@ -792,6 +798,10 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	/* Multicast for IPv6 neighbour discovery; not every port can. */
 	(void)rte_eth_allmulticast_enable(port_id);
 
+	if (strcmp(info.driver_name, "net_af_packet") == 0 && pc->tso &&
+	    pc->offload && !p->tx_csum)
+		tso_open(p, pc);
+
 	rte_eth_macaddr_get(port_id, &mac);
 	memcpy(caps->mac, mac.addr_bytes, sizeof(caps->mac));
 	caps->mtu = mtu;
@@ -852,6 +862,57 @@ afp_long_frames(struct ns_port *p)
 		(void)setsockopt(p->afp_rx->sockfd, SOL_SOCKET, SO_RCVBUF,
 				 &buf, sizeof(buf));
 	}
+}
+
+/*
+ * net_af_packet has no offloads: every TCP segment is a frame the kernel
+ * takes through the driver's ring and, on veth, delivers to the receiving
+ * stack one by one, which costs far more than the segment itself. So TCP
+ * goes through a packet socket of our own instead, opened with virtio-net
+ * headers (PACKET_VNET_HDR, which the driver's socket lacks and cannot
+ * get once its rings exist): the kernel fills the TCP checksums, and runs
+ * of full segments go as one frame that the kernel segments (ns_tso.h).
+ * The socket is bound to protocol 0 and receives nothing; it is made with
+ * the driver's and shared the same way across fork, close-on-exec.
+ */
+#define TSO_SNDBUF	(4 << 20)
+
+static void
+tso_open(struct ns_port *p, const struct ns_port_config *pc)
+{
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_ifindex = (int)if_nametoindex(pc->iface),
+	};
+	int one = 1, buf = TSO_SNDBUF;
+	int fd = -1;
+	const char *what = "the interface";
+
+	if (sll.sll_ifindex == 0)
+		goto fail;
+	what = "socket";
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	what = "PACKET_VNET_HDR";
+	if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0)
+		goto fail;
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0)
+		goto fail;
+	/* as the driver's: straight to the device, no qdisc */
+	(void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	p->tso_fd = fd;
+	p->rx_csum = true;	/* checked here in software (all or nothing) */
+	p->tx_csum = true;
+	return;
+fail:
+	NS_INFO("%s: %s: %s; TCP goes through the driver's ring, one frame per segment (no offload)",
+		p->dev_name, what, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 /* The leading fields of net_af_packet's queues, if they are what we know:
@@ -1269,9 +1330,15 @@ ns_port_tx_queue(unsigned int idx, void *mp, bool csum)
 	struct ns_port *p = &ports[idx];
 	struct rte_mbuf *m = mp;
 
-	if (csum && p->tx_csum)
+	if (p->tso_fd >= 0) {
+		if (ns_tso_prepare(rte_pktmbuf_mtod(m, uint8_t *), m->data_len))
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;	/* ours */
+	} else if (csum && p->tx_csum) {
 		tx_csum_prepare(m);
-	if (p->n_tx >= p->burst)
+	}
+	/* a batch: a burst, or with the socket as many segments as one
+	 * offloaded frame carries */
+	if (p->n_tx >= (p->tso_fd >= 0 ? NS_TSO_SEGS_MAX : p->burst))
 		ns_port_tx_flush(idx);
 	if (unlikely(p->n_tx == NS_TX_QUEUED_MAX)) {
 		/* The ring has stayed full for a whole queue: drop; TCP resends. */
@@ -1291,6 +1358,104 @@ ns_port_tx_pending(void)
 	return false;
 }
 
+static inline bool
+tso_frame(const struct rte_mbuf *m)
+{
+	return (m->ol_flags & RTE_MBUF_F_TX_TCP_CKSUM) != 0;
+}
+
+/* Take n sent frames off the front of the queue. */
+static void
+tx_consumed(struct ns_port *p, unsigned int n)
+{
+	memmove(p->tx, p->tx + n, (p->n_tx - n) * sizeof(p->tx[0]));
+	p->n_tx -= n;
+}
+
+/* Messages one sendmmsg takes, and the scratch it uses (lock held). */
+#define TSO_MSGS	32
+static struct ns_tso_msg tso_msgs[TSO_MSGS];
+static struct mmsghdr tso_mm[TSO_MSGS];
+static struct iovec tso_iov[TSO_MSGS + NS_TX_QUEUED_MAX];
+static uint8_t *tso_data[NS_TX_QUEUED_MAX];
+static uint16_t tso_len[NS_TX_QUEUED_MAX];
+
+/*
+ * Send the TCP segments at the front of p's queue through the socket.
+ * Returns the frames sent (or dropped by the kernel); 0 when it would
+ * block. A refusal of the frames' form turns the offload off for good.
+ */
+static unsigned int
+tso_send(struct ns_port *p)
+{
+	unsigned int count = 0, used, nm, done = 0, v = 0;
+	int r;
+
+	while (count < p->n_tx && tso_frame(p->tx[count])) {
+		tso_data[count] = rte_pktmbuf_mtod(p->tx[count], uint8_t *);
+		tso_len[count] = p->tx[count]->data_len;
+		count++;
+	}
+	nm = ns_tso_plan(tso_data, tso_len, count, tso_msgs, TSO_MSGS, &used);
+	for (unsigned int i = 0; i < nm; i++) {
+		const struct ns_tso_msg *g = &tso_msgs[i];
+		struct msghdr *mh = &tso_mm[i].msg_hdr;
+
+		memset(mh, 0, sizeof(*mh));
+		mh->msg_iov = &tso_iov[v];
+		tso_iov[v++] = (struct iovec){ (void *)&g->vh, sizeof(g->vh) };
+		tso_iov[v++] = (struct iovec){ tso_data[g->first],
+					       tso_len[g->first] };
+		for (unsigned int k = g->first + 1; k < g->first + g->n; k++)
+			tso_iov[v++] = (struct iovec){
+				tso_data[k] + g->vh.hdr_len,
+				(size_t)(tso_len[k] - g->vh.hdr_len) };
+		mh->msg_iovlen = g->n + 1;
+	}
+	r = sendmmsg(p->tso_fd, tso_mm, nm, MSG_DONTWAIT);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+			return 0;	/* as a full ring: stays queued */
+		if (errno == EINVAL || errno == EMSGSIZE || errno == EOPNOTSUPP ||
+		    errno == EPROTO) {
+			NS_NOTICE("%s: the kernel refused an offloaded TCP frame (%s); TCP checksums are now made in software",
+				  p->dev_name, strerror(errno));
+			p->tso_broken = true;
+			return 0;
+		}
+		r = 1;	/* the device is down or gone: the first is lost */
+		p->st.tx_tso_err++;
+	}
+	for (int i = 0; i < r; i++) {
+		if (tso_msgs[i].n > 1) {
+			p->st.tx_tso++;
+			p->st.tx_tso_segs += tso_msgs[i].n;
+		}
+		done += tso_msgs[i].n;
+	}
+	for (unsigned int k = 0; k < done; k++) {
+		p->tso_bytes += p->tx[k]->data_len;
+		rte_pktmbuf_free(p->tx[k]);
+	}
+	tx_consumed(p, done);
+	return done;
+}
+
+/* After a refusal: what is queued for the socket gets its sums here and
+ * goes through the driver. */
+static void
+tso_fall_back(struct ns_port *p)
+{
+	for (unsigned int k = 0; k < p->n_tx; k++) {
+		struct rte_mbuf *m = p->tx[k];
+
+		if (tso_frame(m)) {
+			ns_tso_finish(rte_pktmbuf_mtod(m, uint8_t *), m->data_len);
+			m->ol_flags &= ~RTE_MBUF_F_TX_TCP_CKSUM;
+		}
+	}
+}
+
 unsigned int
 ns_port_tx_flush(unsigned int idx)
 {
@@ -1299,9 +1464,31 @@ ns_port_tx_flush(unsigned int idx)
 
 	if (p->n_tx == 0)
 		return 0;
+	if (unlikely(p->tso_broken))
+		tso_fall_back(p);
 	while (p->n_tx > 0) {
 		unsigned int max = RTE_MIN(p->n_tx, (unsigned int)UINT16_MAX);
 		uint16_t n;
+
+		if (p->tso_fd >= 0 && !p->tso_broken) {
+			unsigned int k = 0;
+
+			while (k < max && !tso_frame(p->tx[k]))
+				k++;
+			if (k == 0) {
+				unsigned int t = tso_send(p);
+
+				if (unlikely(p->tso_broken)) {
+					tso_fall_back(p);
+					continue;
+				}
+				sent += t;
+				if (t == 0)
+					break;
+				continue;
+			}
+			max = k;	/* the frames before the next segment */
+		}
 
 		if (p->afp_tx != NULL) {
 			/* never into a full ring: the driver would wait in
@@ -1315,8 +1502,7 @@ ns_port_tx_flush(unsigned int idx)
 		n = rte_eth_tx_burst(p->port_id, 0, p->tx, (uint16_t)max);
 		/* the queue follows each burst, so that a repair finds it
 		 * as the driver left it */
-		memmove(p->tx, p->tx + n, (p->n_tx - n) * sizeof(p->tx[0]));
-		p->n_tx -= n;
+		tx_consumed(p, n);
 		afp_unmark();
 		sent += n;
 		if (n == 0)
@@ -1339,7 +1525,7 @@ ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 		st->rx_nombuf = es.rx_nombuf;
 		st->rx_missed = es.imissed;
 		st->rx_bytes = es.ibytes;
-		st->tx_bytes = es.obytes;
+		st->tx_bytes = es.obytes + ports[idx].tso_bytes;
 	}
 	if (rte_eth_link_get_nowait(ports[idx].port_id, &link) == 0)
 		st->link_up = link.link_status == RTE_ETH_LINK_UP;
@@ -1354,6 +1540,9 @@ ns_port_stop_all(void)
 		if (!p->up)
 			continue;
 		ns_port_tx_flush(i);
+		if (p->tso_fd >= 0)
+			close(p->tso_fd);
+		p->tso_fd = -1;
 		rte_eth_dev_stop(p->port_id);
 		rte_eth_dev_close(p->port_id);
 		if (p->is_vdev)

@@ -45,6 +45,9 @@ struct ns_port_stats {
 	uint64_t rx_nombuf;	/* driver found no mbuf for a frame */
 	uint64_t rx_missed;	/* frames the device dropped: ring full */
 	uint64_t tx_queued;	/* frames waiting in our TX queue */
+	uint64_t tx_tso;	/* frames of several TCP segments (ns_tso.h) */
+	uint64_t tx_tso_segs;	/* the segments they carried */
+	uint64_t tx_tso_err;	/* lost: the device refused them (down) */
 };
 
 /* EAL start-up from [eal] and the ports' devices. Call once. */

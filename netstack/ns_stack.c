@@ -648,6 +648,9 @@ ns_print_stats(FILE *f)
 		fprintf(f, "port%u.rx_nombuf %" PRIu64 "\n", i, st.rx_nombuf);
 		fprintf(f, "port%u.rx_missed %" PRIu64 "\n", i, st.rx_missed);
 		fprintf(f, "port%u.tx_queued %" PRIu64 "\n", i, st.tx_queued);
+		fprintf(f, "port%u.tx_tso %" PRIu64 "\n", i, st.tx_tso);
+		fprintf(f, "port%u.tx_tso_segs %" PRIu64 "\n", i, st.tx_tso_segs);
+		fprintf(f, "port%u.tx_tso_err %" PRIu64 "\n", i, st.tx_tso_err);
 	}
 #if LWIP_STATS && TCP_STATS
 	fprintf(f, "tcp.recv %u\ntcp.xmit %u\ntcp.drop %u\ntcp.chkerr %u\ntcp.memerr %u\n",
