@@ -3,10 +3,10 @@
 #   The stack starts at a process's first socket, so a wrapper that only
 #   execs (env, sh -c 'exec ...', nice, timeout, taskset, setpriv) never
 #   touches the port, and a process that did start it and then execs
-#   leaves nothing behind (its packet socket and port claim are
+#   leaves nothing behind (its packet sockets and port claim are
 #   close-on-exec). For each: redis-server serves redis-benchmark -k 0
 #   -n 5000 (a new connection per request), every request answered, with
-#   exactly one packet socket on the port.
+#   exactly one stack's packet sockets on the port (the driver's and the TCP one).
 #   Non-root: redis-server as user nobody with CAP_NET_RAW and
 #   CAP_NET_ADMIN as ambient capabilities, launched by root through
 #   setpriv and by nobody itself (whose zpnet stats nobody may read and
@@ -34,9 +34,13 @@ serve() {
 	done
 	[ "$(zpns_k timeout 5 redis-cli -h $Z_ADDR -p $port ping)" = PONG ] || fail "$name: no PONG"
 	[ -n "${AFTER_PONG:-}" ] && $AFTER_PONG "$name" "$port"
-	# af_packet sockets in the zpnet namespace: the server's, no other
-	packets=$(zpns_z awk 'NR > 1' /proc/net/packet | wc -l)
-	[ "$packets" = 1 ] || fail "$name: $packets packet sockets on the port, not 1"
+	# af_packet sockets in the zpnet namespace: the server's stack's, no
+	# other: the driver's (protocol ETH_P_ALL) and the TCP one that
+	# receives nothing (protocol 0, [port.N] tso)
+	packets=$(zpns_z awk 'NR > 1 && $4 != "0000"' /proc/net/packet | wc -l)
+	[ "$packets" = 1 ] || fail "$name: $packets receiving packet sockets on the port, not 1"
+	packets=$(zpns_z awk 'NR > 1 && $4 == "0000"' /proc/net/packet | wc -l)
+	[ "$packets" = 1 ] || fail "$name: $packets sending packet sockets on the port, not 1"
 	out=$(zpns_k timeout 120 redis-benchmark -h $Z_ADDR -p $port -k 0 \
 		-n $REQUESTS -c 10 -t ping_inline -q 2>&1 | tr '\r' '\n' | grep -v 'rps=')
 	echo "$out" | grep -q 'requests per second' || fail "$name: redis-benchmark: $out"
@@ -51,7 +55,7 @@ serve() {
 		sleep 0.1
 	done
 	kill -0 "$ZPNS_LAST" 2>/dev/null && fail "$name: redis-server did not exit"
-	echo "ok $name: $REQUESTS connections answered, one packet socket"
+	echo "ok $name: $REQUESTS connections answered, one stack's packet sockets"
 }
 
 run=("$ZPNET" run -c "$ZCFG" --)
