@@ -40,6 +40,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include "ns_csum.h"
 #include "ns_log.h"
 #include "ns_port.h"
 #include "ns_preflight.h"
@@ -1071,6 +1072,22 @@ ipv4_is_fragment(const struct rte_ipv4_hdr *ip4)
 		rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
 }
 
+/* A TCP or UDP checksum over l4_len bytes at l4, with the pseudo-header
+ * of addresses addr (addr_len bytes: both, source first): true if it
+ * verifies. */
+static bool
+l4_csum_ok(const void *addr, size_t addr_len, uint8_t proto, const void *l4,
+	   size_t l4_len)
+{
+	uint64_t acc = (uint64_t)rte_cpu_to_be_16(proto) +
+		       rte_cpu_to_be_16((uint16_t)l4_len);
+
+	if (l4_len > UINT16_MAX)	/* IPv6 jumbograms are not ours */
+		return false;
+	acc = ns_csum_add(addr, addr_len, acc);
+	return ns_csum_fold(ns_csum_add(l4, l4_len, acc)) == 0xffff;
+}
+
 /* Software check of an IPv4 or IPv6 packet of len bytes at l3 (ethertype
  * in network order) for what the port's flags ip and l4 leave open. */
 static bool
@@ -1085,7 +1102,8 @@ l3_csum_ok(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 		hlen = rte_ipv4_hdr_len(ip4);
 		if (hlen < sizeof(*ip4) || len < hlen)
 			return false;
-		if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD && rte_raw_cksum(ip4, hlen) != 0xffff)
+		if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+		    ns_csum_fold(ns_csum_add(ip4, hlen, 0)) != 0xffff)
 			return false;
 		if (ipv4_is_fragment(ip4))
 			return true;	/* L4 sum spans fragments: unverifiable here */
@@ -1098,7 +1116,8 @@ l3_csum_ok(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 			if (ip4->next_proto_id == IPPROTO_UDP &&
 			    ((const struct rte_udp_hdr *)((const char *)ip4 + hlen))->dgram_cksum == 0)
 				return true;	/* IPv4 UDP without a checksum */
-			return rte_ipv4_udptcp_cksum_verify(ip4, (const char *)ip4 + hlen) == 0;
+			return l4_csum_ok(&ip4->src_addr, 8, ip4->next_proto_id,
+					  (const char *)ip4 + hlen, (size_t)(tot - hlen));
 		}
 		return true;
 	}
@@ -1113,7 +1132,7 @@ l3_csum_ok(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 
 			if (len < sizeof(*ip6) + plen)
 				return false;
-			return rte_ipv6_udptcp_cksum_verify(ip6, ip6 + 1) == 0;
+			return l4_csum_ok(ip6->src_addr, 32, ip6->proto, ip6 + 1, plen);
 		}
 	}
 	return true;

@@ -1,8 +1,6 @@
 /*
  * TCP segmentation offload by a packet socket (ns_tso.h): the header work.
- * Sums are taken over native-order words and stored the same way, which
- * gives the network-order ones' complement sum (RFC 1071, byte order
- * independence).
+ * Sums are native-order (ns_csum.h) and stored the same way.
  */
 #include <stddef.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "ns_csum.h"
 #include "ns_tso.h"
 
 #define ETH_LEN		14u
@@ -43,38 +42,10 @@ put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-static uint64_t
-sum(const uint8_t *p, size_t n, uint64_t acc)
-{
-	for (; n >= 8; p += 8, n -= 8) {
-		uint32_t w[2];
-
-		memcpy(w, p, 8);
-		acc += (uint64_t)w[0] + w[1];
-	}
-	for (; n >= 2; p += 2, n -= 2) {
-		uint16_t w;
-
-		memcpy(&w, p, 2);
-		acc += w;
-	}
-	if (n != 0)
-		acc += *p;	/* the high byte of a word padded with zero */
-	return acc;
-}
-
-static uint16_t
-fold(uint64_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
-}
-
 static void
 store_sum(uint8_t *at, uint16_t v)
 {
-	memcpy(at, &v, sizeof(v));	/* native order: see the top */
+	memcpy(at, &v, sizeof(v));	/* native order (ns_csum.h) */
 }
 
 /* Where the parts of a frame are; false: not a frame this file handles. */
@@ -138,7 +109,7 @@ ip4_csum(uint8_t *f)
 	size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
 
 	memset(ip + 10, 0, 2);
-	store_sum(ip + 10, (uint16_t)~fold(sum(ip, ihl, 0)));
+	store_sum(ip + 10, (uint16_t)~ns_csum_fold(ns_csum_add(ip, ihl, 0)));
 }
 
 /* The pseudo-header's sum for a TCP length of tcp_len. */
@@ -149,10 +120,10 @@ pseudo(const uint8_t *f, const struct parts *pt, uint16_t tcp_len)
 	uint64_t acc = htons(IPPROTO_TCP) + (uint64_t)htons(tcp_len);
 
 	if (pt->v6)
-		acc = sum(ip + 8, 32, acc);
+		acc = ns_csum_add(ip + 8, 32, acc);
 	else
-		acc = sum(ip + 12, 8, acc);
-	return fold(acc);
+		acc = ns_csum_add(ip + 12, 8, acc);
+	return ns_csum_fold(acc);
 }
 
 bool
@@ -180,7 +151,7 @@ ns_tso_finish(uint8_t *frame, uint16_t len)
 		return;
 	/* the field holds the pseudo-header's sum: sum it with the rest */
 	store_sum(frame + pt.l4 + TCP_CSUM,
-		  (uint16_t)~fold(sum(frame + pt.l4, pt.tcp_len, 0)));
+		  (uint16_t)~ns_csum_fold(ns_csum_add(frame + pt.l4, pt.tcp_len, 0)));
 }
 
 static inline uint16_t
