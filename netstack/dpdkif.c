@@ -24,6 +24,7 @@
 #include "netif/ethernet.h"
 
 #include "dpdkif.h"
+#include "ns_rxcheck.h"
 #include "ns_log.h"
 
 #define IFNAME0 'd'
@@ -180,11 +181,13 @@ dpdkif_poll(struct netif *netif)
 
 		if (p == NULL)
 			continue;
+		ns_rx_l4_open = pkts[i].l4_open;
 		if (netif->input(p, netif) != ERR_OK) {
 			dif->rx_drop_input++;
 			pbuf_free(p);
 		}
 	}
+	ns_rx_l4_open = false;
 	return n;
 }
 

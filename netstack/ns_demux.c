@@ -94,7 +94,7 @@ static bool check;
 static struct ns_demux_stats st;
 
 void __real_tcp_input(struct pbuf *p, struct netif *inp);
-void __wrap_tcp_input(struct pbuf *p, struct netif *inp);
+void ns_demux_tcp_input(struct pbuf *p, struct netif *inp);
 
 static inline uint64_t
 mix(uint64_t h, uint64_t v)
@@ -374,8 +374,9 @@ ns_demux_repair(void)
 		restore(&asides[n_asides - 1]);
 }
 
+/* lwIP's tcp_input, by way of ns_rxcheck.c's wrapper. */
 void
-__wrap_tcp_input(struct pbuf *p, struct netif *inp)
+ns_demux_tcp_input(struct pbuf *p, struct netif *inp)
 {
 	const struct tcp_hdr *th = p->payload;
 	const ip_addr_t *rip = ip_current_src_addr(), *lip = ip_current_dest_addr();

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <linux/if_packet.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -109,6 +110,8 @@ struct ns_port {
 	bool tx_csum;
 	bool is_vdev;
 	bool tso_broken;	/* the socket refused a frame: checksums in software */
+	bool tso_nomerge;	/* the device drops merged frames: one per segment */
+	unsigned int tso_merge_fails;
 	int tso_fd;		/* -1, or our packet socket for TCP (ns_tso.h) */
 	uint64_t tso_bytes;	/* frame bytes sent through it */
 	char dev_name[64];
@@ -799,18 +802,17 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	/* Multicast for IPv6 neighbour discovery; not every port can. */
 	(void)rte_eth_allmulticast_enable(port_id);
 
-	if (strcmp(info.driver_name, "net_af_packet") == 0 && pc->tso &&
-	    pc->offload && !p->tx_csum)
-		tso_open(p, pc);
-
+	if (strcmp(info.driver_name, "net_af_packet") == 0) {
+		afp_attach(p, port_id);
+		if (pc->tso && pc->offload && !p->tx_csum)
+			tso_open(p, pc);
+	}
 	rte_eth_macaddr_get(port_id, &mac);
 	memcpy(caps->mac, mac.addr_bytes, sizeof(caps->mac));
 	caps->mtu = mtu;
 	caps->rx_csum = p->rx_csum;
 	caps->tx_csum_tcp = p->tx_csum;
 	snprintf(caps->driver, sizeof(caps->driver), "%s", info.driver_name);
-	if (strcmp(info.driver_name, "net_af_packet") == 0)
-		afp_attach(p, port_id);
 	p->up = true;
 	if (idx + 1 > n_ports)
 		n_ports = idx + 1;
@@ -873,10 +875,46 @@ afp_long_frames(struct ns_port *p)
  * headers (PACKET_VNET_HDR, which the driver's socket lacks and cannot
  * get once its rings exist): the kernel fills the TCP checksums, and runs
  * of full segments go as one frame that the kernel segments (ns_tso.h).
- * The socket is bound to protocol 0 and receives nothing; it is made with
- * the driver's and shared the same way across fork, close-on-exec.
+ *
+ * The socket is bound to protocol 0 and receives nothing. Like the
+ * driver's, it sends straight to the device (PACKET_QDISC_BYPASS: a third
+ * faster on veth than through the qdisc path), which keeps its frames
+ * from the interface's other packet sockets, the driver's among them;
+ * where the kernel lacks it, the driver's socket is told to ignore
+ * outgoing frames instead (PACKET_IGNORE_OUTGOING), or there is no
+ * offload. Straight to the device, a frame the device cannot segment is
+ * dropped (ENOBUFS) rather than segmented in software: merged frames stay
+ * below the default gso_max_size (NS_TSO_FRAME_MAX), and one that still
+ * fails goes again as its segments: when those pass TSO_MERGE_FAILS times
+ * in a row with no merged frame passing in between, merging is off for
+ * good (a full queue fails the segments too). The socket is made with the driver's and shared
+ * the same way across fork, close-on-exec, and kept high among the fd
+ * numbers (below bond's own, bond_stats.c), where an application's dup2()
+ * or close of a low number does not reach it.
  */
 #define TSO_SNDBUF	(4 << 20)
+#define TSO_MERGE_FAILS	3
+#define TSO_FD_SPAN	96	/* below the fd limit ... */
+#define TSO_FD_TOP	1024	/* ... or below this one, if lower */
+
+static int
+tso_fd_high(int fd)
+{
+	struct rlimit rl;
+	rlim_t top;
+	int high;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return fd;
+	top = rl.rlim_cur < TSO_FD_TOP ? rl.rlim_cur : TSO_FD_TOP;
+	if (top < 2 * TSO_FD_SPAN || (rlim_t)fd >= top - TSO_FD_SPAN)
+		return fd;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, (int)(top - TSO_FD_SPAN));
+	if (high < 0)
+		return fd;
+	close(fd);
+	return high;
+}
 
 static void
 tso_open(struct ns_port *p, const struct ns_port_config *pc)
@@ -887,8 +925,9 @@ tso_open(struct ns_port *p, const struct ns_port_config *pc)
 	};
 	int one = 1, buf = TSO_SNDBUF;
 	int fd = -1;
-	const char *what = "the interface";
+	const char *what = "the driver's queue layout is not the one known";
 
+	what = "the interface";
 	if (sll.sll_ifindex == 0)
 		goto fail;
 	what = "socket";
@@ -901,11 +940,17 @@ tso_open(struct ns_port *p, const struct ns_port_config *pc)
 	what = "bind";
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0)
 		goto fail;
-	/* as the driver's: straight to the device, no qdisc */
-	(void)setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
+		what = "PACKET_QDISC_BYPASS, and PACKET_IGNORE_OUTGOING on the driver's socket";
+		errno = EOPNOTSUPP;
+		if (p->afp_rx == NULL ||
+		    setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_IGNORE_OUTGOING,
+			       &one, sizeof(one)) != 0)
+			goto fail;
+	}
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	p->tso_fd = fd;
+	p->tso_fd = tso_fd_high(fd);
 	p->rx_csum = true;	/* checked here in software (all or nothing) */
 	p->tx_csum = true;
 	return;
@@ -1088,59 +1133,70 @@ l4_csum_ok(const void *addr, size_t addr_len, uint8_t proto, const void *l4,
 	return ns_csum_fold(ns_csum_add(l4, l4_len, acc)) == 0xffff;
 }
 
+/* What a software check found: a bad sum, nothing wrong, or nothing wrong
+ * with a TCP or UDP sum it could not reach (a fragment, IPv6 extension
+ * headers): lwIP's input checks that one (ns_rxcheck.c). */
+enum csum { CSUM_BAD, CSUM_OK, CSUM_L4_OPEN };
+
 /* Software check of an IPv4 or IPv6 packet of len bytes at l3 (ethertype
  * in network order) for what the port's flags ip and l4 leave open. */
-static bool
-l3_csum_ok(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
+static enum csum
+l3_csum(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 {
 	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
 		const struct rte_ipv4_hdr *ip4 = l3;
 		uint16_t hlen;
 
 		if (len < sizeof(*ip4))
-			return true;	/* too short to be IP: lwIP decides */
+			return CSUM_OK;	/* too short to be IP: lwIP decides */
 		hlen = rte_ipv4_hdr_len(ip4);
 		if (hlen < sizeof(*ip4) || len < hlen)
-			return false;
+			return CSUM_BAD;
 		if (ip != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
 		    ns_csum_fold(ns_csum_add(ip4, hlen, 0)) != 0xffff)
-			return false;
+			return CSUM_BAD;
+		if (ip4->next_proto_id != IPPROTO_TCP && ip4->next_proto_id != IPPROTO_UDP)
+			return CSUM_OK;
 		if (ipv4_is_fragment(ip4))
-			return true;	/* L4 sum spans fragments: unverifiable here */
-		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-		    (ip4->next_proto_id == IPPROTO_TCP || ip4->next_proto_id == IPPROTO_UDP)) {
+			return CSUM_L4_OPEN;	/* the sum spans fragments */
+		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
 			uint16_t tot = rte_be_to_cpu_16(ip4->total_length);
 
 			if (tot < hlen || len < tot)
-				return false;
+				return CSUM_BAD;
 			if (ip4->next_proto_id == IPPROTO_UDP &&
-			    ((const struct rte_udp_hdr *)((const char *)ip4 + hlen))->dgram_cksum == 0)
-				return true;	/* IPv4 UDP without a checksum */
+			    (tot - hlen < (int)sizeof(struct rte_udp_hdr) ||
+			     ((const struct rte_udp_hdr *)((const char *)ip4 + hlen))->dgram_cksum == 0))
+				return CSUM_OK;	/* lwIP drops it; or UDP without a sum */
 			return l4_csum_ok(&ip4->src_addr, 8, ip4->next_proto_id,
-					  (const char *)ip4 + hlen, (size_t)(tot - hlen));
+					  (const char *)ip4 + hlen, (size_t)(tot - hlen)) ?
+			       CSUM_OK : CSUM_BAD;
 		}
-		return true;
+		return CSUM_OK;
 	}
 	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
 		const struct rte_ipv6_hdr *ip6 = l3;
 
 		if (len < sizeof(*ip6))
-			return false;
-		if (l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-		    (ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP)) {
+			return CSUM_BAD;
+		if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || ip6->proto == IPPROTO_ICMPV6)
+			return CSUM_OK;	/* lwIP checks ICMPv6 */
+		if (ip6->proto == IPPROTO_TCP || ip6->proto == IPPROTO_UDP) {
 			uint16_t plen = rte_be_to_cpu_16(ip6->payload_len);
 
 			if (len < sizeof(*ip6) + plen)
-				return false;
-			return l4_csum_ok(ip6->src_addr, 32, ip6->proto, ip6 + 1, plen);
+				return CSUM_BAD;
+			return l4_csum_ok(ip6->src_addr, 32, ip6->proto, ip6 + 1, plen) ?
+			       CSUM_OK : CSUM_BAD;
 		}
+		return CSUM_L4_OPEN;	/* behind extension headers */
 	}
-	return true;
+	return CSUM_OK;
 }
 
-/* Software check of what the port could not tell: drop on a bad sum. */
-static bool
-rx_csum_ok(struct rte_mbuf *m)
+/* Software check of what the port could not tell. */
+static enum csum
+rx_csum(struct rte_mbuf *m)
 {
 	uint64_t f = m->ol_flags;
 	uint64_t ip = f & RTE_MBUF_F_RX_IP_CKSUM_MASK;
@@ -1148,14 +1204,14 @@ rx_csum_ok(struct rte_mbuf *m)
 	struct rte_ether_hdr *eth;
 
 	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
-		return false;
+		return CSUM_BAD;
 	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
 	    (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE))
-		return true;
+		return CSUM_OK;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	if (m->data_len < sizeof(*eth))
-		return true;	/* too short to be IP: lwIP decides */
-	return l3_csum_ok(eth->ether_type, eth + 1, m->data_len - sizeof(*eth), ip, l4);
+		return CSUM_OK;	/* too short to be IP: lwIP decides */
+	return l3_csum(eth->ether_type, eth + 1, m->data_len - sizeof(*eth), ip, l4);
 }
 
 /*
@@ -1178,6 +1234,7 @@ rx_long_frame(struct ns_port *p, struct rte_mbuf *m, struct ns_rx_pkt *pkt)
 		pkt->m = NULL;
 		pkt->data = NULL;
 		pkt->priv = NULL;
+		pkt->l4_open = false;
 		pkt->len = (uint16_t)ip_len;
 		return 1;
 	}
@@ -1213,8 +1270,11 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = mb[i];
+		enum csum c = CSUM_L4_OPEN;	/* no check here: all lwIP's */
 
-		if (unlikely(m->nb_segs != 1) || (p->rx_csum && !rx_csum_ok(m))) {
+		if (likely(m->nb_segs == 1) && p->rx_csum)
+			c = rx_csum(m);
+		if (unlikely(m->nb_segs != 1) || c == CSUM_BAD) {
 			if (m->nb_segs == 1)
 				p->st.rx_csum_bad++;
 			else
@@ -1222,6 +1282,7 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 			rte_pktmbuf_free(m);
 			continue;
 		}
+		pkts[out].l4_open = c == CSUM_L4_OPEN;
 		pkts[out].m = m;
 		pkts[out].data = rte_pktmbuf_mtod(m, void *);
 		pkts[out].len = m->data_len;
@@ -1262,9 +1323,10 @@ ns_port_rx_long(unsigned int idx, void *dst, uint16_t len)
 		if ((size_t)r != sizeof(eth) + len ||
 		    eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
 			continue;
-		if (p->rx_csum && !l3_csum_ok(eth.ether_type, dst, len,
-					      RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
-					      RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)) {
+		/* whole: the kernel reassembled it, so nothing stays open */
+		if (p->rx_csum && l3_csum(eth.ether_type, dst, len,
+					  RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
+					  RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) == CSUM_BAD) {
 			p->st.rx_csum_bad++;
 			return -1;
 		}
@@ -1395,9 +1457,10 @@ tx_consumed(struct ns_port *p, unsigned int n)
 #define TSO_MSGS	32
 static struct ns_tso_msg tso_msgs[TSO_MSGS];
 static struct mmsghdr tso_mm[TSO_MSGS];
-static struct iovec tso_iov[TSO_MSGS + NS_TX_QUEUED_MAX];
+static struct iovec tso_iov[2 * TSO_MSGS + NS_TX_QUEUED_MAX];
 static uint8_t *tso_data[NS_TX_QUEUED_MAX];
 static uint16_t tso_len[NS_TX_QUEUED_MAX];
+static struct rte_mbuf *tso_sent[NS_TX_QUEUED_MAX];
 
 /*
  * Send the TCP segments at the front of p's queue through the socket.
@@ -1408,6 +1471,7 @@ static unsigned int
 tso_send(struct ns_port *p)
 {
 	unsigned int count = 0, used, nm, done = 0, v = 0;
+	bool split = false;
 	int r;
 
 	while (count < p->n_tx && tso_frame(p->tx[count])) {
@@ -1415,7 +1479,11 @@ tso_send(struct ns_port *p)
 		tso_len[count] = p->tx[count]->data_len;
 		count++;
 	}
-	nm = ns_tso_plan(tso_data, tso_len, count, tso_msgs, TSO_MSGS, &used);
+again:
+	nm = ns_tso_plan(tso_data, tso_len, count,
+			 p->tso_nomerge || split ? 1 : NS_TSO_SEGS_MAX,
+			 tso_msgs, TSO_MSGS, &used);
+	v = 0;
 	for (unsigned int i = 0; i < nm; i++) {
 		const struct ns_tso_msg *g = &tso_msgs[i];
 		struct msghdr *mh = &tso_mm[i].msg_hdr;
@@ -1423,15 +1491,32 @@ tso_send(struct ns_port *p)
 		memset(mh, 0, sizeof(*mh));
 		mh->msg_iov = &tso_iov[v];
 		tso_iov[v++] = (struct iovec){ (void *)&g->vh, sizeof(g->vh) };
-		tso_iov[v++] = (struct iovec){ tso_data[g->first],
-					       tso_len[g->first] };
-		for (unsigned int k = g->first + 1; k < g->first + g->n; k++)
+		if (g->n == 1) {
+			tso_iov[v++] = (struct iovec){ tso_data[g->first],
+						       tso_len[g->first] };
+			mh->msg_iovlen = 2;
+			continue;
+		}
+		/* the run's headers, then each segment's data */
+		tso_iov[v++] = (struct iovec){ (void *)g->hdr, g->vh.hdr_len };
+		for (unsigned int k = g->first; k < g->first + g->n; k++)
 			tso_iov[v++] = (struct iovec){
 				tso_data[k] + g->vh.hdr_len,
 				(size_t)(tso_len[k] - g->vh.hdr_len) };
-		mh->msg_iovlen = g->n + 1;
+		mh->msg_iovlen = g->n + 2;
 	}
 	r = sendmmsg(p->tso_fd, tso_mm, nm, MSG_DONTWAIT);
+	if (r < 0 && errno == ENOBUFS && tso_msgs[0].n > 1 && !split) {
+		/* a full device queue, or a frame it cannot segment: its
+		 * segments tell which */
+		split = true;
+		goto again;
+	}
+	if (r > 0 && split && ++p->tso_merge_fails == TSO_MERGE_FAILS) {
+		NS_NOTICE("%s: the device drops TCP frames of several segments; TCP goes a frame per segment (still checksum-offloaded)",
+			  p->dev_name);
+		p->tso_nomerge = true;
+	}
 	if (r < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
 			return 0;	/* as a full ring: stays queued */
@@ -1442,21 +1527,27 @@ tso_send(struct ns_port *p)
 			p->tso_broken = true;
 			return 0;
 		}
-		r = 1;	/* the device is down or gone: the first is lost */
+		/* the device is down or gone: the first is lost */
 		p->st.tx_tso_err++;
-	}
-	for (int i = 0; i < r; i++) {
-		if (tso_msgs[i].n > 1) {
-			p->st.tx_tso++;
-			p->st.tx_tso_segs += tso_msgs[i].n;
+		done = tso_msgs[0].n;
+	} else {
+		for (int i = 0; i < r; i++) {
+			if (tso_msgs[i].n > 1) {
+				p->st.tx_tso++;
+				p->st.tx_tso_segs += tso_msgs[i].n;
+				p->tso_merge_fails = 0;	/* in a row only */
+			}
+			done += tso_msgs[i].n;
 		}
-		done += tso_msgs[i].n;
 	}
-	for (unsigned int k = 0; k < done; k++) {
-		p->tso_bytes += p->tx[k]->data_len;
-		rte_pktmbuf_free(p->tx[k]);
-	}
+	/* off the shared queue first, then freed: a holder killed in
+	 * between leaks mbufs, never frees one twice */
+	memcpy(tso_sent, p->tx, done * sizeof(p->tx[0]));
 	tx_consumed(p, done);
+	for (unsigned int k = 0; k < done; k++) {
+		p->tso_bytes += tso_sent[k]->data_len;
+		rte_pktmbuf_free(tso_sent[k]);
+	}
 	return done;
 }
 

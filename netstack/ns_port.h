@@ -20,6 +20,7 @@ struct ns_rx_pkt {
 	void *data;		/* first byte of the Ethernet header */
 	void *priv;		/* per-mbuf private area (the pbuf_custom) */
 	uint16_t len;
+	bool l4_open;		/* caps.rx_csum, but its TCP/UDP sum unchecked */
 };
 
 /* What the port offers, filled by ns_port_start(). */

@@ -684,6 +684,7 @@ ns_print_stats(FILE *f)
 	PROTO_STATS("nd6", lwip_stats.nd6);
 	PROTO_STATS("icmp6", lwip_stats.icmp6);
 	PROTO_STATS("udp", lwip_stats.udp);
+	fprintf(f, "udp.chkerr %u\n", (unsigned)lwip_stats.udp.chkerr);
 	PROTO_STATS("etharp", lwip_stats.etharp);
 #undef PROTO_STATS
 }

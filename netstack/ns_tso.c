@@ -165,7 +165,7 @@ payload(const struct parts *pt)
 static bool
 run_head(const uint8_t *f, uint16_t len, const struct parts *pt)
 {
-	if (!pt->v6 && pt->l4 != ETH_LEN + IP4_LEN)
+	if ((!pt->v6 && pt->l4 != ETH_LEN + IP4_LEN) || pt->hdr > NS_TSO_HDR_MAX)
 		return false;	/* IPv4 options */
 	return ETH_LEN + pt->ip_len == len && payload(pt) != 0 &&
 	       f[pt->l4 + 13] == TCP_ACK && get16(f + pt->l4 + 18) == 0;
@@ -194,7 +194,9 @@ run_joins(const uint8_t *fa, const struct parts *a, const uint8_t *fc,
 			return false;
 	} else if (memcmp(fa + ETH_LEN, fb + ETH_LEN, 2) != 0 ||
 		   memcmp(fa + ETH_LEN + 6, fb + ETH_LEN + 6, 4) != 0 ||
-		   memcmp(fa + ETH_LEN + 12, fb + ETH_LEN + 12, 8) != 0) {
+		   memcmp(fa + ETH_LEN + 12, fb + ETH_LEN + 12, 8) != 0 ||
+		   /* the kernel numbers the segments from the first */
+		   get16(fb + ETH_LEN + 4) != (uint16_t)(get16(fc + ETH_LEN + 4) + 1)) {
 		return false;	/* all but length, id and checksum */
 	}
 	return memcmp(ta, tb, 4) == 0 &&			/* ports */
@@ -206,8 +208,8 @@ run_joins(const uint8_t *fa, const struct parts *a, const uint8_t *fc,
 		      (size_t)(a->hdr - a->l4 - TCP_LEN)) == 0;	/* options */
 }
 
-/* Rewrite run head f (parts a) to carry data bytes of payload, PSH if
- * the last segment had it. */
+/* Into f, a copy of the run head's headers (parts a): rewrite them to
+ * carry data bytes of payload, PSH if the last segment had it. */
 static void
 run_rewrite(uint8_t *f, const struct parts *a, uint32_t data, bool psh)
 {
@@ -225,7 +227,8 @@ run_rewrite(uint8_t *f, const struct parts *a, uint32_t data, bool psh)
 }
 
 unsigned int
-ns_tso_plan(uint8_t *const *frame, const uint16_t *len, unsigned int count, struct ns_tso_msg *msgs, unsigned int max,
+ns_tso_plan(uint8_t *const *frame, const uint16_t *len, unsigned int count,
+	    unsigned int max_segs, struct ns_tso_msg *msgs, unsigned int max,
 	    unsigned int *used)
 {
 	unsigned int i = 0, m = 0;
@@ -251,11 +254,12 @@ ns_tso_plan(uint8_t *const *frame, const uint16_t *len, unsigned int count, stru
 		data = payload(&a);
 		c = a;
 		if (run_head(frame[i], len[i], &a)) {
-			while (j < count && j - i < NS_TSO_SEGS_MAX) {
+			while (j < count && j - i < max_segs &&
+			       j - i < NS_TSO_SEGS_MAX) {
 				struct parts b;
 
 				if (!parse_tcp(frame[j], len[j], &b) ||
-				    a.hdr - ETH_LEN + data + payload(&b) > NS_TSO_IP_MAX ||
+				    a.hdr + data + payload(&b) > NS_TSO_FRAME_MAX ||
 				    !run_joins(frame[i], &a, frame[j - 1], &c,
 					       frame[j], len[j], &b))
 					break;
@@ -269,7 +273,8 @@ ns_tso_plan(uint8_t *const *frame, const uint16_t *len, unsigned int count, stru
 			msg->vh.gso_type = a.v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
 						  VIRTIO_NET_HDR_GSO_TCPV4;
 			msg->vh.gso_size = payload(&a);
-			run_rewrite(frame[i], &a, data,
+			memcpy(msg->hdr, frame[i], a.hdr);
+			run_rewrite(msg->hdr, &a, data,
 				    (frame[j - 1][c.l4 + 13] & TCP_PSH) != 0);
 		}
 		i = j;

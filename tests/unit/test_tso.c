@@ -213,7 +213,7 @@ plan(unsigned int n, struct ns_tso_msg *msgs, unsigned int max,
 		fp[i] = segs[i].f;
 		fl[i] = segs[i].len;
 	}
-	return ns_tso_plan(fp, fl, n, msgs, max, used);
+	return ns_tso_plan(fp, fl, n, NS_TSO_SEGS_MAX, msgs, max, used);
 }
 
 /*
@@ -226,7 +226,7 @@ static unsigned int
 segment(const struct ns_tso_msg *m, unsigned int at)
 {
 	static uint8_t data[FRAME_MAX];
-	const uint8_t *h = segs[m->first].f;
+	const uint8_t *h = m->n > 1 ? m->hdr : segs[m->first].f;
 	size_t hdr = m->vh.hdr_len, n = 0, off;
 	uint32_t seq;
 	unsigned int k = 0;
@@ -237,7 +237,7 @@ segment(const struct ns_tso_msg *m, unsigned int at)
 		ns_tso_finish(got[at].f, got[at].len);
 		return 1;
 	}
-	memcpy(data, h + hdr, segs[m->first].len - hdr);
+	memcpy(data, segs[m->first].f + hdr, segs[m->first].len - hdr);
 	n = segs[m->first].len - hdr;
 	for (unsigned int i = m->first + 1; i < m->first + m->n; i++) {
 		memcpy(data + n, segs[i].f + hdr, segs[i].len - hdr);
@@ -283,12 +283,27 @@ segment(const struct ns_tso_msg *m, unsigned int at)
 static unsigned int
 round_trip(const char *what, unsigned int n, unsigned int *sizes)
 {
-	struct ns_tso_msg msgs[SEGS];
+	static struct ns_tso_msg msgs[SEGS], again[SEGS];
+	static struct seg before[SEGS];
 	unsigned int used, nm, out = 0;
 
 	expect(n);
 	nm = plan(n, msgs, SEGS, &used);
 	CHECK(used == n, "%s: all %u segments planned (%u)", what, n, used);
+	/* the segments are left as they were: a batch the socket did not
+	 * take is planned the same way again */
+	memcpy(before, segs, sizeof(segs[0]) * n);
+	CHECK(ns_tso_plan(fp, fl, n, NS_TSO_SEGS_MAX, again, SEGS, &used) == nm && used == n,
+	      "%s: planned again, the same messages", what);
+	for (unsigned int i = 0; i < nm; i++)
+		CHECK(again[i].first == msgs[i].first && again[i].n == msgs[i].n &&
+		      memcmp(&again[i].vh, &msgs[i].vh, sizeof(msgs[i].vh)) == 0 &&
+		      (msgs[i].n == 1 ||
+		       memcmp(again[i].hdr, msgs[i].hdr, msgs[i].vh.hdr_len) == 0),
+		      "%s: message %u planned again is the same", what, i);
+	for (unsigned int i = 0; i < n; i++)
+		CHECK(memcmp(before[i].f, segs[i].f, segs[i].len) == 0,
+		      "%s: segment %u unchanged by planning", what, i);
 	for (unsigned int i = 0; i < nm; i++) {
 		const struct ns_tso_msg *m = &msgs[i];
 
@@ -331,11 +346,31 @@ test_runs(void)
 	run(0, 10, &v4, 1448, 1000, 1000);
 	nm = round_trip("10 segments", 10, sz);
 	CHECK(nm == 1 && sz[0] == 10, "10 segments: one message (%u)", nm);
+	{	/* merging off: the same segments one by one */
+		struct ns_tso_msg one[SEGS];
+		unsigned int used, k = ns_tso_plan(fp, fl, 10, 1, one, SEGS, &used);
+		bool singles = k == 10 && used == 10;
+
+		for (unsigned int i = 0; i < k; i++)
+			singles = singles && one[i].n == 1 &&
+				  one[i].vh.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+				  one[i].vh.flags == VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		CHECK(singles, "max_segs 1: 10 messages of one segment (%u)", k);
+	}
 
 	run(0, 50, &v4, 1448, 1448, 7);
 	nm = round_trip("50 segments", 50, sz);
 	CHECK(nm == 2 && sz[0] == 45 && sz[1] == 5,
-	      "50 segments: 45 (65,240 bytes of IP) and 5 (%u: %u)", nm, sz[0]);
+	      "50 segments: 45 (a frame of 65,214 bytes) and 5 (%u: %u)", nm, sz[0]);
+
+	/* 44 full segments of 1,460 bytes and one of 1,242 make a frame of
+	 * 65,536 bytes, one past the most */
+	run(0, 45, &v4, 1460, 1242, 7);
+	nm = round_trip("a frame of 65,536 bytes", 45, sz);
+	CHECK(nm == 2 && sz[0] == 44, "65,536 bytes: split (%u: %u)", nm, sz[0]);
+	run(0, 45, &v4, 1460, 1241, 7);
+	nm = round_trip("a frame of 65,535 bytes", 45, sz);
+	CHECK(nm == 1 && sz[0] == 45, "65,535 bytes: one frame (%u)", nm);
 
 	run(0, 100, &v4, 500, 500, 0xfffff000u);	/* seq wraps */
 	nm = round_trip("100 small segments", 100, sz);
@@ -384,6 +419,13 @@ test_breaks(void)
 	nm = round_trip("flows", 5, sz);
 	CHECK(nm == 4 && sz[0] == 2 && sz[1] == 1 && sz[2] == 1 && sz[3] == 1,
 	      "port, window and ack each split (%u)", nm);
+
+	/* IPv4 ids that do not count up by one (another datagram between) */
+	run(0, 4, &v4, 1000, 1000, 1);
+	wr16(segs[2].f + 18, 200);
+	wr16(segs[3].f + 18, 201);
+	nm = round_trip("ids", 4, sz);
+	CHECK(nm == 2 && sz[0] == 2 && sz[1] == 2, "a jump in the IPv4 id splits (%u)", nm);
 
 	/* FIN, SYN-ACK, pure ACK: each alone */
 	make(&segs[0], &v4, 40000, 1, 1000, 0x10, 1);
@@ -481,7 +523,8 @@ test_random(void)
 
 		for (unsigned int i = 0; i < n; i++) {
 			make(&segs[i], (rnd() & 1) ? &v6 : &v4, 40000,
-			     1 + i * 500, (uint16_t)(rnd() % 600), 0x10, 1);
+			     1 + i * 500, (uint16_t)(rnd() % 600), 0x10,
+			     (uint16_t)(1 + i));
 			len[i] = (uint16_t)(rnd() % 4 ? segs[i].len : rnd() % (segs[i].len + 1));
 			heap[i] = malloc(len[i] ? len[i] : 1);
 			memcpy(heap[i], segs[i].f, len[i]);
@@ -490,7 +533,7 @@ test_random(void)
 			(void)ns_tso_prepare(heap[i], len[i]);
 		}
 		used = 0;
-		(void)ns_tso_plan(heap, len, n, msgs, 16, &used);
+		(void)ns_tso_plan(heap, len, n, NS_TSO_SEGS_MAX, msgs, 16, &used);
 		CHECK(used == n, "random round %u: every frame planned", r);
 		for (unsigned int i = 0; i < n; i++)
 			free(heap[i]);
