@@ -50,8 +50,13 @@ ns_csum_add(const void *data, size_t n, uint64_t acc)
 		p += 2;
 		n -= 2;
 	}
-	if (n != 0)	/* the high byte of a word padded with zero */
+	if (n != 0) {	/* the high byte of a word padded with zero */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		carry += __builtin_add_overflow(acc, (uint64_t)*p << 8, &acc);
+#else
 		carry += __builtin_add_overflow(acc, (uint64_t)*p, &acc);
+#endif
+	}
 	/* end-around carry: each carry out of bit 63 is worth 1; a wrap
 	 * here leaves acc below carry, so the last 1 cannot wrap again */
 	wrap = __builtin_add_overflow(acc, carry, &acc);
