@@ -17,6 +17,8 @@
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
 #include "lwip/ip.h"
+#include "lwip/ip6.h"
+#include "lwip/ip4.h"
 #include "lwip/mld6.h"
 #include "lwip/igmp.h"
 #include "lwip/pbuf.h"
@@ -136,9 +138,9 @@ low_level_input(struct netif *netif, struct ns_rx_pkt *pkt, bool copy)
 				   pkt->data, pkt->len);
 }
 
-/* An IPv4 datagram longer than a frame (struct ns_rx_pkt): copied into
- * the heap with room for a link header in front, straight to IPv4 (with
- * its Ethernet header it could exceed a pbuf's 64 KiB). */
+/* An IPv4 or IPv6 packet longer than a frame (struct ns_rx_pkt): copied
+ * into the heap with room for a link header in front, straight to IP
+ * (with its Ethernet header it could exceed a pbuf's 64 KiB). */
 static void
 long_input(struct netif *netif, const struct ns_rx_pkt *pkt)
 {
@@ -154,7 +156,11 @@ long_input(struct netif *netif, const struct ns_rx_pkt *pkt)
 		pbuf_free(p);
 		return;
 	}
-	(void)ip4_input(p, netif);	/* takes p, delivered or dropped */
+	/* takes p, delivered or dropped */
+	if ((*(const u8_t *)p->payload >> 4) == 6)
+		(void)ip6_input(p, netif);
+	else
+		(void)ip4_input(p, netif);
 }
 
 unsigned int

@@ -120,6 +120,10 @@ struct ns_port {
 	unsigned int n_tx;
 	uint32_t rx_long;	/* tp_len of the burst's last frame if cut */
 	bool rx_long_copied;	/* ...and the kernel queued it whole */
+	bool rx_long_summed;	/* ...and its TCP/UDP sum needs no check */
+	/* net_af_packet: the burst's frames whose TCP/UDP sum needs no
+	 * check (the kernel's TP_STATUS_CSUMNOTREADY or _CSUM_VALID) */
+	uint64_t rx_summed[NS_TX_QUEUED_MAX / 64];
 	struct rte_mbuf *tx[NS_TX_QUEUED_MAX];
 	struct ns_port_stats st;
 };
@@ -842,10 +846,14 @@ fail:
  * threshold the kernel queues such a frame whole on the socket as well,
  * marks the cut one in the ring TP_STATUS_COPY, and ns_port_rx_long()
  * reads it from there. IPv6 fragments are not reassembled by the kernel:
- * lwIP does. A receive buffer for a few such datagrams (1 MiB; the kernel
- * keeps its own ipfrag limits for the reassembly itself).
+ * lwIP does. The same path takes the TCP segments of up to 64 KiB that a
+ * kernel peer on veth sends with its offloads on (GSO, left whole on the
+ * way, their sums CHECKSUM_PARTIAL: the ring says TP_STATUS_CSUMNOTREADY,
+ * and such a sum is not checked). A receive buffer for a few dozen such
+ * packets (8 MiB; the kernel keeps its own ipfrag limits for the
+ * reassembly itself).
  */
-#define AFP_LONG_RCVBUF	(1 << 20)
+#define AFP_LONG_RCVBUF	(8 << 20)
 
 static void
 afp_long_frames(struct ns_port *p)
@@ -1079,13 +1087,21 @@ afp_rx_ready(struct ns_port *p, unsigned int max)
 	while (n < max) {
 		const struct tpacket2_hdr *h =
 			afp_frame(q->rd, q->framecount, q->framenum + n);
+		uint32_t status = h->tp_status;
+		bool summed = (status & (TP_STATUS_CSUMNOTREADY |
+					 TP_STATUS_CSUM_VALID)) != 0;
 
-		if (!(h->tp_status & TP_STATUS_USER))
+		if (!(status & TP_STATUS_USER))
 			break;
+		if (summed)
+			p->rx_summed[n / 64] |= 1ull << (n % 64);
+		else
+			p->rx_summed[n / 64] &= ~(1ull << (n % 64));
 		n++;
 		if (unlikely(h->tp_snaplen < h->tp_len)) {
 			p->rx_long = h->tp_len;
-			p->rx_long_copied = (h->tp_status & TP_STATUS_COPY) != 0;
+			p->rx_long_copied = (status & TP_STATUS_COPY) != 0;
+			p->rx_long_summed = summed;
 			break;
 		}
 	}
@@ -1194,6 +1210,18 @@ l3_csum(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 	return CSUM_OK;
 }
 
+/* The check of a frame whose flags are these. */
+static enum csum
+frame_csum(struct rte_mbuf *m, uint64_t l4)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+	if (m->data_len < sizeof(*eth))
+		return CSUM_OK;	/* too short to be IP: lwIP decides */
+	return l3_csum(eth->ether_type, eth + 1, m->data_len - sizeof(*eth),
+		       RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN, l4);
+}
+
 /* Software check of what the port could not tell. */
 static enum csum
 rx_csum(struct rte_mbuf *m)
@@ -1215,8 +1243,8 @@ rx_csum(struct rte_mbuf *m)
 }
 
 /*
- * A frame the ring cut (m holds its start). An IPv4 datagram the kernel
- * also queued whole becomes *pkt with data NULL and len its IP length,
+ * A frame the ring cut (m holds its start). An IPv4 or IPv6 packet the
+ * kernel also queued whole becomes *pkt with data NULL and len its IP length,
  * to be read with ns_port_rx_long(); anything else is dropped, counted,
  * its copy taken off the socket. Returns the entries filled (0 or 1).
  */
@@ -1225,11 +1253,12 @@ rx_long_frame(struct ns_port *p, struct rte_mbuf *m, struct ns_rx_pkt *pkt)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint32_t ip_len = p->rx_long - (uint32_t)sizeof(*eth);
-	bool ipv4 = m->data_len >= sizeof(*eth) &&
-		    eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	bool ip = m->data_len >= sizeof(*eth) &&
+		  (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) ||
+		   eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6));
 
 	rte_pktmbuf_free(m);
-	if (p->rx_long_copied && ipv4 && p->rx_long > sizeof(*eth) &&
+	if (p->rx_long_copied && ip && p->rx_long > sizeof(*eth) &&
 	    ip_len <= UINT16_MAX) {
 		pkt->m = NULL;
 		pkt->data = NULL;
@@ -1251,11 +1280,12 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 	struct ns_port *p = &ports[idx];
 	struct rte_mbuf *mb[NS_TX_QUEUED_MAX];
 	unsigned int n, out = 0;
-	bool cut = false;
+	bool cut = false, summed_known = false;
 
 	if (max > p->burst)
 		max = p->burst;
 	if (p->afp_rx != NULL) {
+		summed_known = true;
 		max = afp_rx_ready(p, max);
 		if (max == 0)
 			return 0;
@@ -1273,7 +1303,8 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		enum csum c = CSUM_L4_OPEN;	/* no check here: all lwIP's */
 
 		if (likely(m->nb_segs == 1) && p->rx_csum)
-			c = rx_csum(m);
+			c = summed_known && (p->rx_summed[i / 64] >> (i % 64) & 1) ?
+			    frame_csum(m, RTE_MBUF_F_RX_L4_CKSUM_GOOD) : rx_csum(m);
 		if (unlikely(m->nb_segs != 1) || c == CSUM_BAD) {
 			if (m->nb_segs == 1)
 				p->st.rx_csum_bad++;
@@ -1321,11 +1352,16 @@ ns_port_rx_long(unsigned int idx, void *dst, uint16_t len)
 		if (r < 0)
 			break;
 		if ((size_t)r != sizeof(eth) + len ||
-		    eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+		    (eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+		     eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)))
 			continue;
-		/* whole: the kernel reassembled it, so nothing stays open */
+		/* whole (a datagram the kernel reassembled, or a segment
+		 * it merged or never cut), so nothing stays open but what
+		 * IPv6 extension headers hide */
 		if (p->rx_csum && l3_csum(eth.ether_type, dst, len,
 					  RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
+					  p->rx_long_summed ?
+					  RTE_MBUF_F_RX_L4_CKSUM_GOOD :
 					  RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) == CSUM_BAD) {
 			p->st.rx_csum_bad++;
 			return -1;
