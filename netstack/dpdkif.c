@@ -146,21 +146,25 @@ long_input(struct netif *netif, const struct ns_rx_pkt *pkt)
 {
 	struct dpdkif *dif = netif->state;
 	struct pbuf *p = pbuf_alloc(PBUF_LINK, pkt->len, PBUF_RAM);
+	int rc;
 
 	if (p == NULL) {
 		dif->rx_drop_nomem++;
 		(void)ns_port_rx_long(dif->idx, NULL, 0);	/* dropped */
 		return;
 	}
-	if (ns_port_rx_long(dif->idx, p->payload, pkt->len) != 0) {
+	rc = ns_port_rx_long(dif->idx, p->payload, pkt->len);
+	if (rc < 0) {
 		pbuf_free(p);
 		return;
 	}
+	ns_rx_l4_open = rc == 1;
 	/* takes p, delivered or dropped */
 	if ((*(const u8_t *)p->payload >> 4) == 6)
 		(void)ip6_input(p, netif);
 	else
 		(void)ip4_input(p, netif);
+	ns_rx_l4_open = false;
 }
 
 unsigned int

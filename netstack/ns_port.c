@@ -110,7 +110,6 @@ struct ns_port {
 	bool tx_csum;
 	bool is_vdev;
 	bool tso_broken;	/* the socket refused a frame: checksums in software */
-	bool tso_nomerge;	/* the device drops merged frames: one per segment */
 	unsigned int tso_merge_fails;
 	int tso_fd;		/* -1, or our packet socket for TCP (ns_tso.h) */
 	uint64_t tso_bytes;	/* frame bytes sent through it */
@@ -120,7 +119,9 @@ struct ns_port {
 	unsigned int n_tx;
 	uint32_t rx_long;	/* tp_len of the burst's last frame if cut */
 	bool rx_long_copied;	/* ...and the kernel queued it whole */
-	bool rx_long_summed;	/* ...and its TCP/UDP sum needs no check */
+	bool afp_no_outgoing;	/* the driver's socket ignores outgoing frames */
+	bool afp_auxdata;	/* ...and gives a queued frame's status */
+	uint64_t tso_nomerge_until;	/* TSC: merging off until then */
 	/* net_af_packet: the burst's frames whose TCP/UDP sum needs no
 	 * check (the kernel's TP_STATUS_CSUMNOTREADY or _CSUM_VALID) */
 	uint64_t rx_summed[NS_TX_QUEUED_MAX / 64];
@@ -860,6 +861,14 @@ afp_long_frames(struct ns_port *p)
 {
 	int one = 1, buf = AFP_LONG_RCVBUF;
 
+	/* Frames this host sends on the interface are not ours to take,
+	 * and their sums are left to offload (best effort: Linux 4.20). */
+	p->afp_no_outgoing = setsockopt(p->afp_rx->sockfd, SOL_PACKET,
+					PACKET_IGNORE_OUTGOING, &one,
+					sizeof(one)) == 0;
+	/* a long frame's copy says itself what the kernel knows of its sum */
+	p->afp_auxdata = setsockopt(p->afp_rx->sockfd, SOL_PACKET,
+				    PACKET_AUXDATA, &one, sizeof(one)) == 0;
 	if (setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_COPY_THRESH,
 		       &one, sizeof(one)) != 0) {
 		NS_INFO("%s: PACKET_COPY_THRESH: %s; IPv4 datagrams longer than a ring frame are dropped",
@@ -895,13 +904,16 @@ afp_long_frames(struct ns_port *p)
  * below the default gso_max_size (NS_TSO_FRAME_MAX), and one that still
  * fails goes again as its segments: when those pass TSO_MERGE_FAILS times
  * in a row with no merged frame passing in between, merging is off for
- * good (a full queue fails the segments too). The socket is made with the driver's and shared
+ * TSO_NOMERGE_S, then tried again (a device without TSO keeps failing it;
+ * a full queue fails the segments too, mostly, and passes merged frames
+ * again soon). The socket is made with the driver's and shared
  * the same way across fork, close-on-exec, and kept high among the fd
  * numbers (below bond's own, bond_stats.c), where an application's dup2()
  * or close of a low number does not reach it.
  */
 #define TSO_SNDBUF	(4 << 20)
 #define TSO_MERGE_FAILS	3
+#define TSO_NOMERGE_S	1
 #define TSO_FD_SPAN	96	/* below the fd limit ... */
 #define TSO_FD_TOP	1024	/* ... or below this one, if lower */
 
@@ -948,13 +960,11 @@ tso_open(struct ns_port *p, const struct ns_port_config *pc)
 	what = "bind";
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) != 0)
 		goto fail;
-	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0 &&
+	    !p->afp_no_outgoing) {
 		what = "PACKET_QDISC_BYPASS, and PACKET_IGNORE_OUTGOING on the driver's socket";
 		errno = EOPNOTSUPP;
-		if (p->afp_rx == NULL ||
-		    setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_IGNORE_OUTGOING,
-			       &one, sizeof(one)) != 0)
-			goto fail;
+		goto fail;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -1101,7 +1111,6 @@ afp_rx_ready(struct ns_port *p, unsigned int max)
 		if (unlikely(h->tp_snaplen < h->tp_len)) {
 			p->rx_long = h->tp_len;
 			p->rx_long_copied = (status & TP_STATUS_COPY) != 0;
-			p->rx_long_summed = summed;
 			break;
 		}
 	}
@@ -1210,16 +1219,42 @@ l3_csum(uint16_t type, const void *l3, size_t len, uint64_t ip, uint64_t l4)
 	return CSUM_OK;
 }
 
-/* The check of a frame whose flags are these. */
+/*
+ * The L4 flag for a packet the kernel marked summed (TP_STATUS_CSUMNOTREADY
+ * or _CSUM_VALID): good for TCP, which is a byte stream, so a segment the
+ * kernel merged (GSO, GRO) means the same bytes. Not for UDP: a UDP_SEGMENT
+ * sender's datagrams come merged the same way, and as one datagram they
+ * would lose their boundaries; their partial sums fail the check instead.
+ */
+static uint64_t
+summed_l4(uint16_t type, const void *l3, size_t len)
+{
+	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+	    len >= sizeof(struct rte_ipv4_hdr)) {
+		const struct rte_ipv4_hdr *ip4 = l3;
+
+		if (ip4->next_proto_id == IPPROTO_TCP && !ipv4_is_fragment(ip4))
+			return RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	} else if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
+		   len >= sizeof(struct rte_ipv6_hdr)) {
+		if (((const struct rte_ipv6_hdr *)l3)->proto == IPPROTO_TCP)
+			return RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	}
+	return RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+}
+
+/* The check of a frame the kernel marked summed. */
 static enum csum
-frame_csum(struct rte_mbuf *m, uint64_t l4)
+summed_csum(struct rte_mbuf *m)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	size_t len;
 
 	if (m->data_len < sizeof(*eth))
 		return CSUM_OK;	/* too short to be IP: lwIP decides */
-	return l3_csum(eth->ether_type, eth + 1, m->data_len - sizeof(*eth),
-		       RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN, l4);
+	len = m->data_len - sizeof(*eth);
+	return l3_csum(eth->ether_type, eth + 1, len, RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
+		       summed_l4(eth->ether_type, eth + 1, len));
 }
 
 /* Software check of what the port could not tell. */
@@ -1304,7 +1339,7 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 
 		if (likely(m->nb_segs == 1) && p->rx_csum)
 			c = summed_known && (p->rx_summed[i / 64] >> (i % 64) & 1) ?
-			    frame_csum(m, RTE_MBUF_F_RX_L4_CKSUM_GOOD) : rx_csum(m);
+			    summed_csum(m) : rx_csum(m);
 		if (unlikely(m->nb_segs != 1) || c == CSUM_BAD) {
 			if (m->nb_segs == 1)
 				p->st.rx_csum_bad++;
@@ -1339,6 +1374,10 @@ ns_port_rx_long(unsigned int idx, void *dst, uint16_t len)
 		{ .iov_base = &eth, .iov_len = sizeof(eth) },
 		{ .iov_base = dst, .iov_len = len },
 	};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} ctl;
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 
 	if (dst == NULL) {
@@ -1347,27 +1386,42 @@ ns_port_rx_long(unsigned int idx, void *dst, uint16_t len)
 		return -1;
 	}
 	for (int i = 0; i <= AFP_LONG_STALE_MAX; i++) {
-		ssize_t r = recvmsg(p->afp_rx->sockfd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t r;
+		uint64_t l4 = RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+		enum csum c = CSUM_L4_OPEN;	/* no check here: all lwIP's */
 
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		r = recvmsg(p->afp_rx->sockfd, &mh, MSG_DONTWAIT | MSG_TRUNC);
 		if (r < 0)
 			break;
 		if ((size_t)r != sizeof(eth) + len ||
 		    (eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
 		     eth.ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)))
 			continue;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		     cm = CMSG_NXTHDR(&mh, cm)) {
+			struct tpacket_auxdata aux;
+
+			if (cm->cmsg_level != SOL_PACKET || cm->cmsg_type != PACKET_AUXDATA ||
+			    cm->cmsg_len < CMSG_LEN(sizeof(aux)))
+				continue;
+			memcpy(&aux, CMSG_DATA(cm), sizeof(aux));
+			if (aux.tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID))
+				l4 = summed_l4(eth.ether_type, dst, len);
+		}
 		/* whole (a datagram the kernel reassembled, or a segment
-		 * it merged or never cut), so nothing stays open but what
-		 * IPv6 extension headers hide */
-		if (p->rx_csum && l3_csum(eth.ether_type, dst, len,
-					  RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
-					  p->rx_long_summed ?
-					  RTE_MBUF_F_RX_L4_CKSUM_GOOD :
-					  RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) == CSUM_BAD) {
+		 * it merged), so nothing stays open but what IPv6
+		 * extension headers hide */
+		if (p->rx_csum)
+			c = l3_csum(eth.ether_type, dst, len,
+				    RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN, l4);
+		if (c == CSUM_BAD) {
 			p->st.rx_csum_bad++;
 			return -1;
 		}
 		p->st.rx_long++;
-		return 0;
+		return c == CSUM_L4_OPEN ? 1 : 0;
 	}
 	p->st.rx_long_drop++;
 	return -1;
@@ -1517,7 +1571,9 @@ tso_send(struct ns_port *p)
 	}
 again:
 	nm = ns_tso_plan(tso_data, tso_len, count,
-			 p->tso_nomerge || split ? 1 : NS_TSO_SEGS_MAX,
+			 split || (p->tso_nomerge_until != 0 &&
+				   rte_get_tsc_cycles() < p->tso_nomerge_until) ?
+			 1 : NS_TSO_SEGS_MAX,
 			 tso_msgs, TSO_MSGS, &used);
 	v = 0;
 	for (unsigned int i = 0; i < nm; i++) {
@@ -1549,9 +1605,10 @@ again:
 		goto again;
 	}
 	if (r > 0 && split && ++p->tso_merge_fails == TSO_MERGE_FAILS) {
-		NS_NOTICE("%s: the device drops TCP frames of several segments; TCP goes a frame per segment (still checksum-offloaded)",
-			  p->dev_name);
-		p->tso_nomerge = true;
+		NS_LOG_LIMITED(NS_LOG_NOTICE, "%s: the device drops TCP frames of several segments; for %d s TCP goes a frame per segment (still checksum-offloaded)",
+			       p->dev_name, TSO_NOMERGE_S);
+		p->tso_nomerge_until = rte_get_tsc_cycles() + TSO_NOMERGE_S * tsc_hz;
+		p->tso_merge_fails = 0;
 	}
 	if (r < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)

@@ -64,9 +64,10 @@ int ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 unsigned int ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts,
 			unsigned int max);
 void ns_port_free(void *m);
-/* Copy the long datagram ns_port_rx() announced last (its IP header
- * first) to dst: 0, or -1 when it is gone or failed its checksum
- * (counted). dst NULL: drop it. */
+/* Copy the long packet ns_port_rx() announced last (its IP header first)
+ * to dst: 0; 1 when its TCP/UDP sum is left to lwIP's input (l4_open);
+ * or -1 when it is gone or failed its checksum (counted). dst NULL: drop
+ * it. */
 int ns_port_rx_long(unsigned int idx, void *dst, uint16_t len);
 /* True when the pool is so low that received data should be copied. */
 bool ns_port_pool_low(unsigned int idx);
