@@ -120,7 +120,6 @@ struct ns_port {
 	uint32_t rx_long;	/* tp_len of the burst's last frame if cut */
 	bool rx_long_copied;	/* ...and the kernel queued it whole */
 	bool afp_no_outgoing;	/* the driver's socket ignores outgoing frames */
-	bool afp_auxdata;	/* ...and gives a queued frame's status */
 	uint64_t tso_nomerge_until;	/* TSC: merging off until then */
 	/* net_af_packet: the burst's frames whose TCP/UDP sum needs no
 	 * check (the kernel's TP_STATUS_CSUMNOTREADY or _CSUM_VALID) */
@@ -866,9 +865,10 @@ afp_long_frames(struct ns_port *p)
 	p->afp_no_outgoing = setsockopt(p->afp_rx->sockfd, SOL_PACKET,
 					PACKET_IGNORE_OUTGOING, &one,
 					sizeof(one)) == 0;
-	/* a long frame's copy says itself what the kernel knows of its sum */
-	p->afp_auxdata = setsockopt(p->afp_rx->sockfd, SOL_PACKET,
-				    PACKET_AUXDATA, &one, sizeof(one)) == 0;
+	/* A long frame's copy says itself what the kernel knows of its sum;
+	 * without it, the sum is checked (and a partial one fails). */
+	(void)setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_AUXDATA, &one,
+			 sizeof(one));
 	if (setsockopt(p->afp_rx->sockfd, SOL_PACKET, PACKET_COPY_THRESH,
 		       &one, sizeof(one)) != 0) {
 		NS_INFO("%s: PACKET_COPY_THRESH: %s; IPv4 datagrams longer than a ring frame are dropped",
@@ -945,9 +945,8 @@ tso_open(struct ns_port *p, const struct ns_port_config *pc)
 	};
 	int one = 1, buf = TSO_SNDBUF;
 	int fd = -1;
-	const char *what = "the driver's queue layout is not the one known";
+	const char *what = "the interface";
 
-	what = "the interface";
 	if (sll.sll_ifindex == 0)
 		goto fail;
 	what = "socket";
