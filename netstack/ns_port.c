@@ -914,6 +914,11 @@ afp_long_frames(struct ns_port *p)
 #define TSO_SNDBUF	(4 << 20)
 #define TSO_MERGE_FAILS	3
 #define TSO_NOMERGE_S	1
+/* Segments queued before an early flush: a few frames' worth, so that
+ * runs are not cut at the batch's end (bench/bulk by hand: 27 segments a
+ * frame with a batch of 64, 32 with 176 or 352, 5-7% faster; a stream's
+ * window bounds them after that) */
+#define TSO_BATCH	(3 * NS_TSO_SEGS_MAX)
 #define TSO_FD_SPAN	96	/* below the fd limit ... */
 #define TSO_FD_TOP	1024	/* ... or below this one, if lower */
 
@@ -1506,9 +1511,8 @@ ns_port_tx_queue(unsigned int idx, void *mp, bool csum)
 	} else if (csum && p->tx_csum) {
 		tx_csum_prepare(m);
 	}
-	/* a batch: a burst, or with the socket as many segments as one
-	 * offloaded frame carries */
-	if (p->n_tx >= (p->tso_fd >= 0 ? NS_TSO_SEGS_MAX : p->burst))
+	/* a batch: a burst, or with the socket TSO_BATCH segments */
+	if (p->n_tx >= (p->tso_fd >= 0 ? TSO_BATCH : p->burst))
 		ns_port_tx_flush(idx);
 	if (unlikely(p->n_tx == NS_TX_QUEUED_MAX)) {
 		/* The ring has stayed full for a whole queue: drop; TCP resends. */
