@@ -3,7 +3,8 @@
 # curl under zpnet against http.server on the kernel, then http.server under
 # zpnet against curl on the kernel; then a server under zpnet that answers
 # over IPv4 and IPv6 and exits, with TCP segmentation offload on (its
-# counters say the segments went out merged) and off ([port.0] tso = no).
+# counters say the segments went out merged), off ([port.0] tso = no), and
+# on a device without TSO (merging turns itself off).
 # usage: http.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -95,4 +96,14 @@ grep -q '^tso = no' "$TMP/notso.ini" || fail "no [port.0] in $ZCFG"
 tso_round notso 8003 "$TMP/notso.ini"
 [ "${TSO:-x}" = 0 ] && [ "${SEGS:-x}" = 0 ] || fail "tso = no: ${TSO:-?} offloaded frames, want 0"
 echo "ok the same with tso = no: sha256 equal, nothing offloaded"
+# A device that cannot take merged frames (TSO off on the zpnet end: the
+# kernel drops each one, nothing segments it): zpnet sends the segments
+# one by one, says so, and loses nothing.
+zpns_z ethtool -K vz0 tso off >/dev/null || fail "ethtool -K vz0 tso off"
+tso_round devnotso 8004 "$ZCFG"
+zpns_z ethtool -K vz0 tso on >/dev/null
+grep -q "drops TCP frames of several segments" "$TMP/devnotso.log" ||
+	fail "TSO off on the device: merging was not turned off"
+[ "${TSO:-x}" = 0 ] || fail "TSO off on the device: ${TSO:-?} merged frames went out"
+echo "ok the same on a device without TSO: sha256 equal, segments one by one"
 echo PASS
