@@ -3,8 +3,9 @@
 # curl under zpnet against http.server on the kernel, then http.server under
 # zpnet against curl on the kernel; then a server under zpnet that answers
 # over IPv4 and IPv6 and exits, with TCP segmentation offload on (its
-# counters say the segments went out merged), off ([port.0] tso = no), and
-# on a device without TSO (merging turns itself off).
+# counters say the segments went out merged), off ([port.0] tso = no), on
+# a device without TSO (merging turns itself off), and with the kernel
+# refusing zpnet's TCP socket (software sums through the driver's ring).
 # usage: http.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -65,7 +66,7 @@ PY
 tso_round() {	# NAME PORT CONFIG
 	local name=$1 port=$2 cfg=$3 pid
 	zpns_bg_z "$TMP/$name.log" env ZPNET_STATS="$TMP/$name.stats" timeout 120 \
-		"$ZPNET" run -c "$cfg" -- /usr/bin/python3 "$TMP/serve2.py" "$TMP/www" "$port"
+		${TSO_PREFIX:-} "$ZPNET" run -c "$cfg" -- /usr/bin/python3 "$TMP/serve2.py" "$TMP/www" "$port"
 	pid=$ZPNS_LAST
 	for ((i = 0; i < 300; i++)); do
 		grep -q '^ready' "$TMP/$name.log" && break
@@ -106,4 +107,14 @@ grep -q "drops TCP frames of several segments" "$TMP/devnotso.log" ||
 	fail "TSO off on the device: merging was not turned off"
 [ "${TSO:-x}" = 0 ] || fail "TSO off on the device: ${TSO:-?} merged frames went out"
 echo "ok the same on a device without TSO: sha256 equal, segments one by one"
+# The kernel refusing zpnet's TCP socket outright (sendmmsg fails EINVAL,
+# by a seccomp filter): TCP goes back to the driver's ring with software
+# sums, for good, and nothing is lost.
+SYSFAIL=$(dirname "$ZPNET")/../tests/apps/zpnet-sysfail
+[ -x "$SYSFAIL" ] || fail "$SYSFAIL missing: build with ninja"
+TSO_PREFIX="$SYSFAIL 22" tso_round refused 8005 "$ZCFG"
+grep -q "the kernel refused an offloaded TCP frame" "$TMP/refused.log" ||
+	fail "sendmmsg refused: no fall-back said"
+[ "${TSO:-x}" = 0 ] || fail "sendmmsg refused: ${TSO:-?} merged frames counted"
+echo "ok the same with the socket refused: sha256 equal, software sums through the ring"
 echo PASS
