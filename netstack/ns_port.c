@@ -1247,23 +1247,10 @@ summed_l4(uint16_t type, const void *l3, size_t len)
 	return RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
 }
 
-/* The check of a frame the kernel marked summed. */
+/* Software check of what the port could not tell; summed: the kernel
+ * marked the frame's sum as needing none (net_af_packet's ring). */
 static enum csum
-summed_csum(struct rte_mbuf *m)
-{
-	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	size_t len;
-
-	if (m->data_len < sizeof(*eth))
-		return CSUM_OK;	/* too short to be IP: lwIP decides */
-	len = m->data_len - sizeof(*eth);
-	return l3_csum(eth->ether_type, eth + 1, len, RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN,
-		       summed_l4(eth->ether_type, eth + 1, len));
-}
-
-/* Software check of what the port could not tell. */
-static enum csum
-rx_csum(struct rte_mbuf *m)
+rx_csum(struct rte_mbuf *m, bool summed)
 {
 	uint64_t f = m->ol_flags;
 	uint64_t ip = f & RTE_MBUF_F_RX_IP_CKSUM_MASK;
@@ -1278,6 +1265,9 @@ rx_csum(struct rte_mbuf *m)
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	if (m->data_len < sizeof(*eth))
 		return CSUM_OK;	/* too short to be IP: lwIP decides */
+	if (summed && summed_l4(eth->ether_type, eth + 1,
+				m->data_len - sizeof(*eth)) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		l4 = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
 	return l3_csum(eth->ether_type, eth + 1, m->data_len - sizeof(*eth), ip, l4);
 }
 
@@ -1342,8 +1332,8 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		enum csum c = CSUM_L4_OPEN;	/* no check here: all lwIP's */
 
 		if (likely(m->nb_segs == 1) && p->rx_csum)
-			c = summed_known && (p->rx_summed[i / 64] >> (i % 64) & 1) ?
-			    summed_csum(m) : rx_csum(m);
+			c = rx_csum(m, summed_known &&
+					  (p->rx_summed[i / 64] >> (i % 64) & 1));
 		if (unlikely(m->nb_segs != 1) || c == CSUM_BAD) {
 			if (m->nb_segs == 1)
 				p->st.rx_csum_bad++;
