@@ -77,6 +77,57 @@ zp_gate_start:
 .endm
 
 /*
+ * What legacy SSE code cannot change, saved at \base (a ZP_VS area,
+ * 64-byte aligned) for zp_vsave_kind AVX or AVX512: XINUSE, then ymm0-15,
+ * or zmm0-31 and k0-7.  xmm0-15's low halves are saved too (they are
+ * what they are: the light save has the app's).  Clobbers rax, rcx, rdx.
+ */
+.macro ZP_VSAVE_UPPER base
+	mov	$1, %ecx			/* XINUSE: which parts are */
+	xgetbv					/*  in their initial state */
+	mov	%eax, ZP_VS_INUSE(\base)
+	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
+	je	84f
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	vmovdqa	%ymm\n, \n*32(\base)
+	.endr
+	jmp	85f
+84:
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	vmovdqa64 %zmm\n, \n*64(\base)
+	.endr
+	.irp n,0,1,2,3,4,5,6,7
+	kmovq	%k\n, ZP_VS_K+\n*8(\base)
+	.endr
+85:
+.endm
+
+/*
+ * Put back what ZP_VSAVE_UPPER saved at %rsp; upper halves that were
+ * initial are made so again.  The caller then restores xmm0-15 with
+ * legacy loads, which keep the uppers.  Clobbers nothing else.
+ */
+.macro ZP_VRESTORE_UPPER
+	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
+	je	86f
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	vmovdqa	\n*32(%rsp), %ymm\n
+	.endr
+	jmp	87f
+86:
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	vmovdqa64 \n*64(%rsp), %zmm\n
+	.endr
+	.irp n,0,1,2,3,4,5,6,7
+	kmovq	ZP_VS_K+\n*8(%rsp), %k\n
+	.endr
+87:	testl	$ZP_XINUSE_UPPER, ZP_VS_INUSE(%rsp)
+	jnz	88f
+	vzeroupper				/* they were initial */
+88:
+.endm
+
+/*
  * Make room below a 64-byte aligned %rsp and save the vector state there
  * (zp_vsave_kind, hooks.c): by hand where the CPU's registers are known,
  * xmm/ymm/zmm, opmasks, MXCSR and the x87 control word (~10 ns; the
@@ -93,22 +144,7 @@ zp_gate_start:
 	fnstcw	ZP_VS_FCW(%rsp)
 	cmp	$ZP_VS_AVX, %eax
 	jb	93f				/* SSE */
-	mov	$1, %ecx			/* XINUSE: which parts are */
-	xgetbv					/*  in their initial state */
-	mov	%eax, ZP_VS_INUSE(%rsp)
-	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
-	je	94f
-	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-	vmovdqa	%ymm\n, \n*32(%rsp)
-	.endr
-	jmp	98f
-94:
-	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	vmovdqa64 %zmm\n, \n*64(%rsp)
-	.endr
-	.irp n,0,1,2,3,4,5,6,7
-	kmovq	%k\n, ZP_VS_K+\n*8(%rsp)
-	.endr
+	ZP_VSAVE_UPPER %rsp
 	jmp	98f
 93:
 	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
@@ -147,21 +183,7 @@ zp_gate_start:
 	fldcw	ZP_VS_FCW(%rsp)
 	cmp	$ZP_VS_AVX, %eax
 	jb	93f				/* SSE */
-	je	95f				/* AVX */
-	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	vmovdqa64 \n*64(%rsp), %zmm\n
-	.endr
-	.irp n,0,1,2,3,4,5,6,7
-	kmovq	ZP_VS_K+\n*8(%rsp), %k\n
-	.endr
-	jmp	96f
-95:
-	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-	vmovdqa	\n*32(%rsp), %ymm\n
-	.endr
-96:	testl	$ZP_XINUSE_UPPER, ZP_VS_INUSE(%rsp)
-	jnz	98f
-	vzeroupper				/* they were initial */
+	ZP_VRESTORE_UPPER
 	jmp	98f
 93:
 	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
@@ -735,37 +757,159 @@ zp_gate_end:
 
 /*
  * long zp_hooks_vec_call(fn, const long args[6]): fn(args[0..5]) with the
- * vector state (x87, SSE, AVX, AVX-512...) saved before and restored after,
+ * vector state (x87 control, SSE, AVX, AVX-512...) kept for the caller,
  * for a dispatcher registered without ZP_DISPATCH_VECTOR that has decided
  * to run code which may use vector registers.
+ *
+ * Where the CPU has AVX, the save is light: xmm0-15, MXCSR and the x87
+ * control word, all that code without VEX/EVEX encodings can change
+ * (legacy SSE instructions keep the upper halves, zmm16-31 and the
+ * opmasks).  fn may run such code freely; before anything else (glibc's
+ * string functions, a PMD) it calls zp_hooks_vec_full(), which saves the
+ * rest in this frame, once, and the return puts it back.  Elsewhere
+ * (no AVX, an unknown CPU, ZPHOOKS_VSAVE=xsave) everything is saved
+ * before fn, as ZP_VSAVE does.  With ZPHOOKS_VCHECK=1 the light path
+ * also saves everything, fills the upper state with ones and, if fn
+ * returns without having called zp_hooks_vec_full(), checks that it is
+ * unchanged (zp_vcheck_failed aborts with fn's address otherwise).
  */
+/* fn (r12) of the six arguments at rbx, 64-byte aligned; rbx = result */
+.macro ZP_VEC_FN
+	mov	0(%rbx), %rdi
+	mov	8(%rbx), %rsi
+	mov	16(%rbx), %rdx
+	mov	24(%rbx), %rcx
+	mov	32(%rbx), %r8
+	mov	40(%rbx), %r9
+	call	*%r12
+	mov	%rax, %rbx
+.endm
+
 	.globl	zp_hooks_vec_call
 	.type	zp_hooks_vec_call, @function
 	.p2align 4
 zp_hooks_vec_call:
 	push	%rbp
 	mov	%rsp, %rbp			/* rbp = frame anchor */
-	push	%rbx				/* callee-saved: fn, */
-	push	%r12				/*  then args */
-	mov	%rdi, %rbx
-	mov	%rsi, %r12
-	and	$-ZP_XSAVE_ALIGN, %rsp		/* xsave wants 64-byte alignment */
-	ZP_VSAVE				/* rcx, rax, rdx clobbered */
-	mov	0(%r12), %rdi			/* the six arguments */
-	mov	8(%r12), %rsi
-	mov	16(%r12), %rdx
-	mov	24(%r12), %rcx
-	mov	32(%r12), %r8
-	mov	40(%r12), %r9
-	call	*%rbx				/* rsp is 64-byte aligned */
-	mov	%rax, %rbx			/* keep the result */
+	push	%rbx				/* callee-saved: the result, */
+	push	%r12				/*  fn, */
+	push	%r13				/*  the TLS slot, */
+	push	%r14				/*  the outer call's area */
+	mov	%rdi, %r12
+	mov	%rsi, %rbx
+	and	$-ZP_XSAVE_ALIGN, %rsp		/* 64-byte alignment */
+	cmpb	$ZP_VS_AVX, zp_vsave_kind(%rip)
+	jb	50f				/* no light save: all now */
+	sub	$ZP_VL_FRAME, %rsp
+	stmxcsr	ZP_VS_MXCSR(%rsp)
+	fnstcw	ZP_VS_FCW(%rsp)
+	movl	$0, ZP_VS_ESC(%rsp)
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	movdqa	%xmm\n, ZP_VL_XMM+\n*16(%rsp)
+	.endr
+	movq	zp_tls_vlight@gottpoff(%rip), %r13	/* TLS offset */
+	mov	%fs:(%r13), %r14		/* an outer call's (a handler's) */
+	mov	%rsp, %fs:(%r13)		/* this call's area */
+	cmpb	$0, zp_vcheck(%rip)
+	jne	60f
+51:	ZP_VEC_FN
+	mov	%r14, %fs:(%r13)		/* the outer call's again */
+	cmpb	$0, zp_vcheck(%rip)
+	jne	62f
+	cmpl	$0, ZP_VS_ESC(%rsp)
+	je	53f
+	ZP_VRESTORE_UPPER			/* what zp_hooks_vec_full saved */
+53:	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	movdqa	ZP_VL_XMM+\n*16(%rsp), %xmm\n	/* legacy: uppers stay */
+	.endr
+	ldmxcsr	ZP_VS_MXCSR(%rsp)
+	fldcw	ZP_VS_FCW(%rsp)
+	jmp	59f
+
+50:	ZP_VSAVE				/* rcx, rax, rdx clobbered */
+	ZP_VEC_FN
 	ZP_VRESTORE				/* vector state back */
-	mov	%rbx, %rax
-	lea	-16(%rbp), %rsp
+59:	mov	%rbx, %rax
+	lea	-32(%rbp), %rsp
+	pop	%r14
+	pop	%r13
 	pop	%r12
 	pop	%rbx
 	pop	%rbp
 	ret
+
+	/* ZPHOOKS_VCHECK, entry: everything in the check area, ones in
+	 * every register the light save does not keep */
+60:	lea	ZP_VL_CHECK(%rsp), %rdi
+	ZP_VSAVE_UPPER %rdi			/* rax, rcx, rdx clobbered */
+	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
+	je	61f
+	vpcmpeqd %ymm0, %ymm0, %ymm0
+	.irp n,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	vmovdqa	%ymm0, %ymm\n
+	.endr
+	jmp	51b
+61:	vpternlogd $0xff, %zmm0, %zmm0, %zmm0
+	.irp n,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	vmovdqa64 %zmm0, %zmm\n
+	.endr
+	.irp n,0,1,2,3,4,5,6,7
+	kxnorq	%k0, %k0, %k\n
+	.endr
+	jmp	51b
+
+	/* ZPHOOKS_VCHECK, return: unless fn escalated, the ones must be
+	 * there; then the app's state from the check area */
+62:	cmpl	$0, ZP_VS_ESC(%rsp)
+	jne	63f
+	mov	%rsp, %rdi
+	ZP_VSAVE_UPPER %rdi			/* what fn left */
+	mov	%rsp, %rdi
+	mov	%r12, %rsi
+	call	zp_vcheck_verify		/* general registers only */
+63:	lea	ZP_VL_CHECK(%rsp), %rax
+	mov	%rax, %rsp			/* ZP_VRESTORE_UPPER's base */
+	ZP_VRESTORE_UPPER
+	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	movdqa	ZP_VL_XMM-ZP_VL_CHECK+\n*16(%rsp), %xmm\n
+	.endr
+	ldmxcsr	ZP_VS_MXCSR-ZP_VL_CHECK(%rsp)
+	fldcw	ZP_VS_FCW-ZP_VL_CHECK(%rsp)
+	jmp	59b
 	.size	zp_hooks_vec_call, . - zp_hooks_vec_call
+
+/*
+ * void zp_hooks_vec_full(void): inside zp_hooks_vec_call's fn, before
+ * code that may use VEX/EVEX instructions: the rest of the vector state
+ * (the upper halves, zmm16-31, the opmasks) goes to the call's frame,
+ * once; later calls, and calls outside a light zp_hooks_vec_call, return
+ * at once.  Keeps every register but r11 and the flags (a wrapper calls
+ * it before jumping to the function it wraps, arguments in place).
+ */
+	.globl	zp_hooks_vec_full
+	.type	zp_hooks_vec_full, @function
+	.globl	zp_vec_full
+	.hidden	zp_vec_full
+	.p2align 4
+zp_hooks_vec_full:
+zp_vec_full:
+	movq	zp_tls_vlight@gottpoff(%rip), %r11	/* TLS offset */
+	cmpq	$0, %fs:(%r11)
+	jne	1f
+	ret					/* done, or not light */
+1:	push	%rax
+	push	%rcx
+	push	%rdx
+	push	%rdi
+	mov	%fs:(%r11), %rdi		/* the frame's area */
+	movq	$0, %fs:(%r11)			/* once per call */
+	movl	$1, ZP_VS_ESC(%rdi)
+	ZP_VSAVE_UPPER %rdi
+	pop	%rdi
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	ret
+	.size	zp_hooks_vec_full, . - zp_hooks_vec_full
 
 	.section .note.GNU-stack, "", @progbits

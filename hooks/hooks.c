@@ -53,6 +53,8 @@ unsigned char zp_dispatch_vec;
 uint64_t zp_xsave_size;
 unsigned char zp_xsave_compact;
 unsigned char zp_vsave_kind;		/* ZP_VS_* */
+unsigned char zp_vcheck;		/* ZPHOOKS_VCHECK */
+ZP_HIDDEN ZP_TLS uintptr_t zp_tls_vlight;	/* a light vec_call's area */
 
 int zp_log_level = ZP_LOG_WARN;
 uint64_t zp_sig_keep;
@@ -688,13 +690,42 @@ vsave_kind(void)
 	return ZP_VS_SSE;
 }
 
+/*
+ * ZPHOOKS_VCHECK: a light zp_hooks_vec_call (entry.S) that returned
+ * without zp_hooks_vec_full() must have left the ones it put in the upper
+ * state there.  area: the registers after fn, as ZP_VSAVE_UPPER saves them.
+ */
+void
+zp_vcheck_verify(const unsigned char *area, const void *fn)
+{
+	const uint64_t *w = (const uint64_t *)area;
+	int avx512 = zp_vsave_kind == ZP_VS_AVX512;
+	unsigned int nreg = avx512 ? 32 : 16, words = avx512 ? 8 : 4;
+
+	for (unsigned int r = 0; r < nreg; r++)
+		for (unsigned int i = r < 16 ? 2 : 0; i < words; i++)
+			if (w[r * words + i] != ~0ULL)
+				goto changed;
+	for (unsigned int i = 0; avx512 && i < 8; i++)
+		if (w[ZP_VS_K / 8 + i] != ~0ULL)
+			goto changed;
+	return;
+changed:
+	ZP_LOG(ZP_LOG_ERR, "ZPHOOKS_VCHECK: the call served by %p changed "
+	       "the vector state without saving it first: code that may use "
+	       "AVX must run after zp_hooks_vec_full()\n", fn);
+	abort();
+}
+
 static void
 setup_vector_save(void)
 {
 	unsigned int a, b, c, d, i, lo, hi;
 	uint64_t xcr0, size;
+	const char *check = getenv("ZPHOOKS_VCHECK");
 
 	zp_vsave_kind = vsave_kind();
+	zp_vcheck = check != NULL && strcmp(check, "1") == 0;
 	if (zp_vsave_kind != ZP_VS_XSAVE) {
 		zp_xsave_size = ZP_VS_SIZE;	/* (a CPU without XSAVE too) */
 		return;

@@ -96,5 +96,15 @@
 #define ZP_VS_INUSE		2120	/* XINUSE (xgetbv 1) at the save */
 #define ZP_VS_SIZE		2176
 #define ZP_XINUSE_UPPER		0x44	/* AVX upper halves, ZMM_Hi256 */
+/*
+ * zp_hooks_vec_call's frame where the CPU has AVX (zp_vsave_kind AVX or
+ * AVX512): the ZP_VS area (filled by zp_hooks_vec_full when the call
+ * escalates), xmm0-15 as the app had them (the light save), and the
+ * app's whole state again for ZPHOOKS_VCHECK.  64-byte aligned.
+ */
+#define ZP_VS_ESC		2124	/* 1: zp_hooks_vec_full saved the rest */
+#define ZP_VL_XMM		ZP_VS_SIZE		/* 16 x 16 bytes */
+#define ZP_VL_CHECK		(ZP_VL_XMM + 256)	/* a ZP_VS area */
+#define ZP_VL_FRAME		(ZP_VL_CHECK + ZP_VS_SIZE)
 
 #endif /* ZP_ASM_H */

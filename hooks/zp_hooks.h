@@ -92,6 +92,18 @@ void zp_hooks_set_fd_table(const uintptr_t *words, unsigned int len);
 long zp_hooks_vec_call(long (*fn)(long, long, long, long, long, long),
 		       const long args[6]);
 
+/*
+ * Inside zp_hooks_vec_call's fn: where the CPU has AVX the call saves
+ * only what code without VEX/EVEX instructions can change (xmm0-15,
+ * MXCSR, the x87 control word: 3 to 4 times cheaper than all of it with
+ * AVX-512). Code built for the x86-64 baseline may run as it is; before
+ * anything that may use AVX (glibc's string functions, most of libc, a
+ * PMD's burst functions) fn calls this, which saves the rest once per
+ * call. Outside such a call it returns at once. Keeps every register but
+ * r11 and the flags. ZPHOOKS_VCHECK=1 checks the rule at every return.
+ */
+void zp_hooks_vec_full(void);
+
 /* The escape hatch: a system call that always goes to the kernel. */
 long zp_syscall6(long nr, long a1, long a2, long a3, long a4, long a5,
 		 long a6);

@@ -127,6 +127,9 @@ ZP_HIDDEN extern unsigned char zp_dispatch_vec;
 ZP_HIDDEN extern uint64_t zp_xsave_size;
 ZP_HIDDEN extern unsigned char zp_xsave_compact;
 ZP_HIDDEN extern unsigned char zp_vsave_kind;
+ZP_HIDDEN extern unsigned char zp_vcheck;
+ZP_HIDDEN extern ZP_TLS uintptr_t zp_tls_vlight;
+ZP_HIDDEN void zp_vcheck_verify(const unsigned char *area, const void *fn);
 ZP_HIDDEN long zp_hook_c(struct zp_frame *f);
 ZP_HIDDEN void zp_after_exec_map(long nr, long r, long a1, long a2, long a3,
 				 long a4, long a5, long a6);

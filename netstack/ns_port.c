@@ -47,6 +47,21 @@
 #include "ns_preflight.h"
 #include "ns_tso.h"
 
+/*
+ * A PMD's burst functions may use AVX (glibc's memcpy, vector RX paths):
+ * inside a served call the rest of the vector state is saved first
+ * (hooks/zp_hooks.h, zp_hooks_vec_full; absent outside libzpnet.so). The
+ * other calls into DPDK and libc go through bond_vecwrap.S.
+ */
+extern void zp_vec_full(void) __attribute__((weak, visibility("hidden")));
+
+static inline void
+ns_vec_full(void)
+{
+	if (zp_vec_full != NULL)
+		zp_vec_full();
+}
+
 #define NS_EAL_ARGV_MAX		64
 #define NS_TX_QUEUED_MAX	1024	/* frames held when the TX ring is full */
 #define NS_POOL_CACHE		256	/* per-lcore mempool cache */
@@ -1319,12 +1334,14 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		if (max == 0)
 			return 0;
 		afp_mark(idx, false, p->afp_rx->framenum, max);
+		ns_vec_full();
 		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
 		afp_unmark();
 		/* the cut frame, consumed only if it was reached */
 		cut = unlikely(p->rx_long != 0) && n == max;
 		n -= cut;
 	} else {
+		ns_vec_full();
 		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
 	}
 	for (unsigned int i = 0; i < n; i++) {
@@ -1695,6 +1712,7 @@ ns_port_tx_flush(unsigned int idx)
 			afp_burst.first = p->tx[0];
 			afp_mark(idx, true, p->afp_tx->framenum, max);
 		}
+		ns_vec_full();
 		n = rte_eth_tx_burst(p->port_id, 0, p->tx, (uint16_t)max);
 		/* the queue follows each burst, so that a repair finds it
 		 * as the driver left it */

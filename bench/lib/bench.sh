@@ -19,6 +19,7 @@ ZPNET=$BENCH_BUILD/cli/zpnet
 BENCH_HZ=$(getconf CLK_TCK)
 # zpnet configs as the user writes them: no test-only self-checks.
 ZPNS_DEMUX_CHECK=no
+export ZPHOOKS_VCHECK=0
 
 bench_die() {
 	echo "$(basename "$0"): $*" >&2

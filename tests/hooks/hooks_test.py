@@ -166,16 +166,40 @@ def case_regs_vector(**extra):
 
 def case_regs_veccall():
     """A dispatcher on general registers that saves the vector state
-    itself (zp_hooks_vec_call) around code that clobbers it."""
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "out")
-        env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
-                   ZPTEST_DISP="veccall", ZPTEST_OUT=out)
-        case_regs(env, 0x8000)
-        with open(out) as f:
-            kv = dict(x.split("=") for x in f.read().split())
-    check(int(kv["calls"]) > 0, "veccall dispatcher never ran")
-    check(kv["api_errors"] == "0", "zp_hooks_register_set answered wrongly")
+    itself (zp_hooks_vec_call) around code that clobbers it: after
+    zp_hooks_vec_full() the whole state, without it what code built
+    without VEX can change (ZPTEST_VECCALL=light); also with
+    ZPHOOKS_VCHECK=1, which checks the light calls."""
+    for how, vcheck in (("", "0"), ("", "1"), ("light", "0"),
+                        ("light", "1")):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out")
+            env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+                       ZPTEST_DISP="veccall", ZPTEST_OUT=out,
+                       ZPTEST_VECCALL=how, ZPHOOKS_VCHECK=vcheck)
+            case_regs(env, 0x8000)
+            with open(out) as f:
+                kv = dict(x.split("=") for x in f.read().split())
+        check(int(kv["calls"]) > 0, "veccall dispatcher never ran")
+        check(kv["api_errors"] == "0", "zp_hooks_register_set answered wrongly")
+
+
+def case_vcheck():
+    """ZPHOOKS_VCHECK=1 stops a program whose served call changed the
+    vector state without zp_hooks_vec_full() (on a CPU with AVX, where
+    zp_hooks_vec_call saves only what baseline code can change)."""
+    if "avx" not in open("/proc/cpuinfo").read().split():
+        print("no AVX: every call saves everything, nothing to check")
+        return
+    env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
+               ZPTEST_DISP="veccall", ZPTEST_VECCALL="unsaved",
+               ZPHOOKS_VCHECK="1")
+    env.pop("ZPHOOKS_VSAVE", None)	# xsave: no light calls
+    r = run([env_path("ZPTEST_REGS")], env=env)
+    print("rc", r.returncode, r.stderr.strip()[-300:])
+    check(r.returncode != 0 and "ZPHOOKS_VCHECK" in r.stderr and
+          "zp_hooks_vec_full" in r.stderr,
+          "an unsaved clobber was not caught: rc %d" % r.returncode)
 
 
 def case_tinystack():
@@ -551,6 +575,7 @@ CASES = {
     # the same with the state saved by XSAVE(C)/XRSTOR, not by hand
     "regs-vector-xsave": lambda: case_regs_vector(ZPHOOKS_VSAVE="xsave"),
     "regs-veccall": case_regs_veccall,
+    "vcheck": case_vcheck,
     "served-set": case_served_set,
     "tinystack": case_tinystack,
     "threadexit": case_threadexit,

@@ -15,7 +15,11 @@
  *           writes to fd 2 (its own two, one with the fd's high bits set)
  *   veccall registered for getpid and exit_group without
  *           ZP_DISPATCH_VECTOR: runs the vector clobber through
- *           zp_hooks_vec_call(), which must save the state around it
+ *           zp_hooks_vec_call(), which must save the state around it:
+ *           after zp_hooks_vec_full(); with ZPTEST_VECCALL=light, a
+ *           clobber of what code without VEX can change (xmm0-15, MXCSR,
+ *           the x87 control word) without it; with =unsaved, the whole
+ *           clobber without it (ZPHOOKS_VCHECK=1 must stop the program)
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw, D the calls where it was
@@ -86,6 +90,26 @@ clobber_vectors(void)
 		"vmovdqa %%ymm0, %%ymm14\n\t"
 		"pxor %%xmm3, %%xmm3\n\t"
 		::: "xmm0", "xmm2", "xmm3", "xmm7", "xmm8", "xmm14");
+}
+
+/* What baseline (legacy SSE) code can change: xmm0-15, MXCSR, the x87
+ * control word; the upper halves stay. */
+static void
+clobber_legacy(void)
+{
+	unsigned int mx = 0x1f80;
+	unsigned short cw = 0x037f;
+
+	__asm__ volatile (
+		"ldmxcsr %0\n\tfldcw %1\n\t"
+		"pcmpeqd %%xmm0, %%xmm0\n\t"
+		"movdqa %%xmm0, %%xmm1\n\t"
+		"movdqa %%xmm0, %%xmm7\n\t"
+		"movdqa %%xmm0, %%xmm8\n\t"
+		"movdqa %%xmm0, %%xmm15\n\t"
+		"pxor %%xmm3, %%xmm3\n\t"
+		: : "m"(mx), "m"(cw)
+		: "xmm0", "xmm1", "xmm3", "xmm7", "xmm8", "xmm15");
 }
 
 /* count calls entered with DF set (string instructions would run backwards) */
@@ -182,10 +206,20 @@ disp_set(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	return zp_syscall6(nr, a1, a2, a3, a4, a5, a6);
 }
 
+/* ZPTEST_VECCALL, read at start: a served call may not call strcmp
+ * (glibc's uses AVX-512) before zp_hooks_vec_full() */
+static enum { VC_SAVED, VC_LIGHT, VC_UNSAVED } veccall_how;
+
 static long
 clobber_then_getpid(long a1, long a2, long a3, long a4, long a5, long a6)
 {
-	clobber_vectors();
+	if (veccall_how == VC_LIGHT)
+		clobber_legacy();
+	else {
+		if (veccall_how == VC_SAVED)
+			zp_hooks_vec_full();
+		clobber_vectors();
+	}
 	return zp_syscall6(SYS_getpid, a1, a2, a3, a4, a5, a6);
 }
 
@@ -275,11 +309,16 @@ testdisp_init(void)
 			api_errors++;
 		zp_hooks_set_fd_table(set_fd_words, 16);
 	}
-	else if (mode != NULL && strcmp(mode, "veccall") == 0)
+	else if (mode != NULL && strcmp(mode, "veccall") == 0) {
+		const char *how = getenv("ZPTEST_VECCALL");
+
+		veccall_how = how == NULL ? VC_SAVED :
+			      strcmp(how, "light") == 0 ? VC_LIGHT :
+			      strcmp(how, "unsaved") == 0 ? VC_UNSAVED : VC_SAVED;
 		r = zp_hooks_register_set(disp_veccall, 0, veccall_nrs,
 					  sizeof(veccall_nrs) /
 					  sizeof(veccall_nrs[0]));
-	else
+	} else
 		r = zp_hooks_register(disp_vector);
 	/* the served set: all numbers (also past the table), or the list */
 	full = mode == NULL || (strcmp(mode, "set") != 0 &&
