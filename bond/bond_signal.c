@@ -84,7 +84,10 @@ sig_defer(int sig, siginfo_t *si, void *uc)
 	uint64_t bit = 1ull << (sig - 1);
 
 	bond_kernel(SYS_rt_sigprocmask, SIG_BLOCK, (long)&bit, 0, sizeof(bit), 0, 0);
-	sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);	/* after sigreturn too */
+	/* after sigreturn too; by hand: a handler that interrupted a light
+	 * served call may call no libc function (its wrapper would save the
+	 * handler's vector state as the call's, zp_hooks_vec_full) */
+	((ucontext_t *)uc)->uc_sigmask.__val[0] |= bit;
 	bond_sig_deferred |= bit;
 	bond_kernel(SYS_rt_tgsigqueueinfo, bond_kernel(SYS_getpid, 0, 0, 0, 0, 0, 0),
 		    bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0), sig, (long)si, 0, 0);
