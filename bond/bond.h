@@ -76,6 +76,10 @@ struct bond_stack_ops {
 	/* Something waits for the next poll (frames to send, ACKs owed):
 	 * lock-free, general registers only. NULL: assume so. */
 	bool (*poll_owed)(void);
+	/* The kernel fds that poll readable while a port has a frame for
+	 * the stack (ns_wake_fds): at most BOND_WAKE_MAX into fds, how many.
+	 * NULL: none, a nap is a plain sleep. */
+	unsigned int (*wake_fds)(int *fds, unsigned int max);
 };
 extern const struct bond_stack_ops *bond_stack;
 
@@ -490,6 +494,7 @@ extern void (*bond_engine_guard_restore)(int saved);
 struct bond_waiter {
 	uint64_t start_ns;
 	uint64_t deadline_ns;	/* 0: none */
+	uint64_t spin_ns;	/* busy-polls this long (bond_spin_ns) */
 	uint64_t nap_ns;
 	uint32_t sig_runs;	/* bond_sig_runs when the wait began */
 	uint32_t sig_norestart;
@@ -509,6 +514,31 @@ void bond_waiter_start(struct bond_waiter *w, uint64_t timeout_ns);
 bool bond_waiter_expired(const struct bond_waiter *w);
 /* How long to nap now (0: keep spinning). */
 uint64_t bond_waiter_nap(struct bond_waiter *w);
+/*
+ * How long a wait busy-polls before its first nap, adapted to the pace of
+ * the thread's requests: bond_wait_avg_ns averages how long its recent
+ * waits lasted until what they waited for came (each counted at most as
+ * 2 * busy_poll_max_us; the last ones weigh most). A wait spins 1.5 times
+ * that, so a request that comes at the pace of the last few is met
+ * spinning, while that is at most busy_poll_max_us; otherwise (shorter
+ * gaps, or an idle thread) busy_poll_us. Waits that time out or are
+ * interrupted say nothing of the pace and are not counted.
+ */
+extern __thread uint64_t bond_wait_avg_ns;
+uint64_t bond_spin_ns(void);
+/*
+ * A nap sleeps on the stack's wake fds too (bond_stack->wake_fds), so the
+ * next frame ends it, not the timer: bond_wake_pollfds() writes them as
+ * POLLIN pollfds from pfd (room for BOND_WAKE_MAX), how many; after the
+ * nap, bond_nap_count() counts it (stack.naps) and, if one of them is
+ * ready (the kernel said so: n > 0), a frame's wake-up
+ * (stack.nap_port_wakes).
+ */
+#define BOND_WAKE_MAX	8
+struct pollfd;
+unsigned int bond_wake_pollfds(struct pollfd *pfd);
+void bond_nap_count(const struct pollfd *pfd, unsigned int n);
+extern uint64_t bond_naps, bond_nap_wakes;
 /* One busy-poll turn's pause: the CPU's pause; sched_yield() while other
  * processes share the stack (a waiter spinning on a CPU must not keep the
  * process that has the work, or the stack lock, off it). */
@@ -623,6 +653,7 @@ struct bond_config {
 	char kernel_addrs[BOND_RULES_TEXT];
 	char kernel_ports[BOND_RULES_TEXT];
 	uint64_t busy_poll_us;
+	uint64_t busy_poll_max_us;
 	uint64_t max_nap_us;
 	uint64_t kernel_check_us;
 	uint64_t service_interval_us;

@@ -3,6 +3,7 @@
  * per-thread guard, and the busy-poll-then-back-off waiter.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -135,11 +136,36 @@ bond_waiter_sigs(struct bond_waiter *w)
 	w->cancel = false;
 }
 
+__thread uint64_t bond_wait_avg_ns;
+
+uint64_t
+bond_spin_ns(void)
+{
+	uint64_t base = bond_cfg.busy_poll_us * BOND_NS_PER_US;
+	uint64_t max = bond_cfg.busy_poll_max_us * BOND_NS_PER_US;
+	uint64_t want = bond_wait_avg_ns + bond_wait_avg_ns / 2;
+
+	return want > base && want <= max ? want : base;
+}
+
+/* A wait ended with what it waited for: its length joins the average. */
+static void
+waiter_count(const struct bond_waiter *w)
+{
+	uint64_t cap = 2 * bond_cfg.busy_poll_max_us * BOND_NS_PER_US;
+	uint64_t d = bond_stack->now_ns() - w->start_ns;
+
+	if (d > cap)
+		d = cap;
+	bond_wait_avg_ns = bond_wait_avg_ns - bond_wait_avg_ns / 4 + d / 4;
+}
+
 void
 bond_waiter_start(struct bond_waiter *w, uint64_t timeout_ns)
 {
 	w->start_ns = bond_stack->now_ns();
 	w->deadline_ns = timeout_ns ? w->start_ns + timeout_ns : 0;
+	w->spin_ns = bond_spin_ns();
 	w->nap_ns = 0;
 }
 
@@ -182,7 +208,7 @@ bond_waiter_nap(struct bond_waiter *w)
 	uint64_t now = bond_stack->now_ns();
 	uint64_t max = bond_cfg.max_nap_us * BOND_NS_PER_US;
 
-	if (now - w->start_ns < bond_cfg.busy_poll_us * BOND_NS_PER_US)
+	if (now - w->start_ns < w->spin_ns)
 		return 0;
 	/* past the deadline since the caller looked: no nap, the next
 	 * look ends the wait */
@@ -206,7 +232,37 @@ bond_spin(void)
 		__builtin_ia32_pause();
 }
 
-/* A plain nap; a signal ends it early (the next handler check decides). */
+uint64_t bond_naps BOND_SHARED;
+uint64_t bond_nap_wakes BOND_SHARED;
+
+unsigned int
+bond_wake_pollfds(struct pollfd *pfd)
+{
+	int fds[BOND_WAKE_MAX];
+	unsigned int n;
+
+	if (bond_stack->wake_fds == NULL)
+		return 0;
+	n = bond_stack->wake_fds(fds, BOND_WAKE_MAX);
+	for (unsigned int i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	return n;
+}
+
+void
+bond_nap_count(const struct pollfd *pfd, unsigned int n)
+{
+	bool woke = false;
+
+	for (unsigned int i = 0; i < n; i++)
+		woke |= (pfd[i].revents & POLLIN) != 0;
+	__atomic_fetch_add(&bond_naps, 1, __ATOMIC_RELAXED);
+	if (woke)
+		__atomic_fetch_add(&bond_nap_wakes, 1, __ATOMIC_RELAXED);
+}
+
+/* A nap on the wake fds alone; a signal ends it early (the next handler
+ * check decides). */
 static void
 nap_plain(uint64_t nap)
 {
@@ -214,8 +270,12 @@ nap_plain(uint64_t nap)
 		.tv_sec = (time_t)(nap / BOND_NS_PER_S),
 		.tv_nsec = (long)(nap % BOND_NS_PER_S),
 	};
+	struct pollfd pfd[BOND_WAKE_MAX];
+	unsigned int n = bond_wake_pollfds(pfd);
+	long r;
 
-	bond_kernel(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+	r = bond_kernel(SYS_ppoll, (long)pfd, n, (long)&ts, 0, 0, 0);
+	bond_nap_count(pfd, r > 0 ? n : 0);
 }
 
 long
@@ -235,14 +295,21 @@ bond_wait(struct bond_waiter *w, const struct bond_wait_ops *ops, void *arg,
 			bond_spin();
 		} else if (ops->nap != NULL) {
 			r = ops->nap(arg, nap);
-			if (r > 0 || r == -EINTR)
+			if (r == -EINTR)
 				return r;
+			if (r > 0) {
+				waiter_count(w);
+				return r;
+			}
 		} else {
 			nap_plain(nap);
 		}
 		r = ops->turn(arg);
-		if (r != BOND_WAIT_MORE)
+		if (r != BOND_WAIT_MORE) {
+			if (r != -EINTR)
+				waiter_count(w);
 			return r;
+		}
 	}
 }
 

@@ -66,7 +66,9 @@ static const struct bond_stack_ops ns_stack_ops = {
 	.lock_exit = ns_lock_exit,
 	.poll = stack_poll,
 	.now_ns = ns_now_ns,
+	.wake_fds = ns_wake_fds,
 };
+_Static_assert(BOND_WAKE_MAX >= NS_WAKE_FDS_MAX, "a wake fd per port");
 
 /* Until the stack is up: a stack that never has anything. */
 static void nop(void) { }
@@ -264,6 +266,10 @@ print_counters(FILE *f)
 		(unsigned long long)bond_sock_created());
 	fprintf(f, "stack.recv_eagain_lockfree %llu\n",
 		(unsigned long long)bond_recv_eagain_lockfree);
+	/* blocked calls' sleeps, and those a port's frame ended */
+	fprintf(f, "stack.naps %llu\nstack.nap_port_wakes %llu\n",
+		(unsigned long long)bond_naps,
+		(unsigned long long)bond_nap_wakes);
 }
 
 /*

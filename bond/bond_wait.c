@@ -256,14 +256,35 @@ epoll_wait_turn(void *arg)
 	return n != 0 ? n : BOND_WAIT_MORE;
 }
 
-/* Naps on the kernel part of the set: its events, if any, are the call's. */
+/* Naps on the kernel part of the set and the stack's wake fds: the
+ * kernel part's events, if any, are the call's. */
 static long
 epoll_wait_nap(void *arg, uint64_t ns)
 {
 	struct epoll_wait_args *a = arg;
+	struct pollfd pfd[1 + BOND_WAKE_MAX];
+	unsigned int w = bond_wake_pollfds(pfd + 1);
+	int kfd = bond_epoll_kfd(a->ep);
+	struct timespec ts;
+	long k;
 
-	return kernel_epoll_nap(bond_epoll_kfd(a->ep), a->events,
-				a->maxevents, ns, a->sigmask);
+	if (w == 0) {
+		bond_nap_count(NULL, 0);
+		return kernel_epoll_nap(kfd, a->events, a->maxevents, ns,
+					a->sigmask);
+	}
+	/* the set's kernel fd polls readable when one of its fds is ready */
+	pfd[0] = (struct pollfd){ .fd = kfd, .events = POLLIN };
+	ns_to_ts(ns, &ts);
+	k = bond_kernel(SYS_ppoll, (long)pfd, 1 + w, (long)&ts,
+			(long)a->sigmask, BOND_SIGSET_SIZE, 0);
+	bond_nap_count(pfd + 1, k > 0 ? w : 0);
+	if (k < 0)
+		return k;	/* -EINTR ends the wait; others: the next turn */
+	if (pfd[0].revents == 0)
+		return 0;	/* a frame, or the time: the next turn looks */
+	return bond_kernel(SYS_epoll_pwait, kfd, (long)a->events, a->maxevents,
+			   0, 0, BOND_SIGSET_SIZE);
 }
 
 /* The wait, holding the set: a cancel in it (asynchronous in the zpoline
@@ -399,18 +420,21 @@ poll_turn(void *arg)
 	return n > 0 ? n : BOND_WAIT_MORE;
 }
 
-/* Naps on the kernel's fds, with the call's signal mask; the next turn
- * reads them again. */
+/* Naps on the kernel's fds and the stack's wake fds (kfds has room for
+ * them past nfds), with the call's signal mask; the next turn reads the
+ * kernel's fds again. */
 static long
 poll_nap(void *arg, uint64_t ns)
 {
 	struct poll_args *a = arg;
+	unsigned int w = bond_wake_pollfds(a->kfds + a->nfds);
 	struct timespec ts;
 	long k;
 
 	ns_to_ts(ns, &ts);
-	k = bond_kernel(SYS_ppoll, (long)a->kfds, (long)a->nfds, (long)&ts,
-			(long)a->sigmask, BOND_SIGSET_SIZE, 0);
+	k = bond_kernel(SYS_ppoll, (long)a->kfds, (long)(a->nfds + w),
+			(long)&ts, (long)a->sigmask, BOND_SIGSET_SIZE, 0);
+	bond_nap_count(a->kfds + a->nfds, k > 0 ? w : 0);
 	return k == -EINTR ? k : 0;
 }
 
@@ -465,11 +489,12 @@ static long
 poll_mixed(struct pollfd *fds, nfds_t nfds, uint64_t timeout_ns,
 	   bool forever, const sigset_t *sigmask)
 {
-	struct pollfd local[BOND_POLL_STACK_FDS], *kfds = local;
+	/* the kernel's copy, then room for the wake fds (poll_nap) */
+	struct pollfd local[BOND_POLL_STACK_FDS + BOND_WAKE_MAX], *kfds = local;
 	long r;
 
 	if (nfds > BOND_POLL_STACK_FDS) {
-		kfds = malloc(nfds * sizeof(*kfds));
+		kfds = malloc((nfds + BOND_WAKE_MAX) * sizeof(*kfds));
 		if (kfds == NULL)
 			return -ENOMEM;
 	}
@@ -612,20 +637,39 @@ select_turn(void *arg)
 	return n;
 }
 
-/* Naps on the kernel's fds, with the call's signal mask; the next turn
- * reads them again. */
+/* Naps on the kernel's fds and the stack's wake fds (those an fd_set
+ * can hold), with the call's signal mask; the next turn reads the
+ * kernel's fds again. */
 static long
 select_nap(void *arg, uint64_t ns)
 {
 	struct select_args *a = arg;
+	struct pollfd wake[BOND_WAKE_MAX];
+	unsigned int w = bond_wake_pollfds(wake), n = 0;
+	int nfds = a->nfds;
 	struct timespec ts;
 	long k;
 
 	ns_to_ts(ns, &ts);
 	memcpy(a->kout, a->kin, sizeof(a->kout));
-	k = bond_kernel(SYS_pselect6, a->nfds, (long)&a->kout[0],
+	for (unsigned int i = 0; i < w; i++) {
+		if (wake[i].fd < 0 || wake[i].fd >= FD_SETSIZE)
+			continue;
+		wake[n++] = wake[i];
+		FD_SET(wake[i].fd, &a->kout[0]);
+		if (wake[i].fd >= nfds)
+			nfds = wake[i].fd + 1;
+	}
+	k = bond_kernel(SYS_pselect6, nfds, (long)&a->kout[0],
 			(long)&a->kout[1], (long)&a->kout[2], (long)&ts,
 			a->sig.ss != NULL ? (long)&a->sig : 0);
+	for (unsigned int i = 0; i < n; i++) {
+		wake[i].revents = k > 0 && FD_ISSET(wake[i].fd, &a->kout[0]) ?
+				  POLLIN : 0;
+		if (!FD_ISSET(wake[i].fd, &a->kin[0]))
+			FD_CLR(wake[i].fd, &a->kout[0]);	/* not the call's */
+	}
+	bond_nap_count(wake, n);
 	return k == -EINTR ? k : 0;
 }
 

@@ -75,6 +75,13 @@ unsigned long ns_bursts_repaired(void);
  * lock-free and on general registers only, as ns_now_ns. */
 bool ns_tx_pending(void);
 
+/* The kernel fds that poll readable (POLLIN) while a port has a frame
+ * for the stack (net_af_packet's socket): a wait may sleep on them and be
+ * woken by the next frame. Other drivers have none. At most max into fds;
+ * how many. Lock-free (the port table is fixed once started). */
+#define NS_WAKE_FDS_MAX	NS_MAX_PORTS
+unsigned int ns_wake_fds(int *fds, unsigned int max);
+
 /* Monotonic time from the TSC; general registers only (bond reads it
  * before it saves the vector state). */
 uint64_t ns_now_ns(void);

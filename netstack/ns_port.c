@@ -1539,6 +1539,23 @@ ns_port_tx_pending(void)
 	return false;
 }
 
+unsigned int
+ns_wake_fds(int *fds, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < n_ports && n < max; i++) {
+		const struct ns_port *p = &ports[i];
+
+		/* net_af_packet's socket polls readable while a frame of its
+		 * RX ring is the application's (or one waits in its queue,
+		 * the long-frame path) */
+		if (p->up && p->afp_rx != NULL)
+			fds[n++] = p->afp_rx->sockfd;
+	}
+	return n;
+}
+
 static inline bool
 tso_frame(const struct rte_mbuf *m)
 {

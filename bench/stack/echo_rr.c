@@ -9,6 +9,10 @@
  * recorded; the run stops after COUNT recorded iterations or SECONDS,
  * whichever is first.
  *
+ * With -g GAP each recorded round trip starts GAP microseconds after the
+ * last one ended (a sleep, so an idle server has gone idle): the latency
+ * a server's first request after a quiet spell sees.
+ *
  * With -p the connection keeps Nagle on and each request is written in two
  * halves: a client that writes twice, then reads. Against kernel_echo -m
  * SIZE (which answers whole requests only) the second half leaves only
@@ -47,6 +51,7 @@
 #define RR_WARMUP_DEFAULT	1000
 #define RR_SECONDS_DEFAULT	30
 #define RR_SECONDS_MAX		86400
+#define RR_GAP_MAX		60000000	/* us */
 #define NS_PER_SEC		1000000000LL
 #define NS_PER_US		1000.0
 #define MS_PER_SEC		1000
@@ -57,6 +62,7 @@ struct rr_opts {
 	long count;
 	long warmup;
 	long seconds;
+	long gap_us;
 	bool split;
 	const char *host;
 	const char *port;
@@ -66,11 +72,12 @@ static void
 rr_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: echo_rr [-p] [-s SIZE] [-n COUNT] [-w WARMUP] [-t SECONDS] HOST PORT\n"
+		"usage: echo_rr [-p] [-s SIZE] [-n COUNT] [-w WARMUP] [-g GAP] [-t SECONDS] HOST PORT\n"
 		"  -p          Nagle on, each request written in two halves (SIZE >= 2)\n"
 		"  -s SIZE     bytes per request, 1..%d (default %d)\n"
 		"  -n COUNT    recorded round trips (default %d)\n"
 		"  -w WARMUP   unrecorded round trips first (default %d)\n"
+		"  -g GAP      microseconds of sleep before each recorded round trip (default 0)\n"
 		"  -t SECONDS  stop after this long, warm-up included (default %d)\n"
 		"Prints: size= count= p50_us= p90_us= p99_us= p999_us= min_us= max_us= mean_us=\n",
 		RR_SIZE_MAX, RR_SIZE_DEFAULT, RR_COUNT_DEFAULT,
@@ -109,8 +116,9 @@ rr_parse_args(int argc, char **argv, struct rr_opts *o)
 	o->count = RR_COUNT_DEFAULT;
 	o->warmup = RR_WARMUP_DEFAULT;
 	o->seconds = RR_SECONDS_DEFAULT;
+	o->gap_us = 0;
 	o->split = false;
-	while ((c = getopt_long(argc, argv, "ps:n:w:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ps:n:w:g:t:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->split = true;
@@ -129,6 +137,11 @@ rr_parse_args(int argc, char **argv, struct rr_opts *o)
 			if (rr_parse_long("WARMUP", optarg, 0, RR_COUNT_MAX, &v) < 0)
 				return -1;
 			o->warmup = v;
+			break;
+		case 'g':
+			if (rr_parse_long("GAP", optarg, 0, RR_GAP_MAX, &v) < 0)
+				return -1;
+			o->gap_us = v;
 			break;
 		case 't':
 			if (rr_parse_long("SECONDS", optarg, 1, RR_SECONDS_MAX, &v) < 0)
@@ -159,6 +172,18 @@ rr_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+static void
+rr_sleep_us(long us)
+{
+	struct timespec ts = {
+		.tv_sec = us / 1000000,
+		.tv_nsec = (us % 1000000) * 1000,
+	};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
 }
 
 /*
@@ -414,6 +439,8 @@ main(int argc, char **argv)
 			goto out_close;
 	}
 	while (n < (size_t)o.count && rr_now_ns() < deadline) {
+		if (o.gap_us > 0)
+			rr_sleep_us(o.gap_us);
 		rtt = rr_round_trip(fd, tx, rx, o.size, o.split, iter++, timeout_ms);
 		if (rtt < 0)
 			goto out_close;

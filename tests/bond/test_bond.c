@@ -454,7 +454,7 @@ test_config(void)
 	snprintf(c.offload, sizeof(c.offload), "sctp");
 	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
 	       strstr(err, "offload") != NULL);
-	EXPECT(bond_cfg_bond.n_keys == 7 && bond_cfg_hooks.n_keys == 3);
+	EXPECT(bond_cfg_bond.n_keys == 8 && bond_cfg_hooks.n_keys == 3);
 }
 
 static void
@@ -564,6 +564,7 @@ test_wait(void)
 	busy = bond_cfg.busy_poll_us * 1000;
 	max = bond_cfg.max_nap_us * 1000;
 	fake_now = 1000;
+	bond_wait_avg_ns = 0;	/* no pace known: busy_poll_us */
 	/* ready while busy-polling: no nap */
 	p = (struct wait_probe){ .ready_at = 5, .advance = 1000 };
 	EXPECT(probe_wait(&p, 0, false) == 42 && p.turns == 5 && p.naps == 0);
@@ -591,6 +592,59 @@ test_wait(void)
 	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3,
 				 .norestart = true };
 	EXPECT(probe_wait(&p, 0, true) == -EINTR && p.turns == 3);
+	EXPECT(locks == 0);
+}
+
+/* The busy-poll follows the pace of the thread's waits (bond_spin_ns). */
+static void
+test_wait_pace(void)
+{
+	struct wait_probe p;
+	uint64_t busy, adapt;
+
+	bond_config_defaults(&bond_cfg);
+	busy = bond_cfg.busy_poll_us * 1000;
+	adapt = bond_cfg.busy_poll_max_us * 1000;
+	EXPECT(busy == 100000 && adapt == 500000);
+	fake_now = 1000;
+	bond_wait_avg_ns = 0;
+	EXPECT(bond_spin_ns() == busy);
+	/* requests 250 us apart: the first waits nap after busy_poll_us ... */
+	p = (struct wait_probe){ .ready_at = 250, .advance = 1000,
+				 .nap_rc = 0 };
+	EXPECT(probe_wait(&p, 0, false) == 42 && p.naps > 0);
+	for (int i = 0; i < 20; i++) {
+		p = (struct wait_probe){ .ready_at = 25, .advance = 10000 };
+		EXPECT(probe_wait(&p, 0, false) == 42);
+	}
+	/* ... then the spin covers them: 1.5 x 250 us, no nap */
+	EXPECT(bond_spin_ns() > 360000 && bond_spin_ns() <= 380000);
+	p = (struct wait_probe){ .ready_at = 25, .advance = 10000 };
+	EXPECT(probe_wait(&p, 0, false) == 42 && p.naps == 0);
+	/* short gaps: busy_poll_us, never less */
+	for (int i = 0; i < 30; i++) {
+		p = (struct wait_probe){ .ready_at = 2, .advance = 1000 };
+		EXPECT(probe_wait(&p, 0, false) == 42);
+	}
+	EXPECT(bond_spin_ns() == busy);
+	/* an idle thread (gaps past busy_poll_max_us): busy_poll_us */
+	for (int i = 0; i < 10; i++) {
+		p = (struct wait_probe){ .ready_at = 100, .advance = 100000 };
+		EXPECT(probe_wait(&p, 0, false) == 42);
+	}
+	EXPECT(bond_wait_avg_ns <= 2 * adapt && bond_spin_ns() == busy);
+	/* timeouts and handlers say nothing of the pace */
+	bond_wait_avg_ns = 200000;
+	p = (struct wait_probe){ .advance = 1000 };
+	EXPECT(probe_wait(&p, 50000, false) == -EAGAIN);
+	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3 };
+	EXPECT(probe_wait(&p, 0, false) == -EINTR);
+	EXPECT(bond_wait_avg_ns == 200000);
+	/* busy_poll_max_us = 0: no adaptation */
+	bond_cfg.busy_poll_max_us = 0;
+	EXPECT(bond_spin_ns() == busy);
+	bond_config_defaults(&bond_cfg);
+	bond_wait_avg_ns = 0;
 	EXPECT(locks == 0);
 }
 
@@ -936,6 +990,7 @@ main(int argc, char **argv)
 	test_waiter();
 	test_waiter_signals();
 	test_wait();
+	test_wait_pace();
 	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);
