@@ -3,7 +3,7 @@
  * program on the kernel's sockets and (under `zpnet run`) on the stack's,
  * for bench/calls.
  *
- * usage: callbench [-n CALLS] [-r ROUNDS] HOST PORT
+ * usage: callbench [-n CALLS] [-r ROUNDS] [-t ROW] HOST PORT
  *
  * HOST:PORT is bench/calls's peer (callpeer.py): a connection that starts
  * with "sink\n" is read and dropped, one that starts with "source\n" gets
@@ -18,6 +18,7 @@
  *   epoll_wait, 1 ready    epoll_wait(timeout 0), one LT socket readable
  *   getsockopt SO_RCVBUF   on a connected TCP socket
  *   poll, 1 ready          poll(timeout 0) of one readable socket
+ * -t ROW runs only the rows whose names start with ROW (to profile one).
  * Prints "ROW<TAB>NS" lines, then "ok".
  */
 #include <errno.h>
@@ -41,6 +42,13 @@
 
 static long calls = 100000;
 static int rounds = 5;
+static const char *only;	/* -t: rows starting with this */
+
+static int
+want(const char *row)
+{
+	return only == NULL || strncmp(row, only, strlen(only)) == 0;
+}
 
 static void
 die(const char *what)
@@ -173,11 +181,13 @@ main(int argc, char **argv)
 	socklen_t len;
 	long i, done;
 
-	while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:t:")) != -1) {
 		if (opt == 'n')
 			calls = strtol(optarg, NULL, 10);
 		else if (opt == 'r')
 			rounds = atoi(optarg);
+		else if (opt == 't')
+			only = optarg;
 		else
 			goto usage;
 	}
@@ -189,7 +199,7 @@ main(int argc, char **argv)
 	sink_nd = dial(argv[optind], argv[optind + 1], "sink\n", 1);
 	src = dial(argv[optind], argv[optind + 1], "source\n", 1);
 
-	for (r = 0; r < rounds; r++) {
+	for (r = 0; r < rounds && want("recv, empty"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++)
@@ -198,9 +208,10 @@ main(int argc, char **argv)
 				die("recv on an empty socket");
 		ns[r] = now_ns() - t0;
 	}
-	report("recv, empty (EAGAIN)", ns, rounds);
+	if (want("recv, empty"))
+		report("recv, empty (EAGAIN)", ns, rounds);
 
-	for (r = 0; r < rounds; r++) {
+	for (r = 0; r < rounds && want("recv 64 B"); r++) {
 		ns[r] = 0;
 		for (done = 0; done < calls; ) {
 			long batch = CB_BATCH / CB_MSG;
@@ -223,10 +234,13 @@ main(int argc, char **argv)
 				;
 		}
 	}
-	report("recv 64 B", ns, rounds);
+	if (want("recv 64 B"))
+		report("recv 64 B", ns, rounds);
 
-	send_rows(sink, "send 64 B", ns);
-	send_rows(sink_nd, "send 64 B, TCP_NODELAY", ns);
+	if (want("send 64 B"))
+		send_rows(sink, "send 64 B", ns);
+	if (want("send 64 B, TCP_NODELAY"))
+		send_rows(sink_nd, "send 64 B, TCP_NODELAY", ns);
 
 	/* one readable socket: 64 B left in it */
 	snprintf(cmd, sizeof(cmd), "more %d\n", CB_MSG);
@@ -236,7 +250,7 @@ main(int argc, char **argv)
 	ep = epoll_create1(0);
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, src, &ev) != 0)
 		die("epoll");
-	for (r = 0; r < rounds; r++) {
+	for (r = 0; r < rounds && want("epoll_wait"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++)
@@ -244,9 +258,10 @@ main(int argc, char **argv)
 				die("epoll_wait");
 		ns[r] = now_ns() - t0;
 	}
-	report("epoll_wait, 1 ready", ns, rounds);
+	if (want("epoll_wait"))
+		report("epoll_wait, 1 ready", ns, rounds);
 
-	for (r = 0; r < rounds; r++) {
+	for (r = 0; r < rounds && want("getsockopt"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++) {
@@ -256,9 +271,10 @@ main(int argc, char **argv)
 		}
 		ns[r] = now_ns() - t0;
 	}
-	report("getsockopt SO_RCVBUF", ns, rounds);
+	if (want("getsockopt"))
+		report("getsockopt SO_RCVBUF", ns, rounds);
 
-	for (r = 0; r < rounds; r++) {
+	for (r = 0; r < rounds && want("poll"); r++) {
 		struct pollfd p = { src, POLLIN, 0 };
 		uint64_t t0 = now_ns();
 
@@ -267,10 +283,11 @@ main(int argc, char **argv)
 				die("poll");
 		ns[r] = now_ns() - t0;
 	}
-	report("poll, 1 ready", ns, rounds);
+	if (want("poll"))
+		report("poll, 1 ready", ns, rounds);
 	printf("ok\n");
 	return 0;
 usage:
-	fprintf(stderr, "usage: callbench [-n CALLS] [-r ROUNDS] HOST PORT\n");
+	fprintf(stderr, "usage: callbench [-n CALLS] [-r ROUNDS] [-t ROW] HOST PORT\n");
 	return 2;
 }
