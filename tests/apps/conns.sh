@@ -16,7 +16,9 @@
 # most 19,000, as one process may here), from 6 client processes and
 # addresses, each connection echoing a PING, on the kernel and on one
 # zpnet stack; every segment to zpnet went by the hash (this part runs
-# without demux_check: its walks would be 100,000 long).
+# without demux_check: its walks would be 100,000 long). While they are
+# held, the socket table lists every one of them, each with the worker
+# and fd that holds it: `ss -tnp` on the kernel, `zpnet stats` on zpnet.
 # usage: conns.sh ZPNET_BINARY CONNHOLD_BINARY
 set -u
 ZPNET=$1
@@ -108,6 +110,31 @@ demux_counts() {
 	[ "${errors:-x}" = 0 ] || fail "$name: the connection hash disagreed ${errors:-?} times with lwIP"
 }
 
+# listed NAME N: the ESTAB connections on port $PORT as the socket table
+# shows them (ss on the kernel, zpnet stats on zpnet): N rows, each with
+# the process and fd that holds it
+listed() {
+	local name=$1 n=$2 t0 ms rows owned
+	t0=$(date +%s%N)
+	if [ "${name#zpnet}" = "$name" ]; then
+		zpns_z ss -Htnp state established "( sport = :$PORT )" > "$TMP/$name.table" ||
+			fail "$name: ss failed"
+	else
+		zpns_z timeout 120 "$ZPNET" stats -t -s ESTAB -p $PORT > "$TMP/$name.table" ||
+			fail "$name: zpnet stats failed"
+	fi
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if [ "${name#zpnet}" = "$name" ]; then
+		rows=$(grep -c . "$TMP/$name.table")	# -H: no header
+	else
+		rows=$(grep -c '^tcp *ESTAB ' "$TMP/$name.table")
+	fi
+	owned=$(grep -c 'users:((".*",pid=[0-9]*,fd=[0-9]*))' "$TMP/$name.table")
+	echo "$name: the socket table lists $rows connections on port $PORT, $owned with their process and fd ($ms ms)"
+	[ "$rows" = "$n" ] || fail "$name: the socket table lists $rows connections, want $n"
+	[ "$owned" = "$n" ] || fail "$name: $owned of $n listed connections name their process and fd"
+}
+
 many_processes() {	# NAME CMD...
 	local name=$1 most i
 	shift
@@ -119,6 +146,7 @@ many_processes() {	# NAME CMD...
 	done
 	grep -q '^ready' "$TMP/$name.log" || fail "$name: echofork did not start"
 	hold "$name" $N2 ${#SRC[@]}
+	listed "$name" $N2
 	release
 	kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
 	wait "$ZPNS_LAST" || fail "$name: echofork failed"
