@@ -10,12 +10,16 @@
 #    no ifunc (glibc's string functions are ifuncs) nor a pointer, but
 #    clock_gettime's pointer into the vDSO, checked as well, and
 #    __cxa_finalize's to destructors (it runs when the library unloads,
-#    never in a served call).
+#    never in a served call);
+#  - the x87 status and tag words and the x87/MMX registers, which no save
+#    keeps, are changed by no x87 or MMX instruction of libzpnet.so (only
+#    the entry's fnstcw/fldcw of the control word) nor of a light import.
 # usage: vecwrap.sh LIBZPNET "LIGHT..." "WRAPPED..."
 set -u
 lib=$1 light=" $2 " wrapped=" $3 "
 fail=0
 vexre='[[:space:]](v[a-z0-9]+|k(mov|and|or|xor|xnor|not|shift|test|add|unpck)[a-z]*)[[:space:]]|%[yz]mm|%k[0-7]\b'
+x87re='^ *[0-9a-f]+:[[:space:]]+(f[a-z0-9]+|emms|femms)([[:space:]]|$)|%mm[0-7]|%st([[:space:](,]|$)'
 dis=$(objdump -d --no-show-raw-insn "$lib")
 
 # VEX/EVEX code outside the entry (ZP_VSAVE/ZP_VRESTORE) and the saves
@@ -29,6 +33,23 @@ if [ -n "$bad" ]; then
 	fail=1
 else
 	echo "ok: no VEX/EVEX instruction outside hooks/entry.S's saves"
+fi
+
+# x87/MMX code anywhere but the entry's save of the control word
+bad=$(awk -v re="$x87re" '
+	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+	$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call)$/ &&
+		     $0 ~ /[[:space:]](fnstcw|fldcw)[[:space:]]/) {
+		print "  " fn ": " $0 }' <<< "$dis" | head -20)
+if [ -n "$bad" ]; then
+	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 status word and registers are not saved):"
+	echo "$bad"
+	fail=1
+elif ! grep -Eq '[[:space:]]fnstcw[[:space:]]' <<< "$dis"; then
+	echo "FAIL: no fnstcw in libzpnet.so: the x87 check looked at nothing"
+	fail=1
+else
+	echo "ok: no x87/MMX instruction but the entry's control-word save"
 fi
 
 # every imported function classified
@@ -75,12 +96,15 @@ for f in $light; do
 		if grep -Eq "$vexre" <<< "$code"; then
 			echo "FAIL: $f ($l) has VEX/EVEX code: it cannot be in bond_vec_light"
 			fail=1
+		elif grep -Eq "$x87re" <<< "$code"; then
+			echo "FAIL: $f ($l) has x87/MMX code: it cannot be in bond_vec_light"
+			fail=1
 		elif [ "$f" != clock_gettime ] && [ "$f" != __cxa_finalize ] &&
 			grep -Eq '\*ABS\*|call +\*' <<< "$code"; then
 			echo "FAIL: $f ($l) calls an ifunc or a pointer: it cannot be in bond_vec_light"
 			fail=1
 		else
-			echo "ok: $f ($(basename "$l")): no vector code, no ifunc call"
+			echo "ok: $f ($(basename "$l")): no vector or x87 code, no ifunc call"
 		fi
 		break
 	done
