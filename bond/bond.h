@@ -157,6 +157,8 @@ struct bond_tcp_info {
 	uint32_t rto_us, rtt_us, rttvar_us;
 	uint32_t mss, unacked, ssthresh, cwnd;	/* the last three in segments */
 	uint32_t rcv_space, pmtu;
+	uint32_t sacked;	/* a listener: its backlog (Linux's tcpi_sacked);
+				 * its accept queue is in unacked */
 };
 struct bond_sock;
 
@@ -627,6 +629,11 @@ bool bond_epoll_has_kernel_fds(const struct bond_epoll *ep);
 int bond_epoll_owned_kfd(const struct bond_epoll *ep);
 
 /* ---- errors ---- */
+
+/* net.core.somaxconn of the process's network namespace, read once
+ * (4096, Linux's default, if it cannot be read): listen()'s backlog and
+ * TCP_FASTOPEN's queue are capped at it, as Linux caps them. */
+int bond_somaxconn(void);
 
 /* lwIP's err_t as a negative errno; connecting: the error ended a connect. */
 int bond_errno(int lwip_err, bool connecting);

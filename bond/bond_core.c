@@ -3,6 +3,7 @@
  * per-thread guard, and the busy-poll-then-back-off waiter.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -134,6 +135,35 @@ bond_waiter_sigs(struct bond_waiter *w)
 	w->sig_runs = bond_sig_runs;
 	w->sig_norestart = bond_sig_norestart;
 	w->cancel = false;
+}
+
+#define BOND_SOMAXCONN_PATH	"/proc/sys/net/core/somaxconn"
+#define BOND_SOMAXCONN_DEFAULT	4096	/* Linux's since 5.4 */
+
+int
+bond_somaxconn(void)
+{
+	static int cached;
+	int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	char buf[16];
+	long fd, n;
+
+	if (v > 0)
+		return v;
+	v = 0;
+	fd = bond_kernel(SYS_openat, AT_FDCWD, (long)BOND_SOMAXCONN_PATH,
+			 O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd >= 0) {
+		n = bond_kernel(SYS_read, fd, (long)buf, sizeof(buf) - 1, 0, 0, 0);
+		bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+		for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' &&
+		     v < INT_MAX / 10; i++)
+			v = v * 10 + (buf[i] - '0');
+	}
+	if (v <= 0)
+		v = BOND_SOMAXCONN_DEFAULT;
+	__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+	return v;
 }
 
 __thread uint64_t bond_wait_avg_ns;

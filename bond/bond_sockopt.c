@@ -367,6 +367,7 @@ get_tcp_info(struct bond_sock *sk, void *val, socklen_t *len)
 	ti.tcpi_rcv_mss = bi.mss;
 	ti.tcpi_advmss = bi.mss;
 	ti.tcpi_unacked = bi.unacked;
+	ti.tcpi_sacked = bi.sacked;
 	ti.tcpi_pmtu = bi.pmtu;
 	ti.tcpi_rtt = bi.rtt_us;
 	ti.tcpi_rttvar = bi.rttvar_us;
@@ -479,11 +480,10 @@ get_defer_accept(struct bond_sock *sk, void *val, socklen_t *len)
  * TCP_FASTOPEN: a listener's queue of fast-open requests, as a Linux with
  * its default net.ipv4.tcp_fastopen = 1 (client side only) keeps it: set
  * on a socket that is closed or listening (EINVAL once it connects, or for
- * a negative value), read back capped at somaxconn (its default here), and no data is taken from a SYN: a client's
+ * a negative value), read back capped at somaxconn, and no data is taken from a SYN: a client's
  * fast-open SYN gets an ordinary SYN|ACK and sends its data after the
  * handshake, as RFC 7413 has it when the server does not do TFO.
  */
-#define BOND_SOMAXCONN		4096	/* net.core.somaxconn's default */
 
 static int
 set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
@@ -498,7 +498,7 @@ set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
 	sk->proto->tcp_info(sk, &bi);
 	if (v < 0 || (bi.state != BOND_TCPS_CLOSE && bi.state != BOND_TCPS_LISTEN))
 		return -EINVAL;
-	sk->opt.fastopen_qlen = v < BOND_SOMAXCONN ? v : BOND_SOMAXCONN;
+	sk->opt.fastopen_qlen = v < bond_somaxconn() ? v : bond_somaxconn();
 	return 0;
 }
 

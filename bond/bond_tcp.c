@@ -27,7 +27,7 @@
 
 #define BOND_TCP_RECVED_MAX	0xffff	/* tcp_recved() takes a u16_t */
 #define BOND_TCP_WRITE_MAX	0xffff	/* tcp_write() takes a u16_t */
-#define BOND_TCP_BACKLOG_MAX	0xff	/* lwIP keeps the backlog in a u8_t */
+#define BOND_TCP_SYNQ_MAX	0xff	/* lwIP keeps its backlog in a u8_t */
 #define BOND_TCP_MSS_DEFAULT	536	/* Linux's TCP_MSS_DEFAULT */
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
@@ -81,6 +81,10 @@ struct bond_tcp {
 	struct bond_tcp *acc_next;
 	unsigned int acc_n;
 	unsigned int acc_deferred;	/* of them, TCP_DEFER_ACCEPT's */
+	/* listen()'s backlog, capped at somaxconn: the accept queue holds
+	 * one more (Linux's sk_max_ack_backlog); lwIP's own, the SYN queue,
+	 * is at most BOND_TCP_SYNQ_MAX (SYN cookies beyond it) */
+	unsigned int backlog;
 	struct bond_tcp *orphan_next;
 	/* SO_REUSEPORT group: listening sockets on one address and port */
 	struct bond_tcp *rp_owner;	/* the member whose pcb listens; NULL: none */
@@ -288,6 +292,8 @@ bt_info(struct bond_sock *sk, struct bond_tcp_info *ti)
 		return;
 	if (t->state == BT_LISTEN) {
 		ti->state = linux_state[LISTEN];
+		ti->unacked = t->acc_n;	/* as Linux reports a listener */
+		ti->sacked = t->backlog;
 		return;
 	}
 	pcb_info(pcb, ti);
@@ -503,8 +509,8 @@ acceptq_full(const struct tcp_pcb_listen *lpcb)
 	m = l->rp_owner == NULL || l->rp_cursor == NULL ? l : l->rp_cursor;
 	/* TCP_DEFER_ACCEPT's wait where Linux's SYN queue would hold them,
 	 * as many again as the backlog */
-	return m->acc_n - m->acc_deferred > lpcb->backlog ||
-	       m->acc_deferred > lpcb->backlog;
+	return m->acc_n - m->acc_deferred > m->backlog ||
+	       m->acc_deferred > m->backlog;
 }
 
 /* ---- `zpnet stats`: connections no application socket refers to ---- */
@@ -799,28 +805,36 @@ bt_listen(struct bond_sock *sk, int backlog)
 	struct bond_tcp *t = bt_of(sk);
 	struct tcp_pcb *lpcb;
 	err_t e = ERR_OK;
-	int rc;
+	int rc, synq;
 
-	if (t->state == BT_LISTEN)
-		return 0;	/* Linux lets listen() be repeated */
+	/* Linux: the backlog as an unsigned number, capped at somaxconn (so
+	 * a negative one is somaxconn); 0 lets one connection wait */
+	if ((unsigned int)backlog > (unsigned int)bond_somaxconn())
+		backlog = bond_somaxconn();
+	synq = backlog < 1 ? 1 : backlog > BOND_TCP_SYNQ_MAX ?
+	       BOND_TCP_SYNQ_MAX : backlog;
+	if (t->state == BT_LISTEN) {
+		/* Linux lets listen() be repeated, with a new backlog */
+		t->backlog = (unsigned int)backlog;
+		if (t->rp_owner == t || t->rp_owner == NULL)
+			((struct tcp_pcb_listen *)(void *)t->pcb)->backlog = (u8_t)synq;
+		return 0;
+	}
 	if (t->state != BT_NEW && t->state != BT_BOUND)
 		return -EINVAL;
+	t->backlog = (unsigned int)backlog;
 	if (rp_join(t))
 		return 0;
 	rc = ensure_pcb(t, NULL);
 	if (rc < 0)
 		return rc;
-	if (backlog < 1)
-		backlog = 1;
-	if (backlog > BOND_TCP_BACKLOG_MAX)
-		backlog = BOND_TCP_BACKLOG_MAX;
 	if (t->state == BT_NEW) {
 		e = tcp_bind(t->pcb, IP_GET_TYPE(&t->pcb->local_ip) == IPADDR_TYPE_ANY ?
 			     IP_ANY_TYPE : &t->pcb->local_ip, 0);
 		if (e != ERR_OK)
 			return bond_errno(e, false);
 	}
-	lpcb = tcp_listen_with_backlog_and_err(t->pcb, (u8_t)backlog, &e);
+	lpcb = tcp_listen_with_backlog_and_err(t->pcb, (u8_t)synq, &e);
 	if (lpcb == NULL)
 		return bond_errno(e, false);
 	t->pcb = lpcb;
@@ -1573,8 +1587,7 @@ bt_describe(struct bond_sock *sk, struct bond_sock_stat *st)
 	st->state = st->ti.state;
 	if (t->state == BT_LISTEN) {
 		st->rxq = t->acc_n;
-		if (pcb != NULL)
-			st->txq = ((struct tcp_pcb_listen *)(void *)pcb)->backlog;
+		st->txq = t->backlog;
 		return;
 	}
 	st->rxq = t->rx_len > UINT32_MAX ? UINT32_MAX : (uint32_t)t->rx_len;

@@ -2831,6 +2831,77 @@ check_backlog(void)
 	close(l);
 }
 
+/* A listener's TCP_INFO: true if the call worked. */
+static bool
+listener_info(int l, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	memset(ti, 0, sizeof(*ti));
+	return getsockopt(l, IPPROTO_TCP, TCP_INFO, ti, &len) == 0;
+}
+
+static int
+somaxconn(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	int v = -1;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * listen()'s backlog as Linux keeps it: capped at net.core.somaxconn (a
+ * negative one as well), set again by a second listen(), and read back
+ * from the listener's TCP_INFO: tcpi_sacked is the backlog, tcpi_unacked
+ * the connections waiting for accept(). (lwIP keeps its own in a u8_t.)
+ */
+static void
+check_listen_backlog(void)
+{
+	int p, l = listen_back(511, &p), ctl, c, somax = somaxconn(), n = -1;
+	char cmd[LINE_MAX_LEN];
+	struct tcp_info ti;
+
+	CHECK(p != 0 && listener_info(l, &ti) && ti.tcpi_state == TCP_LISTEN &&
+	      ti.tcpi_sacked == 511 && ti.tcpi_unacked == 0,
+	      "listen(511): TCP_INFO gives backlog %u, %u waiting",
+	      ti.tcpi_sacked, ti.tcpi_unacked);
+	CHECK(listen(l, 1000) == 0 && listener_info(l, &ti) && ti.tcpi_sacked == 1000,
+	      "a second listen(1000) sets the backlog to 1000: %u", ti.tcpi_sacked);
+	CHECK(somax > 0 && listen(l, 1 << 20) == 0 && listener_info(l, &ti) &&
+	      ti.tcpi_sacked == (unsigned int)somax,
+	      "listen(1 << 20): capped at somaxconn %d: %u", somax, ti.tcpi_sacked);
+	CHECK(listen(l, -1) == 0 && listener_info(l, &ti) &&
+	      ti.tcpi_sacked == (unsigned int)somax,
+	      "listen(-1): somaxconn %d: %u", somax, ti.tcpi_sacked);
+	CHECK(listen(l, 300) == 0 && listener_info(l, &ti) && ti.tcpi_sacked == 300,
+	      "listen(300): %u", ti.tcpi_sacked);
+	snprintf(cmd, sizeof(cmd), "BACKN %d %d\n", BACKLOG_CONNS, p);
+	ctl = tcp_to(cmd);
+	CHECK(ctl >= 0 && read_line(ctl, cmd, sizeof(cmd)) > 0 &&
+	      atoi(cmd) == BACKLOG_CONNS,
+	      "the peer connected %d times (%s)", BACKLOG_CONNS, cmd);
+	for (int i = 0; i < WAIT_MS / 10 && n != BACKLOG_CONNS; i++) {
+		n = listener_info(l, &ti) ? (int)ti.tcpi_unacked : -1;
+		if (n != BACKLOG_CONNS)
+			usleep(10000);
+	}
+	CHECK(n == BACKLOG_CONNS, "TCP_INFO counts %d connections waiting for accept(): %d",
+	      BACKLOG_CONNS, n);
+	for (int i = 0; i < BACKLOG_CONNS && (c = accept(l, NULL, NULL)) >= 0; i++)
+		close(c);
+	CHECK(listener_info(l, &ti) && ti.tcpi_unacked == 0,
+	      "none waiting once accepted: %u", ti.tcpi_unacked);
+	close(ctl);
+	close(l);
+}
+
 static void
 check_udp_more(void)
 {
@@ -3000,6 +3071,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_peer_gone();
 	check_more_waits();
 	check_backlog();
+	check_listen_backlog();
 	check_epoll_order();
 	check_udp_more();
 	if (have6)
