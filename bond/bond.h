@@ -498,6 +498,7 @@ struct bond_waiter {
 	uint64_t deadline_ns;	/* 0: none */
 	uint64_t spin_ns;	/* busy-polls this long (bond_spin_ns) */
 	uint64_t nap_ns;
+	bool paced;		/* bond_waiter_paced */
 	uint32_t sig_runs;	/* bond_sig_runs when the wait began */
 	uint32_t sig_norestart;
 	/* a cancellation point, nothing transferred yet: bond_waiter_intr
@@ -517,30 +518,42 @@ bool bond_waiter_expired(const struct bond_waiter *w);
 /* How long to nap now (0: keep spinning). */
 uint64_t bond_waiter_nap(struct bond_waiter *w);
 /*
- * How long a wait busy-polls before its first nap, adapted to the pace of
- * the thread's requests: bond_wait_avg_ns averages how long its recent
- * waits lasted until what they waited for came (each counted at most as
- * 2 * busy_poll_max_us; the last ones weigh most). A wait spins 1.5 times
- * that, so a request that comes at the pace of the last few is met
- * spinning, while that is at most busy_poll_max_us; otherwise (shorter
- * gaps, or an idle thread) busy_poll_us. Waits that time out or are
- * interrupted say nothing of the pace and are not counted.
+ * How long a paced wait (bond_waiter_paced) busy-polls before its first
+ * nap, adapted to the pace of the thread's requests: bond_wait_avg_ns
+ * averages how long its recent paced waits lasted until what they waited
+ * for came (each counted at most as 2 * busy_poll_max_us; the last ones
+ * weigh most). A wait spins 1.5 times that when that is more than
+ * busy_poll_us and at most busy_poll_max_us, so a request that comes at
+ * the pace of the last few is met spinning; otherwise (short gaps, or an
+ * idle thread) busy_poll_us. Waits that time out or are interrupted say
+ * nothing of the pace and are not counted.
  */
 extern __thread uint64_t bond_wait_avg_ns;
 uint64_t bond_spin_ns(void);
+/* The wait started is one for a request (data to read, a connection to
+ * accept, poll's events): its length counts toward the pace and its spin
+ * follows it. Others (room to send, a connect, SO_LINGER) spin
+ * busy_poll_us and are not counted. Call after bond_waiter_start. */
+void bond_waiter_paced(struct bond_waiter *w);
+/* Frames this thread's polls received (bond_poll_locked/_fresh). */
+extern __thread uint64_t bond_rx_frames;
 /*
  * A nap sleeps on the stack's wake fds too (bond_stack->wake_fds), so the
  * next frame ends it, not the timer: bond_wake_pollfds() writes them as
  * POLLIN pollfds from pfd (room for BOND_WAKE_MAX), how many; after the
  * nap, bond_nap_count() counts it (stack.naps) and, if one of them is
  * ready (the kernel said so: n > 0), a frame's wake-up
- * (stack.nap_port_wakes).
+ * (stack.nap_port_wakes). A wake fd that reports an error, a hang-up or
+ * POLLNVAL (stack.nap_wake_errors; a socket error is read, so it clears),
+ * or that wakes the wait 3 times in a row without a frame for this
+ * thread, is left out for the rest of the wait (bond_wake_pollfds gives
+ * none): its naps are timed ones, never a spin on a stuck fd.
  */
 #define BOND_WAKE_MAX	8
 struct pollfd;
 unsigned int bond_wake_pollfds(struct pollfd *pfd);
 void bond_nap_count(const struct pollfd *pfd, unsigned int n);
-extern uint64_t bond_naps, bond_nap_wakes;
+extern uint64_t bond_naps, bond_nap_wakes, bond_nap_wake_errors;
 /* One busy-poll turn's pause: the CPU's pause; sched_yield() while other
  * processes share the stack (a waiter spinning on a CPU must not keep the
  * process that has the work, or the stack lock, off it). */
@@ -551,8 +564,9 @@ void bond_spin(void);
  * (bond_waiter_intr with restart: -EINTR, or on under SA_RESTART; a
  * pending cancel acts there too), the deadline (timeout_rc), then a
  * busy-poll pause or a nap (bond_waiter_nap): ops->nap(arg, ns) sleeps on
- * the call's own kernel fds, and a result > 0 or -EINTR from it ends the
- * wait with that value; without it, a plain sleep. Then ops->turn(arg):
+ * the call's own kernel fds and the wake fds, and a result > 0 or -EINTR
+ * from it ends the wait with that value; without it, a sleep on the wake
+ * fds alone. Then ops->turn(arg):
  * the call's result, or BOND_WAIT_MORE to go on. Turns take the stack lock
  * themselves. A handler is looked at before the deadline: when both come,
  * the call says EINTR, as Linux's poll and select do (its epoll_wait may

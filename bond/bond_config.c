@@ -34,7 +34,7 @@ static const struct ns_cfg_key bond_keys[] = {
 	BOND_KEY(bond_config, busy_poll_us, NS_CFG_UINT, "100", 0, BOND_US_MAX,
 		 "a blocked call busy-polls the port this long before napping, microseconds"),
 	BOND_KEY(bond_config, busy_poll_max_us, NS_CFG_UINT, "500", 0, BOND_US_MAX,
-		 "a thread whose recent waits lasted longer than busy_poll_us busy-polls up to 1.5 times as long as they did, at most this long, microseconds (0: busy_poll_us always)"),
+		 "a blocked call waiting for a request busy-polls 1.5 times as long as the thread's recent ones waited, when that is more than busy_poll_us and at most this, microseconds (0: busy_poll_us always)"),
 	BOND_KEY(bond_config, max_nap_us, NS_CFG_UINT, "1000", 1, BOND_US_MAX,
 		 "longest nap between polls of an idle blocked call (naps double up to it), microseconds"),
 	BOND_KEY(bond_config, kernel_check_us, NS_CFG_UINT, "20", 0, BOND_US_MAX,

@@ -111,7 +111,7 @@ bond_leave(void)
 void
 bond_poll_locked(void)
 {
-	bond_stack->poll();
+	bond_rx_frames += bond_stack->poll();
 	bond_last_poll_ns = bond_stack->now_ns();
 }
 
@@ -122,7 +122,7 @@ bond_poll_fresh(void)
 
 	if (bond_polled_fresh(now))
 		return;
-	bond_stack->poll();
+	bond_rx_frames += bond_stack->poll();
 	bond_last_poll_ns = now;	/* when it looked at the ports */
 }
 
@@ -166,6 +166,14 @@ bond_somaxconn(void)
 	return v;
 }
 
+/* The pace (bond_spin_ns): a wait spins PACE_SPIN_NUM / PACE_SPIN_DEN of
+ * the average; each new length weighs 1 / PACE_WEIGHT; one counts at most
+ * as PACE_CAP x busy_poll_max_us (an idle gap is "long", however long). */
+#define PACE_SPIN_NUM	3
+#define PACE_SPIN_DEN	2
+#define PACE_WEIGHT	4
+#define PACE_CAP	2
+
 __thread uint64_t bond_wait_avg_ns;
 
 uint64_t
@@ -173,30 +181,57 @@ bond_spin_ns(void)
 {
 	uint64_t base = bond_cfg.busy_poll_us * BOND_NS_PER_US;
 	uint64_t max = bond_cfg.busy_poll_max_us * BOND_NS_PER_US;
-	uint64_t want = bond_wait_avg_ns + bond_wait_avg_ns / 2;
+	uint64_t want = bond_wait_avg_ns / PACE_SPIN_DEN * PACE_SPIN_NUM;
 
 	return want > base && want <= max ? want : base;
 }
 
-/* A wait ended with what it waited for: its length joins the average. */
+/* A paced wait ended with what it waited for: its length joins the
+ * average. */
 static void
 waiter_count(const struct bond_waiter *w)
 {
-	uint64_t cap = 2 * bond_cfg.busy_poll_max_us * BOND_NS_PER_US;
+	uint64_t cap = PACE_CAP * bond_cfg.busy_poll_max_us * BOND_NS_PER_US;
 	uint64_t d = bond_stack->now_ns() - w->start_ns;
 
+	if (!w->paced)
+		return;
 	if (d > cap)
 		d = cap;
-	bond_wait_avg_ns = bond_wait_avg_ns - bond_wait_avg_ns / 4 + d / 4;
+	bond_wait_avg_ns = bond_wait_avg_ns - bond_wait_avg_ns / PACE_WEIGHT +
+			   d / PACE_WEIGHT;
 }
+
+/* The wake fds of this thread's wait (bond_wake_pollfds): off for the
+ * rest of it once one reported an error or a hang-up, or woke it
+ * BOND_WAKE_MISSES times in a row without a frame for this thread's
+ * polls (a frame another thread took, or one the driver keeps): the
+ * wait then naps on its timer alone, as it would without them. */
+#define BOND_WAKE_MISSES	3
+static __thread bool wake_off;
+static __thread bool wake_fired;	/* the last nap ended by a wake fd */
+static __thread uint8_t wake_misses;
+static __thread uint64_t wake_rx;	/* bond_rx_frames at that nap */
+__thread uint64_t bond_rx_frames;
 
 void
 bond_waiter_start(struct bond_waiter *w, uint64_t timeout_ns)
 {
 	w->start_ns = bond_stack->now_ns();
 	w->deadline_ns = timeout_ns ? w->start_ns + timeout_ns : 0;
-	w->spin_ns = bond_spin_ns();
+	w->spin_ns = bond_cfg.busy_poll_us * BOND_NS_PER_US;
 	w->nap_ns = 0;
+	w->paced = false;
+	wake_off = false;
+	wake_fired = false;
+	wake_misses = 0;
+}
+
+void
+bond_waiter_paced(struct bond_waiter *w)
+{
+	w->paced = true;
+	w->spin_ns = bond_spin_ns();
 }
 
 void
@@ -265,17 +300,20 @@ bond_spin(void)
 uint64_t bond_naps BOND_SHARED;
 uint64_t bond_nap_wakes BOND_SHARED;
 
+uint64_t bond_nap_wake_errors BOND_SHARED;
+
 unsigned int
 bond_wake_pollfds(struct pollfd *pfd)
 {
 	int fds[BOND_WAKE_MAX];
 	unsigned int n;
 
-	if (bond_stack->wake_fds == NULL)
+	if (bond_stack->wake_fds == NULL || wake_off)
 		return 0;
 	n = bond_stack->wake_fds(fds, BOND_WAKE_MAX);
 	for (unsigned int i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	wake_rx = bond_rx_frames;
 	return n;
 }
 
@@ -284,11 +322,39 @@ bond_nap_count(const struct pollfd *pfd, unsigned int n)
 {
 	bool woke = false;
 
-	for (unsigned int i = 0; i < n; i++)
+	for (unsigned int i = 0; i < n; i++) {
+		if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			/* a link gone down leaves its error on the socket:
+			 * read it, so the next wait can use the fd again */
+			int err;
+			socklen_t len = sizeof(err);
+
+			if (pfd[i].revents & POLLERR)
+				bond_kernel(SYS_getsockopt, pfd[i].fd, SOL_SOCKET,
+					    SO_ERROR, (long)&err, (long)&len, 0);
+			wake_off = true;
+			__atomic_fetch_add(&bond_nap_wake_errors, 1,
+					   __ATOMIC_RELAXED);
+		}
 		woke |= (pfd[i].revents & POLLIN) != 0;
+	}
+	wake_fired = woke;
 	__atomic_fetch_add(&bond_naps, 1, __ATOMIC_RELAXED);
 	if (woke)
 		__atomic_fetch_add(&bond_nap_wakes, 1, __ATOMIC_RELAXED);
+}
+
+/* After the turn that followed a nap: did its wake fd bring a frame? */
+static void
+wake_check(void)
+{
+	if (!wake_fired)
+		return;
+	wake_fired = false;
+	if (bond_rx_frames != wake_rx)
+		wake_misses = 0;
+	else if (++wake_misses >= BOND_WAKE_MISSES)
+		wake_off = true;
 }
 
 /* A nap on the wake fds alone; a signal ends it early (the next handler
@@ -340,6 +406,7 @@ bond_wait(struct bond_waiter *w, const struct bond_wait_ops *ops, void *arg,
 				waiter_count(w);
 			return r;
 		}
+		wake_check();
 	}
 }
 

@@ -267,9 +267,11 @@ print_counters(FILE *f)
 	fprintf(f, "stack.recv_eagain_lockfree %llu\n",
 		(unsigned long long)bond_recv_eagain_lockfree);
 	/* blocked calls' sleeps, and those a port's frame ended */
-	fprintf(f, "stack.naps %llu\nstack.nap_port_wakes %llu\n",
+	fprintf(f, "stack.naps %llu\nstack.nap_port_wakes %llu\n"
+		"stack.nap_wake_errors %llu\n",
 		(unsigned long long)bond_naps,
-		(unsigned long long)bond_nap_wakes);
+		(unsigned long long)bond_nap_wakes,
+		(unsigned long long)bond_nap_wake_errors);
 }
 
 /*

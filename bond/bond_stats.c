@@ -53,7 +53,6 @@
 #define BOND_STATS_DIGITS_MAX	20	/* of a uint64_t */
 #define BOND_STATS_PORT_TEXT	16	/* "[", "]:65535", NUL, with room */
 #define BOND_STATS_OUT_BUF	(64 * 1024)	/* written to a caller at once */
-#define BOND_STATS_NICE		19	/* the snapshot threads' nice value */
 #define BOND_STATS_BACKLOG	8	/* also: callers taken per nap */
 #define BOND_STATS_FD_SPAN	64	/* our fds sit this far below the fd limit ... */
 #define BOND_STATS_FD_TOP	1024	/* ... or below this one, if lower */
@@ -528,11 +527,6 @@ serve_main(void *arg)
 	FILE *f;
 
 	bond_guard = 1;	/* everything this thread calls goes to the kernel */
-	/* the server's own threads first: on a busy CPU a snapshot takes
-	 * longer, the application's requests wait no longer for it */
-	bond_kernel(SYS_setpriority, PRIO_PROCESS,
-		    bond_kernel(SYS_gettid, 0, 0, 0, 0, 0, 0), BOND_STATS_NICE,
-		    0, 0, 0);
 	bond_kernel(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)&tv,
 		    sizeof(tv), 0);
 	bond_kernel(SYS_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, (long)&tv,

@@ -296,6 +296,7 @@ sock_block(struct bond_sock *sk, long (*try)(struct bond_sock *sk, void *arg),
 	if (nonblock)
 		return -EAGAIN;
 	bond_waiter_init(&w, timeout_ns);
+	bond_waiter_paced(&w);	/* recv, accept: a request's wait */
 	w.cancel = fresh;
 	return bond_wait(&w, &ops, &b, timeout_ns == 0 && fresh, -EAGAIN);
 }

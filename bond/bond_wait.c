@@ -321,6 +321,7 @@ epoll_wait_mixed(long epfd, struct bond_epoll *ep, struct epoll_event *events,
 		       &held);
 	if (r == 0 && may_wait) {
 		bond_waiter_start(&w, forever ? 0 : timeout_ns);
+		bond_waiter_paced(&w);
 		w.cancel = true;
 		r = epoll_wait_held(&a, &w);
 	}
@@ -431,6 +432,9 @@ poll_nap(void *arg, uint64_t ns)
 	struct timespec ts;
 	long k;
 
+	if (a->nfds + w > bond_fd_max())
+		w = 0;	/* past RLIMIT_NOFILE the kernel's ppoll says EINVAL */
+
 	ns_to_ts(ns, &ts);
 	k = bond_kernel(SYS_ppoll, (long)a->kfds, (long)(a->nfds + w),
 			(long)&ts, (long)a->sigmask, BOND_SIGSET_SIZE, 0);
@@ -466,6 +470,7 @@ poll_turns(struct pollfd *fds, struct pollfd *kfds, nfds_t nfds,
 	if (!forever && timeout_ns == 0)
 		return 0;
 	bond_waiter_start(&w, forever ? 0 : timeout_ns);
+	bond_waiter_paced(&w);
 	w.cancel = true;
 	r = bond_wait(&w, &ops, &a, false, 0);
 	return r;
@@ -701,6 +706,7 @@ select_mixed(int nfds, fd_set *rs, fd_set *ws, fd_set *es, uint64_t timeout_ns,
 	r = select_turn(&a);
 	if (r == BOND_WAIT_MORE && (forever || timeout_ns != 0)) {
 		bond_waiter_start(&w, forever ? 0 : timeout_ns);
+		bond_waiter_paced(&w);
 		w.cancel = true;
 		r = bond_wait(&w, &ops, &a, false, 0);
 	}

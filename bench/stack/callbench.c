@@ -199,7 +199,7 @@ main(int argc, char **argv)
 	sink_nd = dial(argv[optind], argv[optind + 1], "sink\n", 1);
 	src = dial(argv[optind], argv[optind + 1], "source\n", 1);
 
-	for (r = 0; r < rounds && want("recv, empty"); r++) {
+	for (r = 0; r < rounds && want("recv, empty (EAGAIN)"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++)
@@ -208,7 +208,7 @@ main(int argc, char **argv)
 				die("recv on an empty socket");
 		ns[r] = now_ns() - t0;
 	}
-	if (want("recv, empty"))
+	if (want("recv, empty (EAGAIN)"))
 		report("recv, empty (EAGAIN)", ns, rounds);
 
 	for (r = 0; r < rounds && want("recv 64 B"); r++) {
@@ -250,7 +250,7 @@ main(int argc, char **argv)
 	ep = epoll_create1(0);
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, src, &ev) != 0)
 		die("epoll");
-	for (r = 0; r < rounds && want("epoll_wait"); r++) {
+	for (r = 0; r < rounds && want("epoll_wait, 1 ready"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++)
@@ -258,10 +258,10 @@ main(int argc, char **argv)
 				die("epoll_wait");
 		ns[r] = now_ns() - t0;
 	}
-	if (want("epoll_wait"))
+	if (want("epoll_wait, 1 ready"))
 		report("epoll_wait, 1 ready", ns, rounds);
 
-	for (r = 0; r < rounds && want("getsockopt"); r++) {
+	for (r = 0; r < rounds && want("getsockopt SO_RCVBUF"); r++) {
 		uint64_t t0 = now_ns();
 
 		for (i = 0; i < calls; i++) {
@@ -271,10 +271,10 @@ main(int argc, char **argv)
 		}
 		ns[r] = now_ns() - t0;
 	}
-	if (want("getsockopt"))
+	if (want("getsockopt SO_RCVBUF"))
 		report("getsockopt SO_RCVBUF", ns, rounds);
 
-	for (r = 0; r < rounds && want("poll"); r++) {
+	for (r = 0; r < rounds && want("poll, 1 ready"); r++) {
 		struct pollfd p = { src, POLLIN, 0 };
 		uint64_t t0 = now_ns();
 
@@ -283,7 +283,7 @@ main(int argc, char **argv)
 				die("poll");
 		ns[r] = now_ns() - t0;
 	}
-	if (want("poll"))
+	if (want("poll, 1 ready"))
 		report("poll, 1 ready", ns, rounds);
 	printf("ok\n");
 	return 0;

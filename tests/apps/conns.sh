@@ -146,7 +146,7 @@ many_processes() {	# NAME CMD...
 	done
 	grep -q '^ready' "$TMP/$name.log" || fail "$name: echofork did not start"
 	hold "$name" $N2 ${#SRC[@]}
-	listed "$name" $N2
+	listed "$name" $((N2 / ${#SRC[@]} * ${#SRC[@]}))
 	release
 	kill -TERM -- "-$ZPNS_LAST" 2>/dev/null
 	wait "$ZPNS_LAST" || fail "$name: echofork failed"

@@ -44,10 +44,20 @@ static void fake_lock(void) { locks++; lock_takes++; held_work = 0; }
 static void fake_unlock(void) { locks--; }
 static unsigned int fake_poll(void) { polls++; return 0; }
 static uint64_t fake_now_ns(void) { return fake_now; }
+static int fake_wake_fd = -1;	/* the stack's wake fd (-1: none) */
+
+static unsigned int
+fake_wake_fds(int *fds, unsigned int max)
+{
+	if (fake_wake_fd < 0 || max == 0)
+		return 0;
+	fds[0] = fake_wake_fd;
+	return 1;
+}
 
 static const struct bond_stack_ops fake_stack = {
 	.lock = fake_lock, .unlock = fake_unlock, .poll = fake_poll,
-	.now_ns = fake_now_ns,
+	.now_ns = fake_now_ns, .wake_fds = fake_wake_fds,
 };
 const struct bond_stack_ops *bond_stack = &fake_stack;
 
@@ -511,6 +521,7 @@ struct wait_probe {
 	long nap_rc;		/* what a nap says */
 	int sig_at;		/* a handler runs in this turn (0: none) */
 	bool norestart;		/* ... registered without SA_RESTART */
+	bool paced;		/* bond_waiter_paced */
 	uint64_t slept, longest;
 };
 
@@ -551,6 +562,8 @@ probe_wait(struct wait_probe *p, uint64_t timeout_ns, bool restart)
 	struct bond_waiter w;
 
 	bond_waiter_init(&w, timeout_ns);
+	if (p->paced)
+		bond_waiter_paced(&w);
 	return bond_wait(&w, &ops, p, restart, -EAGAIN);
 }
 
@@ -609,35 +622,48 @@ test_wait_pace(void)
 	fake_now = 1000;
 	bond_wait_avg_ns = 0;
 	EXPECT(bond_spin_ns() == busy);
-	/* requests 250 us apart: the first waits nap after busy_poll_us ... */
-	p = (struct wait_probe){ .ready_at = 250, .advance = 1000,
-				 .nap_rc = 0 };
+	/* requests 200 us apart: the first waits nap after busy_poll_us ... */
+	p = (struct wait_probe){ .ready_at = 200, .advance = 1000,
+				 .paced = true };
 	EXPECT(probe_wait(&p, 0, false) == 42 && p.naps > 0);
 	for (int i = 0; i < 20; i++) {
-		p = (struct wait_probe){ .ready_at = 25, .advance = 10000 };
+		p = (struct wait_probe){ .ready_at = 20, .advance = 10000,
+					 .paced = true };
 		EXPECT(probe_wait(&p, 0, false) == 42);
 	}
-	/* ... then the spin covers them: 1.5 x 250 us, no nap */
-	EXPECT(bond_spin_ns() > 360000 && bond_spin_ns() <= 380000);
-	p = (struct wait_probe){ .ready_at = 25, .advance = 10000 };
+	/* ... then the spin covers them: 1.5 x 200 us, no nap */
+	EXPECT(bond_spin_ns() > 290000 && bond_spin_ns() <= 305000);
+	p = (struct wait_probe){ .ready_at = 20, .advance = 10000, .paced = true };
 	EXPECT(probe_wait(&p, 0, false) == 42 && p.naps == 0);
+	/* a wait that is not paced (room to send, a connect) spins
+	 * busy_poll_us and leaves the pace alone */
+	{
+		uint64_t avg = bond_wait_avg_ns;
+
+		p = (struct wait_probe){ .ready_at = 200, .advance = 1000 };
+		EXPECT(probe_wait(&p, 0, false) == 42 && p.naps > 0 &&
+		       bond_wait_avg_ns == avg);
+	}
 	/* short gaps: busy_poll_us, never less */
 	for (int i = 0; i < 30; i++) {
-		p = (struct wait_probe){ .ready_at = 2, .advance = 1000 };
+		p = (struct wait_probe){ .ready_at = 2, .advance = 1000,
+					 .paced = true };
 		EXPECT(probe_wait(&p, 0, false) == 42);
 	}
 	EXPECT(bond_spin_ns() == busy);
 	/* an idle thread (gaps past busy_poll_max_us): busy_poll_us */
 	for (int i = 0; i < 10; i++) {
-		p = (struct wait_probe){ .ready_at = 100, .advance = 100000 };
+		p = (struct wait_probe){ .ready_at = 100, .advance = 100000,
+					 .paced = true };
 		EXPECT(probe_wait(&p, 0, false) == 42);
 	}
 	EXPECT(bond_wait_avg_ns <= 2 * adapt && bond_spin_ns() == busy);
 	/* timeouts and handlers say nothing of the pace */
 	bond_wait_avg_ns = 200000;
-	p = (struct wait_probe){ .advance = 1000 };
+	p = (struct wait_probe){ .advance = 1000, .paced = true };
 	EXPECT(probe_wait(&p, 50000, false) == -EAGAIN);
-	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3 };
+	p = (struct wait_probe){ .ready_at = 6, .advance = 1000, .sig_at = 3,
+				 .paced = true };
 	EXPECT(probe_wait(&p, 0, false) == -EINTR);
 	EXPECT(bond_wait_avg_ns == 200000);
 	/* busy_poll_max_us = 0: no adaptation */
@@ -645,6 +671,47 @@ test_wait_pace(void)
 	EXPECT(bond_spin_ns() == busy);
 	bond_config_defaults(&bond_cfg);
 	bond_wait_avg_ns = 0;
+	EXPECT(locks == 0);
+}
+
+/* A wake fd that stays readable with no frame behind it, or one that is
+ * not open, is left out of the wait's naps: they are timed, never a spin
+ * (bond_wake_pollfds). The naps here are real ppolls, the clock fake. */
+static void
+test_wake_stuck(void)
+{
+	static const struct bond_wait_ops ops = { .turn = probe_turn };
+	struct wait_probe p;
+	struct bond_waiter w;
+	uint64_t naps, wakes, errs;
+	int fds[2];
+
+	bond_config_defaults(&bond_cfg);
+	fake_now = 1000;
+	EXPECT(pipe(fds) == 0 && write(fds[1], "x", 1) == 1);
+	fake_wake_fd = fds[0];	/* readable for good, no frame ever */
+	for (int round = 0; round < 2; round++) {	/* each wait tries again */
+		naps = bond_naps;
+		wakes = bond_nap_wakes;
+		errs = bond_nap_wake_errors;
+		p = (struct wait_probe){ .ready_at = 30, .advance = 20000 };
+		bond_waiter_init(&w, 0);
+		EXPECT(bond_wait(&w, &ops, &p, false, -EAGAIN) == 42);
+		EXPECT(bond_nap_wakes - wakes == 3 && bond_naps - naps > 10 &&
+		       bond_nap_wake_errors == errs);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	/* not open: POLLNVAL, left out at once */
+	naps = bond_naps;
+	wakes = bond_nap_wakes;
+	errs = bond_nap_wake_errors;
+	p = (struct wait_probe){ .ready_at = 30, .advance = 20000 };
+	bond_waiter_init(&w, 0);
+	EXPECT(bond_wait(&w, &ops, &p, false, -EAGAIN) == 42);
+	EXPECT(bond_nap_wake_errors - errs == 1 && bond_nap_wakes == wakes &&
+	       bond_naps - naps > 10);
+	fake_wake_fd = -1;
 	EXPECT(locks == 0);
 }
 
@@ -991,6 +1058,7 @@ main(int argc, char **argv)
 	test_waiter_signals();
 	test_wait();
 	test_wait_pace();
+	test_wake_stuck();
 	test_docs(argv[1]);
 	bond_fd_fini();
 	printf("%d checks, %d failed\n", checks, failures);
