@@ -669,8 +669,13 @@ select_nap(void *arg, uint64_t ns)
 			(long)&a->kout[1], (long)&a->kout[2], (long)&ts,
 			a->sig.ss != NULL ? (long)&a->sig : 0);
 	for (unsigned int i = 0; i < n; i++) {
-		wake[i].revents = k > 0 && FD_ISSET(wake[i].fd, &a->kout[0]) ?
-				  POLLIN : 0;
+		/* select has no POLLNVAL: a wake fd gone (EBADF), or any
+		 * other failure, leaves them out for the rest of the wait */
+		if (k < 0 && k != -EINTR)
+			wake[i].revents = POLLNVAL;
+		else
+			wake[i].revents = k > 0 &&
+				FD_ISSET(wake[i].fd, &a->kout[0]) ? POLLIN : 0;
 		if (!FD_ISSET(wake[i].fd, &a->kin[0]))
 			FD_CLR(wake[i].fd, &a->kout[0]);	/* not the call's */
 	}
