@@ -452,6 +452,37 @@ send_turn(void *arg)
 	}
 }
 
+static long connect_stack(struct bond_sock *sk, const struct sockaddr *sa,
+			  socklen_t len, bool nonblock);
+
+/*
+ * MSG_FASTOPEN on a TCP socket, as Linux with its default tcp_fastopen = 1
+ * and no cookie for the peer does it: a connect() to `to` first, blocking
+ * or not as the send is (not: EINPROGRESS, nothing sent), the data after
+ * the handshake. A socket connected or listening says EISCONN, one
+ * connecting EALREADY, a closed one without an address EINVAL. 0: go on
+ * and send.
+ */
+static long
+send_fastopen(struct bond_sock *sk, const struct sockaddr *to, socklen_t tolen,
+	      bool nonblock)
+{
+	struct bond_tcp_info bi;
+
+	if (sk->proto->tcp_info == NULL)
+		return 0;
+	bond_enter();
+	sk->proto->tcp_info(sk, &bi);
+	bond_leave();
+	if (bi.state == BOND_TCPS_SYN_SENT)
+		return -EALREADY;
+	if (bi.state != BOND_TCPS_CLOSE)
+		return -EISCONN;
+	if (to == NULL)
+		return -EINVAL;
+	return connect_stack(sk, to, tolen, nonblock);
+}
+
 /* cancel: a cancellation point (send, write; not sendfile) */
 static long
 sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
@@ -468,6 +499,13 @@ sock_send(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		return -EINVAL;
 	if (!iov_in(left, uiov, iovcnt))
 		return -EFAULT;
+	if ((flags & MSG_FASTOPEN) && sk->proto->type == SOCK_STREAM) {
+		r = send_fastopen(sk, to, tolen, nonblock);
+		if (r < 0)
+			return r;
+		a.to = NULL;	/* connected: TCP's sends take no address */
+		a.tolen = 0;
+	}
 	a.want = iov_total(left, iovcnt);
 	r = send_turn(&a);
 	if (r != BOND_WAIT_MORE)
@@ -1076,10 +1114,20 @@ bond_sys_connect(int a1, const struct sockaddr *a2, int a3)
 		sock_detach(a1, sk);
 		return bond_kernel_connect(a1, a2, a3);
 	}
+	return connect_stack(sk, sa, (socklen_t)a3, sk->nonblock);
+}
+
+/* connect() on the stack; nonblock: EINPROGRESS rather than wait */
+static long
+connect_stack(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len,
+	      bool nonblock)
+{
+	long r;
+
 	bond_enter();
-	r = sk->proto->connect(sk, sa, (socklen_t)a3);
+	r = sk->proto->connect(sk, sa, len);
 	bond_leave();
-	if (r != -EINPROGRESS || sk->nonblock)
+	if (r != -EINPROGRESS || nonblock)
 		return r;
 	r = bond_wait_sock(sk, EPOLLOUT | EPOLLERR | EPOLLHUP, sk->opt.sndtimeo_ns);
 	if (r == -EINTR)
@@ -1088,7 +1136,7 @@ bond_sys_connect(int a1, const struct sockaddr *a2, int a3)
 		return -EINPROGRESS;	/* Linux, when SO_SNDTIMEO expires */
 	/* Asking again reports the outcome: 0, or the pending error. */
 	bond_enter();
-	r = sk->proto->connect(sk, sa, (socklen_t)a3);
+	r = sk->proto->connect(sk, sa, len);
 	bond_leave();
 	return r;
 }

@@ -1692,6 +1692,71 @@ check_fastopen(void)
 	close(l);
 }
 
+/*
+ * sendto(MSG_FASTOPEN), as a Linux with tcp_fastopen = 1 and no cookie
+ * for the peer: a new blocking socket connects and sends (the data after
+ * the handshake), a non-blocking one (or MSG_DONTWAIT) says EINPROGRESS
+ * and connects, a connected or listening one EISCONN, a new one without
+ * an address EINVAL; UDP ignores the flag.
+ */
+static void
+check_msg_fastopen(void)
+{
+	static const char req[] = "ECHO\nhello";
+	struct sockaddr_in a = addr_of(&peer_sa, port);
+	int s = socket(AF_INET, SOCK_STREAM, 0), n, l, p, u;
+	char buf[8] = "";
+	struct pollfd pf;
+	ssize_t r;
+
+	r = sendto(s, req, sizeof(req) - 1, MSG_FASTOPEN, (struct sockaddr *)&a,
+		   sizeof(a));
+	CHECK(r == (ssize_t)sizeof(req) - 1 && read_full(s, buf, 5) == 5 &&
+	      memcmp(buf, "hello", 5) == 0,
+	      "MSG_FASTOPEN on a new socket connects and sends: %zd", r);
+	errno = 0;
+	CHECK(sendto(s, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == EISCONN, "MSG_FASTOPEN once connected: EISCONN (%d)", errno);
+	errno = 0;
+	CHECK(send(s, "x", 1, MSG_FASTOPEN) < 0 && errno == EISCONN,
+	      "... also without an address: EISCONN (%d)", errno);
+	close(s);
+	n = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	errno = 0;
+	CHECK(sendto(n, req, sizeof(req) - 1, MSG_FASTOPEN, (struct sockaddr *)&a,
+		     sizeof(a)) < 0 && errno == EINPROGRESS,
+	      "MSG_FASTOPEN, non-blocking: EINPROGRESS (%d)", errno);
+	pf = (struct pollfd){ n, POLLOUT, 0 };
+	CHECK(poll(&pf, 1, WAIT_MS) == 1 && (pf.revents & POLLOUT) &&
+	      send(n, req, sizeof(req) - 1, 0) == (ssize_t)sizeof(req) - 1,
+	      "... then it connects, and sends");
+	fcntl(n, F_SETFL, 0);
+	CHECK(read_full(n, buf, 5) == 5 && memcmp(buf, "hello", 5) == 0,
+	      "... and the echo comes back");
+	close(n);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	errno = 0;
+	CHECK(sendto(s, req, sizeof(req) - 1, MSG_FASTOPEN | MSG_DONTWAIT,
+		     (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EINPROGRESS,
+	      "MSG_FASTOPEN | MSG_DONTWAIT on a blocking socket: EINPROGRESS (%d)",
+	      errno);
+	close(s);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	errno = 0;
+	CHECK(send(s, "x", 1, MSG_FASTOPEN) < 0 && errno == EINVAL,
+	      "MSG_FASTOPEN without an address: EINVAL (%d)", errno);
+	close(s);
+	l = listen_back(4, &p);
+	errno = 0;
+	CHECK(sendto(l, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	      errno == EISCONN, "MSG_FASTOPEN on a listener: EISCONN (%d)", errno);
+	close(l);
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK(sendto(u, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof(a)) == 1,
+	      "UDP ignores MSG_FASTOPEN");
+	close(u);
+}
+
 /* getsockopt/setsockopt's errno for a missing option or level. */
 static int
 get_err(int s, int level, int name)
@@ -3060,6 +3125,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_bindtodevice();
 	check_defer_accept();
 	check_fastopen();
+	check_msg_fastopen();
 	check_udp_cork();
 	check_cork();
 	check_closed_both_ways();
