@@ -816,7 +816,7 @@ bt_listen(struct bond_sock *sk, int backlog)
 	if (t->state == BT_LISTEN) {
 		/* Linux lets listen() be repeated, with a new backlog */
 		t->backlog = (unsigned int)backlog;
-		if (t->rp_owner == t || t->rp_owner == NULL)
+		if ((t->rp_owner == t || t->rp_owner == NULL) && t->pcb != NULL)
 			((struct tcp_pcb_listen *)(void *)t->pcb)->backlog = (u8_t)synq;
 		return 0;
 	}
