@@ -132,6 +132,7 @@ struct bond_sockopts {
 	int defer_accept_s;	/* TCP_DEFER_ACCEPT as it reads back; 0: none */
 	bool cork;		/* TCP_CORK */
 	int fastopen_qlen;	/* TCP_FASTOPEN as it reads back; 0: none */
+	bool fastopen_connect;	/* TCP_FASTOPEN_CONNECT */
 	int dev_port;		/* SO_BINDTODEVICE: the stack port; -1: none */
 	char devname[BOND_IFNAMSIZ];	/* and the name it was given */
 	int dev_ifindex;	/* its kernel index (SO_BINDTOIFINDEX); 0: none */

@@ -508,6 +508,38 @@ get_fastopen(struct bond_sock *sk, void *val, socklen_t *len)
 	return put_int(val, len, sk->opt.fastopen_qlen);
 }
 
+/*
+ * TCP_FASTOPEN_CONNECT, as Linux's client keeps it: 0 or 1 (else EINVAL),
+ * set only before the socket connects or listens (EINVAL after), read
+ * back as set. Without a cookie for the peer, which this stack never has
+ * (it sends no fast-open option), Linux's connect() is then an ordinary
+ * one, and so is zpnet's: the data follows the handshake.
+ */
+static int
+set_fastopen_connect(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	struct bond_tcp_info bi;
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (sk->proto->tcp_info == NULL)
+		return -ENOPROTOOPT;
+	sk->proto->tcp_info(sk, &bi);
+	if (v < 0 || v > 1 || bi.state != BOND_TCPS_CLOSE)
+		return -EINVAL;
+	sk->opt.fastopen_connect = v != 0;
+	return 0;
+}
+
+static int
+get_fastopen_connect(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	if (sk->proto->tcp_info == NULL)
+		return -ENOPROTOOPT;
+	return put_int(val, len, sk->opt.fastopen_connect);
+}
+
 static int
 set_linger(struct bond_sock *sk, const void *val, socklen_t len)
 {
@@ -667,6 +699,8 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, set_defer_accept, get_defer_accept },
 	{ IPPROTO_TCP, TCP_CORK, set_cork, get_cork },
 	{ IPPROTO_TCP, TCP_FASTOPEN, set_fastopen, get_fastopen },
+	{ IPPROTO_TCP, TCP_FASTOPEN_CONNECT, set_fastopen_connect,
+	  get_fastopen_connect },
 	{ IPPROTO_UDP, UDP_CORK, set_cork, get_cork },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },

@@ -1693,6 +1693,65 @@ check_fastopen(void)
 }
 
 /*
+ * TCP_FASTOPEN_CONNECT, as Linux's client keeps it: 0 or 1, set only on a
+ * closed socket, read back as set, kept by a listener's accepted sockets;
+ * with no cookie for the peer the connect is an ordinary one.
+ */
+static void
+check_fastopen_connect(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0), l, p, c = -1, v = -1, ctl;
+	char cmd[LINE_MAX_LEN], buf[8] = "";
+	struct sockaddr_in a = addr_of(&peer_sa, port);
+	struct pollfd pf;
+
+	CHECK(get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) == 0 &&
+	      set_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1) &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) == 1,
+	      "TCP_FASTOPEN_CONNECT 1 on a new socket reads back 1");
+	CHECK(set_err(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 2) == EINVAL &&
+	      set_err(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, -1) == EINVAL &&
+	      get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT) == 1,
+	      "TCP_FASTOPEN_CONNECT 2 or -1: EINVAL, 1 stays");
+	CHECK(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	      write_all(s, "ECHO\nhello", 10) == 0 && read_full(s, buf, 5) == 5 &&
+	      memcmp(buf, "hello", 5) == 0,
+	      "with it, connect() and the first write as usual");
+	CHECK(set_err(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 0) == EINVAL &&
+	      (v = get_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT)) == 1,
+	      "TCP_FASTOPEN_CONNECT once connected: EINVAL, reads 1: %d", v);
+	close(s);
+	l = listen_back(4, &p);
+	CHECK(set_err(l, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1) == EINVAL,
+	      "TCP_FASTOPEN_CONNECT on a listener: EINVAL");
+	close(l);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	{
+		struct sockaddr_in b = local_sa, got;
+		socklen_t len = sizeof(got);
+		struct timeval tv = { WAIT_MS / 1000, 0 };
+
+		b.sin_port = 0;
+		CHECK(set_int_opt(s, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1) &&
+		      bind(s, (struct sockaddr *)&b, sizeof(b)) == 0 &&
+		      listen(s, 4) == 0 &&
+		      getsockname(s, (struct sockaddr *)&got, &len) == 0,
+		      "set, then listen");
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		snprintf(cmd, sizeof(cmd), "BACK %d\n", ntohs(got.sin_port));
+		ctl = tcp_to(cmd);
+		pf = (struct pollfd){ s, POLLIN, 0 };
+		CHECK(poll(&pf, 1, WAIT_MS) == 1 && (c = accept(s, NULL, NULL)) >= 0 &&
+		      (v = get_int_opt(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT)) == 1,
+		      "an accepted socket keeps its listener's TCP_FASTOPEN_CONNECT: %d", v);
+		if (c >= 0)
+			close(c);
+		close(ctl);
+	}
+	close(s);
+}
+
+/*
  * sendto(MSG_FASTOPEN), as a Linux with tcp_fastopen = 1 and no cookie
  * for the peer: a new blocking socket connects and sends (the data after
  * the handshake), a non-blocking one (or MSG_DONTWAIT) says EINPROGRESS
@@ -3126,6 +3185,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_defer_accept();
 	check_fastopen();
 	check_msg_fastopen();
+	check_fastopen_connect();
 	check_udp_cork();
 	check_cork();
 	check_closed_both_ways();
