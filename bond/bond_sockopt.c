@@ -485,18 +485,33 @@ get_defer_accept(struct bond_sock *sk, void *val, socklen_t *len)
  * handshake, as RFC 7413 has it when the server does not do TFO.
  */
 
+/* A TCP option's int value and the socket's state (Linux's numbering):
+ * 0, -EINVAL for a short value, -ENOPROTOOPT without TCP state. */
 static int
-set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
+get_int_state(struct bond_sock *sk, const void *val, socklen_t len, int *v,
+	      uint8_t *state)
 {
 	struct bond_tcp_info bi;
-	int v, rc = get_int(val, len, &v);
+	int rc = get_int(val, len, v);
 
 	if (rc < 0)
 		return rc;
 	if (sk->proto->tcp_info == NULL)
 		return -ENOPROTOOPT;
 	sk->proto->tcp_info(sk, &bi);
-	if (v < 0 || (bi.state != BOND_TCPS_CLOSE && bi.state != BOND_TCPS_LISTEN))
+	*state = bi.state;
+	return 0;
+}
+
+static int
+set_fastopen(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	uint8_t state;
+	int v, rc = get_int_state(sk, val, len, &v, &state);
+
+	if (rc < 0)
+		return rc;
+	if (v < 0 || (state != BOND_TCPS_CLOSE && state != BOND_TCPS_LISTEN))
 		return -EINVAL;
 	sk->opt.fastopen_qlen = v < bond_somaxconn() ? v : bond_somaxconn();
 	return 0;
@@ -518,15 +533,12 @@ get_fastopen(struct bond_sock *sk, void *val, socklen_t *len)
 static int
 set_fastopen_connect(struct bond_sock *sk, const void *val, socklen_t len)
 {
-	struct bond_tcp_info bi;
-	int v, rc = get_int(val, len, &v);
+	uint8_t state;
+	int v, rc = get_int_state(sk, val, len, &v, &state);
 
 	if (rc < 0)
 		return rc;
-	if (sk->proto->tcp_info == NULL)
-		return -ENOPROTOOPT;
-	sk->proto->tcp_info(sk, &bi);
-	if (v < 0 || v > 1 || bi.state != BOND_TCPS_CLOSE)
+	if (v < 0 || v > 1 || state != BOND_TCPS_CLOSE)
 		return -EINVAL;
 	sk->opt.fastopen_connect = v != 0;
 	return 0;
@@ -535,8 +547,6 @@ set_fastopen_connect(struct bond_sock *sk, const void *val, socklen_t len)
 static int
 get_fastopen_connect(struct bond_sock *sk, void *val, socklen_t *len)
 {
-	if (sk->proto->tcp_info == NULL)
-		return -ENOPROTOOPT;
 	return put_int(val, len, sk->opt.fastopen_connect);
 }
 
