@@ -49,6 +49,16 @@ bond_kernel(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	return bond_kernel_fn_ptr(nr, a1, a2, a3, a4, a5, a6);
 }
 
+/*
+ * A call that reaches a front-end while bond_guard is set goes to the
+ * kernel, but socket() in bond_device_window (the thread creating a
+ * port's device, during it): bond_device_socket (bond_init.c).
+ */
+extern __thread bool bond_device_window;
+long bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6);
+
+#define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
+
 /* The default escape hatch: the syscall instruction, inline. */
 long bond_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5,
 		      long a6);
@@ -399,6 +409,10 @@ int bond_fd_init(unsigned int max_fds);
 void bond_fd_fini(void);
 /* fd moved up near the fd limit (bond's own fds), or fd as it was. */
 int bond_fd_move_high(int fd);
+/* A close-on-exec copy of fd up there; -1 if the limit leaves no room. */
+int bond_fd_dup_high(int fd);
+/* The kernel's fd table made big enough for them: while single-threaded. */
+void bond_fd_table_grow(void);
 /* The table as words, zero for an fd bond does not serve (the hooks). */
 const uintptr_t *bond_fd_words(void);
 unsigned int bond_fd_max(void);

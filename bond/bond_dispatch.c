@@ -130,14 +130,31 @@ rx_would_block(long nr, long fd, long len, long flags)
 	return sk->proto->rx_idle(sk) && bond_polled_fresh(bond_stack->now_ns());
 }
 
+/* A handler, with the vector state saved around it where the engine
+ * left it to bond. */
+static inline long
+call(bond_handler_fn fn, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	const long args[6] = { a1, a2, a3, a4, a5, a6 };
+
+	if (bond_vec_call_fn_ptr == NULL)
+		return fn(a1, a2, a3, a4, a5, a6);
+	return bond_vec_call_fn_ptr(fn, args);
+}
+
 long
 bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	const struct bond_handler *h;
-	long args[6];
 
-	if (nr < 0 || nr >= BOND_NR_MAX || handlers[nr].fn == NULL || bond_guard ||
-	    (bond_vfork_child_fn != NULL && bond_vfork_child_fn()))
+	if (nr < 0 || nr >= BOND_NR_MAX || handlers[nr].fn == NULL)
+		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	if (bond_guard) {
+		if (__builtin_expect(bond_device_window, 0) && nr == __NR_socket)
+			return call(bond_device_socket, a1, a2, a3, a4, a5, a6);
+		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+	}
+	if (bond_vfork_child_fn != NULL && bond_vfork_child_fn())
 		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
 	h = &handlers[nr];
 	/* The kernel reads an fd argument as its low 32 bits: so does bond. */
@@ -156,13 +173,5 @@ bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 				 __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
-	if (bond_vec_call_fn_ptr == NULL)
-		return h->fn(a1, a2, a3, a4, a5, a6);
-	args[0] = a1;
-	args[1] = a2;
-	args[2] = a3;
-	args[3] = a4;
-	args[4] = a5;
-	args[5] = a6;
-	return bond_vec_call_fn_ptr(h->fn, args);
+	return call(h->fn, a1, a2, a3, a4, a5, a6);
 }

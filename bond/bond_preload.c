@@ -36,6 +36,15 @@ to_libc(long r)
 	return r;
 }
 
+/* A call while zpnet itself is calling: the kernel's (bond.h). */
+static inline long
+guarded(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (__builtin_expect(bond_device_window, 0) && nr == SYS_socket)
+		return bond_device_socket(a1, a2, a3, a4, a5, a6);
+	return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
+}
+
 /*
  * One call. With the zpoline/SUD engine running (bond_preload_bypass), the
  * wrapper makes the plain system call through libc's syscall(), whose
@@ -47,8 +56,8 @@ to_libc(long r)
 	syscall(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
 		(long)(a4), (long)(a5), (long)(a6)) :			\
 	to_libc(bond_guard ?						\
-	bond_kernel(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
-		    (long)(a4), (long)(a5), (long)(a6)) :		\
+	guarded(SYS_##name, (long)(a1), (long)(a2), (long)(a3),	\
+		(long)(a4), (long)(a5), (long)(a6)) :			\
 	bond_sysreg_##name((long)(a1), (long)(a2), (long)(a3), (long)(a4),	\
 			 (long)(a5), (long)(a6))))
 #define CALL_(...)	CALL(__VA_ARGS__)

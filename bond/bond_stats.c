@@ -84,25 +84,51 @@ static uint64_t rest_until_ns;
 /* Out of the way of the application's small fds (a daemon that closes
  * and reopens 0-2, a dup2 onto a number it expects free). */
 int
-bond_fd_move_high(int fd)
+bond_fd_dup_high(int fd)
 {
 	struct rlimit rl;
-	long high;
-
 	rlim_t top;
 
 	if (bond_kernel(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) < 0)
-		return fd;
+		return -1;
 	/* not at a huge limit's top: the kernel's fd table grows to it */
 	top = rl.rlim_cur < BOND_STATS_FD_TOP ? rl.rlim_cur : BOND_STATS_FD_TOP;
 	if (top < 2 * BOND_STATS_FD_SPAN)
-		return fd;
-	high = bond_kernel(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
-			   (long)(top - BOND_STATS_FD_SPAN), 0, 0, 0);
+		return -1;
+	return (int)bond_kernel(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
+				(long)(top - BOND_STATS_FD_SPAN), 0, 0, 0);
+}
+
+/*
+ * The kernel grows a process's fd table under an RCU grace period once
+ * the process has a second thread (expand_fdtable: 12-16 ms here), and
+ * the first of bond's own fds up there would grow it from 64 to 1,024
+ * entries during the stack's start-up. Grown now, while the process has
+ * one thread (bond_init), it costs a microsecond.
+ */
+void
+bond_fd_table_grow(void)
+{
+	long fd = bond_kernel(SYS_open, (long)"/", O_PATH | O_CLOEXEC, 0, 0, 0, 0);
+	int high;
+
+	if (fd < 0)
+		return;
+	high = bond_fd_dup_high((int)fd);
+	if (high >= 0)
+		bond_kernel(SYS_close, high, 0, 0, 0, 0, 0);
+	bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+int
+bond_fd_move_high(int fd)
+{
+	int high = bond_fd_dup_high(fd);
+
 	if (high < 0)
 		return fd;
 	bond_kernel(SYS_close, fd, 0, 0, 0, 0, 0);
-	return (int)high;
+	return high;
 }
 
 static void

@@ -27,7 +27,6 @@
 #include "ns.h"
 #include "ns_log.h"
 
-#define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
 #define BOND_IOV_MAX		1024	/* Linux's UIO_MAXIOV */
 #define BOND_OPTVAL_MAX		256	/* above every option value bond serves */
 _Static_assert(sizeof(struct tcp_info) <= BOND_OPTVAL_MAX, "TCP_INFO fits");

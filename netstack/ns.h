@@ -82,6 +82,13 @@ bool ns_tx_pending(void);
 #define NS_WAKE_FDS_MAX	NS_MAX_PORTS
 unsigned int ns_wake_fds(int *fds, unsigned int max);
 
+/*
+ * Called on the thread that creates a port's device (rte_vdev_init, from
+ * ns_start): open before, !open after. The owner may catch the driver's
+ * system calls in that window (bond: its AF_PACKET sockets). NULL: none.
+ */
+extern void (*ns_device_window)(bool open);
+
 /* Monotonic time from the TSC; general registers only (bond reads it
  * before it saves the vector state). */
 uint64_t ns_now_ns(void);

@@ -316,6 +316,8 @@ access(const char *path, int mode)
 	return faccessat(AT_FDCWD, path, mode, 0);
 }
 
+void (*ns_device_window)(bool open);
+
 /* The file of DPDK driver PMD in the plugin directory, if there is one:
  * librte_<pmd>.so.<ABI>, ABI taken from the directory's name (pmds-23.0);
  * vdev names' old eth_ prefix is an alias of net_. */
@@ -507,7 +509,11 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 		snprintf(args + n, sizeof(args) - n, "%s%s", n ? "," : "",
 			 pc->devargs);
 	}
+	if (ns_device_window != NULL)
+		ns_device_window(true);
 	rc = rte_vdev_init(p->dev_name, args);
+	if (ns_device_window != NULL)
+		ns_device_window(false);
 	if (rc != 0) {
 		snprintf(err, errlen,
 			 "[port.%u] DPDK driver '%s' did not create a port: no such driver, or it rejected iface/devargs '%s'; check pmd (installed drivers: dpdk-pmdinfo.py /usr/lib/x86_64-linux-gnu/dpdk/pmds-*)",

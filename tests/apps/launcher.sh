@@ -4,6 +4,8 @@
 # exit and a message that names the fix; a second process finding the port
 # taken runs on the kernel stack with a warning; the app's getopt state
 # survives DPDK's start-up; DPDK loads only the drivers the config names;
+# net_af_packet's sockets end as the driver asked, in every mode, with no
+# copy or ioctl socket left by the start-up's shortcuts;
 # a statically linked PROGRAM (or a script's static interpreter) is refused
 # by run (exit 1, the message names --allow-static, which runs it on the
 # kernel) and by check -- PROGRAM.
@@ -112,6 +114,64 @@ if [ "$drivers" = "librte_bus_pci librte_bus_vdev librte_mempool_ring librte_net
 	echo "ok: DPDK loaded only the drivers the config needs: $drivers"
 else
 	fail "DPDK drivers loaded: '$drivers'"; cat "$TMP/err" >&2
+fi
+
+# net_af_packet's sockets, in each mode: zpnet opens them with protocol 0
+# (hooked to frames only by the driver's bind, which then waits for no RCU
+# grace period) and holds them while the driver probes (its close of the
+# ioctl socket is not the last one). They must end as the driver asked:
+# one socket hooked to ETH_P_ALL (0003) and running on vz0, the TCP one
+# (protocol 0), each held once by the process, no other packet socket in
+# the namespace (the ioctl socket released, the copies closed).
+ifindex=$(zpns_z cat /sys/class/net/vz0/ifindex)
+held='import os, socket, time
+s = socket.socket()
+print("ready", os.getpid(), flush=True)
+time.sleep(30)'
+for mode in zpoline preload sud; do
+	zpns_config "$TMP/pk-$mode.ini" "[hooks]
+mode = $mode"
+	zpns_bg_z "$TMP/pk-$mode.log" timeout 60 "$ZPNET" run -c "$TMP/pk-$mode.ini" -- \
+		python3 -c "$held"
+	bg=$ZPNS_LAST
+	if ! zpns_wait_ready "$TMP/pk-$mode.log" 20; then
+		fail "$mode: the packet-socket process did not start"; cat "$TMP/pk-$mode.log" >&2
+		continue
+	fi
+	pid=$(awk '$1 == "ready" {print $2}' "$TMP/pk-$mode.log")
+	for ((i = 0; i < 50; i++)); do
+		rows=$(zpns_z awk 'NR > 1 {print $4, $5, $6, $9}' /proc/net/packet | sort)
+		[ "$(echo "$rows" | wc -l)" = 2 ] && break
+		sleep 0.1
+	done
+	want="0000 $ifindex 0
+0003 $ifindex 1"
+	got=$(echo "$rows" | awk '{print $1, $2, $3}')
+	if [ "$got" != "$want" ]; then
+		fail "$mode: packet sockets (proto iface running): $(echo $got), not $(echo $want)"
+	else
+		n=0
+		for ino in $(echo "$rows" | awk '{print $4}'); do
+			c=$(find /proc/$pid/fd -lname "socket:\[$ino\]" 2>/dev/null | wc -l)
+			[ "$c" = 1 ] || fail "$mode: socket $ino held by $c fds of the process, not 1"
+			n=$((n + c))
+		done
+		[ "$n" = 2 ] && echo "ok: $mode: the driver's socket on ETH_P_ALL and vz0, the TCP one, no copy left"
+	fi
+	kill -- -"$bg" 2>/dev/null
+	wait "$bg" 2>/dev/null
+done
+# ... and the driver's calls that got there (strace): no socket hooked to
+# frames before its bind, and a bind to ETH_P_ALL.
+zpns_z strace -f -qq -e trace=socket,bind -o "$TMP/pk.strace" timeout 60 \
+	"$ZPNET" run -c "$TMP/pk-zpoline.ini" -- python3 -c 'import socket; socket.socket()' \
+	2>"$TMP/err" || fail "the traced packet-socket process failed: $(cat "$TMP/err")"
+hooked=$(grep -c 'socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)' "$TMP/pk.strace")
+bound=$(grep -c 'bind(.*sa_family=AF_PACKET, sll_protocol=htons(ETH_P_ALL)' "$TMP/pk.strace")
+if [ "$hooked" = 0 ] && [ "$bound" = 1 ]; then
+	echo "ok: the driver's packet sockets open unhooked; its bind hooks one to ETH_P_ALL"
+else
+	fail "driver's packet sockets: $hooked opened on ETH_P_ALL (want 0), $bound bound to it (want 1)"
 fi
 
 # A second process on a port that is in use: kernel stack, with a warning.
