@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "ns_bytes.h"
 #include "ns_csum.h"
 #include "ns_tso.h"
 
@@ -21,26 +22,6 @@
 #define TCP_FIN		0x01u
 #define TCP_PSH		0x08u
 #define TCP_ACK		0x10u
-
-static inline uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static void
 store_sum(uint8_t *at, uint16_t v)
@@ -64,16 +45,16 @@ parse_tcp(const uint8_t *f, uint16_t len, struct parts *pt)
 
 	if (len < ETH_LEN + IP4_LEN)
 		return false;
-	type = get16(f + ETH_TYPE);
+	type = ns_get16(f + ETH_TYPE);
 	pt->l3 = ETH_LEN;
 	if (type == 0x0800) {
 		const uint8_t *ip = f + ETH_LEN;
 		uint16_t ihl = (uint16_t)((ip[0] & 0x0f) * 4);
 
 		pt->v6 = false;
-		pt->ip_len = get16(ip + 2);
+		pt->ip_len = ns_get16(ip + 2);
 		if ((ip[0] >> 4) != 4 || ihl < IP4_LEN || ip[9] != IPPROTO_TCP ||
-		    (get16(ip + 6) & 0x3fff) != 0 ||	/* MF or an offset */
+		    (ns_get16(ip + 6) & 0x3fff) != 0 ||	/* MF or an offset */
 		    pt->ip_len < ihl + TCP_LEN || ETH_LEN + pt->ip_len > len)
 			return false;
 		pt->l4 = (uint16_t)(ETH_LEN + ihl);
@@ -85,7 +66,7 @@ parse_tcp(const uint8_t *f, uint16_t len, struct parts *pt)
 		if (len < ETH_LEN + IP6_LEN + TCP_LEN)
 			return false;
 		pt->v6 = true;
-		plen = get16(ip + 4);
+		plen = ns_get16(ip + 4);
 		if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP || plen < TCP_LEN ||
 		    ETH_LEN + IP6_LEN + plen > len)
 			return false;
@@ -131,7 +112,7 @@ ns_tso_prepare(uint8_t *frame, uint16_t len)
 {
 	struct parts pt;
 
-	if (len >= ETH_LEN + IP4_LEN && get16(frame + ETH_TYPE) == 0x0800 &&
+	if (len >= ETH_LEN + IP4_LEN && ns_get16(frame + ETH_TYPE) == 0x0800 &&
 	    (frame[ETH_LEN] >> 4) == 4 &&
 	    (size_t)(frame[ETH_LEN] & 0x0f) * 4 >= IP4_LEN &&
 	    (size_t)(frame[ETH_LEN] & 0x0f) * 4 <= len - ETH_LEN)
@@ -168,7 +149,7 @@ run_head(const uint8_t *f, uint16_t len, const struct parts *pt)
 	if ((!pt->v6 && pt->l4 != ETH_LEN + IP4_LEN) || pt->hdr > NS_TSO_HDR_MAX)
 		return false;	/* IPv4 options */
 	return ETH_LEN + pt->ip_len == len && payload(pt) != 0 &&
-	       f[pt->l4 + 13] == TCP_ACK && get16(f + pt->l4 + 18) == 0;
+	       f[pt->l4 + 13] == TCP_ACK && ns_get16(f + pt->l4 + 18) == 0;
 }
 
 /* May b follow c in the run that a heads: the same connection and
@@ -196,14 +177,14 @@ run_joins(const uint8_t *fa, const struct parts *a, const uint8_t *fc,
 		   memcmp(fa + ETH_LEN + 6, fb + ETH_LEN + 6, 4) != 0 ||
 		   memcmp(fa + ETH_LEN + 12, fb + ETH_LEN + 12, 8) != 0 ||
 		   /* the kernel numbers the segments from the first */
-		   get16(fb + ETH_LEN + 4) != (uint16_t)(get16(fc + ETH_LEN + 4) + 1)) {
+		   ns_get16(fb + ETH_LEN + 4) != (uint16_t)(ns_get16(fc + ETH_LEN + 4) + 1)) {
 		return false;	/* all but length, id and checksum */
 	}
 	return memcmp(ta, tb, 4) == 0 &&			/* ports */
-	       get32(tb + 4) == get32(fc + c->l4 + 4) + payload(c) &&
+	       ns_get32(tb + 4) == ns_get32(fc + c->l4 + 4) + payload(c) &&
 	       memcmp(ta + 8, tb + 8, 5) == 0 &&		/* ack, offset */
 	       memcmp(ta + 14, tb + 14, 2) == 0 &&		/* window */
-	       get16(tb + 18) == 0 &&				/* urgent */
+	       ns_get16(tb + 18) == 0 &&				/* urgent */
 	       memcmp(ta + TCP_LEN, tb + TCP_LEN,
 		      (size_t)(a->hdr - a->l4 - TCP_LEN)) == 0;	/* options */
 }
@@ -216,9 +197,9 @@ run_rewrite(uint8_t *f, const struct parts *a, uint32_t data, bool psh)
 	uint16_t tcp_len = (uint16_t)(a->hdr - a->l4 + data);
 
 	if (a->v6) {
-		put16(f + ETH_LEN + 4, tcp_len);
+		ns_put16(f + ETH_LEN + 4, tcp_len);
 	} else {
-		put16(f + ETH_LEN + 2, (uint16_t)(a->l4 - ETH_LEN + tcp_len));
+		ns_put16(f + ETH_LEN + 2, (uint16_t)(a->l4 - ETH_LEN + tcp_len));
 		ip4_csum(f);
 	}
 	if (psh)
