@@ -134,6 +134,8 @@ struct bond_sockopts {
 	int ttl;		/* IP_TTL */
 	int hops;		/* IPV6_UNICAST_HOPS */
 	bool broadcast;		/* SO_BROADCAST */
+	bool recverr;		/* IP_RECVERR: IPv4 errors queue (UDP) */
+	bool recverr6;		/* IPV6_RECVERR: IPv6 errors queue */
 	bool quickack;		/* TCP_QUICKACK */
 	int user_mss;		/* TCP_MAXSEG as set; 0: none */
 	int rcvlowat;		/* SO_RCVLOWAT as it reads back: 1 by default */
@@ -191,6 +193,18 @@ struct bond_sock_stat {
  * A protocol on the stack. Every call is made with the stack lock held and
  * never blocks: -EAGAIN means "not now"; the generic layer waits.
  */
+/* An error queue's entry as recvmsg(MSG_ERRQUEUE) reports it: Linux's
+ * struct sock_extended_err, where it came from, what it was about. */
+struct bond_errq_msg {
+	uint32_t ee_errno, ee_info;
+	uint8_t ee_origin, ee_type, ee_code;
+	size_t len;		/* the entry's bytes, all of them */
+	struct sockaddr_storage name;	/* the datagram's destination */
+	socklen_t namelen;
+	struct sockaddr_storage offender;	/* who sent the error */
+	socklen_t offenderlen;
+};
+
 struct bond_proto {
 	const char *name;
 	int type;		/* SOCK_STREAM, SOCK_DGRAM */
@@ -246,6 +260,13 @@ struct bond_proto {
 	 * is seen by the next call. NULL: always ask under the lock.
 	 */
 	bool (*rx_idle)(const struct bond_sock *sk);
+	/* The oldest entry of the error queue (IP_RECVERR): its bytes to iov
+	 * (how many fit, or -EFAULT: the entry is gone all the same), the
+	 * rest to *m; -EAGAIN when the queue is empty. NULL: none is kept. */
+	ssize_t (*recv_err)(struct bond_sock *sk, const struct iovec *iov,
+			    int iovcnt, struct bond_errq_msg *m);
+	/* Drop the error queue (IP_RECVERR or IPV6_RECVERR turned off). */
+	void (*errq_purge)(struct bond_sock *sk);
 };
 
 /*
@@ -765,5 +786,7 @@ bool bond_tcp_acks_owed(void);
 /* Tells netstack when a listener's accept queue is full; once the stack
  * is up. */
 void bond_tcp_start(void);
+/* Gives netstack's ICMP errors to the UDP sockets; once the stack is up. */
+void bond_udp_start(void);
 
 #endif

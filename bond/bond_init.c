@@ -670,6 +670,7 @@ start_stack(void)
 		die("cannot start the network stack", err);
 	bond_stack = &ns_stack_ops;
 	bond_tcp_start();
+	bond_udp_start();
 	bond_last_poll_ns = ns_now_ns();
 	rc = bond_proc_start(stack_nonce());
 	if (rc < 0)

@@ -55,8 +55,8 @@ apply(struct bond_sock *sk)
 		sk->proto->apply_opts(sk);
 }
 
-/* Boolean options: one set/get pair per field. */
-#define BOND_BOOL_OPT(field)						\
+/* Boolean options: one set/get pair per field; a set then runs `then`. */
+#define BOND_BOOL_OPT_THEN(field, then)					\
 static int								\
 set_##field(struct bond_sock *sk, const void *val, socklen_t len)	\
 {									\
@@ -65,7 +65,7 @@ set_##field(struct bond_sock *sk, const void *val, socklen_t len)	\
 	if (rc < 0)							\
 		return rc;						\
 	sk->opt.field = v != 0;						\
-	apply(sk);							\
+	then;								\
 	return 0;							\
 }									\
 static int								\
@@ -73,6 +73,19 @@ get_##field(struct bond_sock *sk, void *val, socklen_t *len)		\
 {									\
 	return put_int(val, len, sk->opt.field);			\
 }
+#define BOND_BOOL_OPT(field)	BOND_BOOL_OPT_THEN(field, apply(sk))
+
+/* IP_RECVERR, IPV6_RECVERR: turned off, the error queue goes (Linux
+ * purges it for either). */
+static void
+errq_off(struct bond_sock *sk)
+{
+	if (sk->proto->errq_purge != NULL)
+		sk->proto->errq_purge(sk);
+}
+
+BOND_BOOL_OPT_THEN(recverr, if (!sk->opt.recverr) errq_off(sk))
+BOND_BOOL_OPT_THEN(recverr6, if (!sk->opt.recverr6) errq_off(sk))
 
 BOND_BOOL_OPT(reuseaddr)
 BOND_BOOL_OPT(reuseport)
@@ -714,6 +727,8 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_UDP, UDP_CORK, set_cork, get_cork },
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
+	{ IPPROTO_IP, IP_RECVERR, set_recverr, get_recverr },
+	{ IPPROTO_IPV6, IPV6_RECVERR, set_recverr6, get_recverr6 },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },
 	{ IPPROTO_IPV6, IPV6_TCLASS, set_tclass, get_tclass },
 	{ IPPROTO_IPV6, IPV6_UNICAST_HOPS, set_hops, get_hops },

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/close_range.h>
+#include <linux/errqueue.h>
 
 #include "bond.h"
 #include "bond_sys.h"
@@ -343,6 +344,35 @@ iov_in(struct iovec *dst, const struct iovec *uiov, int iovcnt)
 	return bond_copy_from_user(dst, uiov, n) == n;
 }
 
+/* The largest control message an error queue's entry has: the extended
+ * error and an IPv6 offender. */
+#define BOND_ERRQ_CMSG_MAX	(sizeof(struct sock_extended_err) + \
+				 sizeof(struct sockaddr_in6))
+
+/* recv with MSG_ERRQUEUE: the oldest entry of the error queue, or EAGAIN,
+ * never a wait (Linux's ip_recv_error); from: the datagram's destination;
+ * m: the rest, for a cmsg (or NULL). */
+static long
+sock_recv_err(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	      struct sockaddr *from, socklen_t *fromlen, struct bond_errq_msg *m)
+{
+	struct bond_errq_msg local;
+	long r;
+
+	if (sk->proto->recv_err == NULL)
+		return -EAGAIN;	/* no queue: Linux's empty one */
+	if (m == NULL)
+		m = &local;
+	bond_enter();
+	r = sk->proto->recv_err(sk, iov, iovcnt, m);
+	bond_leave();
+	if (r >= 0 && from != NULL && fromlen != NULL) {
+		memcpy(from, &m->name, *fromlen < m->namelen ? *fromlen : m->namelen);
+		*fromlen = m->namelen;
+	}
+	return r;
+}
+
 /* read_call: read/readv, where nothing to read returns 0 at once on every
  * socket, as Linux's sock_read_iter ("match SYS5"); recv of nothing waits
  * for data instead. cancel: the call has received nothing yet (recvmmsg's
@@ -363,7 +393,7 @@ sock_recv(struct bond_sock *sk, const struct iovec *uiov, int iovcnt,
 		return -EFAULT;
 	want = iov_total(left, iovcnt);
 	if (flags & MSG_ERRQUEUE)
-		return -EAGAIN;	/* Linux's empty error queue: none is kept */
+		return sock_recv_err(sk, left, iovcnt, from, fromlen, NULL);
 	if (read_call && want == 0)
 		return 0;
 	if (sk->proto->type != SOCK_STREAM || (flags & MSG_PEEK))
@@ -623,6 +653,105 @@ bond_sys_sendto(int a1, const void *a2, size_t a3, unsigned int a4,
 			 to != NULL ? (socklen_t)a6 : 0, true);
 }
 
+/* The fields of a msghdr Linux's recvmsg writes back; false: EFAULT. */
+static bool
+msg_out(struct msghdr *um, const struct msghdr *m)
+{
+	return bond_copy_to_user(&um->msg_namelen, &m->msg_namelen,
+				 sizeof(m->msg_namelen)) == sizeof(m->msg_namelen) &&
+	       bond_copy_to_user(&um->msg_controllen, &m->msg_controllen,
+				 sizeof(m->msg_controllen)) == sizeof(m->msg_controllen) &&
+	       bond_copy_to_user(&um->msg_flags, &m->msg_flags,
+				 sizeof(m->msg_flags)) == sizeof(m->msg_flags);
+}
+
+/*
+ * Linux's put_cmsg: one control message of len bytes at data into the
+ * caller's msg_control, cut short to what fits (MSG_CTRUNC); what it used.
+ * A control buffer it cannot write takes nothing, as Linux's.
+ */
+static size_t
+put_cmsg(const struct msghdr *m, int level, int type, const void *data,
+	 size_t len, int *flags)
+{
+	unsigned char buf[CMSG_SPACE(BOND_ERRQ_CMSG_MAX)];
+	struct cmsghdr *c = (struct cmsghdr *)buf;
+	size_t cmlen = CMSG_LEN(len), used = CMSG_SPACE(len);
+
+	if (m->msg_control == NULL || m->msg_controllen < sizeof(*c)) {
+		*flags |= MSG_CTRUNC;
+		return 0;
+	}
+	if (m->msg_controllen < cmlen) {
+		*flags |= MSG_CTRUNC;
+		cmlen = m->msg_controllen;
+	}
+	if (m->msg_controllen < used)
+		used = m->msg_controllen;
+	memset(buf, 0, sizeof(buf));
+	c->cmsg_len = cmlen;
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	memcpy(CMSG_DATA(c), data, len);
+	if (bond_copy_to_user(m->msg_control, buf, cmlen) != cmlen)
+		return 0;
+	return used;
+}
+
+/*
+ * recvmsg with MSG_ERRQUEUE (Linux's ip_recv_error, ipv6_recv_error): the
+ * entry's bytes, the datagram's destination as msg_name, and a control
+ * message IP_RECVERR (IPV6_RECVERR on an IPv6 socket) with the extended
+ * error and who sent it; MSG_ERRQUEUE in msg_flags.
+ */
+static long
+sock_recvmsg_err(struct bond_sock *sk, struct msghdr *um, struct msghdr *m)
+{
+	struct iovec iov[BOND_IOV_MAX];
+	struct bond_errq_msg em;
+	struct {
+		struct sock_extended_err ee;
+		struct sockaddr_in6 offender;	/* or a sockaddr_in */
+	} eh;
+	int iovcnt = (int)m->msg_iovlen, flags = MSG_ERRQUEUE;
+	bool v4 = sk->family == AF_INET;
+	size_t len;
+	long r;
+
+	if (iovcnt < 0 || iovcnt > BOND_IOV_MAX)
+		return -EINVAL;
+	if (!iov_in(iov, m->msg_iov, iovcnt))
+		return -EFAULT;
+	r = sock_recv_err(sk, iov, iovcnt, NULL, NULL, &em);
+	if (r < 0)
+		return r;
+	if (em.len > iov_total(iov, iovcnt))
+		flags |= MSG_TRUNC;
+	if (m->msg_name != NULL) {
+		size_t n = m->msg_namelen < em.namelen ? m->msg_namelen : em.namelen;
+
+		if (bond_copy_to_user(m->msg_name, &em.name, n) != n)
+			return -EFAULT;
+		m->msg_namelen = em.namelen;
+	} else {
+		m->msg_namelen = 0;
+	}
+	memset(&eh, 0, sizeof(eh));
+	eh.ee.ee_errno = em.ee_errno;
+	eh.ee.ee_origin = em.ee_origin;
+	eh.ee.ee_type = em.ee_type;
+	eh.ee.ee_code = em.ee_code;
+	eh.ee.ee_info = em.ee_info;
+	len = sizeof(eh.ee) + (v4 ? sizeof(struct sockaddr_in) : sizeof(eh.offender));
+	memcpy(&eh.offender, &em.offender,
+	       em.offenderlen < sizeof(eh.offender) ? em.offenderlen : sizeof(eh.offender));
+	m->msg_controllen = put_cmsg(m, v4 ? SOL_IP : SOL_IPV6,
+				     v4 ? IP_RECVERR : IPV6_RECVERR, &eh, len,
+				     &flags);
+	m->msg_flags = flags;
+	return msg_out(um, m) ? r : -EFAULT;
+}
+
 /* recvmsg on a stack socket; cancel: as sock_recv's */
 static long
 sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
@@ -639,6 +768,8 @@ sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
 		return -EFAULT;
 	if (m->msg_name != NULL && (int)m->msg_namelen < 0)
 		return -EINVAL;
+	if (a3 & MSG_ERRQUEUE)
+		return sock_recvmsg_err(sk, um, m);
 	dgram = sk->proto->type == SOCK_DGRAM;
 	namelen = sizeof(ka);
 	/* A datagram: ask for its real length to tell a truncation. */
@@ -669,13 +800,7 @@ sock_recvmsg(struct bond_sock *sk, struct msghdr *um, unsigned int a3,
 			if (!(a3 & MSG_TRUNC))
 				r = (long)room;
 		}
-		/* the fields Linux writes back */
-		if (bond_copy_to_user(&um->msg_namelen, &m->msg_namelen,
-				      sizeof(m->msg_namelen)) != sizeof(m->msg_namelen) ||
-		    bond_copy_to_user(&um->msg_controllen, &m->msg_controllen,
-				      sizeof(m->msg_controllen)) != sizeof(m->msg_controllen) ||
-		    bond_copy_to_user(&um->msg_flags, &m->msg_flags,
-				      sizeof(m->msg_flags)) != sizeof(m->msg_flags))
+		if (!msg_out(um, m))
 			return -EFAULT;
 	}
 	return r;

@@ -8,14 +8,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include <linux/errqueue.h>
+
+#include "lwip/icmp.h"
 #include "lwip/mem.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/prot/icmp6.h"
 #include "lwip/udp.h"
 
 #include "bond.h"
 #include "bond_lwip.h"
 #include "ns.h"
+#include "ns_icmp.h"
 
 #define BOND_UDP_RCVBUF		(208 * 1024)	/* Linux's default rmem */
 #define BOND_UDP_MAX_PAYLOAD	65507		/* IPv4 datagram minus headers */
@@ -28,6 +33,19 @@ struct bond_dgram {
 	struct pbuf *p;
 	ip_addr_t from;
 	u16_t port;
+};
+
+/* An ICMP error in the error queue (IP_RECVERR), as Linux's
+ * sock_extended_err and the quoted bytes after the UDP header. */
+struct bond_errq {
+	struct bond_errq *next;
+	uint32_t err, info;
+	uint8_t origin, type, code;
+	ip_addr_t offender;	/* the error's source */
+	ip_addr_t dst;		/* the datagram's destination */
+	u16_t dport;
+	u16_t len;
+	unsigned char data[];
 };
 
 struct bond_udp {
@@ -45,6 +63,8 @@ struct bond_udp {
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
 	unsigned long drops;
+	struct bond_errq *eq_head, *eq_tail;	/* the error queue */
+	size_t eq_bytes;	/* what it holds, toward SO_RCVBUF */
 	/* UDP_CORK, MSG_MORE: the datagram being put together (one buffer,
 	 * grown by doubling), and where it goes (the first send's
 	 * destination, as Linux fixes it) */
@@ -268,15 +288,15 @@ bu_recv(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	size_t total = 0, len;
 	bool fault = false;
 
-	if (d == NULL) {
-		if (sk->so_error) {
-			int e = sk->so_error;
+	/* Linux's __skb_recv_udp: a pending error (an ICMP error's) first */
+	if (sk->so_error) {
+		int e = sk->so_error;
 
-			sk->so_error = 0;
-			return -e;
-		}
-		return u->shut_rd ? 0 : -EAGAIN;
+		sk->so_error = 0;
+		return -e;
 	}
+	if (d == NULL)
+		return u->shut_rd ? 0 : -EAGAIN;
 	len = d->p->tot_len;
 	for (int i = 0; i < iovcnt && total < len && !fault; i++) {
 		size_t n = iov[i].iov_len;
@@ -500,6 +520,12 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	}
 	if (!iov_readable(iov, iovcnt))
 		return -EFAULT;
+	if (sk->so_error) {
+		/* Linux's sock_alloc_send_pskb: a pending error, once */
+		rc = -sk->so_error;
+		sk->so_error = 0;
+		return rc;
+	}
 	if (more) {
 		/* the first piece of a corked datagram: nothing goes yet */
 		u->corked = true;
@@ -540,10 +566,69 @@ bu_shutdown(struct bond_sock *sk, int how)
 }
 
 static void
+bu_errq_purge(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+
+	while (u->eq_head != NULL) {
+		struct bond_errq *q = u->eq_head;
+
+		u->eq_head = q->next;
+		mem_free(q);
+	}
+	u->eq_tail = NULL;
+	u->eq_bytes = 0;
+}
+
+static ssize_t
+bu_recv_err(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	    struct bond_errq_msg *m)
+{
+	struct bond_udp *u = bu_of(sk);
+	struct bond_errq *q = u->eq_head;
+	size_t total = 0;
+	bool fault = false;
+
+	if (q == NULL)
+		return -EAGAIN;
+	for (int i = 0; i < iovcnt && total < q->len && !fault; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (n > q->len - total)
+			n = q->len - total;
+		fault = bond_copy_to_user(iov[i].iov_base, q->data + total, n) < n;
+		total += n;
+	}
+	m->ee_errno = q->err;
+	m->ee_info = q->info;
+	m->ee_origin = q->origin;
+	m->ee_type = q->type;
+	m->ee_code = q->code;
+	m->len = q->len;
+	m->namelen = sizeof(m->name);
+	bond_ip_to_sa(sk->family, &q->dst, q->dport, (struct sockaddr *)&m->name,
+		      &m->namelen);
+	m->offenderlen = sizeof(m->offender);
+	bond_ip_to_sa(sk->family, &q->offender, 0,
+		      (struct sockaddr *)&m->offender, &m->offenderlen);
+	u->eq_head = q->next;
+	if (u->eq_head == NULL)
+		u->eq_tail = NULL;
+	u->eq_bytes -= sizeof(*q) + q->len;
+	mem_free(q);
+	/* Linux's sock_dequeue_err_skb: the pending error is the next
+	 * entry's, or none */
+	sk->so_error = u->eq_head != NULL ? (int)u->eq_head->err : 0;
+	bond_sock_bump(sk);
+	return fault ? -EFAULT : (ssize_t)total;
+}
+
+static void
 bu_close(struct bond_sock *sk)
 {
 	struct bond_udp *u = bu_of(sk);
 
+	bu_errq_purge(sk);
 	cork_drop(u);	/* Linux drops a corked datagram at close */
 	if (u->pcb != NULL)
 		udp_remove(u->pcb);
@@ -592,8 +677,8 @@ bu_events(struct bond_sock *sk)
 		ev |= EPOLLRDHUP;
 	if (u->shut_rd && u->shut_wr)
 		ev |= EPOLLHUP;
-	if (sk->so_error)
-		ev |= EPOLLERR;
+	if (sk->so_error || u->eq_head != NULL)
+		ev |= EPOLLERR;	/* Linux's datagram_poll */
 	return ev;
 }
 
@@ -624,6 +709,168 @@ bu_placed(struct bond_sock *sk)
 	return bu_of(sk)->pcb != NULL;
 }
 
+/*
+ * ICMP errors (ns_icmp.c), as Linux's __udp4_lib_err and __udp6_lib_err
+ * take them: the errno and whether it is "hard" (a connected socket gets
+ * it without IP_RECVERR); 0: no error for the socket. The sockets keep
+ * Linux's default path-MTU discovery (IP_PMTUDISC_WANT): "fragmentation
+ * needed" and "packet too big" are hard EMSGSIZE.
+ */
+struct icmp_errno {
+	uint8_t err, hard;
+};
+
+static int
+icmp4_errno(uint8_t type, uint8_t code, bool *hard)
+{
+	/* Linux's icmp_err_convert[], by destination-unreachable code */
+	static const struct icmp_errno unreach[] = {
+		{ ENETUNREACH, 0 }, { EHOSTUNREACH, 0 }, { ENOPROTOOPT, 1 },
+		{ ECONNREFUSED, 1 }, { EMSGSIZE, 1 }, { EOPNOTSUPP, 0 },
+		{ ENETUNREACH, 1 }, { EHOSTDOWN, 1 }, { ENONET, 1 },
+		{ ENETUNREACH, 1 }, { EHOSTUNREACH, 1 }, { ENETUNREACH, 0 },
+		{ EHOSTUNREACH, 0 }, { EHOSTUNREACH, 1 }, { EHOSTUNREACH, 1 },
+		{ EHOSTUNREACH, 1 },
+	};
+
+	*hard = false;
+	switch (type) {
+	case ICMP_DUR:
+		if (code < sizeof(unreach) / sizeof(unreach[0])) {
+			*hard = unreach[code].hard;
+			return unreach[code].err;
+		}
+		return EHOSTUNREACH;
+	case ICMP_PP:
+		*hard = true;
+		return EPROTO;
+	default:	/* time exceeded */
+		return EHOSTUNREACH;
+	}
+}
+
+static int
+icmp6_errno(uint8_t type, uint8_t code, bool *hard)
+{
+	/* Linux's tab_unreach[] of icmpv6_err_convert() */
+	static const struct icmp_errno unreach[] = {
+		{ ENETUNREACH, 0 }, { EACCES, 1 }, { EHOSTUNREACH, 0 },
+		{ EHOSTUNREACH, 0 }, { ECONNREFUSED, 1 }, { EACCES, 1 },
+		{ EACCES, 1 },
+	};
+
+	*hard = true;
+	switch (type) {
+	case ICMP6_TYPE_DUR:
+		if (code < sizeof(unreach) / sizeof(unreach[0])) {
+			*hard = unreach[code].hard;
+			return unreach[code].err;
+		}
+		return EPROTO;
+	case ICMP6_TYPE_PTB:
+		return EMSGSIZE;
+	case ICMP6_TYPE_TE:
+		*hard = false;
+		return EHOSTUNREACH;
+	default:	/* parameter problem */
+		return EPROTO;
+	}
+}
+
+/* The socket that sent the datagram e quotes: Linux's lookup, the best
+ * of a connected match, a bound address, the wildcard. */
+static struct bond_udp *
+icmp_sock(const struct ns_icmp_error *e)
+{
+	struct bond_udp *best = NULL;
+	int best_score = -1;
+
+	for (struct udp_pcb *pcb = udp_pcbs; pcb != NULL; pcb = pcb->next) {
+		int score = 0;
+
+		if (pcb->recv != on_recv || pcb->recv_arg == NULL ||
+		    pcb->local_port != e->sport)
+			continue;
+		if (IP_GET_TYPE(&pcb->local_ip) != IPADDR_TYPE_ANY &&
+		    IP_IS_V6_VAL(pcb->local_ip) != e->v6)
+			continue;
+		if (!ip_addr_isany(&pcb->local_ip)) {
+			if (!ip_addr_cmp(&pcb->local_ip, &e->src))
+				continue;
+			score += 1;
+		}
+		if (pcb->flags & UDP_FLAGS_CONNECTED) {
+			if (pcb->remote_port != e->dport ||
+			    !ip_addr_cmp(&pcb->remote_ip, &e->dst))
+				continue;
+			score += 2;
+		}
+		if (score > best_score) {
+			best = pcb->recv_arg;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+/* Queue e for MSG_ERRQUEUE, within SO_RCVBUF with the datagrams. */
+static void
+errq_add(struct bond_udp *u, const struct ns_icmp_error *e, int err)
+{
+	size_t len = e->payload_len;
+	struct bond_errq *q;
+
+	if (u->queued + u->eq_bytes + sizeof(*q) + len > (size_t)u->sk.opt.rcvbuf)
+		return;	/* Linux: the sum of both past sk_rcvbuf */
+	q = mem_malloc((mem_size_t)(sizeof(*q) + len));
+	if (q == NULL)
+		return;
+	q->next = NULL;
+	q->err = (uint32_t)err;
+	q->info = e->info;
+	q->origin = e->v6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP;
+	q->type = e->type;
+	q->code = e->code;
+	ip_addr_copy(q->offender, e->offender);
+	ip_addr_copy(q->dst, e->dst);
+	q->dport = e->dport;
+	q->len = (u16_t)len;
+	memcpy(q->data, e->payload, len);
+	if (u->eq_tail != NULL)
+		u->eq_tail->next = q;
+	else
+		u->eq_head = q;
+	u->eq_tail = q;
+	u->eq_bytes += sizeof(*q) + len;
+}
+
+static void
+on_icmp_error(const struct ns_icmp_error *e)
+{
+	struct bond_udp *u = icmp_sock(e);
+	bool hard;
+	int err;
+
+	if (u == NULL)
+		return;
+	err = e->v6 ? icmp6_errno(e->type, e->code, &hard) :
+		      icmp4_errno(e->type, e->code, &hard);
+	if (!(e->v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr)) {
+		if (!hard || !u->connected)
+			return;
+	} else {
+		errq_add(u, e, err);
+	}
+	u->sk.so_error = err;
+	bond_sock_bump(&u->sk);
+}
+
+void
+bond_udp_start(void)
+{
+	ns_icmp_udp_error = on_icmp_error;
+}
+
 const struct bond_proto bond_udp_proto = {
 	.name = "udp",
 	.type = SOCK_DGRAM,
@@ -642,4 +889,6 @@ const struct bond_proto bond_udp_proto = {
 	.placed = bu_placed,
 	.describe = bu_describe,
 	.rx_idle = bu_rx_idle,
+	.recv_err = bu_recv_err,
+	.errq_purge = bu_errq_purge,
 };

@@ -1360,6 +1360,209 @@ check_oob_errqueue(void)
 	close(l);
 }
 
+/* Wait for POLLERR on fd (an ICMP error's arrival); its revents. */
+static short
+wait_err(int fd)
+{
+	struct pollfd pf = { fd, POLLIN, 0 };
+
+	return poll(&pf, 1, WAIT_MS) == 1 ? pf.revents : 0;
+}
+
+/* One recvmsg(MSG_ERRQUEUE) of fd into buf and ctl: its result, with
+ * the name, the flags and the extended error (or NULL) given back. */
+struct errq_read {
+	ssize_t n;
+	int flags;
+	socklen_t namelen;
+	size_t controllen;
+	struct sockaddr_storage name;
+	const struct cmsghdr *cmsg;
+	struct sock_extended_err_view {
+		uint32_t ee_errno;
+		uint8_t ee_origin, ee_type, ee_code, ee_pad;
+		uint32_t ee_info, ee_data;
+	} ee;
+	struct sockaddr_storage offender;
+};
+
+static void
+errq_read(int fd, char *buf, size_t len, unsigned char *ctl, size_t ctllen,
+	  struct errq_read *r)
+{
+	struct iovec iov = { buf, len };
+	struct msghdr m = {
+		.msg_name = &r->name, .msg_namelen = sizeof(r->name),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl, .msg_controllen = ctllen,
+	};
+
+	memset(&r->name, 0, sizeof(r->name));
+	memset(&r->ee, 0, sizeof(r->ee));
+	memset(&r->offender, 0, sizeof(r->offender));
+	r->n = recvmsg(fd, &m, MSG_ERRQUEUE);
+	r->flags = m.msg_flags;
+	r->namelen = m.msg_namelen;
+	r->controllen = m.msg_controllen;
+	r->cmsg = r->n >= 0 && ctl != NULL ? CMSG_FIRSTHDR(&m) : NULL;
+	if (r->cmsg != NULL && r->cmsg->cmsg_len >= CMSG_LEN(sizeof(r->ee))) {
+		size_t n = r->cmsg->cmsg_len - CMSG_LEN(0);
+
+		memcpy(&r->ee, CMSG_DATA(r->cmsg), sizeof(r->ee));
+		n -= sizeof(r->ee);
+		memcpy(&r->offender, CMSG_DATA(r->cmsg) + sizeof(r->ee),
+		       n < sizeof(r->offender) ? n : sizeof(r->offender));
+	}
+}
+
+#define SO_EE_ICMP	2	/* linux/errqueue.h's SO_EE_ORIGIN_ICMP */
+#define SO_EE_ICMP6	3
+#define ICMP_UNREACH_PORT	3	/* destination unreachable, port */
+#define ICMP6_UNREACH_PORT	4
+
+/*
+ * ICMP errors from the peer (nothing listens on its UDP PORT+1, so its
+ * kernel answers "port unreachable"), as Linux's udp_err hands them out:
+ * a connected socket's next recv, send or SO_ERROR says ECONNREFUSED once,
+ * and poll says POLLERR; an unconnected one hears nothing, unless
+ * IP_RECVERR is on: then the error is pending and queued, and
+ * recvmsg(MSG_ERRQUEUE) gives the datagram's bytes, its destination and
+ * a sock_extended_err with the peer as offender; IP_RECVERR off drops the
+ * queue.
+ */
+static void
+check_icmp_errors(void)
+{
+	struct sockaddr_in closed = addr_of(&peer_sa, port + 1);
+	const struct sockaddr_in *nm, *off;
+	int c = socket(AF_INET, SOCK_DGRAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+	int q = socket(AF_INET, SOCK_DGRAM, 0), v = -1, e = -1;
+	socklen_t len = sizeof(v);
+	unsigned char ctl[256];
+	struct errq_read r;
+	char buf[64];
+
+	CHECK(connect(c, (struct sockaddr *)&closed, sizeof(closed)) == 0 &&
+	      send(c, "x", 1, 0) == 1 && (wait_err(c) & POLLERR) &&
+	      recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == ECONNREFUSED &&
+	      recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "connected UDP, port unreachable: POLLERR, recv ECONNREFUSED once");
+	len = sizeof(e);
+	CHECK(send(c, "x", 1, 0) == 1 && (wait_err(c) & POLLERR) &&
+	      getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNREFUSED &&
+	      getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0,
+	      "connected UDP: SO_ERROR ECONNREFUSED, then 0");
+	CHECK(send(c, "x", 1, 0) == 1 && (wait_err(c) & POLLERR) &&
+	      send(c, "y", 1, 0) < 0 && errno == ECONNREFUSED &&
+	      recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "connected UDP: the next send says ECONNREFUSED instead");
+	(void)wait_err(c);	/* the "y" that went out after the error */
+	recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+	CHECK(recv(c, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN,
+	      "connected UDP without IP_RECVERR: nothing queued");
+
+	/* an unconnected socket hears of it only with IP_RECVERR: the
+	 * connected one's error, sent after it, says it has come */
+	CHECK(sendto(u, "z", 1, 0, (struct sockaddr *)&closed, sizeof(closed)) == 1 &&
+	      send(c, "x", 1, 0) == 1 && (wait_err(c) & POLLERR) &&
+	      recv(u, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN &&
+	      recv(u, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN,
+	      "unconnected UDP without IP_RECVERR: no error");
+	recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+
+	len = sizeof(v);
+	CHECK(getsockopt(q, IPPROTO_IP, IP_RECVERR, &v, &len) == 0 && v == 0 &&
+	      setsockopt(q, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int)) == 0 &&
+	      getsockopt(q, IPPROTO_IP, IP_RECVERR, &v, &len) == 0 && v == 1,
+	      "IP_RECVERR: 0, set, 1");
+	CHECK(sendto(q, "hello", 5, 0, (struct sockaddr *)&closed, sizeof(closed)) == 5 &&
+	      (wait_err(q) & POLLERR) &&
+	      recv(q, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == ECONNREFUSED,
+	      "IP_RECVERR, unconnected: the error is pending (recv ECONNREFUSED)");
+	errq_read(q, buf, sizeof(buf), ctl, sizeof(ctl), &r);
+	nm = (const struct sockaddr_in *)&r.name;
+	off = (const struct sockaddr_in *)&r.offender;
+	CHECK(r.n == 5 && memcmp(buf, "hello", 5) == 0 && r.flags == MSG_ERRQUEUE &&
+	      r.namelen == sizeof(*nm) && nm->sin_family == AF_INET &&
+	      nm->sin_port == closed.sin_port && nm->sin_addr.s_addr == closed.sin_addr.s_addr,
+	      "MSG_ERRQUEUE: the datagram's bytes and destination");
+	CHECK(r.cmsg != NULL && r.cmsg->cmsg_level == SOL_IP &&
+	      r.cmsg->cmsg_type == IP_RECVERR &&
+	      r.cmsg->cmsg_len == CMSG_LEN(sizeof(r.ee) + sizeof(struct sockaddr_in)) &&
+	      r.controllen == CMSG_SPACE(sizeof(r.ee) + sizeof(struct sockaddr_in)) &&
+	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ICMP &&
+	      r.ee.ee_type == 3 && r.ee.ee_code == ICMP_UNREACH_PORT &&
+	      r.ee.ee_info == 0 && off->sin_family == AF_INET &&
+	      off->sin_addr.s_addr == peer_sa.sin_addr.s_addr,
+	      "MSG_ERRQUEUE: IP_RECVERR cmsg, ECONNREFUSED from ICMP 3/3, the peer as offender");
+	errq_read(q, buf, sizeof(buf), ctl, sizeof(ctl), &r);
+	CHECK(r.n < 0 && errno == EAGAIN, "MSG_ERRQUEUE again: EAGAIN");
+
+	/* short buffers: MSG_TRUNC for the bytes, MSG_CTRUNC for the cmsg */
+	CHECK(sendto(q, "hello", 5, 0, (struct sockaddr *)&closed, sizeof(closed)) == 5 &&
+	      (wait_err(q) & POLLERR), "IP_RECVERR: a second error");
+	errq_read(q, buf, 2, ctl, CMSG_LEN(4), &r);
+	CHECK(r.n == 2 && r.flags == (MSG_ERRQUEUE | MSG_TRUNC | MSG_CTRUNC) &&
+	      r.controllen == CMSG_LEN(4) &&
+	      getsockopt(q, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0,
+	      "MSG_ERRQUEUE into short buffers: 2 bytes, MSG_TRUNC, MSG_CTRUNC; no error left");
+	CHECK(sendto(q, "hello", 5, 0, (struct sockaddr *)&closed, sizeof(closed)) == 5 &&
+	      (wait_err(q) & POLLERR) &&
+	      setsockopt(q, IPPROTO_IP, IP_RECVERR, &(int){ 0 }, sizeof(int)) == 0 &&
+	      recv(q, buf, sizeof(buf), MSG_ERRQUEUE) < 0 && errno == EAGAIN &&
+	      getsockopt(q, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == ECONNREFUSED,
+	      "IP_RECVERR off: the queue is dropped, the pending error stays");
+	close(c);
+	close(u);
+	close(q);
+}
+
+/* The same over IPv6: ICMPv6 "port unreachable" (1/4), IPV6_RECVERR. */
+static void
+check_icmp_errors6(void)
+{
+	struct sockaddr_in6 closed = peer6_sa;
+	const struct sockaddr_in6 *nm, *off;
+	int c = socket(AF_INET6, SOCK_DGRAM, 0), q = socket(AF_INET6, SOCK_DGRAM, 0);
+	socklen_t len;
+	unsigned char ctl[256];
+	struct errq_read r;
+	char buf[64];
+	int v = -1;
+
+	closed.sin6_port = htons((uint16_t)(port + 1));
+	CHECK(connect(c, (struct sockaddr *)&closed, sizeof(closed)) == 0 &&
+	      send(c, "x", 1, 0) == 1 && (wait_err(c) & POLLERR) &&
+	      recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == ECONNREFUSED &&
+	      recv(c, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+	      "IPv6 connected UDP, port unreachable: POLLERR, recv ECONNREFUSED once");
+	len = sizeof(v);
+	CHECK(getsockopt(q, IPPROTO_IPV6, IPV6_RECVERR, &v, &len) == 0 && v == 0 &&
+	      setsockopt(q, IPPROTO_IPV6, IPV6_RECVERR, &(int){ 1 }, sizeof(int)) == 0 &&
+	      getsockopt(q, IPPROTO_IPV6, IPV6_RECVERR, &v, &len) == 0 && v == 1,
+	      "IPV6_RECVERR: 0, set, 1");
+	CHECK(sendto(q, "hello6", 6, 0, (struct sockaddr *)&closed, sizeof(closed)) == 6 &&
+	      (wait_err(q) & POLLERR), "IPV6_RECVERR: the error arrives");
+	errq_read(q, buf, sizeof(buf), ctl, sizeof(ctl), &r);
+	nm = (const struct sockaddr_in6 *)&r.name;
+	off = (const struct sockaddr_in6 *)&r.offender;
+	CHECK(r.n == 6 && memcmp(buf, "hello6", 6) == 0 && r.flags == MSG_ERRQUEUE &&
+	      r.namelen == sizeof(*nm) && nm->sin6_family == AF_INET6 &&
+	      nm->sin6_port == closed.sin6_port &&
+	      memcmp(&nm->sin6_addr, &closed.sin6_addr, sizeof(nm->sin6_addr)) == 0,
+	      "IPv6 MSG_ERRQUEUE: the datagram's bytes and destination");
+	CHECK(r.cmsg != NULL && r.cmsg->cmsg_level == SOL_IPV6 &&
+	      r.cmsg->cmsg_type == IPV6_RECVERR &&
+	      r.cmsg->cmsg_len == CMSG_LEN(sizeof(r.ee) + sizeof(struct sockaddr_in6)) &&
+	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ICMP6 &&
+	      r.ee.ee_type == 1 && r.ee.ee_code == ICMP6_UNREACH_PORT &&
+	      off->sin6_family == AF_INET6 &&
+	      memcmp(&off->sin6_addr, &peer6_sa.sin6_addr, sizeof(off->sin6_addr)) == 0,
+	      "IPv6 MSG_ERRQUEUE: IPV6_RECVERR cmsg, ECONNREFUSED from ICMPv6 1/4, the peer as offender");
+	close(c);
+	close(q);
+}
+
 /* SO_BINDTOIFINDEX: dev by its index (binds, reads back the index and the
  * name, the connection works), 0 unbinds, Linux's errors, and an index
  * nothing has. */
@@ -3200,8 +3403,11 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	check_listen_backlog();
 	check_epoll_order();
 	check_udp_more();
-	if (have6)
+	check_icmp_errors();
+	if (have6) {
 		check_ipv6();
+		check_icmp_errors6();
+	}
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,182 @@
+/*
+ * ICMP and ICMPv6 errors about the datagrams this stack sent.
+ *
+ * lwIP drops a destination-unreachable, time-exceeded or parameter-problem
+ * message (ICMPv6's packet-too-big it takes for path MTU). Linux hands
+ * each to the socket that sent what it quotes: a connected UDP socket's
+ * next call then fails with ECONNREFUSED (or EHOSTUNREACH...), and one
+ * with IP_RECVERR queues it for recvmsg(MSG_ERRQUEUE). lwIP's icmp_input
+ * and icmp6_input, reached through the linker (-Wl,--wrap), look at each
+ * message first: an error of the right shape (a sum that checks, a quoted
+ * IPv4 or IPv6 header of our family, UDP behind it with both ports) goes
+ * to the owner's ns_icmp_udp_error, then to lwIP as before. The error's
+ * source, its type, code and info (an MTU, a pointer) and the quoted bytes
+ * after the UDP header go with it, as Linux's sock_extended_err has them.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "lwip/icmp.h"
+#include "lwip/icmp6.h"
+#include "lwip/inet_chksum.h"
+#include "lwip/ip.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/prot/icmp.h"
+#include "lwip/prot/icmp6.h"
+#include "lwip/prot/ip4.h"
+#include "lwip/prot/ip6.h"
+#include "lwip/prot/udp.h"
+
+#include "ns_bytes.h"
+#include "ns_icmp.h"
+
+#define ICMP_HDR_LEN		8	/* type, code, sum, 4 bytes of info */
+/* What a message may quote: Linux sends at most 576 bytes of ICMPv4 and
+ * 1,280 of ICMPv6, headers included. */
+#define QUOTE_MAX		1280
+#define IP6_EXT_MAX		8	/* extension headers walked in a quote */
+
+void (*ns_icmp_udp_error)(const struct ns_icmp_error *e);
+
+void __wrap_icmp_input(struct pbuf *p, struct netif *inp);
+void __real_icmp_input(struct pbuf *p, struct netif *inp);
+void __wrap_icmp6_input(struct pbuf *p, struct netif *inp);
+void __real_icmp6_input(struct pbuf *p, struct netif *inp);
+
+/* The UDP header at udp of the quote (len bytes in all): its ports and
+ * what follows it, into e. */
+static bool
+quoted_udp(const uint8_t *q, size_t len, size_t udp, struct ns_icmp_error *e)
+{
+	if (udp + UDP_HLEN > len)
+		return false;
+	e->sport = ns_get16(q + udp);
+	e->dport = ns_get16(q + udp + 2);
+	e->payload = q + udp + UDP_HLEN;
+	e->payload_len = (uint16_t)(len - udp - UDP_HLEN);
+	return true;
+}
+
+static void
+deliver(const struct ns_icmp_error *e)
+{
+	void (*fn)(const struct ns_icmp_error *) = ns_icmp_udp_error;
+
+	if (fn != NULL)
+		fn(e);
+}
+
+static void
+error4(struct pbuf *p)
+{
+	uint8_t m[QUOTE_MAX];
+	struct ns_icmp_error e;
+	const uint8_t *q = m + ICMP_HDR_LEN;
+	size_t len, ihl;
+	ip4_addr_t a;
+
+	len = pbuf_copy_partial(p, m, sizeof(m), 0);
+	if (len < ICMP_HDR_LEN + IP_HLEN || inet_chksum_pbuf(p) != 0)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.type = m[0];
+	e.code = m[1];
+	if (e.type == ICMP_DUR && e.code == ICMP_DUR_FRAG)
+		e.info = ns_get16(m + 6);	/* the next hop's MTU */
+	else if (e.type == ICMP_PP)
+		e.info = m[4];		/* the pointer */
+	len -= ICMP_HDR_LEN;
+	ihl = (size_t)(q[0] & 0x0f) * 4;
+	/* a fragment but the first has no UDP header */
+	if ((q[0] >> 4) != 4 || ihl < IP_HLEN || q[9] != IP_PROTO_UDP ||
+	    (ns_get16(q + 6) & IP_OFFMASK) != 0 || !quoted_udp(q, len, ihl, &e))
+		return;
+	ip_addr_copy_from_ip4(e.offender, *ip4_current_src_addr());
+	memcpy(&a.addr, q + 12, sizeof(a.addr));
+	ip_addr_copy_from_ip4(e.src, a);
+	memcpy(&a.addr, q + 16, sizeof(a.addr));
+	ip_addr_copy_from_ip4(e.dst, a);
+	deliver(&e);
+}
+
+void
+__wrap_icmp_input(struct pbuf *p, struct netif *inp)
+{
+	if (p->len >= 1) {
+		uint8_t type = *(const uint8_t *)p->payload;
+
+		if (type == ICMP_DUR || type == ICMP_TE || type == ICMP_PP)
+			error4(p);
+	}
+	__real_icmp_input(p, inp);
+}
+
+/* Whether next header h is one a quote may carry before UDP. */
+static bool
+ip6_ext(uint8_t h)
+{
+	return h == IP6_NEXTH_HOPBYHOP || h == IP6_NEXTH_ROUTING ||
+	       h == IP6_NEXTH_DESTOPTS || h == IP6_NEXTH_FRAGMENT;
+}
+
+static void
+error6(struct pbuf *p)
+{
+	uint8_t m[QUOTE_MAX];
+	struct ns_icmp_error e;
+	const uint8_t *q = m + ICMP_HDR_LEN;
+	size_t len, off = IP6_HLEN;
+	uint8_t next;
+	ip6_addr_t a;
+
+	len = pbuf_copy_partial(p, m, sizeof(m), 0);
+	if (len < ICMP_HDR_LEN + IP6_HLEN ||
+	    ip6_chksum_pseudo(p, IP6_NEXTH_ICMP6, p->tot_len,
+			      ip6_current_src_addr(), ip6_current_dest_addr()) != 0)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.v6 = true;
+	e.type = m[0];
+	e.code = m[1];
+	if (e.type == ICMP6_TYPE_PTB || e.type == ICMP6_TYPE_PP)
+		e.info = ns_get32(m + 4);	/* the MTU, the pointer */
+	len -= ICMP_HDR_LEN;
+	if ((q[0] >> 4) != 6)
+		return;
+	next = q[6];
+	for (int i = 0; ip6_ext(next); i++) {
+		size_t hlen;
+
+		if (i == IP6_EXT_MAX || off + 8 > len)
+			return;
+		/* a fragment header is 8 bytes; the others say their length */
+		hlen = next == IP6_NEXTH_FRAGMENT ? 8 : ((size_t)q[off + 1] + 1) * 8;
+		if (next == IP6_NEXTH_FRAGMENT && (ns_get16(q + off + 2) & 0xfff8) != 0)
+			return;	/* not the first fragment: no UDP header */
+		next = q[off];
+		off += hlen;
+	}
+	if (next != IP6_NEXTH_UDP || !quoted_udp(q, len, off, &e))
+		return;
+	ip_addr_copy_from_ip6(e.offender, *ip6_current_src_addr());
+	memset(&a, 0, sizeof(a));
+	memcpy(&a.addr, q + 8, sizeof(a.addr));
+	ip_addr_copy_from_ip6(e.src, a);
+	memcpy(&a.addr, q + 24, sizeof(a.addr));
+	ip_addr_copy_from_ip6(e.dst, a);
+	deliver(&e);
+}
+
+void
+__wrap_icmp6_input(struct pbuf *p, struct netif *inp)
+{
+	if (p->len >= 1) {
+		uint8_t type = *(const uint8_t *)p->payload;
+
+		if (type == ICMP6_TYPE_DUR || type == ICMP6_TYPE_PTB ||
+		    type == ICMP6_TYPE_TE || type == ICMP6_TYPE_PP)
+			error6(p);
+	}
+	__real_icmp6_input(p, inp);
+}

@@ -1,0 +1,45 @@
+#!/bin/bash
+# ICMP errors on UDP sockets (icmp_err.py): the peer answers each datagram
+# with a crafted ICMP or ICMPv6 error quoting it (unreachable of every
+# kind, fragmentation needed, packet too big, time exceeded, parameter
+# problem, an extension header in the quote, a bad sum), then with a
+# datagram. The same client runs on the kernel stack, then under zpnet, on
+# the same veth end: a connected socket must see Linux's errno for the
+# "hard" errors only, an IP_RECVERR/IPV6_RECVERR socket an error-queue
+# entry with Linux's errno, origin, type, code, info and offender.
+# usage: icmp_err.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+source "$(cd "$(dirname "$0")" && pwd)/common.sh"
+PY=$HERE/icmp_err.py
+PORT=9200
+Z_ADDR6=2001:2:0:0::2
+K_ADDR6=2001:2:0:0::1
+
+setsid ip netns exec "$NS_K" timeout 200 python3 "$PY" peer $PORT 190 > "$TMP/peer.log" 2>&1 &
+ZPNS_LAST=$!
+ZPNS_PIDS+=("$ZPNS_LAST")
+zpns_wait_ready "$TMP/peer.log" 10 || fail "the ICMP peer is not up"
+
+run_case() {	# NAME CMD...: the client under CMD
+	local name=$1
+	shift
+	"$@" python3 "$PY" client $K_ADDR $K_ADDR6 $PORT > "$TMP/$name.out" 2>&1
+	local rc=$?
+	sed "s/^/$name: /" "$TMP/$name.out"
+	[ $rc = 0 ] || fail "$name: ICMP errors on UDP"
+}
+
+# The reference: the kernel stack on vz0 (whose IPv6 netns.sh turns off,
+# so that the kernel stays out of zpnet's way there).
+zpns_z sysctl -qw net.ipv6.conf.vz0.disable_ipv6=0
+zpns_z ip addr add $Z_ADDR/24 dev vz0
+zpns_z ip addr add $Z_ADDR6/64 dev vz0 nodad
+run_case kernel zpns_z timeout 120
+zpns_z ip addr del $Z_ADDR/24 dev vz0
+zpns_z ip addr del $Z_ADDR6/64 dev vz0
+zpns_z sysctl -qw net.ipv6.conf.vz0.disable_ipv6=1
+zpns_k ip -6 neigh flush dev vk0 2>/dev/null
+zpns_k ip neigh flush dev vk0 2>/dev/null
+run_case zpnet zpns_z timeout 120 "$ZPNET" run -c "$ZCFG" --
+echo PASS
