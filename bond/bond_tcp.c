@@ -15,13 +15,16 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "lwip/icmp.h"
 #include "lwip/mem.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/icmp6.h"
 #include "lwip/tcp.h"
 
 #include "bond.h"
 #include "bond_lwip.h"
 #include "ns.h"
+#include "ns_icmp.h"
 #include "ns_log.h"
 #include "ns_memp.h"
 
@@ -582,9 +585,84 @@ pcb_freed(struct tcp_pcb *pcb)
 		t->pcb = NULL;
 }
 
+/*
+ * An ICMP error about a segment of a connection being opened (ns_icmp.c),
+ * as Linux's tcp_v4_err and tcp_v6_err take it: destination unreachable
+ * (but fragmentation needed, and ICMPv6's packet too big, which are path
+ * MTU), time exceeded and parameter problem give Linux's errno, and a
+ * connection in SYN-SENT whose SYN it quotes (the sequence number between
+ * the unacknowledged and the next) ends at once with it: connect() fails
+ * with EHOSTUNREACH, ECONNREFUSED... instead of retrying its SYN for two
+ * minutes. A connection past its handshake keeps going (Linux keeps the
+ * error only to report it if the connection times out; not kept here).
+ */
+static int
+icmp_errno(const struct ns_icmp_error *e)
+{
+	/* Linux's icmp_err_convert[] and icmpv6_err_convert()'s table */
+	static const uint8_t unreach4[] = {
+		ENETUNREACH, EHOSTUNREACH, ENOPROTOOPT, ECONNREFUSED, 0,
+		EOPNOTSUPP, ENETUNREACH, EHOSTDOWN, ENONET, ENETUNREACH,
+		EHOSTUNREACH, ENETUNREACH, EHOSTUNREACH, EHOSTUNREACH,
+		EHOSTUNREACH, EHOSTUNREACH,
+	};
+	static const uint8_t unreach6[] = {
+		ENETUNREACH, EACCES, EHOSTUNREACH, EHOSTUNREACH, ECONNREFUSED,
+		EACCES, EACCES,
+	};
+
+	if (!e->v6) {
+		switch (e->type) {
+		case ICMP_DUR:	/* code 4, fragmentation needed: 0 */
+			return e->code < sizeof(unreach4) ? unreach4[e->code] : 0;
+		case ICMP_TE:
+			return EHOSTUNREACH;
+		case ICMP_PP:
+			return EPROTO;
+		default:
+			return 0;
+		}
+	}
+	switch (e->type) {
+	case ICMP6_TYPE_DUR:
+		return e->code < sizeof(unreach6) ? unreach6[e->code] : EPROTO;
+	case ICMP6_TYPE_TE:
+		return EHOSTUNREACH;
+	case ICMP6_TYPE_PP:
+		return EPROTO;
+	default:	/* packet too big */
+		return 0;
+	}
+}
+
+static void
+on_icmp_error(const struct ns_icmp_error *e)
+{
+	int err = icmp_errno(e);
+
+	if (err == 0)
+		return;
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next) {
+		struct bond_tcp *t = pcb->callback_arg;
+
+		if (pcb->local_port != e->sport || pcb->remote_port != e->dport ||
+		    !ip_addr_cmp(&pcb->local_ip, &e->src) ||
+		    !ip_addr_cmp(&pcb->remote_ip, &e->dst))
+			continue;
+		/* Linux's check that it is about a segment in flight */
+		if (pcb->state != SYN_SENT || pcb->errf != on_err || t == NULL ||
+		    TCP_SEQ_LT(e->seq, pcb->lastack) || TCP_SEQ_GT(e->seq, pcb->snd_nxt))
+			return;
+		tcp_abandon(pcb, 0);	/* no RST, as Linux's tcp_done; on_err */
+		t->sk.so_error = err;
+		return;
+	}
+}
+
 void
 bond_tcp_start(void)
 {
+	ns_icmp_tcp_error = on_icmp_error;
 	ns_tcp_set_pcb_freed(pcb_freed);
 	ns_tcp_set_acceptq_full(acceptq_full);
 	bond_stats_pcbs = stats_pcbs;

@@ -1,18 +1,19 @@
 /*
- * ICMP and ICMPv6 errors about the datagrams this stack sent.
+ * ICMP and ICMPv6 errors about the datagrams and segments this stack sent.
  *
  * lwIP drops a destination-unreachable, time-exceeded or parameter-problem
  * message (ICMPv6's packet-too-big it takes for path MTU). Linux hands
  * each to the socket that sent what it quotes: a connected UDP socket's
- * next call then fails with ECONNREFUSED (or EHOSTUNREACH...), and one
- * with IP_RECVERR queues it for recvmsg(MSG_ERRQUEUE). lwIP's icmp_input
- * and icmp6_input, reached through the linker (-Wl,--wrap), look at each
- * message first: an error of the right shape (a sum that checks, a quoted
- * IPv4 or IPv6 header of our family, UDP behind it with both ports) goes
- * to the owner's ns_icmp_udp_error, then to lwIP as before. The error's
- * source, its type, code and info (an MTU, a pointer) and the quoted bytes
- * after the UDP header go with it, as Linux's sock_extended_err has them.
- */
+ * next call then fails with ECONNREFUSED (or EHOSTUNREACH...), one with
+ * IP_RECVERR queues it for recvmsg(MSG_ERRQUEUE), and a TCP connect still
+ * in SYN-SENT fails at once. lwIP's icmp_input and icmp6_input, reached
+ * through the linker (-Wl,--wrap), look at each message first: an error
+ * of the right shape (a sum that checks, a quoted IPv4 or IPv6 header,
+ * UDP or TCP behind it with its first 8 bytes) goes to the owner's
+ * ns_icmp_udp_error or ns_icmp_tcp_error, then to lwIP as before. The
+ * error's source, its type, code and info (an MTU, a pointer), the ports,
+ * a TCP sequence number and the quoted bytes after the first 8 go with
+ * it, as Linux's sock_extended_err and its lookups have them. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -38,30 +39,36 @@
 #define IP6_EXT_MAX		8	/* extension headers walked in a quote */
 
 void (*ns_icmp_udp_error)(const struct ns_icmp_error *e);
+void (*ns_icmp_tcp_error)(const struct ns_icmp_error *e);
 
 void __wrap_icmp_input(struct pbuf *p, struct netif *inp);
 void __real_icmp_input(struct pbuf *p, struct netif *inp);
 void __wrap_icmp6_input(struct pbuf *p, struct netif *inp);
 void __real_icmp6_input(struct pbuf *p, struct netif *inp);
 
-/* The UDP header at udp of the quote (len bytes in all): its ports and
- * what follows it, into e. */
+/* The UDP or TCP header (proto) at off of the quote (len bytes in all):
+ * its ports, a TCP sequence number and what follows the first 8 bytes,
+ * into e. */
 static bool
-quoted_udp(const uint8_t *q, size_t len, size_t udp, struct ns_icmp_error *e)
+quoted_l4(const uint8_t *q, size_t len, size_t off, uint8_t proto,
+	  struct ns_icmp_error *e)
 {
-	if (udp + UDP_HLEN > len)
+	if ((proto != IP_PROTO_UDP && proto != IP_PROTO_TCP) || off + 8 > len)
 		return false;
-	e->sport = ns_get16(q + udp);
-	e->dport = ns_get16(q + udp + 2);
-	e->payload = q + udp + UDP_HLEN;
-	e->payload_len = (uint16_t)(len - udp - UDP_HLEN);
+	e->tcp = proto == IP_PROTO_TCP;
+	e->sport = ns_get16(q + off);
+	e->dport = ns_get16(q + off + 2);
+	e->seq = e->tcp ? ns_get32(q + off + 4) : 0;
+	e->payload = q + off + 8;
+	e->payload_len = (uint16_t)(len - off - 8);
 	return true;
 }
 
 static void
 deliver(const struct ns_icmp_error *e)
 {
-	void (*fn)(const struct ns_icmp_error *) = ns_icmp_udp_error;
+	void (*fn)(const struct ns_icmp_error *) =
+		e->tcp ? ns_icmp_tcp_error : ns_icmp_udp_error;
 
 	if (fn != NULL)
 		fn(e);
@@ -89,8 +96,8 @@ error4(struct pbuf *p)
 	len -= ICMP_HDR_LEN;
 	ihl = (size_t)(q[0] & 0x0f) * 4;
 	/* a fragment but the first has no UDP header */
-	if ((q[0] >> 4) != 4 || ihl < IP_HLEN || q[9] != IP_PROTO_UDP ||
-	    (ns_get16(q + 6) & IP_OFFMASK) != 0 || !quoted_udp(q, len, ihl, &e))
+	if ((q[0] >> 4) != 4 || ihl < IP_HLEN ||
+	    (ns_get16(q + 6) & IP_OFFMASK) != 0 || !quoted_l4(q, len, ihl, q[9], &e))
 		return;
 	ip_addr_copy_from_ip4(e.offender, *ip4_current_src_addr());
 	memcpy(&a.addr, q + 12, sizeof(a.addr));
@@ -157,7 +164,7 @@ error6(struct pbuf *p)
 		next = q[off];
 		off += hlen;
 	}
-	if (next != IP6_NEXTH_UDP || !quoted_udp(q, len, off, &e))
+	if (!quoted_l4(q, len, off, next, &e))
 		return;
 	ip_addr_copy_from_ip6(e.offender, *ip6_current_src_addr());
 	memset(&a, 0, sizeof(a));

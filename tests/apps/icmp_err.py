@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """ICMP errors as a UDP socket sees them (icmp_err.sh).
 
-  icmp_err.py peer PORT SECONDS
+  icmp_err.py peer PORT SECONDS DEV
       On the far side: a UDP socket on PORT (v4 and v6) takes each
       datagram "CASE" and answers with the ICMP error CASE names, quoting
       the datagram as the sender's stack sent it, then with a datagram
-      "done" from PORT (so the sender knows the error came first).
+      "done" from PORT (so the sender knows the error came first). A SYN
+      seen on DEV to TCP_BASE + i gets TCP case i's errors (icmp_err.sh
+      has the peer's kernel drop those SYNs, so it sends no RST).
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
-      unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE; prints
-      what each saw and exits 1 unless it is what Linux's udp_err gives.
+      unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, and a TCP
+      connect() goes to each TCP case's port; prints what each saw and
+      exits 1 unless it is what Linux's udp_err and tcp_v4_err give.
 """
 import errno
 import select
@@ -47,6 +50,25 @@ CASES = {
 }
 
 
+# TCP cases, one port each from TCP_BASE: a connect() whose SYN the peer
+# answers with (v6, type, code) and what connect() says; "seq" cases first
+# send the error in the first tuple quoting a sequence number no segment
+# had (Linux ignores it), then the second
+TCP_BASE = 9300
+TCP_CASES = [
+    ("tnet4", False, [(3, 0)], errno.ENETUNREACH),
+    ("thost4", False, [(3, 1)], errno.EHOSTUNREACH),
+    ("tport4", False, [(3, 3)], errno.ECONNREFUSED),
+    ("tttl4", False, [(11, 0)], errno.EHOSTUNREACH),
+    ("tseq4", False, [(3, 3), (3, 1)], errno.EHOSTUNREACH),
+    ("troute6", True, [(1, 0)], errno.ENETUNREACH),
+    ("tadmin6", True, [(1, 1)], errno.EACCES),
+    ("tport6", True, [(1, 4)], errno.ECONNREFUSED),
+    ("tseq6", True, [(1, 4), (1, 3)], errno.EHOSTUNREACH),
+]
+PACKET_OUTGOING = 4
+
+
 def csum(data):
     if len(data) % 2:
         data += b"\0"
@@ -77,7 +99,39 @@ def quote6(src, sport, dst, dport, payload, ext):
     return hdr + body
 
 
-def peer(port, seconds):
+def answer_syn(frame, r4, r6, answered):
+    """A SYN to a TCP case's port in frame: its ICMP errors, once."""
+    etype = struct.unpack_from("!H", frame, 12)[0]
+    ip = frame[14:]
+    if etype == 0x0800 and len(ip) >= 20 and ip[9] == 6:
+        l4, v6, src = ip[(ip[0] & 15) * 4:], False, socket.inet_ntop(socket.AF_INET, ip[12:16])
+    elif etype == 0x86dd and len(ip) >= 40 and ip[6] == 6:
+        l4, v6, src = ip[40:], True, socket.inet_ntop(socket.AF_INET6, ip[8:24])
+    else:
+        return
+    if len(l4) < 14 or (l4[13] & 0x12) != 0x02:
+        return  # not a SYN
+    i = struct.unpack_from("!H", l4, 2)[0] - TCP_BASE
+    conn = (src, struct.unpack_from("!H", l4, 0)[0], i)  # not its retries
+    if not 0 <= i < len(TCP_CASES) or conn in answered:
+        return
+    answered.add(conn)
+    _name, _v6, errs, _err = TCP_CASES[i]
+    hlen = 20 if not v6 else 40
+    for k, (typ, code) in enumerate(errs):
+        quote = bytearray(ip[:hlen] + l4[:8])
+        if k + 1 < len(errs):  # a sequence number no segment had
+            seq = struct.unpack_from("!I", quote, hlen + 4)[0]
+            struct.pack_into("!I", quote, hlen + 4, (seq + 100000) & 0xffffffff)
+        msg = struct.pack("!BBHI", typ, code, 0, 0) + bytes(quote)
+        if v6:
+            r6.sendto(msg, (src, 0))
+        else:
+            msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+            r4.sendto(msg, (src, 0))
+
+
+def peer(port, seconds, dev):
     u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u4.bind(("0.0.0.0", port))
     u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -85,11 +139,19 @@ def peer(port, seconds):
     u6.bind(("::", port))
     r4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     r6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    pk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    pk.bind((dev, 0))
+    answered = set()
     print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        ready, _, _ = select.select([u4, u6], [], [], 1.0)
+        ready, _, _ = select.select([u4, u6, pk], [], [], 1.0)
         for s in ready:
+            if s is pk:
+                frame, where = pk.recvfrom(4096)
+                if where[2] != PACKET_OUTGOING:
+                    answer_syn(frame, r4, r6, answered)
+                continue
             data, src = s.recvfrom(2048)
             name = data.decode(errors="replace")
             if name not in CASES:
@@ -200,13 +262,28 @@ def client(peer4, peer6, port):
         print("%s %s IP_RECVERR queue: %s%s" %
               ("ok" if ok else "FAIL", name, got, "" if ok else " (want %s)" % (want_q,)),
               flush=True)
+    for i, (name, v6, _errs, err) in enumerate(TCP_CASES):
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(20)
+        try:
+            s.connect(((peer6 if v6 else peer4), TCP_BASE + i))
+            seen = "connected"
+        except socket.timeout:
+            seen = "timeout"
+        except OSError as e:
+            seen = errno.errorcode.get(e.errno, str(e.errno))
+        s.close()
+        ok = seen == errno.errorcode[err]
+        bad += not ok
+        print("%s %s TCP connect: %s (want %s)" %
+              ("ok" if ok else "FAIL", name, seen, errno.errorcode[err]), flush=True)
     print("%d failed" % bad)
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "peer":
-        peer(int(sys.argv[2]), float(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "peer":
+        peer(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
     elif len(sys.argv) == 5 and sys.argv[1] == "client":
         sys.exit(client(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     else:

@@ -6,7 +6,10 @@
 # datagram. The same client runs on the kernel stack, then under zpnet, on
 # the same veth end: a connected socket must see Linux's errno for the
 # "hard" errors only, an IP_RECVERR/IPV6_RECVERR socket an error-queue
-# entry with Linux's errno, origin, type, code, info and offender.
+# entry with Linux's errno, origin, type, code, info and offender; a TCP
+# connect() whose SYN gets an unreachable, time-exceeded (ICMP or ICMPv6)
+# must fail at once with Linux's errno, and ignore one that quotes a
+# sequence number no segment had.
 # usage: icmp_err.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -16,7 +19,17 @@ PORT=9200
 Z_ADDR6=2001:2:0:0::2
 K_ADDR6=2001:2:0:0::1
 
-setsid ip netns exec "$NS_K" timeout 200 python3 "$PY" peer $PORT 190 > "$TMP/peer.log" 2>&1 &
+# the TCP cases' SYNs: seen by the peer's packet socket, not answered
+# with a RST by its kernel
+zpns_k nft -f - <<NFT || fail "nft"
+table inet icmperr {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport 9300-9399 drop
+	}
+}
+NFT
+setsid ip netns exec "$NS_K" timeout 300 python3 "$PY" peer $PORT 290 vk0 > "$TMP/peer.log" 2>&1 &
 ZPNS_LAST=$!
 ZPNS_PIDS+=("$ZPNS_LAST")
 zpns_wait_ready "$TMP/peer.log" 10 || fail "the ICMP peer is not up"
@@ -35,11 +48,11 @@ run_case() {	# NAME CMD...: the client under CMD
 zpns_z sysctl -qw net.ipv6.conf.vz0.disable_ipv6=0
 zpns_z ip addr add $Z_ADDR/24 dev vz0
 zpns_z ip addr add $Z_ADDR6/64 dev vz0 nodad
-run_case kernel zpns_z timeout 120
+run_case kernel zpns_z timeout 200
 zpns_z ip addr del $Z_ADDR/24 dev vz0
 zpns_z ip addr del $Z_ADDR6/64 dev vz0
 zpns_z sysctl -qw net.ipv6.conf.vz0.disable_ipv6=1
 zpns_k ip -6 neigh flush dev vk0 2>/dev/null
 zpns_k ip neigh flush dev vk0 2>/dev/null
-run_case zpnet zpns_z timeout 120 "$ZPNET" run -c "$ZCFG" --
+run_case zpnet zpns_z timeout 200 "$ZPNET" run -c "$ZCFG" --
 echo PASS
