@@ -189,10 +189,6 @@ struct bond_sock_stat {
 /* Internal bit of bond_proto.events(): the socket is listening. */
 #define BOND_EV_LISTENING	(1u << 27)
 
-/*
- * A protocol on the stack. Every call is made with the stack lock held and
- * never blocks: -EAGAIN means "not now"; the generic layer waits.
- */
 /* An error queue's entry as recvmsg(MSG_ERRQUEUE) reports it: Linux's
  * struct sock_extended_err, where it came from, what it was about. */
 struct bond_errq_msg {
@@ -205,6 +201,10 @@ struct bond_errq_msg {
 	socklen_t offenderlen;
 };
 
+/*
+ * A protocol on the stack. Every call is made with the stack lock held and
+ * never blocks: -EAGAIN means "not now"; the generic layer waits.
+ */
 struct bond_proto {
 	const char *name;
 	int type;		/* SOCK_STREAM, SOCK_DGRAM */
@@ -783,8 +783,8 @@ void bond_tcp_flush_corks(void);
 extern uint64_t bond_recv_eagain_lockfree;
 /* ACKs wait for the next poll (lock-free, general registers only). */
 bool bond_tcp_acks_owed(void);
-/* Tells netstack when a listener's accept queue is full; once the stack
- * is up. */
+/* Tells netstack when a listener's accept queue is full and gives it the
+ * handler of ICMP errors about connections; once the stack is up. */
 void bond_tcp_start(void);
 /* Gives netstack's ICMP errors to the UDP sockets; once the stack is up. */
 void bond_udp_start(void);
