@@ -104,8 +104,9 @@ on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 	struct bond_udp *u = arg;
 	struct bond_dgram *d;
 
+	/* the error queue counts too: Linux's sk_rmem_alloc */
 	if (u == NULL || u->shut_rd ||
-	    u->queued + p->tot_len > (size_t)u->sk.opt.rcvbuf) {
+	    u->queued + u->eq_bytes + p->tot_len > (size_t)u->sk.opt.rcvbuf) {
 		if (u != NULL)
 			u->drops++;
 		pbuf_free(p);

@@ -37,6 +37,7 @@
  * 1,280 of ICMPv6, headers included. */
 #define QUOTE_MAX		1280
 #define IP6_EXT_MAX		8	/* extension headers walked in a quote */
+#define ICMP_DUR_CODE_MAX	15	/* Linux's NR_ICMP_UNREACH */
 
 void (*ns_icmp_udp_error)(const struct ns_icmp_error *e);
 void (*ns_icmp_tcp_error)(const struct ns_icmp_error *e);
@@ -89,6 +90,8 @@ error4(struct pbuf *p)
 	memset(&e, 0, sizeof(e));
 	e.type = m[0];
 	e.code = m[1];
+	if (e.type == ICMP_DUR && e.code > ICMP_DUR_CODE_MAX)
+		return;	/* Linux's icmp_unreach drops it */
 	if (e.type == ICMP_DUR && e.code == ICMP_DUR_FRAG)
 		e.info = ns_get16(m + 6);	/* the next hop's MTU */
 	else if (e.type == ICMP_PP)
@@ -128,7 +131,7 @@ ip6_ext(uint8_t h)
 }
 
 static void
-error6(struct pbuf *p)
+error6(struct pbuf *p, struct netif *inp)
 {
 	uint8_t m[QUOTE_MAX];
 	struct ns_icmp_error e;
@@ -167,10 +170,14 @@ error6(struct pbuf *p)
 	if (!quoted_l4(q, len, off, next, &e))
 		return;
 	ip_addr_copy_from_ip6(e.offender, *ip6_current_src_addr());
+	/* zoned as lwIP zones the pcbs' link-local addresses (ip6.c) */
 	memset(&a, 0, sizeof(a));
 	memcpy(&a.addr, q + 8, sizeof(a.addr));
+	ip6_addr_assign_zone(&a, IP6_UNKNOWN, inp);
 	ip_addr_copy_from_ip6(e.src, a);
+	memset(&a, 0, sizeof(a));
 	memcpy(&a.addr, q + 24, sizeof(a.addr));
+	ip6_addr_assign_zone(&a, IP6_UNKNOWN, inp);
 	ip_addr_copy_from_ip6(e.dst, a);
 	deliver(&e);
 }
@@ -183,7 +190,7 @@ __wrap_icmp6_input(struct pbuf *p, struct netif *inp)
 
 		if (type == ICMP6_TYPE_DUR || type == ICMP6_TYPE_PTB ||
 		    type == ICMP6_TYPE_TE || type == ICMP6_TYPE_PP)
-			error6(p);
+			error6(p, inp);
 	}
 	__real_icmp6_input(p, inp);
 }

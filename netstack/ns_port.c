@@ -486,6 +486,7 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 {
 	struct ns_port *p = &ports[idx];
 	char args[NS_DEVARGS_MAX + IF_NAMESIZE + 16];
+	bool window;
 	int rc;
 
 	if (strcmp(pc->pmd, "pci") == 0) {
@@ -509,10 +510,14 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 		snprintf(args + n, sizeof(args) - n, "%s%s", n ? "," : "",
 			 pc->devargs);
 	}
-	if (ns_device_window != NULL)
+	/* the owner's window: for net_af_packet's sockets (bond_init.c) */
+	window = ns_device_window != NULL &&
+		 (strcmp(pc->pmd, "net_af_packet") == 0 ||
+		  strcmp(pc->pmd, "eth_af_packet") == 0);
+	if (window)
 		ns_device_window(true);
 	rc = rte_vdev_init(p->dev_name, args);
-	if (ns_device_window != NULL)
+	if (window)
 		ns_device_window(false);
 	if (rc != 0) {
 		snprintf(err, errlen,
