@@ -15,11 +15,15 @@
       exits 1 unless it is what Linux's udp_err and tcp_v4_err give.
 """
 import errno
+import os
 import select
 import socket
 import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from csum_probe import csum  # noqa: E402  (the Internet checksum)
 
 IP_RECVERR = 11
 IPV6_RECVERR = 25
@@ -67,15 +71,6 @@ TCP_CASES = [
     ("tseq6", True, [(1, 4), (1, 3)], errno.EHOSTUNREACH),
 ]
 PACKET_OUTGOING = 4
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def quote4(src, sport, dst, dport, payload):
