@@ -8,16 +8,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include <linux/errqueue.h>
-
-#include "lwip/icmp.h"
 #include "lwip/mem.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
-#include "lwip/prot/icmp6.h"
 #include "lwip/udp.h"
 
 #include "bond.h"
+#include "bond_icmp.h"
 #include "bond_lwip.h"
 #include "ns.h"
 #include "ns_icmp.h"
@@ -35,19 +32,6 @@ struct bond_dgram {
 	u16_t port;
 };
 
-/* An ICMP error in the error queue (IP_RECVERR), as Linux's
- * sock_extended_err and the quoted bytes after the UDP header. */
-struct bond_errq {
-	struct bond_errq *next;
-	uint32_t err, info;
-	uint8_t origin, type, code;
-	ip_addr_t offender;	/* the error's source */
-	ip_addr_t dst;		/* the datagram's destination */
-	u16_t dport;
-	u16_t len;
-	unsigned char data[];
-};
-
 struct bond_udp {
 	struct bond_sock sk;
 	struct udp_pcb *pcb;
@@ -63,8 +47,7 @@ struct bond_udp {
 	struct bond_dgram *head, *tail;
 	size_t queued;		/* bytes waiting */
 	unsigned long drops;
-	struct bond_errq *eq_head, *eq_tail;	/* the error queue */
-	size_t eq_bytes;	/* what it holds, toward SO_RCVBUF */
+	struct bond_errq_list eq;	/* the error queue (IP_RECVERR) */
 	/* UDP_CORK, MSG_MORE: the datagram being put together (one buffer,
 	 * grown by doubling), and where it goes (the first send's
 	 * destination, as Linux fixes it) */
@@ -106,7 +89,7 @@ on_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 
 	/* the error queue counts too: Linux's sk_rmem_alloc */
 	if (u == NULL || u->shut_rd ||
-	    u->queued + u->eq_bytes + p->tot_len > (size_t)u->sk.opt.rcvbuf) {
+	    u->queued + u->eq.bytes + p->tot_len > (size_t)u->sk.opt.rcvbuf) {
 		if (u != NULL)
 			u->drops++;
 		pbuf_free(p);
@@ -519,14 +502,15 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		if (rc < 0)
 			return rc;
 	}
-	if (!iov_readable(iov, iovcnt))
-		return -EFAULT;
 	if (sk->so_error) {
-		/* Linux's sock_alloc_send_pskb: a pending error, once */
+		/* Linux's sock_alloc_send_pskb: a pending error, once, before
+		 * the bytes are copied */
 		rc = -sk->so_error;
 		sk->so_error = 0;
 		return rc;
 	}
+	if (!iov_readable(iov, iovcnt))
+		return -EFAULT;
 	if (more) {
 		/* the first piece of a corked datagram: nothing goes yet */
 		u->corked = true;
@@ -569,59 +553,14 @@ bu_shutdown(struct bond_sock *sk, int how)
 static void
 bu_errq_purge(struct bond_sock *sk)
 {
-	struct bond_udp *u = bu_of(sk);
-
-	while (u->eq_head != NULL) {
-		struct bond_errq *q = u->eq_head;
-
-		u->eq_head = q->next;
-		mem_free(q);
-	}
-	u->eq_tail = NULL;
-	u->eq_bytes = 0;
+	bond_errq_purge(&bu_of(sk)->eq);
 }
 
 static ssize_t
 bu_recv_err(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	    struct bond_errq_msg *m)
 {
-	struct bond_udp *u = bu_of(sk);
-	struct bond_errq *q = u->eq_head;
-	size_t total = 0;
-	bool fault = false;
-
-	if (q == NULL)
-		return -EAGAIN;
-	for (int i = 0; i < iovcnt && total < q->len && !fault; i++) {
-		size_t n = iov[i].iov_len;
-
-		if (n > q->len - total)
-			n = q->len - total;
-		fault = bond_copy_to_user(iov[i].iov_base, q->data + total, n) < n;
-		total += n;
-	}
-	m->ee_errno = q->err;
-	m->ee_info = q->info;
-	m->ee_origin = q->origin;
-	m->ee_type = q->type;
-	m->ee_code = q->code;
-	m->len = q->len;
-	m->namelen = sizeof(m->name);
-	bond_ip_to_sa(sk->family, &q->dst, q->dport, (struct sockaddr *)&m->name,
-		      &m->namelen);
-	m->offenderlen = sizeof(m->offender);
-	bond_ip_to_sa(sk->family, &q->offender, 0,
-		      (struct sockaddr *)&m->offender, &m->offenderlen);
-	u->eq_head = q->next;
-	if (u->eq_head == NULL)
-		u->eq_tail = NULL;
-	u->eq_bytes -= sizeof(*q) + q->len;
-	mem_free(q);
-	/* Linux's sock_dequeue_err_skb: the pending error is the next
-	 * entry's, or none */
-	sk->so_error = u->eq_head != NULL ? (int)u->eq_head->err : 0;
-	bond_sock_bump(sk);
-	return fault ? -EFAULT : (ssize_t)total;
+	return bond_errq_recv(&bu_of(sk)->eq, sk, iov, iovcnt, m);
 }
 
 static void
@@ -678,7 +617,7 @@ bu_events(struct bond_sock *sk)
 		ev |= EPOLLRDHUP;
 	if (u->shut_rd && u->shut_wr)
 		ev |= EPOLLHUP;
-	if (sk->so_error || u->eq_head != NULL)
+	if (sk->so_error || u->eq.head != NULL)
 		ev |= EPOLLERR;	/* Linux's datagram_poll */
 	return ev;
 }
@@ -708,74 +647,6 @@ static bool
 bu_placed(struct bond_sock *sk)
 {
 	return bu_of(sk)->pcb != NULL;
-}
-
-/*
- * ICMP errors (ns_icmp.c), as Linux's __udp4_lib_err and __udp6_lib_err
- * take them: the errno and whether it is "hard" (a connected socket gets
- * it without IP_RECVERR); 0: no error for the socket. The sockets keep
- * Linux's default path-MTU discovery (IP_PMTUDISC_WANT): "fragmentation
- * needed" and "packet too big" are hard EMSGSIZE.
- */
-struct icmp_errno {
-	uint8_t err, hard;
-};
-
-static int
-icmp4_errno(uint8_t type, uint8_t code, bool *hard)
-{
-	/* Linux's icmp_err_convert[], by destination-unreachable code */
-	static const struct icmp_errno unreach[] = {
-		{ ENETUNREACH, 0 }, { EHOSTUNREACH, 0 }, { ENOPROTOOPT, 1 },
-		{ ECONNREFUSED, 1 }, { EMSGSIZE, 1 }, { EOPNOTSUPP, 0 },
-		{ ENETUNREACH, 1 }, { EHOSTDOWN, 1 }, { ENONET, 1 },
-		{ ENETUNREACH, 1 }, { EHOSTUNREACH, 1 }, { ENETUNREACH, 0 },
-		{ EHOSTUNREACH, 0 }, { EHOSTUNREACH, 1 }, { EHOSTUNREACH, 1 },
-		{ EHOSTUNREACH, 1 },
-	};
-
-	*hard = false;
-	switch (type) {
-	case ICMP_DUR:
-		if (code < sizeof(unreach) / sizeof(unreach[0])) {
-			*hard = unreach[code].hard;
-			return unreach[code].err;
-		}
-		return EHOSTUNREACH;
-	case ICMP_PP:
-		*hard = true;
-		return EPROTO;
-	default:	/* time exceeded */
-		return EHOSTUNREACH;
-	}
-}
-
-static int
-icmp6_errno(uint8_t type, uint8_t code, bool *hard)
-{
-	/* Linux's tab_unreach[] of icmpv6_err_convert() */
-	static const struct icmp_errno unreach[] = {
-		{ ENETUNREACH, 0 }, { EACCES, 1 }, { EHOSTUNREACH, 0 },
-		{ EHOSTUNREACH, 0 }, { ECONNREFUSED, 1 }, { EACCES, 1 },
-		{ EACCES, 1 },
-	};
-
-	*hard = true;
-	switch (type) {
-	case ICMP6_TYPE_DUR:
-		if (code < sizeof(unreach) / sizeof(unreach[0])) {
-			*hard = unreach[code].hard;
-			return unreach[code].err;
-		}
-		return EPROTO;
-	case ICMP6_TYPE_PTB:
-		return EMSGSIZE;
-	case ICMP6_TYPE_TE:
-		*hard = false;
-		return EHOSTUNREACH;
-	default:	/* parameter problem */
-		return EPROTO;
-	}
 }
 
 /* The socket that sent the datagram e quotes: Linux's lookup, the best
@@ -814,37 +685,13 @@ icmp_sock(const struct ns_icmp_error *e)
 	return best;
 }
 
-/* Queue e for MSG_ERRQUEUE, within SO_RCVBUF with the datagrams. */
-static void
-errq_add(struct bond_udp *u, const struct ns_icmp_error *e, int err)
-{
-	size_t len = e->payload_len;
-	struct bond_errq *q;
-
-	if (u->queued + u->eq_bytes + sizeof(*q) + len > (size_t)u->sk.opt.rcvbuf)
-		return;	/* Linux: the sum of both past sk_rcvbuf */
-	q = mem_malloc((mem_size_t)(sizeof(*q) + len));
-	if (q == NULL)
-		return;
-	q->next = NULL;
-	q->err = (uint32_t)err;
-	q->info = e->info;
-	q->origin = e->v6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP;
-	q->type = e->type;
-	q->code = e->code;
-	ip_addr_copy(q->offender, e->offender);
-	ip_addr_copy(q->dst, e->dst);
-	q->dport = e->dport;
-	q->len = (u16_t)len;
-	memcpy(q->data, e->payload, len);
-	if (u->eq_tail != NULL)
-		u->eq_tail->next = q;
-	else
-		u->eq_head = q;
-	u->eq_tail = q;
-	u->eq_bytes += sizeof(*q) + len;
-}
-
+/*
+ * An ICMP error (ns_icmp.c) about a datagram of ours, as Linux's
+ * __udp4_lib_err and __udp6_lib_err take it: a connected socket gets the
+ * "hard" ones (bond_icmp_errno) as its pending error; one with IP_RECVERR
+ * (IPV6_RECVERR for IPv6 errors) gets every one, pending and queued with
+ * the bytes after the UDP header, within SO_RCVBUF with the datagrams.
+ */
 static void
 on_icmp_error(const struct ns_icmp_error *e)
 {
@@ -854,13 +701,15 @@ on_icmp_error(const struct ns_icmp_error *e)
 
 	if (u == NULL)
 		return;
-	err = e->v6 ? icmp6_errno(e->type, e->code, &hard) :
-		      icmp4_errno(e->type, e->code, &hard);
+	err = bond_icmp_errno(e, &hard);
+	if (err == 0)
+		return;
 	if (!(e->v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr)) {
 		if (!hard || !u->connected)
 			return;
 	} else {
-		errq_add(u, e, err);
+		(void)bond_errq_add(&u->eq, e, err, e->payload, e->payload_len,
+				    u->queued, u->sk.opt.rcvbuf);
 	}
 	u->sk.so_error = err;
 	bond_sock_bump(&u->sk);

@@ -32,12 +32,22 @@
 #include "ns_bytes.h"
 #include "ns_icmp.h"
 
-#define ICMP_HDR_LEN		8	/* type, code, sum, 4 bytes of info */
+/* An error's ICMP or ICMPv6 header: type, code, sum, 4 bytes of info */
+#define ICMP_HDR_LEN		8
+#define ICMP_TYPE		0
+#define ICMP_CODE		1
+#define ICMP_INFO		4
+#define ICMP_NEXT_MTU		6	/* fragmentation needed: the next hop's */
+/* an IPv6 extension header: next header, then its length in 8 bytes
+ * past the first 8 */
+#define IP6_EXT_LEN		1
+#define IP6_EXT_HLEN		8
 /* What a message may quote: Linux sends at most 576 bytes of ICMPv4 and
  * 1,280 of ICMPv6, headers included. */
 #define QUOTE_MAX		1280
 #define IP6_EXT_MAX		8	/* extension headers walked in a quote */
 #define ICMP_DUR_CODE_MAX	15	/* Linux's NR_ICMP_UNREACH */
+#define IP6_MIN_MTU		1280
 
 void (*ns_icmp_udp_error)(const struct ns_icmp_error *e);
 void (*ns_icmp_tcp_error)(const struct ns_icmp_error *e);
@@ -60,6 +70,8 @@ quoted_l4(const uint8_t *q, size_t len, size_t off, uint8_t proto,
 	e->sport = ns_get16(q + off);
 	e->dport = ns_get16(q + off + 2);
 	e->seq = e->tcp ? ns_get32(q + off + 4) : 0;
+	e->l4 = q + off;
+	e->l4_len = (uint16_t)(len - off);
 	e->payload = q + off + 8;
 	e->payload_len = (uint16_t)(len - off - 8);
 	return true;
@@ -78,35 +90,33 @@ deliver(const struct ns_icmp_error *e)
 static void
 error4(struct pbuf *p)
 {
-	uint8_t m[QUOTE_MAX];
+	uint8_t m[QUOTE_MAX] __attribute__((aligned(8)));
+	const struct ip_hdr *q = (const struct ip_hdr *)(m + ICMP_HDR_LEN);
 	struct ns_icmp_error e;
-	const uint8_t *q = m + ICMP_HDR_LEN;
 	size_t len, ihl;
-	ip4_addr_t a;
 
 	len = pbuf_copy_partial(p, m, sizeof(m), 0);
 	if (len < ICMP_HDR_LEN + IP_HLEN || inet_chksum_pbuf(p) != 0)
 		return;
 	memset(&e, 0, sizeof(e));
-	e.type = m[0];
-	e.code = m[1];
+	e.type = m[ICMP_TYPE];
+	e.code = m[ICMP_CODE];
 	if (e.type == ICMP_DUR && e.code > ICMP_DUR_CODE_MAX)
 		return;	/* Linux's icmp_unreach drops it */
 	if (e.type == ICMP_DUR && e.code == ICMP_DUR_FRAG)
-		e.info = ns_get16(m + 6);	/* the next hop's MTU */
+		e.info = ns_get16(m + ICMP_NEXT_MTU);
 	else if (e.type == ICMP_PP)
-		e.info = m[4];		/* the pointer */
+		e.info = m[ICMP_INFO];	/* the pointer, its first byte */
 	len -= ICMP_HDR_LEN;
-	ihl = (size_t)(q[0] & 0x0f) * 4;
+	ihl = IPH_HL_BYTES(q);
 	/* a fragment but the first has no UDP header */
-	if ((q[0] >> 4) != 4 || ihl < IP_HLEN ||
-	    (ns_get16(q + 6) & IP_OFFMASK) != 0 || !quoted_l4(q, len, ihl, q[9], &e))
+	if (IPH_V(q) != 4 || ihl < IP_HLEN ||
+	    (lwip_ntohs(IPH_OFFSET(q)) & IP_OFFMASK) != 0 ||
+	    !quoted_l4((const uint8_t *)q, len, ihl, IPH_PROTO(q), &e))
 		return;
 	ip_addr_copy_from_ip4(e.offender, *ip4_current_src_addr());
-	memcpy(&a.addr, q + 12, sizeof(a.addr));
-	ip_addr_copy_from_ip4(e.src, a);
-	memcpy(&a.addr, q + 16, sizeof(a.addr));
-	ip_addr_copy_from_ip4(e.dst, a);
+	ip_addr_copy_from_ip4(e.src, q->src);
+	ip_addr_copy_from_ip4(e.dst, q->dest);
 	deliver(&e);
 }
 
@@ -116,7 +126,11 @@ __wrap_icmp_input(struct pbuf *p, struct netif *inp)
 	if (p->len >= 1) {
 		uint8_t type = *(const uint8_t *)p->payload;
 
-		if (type == ICMP_DUR || type == ICMP_TE || type == ICMP_PP)
+		/* Linux's icmp_rcv takes no error sent to a broadcast or
+		 * multicast address (RFC 1122, 3.2.2) */
+		if ((type == ICMP_DUR || type == ICMP_TE || type == ICMP_PP) &&
+		    !ip4_addr_isbroadcast(ip4_current_dest_addr(), inp) &&
+		    !ip4_addr_ismulticast(ip4_current_dest_addr()))
 			error4(p);
 	}
 	__real_icmp_input(p, inp);
@@ -133,9 +147,10 @@ ip6_ext(uint8_t h)
 static void
 error6(struct pbuf *p, struct netif *inp)
 {
-	uint8_t m[QUOTE_MAX];
+	uint8_t m[QUOTE_MAX] __attribute__((aligned(8)));
+	const struct ip6_hdr *q = (const struct ip6_hdr *)(m + ICMP_HDR_LEN);
+	const uint8_t *qb = (const uint8_t *)q;
 	struct ns_icmp_error e;
-	const uint8_t *q = m + ICMP_HDR_LEN;
 	size_t len, off = IP6_HLEN;
 	uint8_t next;
 	ip6_addr_t a;
@@ -147,36 +162,42 @@ error6(struct pbuf *p, struct netif *inp)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.v6 = true;
-	e.type = m[0];
-	e.code = m[1];
-	if (e.type == ICMP6_TYPE_PTB || e.type == ICMP6_TYPE_PP)
-		e.info = ns_get32(m + 4);	/* the MTU, the pointer */
+	e.type = m[ICMP_TYPE];
+	e.code = m[ICMP_CODE];
+	/* the MTU, the pointer; unused for the others, but Linux's
+	 * icmpv6_notify passes the word on all the same */
+	e.info = ns_get32(m + ICMP_INFO);
 	len -= ICMP_HDR_LEN;
-	if ((q[0] >> 4) != 6)
+	if (IP6H_V(q) != 6)
 		return;
-	next = q[6];
+	next = IP6H_NEXTH(q);
 	for (int i = 0; ip6_ext(next); i++) {
 		size_t hlen;
 
-		if (i == IP6_EXT_MAX || off + 8 > len)
+		if (i == IP6_EXT_MAX || off + IP6_EXT_HLEN > len)
 			return;
 		/* a fragment header is 8 bytes; the others say their length */
-		hlen = next == IP6_NEXTH_FRAGMENT ? 8 : ((size_t)q[off + 1] + 1) * 8;
-		if (next == IP6_NEXTH_FRAGMENT && (ns_get16(q + off + 2) & 0xfff8) != 0)
-			return;	/* not the first fragment: no UDP header */
-		next = q[off];
+		if (next == IP6_NEXTH_FRAGMENT) {
+			const struct ip6_frag_hdr *f =
+				(const struct ip6_frag_hdr *)(qb + off);
+
+			if ((lwip_ntohs(f->_fragment_offset) & IP6_FRAG_OFFSET_MASK) != 0)
+				return;	/* not the first fragment: no UDP header */
+			hlen = IP6_FRAG_HLEN;
+		} else {
+			hlen = ((size_t)qb[off + IP6_EXT_LEN] + 1) * IP6_EXT_HLEN;
+		}
+		next = qb[off];	/* every extension header starts with it */
 		off += hlen;
 	}
-	if (!quoted_l4(q, len, off, next, &e))
+	if (!quoted_l4(qb, len, off, next, &e))
 		return;
 	ip_addr_copy_from_ip6(e.offender, *ip6_current_src_addr());
 	/* zoned as lwIP zones the pcbs' link-local addresses (ip6.c) */
-	memset(&a, 0, sizeof(a));
-	memcpy(&a.addr, q + 8, sizeof(a.addr));
+	ip6_addr_copy_from_packed(a, q->src);
 	ip6_addr_assign_zone(&a, IP6_UNKNOWN, inp);
 	ip_addr_copy_from_ip6(e.src, a);
-	memset(&a, 0, sizeof(a));
-	memcpy(&a.addr, q + 24, sizeof(a.addr));
+	ip6_addr_copy_from_packed(a, q->dest);
 	ip6_addr_assign_zone(&a, IP6_UNKNOWN, inp);
 	ip_addr_copy_from_ip6(e.dst, a);
 	deliver(&e);
@@ -185,9 +206,17 @@ error6(struct pbuf *p, struct netif *inp)
 void
 __wrap_icmp6_input(struct pbuf *p, struct netif *inp)
 {
-	if (p->len >= 1) {
-		uint8_t type = *(const uint8_t *)p->payload;
+	if (p->len >= ICMP_HDR_LEN) {
+		const uint8_t *m = p->payload;
+		uint8_t type = m[ICMP_TYPE];
 
+		/* lwIP would take an MTU under IPv6's minimum for the path
+		 * and fragment every packet to it; Linux's TCP ignores it
+		 * (RFC 8201: never below 1,280) */
+		if (type == ICMP6_TYPE_PTB && ns_get32(m + ICMP_INFO) < IP6_MIN_MTU) {
+			pbuf_free(p);
+			return;
+		}
 		if (type == ICMP6_TYPE_DUR || type == ICMP6_TYPE_PTB ||
 		    type == ICMP6_TYPE_TE || type == ICMP6_TYPE_PP)
 			error6(p, inp);

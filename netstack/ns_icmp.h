@@ -25,6 +25,8 @@ struct ns_icmp_error {
 	bool tcp;		/* a TCP segment's (else a UDP datagram's) */
 	uint16_t sport, dport;	/* its ports, host order */
 	uint32_t seq;		/* TCP: its sequence number */
+	const uint8_t *l4;	/* the quoted bytes from the UDP or TCP header */
+	uint16_t l4_len;
 	const uint8_t *payload;	/* the quoted bytes after its first 8 */
 	uint16_t payload_len;
 };

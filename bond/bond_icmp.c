@@ -1,0 +1,174 @@
+/*
+ * ICMP errors for the stack's sockets (bond_icmp.h): the errno tables of
+ * Linux's icmp.c and icmpv6's, and the error queue both UDP and TCP keep
+ * for IP_RECVERR (Linux's sk_error_queue).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>	/* linux/errqueue.h's struct timespec */
+
+#include <linux/errqueue.h>
+
+#include "lwip/icmp.h"
+#include "lwip/mem.h"
+#include "lwip/prot/icmp6.h"
+
+#include "bond_icmp.h"
+#include "bond_lwip.h"
+
+/* An entry: Linux's sock_extended_err and the bytes quoted. */
+struct bond_errq {
+	struct bond_errq *next;
+	uint32_t err, info;
+	uint8_t origin, type, code;
+	ip_addr_t offender;	/* the error's source */
+	ip_addr_t dst;		/* the quoted datagram's destination */
+	u16_t dport;
+	u16_t len;
+	unsigned char data[];
+};
+
+struct icmp_errno {
+	uint8_t err, hard;
+};
+
+int
+bond_icmp_errno(const struct ns_icmp_error *e, bool *hard)
+{
+	/* Linux's icmp_err_convert[], by destination-unreachable code */
+	static const struct icmp_errno unreach4[] = {
+		{ ENETUNREACH, 0 }, { EHOSTUNREACH, 0 }, { ENOPROTOOPT, 1 },
+		{ ECONNREFUSED, 1 }, { EMSGSIZE, 1 }, { EOPNOTSUPP, 0 },
+		{ ENETUNREACH, 1 }, { EHOSTDOWN, 1 }, { ENONET, 1 },
+		{ ENETUNREACH, 1 }, { EHOSTUNREACH, 1 }, { ENETUNREACH, 0 },
+		{ EHOSTUNREACH, 0 }, { EHOSTUNREACH, 1 }, { EHOSTUNREACH, 1 },
+		{ EHOSTUNREACH, 1 },
+	};
+	/* Linux's tab_unreach[] of icmpv6_err_convert() */
+	static const struct icmp_errno unreach6[] = {
+		{ ENETUNREACH, 0 }, { EACCES, 1 }, { EHOSTUNREACH, 0 },
+		{ EHOSTUNREACH, 0 }, { ECONNREFUSED, 1 }, { EACCES, 1 },
+		{ EACCES, 1 },
+	};
+
+	*hard = true;
+	if (!e->v6) {
+		switch (e->type) {
+		case ICMP_DUR:
+			if (e->code >= sizeof(unreach4) / sizeof(unreach4[0]))
+				return 0;	/* ns_icmp.c drops them */
+			*hard = unreach4[e->code].hard;
+			return unreach4[e->code].err;
+		case ICMP_PP:
+			return EPROTO;
+		case ICMP_TE:
+			*hard = false;
+			return EHOSTUNREACH;
+		default:
+			return 0;
+		}
+	}
+	switch (e->type) {
+	case ICMP6_TYPE_DUR:
+		if (e->code < sizeof(unreach6) / sizeof(unreach6[0])) {
+			*hard = unreach6[e->code].hard;
+			return unreach6[e->code].err;
+		}
+		return EPROTO;
+	case ICMP6_TYPE_PTB:
+		return EMSGSIZE;
+	case ICMP6_TYPE_TE:
+		*hard = false;
+		return EHOSTUNREACH;
+	case ICMP6_TYPE_PP:
+		return EPROTO;
+	default:
+		return 0;
+	}
+}
+
+bool
+bond_errq_add(struct bond_errq_list *q, const struct ns_icmp_error *e,
+	      int err, const uint8_t *data, size_t len, size_t rmem, int rcvbuf)
+{
+	struct bond_errq *m;
+
+	if (rmem + q->bytes + sizeof(*m) + len > (size_t)rcvbuf)
+		return false;	/* Linux: the sum of both past sk_rcvbuf */
+	m = mem_malloc((mem_size_t)(sizeof(*m) + len));
+	if (m == NULL)
+		return false;
+	m->next = NULL;
+	m->err = (uint32_t)err;
+	m->info = e->info;
+	m->origin = e->v6 ? SO_EE_ORIGIN_ICMP6 : SO_EE_ORIGIN_ICMP;
+	m->type = e->type;
+	m->code = e->code;
+	ip_addr_copy(m->offender, e->offender);
+	ip_addr_copy(m->dst, e->dst);
+	m->dport = e->dport;
+	m->len = (u16_t)len;
+	memcpy(m->data, data, len);
+	if (q->tail != NULL)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += sizeof(*m) + len;
+	return true;
+}
+
+ssize_t
+bond_errq_recv(struct bond_errq_list *q, struct bond_sock *sk,
+	       const struct iovec *iov, int iovcnt, struct bond_errq_msg *m)
+{
+	struct bond_errq *h = q->head;
+	size_t total = 0;
+	bool fault = false;
+
+	if (h == NULL)
+		return -EAGAIN;
+	for (int i = 0; i < iovcnt && total < h->len && !fault; i++) {
+		size_t n = iov[i].iov_len;
+
+		if (n > h->len - total)
+			n = h->len - total;
+		fault = bond_copy_to_user(iov[i].iov_base, h->data + total, n) < n;
+		total += n;
+	}
+	m->ee_errno = h->err;
+	m->ee_info = h->info;
+	m->ee_origin = h->origin;
+	m->ee_type = h->type;
+	m->ee_code = h->code;
+	m->len = h->len;
+	m->namelen = sizeof(m->name);
+	bond_ip_to_sa(sk->family, &h->dst, h->dport, (struct sockaddr *)&m->name,
+		      &m->namelen);
+	m->offenderlen = sizeof(m->offender);
+	bond_ip_to_sa(sk->family, &h->offender, 0,
+		      (struct sockaddr *)&m->offender, &m->offenderlen);
+	q->head = h->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->bytes -= sizeof(*h) + h->len;
+	mem_free(h);
+	/* Linux's sock_dequeue_err_skb: the pending error is the next
+	 * entry's, or none */
+	sk->so_error = q->head != NULL ? (int)q->head->err : 0;
+	bond_sock_bump(sk);
+	return fault ? -EFAULT : (ssize_t)total;
+}
+
+void
+bond_errq_purge(struct bond_errq_list *q)
+{
+	while (q->head != NULL) {
+		struct bond_errq *h = q->head;
+
+		q->head = h->next;
+		mem_free(h);
+	}
+	q->tail = NULL;
+	q->bytes = 0;
+}
