@@ -22,6 +22,7 @@
 #include "lwip/tcp.h"
 
 #include "bond.h"
+#include "bond_icmp.h"
 #include "bond_lwip.h"
 #include "ns.h"
 #include "ns_icmp.h"
@@ -35,6 +36,8 @@
 #define BOND_MS_PER_S		1000u
 #define BOND_DRAIN_NAP_NS	100000	/* between polls while draining at exit */
 #define BOND_ACKS_OWED_MAX	64
+#define BOND_TCP_PMTU_MIN4	552	/* Linux's net.ipv4.route.min_pmtu */
+#define BOND_TCP_PMTU_MIN6	1280	/* IPV6_MIN_MTU */
 #define BOND_CORK_CEILING_NS	(200 * BOND_NS_PER_MS)	/* Linux's */
 
 enum bond_tcp_state {
@@ -60,6 +63,11 @@ struct bond_tcp {
 	bool started_connect;	/* connect() made it (not accept) */
 	bool connect_seen;	/* a connect() call has reported the connection */
 	bool ack_owed;		/* in acks_owed[] */
+	/* an ICMP error kept for the report of a timeout (0: none), and the
+	 * MSS the path's MTU allows (0: not known) */
+	int err_soft;
+	u16_t pmtu_mss;
+	struct bond_errq_list eq;	/* the error queue (IP_RECVERR) */
 	/* TCP_USER_TIMEOUT: since when the oldest data in flight waits for
 	 * its ACK (0: none, or not known yet) */
 	uint64_t stall_ns;
@@ -231,6 +239,8 @@ bt_apply_opts(struct bond_sock *sk)
 	}
 	if (sk->opt.user_mss != 0 && pcb->mss > sk->opt.user_mss)
 		pcb->mss = (u16_t)sk->opt.user_mss;
+	if (t->pmtu_mss != 0 && pcb->mss > t->pmtu_mss)
+		pcb->mss = t->pmtu_mss;
 	if (sk->opt.user_timeout_ms == 0)
 		t->stall_ns = 0;	/* set again: the clock starts anew */
 	if (sk->opt.user_timeout_ms != 0 || t->deferred)
@@ -362,6 +372,7 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	struct bond_tcp *t = arg;
 
 	undefer(t);	/* data or a FIN: Linux establishes it now */
+	t->err_soft = 0;	/* as on_sent: the peer answers */
 	if (p == NULL) {
 		t->rx_fin = true;
 		if (pcb->state == TIME_WAIT) {
@@ -393,6 +404,7 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
 	struct bond_tcp *t = arg;
 
+	t->err_soft = 0;	/* Linux's tcp_ack: something worked */
 	if (t->sk.opt.user_timeout_ms != 0)	/* progress: the clock restarts */
 		t->stall_ns = pcb->unacked != NULL || pcb->unsent != NULL ?
 			      bond_stack->now_ns() : 0;
@@ -448,6 +460,8 @@ on_err(void *arg, err_t err)
 	/* lwIP has freed the pcb. */
 	t->pcb = NULL;
 	t->sk.so_error = -bond_errno(err, t->state == BT_CONNECTING);
+	if (err == ERR_ABRT && t->err_soft != 0)
+		t->sk.so_error = t->err_soft;	/* Linux's tcp_write_err */
 	t->state = BT_DEAD;
 	undefer(t);	/* accept() hands it over with its error */
 	bump(t);
@@ -586,75 +600,113 @@ pcb_freed(struct tcp_pcb *pcb)
 }
 
 /*
- * An ICMP error about a segment of a connection being opened (ns_icmp.c),
- * as Linux's tcp_v4_err and tcp_v6_err take it: destination unreachable
- * (but fragmentation needed, and ICMPv6's packet too big, which are path
- * MTU), time exceeded and parameter problem give Linux's errno, and a
- * connection in SYN-SENT whose SYN it quotes (the sequence number between
- * the unacknowledged and the next) ends at once with it: connect() fails
- * with EHOSTUNREACH, ECONNREFUSED... instead of retrying its SYN for two
- * minutes. A connection past its handshake keeps going (Linux keeps the
- * error only to report it if the connection times out; not kept here).
+ * Path MTU (RFC 1191, RFC 8201): fragmentation needed, or ICMPv6's packet
+ * too big, about a segment in flight, as Linux's tcp_v4_mtu_reduced and
+ * tcp_v6_mtu_reduced take it. An IPv4 MTU under 552 counts as 552 (Linux's
+ * min_pmtu); an IPv6 one under 1,280 is ignored. A smaller MSS holds from
+ * then on (pmtu_mss: also past the handshake, where lwIP would take the
+ * peer's again), and every queued segment larger than it is cut to size
+ * and sent again at once, as tcp_simple_retransmit: the path dropped them.
  */
-static int
-icmp_errno(const struct ns_icmp_error *e)
+static void
+mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb, const struct ns_icmp_error *e)
 {
-	/* Linux's icmp_err_convert[] and icmpv6_err_convert()'s table */
-	static const uint8_t unreach4[] = {
-		ENETUNREACH, EHOSTUNREACH, ENOPROTOOPT, ECONNREFUSED, 0,
-		EOPNOTSUPP, ENETUNREACH, EHOSTDOWN, ENONET, ENETUNREACH,
-		EHOSTUNREACH, ENETUNREACH, EHOSTUNREACH, EHOSTUNREACH,
-		EHOSTUNREACH, EHOSTUNREACH,
-	};
-	static const uint8_t unreach6[] = {
-		ENETUNREACH, EACCES, EHOSTUNREACH, EHOSTUNREACH, ECONNREFUSED,
-		EACCES, EACCES,
-	};
+	uint32_t mtu = e->info, mss;
+	struct tcp_seg *head;
+	bool rexmit;
 
-	if (!e->v6) {
-		switch (e->type) {
-		case ICMP_DUR:	/* code 4, fragmentation needed: 0 */
-			return e->code < sizeof(unreach4) ? unreach4[e->code] : 0;
-		case ICMP_TE:
-			return EHOSTUNREACH;
-		case ICMP_PP:
-			return EPROTO;
-		default:
-			return 0;
-		}
+	if (e->v6 && mtu < BOND_TCP_PMTU_MIN6)
+		return;
+	if (!e->v6 && mtu < BOND_TCP_PMTU_MIN4)
+		mtu = BOND_TCP_PMTU_MIN4;
+	mss = mtu - (e->v6 ? IP6_HLEN : IP_HLEN) - TCP_HLEN;
+	if (mss >= pcb->mss)
+		return;
+	pcb->mss = (u16_t)mss;
+	t->pmtu_mss = (u16_t)mss;
+	if (pcb->state < ESTABLISHED)
+		return;	/* the SYN carries no data */
+	/* the sent ones to the head of the unsent, as an RTO does; but not
+	 * while the driver holds one (no such driver here) */
+	rexmit = pcb->unacked != NULL && tcp_rexmit_rto_prepare(pcb) == ERR_OK;
+	head = pcb->unsent;
+	for (struct tcp_seg *seg = head; seg != NULL; seg = seg->next) {
+		u16_t room = (u16_t)(mss - LWIP_TCP_OPT_LENGTH(seg->flags));
+
+		if (seg->len <= room)
+			continue;
+		/* lwIP splits the head of the unsent: make seg it */
+		pcb->unsent = seg;
+		if (tcp_split_unsent_seg(pcb, room) != ERR_OK)
+			break;	/* out of memory: the rest goes as it is */
 	}
-	switch (e->type) {
-	case ICMP6_TYPE_DUR:
-		return e->code < sizeof(unreach6) ? unreach6[e->code] : EPROTO;
-	case ICMP6_TYPE_TE:
-		return EHOSTUNREACH;
-	case ICMP6_TYPE_PP:
-		return EPROTO;
-	default:	/* packet too big */
-		return 0;
+	pcb->unsent = head;
+	if (!rexmit)
+		return;
+	/* sent again, not held back by Nagle as new data would be */
+	if (tcp_nagle_disabled(pcb)) {
+		tcp_output(pcb);
+	} else {
+		tcp_nagle_disable(pcb);
+		tcp_output(pcb);
+		tcp_nagle_enable(pcb);
 	}
 }
 
+/*
+ * An ICMP error (ns_icmp.c) about a segment of ours, as Linux's tcp_v4_err
+ * and tcp_v6_err take it. It counts only if it quotes a sequence number in
+ * flight (from the unacknowledged to the next). Then:
+ * - fragmentation needed, packet too big: the path MTU (mtu_reduced);
+ * - any other, in SYN-SENT: the connection ends at once with Linux's errno
+ *   (EHOSTUNREACH, ECONNREFUSED...) and no RST, instead of retrying its
+ *   SYN for two minutes; an IP_RECVERR socket also queues it;
+ * - later, on an IP_RECVERR (IPV6_RECVERR) socket: the error is pending,
+ *   the next call reports it once, the connection goes on;
+ * - later, without: kept soft, reported only if the connection times
+ *   out (instead of ETIMEDOUT), forgotten when the peer acknowledges data
+ *   or sends some (Linux forgets it on any acceptable ACK; lwIP tells of
+ *   neither a bare one nor a duplicate).
+ */
 static void
 on_icmp_error(const struct ns_icmp_error *e)
 {
-	int err = icmp_errno(e);
+	bool hard;
 
-	if (err == 0)
-		return;
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next) {
 		struct bond_tcp *t = pcb->callback_arg;
+		bool recverr;
+		int err;
 
 		if (pcb->local_port != e->sport || pcb->remote_port != e->dport ||
 		    !ip_addr_cmp(&pcb->local_ip, &e->src) ||
 		    !ip_addr_cmp(&pcb->remote_ip, &e->dst))
 			continue;
 		/* Linux's check that it is about a segment in flight */
-		if (pcb->state != SYN_SENT || pcb->errf != on_err || t == NULL ||
+		if (pcb->errf != on_err || t == NULL ||
 		    TCP_SEQ_LT(e->seq, pcb->lastack) || TCP_SEQ_GT(e->seq, pcb->snd_nxt))
 			return;
-		tcp_abandon(pcb, 0);	/* no RST, as Linux's tcp_done; on_err */
-		t->sk.so_error = err;
+		if ((!e->v6 && e->type == ICMP_DUR && e->code == ICMP_DUR_FRAG) ||
+		    (e->v6 && e->type == ICMP6_TYPE_PTB)) {
+			mtu_reduced(t, pcb, e);
+			return;
+		}
+		err = bond_icmp_errno(e, &hard);
+		if (err == 0)
+			return;
+		recverr = e->v6 ? t->sk.opt.recverr6 : t->sk.opt.recverr;
+		if (pcb->state == SYN_SENT) {
+			if (recverr)	/* the TCP header on: Linux's quote */
+				(void)bond_errq_add(&t->eq, e, err, e->l4, e->l4_len,
+						    t->rx_len, t->sk.opt.rcvbuf);
+			tcp_abandon(pcb, 0);	/* no RST, as tcp_done; on_err */
+			t->sk.so_error = err;
+		} else if (recverr) {
+			t->sk.so_error = err;
+			bump(t);
+		} else {
+			t->err_soft = err;
+		}
 		return;
 	}
 }
@@ -1477,6 +1529,7 @@ bt_close(struct bond_sock *sk)
 {
 	struct bond_tcp *t = bt_of(sk);
 
+	bond_errq_purge(&t->eq);
 	if (t->state == BT_LISTEN) {
 		struct bond_tcp *c;
 
@@ -1604,7 +1657,7 @@ bt_events(struct bond_sock *sk)
 		return 0;
 	case BT_DEAD:
 		ev = EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLRDHUP;
-		if (sk->so_error)
+		if (sk->so_error || t->eq.head != NULL)
 			ev |= EPOLLERR;
 		return ev;
 	case BT_CONNECTED:
@@ -1624,8 +1677,8 @@ bt_events(struct bond_sock *sk)
 		ev |= EPOLLOUT;
 	if ((t->rx_fin || t->shut_rd) && t->shut_wr)
 		ev |= EPOLLHUP;	/* Linux: both directions shut */
-	if (sk->so_error)
-		ev |= EPOLLERR;
+	if (sk->so_error || t->eq.head != NULL)
+		ev |= EPOLLERR;	/* Linux's tcp_poll */
 	return ev;
 }
 
@@ -1681,6 +1734,19 @@ bt_placed(struct bond_sock *sk)
 	return bt_of(sk)->state != BT_NEW;
 }
 
+static ssize_t
+bt_recv_err(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
+	    struct bond_errq_msg *m)
+{
+	return bond_errq_recv(&bt_of(sk)->eq, sk, iov, iovcnt, m);
+}
+
+static void
+bt_errq_purge(struct bond_sock *sk)
+{
+	bond_errq_purge(&bt_of(sk)->eq);
+}
+
 const struct bond_proto bond_tcp_proto = {
 	.name = "tcp",
 	.type = SOCK_STREAM,
@@ -1706,4 +1772,6 @@ const struct bond_proto bond_tcp_proto = {
 	.flush = bt_flush,
 	.describe = bt_describe,
 	.rx_idle = bt_rx_idle,
+	.recv_err = bt_recv_err,
+	.errq_purge = bt_errq_purge,
 };

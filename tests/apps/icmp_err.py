@@ -7,19 +7,26 @@
       the datagram as the sender's stack sent it, then with a datagram
       "done" from PORT (so the sender knows the error came first). A SYN
       seen on DEV to TCP_BASE + i gets TCP case i's errors (icmp_err.sh
-      has the peer's kernel drop those SYNs, so it sends no RST).
+      has the peer's kernel drop those SYNs, so it sends no RST). On
+      EST_BASE + i it accepts connections; the first data segment seen
+      there (which its kernel never gets: icmp_err.sh drops it) gets
+      established case i's error, then "done", or for a path-MTU case the
+      peer watches the segment being sent again and sends its verdict.
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
-      unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, and a TCP
-      connect() goes to each TCP case's port; prints what each saw and
-      exits 1 unless it is what Linux's udp_err and tcp_v4_err give.
+      unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
+      connect() goes to each TCP case's port, and a connection to each
+      established case's sends data; prints what each saw and exits 1
+      unless it is what Linux's udp_err, tcp_v4_err and tcp_v6_err give.
 """
 import errno
+import fcntl
 import os
 import select
 import socket
 import struct
 import sys
+import termios
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -30,28 +37,33 @@ IPV6_RECVERR = 25
 SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 WAIT_S = 5.0
 
-# case: (v6, type, code, info, extension header in the quote, bad sum),
+# case: (v6, type, code, info, extension header in the quote, how it is
+# sent: "" as it should be, "badsum" with a bad sum, "bcast" to the
+# subnet's broadcast address, which Linux ignores),
 # and what Linux hands out: the errno, and whether a connected socket
 # gets it without IP_RECVERR ("hard")
 CASES = {
-    "net4":     ((False, 3, 0, 0, False, False), errno.ENETUNREACH, False),
-    "host4":    ((False, 3, 1, 0, False, False), errno.EHOSTUNREACH, False),
-    "proto4":   ((False, 3, 2, 0, False, False), errno.ENOPROTOOPT, True),
-    "port4":    ((False, 3, 3, 0, False, False), errno.ECONNREFUSED, True),
-    "frag4":    ((False, 3, 4, 1400, False, False), errno.EMSGSIZE, True),
-    "filter4":  ((False, 3, 13, 0, False, False), errno.EHOSTUNREACH, True),
-    "ttl4":     ((False, 11, 0, 0, False, False), errno.EHOSTUNREACH, False),
-    "param4":   ((False, 12, 0, 20, False, False), errno.EPROTO, True),
-    "badsum4":  ((False, 3, 3, 0, False, True), None, False),
-    "route6":   ((True, 1, 0, 0, False, False), errno.ENETUNREACH, False),
-    "admin6":   ((True, 1, 1, 0, False, False), errno.EACCES, True),
-    "addr6":    ((True, 1, 3, 0, False, False), errno.EHOSTUNREACH, False),
-    "port6":    ((True, 1, 4, 0, False, False), errno.ECONNREFUSED, True),
-    "portext6": ((True, 1, 4, 0, True, False), errno.ECONNREFUSED, True),
-    "big6":     ((True, 2, 0, 1280, False, False), errno.EMSGSIZE, True),
-    "hops6":    ((True, 3, 0, 0, False, False), errno.EHOSTUNREACH, False),
-    "param6":   ((True, 4, 0, 40, False, False), errno.EPROTO, True),
+    "net4":     ((False, 3, 0, 0, False, ""), errno.ENETUNREACH, False),
+    "host4":    ((False, 3, 1, 0, False, ""), errno.EHOSTUNREACH, False),
+    "proto4":   ((False, 3, 2, 0, False, ""), errno.ENOPROTOOPT, True),
+    "port4":    ((False, 3, 3, 0, False, ""), errno.ECONNREFUSED, True),
+    "frag4":    ((False, 3, 4, 1400, False, ""), errno.EMSGSIZE, True),
+    "filter4":  ((False, 3, 13, 0, False, ""), errno.EHOSTUNREACH, True),
+    "ttl4":     ((False, 11, 0, 0, False, ""), errno.EHOSTUNREACH, False),
+    "param4":   ((False, 12, 0, 20, False, ""), errno.EPROTO, True),
+    "badsum4":  ((False, 3, 3, 0, False, "badsum"), None, False),
+    "bcast4":   ((False, 3, 3, 0, False, "bcast"), None, False),
+    "route6":   ((True, 1, 0, 0, False, ""), errno.ENETUNREACH, False),
+    "admin6":   ((True, 1, 1, 0, False, ""), errno.EACCES, True),
+    "addr6":    ((True, 1, 3, 7, False, ""), errno.EHOSTUNREACH, False),
+    "port6":    ((True, 1, 4, 0, False, ""), errno.ECONNREFUSED, True),
+    "portext6": ((True, 1, 4, 0, True, ""), errno.ECONNREFUSED, True),
+    "big6":     ((True, 2, 0, 1280, False, ""), errno.EMSGSIZE, True),
+    "hops6":    ((True, 3, 0, 9, False, ""), errno.EHOSTUNREACH, False),
+    "param6":   ((True, 4, 0, 40, False, ""), errno.EPROTO, True),
 }
+# (an ICMPv6 error's unused word, as addr6's and hops6's, is ee_info all the
+# same: Linux's icmpv6_notify passes it on)
 
 
 # TCP cases, one port each from TCP_BASE: a connect() whose SYN the peer
@@ -59,18 +71,58 @@ CASES = {
 # send the error in the first tuple quoting a sequence number no segment
 # had (Linux ignores it), then the second
 TCP_BASE = 9300
+# (the last: the socket has IP_RECVERR, and the error is in its queue)
 TCP_CASES = [
-    ("tnet4", False, [(3, 0)], errno.ENETUNREACH),
-    ("thost4", False, [(3, 1)], errno.EHOSTUNREACH),
-    ("tport4", False, [(3, 3)], errno.ECONNREFUSED),
-    ("tttl4", False, [(11, 0)], errno.EHOSTUNREACH),
-    ("tseq4", False, [(3, 3), (3, 1)], errno.EHOSTUNREACH),
-    ("troute6", True, [(1, 0)], errno.ENETUNREACH),
-    ("tadmin6", True, [(1, 1)], errno.EACCES),
-    ("tport6", True, [(1, 4)], errno.ECONNREFUSED),
-    ("tseq6", True, [(1, 4), (1, 3)], errno.EHOSTUNREACH),
+    ("tnet4", False, [(3, 0)], errno.ENETUNREACH, False),
+    ("thost4", False, [(3, 1)], errno.EHOSTUNREACH, False),
+    ("tport4", False, [(3, 3)], errno.ECONNREFUSED, False),
+    ("tttl4", False, [(11, 0)], errno.EHOSTUNREACH, False),
+    ("tseq4", False, [(3, 3), (3, 1)], errno.EHOSTUNREACH, False),
+    ("troute6", True, [(1, 0)], errno.ENETUNREACH, False),
+    ("tadmin6", True, [(1, 1)], errno.EACCES, False),
+    ("tport6", True, [(1, 4)], errno.ECONNREFUSED, False),
+    ("tseq6", True, [(1, 4), (1, 3)], errno.EHOSTUNREACH, False),
+    ("tqueue4", False, [(3, 3)], errno.ECONNREFUSED, True),
+    ("tqueue6", True, [(1, 4)], errno.ECONNREFUSED, True),
 ]
+
+# Established connections, one port each from EST_BASE: (name, v6, the
+# socket's IP_RECVERR or IPV6_RECVERR, the error (type, code, info) the
+# first data segment gets, an offset to its quoted sequence number, what
+# is checked, what Linux gives; for path-MTU cases the address to connect
+# to, one each: the kernel keeps a path MTU per destination).
+#   "next": the peer sends "done" after the error; the client reads
+#       "done", then twice without waiting, then SO_ERROR, then the error
+#       queue (Linux: only a SYN-SENT socket queues TCP errors);
+#   "timeout": TCP_USER_TIMEOUT of 1 s, nothing acknowledged: the
+#       connection's end reports the soft error instead of ETIMEDOUT;
+#   "mtu": the client writes 1,400 bytes; the peer checks that they are
+#       sent again at once in packets of at most the MTU, past the floor
+#       (Linux takes an IPv4 MTU under 552 as 552, ignores an IPv6 one
+#       under 1,280), and sends "ok" or what it saw.
+EST_BASE = 9400
+EST_CASES = [
+    ("erecverr4", False, True, (3, 1, 0), 0, "next", "done EHOSTUNREACH EAGAIN 0 EAGAIN", None),
+    ("erecverr6", True, True, (1, 3, 0), 0, "next", "done EHOSTUNREACH EAGAIN 0 EAGAIN", None),
+    ("eseq4", False, True, (3, 1, 0), 100000, "next", "done EAGAIN EAGAIN 0 EAGAIN", None),
+    ("eseq6", True, True, (1, 4, 0), 100000, "next", "done EAGAIN EAGAIN 0 EAGAIN", None),
+    ("esoft4", False, False, (3, 3, 0), 0, "next", "done EAGAIN EAGAIN 0 EAGAIN", None),
+    ("etimeout4", False, False, (3, 1, 0), 0, "timeout", "EHOSTUNREACH", None),
+    ("etimeout6", True, False, (1, 4, 0), 0, "timeout", "ECONNREFUSED", None),
+    ("pmtu4", False, False, (3, 4, 1000), 0, "mtu", "ok", "198.18.0.101"),
+    ("pmtumin4", False, False, (3, 4, 300), 0, "mtu", "ok", "198.18.0.102"),
+    ("pmtu6", True, False, (2, 0, 1280), 0, "mtu", "ok", "2001:2::101"),
+    ("pmtumin6", True, False, (2, 0, 1000), 0, "mtu", "ok", "2001:2::102"),
+]
+EST_BIG = 1400  # bytes a path-MTU case writes: one segment on a 1,500 link
+EST_SMALL = 500
+# the packets each path-MTU case may see: at most, and more than
+EST_MTU_LIMITS = {"pmtu4": (1000, 0), "pmtumin4": (552, 300),
+                  "pmtu6": (1280, 0), "pmtumin6": (1500, EST_BIG)}
+EST_RESEND_S = {"pmtumin6": 8.0}  # sent again on its RTO only
 PACKET_OUTGOING = 4
+SOL_PACKET, PACKET_VNET_HDR, VNET_HDR_LEN = 263, 15, 10
+TCP_USER_TIMEOUT = 18
 
 
 def quote4(src, sport, dst, dport, payload):
@@ -94,36 +146,123 @@ def quote6(src, sport, dst, dport, payload, ext):
     return hdr + body
 
 
-def answer_syn(frame, r4, r6, answered):
-    """A SYN to a TCP case's port in frame: its ICMP errors, once."""
-    etype = struct.unpack_from("!H", frame, 12)[0]
-    ip = frame[14:]
-    if etype == 0x0800 and len(ip) >= 20 and ip[9] == 6:
-        l4, v6, src = ip[(ip[0] & 15) * 4:], False, socket.inet_ntop(socket.AF_INET, ip[12:16])
-    elif etype == 0x86dd and len(ip) >= 40 and ip[6] == 6:
-        l4, v6, src = ip[40:], True, socket.inet_ntop(socket.AF_INET6, ip[8:24])
+class Seg:
+    """A TCP segment in a frame of the peer's packet socket (a
+    virtio_net_hdr, then Ethernet; IPv4 or IPv6, no extension headers):
+    its IP and TCP headers, addresses, ports, sequence number, flags,
+    payload length, IP packet length, and the largest packet it makes on
+    a wire (a veth passes the kernel's GSO frames on whole: a frame may be
+    the segments of gso_size bytes a NIC would send)."""
+
+    def __init__(self, frame):
+        self.ok = False
+        _flags, gso_type, _hlen, gso_size = struct.unpack_from("=BBHH", frame, 0)
+        frame = frame[VNET_HDR_LEN:]
+        etype = struct.unpack_from("!H", frame, 12)[0]
+        ip = frame[14:]
+        if etype == 0x0800 and len(ip) >= 20 and ip[9] == 6:
+            hlen = (ip[0] & 15) * 4
+            self.v6, self.plen = False, struct.unpack_from("!H", ip, 2)[0]
+            self.src = socket.inet_ntop(socket.AF_INET, ip[12:16])
+        elif etype == 0x86dd and len(ip) >= 40 and ip[6] == 6:
+            hlen = 40
+            self.v6, self.plen = True, 40 + struct.unpack_from("!H", ip, 4)[0]
+            self.src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
+        else:
+            return
+        l4 = ip[hlen:]
+        if len(l4) < 20:
+            return
+        self.ip, self.l4 = ip[:hlen], l4
+        self.sport, self.dport, self.seq = struct.unpack_from("!HHI", l4, 0)
+        self.flags = l4[13]
+        self.data_len = self.plen - hlen - (l4[12] >> 4) * 4
+        self.wire_len = self.plen
+        if gso_type != 0 and gso_size < self.data_len:
+            self.wire_len = self.plen - self.data_len + gso_size
+        self.ok = True
+
+
+def send_error(r4, r6, seg, typ, code, info, seq_off=0):
+    """An ICMP or ICMPv6 error quoting seg's IP header and first 8 bytes
+    of TCP (sequence number plus seq_off), to its sender."""
+    quote = bytearray(seg.ip + seg.l4[:8])
+    hlen = len(seg.ip)
+    struct.pack_into("!I", quote, hlen + 4, (seg.seq + seq_off) & 0xffffffff)
+    msg = struct.pack("!BBHI", typ, code, 0, info) + bytes(quote)
+    if seg.v6:
+        r6.sendto(msg, (seg.src, 0))
     else:
-        return
-    if len(l4) < 14 or (l4[13] & 0x12) != 0x02:
+        msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+        r4.sendto(msg, (seg.src, 0))
+
+
+def answer_syn(seg, r4, r6, answered):
+    """A SYN to a TCP case's port: its ICMP errors, once."""
+    if (seg.flags & 0x12) != 0x02:
         return  # not a SYN
-    i = struct.unpack_from("!H", l4, 2)[0] - TCP_BASE
-    conn = (src, struct.unpack_from("!H", l4, 0)[0], i)  # not its retries
+    i = seg.dport - TCP_BASE
+    conn = (seg.src, seg.sport, i)  # not its retries
     if not 0 <= i < len(TCP_CASES) or conn in answered:
         return
     answered.add(conn)
-    _name, _v6, errs, _err = TCP_CASES[i]
-    hlen = 20 if not v6 else 40
+    errs = TCP_CASES[i][2]
     for k, (typ, code) in enumerate(errs):
-        quote = bytearray(ip[:hlen] + l4[:8])
-        if k + 1 < len(errs):  # a sequence number no segment had
-            seq = struct.unpack_from("!I", quote, hlen + 4)[0]
-            struct.pack_into("!I", quote, hlen + 4, (seq + 100000) & 0xffffffff)
-        msg = struct.pack("!BBHI", typ, code, 0, 0) + bytes(quote)
-        if v6:
-            r6.sendto(msg, (src, 0))
-        else:
-            msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
-            r4.sendto(msg, (src, 0))
+        # all but the last quote a sequence number no segment had
+        send_error(r4, r6, seg, typ, code, 0, 100000 if k + 1 < len(errs) else 0)
+
+
+def accepted(listeners, conns, seg):
+    """The peer's socket of seg's connection (accepted now if need be)."""
+    key = (seg.src, seg.sport)
+    end = time.monotonic() + 2.0
+    while key not in conns and time.monotonic() < end:
+        lsock = listeners[(seg.dport, seg.v6)]
+        if select.select([lsock], [], [], 0.1)[0]:
+            c, addr = lsock.accept()
+            conns[(addr[0], addr[1])] = c
+    return conns.get(key)
+
+
+def watch_resend(pk, first, limit, floor, seconds):
+    """After a path-MTU error about segment first: its bytes must be seen
+    again in packets of more than floor and at most limit bytes."""
+    want = set(range(first.seq, first.seq + first.data_len))
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not select.select([pk], [], [], max(0.0, end - time.monotonic()))[0]:
+            break
+        frame, where = pk.recvfrom(65536)
+        seg = Seg(frame)
+        if (where[2] == PACKET_OUTGOING or not seg.ok or seg.data_len <= 0 or
+                (seg.src, seg.sport) != (first.src, first.sport)):
+            continue
+        if not floor < seg.wire_len <= limit:
+            return "a %d-byte packet (want %d to %d)" % (seg.wire_len, floor + 1, limit)
+        want -= set(range(seg.seq, seg.seq + seg.data_len))
+        if not want:
+            return "ok"
+    return "%d bytes not sent again in %.0f s" % (len(want), seconds)
+
+
+def answer_data(seg, r4, r6, pk, listeners, conns, answered):
+    """The first data segment of an established case's connection: its
+    error, then "done" or the path-MTU verdict."""
+    i = seg.dport - EST_BASE
+    if not 0 <= i < len(EST_CASES) or seg.data_len <= 0 or (seg.src, seg.sport) in answered:
+        return
+    answered.add((seg.src, seg.sport))
+    name, _v6, _recverr, (typ, code, info), seq_off, check, _want, _dst = EST_CASES[i]
+    c = accepted(listeners, conns, seg)
+    send_error(r4, r6, seg, typ, code, info, seq_off)
+    if check == "mtu":
+        limit, floor = EST_MTU_LIMITS[name]
+        verdict = watch_resend(pk, seg, limit, floor, EST_RESEND_S.get(name, 3.0))
+    else:
+        time.sleep(0.02)  # the error first
+        verdict = "done" if check == "next" else None
+    if verdict is not None and c is not None:
+        c.sendall(verdict.encode())
 
 
 def peer(port, seconds, dev):
@@ -135,23 +274,36 @@ def peer(port, seconds, dev):
     r4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     r6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     pk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    pk.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     pk.bind((dev, 0))
-    answered = set()
+    r4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    listeners, conns = {}, {}
+    for i, (_name, v6, *_rest) in enumerate(EST_CASES):
+        lsock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+        if v6:
+            lsock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("::" if v6 else "0.0.0.0", EST_BASE + i))
+        lsock.listen(8)
+        listeners[(EST_BASE + i, v6)] = lsock
+    answered, data_answered = set(), set()
     print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         ready, _, _ = select.select([u4, u6, pk], [], [], 1.0)
         for s in ready:
             if s is pk:
-                frame, where = pk.recvfrom(4096)
-                if where[2] != PACKET_OUTGOING:
-                    answer_syn(frame, r4, r6, answered)
+                frame, where = pk.recvfrom(65536)
+                seg = Seg(frame)
+                if where[2] != PACKET_OUTGOING and seg.ok:
+                    answer_syn(seg, r4, r6, answered)
+                    answer_data(seg, r4, r6, pk, listeners, conns, data_answered)
                 continue
             data, src = s.recvfrom(2048)
             name = data.decode(errors="replace")
             if name not in CASES:
                 continue
-            (v6, typ, code, info, ext, bad), _, _ = CASES[name]
+            (v6, typ, code, info, ext, how), _, _ = CASES[name]
             # the datagram went from src to our address on the way back
             local = socket.socket(s.family, socket.SOCK_DGRAM)
             local.connect(src)
@@ -165,9 +317,12 @@ def peer(port, seconds, dev):
                 q = quote4(src[0], src[1], dst, port, data)
                 word = info << 24 if typ == 12 else info
                 msg = struct.pack("!BBHI", typ, code, 0, word) + q
-                s_ = csum(msg) ^ (0x5555 if bad else 0)
+                s_ = csum(msg) ^ (0x5555 if how == "badsum" else 0)
                 msg = msg[:2] + struct.pack("!H", s_) + msg[4:]
-                r4.sendto(msg, (src[0], 0))
+                to = src[0]
+                if how == "bcast":  # the test network is a /24
+                    to = to.rsplit(".", 1)[0] + ".255"
+                r4.sendto(msg, (to, 0))
             s.sendto(b"done", src)
 
 
@@ -199,10 +354,7 @@ def queued_sees(name, peer_addr, v6):
     """The error-queue entry of an unconnected socket with IP_RECVERR."""
     fam = socket.AF_INET6 if v6 else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
-    if v6:
-        s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
-    else:
-        s.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    set_recverr(s, v6, True)
     s.sendto(name.encode(), peer_addr)
     # the pending error, if any, then "done": the queue is final
     for _ in range(2):
@@ -213,11 +365,32 @@ def queued_sees(name, peer_addr, v6):
                 break
         except OSError:
             pass
-    got = None
+    got = error_entry(s)
+    s.close()
+    if got is not None:
+        got = got[:8] + (got[8].decode(errors="replace"),) + got[9:]
+    return got
+
+
+def set_recverr(s, v6, on):
+    if on:
+        s.setsockopt(*((socket.IPPROTO_IPV6, IPV6_RECVERR) if v6 else
+                       (socket.IPPROTO_IP, IP_RECVERR)), 1)
+
+
+def error_entry(s):
+    """The oldest error-queue entry of s: (cmsg level, type, errno,
+    origin, ICMP type, code, info, offender, bytes, address, port,
+    MSG_ERRQUEUE set), or None."""
+    wait = s.gettimeout()
+    s.settimeout(0)  # never a wait: an empty queue is EAGAIN
     try:
         data, anc, flags, addr = s.recvmsg(64, 256, socket.MSG_ERRQUEUE)
     except BlockingIOError:
-        anc = []
+        return None
+    finally:
+        s.settimeout(wait)
+    got = None
     for level, typ, cdata in anc:
         ee_errno, origin, etype, ecode, _pad, info, _data = struct.unpack_from("=IBBBBII", cdata)
         off = cdata[16:]
@@ -226,17 +399,66 @@ def queued_sees(name, peer_addr, v6):
         else:
             who = socket.inet_ntop(socket.AF_INET6, off[8:24])
         got = (level, typ, errno.errorcode.get(ee_errno, str(ee_errno)),
-               origin, etype, ecode, info, who, data.decode(errors="replace"),
+               origin, etype, ecode, info, who, data,
                addr[0], addr[1], bool(flags & socket.MSG_ERRQUEUE))
-    s.close()
     return got
+
+
+def result(fn, s=None):
+    """What fn() gives: its bytes decoded, or the errno's name; with s,
+    s does not wait meanwhile."""
+    wait = s.gettimeout() if s is not None else None
+    if s is not None:
+        s.settimeout(0)
+    try:
+        r = fn()
+        return r.decode(errors="replace") if r else "eof"
+    except OSError as e:  # ETIMEDOUT is a TimeoutError too: the errno tells
+        return "timeout" if e.errno is None else errno.errorcode.get(e.errno, str(e.errno))
+    finally:
+        if s is not None:
+            s.settimeout(wait)
+
+
+def established_sees(case, peer_addr):
+    """What an established case's client sees (EST_CASES)."""
+    _name, v6, recverr, _err, _off, check, _want, _dst = case
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+    set_recverr(s, v6, recverr)
+    if check == "timeout":
+        s.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, 1000)
+    s.settimeout(20)
+    try:
+        s.connect(peer_addr)
+    except OSError as e:
+        s.close()
+        return "connect: " + errno.errorcode.get(e.errno, str(e.errno))
+    s.sendall(b"x" * (EST_BIG if check == "mtu" else EST_SMALL))
+    if check != "next":
+        seen = result(lambda: s.recv(64))
+        s.close()
+        return seen
+    # "done" in the receive queue (the error came before it): read it
+    # first, as Linux's tcp_recvmsg does
+    end = time.monotonic() + WAIT_S
+    while time.monotonic() < end:
+        if struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0" * 4))[0] > 0:
+            break
+        time.sleep(0.01)
+    seen = [result(lambda: s.recv(64)),
+            result(lambda: s.recv(64), s),
+            result(lambda: s.recv(64), s),
+            str(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)),
+            "EAGAIN" if error_entry(s) is None else "an entry"]
+    s.close()
+    return " ".join(seen)
 
 
 def client(peer4, peer6, port):
     bad = 0
     # as the kernel writes it back
     peer6 = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, peer6))
-    for name, ((v6, typ, code, info, _ext, _bad), err, hard) in CASES.items():
+    for name, ((v6, typ, code, info, _ext, _how), err, hard) in CASES.items():
         peer_addr = (peer6, port) if v6 else (peer4, port)
         want_c = errno.errorcode[err] if (err is not None and hard) else "nothing"
         seen = connected_sees(name, peer_addr, v6)
@@ -257,21 +479,40 @@ def client(peer4, peer6, port):
         print("%s %s IP_RECVERR queue: %s%s" %
               ("ok" if ok else "FAIL", name, got, "" if ok else " (want %s)" % (want_q,)),
               flush=True)
-    for i, (name, v6, _errs, err) in enumerate(TCP_CASES):
+    for i, (name, v6, errs, err, recverr) in enumerate(TCP_CASES):
         s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+        set_recverr(s, v6, recverr)
         s.settimeout(20)
-        try:
-            s.connect(((peer6 if v6 else peer4), TCP_BASE + i))
-            seen = "connected"
-        except socket.timeout:
-            seen = "timeout"
-        except OSError as e:
-            seen = errno.errorcode.get(e.errno, str(e.errno))
-        s.close()
+        peer_addr = ((peer6 if v6 else peer4), TCP_BASE + i)
+        seen = result(lambda: s.connect(peer_addr) or b"connected")
         ok = seen == errno.errorcode[err]
         bad += not ok
         print("%s %s TCP connect: %s (want %s)" %
               ("ok" if ok else "FAIL", name, seen, errno.errorcode[err]), flush=True)
+        if recverr:
+            # the entry quotes the TCP header on: the ports, the SYN's number
+            got = error_entry(s)
+            want = ((socket.IPPROTO_IPV6, IPV6_RECVERR) if v6 else
+                    (socket.IPPROTO_IP, IP_RECVERR)) + (
+                errno.errorcode[err], SO_EE_ORIGIN_ICMP6 if v6 else SO_EE_ORIGIN_ICMP,
+                errs[-1][0], errs[-1][1], 0, peer_addr[0], 8, peer_addr[0], peer_addr[1], True)
+            if got is not None:  # the bytes: 8, the SYN's ports first
+                data = got[8]
+                got = got[:8] + (len(data) if data[2:4] == struct.pack(
+                    "!H", peer_addr[1]) else data,) + got[9:]
+            ok = got == want
+            bad += not ok
+            print("%s %s TCP error queue: %s%s" %
+                  ("ok" if ok else "FAIL", name, got, "" if ok else " (want %s)" % (want,)),
+                  flush=True)
+        s.close()
+    for i, case in enumerate(EST_CASES):
+        name, v6, recverr, _err, _off, check, want, dst = case
+        seen = established_sees(case, (dst or (peer6 if v6 else peer4), EST_BASE + i))
+        ok = seen == want
+        bad += not ok
+        print("%s %s established, %s: %s (want %s)" %
+              ("ok" if ok else "FAIL", name, check, seen, want), flush=True)
     print("%d failed" % bad)
     return 1 if bad else 0
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# ICMP errors on UDP sockets (icmp_err.py): the peer answers each datagram
+# ICMP errors on UDP and TCP sockets (icmp_err.py): the peer answers each datagram
 # with a crafted ICMP or ICMPv6 error quoting it (unreachable of every
 # kind, fragmentation needed, packet too big, time exceeded, parameter
 # problem, an extension header in the quote, a bad sum), then with a
@@ -8,8 +8,12 @@
 # "hard" errors only, an IP_RECVERR/IPV6_RECVERR socket an error-queue
 # entry with Linux's errno, origin, type, code, info and offender; a TCP
 # connect() whose SYN gets an unreachable, time-exceeded (ICMP or ICMPv6)
-# must fail at once with Linux's errno, and ignore one that quotes a
-# sequence number no segment had.
+# must fail at once with Linux's errno (and queue it with IP_RECVERR),
+# and ignore one that quotes a sequence number no segment had. On an
+# established connection, an error about data in flight is reported at
+# once with IP_RECVERR and kept for a timeout's report without, and
+# fragmentation needed or packet too big sends the data again in smaller
+# segments (path MTU).
 # usage: icmp_err.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -20,15 +24,25 @@ Z_ADDR6=2001:2:0:0::2
 K_ADDR6=2001:2:0:0::1
 
 # the TCP cases' SYNs: seen by the peer's packet socket, not answered
-# with a RST by its kernel
+# with a RST by its kernel; the established cases' data segments: seen,
+# never acknowledged (their handshakes and "done" are smaller)
 zpns_k nft -f - <<NFT || fail "nft"
 table inet icmperr {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		tcp dport 9300-9399 drop
+		tcp dport 9400-9499 meta length > 300 drop
 	}
 }
 NFT
+# one destination per path-MTU case: the kernel keeps what it learns
+# (secondary, and deprecated for IPv6: never the peer's source address)
+for a in 198.18.0.101/24 198.18.0.102/24; do
+	zpns_k ip addr add $a dev vk0 || fail "ip addr $a"
+done
+for a in 2001:2::101/64 2001:2::102/64; do
+	zpns_k ip addr add $a dev vk0 nodad preferred_lft 0 || fail "ip addr $a"
+done
 setsid ip netns exec "$NS_K" timeout 300 python3 "$PY" peer $PORT 290 vk0 > "$TMP/peer.log" 2>&1 &
 ZPNS_LAST=$!
 ZPNS_PIDS+=("$ZPNS_LAST")
