@@ -124,7 +124,8 @@ zp_fde_end(const uint8_t *seg, uint64_t seg_vaddr, uint64_t seg_len,
  * compressed .debug_frame), but every symbol of its .text is a function,
  * with its size, and no data lives between them (gc puts jump tables in
  * .rodata). So in a file that carries a Go build ID, the symbol table's
- * STT_FUNC symbols are as good as FDEs. A stripped binary has none: SUD's.
+ * STT_FUNC symbols are as good as FDEs; a stripped binary still has the
+ * runtime's table of its functions (zp_go_pcln_starts).
  */
 #define ZP_SHDR_MAX		512
 #define ZP_SHSTR_MAX		(64u << 10)
@@ -188,6 +189,18 @@ zp_map_file(int fd, uint64_t off, uint64_t len, void **base, size_t *maplen)
 	return (const uint8_t *)r + (off - pg);
 }
 
+/* Whether section header h is named name (a string of the section names
+ * names, len bytes). */
+static int
+zp_shdr_named(const Elf64_Shdr *h, const uint8_t *names, uint64_t len,
+	      const char *name)
+{
+	size_t n = strlen(name) + 1;
+
+	return h->sh_name < len && len - h->sh_name >= n &&
+	       memcmp(names + h->sh_name, name, n) == 0;
+}
+
 /* A Go build ID note (owner "Go", type 4) in a PT_NOTE segment. */
 #define ZP_NOTE_MAX		4096
 #define ZP_NT_GO_BUILDID	4
@@ -220,16 +233,213 @@ zp_is_go(int fd, const Elf64_Phdr *ph, int phnum)
 	return 0;
 }
 
+/* Room for n (start, end) pairs in one anonymous map: starts[-1] holds its
+ * size (zp_elf_starts_free()), ends from starts + n until zp_pairs_done. */
+static uintptr_t *
+zp_pairs_alloc(size_t n)
+{
+	size_t alloc = (n * 2 + 1) * sizeof(uintptr_t);
+	uintptr_t *p = zp_map_anon(alloc);
+
+	if (p == NULL)
+		return NULL;
+	p[0] = alloc;
+	return p + 1;
+}
+
+/* Sort the n pairs of zp_pairs_alloc(cap), one per start (the larger end),
+ * ends right after the starts, as zp_elf_func_starts() returns them. */
+static long
+zp_pairs_done(uintptr_t *starts, size_t cap, size_t n, uintptr_t **out)
+{
+	uintptr_t *ends = starts + cap;
+	size_t k = 0;
+
+	zp_sort_pairs(starts, ends, n);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && starts[i] == starts[k - 1]) {
+			if (ends[i] > ends[k - 1])
+				ends[k - 1] = ends[i];
+			continue;
+		}
+		starts[k] = starts[i];
+		ends[k++] = ends[i];
+	}
+	if (k == 0) {
+		zp_elf_starts_free(starts);
+		return -ENOENT;
+	}
+	memmove(starts + k, ends, k * sizeof(uintptr_t));
+	*out = starts;
+	return (long)k;
+}
+
+/* The STT_FUNC symbols of symtab in [start, end). */
+static long
+zp_go_sym_starts(int fd, const Elf64_Shdr *symtab, uintptr_t bias,
+		 uintptr_t start, uintptr_t end, uintptr_t **out)
+{
+	const uint8_t *syms;
+	void *syms_base;
+	size_t syms_len, nsym, n = 0;
+	uintptr_t *starts;
+	long rc;
+
+	if (symtab->sh_entsize != sizeof(Elf64_Sym) || symtab->sh_size > ZP_SYMTAB_MAX)
+		return -ENOENT;
+	syms = zp_map_file(fd, symtab->sh_offset, symtab->sh_size, &syms_base,
+			   &syms_len);
+	if (syms == NULL)
+		return -ENOENT;
+	nsym = symtab->sh_size / sizeof(Elf64_Sym);
+	starts = zp_pairs_alloc(nsym);
+	if (starts == NULL) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < nsym; i++) {
+		Elf64_Sym s;
+		uintptr_t a;
+
+		memcpy(&s, syms + i * sizeof(s), sizeof(s));
+		if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_size == 0 ||
+		    s.st_shndx == SHN_UNDEF)
+			continue;
+		a = bias + (uintptr_t)s.st_value;
+		if (a < start || a >= end)
+			continue;
+		starts[n] = a;
+		starts[nsym + n++] = a + (uintptr_t)s.st_size;
+	}
+	rc = zp_pairs_done(starts, nsym, n, out);
+done:
+	zp_syscall6(SYS_munmap, (long)syms_base, (long)syms_len, 0, 0, 0, 0);
+	return rc;
+}
+
+/*
+ * A stripped Go binary has no symbols, but the runtime's own table of its
+ * functions stays (.gopclntab: runtime/symtab.go's pcHeader, then the
+ * functab): every function's entry, sorted, and one more entry that ends
+ * the last. Go 1.18 on (magic 0xfffffff0; 1.20 on, 0xfffffff1): 32-bit
+ * offsets from the header's textStart; Go 1.16 and 1.17 (0xfffffffa):
+ * 64-bit addresses. A function
+ * ends where the next begins (gc pads between them, never data). In a
+ * position-independent binary textStart is left to a relocation: the
+ * start of .text then, which is what the runtime puts there.
+ */
+#define ZP_GO_PCLN		".gopclntab"
+#define ZP_GO_TEXT		".text"
+#define ZP_GO_PCLN_118		0xfffffff0u
+#define ZP_GO_PCLN_120		0xfffffff1u	/* 1.18's layout */
+#define ZP_GO_PCLN_116		0xfffffffau
+#define ZP_GO_PCLN_HDR_MAX	72	/* 1.18's: 8 bytes, then 8 words */
+#define ZP_GO_PCLN_NFUNC	8
+#define ZP_GO_PCLN_TEXT		24	/* 1.18 on */
+#define ZP_GO_PCLN_FTAB_118	64	/* pclnOffset: the functab's */
+#define ZP_GO_PCLN_FTAB_116	56
+#define ZP_GO_FUNCS_MAX		(4u << 20)
+
+static uint64_t
+zp_get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint32_t
+zp_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static long
+zp_go_pcln_starts(int fd, const Elf64_Shdr *pcln, uint64_t text_addr,
+		  uintptr_t bias, uintptr_t start, uintptr_t end, uintptr_t **out)
+{
+	uint8_t h[ZP_GO_PCLN_HDR_MAX];
+	const uint8_t *ftab;
+	void *base;
+	size_t maplen, ent, n = 0;
+	uint64_t nfunc, ftab_off, text = 0, prev = 0;
+	uintptr_t *starts;
+	uint32_t magic;
+	int v118;
+	long rc;
+
+	if (pcln->sh_size < sizeof(h) ||
+	    zp_pread(fd, h, sizeof(h), pcln->sh_offset) != (long)sizeof(h))
+		return -ENOENT;
+	magic = zp_get32(h);
+	v118 = magic == ZP_GO_PCLN_118 || magic == ZP_GO_PCLN_120;
+	/* no padding, instructions of a byte, 8-byte pointers */
+	if ((!v118 && magic != ZP_GO_PCLN_116) || h[4] != 0 || h[5] != 0 ||
+	    h[6] != 1 || h[7] != 8)
+		return -ENOENT;
+	nfunc = zp_get64(h + ZP_GO_PCLN_NFUNC);
+	ftab_off = zp_get64(h + (v118 ? ZP_GO_PCLN_FTAB_118 : ZP_GO_PCLN_FTAB_116));
+	ent = v118 ? 2 * sizeof(uint32_t) : 2 * sizeof(uint64_t);
+	if (nfunc == 0 || nfunc > ZP_GO_FUNCS_MAX || ftab_off > pcln->sh_size ||
+	    (nfunc + 1) * ent > pcln->sh_size - ftab_off)
+		return -ENOENT;
+	if (v118) {
+		text = zp_get64(h + ZP_GO_PCLN_TEXT);
+		if (text == 0)
+			text = text_addr;	/* left to a relocation */
+		if (text == 0)
+			return -ENOENT;
+	}
+	ftab = zp_map_file(fd, pcln->sh_offset + ftab_off, (nfunc + 1) * ent,
+			   &base, &maplen);
+	if (ftab == NULL)
+		return -ENOENT;
+	starts = zp_pairs_alloc(nfunc);
+	if (starts == NULL) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i <= nfunc; i++) {
+		const uint8_t *e = ftab + i * ent;
+		uint64_t a = v118 ? text + zp_get32(e) : zp_get64(e);
+
+		if (i > 0 && a < prev) {	/* not the table we know */
+			zp_elf_starts_free(starts);
+			rc = -ENOENT;
+			goto done;
+		}
+		/* the previous function ends here */
+		if (i > 0 && bias + prev >= start && bias + prev < end) {
+			starts[n] = bias + (uintptr_t)prev;
+			starts[nfunc + n++] = bias + (uintptr_t)a;
+		}
+		prev = a;
+	}
+	rc = zp_pairs_done(starts, nfunc, n, out);
+done:
+	zp_syscall6(SYS_munmap, (long)base, (long)maplen, 0, 0, 0, 0);
+	return rc;
+}
+
+/*
+ * Go's functions in [start, end): from the symbol table, or from
+ * .gopclntab when it was stripped; -ENOENT for a file without a Go build
+ * ID note section or without either.
+ */
 static long
 zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
 		  uintptr_t start, uintptr_t end, uintptr_t **out)
 {
 	Elf64_Shdr *sh;
-	const Elf64_Shdr *symtab = NULL, *strs;
-	const uint8_t *names = NULL, *syms = NULL;
-	void *names_base = NULL, *syms_base = NULL;
-	size_t names_len = 0, syms_len = 0, shlen, nsym, n = 0, alloc;
-	uintptr_t *starts = NULL, *ends;
+	const Elf64_Shdr *symtab = NULL, *pcln = NULL, *strs;
+	const uint8_t *names = NULL;
+	void *names_base = NULL;
+	size_t names_len = 0, shlen;
+	uint64_t text_addr = 0;
 	int go = 0;
 	long rc = -ENOENT;
 
@@ -252,69 +462,20 @@ zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
 	for (size_t i = 0; i < eh->e_shnum; i++) {
 		if (sh[i].sh_type == SHT_SYMTAB)
 			symtab = &sh[i];
-		if (sh[i].sh_type == SHT_NOTE && sh[i].sh_name < strs->sh_size &&
-		    strs->sh_size - sh[i].sh_name > sizeof(ZP_GO_NOTE) - 1 &&
-		    memcmp(names + sh[i].sh_name, ZP_GO_NOTE, sizeof(ZP_GO_NOTE)) == 0)
-			go = 1;
+		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_NOTE))
+			go = sh[i].sh_type == SHT_NOTE;
+		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_PCLN))
+			pcln = &sh[i];
+		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_TEXT))
+			text_addr = sh[i].sh_addr;
 	}
-	if (!go || symtab == NULL || symtab->sh_entsize != sizeof(Elf64_Sym) ||
-	    symtab->sh_size > ZP_SYMTAB_MAX)
+	if (!go)
 		goto done;
-	syms = zp_map_file(fd, symtab->sh_offset, symtab->sh_size, &syms_base,
-			   &syms_len);
-	if (syms == NULL)
-		goto done;
-	nsym = symtab->sh_size / sizeof(Elf64_Sym);
-	alloc = (nsym * 2 + 1) * sizeof(uintptr_t);
-	starts = zp_map_anon(alloc);
-	if (starts == NULL) {
-		rc = -ENOMEM;
-		goto done;
-	}
-	starts[0] = alloc;	/* for zp_elf_starts_free() */
-	starts++;
-	ends = starts + nsym;
-	for (size_t i = 0; i < nsym; i++) {
-		Elf64_Sym s;
-		uintptr_t a;
-
-		memcpy(&s, syms + i * sizeof(s), sizeof(s));
-		if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_size == 0 ||
-		    s.st_shndx == SHN_UNDEF)
-			continue;
-		a = bias + (uintptr_t)s.st_value;
-		if (a < start || a >= end)
-			continue;
-		starts[n] = a;
-		ends[n++] = a + (uintptr_t)s.st_size;
-	}
-	zp_sort_pairs(starts, ends, n);
-	/* one entry per start (the larger end), ends right after the starts */
-	{
-		size_t k = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			if (k > 0 && starts[i] == starts[k - 1]) {
-				if (ends[i] > ends[k - 1])
-					ends[k - 1] = ends[i];
-				continue;
-			}
-			starts[k] = starts[i];
-			ends[k++] = ends[i];
-		}
-		n = k;
-	}
-	memmove(starts + n, ends, n * sizeof(uintptr_t));
-	if (n == 0) {
-		zp_elf_starts_free(starts);
-		starts = NULL;
-		goto done;
-	}
-	*out = starts;
-	rc = (long)n;
+	if (symtab != NULL)
+		rc = zp_go_sym_starts(fd, symtab, bias, start, end, out);
+	if (rc == -ENOENT && pcln != NULL && pcln->sh_type == SHT_PROGBITS)
+		rc = zp_go_pcln_starts(fd, pcln, text_addr, bias, start, end, out);
 done:
-	if (syms_base != NULL)
-		zp_syscall6(SYS_munmap, (long)syms_base, (long)syms_len, 0, 0, 0, 0);
 	if (names_base != NULL)
 		zp_syscall6(SYS_munmap, (long)names_base, (long)names_len, 0, 0, 0, 0);
 	zp_syscall6(SYS_munmap, (long)sh, (long)shlen, 0, 0, 0, 0);
@@ -361,8 +522,8 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 	if (load != NULL && zp_is_go(fd, ph, eh.e_phnum)) {
 		/* Go: its symbols, which cover the C objects a cgo program
 		 * links too (their FDEs alone would leave Go's code out).
-		 * Without symbols (stripped), none: SUD's, Go's code and the
-		 * C objects' alike. */
+		 * Without symbols (stripped), the runtime's table of Go's
+		 * functions: the C objects' code is then SUD's. */
 		long n = zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
 					   ZP_PAGE_MASK), start, end, out);
 

@@ -13,7 +13,9 @@
 #    the server alive after each round.
 #  - zpoline: Go's own code is rewritten at start from its symbol table
 #    (gc writes no .eh_frame_hdr; gcc, for cgo's external linking, one
-#    for the C objects only), with SUD off; rawsys linked both ways.
+#    for the C objects only), or when stripped from the runtime's table
+#    of functions (.gopclntab), with SUD off; rawsys linked both ways,
+#    each stripped and not.
 #  - httpd built with CGO_ENABLED=0 (statically linked): zpnet run refuses
 #    it (exit 1, the reason, it never ran); with --allow-static it runs
 #    on the kernel stack and answers.
@@ -38,6 +40,17 @@ done
 (cd "$TMP/rawsys" && go build -ldflags=-linkmode=external -o "$TMP/rawsys/rawsys-ext" .) \
 	> "$TMP/build-ext.log" 2>&1 ||
 	fail "go build rawsys-ext failed: $(tail -5 "$TMP/build-ext.log")"
+# both stripped (-s -w, as release builds are): no symbols, only the
+# runtime's table of functions (.gopclntab)
+for b in rawsys rawsys-ext; do
+	mode=
+	[ $b = rawsys-ext ] && mode=-linkmode=external
+	(cd "$TMP/rawsys" && go build -ldflags="-s -w $mode" -o "$TMP/rawsys/$b-stripped" .) \
+		> "$TMP/build-$b-stripped.log" 2>&1 ||
+		fail "go build $b-stripped failed: $(tail -5 "$TMP/build-$b-stripped.log")"
+	file -L "$TMP/rawsys/$b-stripped" | grep -q ', stripped' ||
+		fail "$b-stripped is not stripped: $(file -L "$TMP/rawsys/$b-stripped")"
+done
 # the same httpd without cgo: statically linked
 (cd "$TMP/httpd" && CGO_ENABLED=0 go build -o "$TMP/httpd/httpd-static" .) \
 	> "$TMP/build-static.log" 2>&1 ||
@@ -65,19 +78,20 @@ for round in 1 2 3; do
 done
 # gc's linker writes no .eh_frame_hdr, and gcc's (external linking) one for
 # the C objects only: the engine rewrites Go's code at start from the
-# symbol table (hooks/elf.c), so SUD stays off (zpoline); rawsys-ext's
+# symbol table (hooks/elf.c), or in a stripped binary from the runtime's
+# table of functions, so SUD stays off (zpoline); the other builds'
 # results are checked like rawsys's
 if [ "${ZPNET_HOOKS_MODE:-zpoline}" = zpoline ]; then
-	for b in rawsys rawsys-ext; do
+	for b in rawsys rawsys-ext rawsys-stripped rawsys-ext-stripped; do
 		out=$(zpns_z env ZPHOOKS_LOG=3 timeout 120 "$ZPNET" run -c "$ZCFG" -- \
 			"$TMP/rawsys/$b" $K_ADDR:$UPORT 2> "$TMP/$b-debug.log")
 		[ "$out" = "$want" ] || fail "$b with the engine's debug log: '$out'"
 		line=$(grep -F "rewrote $TMP/rawsys/$b " "$TMP/$b-debug.log" | head -1)
 		echo "$line" | grep -qE '\([1-9][0-9]{2,} function starts\), [1-9][0-9]* stub' ||
-			fail "$b's own code was not rewritten from its symbols: '$line'"
+			fail "$b's own code was not rewritten from its table of functions: '$line'"
 		grep -qE 'started in .* SUD off' "$TMP/$b-debug.log" ||
 			fail "SUD armed for $b: $(grep -m1 'started in' "$TMP/$b-debug.log")"
-		echo "ok: $b ($out): Go's code rewritten at start from its symbols, SUD off"
+		echo "ok: $b ($out): Go's code rewritten at start, SUD off: $line"
 	done
 fi
 udp_sink_wait "$TMP/sink.log"
