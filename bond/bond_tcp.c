@@ -67,6 +67,9 @@ struct bond_tcp {
 	 * MSS the path's MTU allows (0: not known) */
 	int err_soft;
 	u16_t pmtu_mss;
+	/* Nagle as Linux's (Minshall's): where the last segment under the
+	 * MSS that went out ends (snd_sml) */
+	u32_t small_end;
 	struct bond_errq_list eq;	/* the error queue (IP_RECVERR) */
 	/* TCP_USER_TIMEOUT: since when the oldest data in flight waits for
 	 * its ACK (0: none, or not known yet) */
@@ -467,6 +470,76 @@ on_err(void *arg, err_t err)
 	bump(t);
 }
 
+/*
+ * Path MTUs learned for IPv4 destinations (mtu_reduced), kept as Linux's
+ * route exceptions keep them (net.ipv4.route.mtu_expires: 10 minutes), so
+ * that a new connection to one starts with an MSS that fits. lwIP keeps
+ * IPv6's itself (its destination cache). Shared: any process's connection
+ * may learn one.
+ */
+#define BOND_PMTU4_MAX		64
+#define BOND_PMTU4_EXPIRES_NS	(600ull * BOND_NS_PER_S)
+
+struct pmtu4 {
+	u32_t addr;
+	u16_t mtu;
+	uint64_t until_ns;	/* 0: a free slot */
+};
+static struct pmtu4 pmtu4_cache[BOND_PMTU4_MAX] BOND_SHARED;
+
+/* The learned MTU to dst, or 0. */
+static uint32_t
+pmtu4_get(const ip_addr_t *dst)
+{
+	uint64_t now = bond_stack->now_ns();
+
+	if (!IP_IS_V4(dst))
+		return 0;
+	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
+		const struct pmtu4 *c = &pmtu4_cache[i];
+
+		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr)
+			return c->mtu;
+	}
+	return 0;
+}
+
+/* Keep mtu for dst unless a lower one is known: in its slot, a free or
+ * expired one, or the one that expires first. */
+static void
+pmtu4_learn(const ip_addr_t *dst, uint32_t mtu)
+{
+	uint64_t now = bond_stack->now_ns();
+	struct pmtu4 *slot = &pmtu4_cache[0];
+
+	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
+		struct pmtu4 *c = &pmtu4_cache[i];
+
+		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr) {
+			if (c->mtu <= mtu)
+				return;
+			slot = c;
+			break;
+		}
+		if (c->until_ns < slot->until_ns)
+			slot = c;
+	}
+	slot->addr = ip_2_ip4(dst)->addr;
+	slot->mtu = (u16_t)mtu;
+	slot->until_ns = now + BOND_PMTU4_EXPIRES_NS;
+}
+
+/* A new connection (connected, accepted) to a destination whose path MTU
+ * is known starts with the MSS it allows. */
+static void
+pmtu_start(struct bond_tcp *t, const struct tcp_pcb *pcb)
+{
+	uint32_t mtu = pmtu4_get(&pcb->remote_ip);
+
+	if (mtu != 0)
+		t->pmtu_mss = (u16_t)(mtu - IP_HLEN - TCP_HLEN);
+}
+
 static err_t
 on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
@@ -474,6 +547,8 @@ on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	t->state = BT_CONNECTED;
 	cache_addrs(t);
+	pmtu_start(t, pcb);
+	t->small_end = pcb->lastack;	/* Linux's snd_sml: none yet */
 	bt_apply_opts(&t->sk);	/* the MSS lwIP just chose, the peer's family */
 	bump(t);
 	return ERR_OK;
@@ -619,6 +694,8 @@ mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb, const struct ns_icmp_error 
 		return;
 	if (!e->v6 && mtu < BOND_TCP_PMTU_MIN4)
 		mtu = BOND_TCP_PMTU_MIN4;
+	if (!e->v6 && mtu < 0xffff)
+		pmtu4_learn(&pcb->remote_ip, mtu);
 	mss = mtu - (e->v6 ? IP6_HLEN : IP_HLEN) - TCP_HLEN;
 	if (mss >= pcb->mss)
 		return;
@@ -711,10 +788,22 @@ on_icmp_error(const struct ns_icmp_error *e)
 	}
 }
 
+/* ns_tcp_set_segment_out: a segment under the MSS went out. */
+static void
+segment_out(const struct tcp_pcb *pcb, u32_t seq, u16_t len)
+{
+	struct bond_tcp *t = pcb->callback_arg;
+
+	if (pcb->errf == on_err && t != NULL && len < pcb->mss &&
+	    TCP_SEQ_GT(seq + len, t->small_end))
+		t->small_end = seq + len;
+}
+
 void
 bond_tcp_start(void)
 {
 	ns_icmp_tcp_error = on_icmp_error;
+	ns_tcp_set_segment_out(segment_out);
 	ns_tcp_set_pcb_freed(pcb_freed);
 	ns_tcp_set_acceptq_full(acceptq_full);
 	bond_stats_pcbs = stats_pcbs;
@@ -746,6 +835,8 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	}
 	hook_pcb(t);
 	cache_addrs(t);
+	pmtu_start(t, pcb);
+	t->small_end = pcb->lastack;
 	bt_apply_opts(&t->sk);
 	if (l->acc_tail != NULL)
 		l->acc_tail->acc_next = t;
@@ -1165,6 +1256,33 @@ bt_rx_idle(const struct bond_sock *sk)
 	       !BOND_PEEK(t->shut_rd);
 }
 
+/*
+ * Send what lwIP may, with Nagle as Linux has it (Minshall's variant,
+ * tcp_nagle_check): a segment under the MSS waits only while another
+ * under the MSS is unacknowledged (small_end, segment_out), not behind
+ * any data in flight as lwIP's tcp_output holds it. The tail of a write
+ * longer than the MSS then goes with the rest, not an RTT (or the peer's
+ * delayed ACK, 40 ms) later.
+ */
+static void
+output(struct bond_tcp *t)
+{
+	struct tcp_pcb *pcb = t->pcb;
+	const struct tcp_seg *seg;
+
+	tcp_output(pcb);
+	seg = pcb->unsent;
+	if (seg == NULL || seg->next != NULL || tcp_nagle_disabled(pcb) ||
+	    pcb->unacked == NULL ||
+	    seg->len + LWIP_TCP_OPT_LENGTH(seg->flags) >= pcb->mss ||
+	    (TCP_SEQ_GT(t->small_end, pcb->lastack) &&
+	     TCP_SEQ_LEQ(t->small_end, pcb->snd_nxt)))
+		return;	/* not held by Nagle, or held as Linux would */
+	tcp_nagle_disable(pcb);
+	tcp_output(pcb);	/* still within the window */
+	tcp_nagle_enable(pcb);
+}
+
 /* ---- TCP_CORK, MSG_MORE (see corked) ---- */
 
 /* Hand the held tail to lwIP (more: data follows, no PSH); false when
@@ -1225,7 +1343,7 @@ cork_settle(struct bond_tcp *t)
 		t->fin_owed = false;
 	}
 	if (t->pcb != NULL)
-		tcp_output(t->pcb);
+		output(t);
 	return true;
 }
 
@@ -1345,7 +1463,7 @@ cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
 		return fault ? -EFAULT : -EAGAIN;
 	if (t->sk.opt.user_timeout_ms != 0 && t->stall_ns == 0)
 		t->stall_ns = bond_stack->now_ns();
-	tcp_output(t->pcb);
+	output(t);
 	return (ssize_t)total;
 }
 
@@ -1433,7 +1551,7 @@ bt_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return fault ? -EFAULT : -EAGAIN;
 	if (sk->opt.user_timeout_ms != 0 && t->stall_ns == 0)
 		t->stall_ns = bond_stack->now_ns();
-	tcp_output(t->pcb);
+	output(t);
 	return (ssize_t)total;
 }
 

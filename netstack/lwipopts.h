@@ -117,6 +117,8 @@
 #define LWIP_HOOK_TCP_ISN		ns_tcp_isn	/* unpredictable initial sequence numbers */
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
 	ns_tcp_inpacket((pcb), (hdr), (optlen), (opt2), (p))	/* SYN cookies, TIME-WAIT as Linux */
+#define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
+	ns_tcp_out_segment((p), (hdr), (pcb), (opts))	/* no options: sees each segment go */
 #define LWIP_HOOK_IP6_ROUTE(src, dest)	ns_ip6_route((src), (dest))	/* any prefix length, gateway6 */
 #define LWIP_HOOK_ND6_GET_GW(netif, dest)	ns_nd6_get_gw((netif), (dest))	/* static gateway6 */
 #define LWIP_HOOK_FILENAME		"ns_lwip_hooks.h"

@@ -47,6 +47,11 @@ void ns_tcp_set_acceptq_full(bool (*full)(const struct tcp_pcb_listen *lpcb));
 struct tcp_pcb;
 void ns_tcp_set_pcb_freed(void (*freed)(struct tcp_pcb *pcb));
 
+/* Called as a connection's segment with data, len bytes from sequence
+ * number seq, goes out (sent or sent again), lock held. */
+void ns_tcp_set_segment_out(void (*out)(const struct tcp_pcb *pcb, uint32_t seq,
+					uint16_t len));
+
 struct ns_syncookie_stats {
 	unsigned long sent;		/* SYN|ACKs with a cookie */
 	unsigned long recv;		/* connections a cookie brought back */

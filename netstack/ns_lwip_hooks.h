@@ -11,6 +11,9 @@ struct pbuf;
 err_t ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 		      const u8_t *opt2, struct pbuf *p);
 
+u32_t *ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr,
+			  const struct tcp_pcb *pcb, u32_t *opts);
+
 struct netif *ns_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
 const ip6_addr_t *ns_nd6_get_gw(struct netif *netif, const ip6_addr_t *dest);
 

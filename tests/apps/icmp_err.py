@@ -99,7 +99,11 @@ TCP_CASES = [
 #   "mtu": the client writes 1,400 bytes; the peer checks that they are
 #       sent again at once in packets of at most the MTU, past the floor
 #       (Linux takes an IPv4 MTU under 552 as 552, ignores an IPv6 one
-#       under 1,280), and sends "ok" or what it saw.
+#       under 1,280), and sends "ok" or what it saw; with no error, a new
+#       connection to a destination whose path MTU an earlier case taught:
+#       its first packets already fit; or, on the main address, a write of
+#       2,000 bytes: Nagle as Linux's (Minshall's) sends its tail at once,
+#       while the full segment before it is unacknowledged.
 EST_BASE = 9400
 EST_CASES = [
     ("erecverr4", False, True, (3, 1, 0), 0, "next", "done EHOSTUNREACH EAGAIN 0 EAGAIN", None),
@@ -113,12 +117,19 @@ EST_CASES = [
     ("pmtumin4", False, False, (3, 4, 300), 0, "mtu", "ok", "198.18.0.102"),
     ("pmtu6", True, False, (2, 0, 1280), 0, "mtu", "ok", "2001:2::101"),
     ("pmtumin6", True, False, (2, 0, 1000), 0, "mtu", "ok", "2001:2::102"),
+    ("pmtunew4", False, False, None, 0, "mtu", "ok", "198.18.0.101"),
+    ("pmtunew6", True, False, None, 0, "mtu", "ok", "2001:2::101"),
+    ("nagle4", False, False, None, 0, "mtu", "ok", None),
+    ("nagle6", True, False, None, 0, "mtu", "ok", None),
 ]
 EST_BIG = 1400  # bytes a path-MTU case writes: one segment on a 1,500 link
 EST_SMALL = 500
 # the packets each path-MTU case may see: at most, and more than
 EST_MTU_LIMITS = {"pmtu4": (1000, 0), "pmtumin4": (552, 300),
-                  "pmtu6": (1280, 0), "pmtumin6": (1500, EST_BIG)}
+                  "pmtu6": (1280, 0), "pmtumin6": (1500, EST_BIG),
+                  "pmtunew4": (1000, 0), "pmtunew6": (1280, 0),
+                  "nagle4": (1500, 0), "nagle6": (1500, 0)}
+EST_WRITE = {"nagle4": 2000, "nagle6": 2000}  # others: EST_BIG
 EST_RESEND_S = {"pmtumin6": 8.0}  # sent again on its RTO only
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_VNET_HDR, VNET_HDR_LEN = 263, 15, 10
@@ -224,12 +235,17 @@ def accepted(listeners, conns, seg):
     return conns.get(key)
 
 
-def watch_resend(pk, first, limit, floor, seconds):
-    """After a path-MTU error about segment first: its bytes must be seen
-    again in packets of more than floor and at most limit bytes."""
-    want = set(range(first.seq, first.seq + first.data_len))
+def watch_resend(pk, first, total, limit, floor, seconds, again=True):
+    """After a path-MTU error about segment first: the total bytes from
+    its sequence number must be seen (again, or from first on) in packets
+    of more than floor and at most limit bytes."""
+    want = set(range(first.seq, first.seq + total))
+    if not again:
+        if not floor < first.wire_len <= limit:
+            return "a %d-byte packet (want %d to %d)" % (first.wire_len, floor + 1, limit)
+        want -= set(range(first.seq, first.seq + first.data_len))
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while want and time.monotonic() < end:
         if not select.select([pk], [], [], max(0.0, end - time.monotonic()))[0]:
             break
         frame, where = pk.recvfrom(65536)
@@ -240,8 +256,8 @@ def watch_resend(pk, first, limit, floor, seconds):
         if not floor < seg.wire_len <= limit:
             return "a %d-byte packet (want %d to %d)" % (seg.wire_len, floor + 1, limit)
         want -= set(range(seg.seq, seg.seq + seg.data_len))
-        if not want:
-            return "ok"
+    if not want:
+        return "ok"
     return "%d bytes not sent again in %.0f s" % (len(want), seconds)
 
 
@@ -252,12 +268,14 @@ def answer_data(seg, r4, r6, pk, listeners, conns, answered):
     if not 0 <= i < len(EST_CASES) or seg.data_len <= 0 or (seg.src, seg.sport) in answered:
         return
     answered.add((seg.src, seg.sport))
-    name, _v6, _recverr, (typ, code, info), seq_off, check, _want, _dst = EST_CASES[i]
+    name, _v6, _recverr, error, seq_off, check, _want, _dst = EST_CASES[i]
     c = accepted(listeners, conns, seg)
-    send_error(r4, r6, seg, typ, code, info, seq_off)
+    if error is not None:
+        send_error(r4, r6, seg, *error, seq_off)
     if check == "mtu":
         limit, floor = EST_MTU_LIMITS[name]
-        verdict = watch_resend(pk, seg, limit, floor, EST_RESEND_S.get(name, 3.0))
+        verdict = watch_resend(pk, seg, EST_WRITE.get(name, EST_BIG), limit, floor,
+                               EST_RESEND_S.get(name, 3.0), error is not None)
     else:
         time.sleep(0.02)  # the error first
         verdict = "done" if check == "next" else None
@@ -422,7 +440,7 @@ def result(fn, s=None):
 
 def established_sees(case, peer_addr):
     """What an established case's client sees (EST_CASES)."""
-    _name, v6, recverr, _err, _off, check, _want, _dst = case
+    name, v6, recverr, _err, _off, check, _want, _dst = case
     s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
     set_recverr(s, v6, recverr)
     if check == "timeout":
@@ -433,7 +451,7 @@ def established_sees(case, peer_addr):
     except OSError as e:
         s.close()
         return "connect: " + errno.errorcode.get(e.errno, str(e.errno))
-    s.sendall(b"x" * (EST_BIG if check == "mtu" else EST_SMALL))
+    s.sendall(b"x" * (EST_WRITE.get(name, EST_BIG) if check == "mtu" else EST_SMALL))
     if check != "next":
         seen = result(lambda: s.recv(64))
         s.close()
