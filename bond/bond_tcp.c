@@ -408,6 +408,8 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	struct bond_tcp *t = arg;
 
 	t->err_soft = 0;	/* Linux's tcp_ack: something worked */
+	if (TCP_SEQ_LT(t->small_end, pcb->lastack))
+		t->small_end = pcb->lastack;	/* never 2 GiB behind */
 	if (t->sk.opt.user_timeout_ms != 0)	/* progress: the clock restarts */
 		t->stall_ns = pcb->unacked != NULL || pcb->unsent != NULL ?
 			      bond_stack->now_ns() : 0;
@@ -678,56 +680,75 @@ pcb_freed(struct tcp_pcb *pcb)
  * Path MTU (RFC 1191, RFC 8201): fragmentation needed, or ICMPv6's packet
  * too big, about a segment in flight, as Linux's tcp_v4_mtu_reduced and
  * tcp_v6_mtu_reduced take it. An IPv4 MTU under 552 counts as 552 (Linux's
- * min_pmtu); an IPv6 one under 1,280 is ignored. A smaller MSS holds from
- * then on (pmtu_mss: also past the handshake, where lwIP would take the
- * peer's again), and every queued segment larger than it is cut to size
- * and sent again at once, as tcp_simple_retransmit: the path dropped them.
+ * min_pmtu; the connection keeps a soft EMSGSIZE); an IPv6 one under 1,280
+ * is ignored. A smaller MSS holds from then on (pmtu_mss: also past the
+ * handshake, where lwIP would take the peer's again), every queued segment
+ * larger than it is cut to size, and what was in flight goes again at once,
+ * as after an RTO (Linux's tcp_simple_retransmit sends only the segments
+ * that were too large). t: NULL for a pcb the application closed, whose
+ * data still has to arrive.
  */
 static void
 mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb, const struct ns_icmp_error *e)
 {
 	uint32_t mtu = e->info, mss;
 	struct tcp_seg *head;
+	u16_t need = 0;
 	bool rexmit;
 
 	if (e->v6 && mtu < BOND_TCP_PMTU_MIN6)
 		return;
-	if (!e->v6 && mtu < BOND_TCP_PMTU_MIN4)
+	if (!e->v6 && mtu < BOND_TCP_PMTU_MIN4) {
 		mtu = BOND_TCP_PMTU_MIN4;
+		if (t != NULL)
+			t->err_soft = EMSGSIZE;
+	}
 	if (!e->v6 && mtu < 0xffff)
 		pmtu4_learn(&pcb->remote_ip, mtu);
 	mss = mtu - (e->v6 ? IP6_HLEN : IP_HLEN) - TCP_HLEN;
 	if (mss >= pcb->mss)
 		return;
 	pcb->mss = (u16_t)mss;
-	t->pmtu_mss = (u16_t)mss;
-	if (pcb->state < ESTABLISHED)
-		return;	/* the SYN carries no data */
-	/* the sent ones to the head of the unsent, as an RTO does; but not
-	 * while the driver holds one (no such driver here) */
-	rexmit = pcb->unacked != NULL && tcp_rexmit_rto_prepare(pcb) == ERR_OK;
-	head = pcb->unsent;
-	for (struct tcp_seg *seg = head; seg != NULL; seg = seg->next) {
-		u16_t room = (u16_t)(mss - LWIP_TCP_OPT_LENGTH(seg->flags));
+	if (pcb->state >= ESTABLISHED) {
+		/* the sent ones to the head of the unsent, as an RTO does;
+		 * but not while the driver holds one (no such driver here) */
+		rexmit = pcb->unacked != NULL && tcp_rexmit_rto_prepare(pcb) == ERR_OK;
+		head = pcb->unsent;
+		for (struct tcp_seg *seg = head; seg != NULL; seg = seg->next) {
+			u16_t opt = (u16_t)LWIP_TCP_OPT_LENGTH(seg->flags);
+			u16_t room = (u16_t)(mss - opt);
+			u16_t moved = TCPH_FLAGS(seg->tcphdr) & (TCP_FIN | TCP_PSH);
 
-		if (seg->len <= room)
-			continue;
-		/* lwIP splits the head of the unsent: make seg it */
-		pcb->unsent = seg;
-		if (tcp_split_unsent_seg(pcb, room) != ERR_OK)
-			break;	/* out of memory: the rest goes as it is */
+			if (seg->len <= room)
+				continue;
+			/* lwIP splits the head of the unsent: make seg it */
+			pcb->unsent = seg;
+			if (need == 0 && tcp_split_unsent_seg(pcb, room) == ERR_OK) {
+				/* lwIP gives FIN and PSH to the rest but
+				 * leaves them on the first part too */
+				TCPH_UNSET_FLAG(seg->tcphdr, moved);
+			} else if (seg->len + opt > need) {
+				need = (u16_t)(seg->len + opt);	/* out of memory */
+			}
+		}
+		pcb->unsent = head;
+		/* a segment left whole: the MSS may not be under it (lwIP's
+		 * tcp_write asserts it); the next error about it tries again */
+		if (need > pcb->mss)
+			pcb->mss = need;
+		if (rexmit) {
+			/* sent again, not held back by Nagle as new data */
+			if (tcp_nagle_disabled(pcb)) {
+				tcp_output(pcb);
+			} else {
+				tcp_nagle_disable(pcb);
+				tcp_output(pcb);
+				tcp_nagle_enable(pcb);
+			}
+		}
 	}
-	pcb->unsent = head;
-	if (!rexmit)
-		return;
-	/* sent again, not held back by Nagle as new data would be */
-	if (tcp_nagle_disabled(pcb)) {
-		tcp_output(pcb);
-	} else {
-		tcp_nagle_disable(pcb);
-		tcp_output(pcb);
-		tcp_nagle_enable(pcb);
-	}
+	if (t != NULL)
+		t->pmtu_mss = pcb->mss;
 }
 
 /*
@@ -760,14 +781,18 @@ on_icmp_error(const struct ns_icmp_error *e)
 		    !ip_addr_cmp(&pcb->remote_ip, &e->dst))
 			continue;
 		/* Linux's check that it is about a segment in flight */
-		if (pcb->errf != on_err || t == NULL ||
-		    TCP_SEQ_LT(e->seq, pcb->lastack) || TCP_SEQ_GT(e->seq, pcb->snd_nxt))
+		if (TCP_SEQ_LT(e->seq, pcb->lastack) || TCP_SEQ_GT(e->seq, pcb->snd_nxt))
 			return;
+		if (pcb->errf != on_err)
+			t = NULL;	/* closed, or a listener's SYN-RECEIVED */
 		if ((!e->v6 && e->type == ICMP_DUR && e->code == ICMP_DUR_FRAG) ||
 		    (e->v6 && e->type == ICMP6_TYPE_PTB)) {
-			mtu_reduced(t, pcb, e);
+			if (pcb->state != SYN_RCVD)
+				mtu_reduced(t, pcb, e);
 			return;
 		}
+		if (t == NULL)
+			return;
 		err = bond_icmp_errno(e, &hard);
 		if (err == 0)
 			return;
@@ -788,7 +813,8 @@ on_icmp_error(const struct ns_icmp_error *e)
 	}
 }
 
-/* ns_tcp_set_segment_out: a segment under the MSS went out. */
+/* ns_tcp_set_segment_out: a segment with data went out; one under the
+ * MSS is Minshall's (output()). */
 static void
 segment_out(const struct tcp_pcb *pcb, u32_t seq, u16_t len)
 {
@@ -1596,6 +1622,7 @@ bt_shutdown(struct bond_sock *sk, int how)
 static void
 free_tcp(struct bond_tcp *t)
 {
+	bond_errq_purge(&t->eq);
 	if (t->rx != NULL)
 		pbuf_free(t->rx);
 	cork_unlist(t);

@@ -324,12 +324,13 @@ done:
  * the last. Go 1.18 on (magic 0xfffffff0; 1.20 on, 0xfffffff1): 32-bit
  * offsets from the header's textStart; Go 1.16 and 1.17 (0xfffffffa):
  * 64-bit addresses. A function
- * ends where the next begins (gc pads between them, never data). In a
- * position-independent binary textStart is left to a relocation: the
- * start of .text then, which is what the runtime puts there.
+ * ends where the next begins (gc pads between them, never data). A
+ * position-independent binary (-buildmode=pie: the section is
+ * .data.rel.ro.gopclntab) leaves textStart, or the addresses, to a
+ * relocation: zero in the file, and so not read (SUD's, as before).
  */
 #define ZP_GO_PCLN		".gopclntab"
-#define ZP_GO_TEXT		".text"
+#define ZP_GO_PCLN_PIE		".data.rel.ro.gopclntab"
 #define ZP_GO_PCLN_118		0xfffffff0u
 #define ZP_GO_PCLN_120		0xfffffff1u	/* 1.18's layout */
 #define ZP_GO_PCLN_116		0xfffffffau
@@ -359,8 +360,8 @@ zp_get32(const uint8_t *p)
 }
 
 static long
-zp_go_pcln_starts(int fd, const Elf64_Shdr *pcln, uint64_t text_addr,
-		  uintptr_t bias, uintptr_t start, uintptr_t end, uintptr_t **out)
+zp_go_pcln_starts(int fd, const Elf64_Shdr *pcln, uintptr_t bias,
+		  uintptr_t start, uintptr_t end, uintptr_t **out)
 {
 	uint8_t h[ZP_GO_PCLN_HDR_MAX];
 	const uint8_t *ftab;
@@ -387,13 +388,8 @@ zp_go_pcln_starts(int fd, const Elf64_Shdr *pcln, uint64_t text_addr,
 	if (nfunc == 0 || nfunc > ZP_GO_FUNCS_MAX || ftab_off > pcln->sh_size ||
 	    (nfunc + 1) * ent > pcln->sh_size - ftab_off)
 		return -ENOENT;
-	if (v118) {
-		text = zp_get64(h + ZP_GO_PCLN_TEXT);
-		if (text == 0)
-			text = text_addr;	/* left to a relocation */
-		if (text == 0)
-			return -ENOENT;
-	}
+	if (v118 && (text = zp_get64(h + ZP_GO_PCLN_TEXT)) == 0)
+		return -ENOENT;	/* left to a relocation */
 	ftab = zp_map_file(fd, pcln->sh_offset + ftab_off, (nfunc + 1) * ent,
 			   &base, &maplen);
 	if (ftab == NULL)
@@ -439,7 +435,6 @@ zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
 	const uint8_t *names = NULL;
 	void *names_base = NULL;
 	size_t names_len = 0, shlen;
-	uint64_t text_addr = 0;
 	int go = 0;
 	long rc = -ENOENT;
 
@@ -464,17 +459,16 @@ zp_go_func_starts(int fd, const Elf64_Ehdr *eh, uintptr_t bias,
 			symtab = &sh[i];
 		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_NOTE))
 			go = sh[i].sh_type == SHT_NOTE;
-		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_PCLN))
+		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_PCLN) ||
+		    zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_PCLN_PIE))
 			pcln = &sh[i];
-		if (zp_shdr_named(&sh[i], names, strs->sh_size, ZP_GO_TEXT))
-			text_addr = sh[i].sh_addr;
 	}
 	if (!go)
 		goto done;
 	if (symtab != NULL)
 		rc = zp_go_sym_starts(fd, symtab, bias, start, end, out);
 	if (rc == -ENOENT && pcln != NULL && pcln->sh_type == SHT_PROGBITS)
-		rc = zp_go_pcln_starts(fd, pcln, text_addr, bias, start, end, out);
+		rc = zp_go_pcln_starts(fd, pcln, bias, start, end, out);
 done:
 	if (names_base != NULL)
 		zp_syscall6(SYS_munmap, (long)names_base, (long)names_len, 0, 0, 0, 0);

@@ -129,7 +129,7 @@ __wrap_icmp_input(struct pbuf *p, struct netif *inp)
 		/* Linux's icmp_rcv takes no error sent to a broadcast or
 		 * multicast address (RFC 1122, 3.2.2) */
 		if ((type == ICMP_DUR || type == ICMP_TE || type == ICMP_PP) &&
-		    !ip4_addr_isbroadcast(ip4_current_dest_addr(), inp) &&
+		    !ip4_addr_isbroadcast(ip4_current_dest_addr(), ip_current_netif()) &&
 		    !ip4_addr_ismulticast(ip4_current_dest_addr()))
 			error4(p);
 	}
@@ -210,16 +210,20 @@ __wrap_icmp6_input(struct pbuf *p, struct netif *inp)
 		const uint8_t *m = p->payload;
 		uint8_t type = m[ICMP_TYPE];
 
+		if (type == ICMP6_TYPE_DUR || type == ICMP6_TYPE_PTB ||
+		    type == ICMP6_TYPE_TE || type == ICMP6_TYPE_PP)
+			error6(p, inp);	/* UDP's EMSGSIZE whatever the MTU */
 		/* lwIP would take an MTU under IPv6's minimum for the path
-		 * and fragment every packet to it; Linux's TCP ignores it
-		 * (RFC 8201: never below 1,280) */
-		if (type == ICMP6_TYPE_PTB && ns_get32(m + ICMP_INFO) < IP6_MIN_MTU) {
+		 * and fragment every packet to it (Linux's TCP ignores it:
+		 * RFC 8201, never below 1,280), and one past the link's as
+		 * the path's (a path MTU never grows on a message: RFC 8201,
+		 * Linux's __ip6_rt_update_pmtu) */
+		if (type == ICMP6_TYPE_PTB &&
+		    (ns_get32(m + ICMP_INFO) < IP6_MIN_MTU ||
+		     ns_get32(m + ICMP_INFO) >= netif_mtu6(inp))) {
 			pbuf_free(p);
 			return;
 		}
-		if (type == ICMP6_TYPE_DUR || type == ICMP6_TYPE_PTB ||
-		    type == ICMP6_TYPE_TE || type == ICMP6_TYPE_PP)
-			error6(p, inp);
 	}
 	__real_icmp6_input(p, inp);
 }

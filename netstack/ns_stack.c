@@ -217,6 +217,29 @@ reinput(u16_t optlen, struct pbuf *p)
 	tcp_input(p, ip_current_input_netif());
 }
 
+static void (*segment_out)(const struct tcp_pcb *pcb, u32_t seq, u16_t len);
+
+void
+ns_tcp_set_segment_out(void (*out)(const struct tcp_pcb *pcb, u32_t seq, u16_t len))
+{
+	segment_out = out;
+}
+
+/* lwIP's LWIP_HOOK_TCP_OUT_ADD_TCPOPTS, for each segment of a connection
+ * (and each empty one) as it goes: adds no option; tells segment_out of
+ * those with data. */
+u32_t *
+ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pcb,
+		   u32_t *opts)
+{
+	u16_t hlen = (u16_t)(TCPH_HDRLEN_BYTES(hdr));
+
+	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&
+	    p->tot_len > hlen)
+		segment_out(pcb, lwip_ntohl(hdr->seqno), (u16_t)(p->tot_len - hlen));
+	return opts;
+}
+
 /*
  * LWIP_HOOK_TCP_INPACKET_PCB, for every segment that found a pcb:
  * - LISTEN: Linux's SYN queue, accept queue and SYN cookies
@@ -234,28 +257,6 @@ reinput(u16_t optlen, struct pbuf *p)
  *   rcv_nxt: lwIP ACKs the SYN, the client's SYN-SENT resets the ACK, and
  *   its SYN's retransmission then finds the listener.
  */
-static void (*segment_out)(const struct tcp_pcb *pcb, u32_t seq, u16_t len);
-
-void
-ns_tcp_set_segment_out(void (*out)(const struct tcp_pcb *pcb, u32_t seq, u16_t len))
-{
-	segment_out = out;
-}
-
-/* lwIP's LWIP_HOOK_TCP_OUT_ADD_TCPOPTS, for each segment of a connection
- * (and each empty one) as it goes: adds no option; tells segment_out. */
-u32_t *
-ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pcb,
-		   u32_t *opts)
-{
-	u16_t hlen = (u16_t)(TCPH_HDRLEN_BYTES(hdr));
-
-	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&
-	    p->tot_len > hlen)
-		segment_out(pcb, lwip_ntohl(hdr->seqno), (u16_t)(p->tot_len - hlen));
-	return opts;
-}
-
 err_t
 ns_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, u16_t optlen,
 		const u8_t *opt2, struct pbuf *p)

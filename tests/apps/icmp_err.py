@@ -59,6 +59,7 @@ CASES = {
     "port6":    ((True, 1, 4, 0, False, ""), errno.ECONNREFUSED, True),
     "portext6": ((True, 1, 4, 0, True, ""), errno.ECONNREFUSED, True),
     "big6":     ((True, 2, 0, 1280, False, ""), errno.EMSGSIZE, True),
+    "tiny6":    ((True, 2, 0, 1000, False, ""), errno.EMSGSIZE, True),
     "hops6":    ((True, 3, 0, 9, False, ""), errno.EHOSTUNREACH, False),
     "param6":   ((True, 4, 0, 40, False, ""), errno.EPROTO, True),
 }
@@ -103,7 +104,10 @@ TCP_CASES = [
 #       connection to a destination whose path MTU an earlier case taught:
 #       its first packets already fit; or, on the main address, a write of
 #       2,000 bytes: Nagle as Linux's (Minshall's) sends its tail at once,
-#       while the full segment before it is unacknowledged.
+#       while the full segment before it is unacknowledged;
+#   "hold": 2,000 bytes, then 100 more 0.3 s later: the 2,000 are sent,
+#       the 100 held while the small tail before them is unacknowledged
+#       (for 1.5 s: nothing is ever acknowledged).
 EST_BASE = 9400
 EST_CASES = [
     ("erecverr4", False, True, (3, 1, 0), 0, "next", "done EHOSTUNREACH EAGAIN 0 EAGAIN", None),
@@ -121,6 +125,7 @@ EST_CASES = [
     ("pmtunew6", True, False, None, 0, "mtu", "ok", "2001:2::101"),
     ("nagle4", False, False, None, 0, "mtu", "ok", None),
     ("nagle6", True, False, None, 0, "mtu", "ok", None),
+    ("naglehold4", False, False, None, 0, "hold", "ok", None),
 ]
 EST_BIG = 1400  # bytes a path-MTU case writes: one segment on a 1,500 link
 EST_SMALL = 500
@@ -129,7 +134,8 @@ EST_MTU_LIMITS = {"pmtu4": (1000, 0), "pmtumin4": (552, 300),
                   "pmtu6": (1280, 0), "pmtumin6": (1500, EST_BIG),
                   "pmtunew4": (1000, 0), "pmtunew6": (1280, 0),
                   "nagle4": (1500, 0), "nagle6": (1500, 0)}
-EST_WRITE = {"nagle4": 2000, "nagle6": 2000}  # others: EST_BIG
+EST_WRITE = {"nagle4": 2000, "nagle6": 2000, "naglehold4": 2000}  # others: EST_BIG
+EST_HOLD_MORE, EST_HOLD_S = 100, 1.5
 EST_RESEND_S = {"pmtumin6": 8.0}  # sent again on its RTO only
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_VNET_HDR, VNET_HDR_LEN = 263, 15, 10
@@ -213,7 +219,7 @@ def answer_syn(seg, r4, r6, answered):
     if (seg.flags & 0x12) != 0x02:
         return  # not a SYN
     i = seg.dport - TCP_BASE
-    conn = (seg.src, seg.sport, i)  # not its retries
+    conn = (seg.src, seg.sport, i, seg.seq)  # not its retries
     if not 0 <= i < len(TCP_CASES) or conn in answered:
         return
     answered.add(conn)
@@ -235,17 +241,18 @@ def accepted(listeners, conns, seg):
     return conns.get(key)
 
 
-def watch_resend(pk, first, total, limit, floor, seconds, again=True):
+def watch_resend(pk, first, total, limit, floor, seconds, again=True, hold=False):
     """After a path-MTU error about segment first: the total bytes from
     its sequence number must be seen (again, or from first on) in packets
-    of more than floor and at most limit bytes."""
+    of more than floor and at most limit bytes; hold: watched for all of
+    seconds, and no byte past them."""
     want = set(range(first.seq, first.seq + total))
     if not again:
         if not floor < first.wire_len <= limit:
             return "a %d-byte packet (want %d to %d)" % (first.wire_len, floor + 1, limit)
         want -= set(range(first.seq, first.seq + first.data_len))
     end = time.monotonic() + seconds
-    while want and time.monotonic() < end:
+    while (want or hold) and time.monotonic() < end:
         if not select.select([pk], [], [], max(0.0, end - time.monotonic()))[0]:
             break
         frame, where = pk.recvfrom(65536)
@@ -255,19 +262,30 @@ def watch_resend(pk, first, total, limit, floor, seconds, again=True):
             continue
         if not floor < seg.wire_len <= limit:
             return "a %d-byte packet (want %d to %d)" % (seg.wire_len, floor + 1, limit)
+        if hold and (seg.seq + seg.data_len - first.seq) & 0xffffffff > total:
+            return "bytes past the first %d were sent: not held" % total
         want -= set(range(seg.seq, seg.seq + seg.data_len))
     if not want:
         return "ok"
     return "%d bytes not sent again in %.0f s" % (len(want), seconds)
 
 
-def answer_data(seg, r4, r6, pk, listeners, conns, answered):
+def answer_data(seg, r4, r6, pk, listeners, conns, answered, isns):
     """The first data segment of an established case's connection: its
     error, then "done" or the path-MTU verdict."""
     i = seg.dport - EST_BASE
-    if not 0 <= i < len(EST_CASES) or seg.data_len <= 0 or (seg.src, seg.sport) in answered:
+    if not 0 <= i < len(EST_CASES):
         return
-    answered.add((seg.src, seg.sport))
+    # a connection: its addresses and its SYN's number (one that reuses a
+    # port of the kernel's run is another)
+    conn = (seg.src, seg.sport, seg.dport)
+    if (seg.flags & 0x12) == 0x02:
+        isns[conn] = seg.seq
+        return
+    conn += (isns.get(conn),)
+    if seg.data_len <= 0 or conn in answered:
+        return
+    answered.add(conn)
     name, _v6, _recverr, error, seq_off, check, _want, _dst = EST_CASES[i]
     c = accepted(listeners, conns, seg)
     if error is not None:
@@ -276,6 +294,9 @@ def answer_data(seg, r4, r6, pk, listeners, conns, answered):
         limit, floor = EST_MTU_LIMITS[name]
         verdict = watch_resend(pk, seg, EST_WRITE.get(name, EST_BIG), limit, floor,
                                EST_RESEND_S.get(name, 3.0), error is not None)
+    elif check == "hold":
+        verdict = watch_resend(pk, seg, EST_WRITE[name], 1500, 0, EST_HOLD_S,
+                               False, True)
     else:
         time.sleep(0.02)  # the error first
         verdict = "done" if check == "next" else None
@@ -304,7 +325,7 @@ def peer(port, seconds, dev):
         lsock.bind(("::" if v6 else "0.0.0.0", EST_BASE + i))
         lsock.listen(8)
         listeners[(EST_BASE + i, v6)] = lsock
-    answered, data_answered = set(), set()
+    answered, data_answered, isns = set(), set(), {}
     print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -315,7 +336,7 @@ def peer(port, seconds, dev):
                 seg = Seg(frame)
                 if where[2] != PACKET_OUTGOING and seg.ok:
                     answer_syn(seg, r4, r6, answered)
-                    answer_data(seg, r4, r6, pk, listeners, conns, data_answered)
+                    answer_data(seg, r4, r6, pk, listeners, conns, data_answered, isns)
                 continue
             data, src = s.recvfrom(2048)
             name = data.decode(errors="replace")
@@ -451,7 +472,10 @@ def established_sees(case, peer_addr):
     except OSError as e:
         s.close()
         return "connect: " + errno.errorcode.get(e.errno, str(e.errno))
-    s.sendall(b"x" * (EST_WRITE.get(name, EST_BIG) if check == "mtu" else EST_SMALL))
+    s.sendall(b"x" * (EST_WRITE.get(name, EST_BIG) if check in ("mtu", "hold") else EST_SMALL))
+    if check == "hold":
+        time.sleep(0.3)
+        s.sendall(b"y" * EST_HOLD_MORE)
     if check != "next":
         seen = result(lambda: s.recv(64))
         s.close()
