@@ -12,7 +12,10 @@
  * echoes SIZE bytes once SIZE bytes have come, as a server that reads a
  * request to its end before it replies (Redis, HTTP) does.
  *
- * usage: kernel_echo [-1] [-m SIZE] PORT SECONDS
+ * With -N the connections keep Nagle on (no TCP_NODELAY), as a server
+ * that never sets it (Python's socketserver, many small daemons) does.
+ *
+ * usage: kernel_echo [-1] [-m SIZE] [-N] PORT SECONDS
  *	(prints "ready" when listening)
  */
 #include <errno.h>
@@ -115,15 +118,18 @@ main(int argc, char **argv)
 	struct pollfd p[PFD_CONN0 + MAX_CONNS];
 	static struct conn conns[MAX_CONNS];
 	int one = 1, zero = 0;
-	int single = 0, nconn = 0, opt;
+	int single = 0, nconn = 0, opt, nagle = 0;
 	size_t msg = 0;
 	int l, u;
 	time_t end;
 
-	while ((opt = getopt(argc, argv, "1m:")) != -1) {
+	while ((opt = getopt(argc, argv, "1m:N")) != -1) {
 		switch (opt) {
 		case '1':
 			single = 1;
+			break;
+		case 'N':
+			nagle = 1;
 			break;
 		case 'm':
 			msg = strtoul(optarg, NULL, 10);
@@ -138,7 +144,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: kernel_echo [-1] [-m SIZE] PORT SECONDS\n");
+		fprintf(stderr, "usage: kernel_echo [-1] [-m SIZE] [-N] PORT SECONDS\n");
 		return 2;
 	}
 	argv += optind - 1;
@@ -173,7 +179,8 @@ main(int argc, char **argv)
 			int c = accept(l, NULL, NULL);
 
 			if (c >= 0) {
-				setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				if (!nagle)
+					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				if (single && nconn < MAX_CONNS) {
 					conns[nconn].have = 0;
 					p[PFD_CONN0 + nconn++] =
