@@ -265,7 +265,8 @@ start_service_thread(char *err, size_t errlen)
 
 struct device_sock {
 	int fd, copy;
-	ino_t ino;
+	dev_t dev;
+	ino_t ino;	/* 0: not known */
 };
 
 __thread bool bond_device_window;
@@ -273,20 +274,21 @@ static __thread int device_engine_guard;
 static struct device_sock device_socks[DEVICE_SOCKS_MAX];
 static unsigned int n_device_socks;
 
-static ino_t
-fd_ino(int fd)
+/* Whether fd is the file ds was (false when it cannot be told). */
+static bool
+fd_is(int fd, const struct device_sock *ds)
 {
 	struct stat st;
 
-	if (bond_kernel(__NR_fstat, fd, (long)&st, 0, 0, 0, 0) < 0)
-		return 0;
-	return st.st_ino;
+	return bond_kernel(__NR_fstat, fd, (long)&st, 0, 0, 0, 0) == 0 &&
+	       st.st_dev == ds->dev && st.st_ino == ds->ino;
 }
 
 long
 bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	struct device_sock *ds;
+	struct stat st;
 	long fd;
 
 	if ((int)a1 != AF_PACKET || ((int)a2 & BOND_SOCK_TYPE_MASK) != SOCK_RAW ||
@@ -297,7 +299,12 @@ bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 		return fd;
 	ds = &device_socks[n_device_socks];
 	ds->fd = (int)fd;
-	ds->ino = fd_ino(ds->fd);
+	if (bond_kernel(__NR_fstat, fd, (long)&st, 0, 0, 0, 0) == 0) {
+		ds->dev = st.st_dev;
+		ds->ino = st.st_ino;
+	} else {
+		ds->ino = 0;
+	}
 	ds->copy = ds->ino != 0 ? bond_fd_dup_high(ds->fd) : -1;
 	if (ds->copy >= 0)
 		n_device_socks++;
@@ -330,7 +337,7 @@ device_socks_drop(void)
 	for (unsigned int i = 0; i < n_device_socks; i++) {
 		struct device_sock *ds = &device_socks[i];
 
-		if (closed != NULL && fd_ino(ds->fd) != ds->ino)
+		if (closed != NULL && !fd_is(ds->fd, ds))
 			closed[n++] = ds->copy;
 		else
 			bond_kernel(__NR_close, ds->copy, 0, 0, 0, 0, 0);

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/errqueue.h>	/* after time.h: its struct timespec */
+
 #define LINE_MAX_LEN	64
 #define BIG_WRITE	(4u * 1024 * 1024)
 #define CLOSE_FLUSH	(1u * 1024 * 1024)
@@ -1378,11 +1380,7 @@ struct errq_read {
 	size_t controllen;
 	struct sockaddr_storage name;
 	const struct cmsghdr *cmsg;
-	struct sock_extended_err_view {
-		uint32_t ee_errno;
-		uint8_t ee_origin, ee_type, ee_code, ee_pad;
-		uint32_t ee_info, ee_data;
-	} ee;
+	struct sock_extended_err ee;
 	struct sockaddr_storage offender;
 };
 
@@ -1415,8 +1413,6 @@ errq_read(int fd, char *buf, size_t len, unsigned char *ctl, size_t ctllen,
 	}
 }
 
-#define SO_EE_ICMP	2	/* linux/errqueue.h's SO_EE_ORIGIN_ICMP */
-#define SO_EE_ICMP6	3
 #define ICMP_UNREACH_PORT	3	/* destination unreachable, port */
 #define ICMP6_UNREACH_PORT	4
 
@@ -1489,7 +1485,7 @@ check_icmp_errors(void)
 	      r.cmsg->cmsg_type == IP_RECVERR &&
 	      r.cmsg->cmsg_len == CMSG_LEN(sizeof(r.ee) + sizeof(struct sockaddr_in)) &&
 	      r.controllen == CMSG_SPACE(sizeof(r.ee) + sizeof(struct sockaddr_in)) &&
-	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ICMP &&
+	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ORIGIN_ICMP &&
 	      r.ee.ee_type == 3 && r.ee.ee_code == ICMP_UNREACH_PORT &&
 	      r.ee.ee_info == 0 && off->sin_family == AF_INET &&
 	      off->sin_addr.s_addr == peer_sa.sin_addr.s_addr,
@@ -1553,7 +1549,7 @@ check_icmp_errors6(void)
 	CHECK(r.cmsg != NULL && r.cmsg->cmsg_level == SOL_IPV6 &&
 	      r.cmsg->cmsg_type == IPV6_RECVERR &&
 	      r.cmsg->cmsg_len == CMSG_LEN(sizeof(r.ee) + sizeof(struct sockaddr_in6)) &&
-	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ICMP6 &&
+	      r.ee.ee_errno == ECONNREFUSED && r.ee.ee_origin == SO_EE_ORIGIN_ICMP6 &&
 	      r.ee.ee_type == 1 && r.ee.ee_code == ICMP6_UNREACH_PORT &&
 	      off->sin6_family == AF_INET6 &&
 	      memcmp(&off->sin6_addr, &peer6_sa.sin6_addr, sizeof(off->sin6_addr)) == 0,
