@@ -308,6 +308,12 @@ zp_gate_start:
 	mov	%ecx, %r11d
 44:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
 	mov	%r11d, %fs:ZP_HSTACK_AUTODISARM(%rcx)
+	test	%r11d, %r11d
+	jz	49f
+	mov	ZP_STACK_T_SP(%rdi), %r11	/* where it is (43 asks) */
+	mov	%r11, %fs:ZP_HSTACK_ALT_SP(%rcx)
+	mov	ZP_STACK_T_SS_SIZE(%rdi), %r11
+	mov	%r11, %fs:ZP_HSTACK_ALT_SIZE(%rcx)
 49:	ZP_EXIT	\sled
 
 	/*
@@ -375,14 +381,21 @@ zp_gate_start:
 	jnz	38b				/* on it: a handler, stay */
 	/*
 	 * An SS_AUTODISARM altstack reads as disabled while its handler
-	 * runs: with one set up, disabled means "in that handler" (and a
-	 * siglongjmp'ed call leaves this thread on its own stacks).
+	 * runs, and stays so after a siglongjmp out of it: with one set
+	 * up, disabled and rsp on that altstack means "in that handler";
+	 * anywhere else, the call was left for good.
 	 */
 	test	$ZP_SS_DISABLE, %ecx
 	movq	zp_tls_hstack@gottpoff(%rip), %rcx
 	jz	42b				/* left for good: ours again */
 	cmpl	$0, %fs:ZP_HSTACK_AUTODISARM(%rcx)
-	jne	38b
+	je	42b
+	push	%rax
+	lea	8(%rsp), %rax			/* rsp as it was */
+	sub	%fs:ZP_HSTACK_ALT_SP(%rcx), %rax	/* rax = rsp - ss_sp */
+	cmp	%fs:ZP_HSTACK_ALT_SIZE(%rcx), %rax
+	pop	%rax				/* (flags kept) */
+	jb	38b				/* on it: a handler, stay */
 	jmp	42b
 39:	push	%rbp				/* frame: rbp */
 	mov	%rsp, %rbp			/* rbp = frame anchor */

@@ -41,6 +41,8 @@
 #define ZP_HSTACK_BUSY		8	/* a hooked call runs on it */
 #define ZP_HSTACK_TID		16	/* the thread that mapped it */
 #define ZP_HSTACK_AUTODISARM	20	/* its sigaltstack is SS_AUTODISARM */
+#define ZP_HSTACK_ALT_SP	24	/* that altstack: where, */
+#define ZP_HSTACK_ALT_SIZE	32	/*  how long */
 
 /* Linux uapi values used by the assembly. */
 #define ZP_NR_MMAP		9
@@ -50,7 +52,9 @@
 #define ZP_NR_GETTID		186
 #define ZP_NR_SIGALTSTACK	131
 #define ZP_STACK_T_SIZE		24	/* stack_t */
+#define ZP_STACK_T_SP		0	/* its ss_sp */
 #define ZP_STACK_T_FLAGS	8	/* its ss_flags */
+#define ZP_STACK_T_SS_SIZE	16	/* its ss_size */
 #define ZP_SS_ONSTACK		1
 #define ZP_SS_DISABLE		2
 #define ZP_PROT_RW		0x3	/* PROT_READ | PROT_WRITE */

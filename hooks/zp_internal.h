@@ -101,13 +101,18 @@ struct zp_hstack {
 	uintptr_t top;		/* 0: not mapped yet */
 	uintptr_t busy;		/* a hooked call runs on it */
 	int tid;		/* the thread that mapped it frees it at exit */
-	int autodisarm;		/* the thread's sigaltstack is SS_AUTODISARM */
+	int autodisarm;		/* the thread's sigaltstack is SS_AUTODISARM, */
+	uintptr_t alt_sp;	/* ... and this one (its handler runs on it) */
+	uintptr_t alt_size;
 };
 _Static_assert(offsetof(struct zp_hstack, top) == ZP_HSTACK_TOP, "top");
 _Static_assert(offsetof(struct zp_hstack, busy) == ZP_HSTACK_BUSY, "busy");
 _Static_assert(offsetof(struct zp_hstack, tid) == ZP_HSTACK_TID, "tid");
 _Static_assert(offsetof(struct zp_hstack, autodisarm) ==
 	       ZP_HSTACK_AUTODISARM, "autodisarm");
+_Static_assert(offsetof(struct zp_hstack, alt_sp) == ZP_HSTACK_ALT_SP, "alt_sp");
+_Static_assert(offsetof(struct zp_hstack, alt_size) == ZP_HSTACK_ALT_SIZE,
+	       "alt_size");
 ZP_HIDDEN extern ZP_TLS struct zp_hstack zp_tls_hstack;
 
 /* entry.S */

@@ -213,11 +213,13 @@ def case_tinystack():
         for label, env in (("native", None), ("zpnet", hooked_env()),
                            ("vector dispatcher", vec)):
             # jmptiny: again after a siglongjmp left a blocking call;
+            # jmpauto: the same from a handler on an SS_AUTODISARM
+            # altstack (which stays disarmed);
             # altstack: a handler on a sigaltstack inside one of our calls
             # altauto: the same, the altstack disarmed while in use;
             # sigstorm: signals at every instruction of the entry
-            for case in ("tinystack", "jmptiny", "altstack", "altauto",
-                         "sigstorm"):
+            for case in ("tinystack", "jmptiny", "jmpauto", "altstack",
+                         "altauto", "sigstorm"):
                 r = run([env_path("ZPTEST_MISC"), case], env=env)
                 print(label, case, "rc", r.returncode, r.stdout.strip())
                 check(r.returncode == 0 and r.stdout.strip() == "ok " + case,

@@ -47,6 +47,9 @@
  *   jmptiny      a SIGALRM handler siglongjmps out of a blocking read of
  *                a pipe (the call left for good), then tinystack: the
  *                hook stack must be usable again
+ *   jmpauto      jmptiny with the handler on an SS_AUTODISARM sigaltstack
+ *                (which stays disarmed after the siglongjmp): rsp off that
+ *                altstack tells the hook the call was left
  *   altstack     a SIGALRM handler on a sigaltstack (SA_ONSTACK) makes
  *                syscalls while it interrupts blocking nanosleeps (a call
  *                of ours on the hook stack): both give the right results,
@@ -851,6 +854,39 @@ jmptiny(void)
 #define ALTSTACK_SIZE	65536
 #define ALTSTACK_HITS	20
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
+#endif
+
+/* jmpauto: each round arms the altstack again (the kernel disarmed it
+ * for the handler, and the siglongjmp never gave it back). */
+static int
+jmpauto(void)
+{
+	struct sigaction sa = { .sa_handler = jmptiny_alarm, .sa_flags = SA_ONSTACK };
+	struct itimerval it = { .it_value = { 0, 50000 } };
+	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE,
+		       .ss_flags = (int)SS_AUTODISARM };
+	int p[2], i;
+	char c;
+
+	if (ss.ss_sp == NULL || pipe(p) != 0 || sigaction(SIGALRM, &sa, NULL) != 0)
+		return 1;
+	for (i = 0; i < 3; i++) {
+		if (sigaltstack(&ss, NULL) != 0)
+			return 1;
+		if (sigsetjmp(jmptiny_env, 1) == 0) {
+			setitimer(ITIMER_REAL, &it, NULL);
+			if (read(p[0], &c, 1) >= 0)	/* blocks until the alarm */
+				return 1;
+			return 1;	/* EINTR would mean no longjmp */
+		}
+		if (tinystack() != 0)
+			return 1;
+	}
+	return 0;
+}
+
 static volatile int alt_hits, alt_bad, alt_onstack;
 static pid_t alt_ppid;
 static uint64_t now_ns(void);
@@ -869,10 +905,6 @@ altstack_alarm(int sig)
 		alt_bad++;
 	alt_hits++;
 }
-
-#ifndef SS_AUTODISARM
-#define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
-#endif
 
 /*
  * altstack, altauto (flags SS_AUTODISARM: the kernel disarms the altstack
@@ -1154,6 +1186,9 @@ main(int argc, char **argv)
 			return 1;
 	} else if (strcmp(c, "jmptiny") == 0) {
 		if (jmptiny() != 0)
+			return 1;
+	} else if (strcmp(c, "jmpauto") == 0) {
+		if (jmpauto() != 0)
 			return 1;
 	} else if (strcmp(c, "threadexit") == 0) {
 		if (threadexit() != 0)
