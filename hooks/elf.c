@@ -476,20 +476,14 @@ done:
 	return rc;
 }
 
-/*
- * Returns the number of function starts in [start, end), stored sorted in
- * *out (free with zp_elf_starts_free()), or -errno.  (*out)[n + i] is the
- * end of function i (its FDE's pc_range), 0 when unknown: code outside
- * every function is data (OpenSSL keeps tables in .text) or code without
- * CFI, which the rewriter must not decode as if it were code.
- */
-long
-zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
-		   uintptr_t **out)
+/* The functions of .eh_frame_hdr's table in [start, end) (ehf: its
+ * segment, or NULL), as zp_elf_func_starts() returns them. */
+static long
+zp_fde_starts(int fd, const Elf64_Phdr *ph, int phnum, const Elf64_Phdr *load,
+	      const Elf64_Phdr *ehf, uintptr_t start, uintptr_t end,
+	      uintptr_t **out)
 {
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph[ZP_PHDR_MAX];
-	const Elf64_Phdr *load = NULL, *ehf = NULL, *seg = NULL;
+	const Elf64_Phdr *seg = NULL;
 	uint8_t *hdr, *segmap = NULL;
 	int64_t fde_count, loc, fde;
 	uintptr_t bias, *starts, *ends;
@@ -497,37 +491,11 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 	size_t i, n = 0, tbl;
 	int enc_ptr, enc_cnt, enc_tbl;
 
-	*out = NULL;
-	if (zp_pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > ZP_PHDR_MAX)
-		return -ENOEXEC;
-	if (zp_pread(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff) !=
-	    (long)(eh.e_phnum * sizeof(Elf64_Phdr)))
-		return -ENOEXEC;
-	for (i = 0; i < eh.e_phnum; i++) {
-		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) &&
-		    (ph[i].p_offset & ZP_PAGE_MASK) == offset)
-			load = &ph[i];
-		if (ph[i].p_type == PT_GNU_EH_FRAME)
-			ehf = &ph[i];
-	}
-	if (load != NULL && zp_is_go(fd, ph, eh.e_phnum)) {
-		/* Go: its symbols, which cover the C objects a cgo program
-		 * links too (their FDEs alone would leave Go's code out).
-		 * Without symbols (stripped), the runtime's table of Go's
-		 * functions: the C objects' code is then SUD's. */
-		long n = zp_go_func_starts(fd, &eh, start - (uintptr_t)(load->p_vaddr &
-					   ZP_PAGE_MASK), start, end, out);
-
-		return n > 0 ? n : -ENOENT;
-	}
-	if (load == NULL || ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
+	if (ehf == NULL || ehf->p_filesz > ZP_EH_HDR_MAX ||
 	    ehf->p_filesz < ZP_EH_HDR_FIXED + 8)
 		return -ENOENT;
 	/* the segment holding .eh_frame_hdr, and .eh_frame after it */
-	for (i = 0; i < eh.e_phnum; i++)
+	for (i = 0; i < (size_t)phnum; i++)
 		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr <= ehf->p_vaddr &&
 		    ehf->p_vaddr < ph[i].p_vaddr + ph[i].p_filesz)
 			seg = &ph[i];
@@ -624,6 +592,108 @@ bad:
 			    0, 0, 0, 0);
 	zp_syscall6(SYS_munmap, (long)hdr, (long)ehf->p_filesz, 0, 0, 0, 0);
 	return -ENOEXEC;
+}
+
+/*
+ * Both lists (either may be missing: n <= 0) as one, sorted, one entry per
+ * start; for a start in both, an unknown end (0: an FDE that keeps stubs
+ * away) wins, else the larger. Frees a and b.
+ */
+static long
+zp_starts_merge(uintptr_t *a, long na, uintptr_t *b, long nb, uintptr_t **out)
+{
+	uintptr_t *m, *ends;
+	size_t n, k = 0;
+
+	if (na <= 0 || nb <= 0) {
+		if (na > 0) {
+			*out = a;
+			return na;
+		}
+		zp_elf_starts_free(a);
+		if (nb > 0) {
+			*out = b;
+			return nb;
+		}
+		zp_elf_starts_free(b);
+		return -ENOENT;
+	}
+	n = (size_t)na + (size_t)nb;
+	m = zp_pairs_alloc(n);
+	if (m == NULL) {
+		zp_elf_starts_free(b);
+		*out = a;	/* the first list alone, as before */
+		return na;
+	}
+	ends = m + n;
+	memcpy(m, a, (size_t)na * sizeof(*m));
+	memcpy(m + na, b, (size_t)nb * sizeof(*m));
+	memcpy(ends, a + na, (size_t)na * sizeof(*m));
+	memcpy(ends + na, b + nb, (size_t)nb * sizeof(*m));
+	zp_elf_starts_free(a);
+	zp_elf_starts_free(b);
+	zp_sort_pairs(m, ends, n);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && m[i] == m[k - 1]) {
+			if (ends[k - 1] != 0 && (ends[i] == 0 || ends[i] > ends[k - 1]))
+				ends[k - 1] = ends[i];
+			continue;
+		}
+		m[k] = m[i];
+		ends[k++] = ends[i];
+	}
+	memmove(m + k, ends, k * sizeof(*m));
+	*out = m;
+	return (long)k;
+}
+
+/*
+ * Returns the number of function starts in [start, end), stored sorted in
+ * *out (free with zp_elf_starts_free()), or -errno.  (*out)[n + i] is the
+ * end of function i (its FDE's pc_range), 0 when unknown: code outside
+ * every function is data (OpenSSL keeps tables in .text) or code without
+ * CFI, which the rewriter must not decode as if it were code.
+ */
+long
+zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
+		   uintptr_t **out)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[ZP_PHDR_MAX];
+	const Elf64_Phdr *load = NULL, *ehf = NULL;
+	size_t i;
+
+	*out = NULL;
+	if (zp_pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > ZP_PHDR_MAX)
+		return -ENOEXEC;
+	if (zp_pread(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff) !=
+	    (long)(eh.e_phnum * sizeof(Elf64_Phdr)))
+		return -ENOEXEC;
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) &&
+		    (ph[i].p_offset & ZP_PAGE_MASK) == offset)
+			load = &ph[i];
+		if (ph[i].p_type == PT_GNU_EH_FRAME)
+			ehf = &ph[i];
+	}
+	if (load == NULL)
+		return -ENOENT;
+	if (zp_is_go(fd, ph, eh.e_phnum)) {
+		/* Go: its symbols, or without them (stripped) the runtime's
+		 * table of Go's functions, and the FDEs of the C objects a
+		 * cgo program links (gcc's, when it links) */
+		uintptr_t bias = start - (uintptr_t)(load->p_vaddr & ZP_PAGE_MASK);
+		uintptr_t *go = NULL, *fdes = NULL;
+		long ng = zp_go_func_starts(fd, &eh, bias, start, end, &go);
+		long nf = zp_fde_starts(fd, ph, eh.e_phnum, load, ehf, start, end,
+					&fdes);
+
+		return zp_starts_merge(go, ng, fdes, nf, out);
+	}
+	return zp_fde_starts(fd, ph, eh.e_phnum, load, ehf, start, end, out);
 }
 
 void

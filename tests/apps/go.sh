@@ -13,9 +13,10 @@
 #    the server alive after each round.
 #  - zpoline: Go's own code is rewritten at start from its symbol table
 #    (gc writes no .eh_frame_hdr; gcc, for cgo's external linking, one
-#    for the C objects only), or when stripped from the runtime's table
-#    of functions (.gopclntab), with SUD off; rawsys linked both ways,
-#    each stripped and not.
+#    for the C objects only, merged in), or when stripped from the
+#    runtime's table of functions (.gopclntab), with SUD off; rawsys
+#    linked both ways, each stripped and not, stripped finding the same
+#    function starts.
 #  - httpd built with CGO_ENABLED=0 (statically linked): zpnet run refuses
 #    it (exit 1, the reason, it never ran); with --allow-static it runs
 #    on the kernel stack and answers.
@@ -82,6 +83,7 @@ done
 # table of functions, so SUD stays off (zpoline); the other builds'
 # results are checked like rawsys's
 if [ "${ZPNET_HOOKS_MODE:-zpoline}" = zpoline ]; then
+	declare -A starts
 	for b in rawsys rawsys-ext rawsys-stripped rawsys-ext-stripped; do
 		out=$(zpns_z env ZPHOOKS_LOG=3 timeout 120 "$ZPNET" run -c "$ZCFG" -- \
 			"$TMP/rawsys/$b" $K_ADDR:$UPORT 2> "$TMP/$b-debug.log")
@@ -92,7 +94,15 @@ if [ "${ZPNET_HOOKS_MODE:-zpoline}" = zpoline ]; then
 		grep -qE 'started in .* SUD off' "$TMP/$b-debug.log" ||
 			fail "SUD armed for $b: $(grep -m1 'started in' "$TMP/$b-debug.log")"
 		echo "ok: $b ($out): Go's code rewritten at start, SUD off: $line"
+		starts[$b]=$(sed -n 's/.*(\([0-9]*\) function starts).*/\1/p' <<< "$line")
 	done
+	# stripped, the runtime's table (and gcc's FDEs for the C objects)
+	# finds every function the symbols (and the FDEs) do
+	for b in rawsys rawsys-ext; do
+		[ "${starts[$b-stripped]}" = "${starts[$b]}" ] ||
+			fail "$b-stripped: ${starts[$b-stripped]} function starts, $b: ${starts[$b]}"
+	done
+	echo "ok: stripped, the same function starts: ${starts[rawsys]}, ${starts[rawsys-ext]}"
 fi
 udp_sink_wait "$TMP/sink.log"
 got=$UDP_GOT
