@@ -128,6 +128,26 @@ zp_gate_start:
 .endm
 
 /*
+ * The x87 status word saved at \off(%rsp) back if the call changed it
+ * (exception flags, TOP: a wrapped libc function formatting a long
+ * double): only fldenv writes it, so the environment is stored, patched
+ * and loaded again (~100 cycles, never on a served path: nothing of ours
+ * runs x87 code). Clobbers rax.
+ */
+.macro ZP_FSW_RESTORE off
+	fnstsw	%ax
+	cmp	\off(%rsp), %ax
+	je	89f
+	sub	$ZP_FENV_SIZE, %rsp
+	fnstenv	(%rsp)				/* (masks all: fldenv unmasks) */
+	mov	\off+ZP_FENV_SIZE(%rsp), %ax
+	mov	%ax, ZP_FENV_FSW(%rsp)
+	fldenv	(%rsp)
+	add	$ZP_FENV_SIZE, %rsp
+89:
+.endm
+
+/*
  * Make room below a 64-byte aligned %rsp and save the vector state there
  * (zp_vsave_kind, hooks.c): by hand where the CPU's registers are known,
  * xmm/ymm/zmm, opmasks, MXCSR and the x87 control word (~10 ns; the
@@ -142,6 +162,7 @@ zp_gate_start:
 	jz	97f				/* XSAVE */
 	stmxcsr	ZP_VS_MXCSR(%rsp)
 	fnstcw	ZP_VS_FCW(%rsp)
+	fnstsw	ZP_VS_FSW(%rsp)
 	cmp	$ZP_VS_AVX, %eax
 	jb	93f				/* SSE */
 	ZP_VSAVE_UPPER %rsp
@@ -181,6 +202,8 @@ zp_gate_start:
 	jz	97f				/* XRSTOR */
 	ldmxcsr	ZP_VS_MXCSR(%rsp)
 	fldcw	ZP_VS_FCW(%rsp)
+	ZP_FSW_RESTORE ZP_VS_FSW
+	movzbl	zp_vsave_kind(%rip), %eax
 	cmp	$ZP_VS_AVX, %eax
 	jb	93f				/* SSE */
 	ZP_VRESTORE_UPPER
@@ -816,6 +839,7 @@ zp_hooks_vec_call:
 	sub	$ZP_VL_FRAME, %rsp
 	stmxcsr	ZP_VS_MXCSR(%rsp)
 	fnstcw	ZP_VS_FCW(%rsp)
+	fnstsw	ZP_VS_FSW(%rsp)
 	movl	$0, ZP_VS_ESC(%rsp)
 	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movdqa	%xmm\n, ZP_VL_XMM+\n*16(%rsp)
@@ -837,6 +861,7 @@ zp_hooks_vec_call:
 	.endr
 	ldmxcsr	ZP_VS_MXCSR(%rsp)
 	fldcw	ZP_VS_FCW(%rsp)
+	ZP_FSW_RESTORE ZP_VS_FSW
 	jmp	59f
 
 50:	ZP_VSAVE				/* rcx, rax, rdx clobbered */
@@ -888,6 +913,8 @@ zp_hooks_vec_call:
 	.endr
 	ldmxcsr	ZP_VS_MXCSR-ZP_VL_CHECK(%rsp)
 	fldcw	ZP_VS_FCW-ZP_VL_CHECK(%rsp)
+	.set	zp_fsw_in_check, ZP_VS_FSW-ZP_VL_CHECK	/* (one macro argument) */
+	ZP_FSW_RESTORE zp_fsw_in_check
 	jmp	59b
 	.size	zp_hooks_vec_call, . - zp_hooks_vec_call
 

@@ -88,7 +88,7 @@
 /*
  * How the vector state is saved (zp_vsave_kind): XSAVE(C)/XRSTOR, or by
  * hand (SSE: xmm0-15; AVX: ymm0-15; AVX512: zmm0-31 and k0-7), with MXCSR
- * and the x87 control word, in an area of ZP_VS_SIZE bytes.
+ * and the x87 control and status words, in an area of ZP_VS_SIZE bytes.
  */
 #define ZP_VS_XSAVE		0
 #define ZP_VS_SSE		1
@@ -97,6 +97,7 @@
 #define ZP_VS_K			2048	/* k0-k7, 8 bytes each */
 #define ZP_VS_MXCSR		2112
 #define ZP_VS_FCW		2116
+#define ZP_VS_FSW		2118	/* the x87 status word */
 #define ZP_VS_INUSE		2120	/* XINUSE (xgetbv 1) at the save */
 #define ZP_VS_SIZE		2176
 #define ZP_XINUSE_UPPER		0x44	/* AVX upper halves, ZMM_Hi256 */
@@ -110,5 +111,9 @@
 #define ZP_VL_XMM		ZP_VS_SIZE		/* 16 x 16 bytes */
 #define ZP_VL_CHECK		(ZP_VL_XMM + 256)	/* a ZP_VS area */
 #define ZP_VL_FRAME		(ZP_VL_CHECK + ZP_VS_SIZE)
+
+/* fnstenv's 28 bytes (room for 32): the status word at 4 */
+#define ZP_FENV_SIZE		32
+#define ZP_FENV_FSW		4
 
 #endif /* ZP_ASM_H */

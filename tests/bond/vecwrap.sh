@@ -11,9 +11,10 @@
 #    clock_gettime's pointer into the vDSO, checked as well, and
 #    __cxa_finalize's to destructors (it runs when the library unloads,
 #    never in a served call);
-#  - the x87 status and tag words and the x87/MMX registers, which no save
-#    keeps, are changed by no x87 or MMX instruction of libzpnet.so (only
-#    the entry's fnstcw/fldcw of the control word) nor of a light import.
+#  - the x87 tag word and the x87/MMX registers, which no save keeps, are
+#    changed by no x87 or MMX instruction of libzpnet.so (only the entry's
+#    saves of the control and status words: fnstcw/fldcw, fnstsw, and
+#    fnstenv/fldenv to put a status word back) nor of a light import.
 # usage: vecwrap.sh LIBZPNET "LIGHT..." "WRAPPED..."
 set -u
 lib=$1 light=" $2 " wrapped=" $3 "
@@ -39,17 +40,17 @@ fi
 bad=$(awk -v re="$x87re" '
 	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
 	$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call)$/ &&
-		     $0 ~ /[[:space:]](fnstcw|fldcw)[[:space:]]/) {
+		     $0 ~ /[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv)[[:space:]]/) {
 		print "  " fn ": " $0 }' <<< "$dis" | head -20)
 if [ -n "$bad" ]; then
-	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 status word and registers are not saved):"
+	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 tag word and registers are not saved):"
 	echo "$bad"
 	fail=1
 elif ! grep -Eq '[[:space:]]fnstcw[[:space:]]' <<< "$dis"; then
 	echo "FAIL: no fnstcw in libzpnet.so: the x87 check looked at nothing"
 	fail=1
 else
-	echo "ok: no x87/MMX instruction but the entry's control-word save"
+	echo "ok: no x87/MMX instruction but the entry's control- and status-word saves"
 fi
 
 # every imported function classified

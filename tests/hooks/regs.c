@@ -95,13 +95,14 @@ has_avx512f(void)
 /*
  * The control state around the call: MXCSR (round toward zero,
  * flush-to-zero) and the x87 control word (53-bit precision) away from
- * their defaults, and with AVX-512 the opmasks k1-k7; the same after it.
+ * their defaults, the x87 status word with its precision flag set, and with AVX-512 the opmasks k1-k7; the same after it.
  * (Nothing in between is compiled for AVX-512 or changes the modes.)
  */
 #define MXCSR_TEST	0x7f80		/* default 0x1f80 + RC=11 + FTZ */
 #define MXCSR_DEFAULT	0x1f80
 #define FCW_TEST	0x027f		/* default 0x037f, 53-bit precision */
 #define FCW_DEFAULT	0x037f
+static unsigned short fsw_test;	/* after ctl_set: PE (and C1), TOP 0 */
 #define MXCSR_CONTROL	0xffc0		/* not the exception flags */
 
 static void
@@ -110,9 +111,14 @@ ctl_set(int variant)
 	unsigned int mx = MXCSR_TEST;
 	unsigned short cw = FCW_TEST;
 	uint64_t k;
+	float f;
 
 	__asm__ volatile ("ldmxcsr %0" : : "m"(mx));
 	__asm__ volatile ("fldcw %0" : : "m"(cw));
+	/* the x87 status word: precision (inexact) only, pi stored to a
+	 * float */
+	__asm__ volatile ("fnclex\n\tfldpi\n\tfstps %0\n\tfnstsw %1"
+			  : "=m"(f), "=m"(fsw_test));
 	if (variant & V_AVX512) {
 		k = 0x1111111111111111ULL;
 		__asm__ volatile ("kmovq %0, %%k1" : : "r"(k));
@@ -125,12 +131,13 @@ static int
 ctl_check(int variant)
 {
 	unsigned int mx, def = MXCSR_DEFAULT;
-	unsigned short cw, cwdef = FCW_DEFAULT;
+	unsigned short cw, cwdef = FCW_DEFAULT, sw;
 	uint64_t k1 = 0, k7 = 0;
 	int bad = 0;
 
 	__asm__ volatile ("stmxcsr %0" : "=m"(mx));
 	__asm__ volatile ("fnstcw %0" : "=m"(cw));
+	__asm__ volatile ("fnstsw %0\n\tfnclex" : "=m"(sw));
 	if (variant & V_AVX512) {
 		__asm__ volatile ("kmovq %%k1, %0" : "=r"(k1));
 		__asm__ volatile ("kmovq %%k7, %0" : "=r"(k7));
@@ -143,6 +150,10 @@ ctl_check(int variant)
 	}
 	if (cw != FCW_TEST) {
 		printf("  x87 control word changed: %#x -> %#x\n", FCW_TEST, cw);
+		bad++;
+	}
+	if (sw != fsw_test || !(sw & 0x20)) {
+		printf("  x87 status word changed: %#x -> %#x\n", fsw_test, sw);
 		bad++;
 	}
 	if ((variant & V_AVX512) && (k1 != 0x1111111111111111ULL ||

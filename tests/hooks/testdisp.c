@@ -18,7 +18,7 @@
  *           zp_hooks_vec_call(), which must save the state around it:
  *           after zp_hooks_vec_full(); with ZPTEST_VECCALL=light, a
  *           clobber of what code without VEX can change (xmm0-15, MXCSR,
- *           the x87 control word) without it; with =unsaved, the whole
+ *           the x87 control and status words) without it; with =unsaved, the whole
  *           clobber without it (ZPHOOKS_VCHECK=1 must stop the program)
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
@@ -69,6 +69,15 @@ clobber_avx512(void)
 			    "k7");
 }
 
+/* The x87 status word: flags cleared, then zero-divide set (1/0, masked),
+ * the stack left as it was. */
+static void
+clobber_x87_status(void)
+{
+	__asm__ volatile ("fnclex\n\tfld1\n\tfldz\n\tfdivrp\n\tfstp %%st(0)"
+			  ::: "st");
+}
+
 __attribute__((target("avx2")))
 static void
 clobber_vectors(void)
@@ -80,6 +89,7 @@ clobber_vectors(void)
 
 	memset((void *)buf, 0x5a, sizeof(buf));
 	__asm__ volatile ("ldmxcsr %0\n\tfldcw %1" : : "m"(mx), "m"(cw));
+	clobber_x87_status();
 	if (avx512)
 		clobber_avx512();
 	__asm__ volatile (
@@ -93,7 +103,7 @@ clobber_vectors(void)
 }
 
 /* What baseline (legacy SSE) code can change: xmm0-15, MXCSR, the x87
- * control word; the upper halves stay. */
+ * control and status words; the upper halves stay. */
 static void
 clobber_legacy(void)
 {
@@ -110,6 +120,7 @@ clobber_legacy(void)
 		"pxor %%xmm3, %%xmm3\n\t"
 		: : "m"(mx), "m"(cw)
 		: "xmm0", "xmm1", "xmm3", "xmm7", "xmm8", "xmm15");
+	clobber_x87_status();
 }
 
 /* count calls entered with DF set (string instructions would run backwards) */
