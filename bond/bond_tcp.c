@@ -70,6 +70,7 @@ struct bond_tcp {
 	/* Nagle as Linux's (Minshall's): where the last segment under the
 	 * MSS that went out ends (snd_sml) */
 	u32_t small_end;
+	bool out_owed;		/* in acks_owed[]: output() owed (on_sent) */
 	struct bond_errq_list eq;	/* the error queue (IP_RECVERR) */
 	/* TCP_USER_TIMEOUT: since when the oldest data in flight waits for
 	 * its ACK (0: none, or not known yet) */
@@ -133,6 +134,21 @@ static struct {
 	uint64_t id;
 } acks_owed[BOND_ACKS_OWED_MAX] BOND_SHARED;
 static unsigned int n_acks_owed BOND_SHARED;
+
+static void output(struct bond_tcp *t);
+
+/* t owes the stack's next poll something (an ACK; output() with
+ * out_owed): on the list once. */
+static void
+owe(struct bond_tcp *t)
+{
+	if (t->ack_owed || n_acks_owed >= BOND_ACKS_OWED_MAX)
+		return;
+	acks_owed[n_acks_owed].idx = t->sk.idx;
+	acks_owed[n_acks_owed].id = t->sk.id;
+	n_acks_owed++;
+	t->ack_owed = true;
+}
 
 /*
  * TCP_CORK and MSG_MORE. lwIP sends every segment it holds, a partial last
@@ -410,6 +426,18 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	t->err_soft = 0;	/* Linux's tcp_ack: something worked */
 	if (TCP_SEQ_LT(t->small_end, pcb->lastack))
 		t->small_end = pcb->lastack;	/* never 2 GiB behind */
+	/* a small tail held behind the small segment just acknowledged goes
+	 * (Minshall); lwIP's tcp_output holds it until all is, and it cannot
+	 * be called from here (tcp_input sends after its callbacks) */
+	if (pcb->unsent != NULL && pcb->unsent->next == NULL &&
+	    pcb->unacked != NULL && !tcp_nagle_disabled(pcb) && !t->sk.opt.cork &&
+	    pcb->unsent->len + LWIP_TCP_OPT_LENGTH(pcb->unsent->flags) < pcb->mss &&
+	    !TCP_SEQ_GT(t->small_end, pcb->lastack) && !t->out_owed) {
+		t->out_owed = true;
+		owe(t);
+		if (!t->ack_owed)
+			t->out_owed = false;	/* the list is full */
+	}
 	if (t->sk.opt.user_timeout_ms != 0)	/* progress: the clock restarts */
 		t->stall_ns = pcb->unacked != NULL || pcb->unsent != NULL ?
 			      bond_stack->now_ns() : 0;
@@ -689,7 +717,8 @@ pcb_freed(struct tcp_pcb *pcb)
  * data still has to arrive.
  */
 static void
-mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb, const struct ns_icmp_error *e)
+mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb,
+	    const struct ns_icmp_error *e)
 {
 	uint32_t mtu = e->info, mss;
 	struct tcp_seg *head;
@@ -820,8 +849,10 @@ segment_out(const struct tcp_pcb *pcb, u32_t seq, u16_t len)
 {
 	struct bond_tcp *t = pcb->callback_arg;
 
+	/* new data only, as Linux's tcp_minshall_update (lwIP moves
+	 * snd_nxt past a segment once it is out) */
 	if (pcb->errf == on_err && t != NULL && len < pcb->mss &&
-	    TCP_SEQ_GT(seq + len, t->small_end))
+	    TCP_SEQ_GEQ(seq, pcb->snd_nxt))
 		t->small_end = seq + len;
 }
 
@@ -1191,13 +1222,8 @@ consume(struct bond_tcp *t, size_t n)
 	}
 	if (t->rx == NULL)
 		t->rx_tail = NULL;
-	if (t->pcb != NULL && (t->pcb->flags & TF_ACK_DELAY) && !t->ack_owed &&
-	    n_acks_owed < BOND_ACKS_OWED_MAX) {
-		acks_owed[n_acks_owed].idx = t->sk.idx;
-		acks_owed[n_acks_owed].id = t->sk.id;
-		n_acks_owed++;
-		t->ack_owed = true;
-	}
+	if (t->pcb != NULL && (t->pcb->flags & TF_ACK_DELAY))
+		owe(t);
 }
 
 BOND_GENERAL_REGS bool
@@ -1217,6 +1243,9 @@ bond_tcp_send_owed_acks(void)
 			continue;	/* closed: lwIP's timer has it */
 		t = bt_of(sk);
 		t->ack_owed = false;
+		if (t->out_owed && t->pcb != NULL)
+			output(t);	/* carries the ACK, if any goes */
+		t->out_owed = false;
 		if (t->pcb != NULL && (t->pcb->flags & TF_ACK_DELAY)) {
 			tcp_ack_now(t->pcb);
 			tcp_output(t->pcb);
@@ -1410,11 +1439,16 @@ cork_release(struct bond_tcp *t)
 		cork_list(t);
 }
 
-/* proto->flush: TCP_CORK off, TCP_NODELAY on. */
+/* proto->flush: TCP_CORK off, TCP_NODELAY on: the held tail goes, and
+ * what lwIP holds (Linux's tcp_push_pending_frames). */
 static void
 bt_flush(struct bond_sock *sk)
 {
-	cork_release(bt_of(sk));
+	struct bond_tcp *t = bt_of(sk);
+
+	cork_release(t);
+	if (t->pcb != NULL && t->state == BT_CONNECTED)
+		output(t);
 }
 
 /* A corked send: whole segments to lwIP, the partial tail kept. */
@@ -1489,7 +1523,7 @@ cork_send(struct bond_tcp *t, const struct iovec *iov, int iovcnt)
 		return fault ? -EFAULT : -EAGAIN;
 	if (t->sk.opt.user_timeout_ms != 0 && t->stall_ns == 0)
 		t->stall_ns = bond_stack->now_ns();
-	output(t);
+	tcp_output(t->pcb);	/* corked: a small tail stays (TCP_NAGLE_CORK) */
 	return (ssize_t)total;
 }
 

@@ -607,6 +607,7 @@ zp_starts_merge(uintptr_t *a, long na, uintptr_t *b, long nb, uintptr_t **out)
 
 	if (na <= 0 || nb <= 0) {
 		if (na > 0) {
+			zp_elf_starts_free(b);	/* none in range, or failed */
 			*out = a;
 			return na;
 		}
@@ -687,10 +688,15 @@ zp_elf_func_starts(int fd, uint64_t offset, uintptr_t start, uintptr_t end,
 		 * cgo program links (gcc's, when it links) */
 		uintptr_t bias = start - (uintptr_t)(load->p_vaddr & ZP_PAGE_MASK);
 		uintptr_t *go = NULL, *fdes = NULL;
-		long ng = zp_go_func_starts(fd, &eh, bias, start, end, &go);
-		long nf = zp_fde_starts(fd, ph, eh.e_phnum, load, ehf, start, end,
-					&fdes);
+		long ng = zp_go_func_starts(fd, &eh, bias, start, end, &go), nf;
 
+		if (ng <= 0) {
+			/* Go's code unknown: SUD's, the C objects' too (their
+			 * FDEs alone would leave Go's syscalls unhooked) */
+			zp_elf_starts_free(go);
+			return -ENOENT;
+		}
+		nf = zp_fde_starts(fd, ph, eh.e_phnum, load, ehf, start, end, &fdes);
 		return zp_starts_merge(go, ng, fdes, nf, out);
 	}
 	return zp_fde_starts(fd, ph, eh.e_phnum, load, ehf, start, end, out);

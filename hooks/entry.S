@@ -150,9 +150,9 @@ zp_gate_start:
 /*
  * Make room below a 64-byte aligned %rsp and save the vector state there
  * (zp_vsave_kind, hooks.c): by hand where the CPU's registers are known,
- * xmm/ymm/zmm, opmasks, MXCSR and the x87 control word (~10 ns; the
- * x87/MMX data registers are not kept: nothing on a served path uses
- * them), else XSAVEC (XSAVE) of everything, ~60-70 ns on this VM.
+ * xmm/ymm/zmm, opmasks, MXCSR and the x87 control and status words
+ * (~10 ns; the x87/MMX data registers are not kept: nothing on a served
+ * path uses them), else XSAVEC (XSAVE) of everything, ~60-70 ns here.
  * Clobbers rax, rcx, rdx.
  */
 .macro ZP_VSAVE
@@ -330,13 +330,14 @@ zp_gate_start:
 	shr	$31, %ecx			/* SS_AUTODISARM */
 	mov	%ecx, %r11d
 44:	movq	zp_tls_hstack@gottpoff(%rip), %rcx
-	mov	%r11d, %fs:ZP_HSTACK_AUTODISARM(%rcx)
 	test	%r11d, %r11d
-	jz	49f
-	mov	ZP_STACK_T_SP(%rdi), %r11	/* where it is (43 asks) */
-	mov	%r11, %fs:ZP_HSTACK_ALT_SP(%rcx)
-	mov	ZP_STACK_T_SS_SIZE(%rdi), %r11
-	mov	%r11, %fs:ZP_HSTACK_ALT_SIZE(%rcx)
+	jz	41f
+	mov	ZP_STACK_T_SP(%rdi), %rax	/* where it is (43 asks), */
+	mov	%rax, %fs:ZP_HSTACK_ALT_SP(%rcx)
+	mov	ZP_STACK_T_SS_SIZE(%rdi), %rax
+	mov	%rax, %fs:ZP_HSTACK_ALT_SIZE(%rcx)
+	xor	%eax, %eax			/* (the call's result: 0) */
+41:	mov	%r11d, %fs:ZP_HSTACK_AUTODISARM(%rcx)	/* then the flag */
 49:	ZP_EXIT	\sled
 
 	/*
@@ -404,22 +405,20 @@ zp_gate_start:
 	jnz	38b				/* on it: a handler, stay */
 	/*
 	 * An SS_AUTODISARM altstack reads as disabled while its handler
-	 * runs, and stays so after a siglongjmp out of it: with one set
-	 * up, disabled and rsp on that altstack means "in that handler";
-	 * anywhere else, the call was left for good.
+	 * runs (as not in use once the handler arms it again), and stays
+	 * disabled after a siglongjmp out of it: with one set up, rsp on
+	 * it means "in that handler".
 	 */
-	test	$ZP_SS_DISABLE, %ecx
 	movq	zp_tls_hstack@gottpoff(%rip), %rcx
-	jz	42b				/* left for good: ours again */
 	cmpl	$0, %fs:ZP_HSTACK_AUTODISARM(%rcx)
-	je	42b
+	je	42b				/* none: left for good, ours again */
 	push	%rax
 	lea	8(%rsp), %rax			/* rsp as it was */
 	sub	%fs:ZP_HSTACK_ALT_SP(%rcx), %rax	/* rax = rsp - ss_sp */
 	cmp	%fs:ZP_HSTACK_ALT_SIZE(%rcx), %rax
 	pop	%rax				/* (flags kept) */
 	jb	38b				/* on it: a handler, stay */
-	jmp	42b
+	jmp	42b				/* left for good: ours again */
 39:	push	%rbp				/* frame: rbp */
 	mov	%rsp, %rbp			/* rbp = frame anchor */
 	push	%rdi				/* -8:  a1 */
@@ -793,12 +792,13 @@ zp_gate_end:
 
 /*
  * long zp_hooks_vec_call(fn, const long args[6]): fn(args[0..5]) with the
- * vector state (x87 control, SSE, AVX, AVX-512...) kept for the caller,
+ * vector state (x87 control and status, SSE, AVX, AVX-512...) kept for
+ * the caller,
  * for a dispatcher registered without ZP_DISPATCH_VECTOR that has decided
  * to run code which may use vector registers.
  *
  * Where the CPU has AVX, the save is light: xmm0-15, MXCSR and the x87
- * control word, all that code without VEX/EVEX encodings can change
+ * control and status words, all that code without VEX/EVEX can change
  * (legacy SSE instructions keep the upper halves, zmm16-31 and the
  * opmasks).  fn may run such code freely; before anything else (glibc's
  * string functions, a PMD) it calls zp_hooks_vec_full(), which saves the
@@ -913,8 +913,8 @@ zp_hooks_vec_call:
 	.endr
 	ldmxcsr	ZP_VS_MXCSR-ZP_VL_CHECK(%rsp)
 	fldcw	ZP_VS_FCW-ZP_VL_CHECK(%rsp)
-	.set	zp_fsw_in_check, ZP_VS_FSW-ZP_VL_CHECK	/* (one macro argument) */
-	ZP_FSW_RESTORE zp_fsw_in_check
+	.set	.Lfsw_in_check, ZP_VS_FSW-ZP_VL_CHECK	/* (one macro argument) */
+	ZP_FSW_RESTORE .Lfsw_in_check
 	jmp	59b
 	.size	zp_hooks_vec_call, . - zp_hooks_vec_call
 

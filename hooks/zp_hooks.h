@@ -95,8 +95,9 @@ long zp_hooks_vec_call(long (*fn)(long, long, long, long, long, long),
 /*
  * Inside zp_hooks_vec_call's fn: where the CPU has AVX the call saves
  * only what code without VEX/EVEX instructions can change (xmm0-15,
- * MXCSR, the x87 control word: 3 to 4 times cheaper than all of it with
- * AVX-512). Code built for the x86-64 baseline may run as it is; before
+ * MXCSR, the x87 control and status words: 3 to 4 times cheaper than all
+ * of it with AVX-512). Code built for the x86-64 baseline may run as it
+ * is; before
  * anything that may use AVX (glibc's string functions, most of libc, a
  * PMD's burst functions) fn calls this, which saves the rest once per
  * call. Outside such a call it returns at once. Keeps every register but

@@ -105,6 +105,9 @@ TCP_CASES = [
 #       its first packets already fit; or, on the main address, a write of
 #       2,000 bytes: Nagle as Linux's (Minshall's) sends its tail at once,
 #       while the full segment before it is unacknowledged;
+#   naglerelease4 writes 100 bytes (let through and acknowledged), then
+#       at once 2,000: their tail, held while the 100 were in flight, goes
+#       once they are acknowledged, the full segment before it never;
 #   "hold": 2,000 bytes, then 100 more 0.3 s later: the 2,000 are sent,
 #       the 100 held while the small tail before them is unacknowledged
 #       (for 1.5 s: nothing is ever acknowledged).
@@ -126,6 +129,7 @@ EST_CASES = [
     ("nagle4", False, False, None, 0, "mtu", "ok", None),
     ("nagle6", True, False, None, 0, "mtu", "ok", None),
     ("naglehold4", False, False, None, 0, "hold", "ok", None),
+    ("naglerelease4", False, False, None, 0, "mtu", "ok", None),
 ]
 EST_BIG = 1400  # bytes a path-MTU case writes: one segment on a 1,500 link
 EST_SMALL = 500
@@ -133,8 +137,11 @@ EST_SMALL = 500
 EST_MTU_LIMITS = {"pmtu4": (1000, 0), "pmtumin4": (552, 300),
                   "pmtu6": (1280, 0), "pmtumin6": (1500, EST_BIG),
                   "pmtunew4": (1000, 0), "pmtunew6": (1280, 0),
-                  "nagle4": (1500, 0), "nagle6": (1500, 0)}
-EST_WRITE = {"nagle4": 2000, "nagle6": 2000, "naglehold4": 2000}  # others: EST_BIG
+                  "nagle4": (1500, 0), "nagle6": (1500, 0), "naglerelease4": (1500, 0)}
+# bytes written (others: EST_BIG), the first EST_PRE of them in a write
+# of their own
+EST_WRITE = {"nagle4": 2000, "nagle6": 2000, "naglehold4": 2000, "naglerelease4": 2100}
+EST_PRE = {"naglerelease4": 100}
 EST_HOLD_MORE, EST_HOLD_S = 100, 1.5
 EST_RESEND_S = {"pmtumin6": 8.0}  # sent again on its RTO only
 PACKET_OUTGOING = 4
@@ -472,7 +479,11 @@ def established_sees(case, peer_addr):
     except OSError as e:
         s.close()
         return "connect: " + errno.errorcode.get(e.errno, str(e.errno))
-    s.sendall(b"x" * (EST_WRITE.get(name, EST_BIG) if check in ("mtu", "hold") else EST_SMALL))
+    n = EST_WRITE.get(name, EST_BIG) if check in ("mtu", "hold") else EST_SMALL
+    if name in EST_PRE:
+        s.sendall(b"p" * EST_PRE[name])
+        n -= EST_PRE[name]
+    s.sendall(b"x" * n)
     if check == "hold":
         time.sleep(0.3)
         s.sendall(b"y" * EST_HOLD_MORE)

@@ -95,13 +95,15 @@ has_avx512f(void)
 /*
  * The control state around the call: MXCSR (round toward zero,
  * flush-to-zero) and the x87 control word (53-bit precision) away from
- * their defaults, the x87 status word with its precision flag set, and with AVX-512 the opmasks k1-k7; the same after it.
+ * their defaults, the x87 status word with its precision flag set, and
+ * with AVX-512 the opmasks k1-k7; the same after it.
  * (Nothing in between is compiled for AVX-512 or changes the modes.)
  */
 #define MXCSR_TEST	0x7f80		/* default 0x1f80 + RC=11 + FTZ */
 #define MXCSR_DEFAULT	0x1f80
 #define FCW_TEST	0x027f		/* default 0x037f, 53-bit precision */
 #define FCW_DEFAULT	0x037f
+#define FSW_PE		0x0020		/* x87 precision (inexact) flag */
 static unsigned short fsw_test;	/* after ctl_set: PE (and C1), TOP 0 */
 #define MXCSR_CONTROL	0xffc0		/* not the exception flags */
 
@@ -152,7 +154,7 @@ ctl_check(int variant)
 		printf("  x87 control word changed: %#x -> %#x\n", FCW_TEST, cw);
 		bad++;
 	}
-	if (sw != fsw_test || !(sw & 0x20)) {
+	if (sw != fsw_test || !(sw & FSW_PE)) {
 		printf("  x87 status word changed: %#x -> %#x\n", fsw_test, sw);
 		bad++;
 	}

@@ -18,8 +18,8 @@
  *           zp_hooks_vec_call(), which must save the state around it:
  *           after zp_hooks_vec_full(); with ZPTEST_VECCALL=light, a
  *           clobber of what code without VEX can change (xmm0-15, MXCSR,
- *           the x87 control and status words) without it; with =unsaved, the whole
- *           clobber without it (ZPHOOKS_VCHECK=1 must stop the program)
+ *           the x87 control and status words) without it; with
+ *           =unsaved, the whole clobber without it (ZPHOOKS_VCHECK=1 must stop the program)
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw, D the calls where it was
