@@ -828,17 +828,22 @@ jmptiny_alarm(int sig)
 	siglongjmp(jmptiny_env, 1);
 }
 
+/* Three rounds of a blocking read left by the alarm's siglongjmp, then
+ * tinystack; ss: an altstack armed before each round (the kernel disarms
+ * an SS_AUTODISARM one for the handler, and the siglongjmp never gives
+ * it back), or NULL. */
 static int
-jmptiny(void)
+jmp_rounds(const stack_t *ss)
 {
-	struct sigaction sa = { .sa_handler = jmptiny_alarm };
 	struct itimerval it = { .it_value = { 0, 50000 } };
 	int p[2], i;
 	char c;
 
-	if (pipe(p) != 0 || sigaction(SIGALRM, &sa, NULL) != 0)
+	if (pipe(p) != 0)
 		return 1;
 	for (i = 0; i < 3; i++) {
+		if (ss != NULL && sigaltstack(ss, NULL) != 0)
+			return 1;
 		if (sigsetjmp(jmptiny_env, 1) == 0) {
 			setitimer(ITIMER_REAL, &it, NULL);
 			if (read(p[0], &c, 1) >= 0)	/* blocks until the alarm */
@@ -851,6 +856,16 @@ jmptiny(void)
 	return 0;
 }
 
+static int
+jmptiny(void)
+{
+	struct sigaction sa = { .sa_handler = jmptiny_alarm };
+
+	if (sigaction(SIGALRM, &sa, NULL) != 0)
+		return 1;
+	return jmp_rounds(NULL);
+}
+
 #define ALTSTACK_SIZE	65536
 #define ALTSTACK_HITS	20
 
@@ -858,33 +873,16 @@ jmptiny(void)
 #define SS_AUTODISARM	(1U << 31)	/* Linux 4.7, <linux/signal.h> */
 #endif
 
-/* jmpauto: each round arms the altstack again (the kernel disarmed it
- * for the handler, and the siglongjmp never gave it back). */
 static int
 jmpauto(void)
 {
 	struct sigaction sa = { .sa_handler = jmptiny_alarm, .sa_flags = SA_ONSTACK };
-	struct itimerval it = { .it_value = { 0, 50000 } };
 	stack_t ss = { .ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE,
 		       .ss_flags = (int)SS_AUTODISARM };
-	int p[2], i;
-	char c;
 
-	if (ss.ss_sp == NULL || pipe(p) != 0 || sigaction(SIGALRM, &sa, NULL) != 0)
+	if (ss.ss_sp == NULL || sigaction(SIGALRM, &sa, NULL) != 0)
 		return 1;
-	for (i = 0; i < 3; i++) {
-		if (sigaltstack(&ss, NULL) != 0)
-			return 1;
-		if (sigsetjmp(jmptiny_env, 1) == 0) {
-			setitimer(ITIMER_REAL, &it, NULL);
-			if (read(p[0], &c, 1) >= 0)	/* blocks until the alarm */
-				return 1;
-			return 1;	/* EINTR would mean no longjmp */
-		}
-		if (tinystack() != 0)
-			return 1;
-	}
-	return 0;
+	return jmp_rounds(&ss);
 }
 
 static volatile int alt_hits, alt_bad, alt_onstack;
