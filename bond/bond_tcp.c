@@ -135,6 +135,8 @@ static struct {
 } acks_owed[BOND_ACKS_OWED_MAX] BOND_SHARED;
 static unsigned int n_acks_owed BOND_SHARED;
 
+static bool tail_held(const struct bond_tcp *t, const struct tcp_pcb *pcb);
+static void output_nodelay(struct tcp_pcb *pcb);
 static void output(struct bond_tcp *t);
 
 /* t owes the stack's next poll something (an ACK; output() with
@@ -427,12 +429,9 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	if (TCP_SEQ_LT(t->small_end, pcb->lastack))
 		t->small_end = pcb->lastack;	/* never 2 GiB behind */
 	/* a small tail held behind the small segment just acknowledged goes
-	 * (Minshall); lwIP's tcp_output holds it until all is, and it cannot
-	 * be called from here (tcp_input sends after its callbacks) */
-	if (pcb->unsent != NULL && pcb->unsent->next == NULL &&
-	    pcb->unacked != NULL && !tcp_nagle_disabled(pcb) && !t->sk.opt.cork &&
-	    pcb->unsent->len + LWIP_TCP_OPT_LENGTH(pcb->unsent->flags) < pcb->mss &&
-	    !TCP_SEQ_GT(t->small_end, pcb->lastack) && !t->out_owed) {
+	 * (tail_held); not from here: tcp_input's own tcp_output, after the
+	 * callbacks, would hold it until all is acknowledged */
+	if (!t->out_owed && !t->sk.opt.cork && tail_held(t, pcb)) {
 		t->out_owed = true;
 		owe(t);
 		if (!t->ack_owed)
@@ -765,16 +764,8 @@ mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb,
 		 * tcp_write asserts it); the next error about it tries again */
 		if (need > pcb->mss)
 			pcb->mss = need;
-		if (rexmit) {
-			/* sent again, not held back by Nagle as new data */
-			if (tcp_nagle_disabled(pcb)) {
-				tcp_output(pcb);
-			} else {
-				tcp_nagle_disable(pcb);
-				tcp_output(pcb);
-				tcp_nagle_enable(pcb);
-			}
-		}
+		if (rexmit)
+			output_nodelay(pcb);	/* sent again, not held as new data */
 	}
 	if (t != NULL)
 		t->pmtu_mss = pcb->mss;
@@ -1312,30 +1303,46 @@ bt_rx_idle(const struct bond_sock *sk)
 }
 
 /*
- * Send what lwIP may, with Nagle as Linux has it (Minshall's variant,
- * tcp_nagle_check): a segment under the MSS waits only while another
- * under the MSS is unacknowledged (small_end, segment_out), not behind
- * any data in flight as lwIP's tcp_output holds it. The tail of a write
- * longer than the MSS then goes with the rest, not an RTT (or the peer's
- * delayed ACK, 40 ms) later.
+ * Whether lwIP's Nagle holds a tail Linux's (Minshall's variant,
+ * tcp_nagle_check) would send: one segment under the MSS left unsent
+ * behind data in flight, Nagle on, and no segment under the MSS
+ * unacknowledged (small_end, segment_out). lwIP's tcp_output holds such
+ * a tail behind any unacknowledged data, so the tail of a write longer
+ * than the MSS would go an RTT (or the peer's delayed ACK, 40 ms) later.
  */
+static bool
+tail_held(const struct bond_tcp *t, const struct tcp_pcb *pcb)
+{
+	const struct tcp_seg *seg = pcb->unsent;
+
+	return seg != NULL && seg->next == NULL && pcb->unacked != NULL &&
+	       !tcp_nagle_disabled(pcb) &&
+	       seg->len + LWIP_TCP_OPT_LENGTH(seg->flags) < pcb->mss &&
+	       !(TCP_SEQ_GT(t->small_end, pcb->lastack) &&
+		 TCP_SEQ_LEQ(t->small_end, pcb->snd_nxt));
+}
+
+/* tcp_output with Nagle off for the call: what it holds goes (within
+ * the window). */
+static void
+output_nodelay(struct tcp_pcb *pcb)
+{
+	if (tcp_nagle_disabled(pcb)) {
+		tcp_output(pcb);
+		return;
+	}
+	tcp_nagle_disable(pcb);
+	tcp_output(pcb);
+	tcp_nagle_enable(pcb);
+}
+
+/* Send what lwIP may, with Nagle as Linux has it (tail_held). */
 static void
 output(struct bond_tcp *t)
 {
-	struct tcp_pcb *pcb = t->pcb;
-	const struct tcp_seg *seg;
-
-	tcp_output(pcb);
-	seg = pcb->unsent;
-	if (seg == NULL || seg->next != NULL || tcp_nagle_disabled(pcb) ||
-	    pcb->unacked == NULL ||
-	    seg->len + LWIP_TCP_OPT_LENGTH(seg->flags) >= pcb->mss ||
-	    (TCP_SEQ_GT(t->small_end, pcb->lastack) &&
-	     TCP_SEQ_LEQ(t->small_end, pcb->snd_nxt)))
-		return;	/* not held by Nagle, or held as Linux would */
-	tcp_nagle_disable(pcb);
-	tcp_output(pcb);	/* still within the window */
-	tcp_nagle_enable(pcb);
+	tcp_output(t->pcb);
+	if (tail_held(t, t->pcb))
+		output_nodelay(t->pcb);
 }
 
 /* ---- TCP_CORK, MSG_MORE (see corked) ---- */

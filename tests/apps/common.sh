@@ -16,6 +16,8 @@ mode = $MODE"
 echo "hooks: $MODE"
 Z_ADDR=198.18.0.2
 K_ADDR=198.18.0.1
+Z_ADDR6=2001:2:0:0::2
+K_ADDR6=2001:2:0:0::1
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -20,8 +20,6 @@ ZPNET=$1
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
 PY=$HERE/icmp_err.py
 PORT=9200
-Z_ADDR6=2001:2:0:0::2
-K_ADDR6=2001:2:0:0::1
 
 # the TCP cases' SYNs: seen by the peer's packet socket, not answered
 # with a RST by its kernel; the established cases' data segments: seen,

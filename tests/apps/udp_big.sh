@@ -11,8 +11,6 @@ ZPNET=$1
 source "$(cd "$(dirname "$0")" && pwd)/common.sh"
 PY=$HERE/udp_big.py
 PORT=9100
-Z_ADDR6=2001:2:0:0::2
-K_ADDR6=2001:2:0:0::1
 
 run_case() {	# NAME MAX6 CMD...: server under CMD, then the client
 	local name=$1 max6=$2
