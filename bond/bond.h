@@ -51,11 +51,21 @@ bond_kernel(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 
 /*
  * A call that reaches a front-end while bond_guard is set goes to the
- * kernel, but socket() in bond_device_window (the thread creating a
- * port's device, during it): bond_device_socket (bond_init.c).
+ * kernel, but socket() and setsockopt() in bond_device_window (the thread
+ * creating a port's device, during it): bond_device_socket and
+ * bond_device_setsockopt (bond_device.c).
  */
 extern __thread bool bond_device_window;
 long bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6);
+long bond_device_setsockopt(long a1, long a2, long a3, long a4, long a5,
+			    long a6);
+/* ns_device_window's: the window opens (for iface's device) or closes,
+ * and then says how many queue sockets zpnet run's helper made. */
+unsigned int bond_device_window_fn(bool open, const char *iface);
+/* The helper's socket name (NS_PREWARM_ENV), read by the constructor;
+ * after the stack's start, its sockets that no port took are released. */
+void bond_device_prewarm_init(const char *name);
+void bond_device_prewarm_drop(void);
 
 #define BOND_SOCK_TYPE_MASK	0xf	/* Linux's SOCK_TYPE_MASK */
 
@@ -424,6 +434,8 @@ enum bond_fd_kind {
 	BOND_FD_KERNEL = 0,	/* not ours: the kernel serves it */
 	BOND_FD_SOCK,		/* a stack socket */
 	BOND_FD_EPOLL,		/* an epoll instance with stack interest */
+	BOND_FD_DEVICE,		/* a driver's socket in a device window: its
+				 * setsockopt reaches bond (bond_device.c) */
 };
 
 int bond_fd_init(unsigned int max_fds);

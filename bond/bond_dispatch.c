@@ -150,8 +150,12 @@ bond_dispatch(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 	if (nr < 0 || nr >= BOND_NR_MAX || handlers[nr].fn == NULL)
 		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
 	if (bond_guard) {
-		if (__builtin_expect(bond_device_window, 0) && nr == __NR_socket)
-			return call(bond_device_socket, a1, a2, a3, a4, a5, a6);
+		if (__builtin_expect(bond_device_window, 0)) {
+			if (nr == __NR_socket)
+				return call(bond_device_socket, a1, a2, a3, a4, a5, a6);
+			if (nr == __NR_setsockopt)
+				return call(bond_device_setsockopt, a1, a2, a3, a4, a5, a6);
+		}
 		return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
 	}
 	if (bond_vfork_child_fn != NULL && bond_vfork_child_fn())

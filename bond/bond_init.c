@@ -37,6 +37,7 @@
 #include "bond_hooks.h"
 #include "ns.h"
 #include "ns_log.h"
+#include "ns_prewarm.h"
 
 #define BOND_ENV_CONFIG		"ZPNET_CONFIG"
 #define BOND_ENV_HOOKS_ONLY	"ZPNET_HOOKS_ONLY"
@@ -238,141 +239,6 @@ start_service_thread(char *err, size_t errlen)
 	}
 	pthread_setname_np(tid, "zpnet-service");
 	return 0;
-}
-
-/*
- * While a port's device is created (bond_device_window): net_af_packet's
- * probe opens its sockets as socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)),
- * binds its queue's to the interface later and closes the one it only
- * asks ioctls of. In the kernel, a bind that moves a socket already
- * hooked to frames, and the release of an AF_PACKET socket, wait for an
- * RCU grace period (synchronize_net: 8-25 ms each on the test VM). So in
- * that window such a socket is
- *  - opened with protocol 0: it takes no frame until its bind hooks it to
- *    ETH_P_ALL on the interface, which then unhooks nothing and does not
- *    wait; it ends as the driver asked, and the ioctl socket never
- *    queues a frame of the whole machine;
- *  - held by a copy of bond's until the window ends: the driver's close
- *    is then not the last one and returns at once; a copy whose socket
- *    the driver closed is released on a thread of its own, off the
- *    start-up path (the others just drop their copy).
- * The driver's socket() reaches bond through the front-ends
- * (device_window drops the engine's guard). The two ring setups
- * (PACKET_RX_RING, PACKET_TX_RING) wait whatever the socket's state:
- * bench/README.md, "Start-up".
- */
-#define DEVICE_SOCKS_MAX	8
-
-struct device_sock {
-	int fd, copy;
-	dev_t dev;
-	ino_t ino;	/* 0: not known */
-};
-
-__thread bool bond_device_window;
-static __thread int device_engine_guard;
-static struct device_sock device_socks[DEVICE_SOCKS_MAX];
-static unsigned int n_device_socks;
-
-/* Whether fd is the file ds was (false when it cannot be told). */
-static bool
-fd_is(int fd, const struct device_sock *ds)
-{
-	struct stat st;
-
-	return bond_kernel(__NR_fstat, fd, (long)&st, 0, 0, 0, 0) == 0 &&
-	       st.st_dev == ds->dev && st.st_ino == ds->ino;
-}
-
-long
-bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6)
-{
-	struct device_sock *ds;
-	struct stat st;
-	long fd;
-
-	if ((int)a1 != AF_PACKET || ((int)a2 & BOND_SOCK_TYPE_MASK) != SOCK_RAW ||
-	    (int)a3 != htons(ETH_P_ALL))
-		return bond_kernel(__NR_socket, a1, a2, a3, a4, a5, a6);
-	fd = bond_kernel(__NR_socket, a1, a2, 0, 0, 0, 0);
-	if (fd < 0 || n_device_socks == DEVICE_SOCKS_MAX)
-		return fd;
-	ds = &device_socks[n_device_socks];
-	ds->fd = (int)fd;
-	if (bond_kernel(__NR_fstat, fd, (long)&st, 0, 0, 0, 0) == 0) {
-		ds->dev = st.st_dev;
-		ds->ino = st.st_ino;
-	} else {
-		ds->ino = 0;
-	}
-	ds->copy = ds->ino != 0 ? bond_fd_dup_high(ds->fd) : -1;
-	if (ds->copy >= 0)
-		n_device_socks++;
-	return fd;
-}
-
-static void *
-device_release_main(void *arg)
-{
-	int *fds = arg;
-
-	bond_guard++;
-	for (unsigned int i = 0; fds[i] >= 0; i++)
-		bond_kernel(__NR_close, fds[i], 0, 0, 0, 0, 0);
-	free(fds);
-	return NULL;
-}
-
-/* The window's copies: dropped, or released on a thread of their own
- * where the driver closed the socket. */
-static void
-device_socks_drop(void)
-{
-	int *closed = malloc((n_device_socks + 1) * sizeof(*closed));
-	unsigned int n = 0;
-	pthread_attr_t attr;
-	pthread_t tid;
-	int rc = -1;
-
-	for (unsigned int i = 0; i < n_device_socks; i++) {
-		struct device_sock *ds = &device_socks[i];
-
-		if (closed != NULL && !fd_is(ds->fd, ds))
-			closed[n++] = ds->copy;
-		else
-			bond_kernel(__NR_close, ds->copy, 0, 0, 0, 0, 0);
-	}
-	n_device_socks = 0;
-	if (n == 0) {
-		free(closed);
-		return;
-	}
-	closed[n] = -1;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* this thread blocks every signal (start_stack): so does that one */
-	rc = pthread_create(&tid, &attr, device_release_main, closed);
-	pthread_attr_destroy(&attr);
-	if (rc != 0)
-		device_release_main(closed);
-}
-
-/* ns_device_window. The driver's calls reach bond in the window (the
- * engine's guard would send them to the kernel unseen); bond_guard stays
- * set, so every one but socket() still goes there. */
-static void
-device_window(bool open)
-{
-	if (open) {
-		device_engine_guard = bond_engine_guard_drop != NULL ?
-				      bond_engine_guard_drop() : 0;
-		bond_device_window = true;
-	} else {
-		bond_device_window = false;
-		if (bond_engine_guard_restore != NULL)
-			bond_engine_guard_restore(device_engine_guard);
-		device_socks_drop();
-	}
 }
 
 /* A forked child's first stack call (bond_enter) starts its own. */
@@ -670,8 +536,9 @@ start_stack(void)
 	/* ns_start() leaves the app's getopt state as it found it; EAL's
 	 * threads start with every signal blocked (block_signals). */
 	block_signals(&mask);
-	ns_device_window = device_window;
+	ns_device_window = bond_device_window_fn;
 	rc = ns_start(&ns_cfg, err, sizeof(err));
+	bond_device_prewarm_drop();	/* the helper's sockets no port took */
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	if (rc < 0)
 		die("cannot start the network stack", err);
@@ -772,6 +639,7 @@ bond_init(void)
 	bond_guard++;
 	load_config(path);
 	ns_log_init_early();
+	bond_device_prewarm_init(getenv(NS_PREWARM_ENV));
 	/*
 	 * Hooks first, while this is the only thread: the engine may then
 	 * move the instructions around a syscall into a stub (red zone kept

@@ -40,8 +40,12 @@ to_libc(long r)
 static inline long
 guarded(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
-	if (__builtin_expect(bond_device_window, 0) && nr == SYS_socket)
-		return bond_device_socket(a1, a2, a3, a4, a5, a6);
+	if (__builtin_expect(bond_device_window, 0)) {
+		if (nr == SYS_socket)
+			return bond_device_socket(a1, a2, a3, a4, a5, a6);
+		if (nr == SYS_setsockopt)
+			return bond_device_setsockopt(a1, a2, a3, a4, a5, a6);
+	}
 	return bond_kernel(nr, a1, a2, a3, a4, a5, a6);
 }
 

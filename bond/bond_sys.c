@@ -161,6 +161,7 @@ fd_release(int fd)
 		bond_leave();
 		break;
 	case BOND_FD_KERNEL:
+	case BOND_FD_DEVICE:
 		break;
 	}
 }

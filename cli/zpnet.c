@@ -25,6 +25,7 @@
 #include "bond_config.h"
 #include "ns_config.h"
 #include "ns_preflight.h"
+#include "ns_prewarm.h"
 #include "zpnet_stats.h"
 
 #define ZPNET_ENV_CONFIG	"ZPNET_CONFIG"
@@ -54,6 +55,8 @@ usage(FILE *f)
 		"on the DPDK ports of CONFIG; every other system call goes to the kernel.\n"
 		"\n"
 		"  run          check the environment, then exec PROGRAM under zpnet\n"
+		"               (meanwhile a helper, zpnet-prewarm, sets up the rings\n"
+		"               of net_af_packet ports: [port.N] prewarm)\n"
 		"  check        print the same diagnosis and exit (0: ready); with\n"
 		"               PROGRAM, also what zpnet can do for it\n"
 		"  stats        what running stacks do now: ports, counters and a\n"
@@ -395,6 +398,23 @@ cmd_check(int argc, char **argv)
 	return ZPNET_EXIT_OK;
 }
 
+/*
+ * net_af_packet ports with prewarm = yes: their queue sockets' rings are
+ * set up by a helper while PROGRAM starts (ns_prewarm.h). Its name goes
+ * to PROGRAM in NS_PREWARM_ENV; none inherited from a caller's run stays.
+ * Without a helper the stack makes the rings itself: nothing to report.
+ */
+static void
+start_prewarm(bool hooks_only)
+{
+	char name[NS_PREWARM_NAME_MAX];
+
+	if (!hooks_only && ns_prewarm_spawn(&cfg, name, sizeof(name)) == 0 &&
+	    setenv(NS_PREWARM_ENV, name, 1) == 0)
+		return;
+	unsetenv(NS_PREWARM_ENV);
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
@@ -455,6 +475,7 @@ cmd_run(int argc, char **argv)
 		perror("zpnet: setenv");
 		return ZPNET_EXIT_ENV;
 	}
+	start_prewarm(hooks_only);
 	execvp(argv[i], argv + i);
 	fprintf(stderr, "zpnet: error: cannot run %s: %s\n", argv[i], strerror(errno));
 	return errno == ENOENT ? 127 : 126;

@@ -89,10 +89,13 @@ unsigned int ns_wake_fds(int *fds, unsigned int max);
 
 /*
  * Called on the thread that creates a port's device (rte_vdev_init, from
- * ns_start): open before, !open after. The owner may catch the driver's
- * system calls in that window (bond: its AF_PACKET sockets). NULL: none.
+ * ns_start): open before, for the port's interface, and !open after (iface
+ * NULL), which returns how many of the driver's queue sockets were made
+ * ahead by zpnet run's helper (ns_prewarm.h). The owner may catch the
+ * driver's system calls in that window (bond: its AF_PACKET sockets).
+ * NULL: none.
  */
-extern void (*ns_device_window)(bool open);
+extern unsigned int (*ns_device_window)(bool open, const char *iface);
 
 /* Monotonic time from the TSC; general registers only (bond reads it
  * before it saves the vector state). */

@@ -79,6 +79,8 @@ static const struct ns_cfg_key port_keys[] = {
 	    "use the port's checksum offloads when it offers them"),
 	KEY(ns_port_config, tso, NS_CFG_BOOL, "yes", 0, 0,
 	    "net_af_packet: send TCP through a packet socket of zpnet's with virtio-net headers, so the kernel fills the checksums and segments up to 64 KiB at a time; no: through the driver's ring, a frame per segment (needs offload = yes)"),
+	KEY(ns_port_config, prewarm, NS_CFG_BOOL, "yes", 0, 0,
+	    "net_af_packet: zpnet run sets the queue sockets' rings up in a helper process while PROGRAM starts, and the stack takes them over (each ring setup waits for the kernel, 10-30 ms); no: the driver sets them up when the stack starts"),
 	KEY(ns_port_config, is_default, NS_CFG_BOOL, "no", 0, 0,
 	    "route destinations that match no port's subnet through this port (default: the first port)"),
 };

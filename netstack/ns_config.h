@@ -75,6 +75,7 @@ struct ns_port_config {
 	uint64_t mbufs;
 	bool offload;			/* use checksum offload when offered */
 	bool tso;			/* net_af_packet: TCP by our own socket */
+	bool prewarm;			/* net_af_packet: queue sockets by zpnet run (ns_prewarm.h) */
 	bool is_default;		/* default route */
 };
 

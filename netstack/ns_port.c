@@ -316,7 +316,7 @@ access(const char *path, int mode)
 	return faccessat(AT_FDCWD, path, mode, 0);
 }
 
-void (*ns_device_window)(bool open);
+unsigned int (*ns_device_window)(bool open, const char *iface);
 
 /* The file of DPDK driver PMD in the plugin directory, if there is one:
  * librte_<pmd>.so.<ABI>, ABI taken from the directory's name (pmds-23.0);
@@ -515,10 +515,10 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 		 (strcmp(pc->pmd, "net_af_packet") == 0 ||
 		  strcmp(pc->pmd, "eth_af_packet") == 0);
 	if (window)
-		ns_device_window(true);
+		ns_device_window(true, pc->iface);
 	rc = rte_vdev_init(p->dev_name, args);
 	if (window)
-		ns_device_window(false);
+		p->st.queues_prewarmed = ns_device_window(false, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen,
 			 "[port.%u] DPDK driver '%s' did not create a port: no such driver, or it rejected iface/devargs '%s'; check pmd (installed drivers: dpdk-pmdinfo.py /usr/lib/x86_64-linux-gnu/dpdk/pmds-*)",

@@ -49,6 +49,7 @@ struct ns_port_stats {
 	uint64_t tx_tso;	/* frames of several TCP segments (ns_tso.h) */
 	uint64_t tx_tso_segs;	/* the segments they carried */
 	uint64_t tx_tso_err;	/* lost: the device refused them (down) */
+	uint64_t queues_prewarmed;	/* queue sockets made by zpnet run's helper */
 };
 
 /* EAL start-up from [eal] and the ports' devices. Call once. */

@@ -674,6 +674,7 @@ ns_print_stats(FILE *f)
 		fprintf(f, "port%u.tx_tso %" PRIu64 "\n", i, st.tx_tso);
 		fprintf(f, "port%u.tx_tso_segs %" PRIu64 "\n", i, st.tx_tso_segs);
 		fprintf(f, "port%u.tx_tso_err %" PRIu64 "\n", i, st.tx_tso_err);
+		fprintf(f, "port%u.queues_prewarmed %" PRIu64 "\n", i, st.queues_prewarmed);
 	}
 #if LWIP_STATS && TCP_STATS
 	fprintf(f, "tcp.recv %u\ntcp.xmit %u\ntcp.drop %u\ntcp.chkerr %u\ntcp.memerr %u\n",

@@ -1,0 +1,251 @@
+#!/bin/bash
+# `zpnet run`'s prewarm helper (netstack/ns_prewarm.h): net_af_packet's
+# queue socket and its rings are made by a process named zpnet-prewarm
+# while PROGRAM starts, and the stack takes them over:
+#  - in every [hooks] mode: the server answers, port0.queues_prewarmed is
+#    1, the rings were set up by the helper alone (strace: no ring setup
+#    by PROGRAM's threads), and the helper is gone once the stack started;
+#  - devargs framecnt=1024: the same, with the driver's larger rings;
+#  - prewarm = no: no helper, the driver sets its rings up, 0 prewarmed;
+#  - a PROGRAM that never opens a socket: the helper waits, and exits with
+#    it;
+#  - a server that a wrapper (setpriv) runs as another user gets them;
+#  - another user who asks for the sockets gets none, and the helper stays;
+#    once root took them, PROGRAM's stack makes its own (0 prewarmed) and
+#    serves;
+#  - a stale ZPNET_PREWARM (no such helper) changes nothing.
+# usage: prewarm.sh ZPNET_BINARY
+set -u
+ZPNET=$1
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/netns.sh"
+
+zpns_setup 1
+TMP=$(mktemp -d /tmp/zpnet-apps-prewarm.XXXXXX)
+chmod 755 "$TMP"
+OLD_MIN=$(cat /proc/sys/vm/mmap_min_addr)
+cleanup() {
+	sysctl -qw vm.mmap_min_addr="$OLD_MIN"
+	zpns_teardown
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+sysctl -qw vm.mmap_min_addr=0
+rc=0
+fail() { echo "FAIL: $*" >&2; rc=1; }
+ok() { echo "ok: $*"; }
+
+PORT=7000
+# answers one connection with "hi", then exits (ZPNET_STATS written)
+SERVER='import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.0.2", 7000))
+s.listen(4)
+print("ready", flush=True)
+c, _ = s.accept()
+c.sendall(b"hi\n")
+c.close()
+s.close()'
+CLIENT='import socket
+s = socket.create_connection(("198.18.0.2", 7000), 5)
+s.settimeout(5)
+print(s.recv(16).decode().strip())'
+# asks the helper named argv[1] for its sockets: "BYTES FDS" received
+ASK='import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect("\0" + sys.argv[1])
+s.settimeout(5)
+msg, anc, flags, addr = s.recvmsg(1024, socket.CMSG_SPACE(64 * 4))
+fds = sum((len(d) // 4 for l, t, d in anc if t == socket.SCM_RIGHTS), 0)
+print(len(msg), fds)'
+
+# config NAME [port keys]: the pair's config with extra [port.0] keys
+config() {
+	local f=$TMP/$1.ini
+	zpns_config "$f" "${3:-}"
+	[ -n "${2:-}" ] && sed -i "/^mbufs = /a $2" "$f"
+	echo "$f"
+}
+
+# helpers: the PIDs of zpnet-prewarm processes in the namespace
+helpers() {
+	local p
+	for p in $(ip netns pids "$NS_Z"); do
+		[ "$(cat /proc/$p/comm 2>/dev/null)" = zpnet-prewarm ] && echo "$p"
+	done
+}
+
+# no_helper_within SECONDS: true once no helper is left
+no_helper_within() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		[ -z "$(helpers)" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# serve TAG INI [WRAP...]: run SERVER under zpnet (after WRAP, e.g.
+# strace), ask it once; sets GOT (its answer) and PREWARMED (the counter)
+serve() {
+	local tag=$1 ini=$2
+	shift 2
+	rm -f "$TMP/$tag.stats"
+	zpns_bg_z "$TMP/$tag.log" env ZPNET_STATS="$TMP/$tag.stats" "$@" \
+		timeout 60 "$ZPNET" run -c "$ini" -- python3 -c "$SERVER"
+	local bg=$ZPNS_LAST
+	GOT= PREWARMED=
+	if ! zpns_wait_ready "$TMP/$tag.log" 30; then
+		fail "$tag: the server did not start"
+		kill -- -"$bg" 2>/dev/null
+		return 1
+	fi
+	no_helper_within 3 || fail "$tag: a zpnet-prewarm helper is left after the stack started: $(helpers)"
+	GOT=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	wait "$bg"
+	PREWARMED=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
+	[ "$GOT" = hi ] || fail "$tag: the server answered '$GOT', not 'hi'"
+}
+
+# ring_pids, helper_pids STRACE_LOG: who set up rings; the helpers
+ring_pids() { awk '/PACKET_RX_RING/ {print $1}' "$1" | sort -u; }
+helper_pids() { awk '/PR_SET_NAME, "zpnet-prewarm"/ {print $1}' "$1" | sort -u; }
+
+for mode in zpoline preload sud; do
+	ini=$(config "$mode" "" "[hooks]
+mode = $mode")
+	serve "$mode" "$ini" strace -f -qq -e trace=setsockopt,prctl -o "$TMP/$mode.strace"
+	if [ "$GOT" = hi ] && [ "$PREWARMED" = 1 ]; then
+		ok "$mode: served, port0.queues_prewarmed 1"
+	else
+		fail "$mode: port0.queues_prewarmed '$PREWARMED', not 1"
+	fi
+	rings=$(ring_pids "$TMP/$mode.strace")
+	hp=$(helper_pids "$TMP/$mode.strace")
+	if [ -n "$hp" ] && [ "$rings" = "$hp" ]; then
+		ok "$mode: the rings were set up by the helper (pid $hp) alone"
+	else
+		fail "$mode: rings set up by pids '$(echo $rings)', helper '$hp'"
+	fi
+done
+
+ini=$(config big "devargs = framecnt=1024")
+serve big "$ini" strace -f -qq -e trace=setsockopt -o "$TMP/big.strace"
+n=$(grep -c 'PACKET_RX_RING, {tp_block_size=4096, tp_block_nr=512, tp_frame_size=2048, tp_frame_nr=1024}' "$TMP/big.strace")
+if [ "$GOT" = hi ] && [ "$PREWARMED" = 1 ] && [ "$n" = 1 ]; then
+	ok "framecnt=1024: the helper made the driver's 1,024-frame rings, taken over"
+else
+	fail "framecnt=1024: prewarmed '$PREWARMED', $n ring setups of 1,024 frames (want 1, 1)"
+fi
+
+ini=$(config off "prewarm = no")
+serve off "$ini" strace -f -qq -e trace=setsockopt,prctl -o "$TMP/off.strace"
+rings=$(ring_pids "$TMP/off.strace")
+if [ "$GOT" = hi ] && [ "$PREWARMED" = 0 ] && [ -z "$(helper_pids "$TMP/off.strace")" ] &&
+   [ "$(echo "$rings" | wc -w)" = 1 ]; then
+	ok "prewarm = no: no helper, the driver's own ring setup, 0 prewarmed"
+else
+	fail "prewarm = no: prewarmed '$PREWARMED', helper '$(helper_pids "$TMP/off.strace")', ring pids '$(echo $rings)'"
+fi
+
+# A wrapper that drops to another user (setpriv, as in apps/wrappers):
+# the server descends from PROGRAM, so it gets the root helper's sockets.
+# Binaries, library and config where nobody can read them.
+mkdir "$TMP/bin" "$TMP/lib"
+cp "$ZPNET" "$TMP/bin/zpnet"
+cp "$(dirname "$(readlink -f "$ZPNET")")/../bond/libzpnet.so" "$TMP/lib/"
+ini=$(config asuser)
+chmod a+r "$ini"
+touch "$TMP/asuser.stats.new"
+chmod 666 "$TMP/asuser.stats.new"
+zpns_bg_z "$TMP/asuser.log" env ZPNET_STATS="$TMP/asuser.stats.new" timeout 60 \
+	"$TMP/bin/zpnet" run -c "$ini" -- setpriv --reuid=65534 --regid=65534 \
+	--clear-groups --inh-caps=+net_raw,+net_admin --ambient-caps=+net_raw,+net_admin \
+	/usr/bin/python3 -c "$SERVER"
+bg=$ZPNS_LAST
+if zpns_wait_ready "$TMP/asuser.log" 30; then
+	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	wait "$bg"
+	n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/asuser.stats.new")
+	if [ "$got" = hi ] && [ "$n" = 1 ]; then
+		ok "a server dropped to nobody by setpriv: the root helper's sockets, served"
+	else
+		fail "a server dropped to nobody: answer '$got', prewarmed '$n' (want hi, 1)"
+	fi
+else
+	fail "the server run as nobody did not start"
+fi
+
+# A PROGRAM that never opens a socket: the helper waits for it, and goes
+# when it exits.
+ini=$(config plain)
+zpns_bg_z "$TMP/plain.log" timeout 60 "$ZPNET" run -c "$ini" -- \
+	sh -c 'echo ready $ZPNET_PREWARM; sleep 2'
+bg=$ZPNS_LAST
+zpns_wait_ready "$TMP/plain.log" 20 || fail "the socket-less program did not start"
+[ -n "$(helpers)" ] || fail "no helper while the socket-less program runs"
+wait "$bg"
+if no_helper_within 2; then
+	ok "a program without sockets: the helper exits with it"
+else
+	fail "the helper outlived a program that never asked: $(helpers)"
+fi
+
+# Another user gets nothing and the helper stays; root takes them; the
+# PROGRAM started after that makes its own rings.
+mkfifo "$TMP/go"
+zpns_bg_z "$TMP/steal.log" env ZPNET_STATS="$TMP/steal.stats" timeout 60 \
+	"$ZPNET" run -c "$ini" -- sh -c \
+	'echo ready $ZPNET_PREWARM; read x < "$0"; exec python3 -c "$1"' "$TMP/go" "$SERVER"
+bg=$ZPNS_LAST
+if zpns_wait_ready "$TMP/steal.log" 20; then
+	name=$(awk '$1 == "ready" {print $2}' "$TMP/steal.log")
+	got=$(zpns_z setpriv --reuid=65534 --regid=65534 --clear-groups \
+		/usr/bin/python3 -c "$ASK" "$name" 2>&1)
+	if [ "$got" = "0 0" ] && [ -n "$(helpers)" ]; then
+		ok "another user asking gets no socket; the helper waits on"
+	else
+		fail "another user asking got '$got' (want '0 0'), helpers '$(helpers)'"
+	fi
+	got=$(zpns_z python3 -c "$ASK" "$name" 2>&1)
+	[ "$got" = "52 1" ] || fail "root asking got '$got', not one socket (52 1)"
+	echo go > "$TMP/go"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c '^ready' "$TMP/steal.log")" -ge 2 ] && break
+		sleep 0.1
+	done
+	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	wait "$bg"
+	n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/steal.stats" 2>/dev/null)
+	if [ "$got" = hi ] && [ "$n" = 0 ]; then
+		ok "sockets taken by another: the stack made its own rings and served"
+	else
+		fail "after the sockets were taken: answer '$got', prewarmed '$n' (want hi, 0)"
+	fi
+else
+	fail "the stealing test's program did not start"
+fi
+
+# A stale name (no such helper) reaching the library, loaded by hand: the
+# stack starts as usual.
+LIB=$(cd "$(dirname "$ZPNET")/../bond" && pwd)/libzpnet.so
+ini=$(config stale)
+zpns_bg_z "$TMP/stale.log" env ZPNET_STATS="$TMP/stale.stats" LD_PRELOAD="$LIB" \
+	ZPNET_CONFIG="$ini" ZPNET_PREWARM=zpnet-prewarm-1-0000000000000000 \
+	timeout 60 python3 -c "$SERVER"
+bg=$ZPNS_LAST
+if zpns_wait_ready "$TMP/stale.log" 30; then
+	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	wait "$bg"
+	n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/stale.stats" 2>/dev/null)
+	if [ "$got" = hi ] && [ "$n" = 0 ]; then
+		ok "a stale ZPNET_PREWARM: served, 0 prewarmed"
+	else
+		fail "a stale ZPNET_PREWARM: answer '$got', prewarmed '$n' (want hi, 0)"
+	fi
+else
+	fail "the server with a stale ZPNET_PREWARM did not start"
+fi
+
+exit $rc
