@@ -664,6 +664,16 @@ zp_maybe_syscall8(const uint8_t *p)
 		 zp_byte_eq(next, ZP_OP_SYSENTER1))) != 0;
 }
 
+/* zp_next_syscall_sse2's contract in general registers: 8 bytes a step,
+ * a candidate's neighbours left to the caller's byte loop. */
+static size_t
+zp_next_syscall_swar(const uint8_t *buf, size_t x, size_t len)
+{
+	while (x + sizeof(uint64_t) < len && !zp_maybe_syscall8(buf + x))
+		x += sizeof(uint64_t);
+	return x;
+}
+
 /*
  * Sweep only where needed: for each candidate byte pair, decode from the
  * last known boundary (the sweep position, or the nearest function start
@@ -676,8 +686,10 @@ zp_maybe_syscall8(const uint8_t *p)
 long
 zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 		const uintptr_t *starts, size_t nstarts, const uintptr_t *ends,
-		zp_site_cb cb, void *arg)
+		int vector_ok, zp_site_cb cb, void *arg)
 {
+	size_t (*next)(const uint8_t *, size_t, size_t) = vector_ok ?
+		zp_next_syscall_sse2 : zp_next_syscall_swar;
 	struct zp_scan sc;
 	size_t pos = 0, prev_off = 0, x, si = 0;
 	uintptr_t lim = ends != NULL ? 0 : UINTPTR_MAX;
@@ -686,9 +698,8 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
 		return -ENOSYS;
 	for (x = 0; x + 1 < len; x++) {
-		/* skip 8 bytes at a time while no syscall can start there */
-		while (x + sizeof(uint64_t) < len && !zp_maybe_syscall8(buf + x))
-			x += sizeof(uint64_t);
+		/* on to where a syscall may start */
+		x = next(buf, x, len);
 		if (buf[x] != ZP_OP_SYSCALL0 || !zp_is_syscall(buf + x) ||
 		    x < pos)
 			continue;
