@@ -268,12 +268,18 @@ ns_preflight_notes(const struct ns_config *cfg, const struct ns_preflight_env *e
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		const struct ns_port_config *pc = &cfg->ports[i];
 
-		if (!attaches(pc) || env->rcu_expedited != 0)
+		bool afp = strcmp(pc->pmd, "net_af_packet") == 0;
+
+		/* net_af_packet's two waits: made ahead by zpnet run's helper
+		 * with prewarm (ns_prewarm.h) */
+		if (!attaches(pc) || env->rcu_expedited != 0 || (afp && pc->prewarm))
 			continue;
 		snprintf(msg, sizeof(msg),
-			 "start-up: [port.%u] (%s on %s) waits for several kernel RCU "
-			 "grace periods, tens of ms; 'echo 1 > %s' (system-wide) "
+			 "start-up: [port.%u] (%s on %s%s) waits for several kernel RCU "
+			 "grace periods, tens of ms; %s'echo 1 > %s' (system-wide) "
 			 "makes them short", pc->id, pc->pmd, pc->iface,
+			 afp ? ", prewarm = no" : "",
+			 afp ? "prewarm = yes (under zpnet run) or " : "",
 			 PF_RCU_EXPEDITED);
 		report(arg, true, msg);
 		return;	/* once: the setting is the machine's */
