@@ -772,10 +772,33 @@ mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb,
 }
 
 /*
+ * Whether an error about its SYN-ACK drops a connection in SYN-RECEIVED,
+ * as Linux's tcp_v4_err and tcp_v6_err decide for a request: for IPv4 net
+ * and host unreachable, time exceeded and parameter problem (port
+ * unreachable, for one, is not); for IPv6 what icmpv6_err_convert calls
+ * fatal.
+ */
+static bool
+request_fatal(const struct ns_icmp_error *e)
+{
+	bool hard;
+
+	if (e->v6)
+		return bond_icmp_errno(e, &hard) != 0 && hard;
+	return e->type == ICMP_PP || e->type == ICMP_TE ||
+	       (e->type == ICMP_DUR &&
+		(e->code == ICMP_DUR_NET || e->code == ICMP_DUR_HOST));
+}
+
+/*
  * An ICMP error (ns_icmp.c) about a segment of ours, as Linux's tcp_v4_err
  * and tcp_v6_err take it. It counts only if it quotes a sequence number in
  * flight (from the unacknowledged to the next). Then:
  * - fragmentation needed, packet too big: the path MTU (mtu_reduced);
+ * - any other, in SYN-RECEIVED (a listener's connection not accepted
+ *   yet): it is dropped without a word if the error is fatal for a
+ *   request (request_fatal) and quotes the SYN-ACK's own number, as
+ *   Linux's tcp_req_err; the peer's ACK then gets a RST;
  * - any other, in SYN-SENT: the connection ends at once with Linux's errno
  *   (EHOSTUNREACH, ECONNREFUSED...) and no RST, instead of retrying its
  *   SYN for two minutes; an IP_RECVERR socket also queues it;
@@ -809,6 +832,13 @@ on_icmp_error(const struct ns_icmp_error *e)
 		    (e->v6 && e->type == ICMP6_TYPE_PTB)) {
 			if (pcb->state != SYN_RCVD)
 				mtu_reduced(t, pcb, e);
+			return;
+		}
+		if (pcb->state == SYN_RCVD) {
+			/* a request to Linux: dropped, silently, on a fatal
+			 * error about the SYN-ACK itself (tcp_req_err) */
+			if (e->seq == pcb->lastack && request_fatal(e))
+				tcp_abandon(pcb, 0);
 			return;
 		}
 		if (t == NULL)

@@ -11,12 +11,17 @@
       EST_BASE + i it accepts connections; the first data segment seen
       there (which its kernel never gets: icmp_err.sh drops it) gets
       established case i's error, then "done", or for a path-MTU case the
-      peer watches the segment being sent again and sends its verdict.
+      peer watches the segment being sent again and sends its verdict. A
+      datagram "L" + a listener case's name: the peer opens a connection
+      to the client's listener by hand (icmp_err.sh has its kernel drop
+      the answers), sends the error about the SYN-ACK, then the ACK, and
+      answers "done rst" or "done -" (the ACK got a RST, or not).
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
       unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
-      connect() goes to each TCP case's port, and a connection to each
-      established case's sends data; prints what each saw and exits 1
+      connect() goes to each TCP case's port, a connection to each
+      established case's sends data, and a listener on each listener
+      case's port waits for the peer's; prints what each saw and exits 1
       unless it is what Linux's udp_err, tcp_v4_err and tcp_v6_err give.
 """
 import errno
@@ -131,6 +136,35 @@ EST_CASES = [
     ("naglehold4", False, False, None, 0, "hold", "ok", None),
     ("naglerelease4", False, False, None, 0, "mtu", "ok", None),
 ]
+# Listener cases, one port each from LST_BASE: the client listens there
+# and asks the peer (a datagram "L" + name) to open a connection by hand:
+# a crafted SYN, whose SYN-ACK gets the ICMP error (v6, type, code) quoting
+# its sequence number plus an offset, then the ACK. Linux drops a request
+# (tcp_req_err) on a fatal error about its SYN-ACK's own number: for IPv4
+# net or host unreachable, time exceeded and parameter problem (not port
+# unreachable), for IPv6 icmpv6_err_convert's fatal ones; the ACK then gets
+# a RST and accept() nothing. Anything else leaves the request, and the
+# ACK completes it. (name, v6, (type, code), offset, dropped)
+LST_BASE = 9500
+LST_CASES = [
+    ("lnet4", False, (3, 0), 0, True),
+    ("lhost4", False, (3, 1), 0, True),
+    ("lport4", False, (3, 3), 0, False),
+    ("lttl4", False, (11, 0), 0, True),
+    ("lparam4", False, (12, 0), 0, True),
+    ("lseq4", False, (3, 1), 1000, False),
+    ("lroute6", True, (1, 0), 0, False),
+    ("ladmin6", True, (1, 1), 0, True),
+    ("lport6", True, (1, 4), 0, True),
+    ("lhops6", True, (3, 0), 0, False),
+    ("lparam6", True, (4, 0), 0, True),
+    ("lseq6", True, (1, 4), 1000, False),
+]
+LST_NAMES = {c[0]: i for i, c in enumerate(LST_CASES)}
+LST_WAIT_S = 2.0  # for the SYN-ACK
+LST_RST_S = 0.5  # for a RST to the ACK
+TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
+IPV6_CHECKSUM = 7
 EST_BIG = 1400  # bytes a path-MTU case writes: one segment on a 1,500 link
 EST_SMALL = 500
 # the packets each path-MTU case may see: at most, and more than
@@ -311,6 +345,53 @@ def answer_data(seg, r4, r6, pk, listeners, conns, answered, isns):
         c.sendall(verdict.encode())
 
 
+def tcp_segment(v6, src, dst, sport, dport, seq, ack, flags):
+    """A bare TCP header (no options, window 65535); for IPv4 with its sum
+    (an IPv6 raw socket fills it: IPV6_CHECKSUM)."""
+    th = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xffffffff, ack & 0xffffffff,
+                     5 << 4, flags, 65535, 0, 0)
+    if v6:
+        return th
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(th))
+    return th[:16] + struct.pack("!H", csum(pseudo + th)) + th[18:]
+
+
+def wait_seg(pk, src, sport, dport, want, seconds):
+    """The first frame from src:sport to dport whose flags have all of
+    want, within seconds (a Seg), or None."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not select.select([pk], [], [], max(0.0, end - time.monotonic()))[0]:
+            break
+        frame, where = pk.recvfrom(65536)
+        seg = Seg(frame)
+        if (where[2] != PACKET_OUTGOING and seg.ok and seg.src == src and
+                seg.sport == sport and seg.dport == dport and
+                (seg.flags & want) == want):
+            return seg
+    return None
+
+
+def answer_listener(name, client, local, pk, r4, r6, t4, t6):
+    """A listener case: SYN to the client's listener, the error about its
+    SYN-ACK, the ACK; "rst" if the client's stack answered it with a RST,
+    "-" if not, "no SYN-ACK"."""
+    _name, v6, (typ, code), seq_off, _dropped = LST_CASES[LST_NAMES[name]]
+    dport = LST_BASE + LST_NAMES[name]
+    sport = 40000 + int.from_bytes(os.urandom(2), "big") % 20000
+    isn = int.from_bytes(os.urandom(4), "big")
+    t = t6 if v6 else t4
+    t.sendto(tcp_segment(v6, local, client, sport, dport, isn, 0, TH_SYN), (client, 0))
+    synack = wait_seg(pk, client, dport, sport, TH_SYN | TH_ACK, LST_WAIT_S)
+    if synack is None:
+        return "no SYN-ACK"
+    send_error(r4, r6, synack, typ, code, 0, seq_off)
+    time.sleep(0.2)  # the error first
+    t.sendto(tcp_segment(v6, local, client, sport, dport, isn + 1, synack.seq + 1,
+                         TH_ACK), (client, 0))
+    return "rst" if wait_seg(pk, client, dport, sport, TH_RST, LST_RST_S) else "-"
+
+
 def peer(port, seconds, dev):
     u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u4.bind(("0.0.0.0", port))
@@ -323,6 +404,10 @@ def peer(port, seconds, dev):
     pk.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     pk.bind((dev, 0))
     r4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    # the listener cases' handshakes, by hand
+    t4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    t6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    t6.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 16)
     listeners, conns = {}, {}
     for i, (_name, v6, *_rest) in enumerate(EST_CASES):
         lsock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
@@ -347,14 +432,18 @@ def peer(port, seconds, dev):
                 continue
             data, src = s.recvfrom(2048)
             name = data.decode(errors="replace")
-            if name not in CASES:
+            if name not in CASES and name[1:] not in LST_NAMES:
                 continue
-            (v6, typ, code, info, ext, how), _, _ = CASES[name]
             # the datagram went from src to our address on the way back
             local = socket.socket(s.family, socket.SOCK_DGRAM)
             local.connect(src)
             dst = local.getsockname()[0]
             local.close()
+            if name not in CASES:
+                seen = answer_listener(name[1:], src[0], dst, pk, r4, r6, t4, t6)
+                s.sendto(("done " + seen).encode(), src)
+                continue
+            (v6, typ, code, info, ext, how), _, _ = CASES[name]
             if v6:
                 q = quote6(src[0], src[1], dst, port, data, ext)
                 msg = struct.pack("!BBHI", typ, code, 0, info) + q
@@ -507,6 +596,12 @@ def established_sees(case, peer_addr):
     return " ".join(seen)
 
 
+def result_accept(lsock):
+    """A connection waiting on lsock, without a wait."""
+    lsock.setblocking(False)
+    return lsock.accept()
+
+
 def client(peer4, peer6, port):
     bad = 0
     # as the kernel writes it back
@@ -559,6 +654,30 @@ def client(peer4, peer6, port):
                   ("ok" if ok else "FAIL", name, got, "" if ok else " (want %s)" % (want,)),
                   flush=True)
         s.close()
+    for i, (name, v6, _err, _off, dropped) in enumerate(LST_CASES):
+        fam = socket.AF_INET6 if v6 else socket.AF_INET
+        lsock = socket.socket(fam, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("::" if v6 else "0.0.0.0", LST_BASE + i))
+        lsock.listen(8)
+        u = socket.socket(fam, socket.SOCK_DGRAM)
+        u.connect(((peer6 if v6 else peer4), port))
+        u.send(("L" + name).encode())
+        seen = result(lambda: u.recv(64)) if wait_in(u) else "no answer"
+        u.close()
+        time.sleep(0.05)  # the ACK's connection, if any, into the queue
+        try:
+            c, _addr = result_accept(lsock)
+            seen += " accepted"
+            c.close()
+        except BlockingIOError:
+            seen += " EAGAIN"
+        lsock.close()
+        want = "done rst EAGAIN" if dropped else "done - accepted"
+        ok = seen == want
+        bad += not ok
+        print("%s %s SYN-RECEIVED: %s (want %s)" %
+              ("ok" if ok else "FAIL", name, seen, want), flush=True)
     for i, case in enumerate(EST_CASES):
         name, v6, recverr, _err, _off, check, want, dst = case
         seen = established_sees(case, (dst or (peer6 if v6 else peer4), EST_BASE + i))

@@ -13,7 +13,10 @@
 # established connection, an error about data in flight is reported at
 # once with IP_RECVERR and kept for a timeout's report without, and
 # fragmentation needed or packet too big sends the data again in smaller
-# segments (path MTU).
+# segments (path MTU). A listener's connection in SYN-RECEIVED (the peer's
+# handshake made by hand) is dropped on a fatal error about its SYN-ACK,
+# as Linux's tcp_req_err: the ACK gets a RST, accept() nothing; other
+# errors, or one quoting another number, leave it.
 # usage: icmp_err.sh ZPNET_BINARY
 set -u
 ZPNET=$1
@@ -30,6 +33,7 @@ table inet icmperr {
 		type filter hook input priority 0; policy accept;
 		tcp dport 9300-9399 drop
 		tcp dport 9400-9499 meta length > 300 drop
+		tcp sport 9500-9599 drop
 	}
 }
 NFT
