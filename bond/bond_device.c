@@ -30,6 +30,7 @@
  * bond_guard stays set, so every other call still goes to the kernel.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,8 @@
 #include <linux/if_packet.h>
 
 #include "bond.h"
+#include "ns.h"
+#include "ns_log.h"
 #include "ns_prewarm.h"
 
 #define DEVICE_SOCKS_MAX	8
@@ -139,9 +142,13 @@ prewarm_fetch(void)
 	int fds[NS_PREWARM_MAX];
 	unsigned int n;
 
+	uint64_t t0 = ns_now_ns();
+
 	prewarm_asked = true;
 	n = ns_prewarm_take(prewarm_name, rings, fds, NS_PREWARM_MAX,
 			    NS_PREWARM_TAKE_MS);
+	NS_DEBUG("prewarm: %u queue sockets from zpnet run's helper, after %" PRIu64
+		 " us\n", n, (ns_now_ns() - t0) / 1000);
 	for (unsigned int i = 0; i < n; i++) {
 		prewarm[i].ring = rings[i];
 		prewarm[i].fd = fds[i];
