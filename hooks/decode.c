@@ -624,56 +624,6 @@ zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
 	return sc.insns;
 }
 
-static inline uint64_t
-zp_load8(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/*
- * The high bit of each byte of v that equals b (the classic "has zero
- * byte" trick).  Exact for the lowest such byte; a byte above one that
- * matched may be flagged too (borrow), never one missed.
- */
-static inline uint64_t
-zp_byte_eq(uint64_t v, uint8_t b)
-{
-	const uint64_t ones = 0x0101010101010101ULL;
-	const uint64_t highs = 0x8080808080808080ULL;
-	uint64_t t = v ^ (ones * b);
-
-	return (t - ones) & ~t & highs;
-}
-
-/*
- * Might p[0..7] start a `syscall` (0f 05) or `sysenter` (0f 34)?  Reads
- * p[0..8].  0x0f alone opens every two-byte opcode (a tenth of the bytes
- * of ordinary code); with the next byte checked too, almost every 8-byte
- * step is skipped.  False positives are checked byte by byte.
- */
-static inline int
-zp_maybe_syscall8(const uint8_t *p)
-{
-	uint64_t next = zp_load8(p + 1);
-
-	return (zp_byte_eq(zp_load8(p), ZP_OP_SYSCALL0) &
-		(zp_byte_eq(next, ZP_OP_SYSCALL1) |
-		 zp_byte_eq(next, ZP_OP_SYSENTER1))) != 0;
-}
-
-/* zp_next_syscall_sse2's contract in general registers: 8 bytes a step,
- * a candidate's neighbours left to the caller's byte loop. */
-static size_t
-zp_next_syscall_swar(const uint8_t *buf, size_t x, size_t len)
-{
-	while (x + sizeof(uint64_t) < len && !zp_maybe_syscall8(buf + x))
-		x += sizeof(uint64_t);
-	return x;
-}
-
 /*
  * Sweep only where needed: for each candidate byte pair, decode from the
  * last known boundary (the sweep position, or the nearest function start
@@ -686,10 +636,8 @@ zp_next_syscall_swar(const uint8_t *buf, size_t x, size_t len)
 long
 zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 		const uintptr_t *starts, size_t nstarts, const uintptr_t *ends,
-		int vector_ok, zp_site_cb cb, void *arg)
+		zp_site_cb cb, void *arg)
 {
-	size_t (*next)(const uint8_t *, size_t, size_t) = vector_ok ?
-		zp_next_syscall_sse2 : zp_next_syscall_swar;
 	struct zp_scan sc;
 	size_t pos = 0, prev_off = 0, x, si = 0;
 	uintptr_t lim = ends != NULL ? 0 : UINTPTR_MAX;
@@ -698,8 +646,10 @@ zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 	if (zp_scan_init(&sc, buf, len, vma, cb, arg) != 0)
 		return -ENOSYS;
 	for (x = 0; x + 1 < len; x++) {
-		/* on to where a syscall may start */
-		x = next(buf, x, len);
+		/* on to where a syscall may start; both of its bytes here */
+		x = zp_next_syscall_sse2(buf, x, len);
+		if (x + 1 >= len)
+			break;
 		if (buf[x] != ZP_OP_SYSCALL0 || !zp_is_syscall(buf + x) ||
 		    x < pos)
 			continue;

@@ -272,11 +272,9 @@ zp_rewrite_region(uintptr_t start, uintptr_t end, int prot, const char *name,
 	before_tramp = zp_rw_stats.sites_tramp;
 	before_after = zp_rw_stats.sites_after;
 	before_before = zp_rw_stats.sites_before;
-	/* at start-up (not live) no application code has run: the vector
-	 * registers are free */
 	insns = zp_scan_code_at((const uint8_t *)start, end - start, start,
 				starts, (size_t)nstarts, starts + nstarts,
-				!live, zp_patch_cb, &pa);
+				zp_patch_cb, &pa);
 	zp_elf_starts_free(starts);
 	if (insns > 0)
 		zp_rw_stats.insns += (uint64_t)insns;

@@ -2,11 +2,12 @@
  * The rewriter's search for syscall instructions, 16 bytes a step (SSE2,
  * the x86-64 baseline: no VEX, see tests/bond/vecwrap.sh). The rest of
  * the engine is built with -mgeneral-regs-only, since a hooked call must
- * leave the application's vector registers alone; this file is not, and
- * only the start-up's rewrite calls it (zp_scan_code_at's vector_ok),
- * before any application code has run. About a quarter of the
- * rewriter's time went to the search in general registers (8 bytes a
- * step, its false positives checked a byte at a time).
+ * leave the application's vector registers alone; this file is not. Only
+ * the rewriter calls it (zp_scan_code_at), and it runs where they are not
+ * live: at start-up, or in the C path of a hooked mmap/mprotect with
+ * PROT_EXEC, whose entry saves them (entry.S, ZP_KIND_PROT). About a
+ * quarter of the rewriter's time went to the search in general registers
+ * (8 bytes a step, its false positives checked a byte at a time).
  */
 #include <emmintrin.h>
 #include <stddef.h>

@@ -231,20 +231,22 @@ ZP_HIDDEN long zp_scan_code(const uint8_t *buf, size_t len, uintptr_t vma,
  * The same, decoding only from known instruction boundaries (function
  * starts, sorted) up to each candidate 0f 05 / 0f 34 byte pair.  ends
  * (NULL: unknown) are the functions' ends, 0 for unknown: candidates past
- * every function are skipped.  vector_ok: the candidates are found with
- * SSE2 (zp_next_syscall_sse2), for a caller whose vector registers hold
- * nothing of the application's (the start-up's rewrite, not a hooked
- * call's); else in general registers.
+ * every function are skipped.  The candidates are found with SSE2
+ * (zp_next_syscall_sse2): only where the application's vector registers
+ * are not live, which holds wherever the rewriter runs (zp_rewrite_region):
+ * at start-up, and in the C path of a hooked mmap or mprotect asking for
+ * PROT_EXEC, whose entry saves them (entry.S, ZP_KIND_PROT); a SIGSYS
+ * handler's are saved by the kernel.
  */
 ZP_HIDDEN long zp_scan_code_at(const uint8_t *buf, size_t len, uintptr_t vma,
 			       const uintptr_t *starts, size_t nstarts,
-			       const uintptr_t *ends, int vector_ok,
-			       zp_site_cb cb, void *arg);
+			       const uintptr_t *ends, zp_site_cb cb,
+			       void *arg);
 /*
  * The first x >= from where buf[x], buf[x + 1] are 0f 05 or 0f 34, 16
  * positions a step; the last 16 bytes are the caller's (the return is
- * then where the steps stopped).  scan_sse2.c, the one file of the engine
- * built with vector registers.
+ * then where the steps stopped, at most len - 1).  scan_sse2.c, the one
+ * file of the engine built with vector registers.
  */
 ZP_HIDDEN size_t zp_next_syscall_sse2(const uint8_t *buf, size_t from,
 				      size_t len);
