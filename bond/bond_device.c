@@ -47,7 +47,8 @@
 #include "ns_log.h"
 #include "ns_prewarm.h"
 
-#define DEVICE_SOCKS_MAX	8
+/* the ioctl socket and every queue's, and a few closed and made again */
+#define DEVICE_SOCKS_MAX	(NS_PREWARM_MAX + 8)
 
 struct device_sock {
 	int fd, copy;

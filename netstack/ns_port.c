@@ -510,7 +510,7 @@ create_device(unsigned int idx, const struct ns_port_config *pc,
 		snprintf(args + n, sizeof(args) - n, "%s%s", n ? "," : "",
 			 pc->devargs);
 	}
-	/* the owner's window: for net_af_packet's sockets (bond_init.c) */
+	/* the owner's window: for net_af_packet's sockets (bond_device.c) */
 	window = ns_device_window != NULL &&
 		 (strcmp(pc->pmd, "net_af_packet") == 0 ||
 		  strcmp(pc->pmd, "eth_af_packet") == 0);

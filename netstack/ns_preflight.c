@@ -12,6 +12,7 @@
 #include <net/if.h>
 
 #include "ns_preflight.h"
+#include "ns_prewarm.h"
 
 #define PF_MMAP_MIN_ADDR	"/proc/sys/vm/mmap_min_addr"
 #define PF_MEMINFO		"/proc/meminfo"
@@ -139,6 +140,7 @@ static bool
 attaches(const struct ns_port_config *pc)
 {
 	return pc->iface[0] != '\0' && (strcmp(pc->pmd, "net_af_packet") == 0 ||
+					strcmp(pc->pmd, "eth_af_packet") == 0 ||
 					strcmp(pc->pmd, "net_af_xdp") == 0);
 }
 
@@ -268,11 +270,14 @@ ns_preflight_notes(const struct ns_config *cfg, const struct ns_preflight_env *e
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
 		const struct ns_port_config *pc = &cfg->ports[i];
 
-		bool afp = strcmp(pc->pmd, "net_af_packet") == 0;
+		bool afp = strcmp(pc->pmd, "net_af_packet") == 0 ||
+			   strcmp(pc->pmd, "eth_af_packet") == 0;
+		struct ns_prewarm_ring ring;
 
 		/* net_af_packet's two waits: made ahead by zpnet run's helper
-		 * with prewarm (ns_prewarm.h) */
-		if (!attaches(pc) || env->rcu_expedited != 0 || (afp && pc->prewarm))
+		 * when it can (ns_prewarm.h) */
+		if (!attaches(pc) || env->rcu_expedited != 0 ||
+		    ns_prewarm_ring_of(pc, &ring) > 0)
 			continue;
 		snprintf(msg, sizeof(msg),
 			 "start-up: [port.%u] (%s on %s%s) waits for several kernel RCU "

@@ -8,11 +8,14 @@
 #define _GNU_SOURCE
 #endif
 #include <poll.h>
+#include <linux/sockios.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,8 +32,9 @@
 #define AFP_ARG_BYPASS		"qdisc_bypass"
 
 /*
- * The value of key in a driver argument list "k=v,k=v" (the first one, as
- * rte_kvargs_get finds it), into out. Whether it is there.
+ * The value of key in a driver argument list "k=v,k=v", into out. Whether
+ * it is there. (Lists with a key twice, or one of another name, are not
+ * prewarmed at all: devargs_plain.)
  */
 static bool
 devarg(const char *args, const char *key, char *out, size_t outlen)
@@ -58,6 +62,41 @@ devarg(const char *args, const char *key, char *out, size_t outlen)
 	return false;
 }
 
+/*
+ * Whether every key of args is one of net_af_packet's ring arguments, each
+ * once: what the driver then reads does not depend on how its version
+ * matches keys (some take a key's first value, some its last, some match
+ * parts of key names) or refuses others.
+ */
+static bool
+devargs_plain(const char *args)
+{
+	static const char *const known[] = {
+		AFP_ARG_QPAIRS, AFP_ARG_BLOCKSZ, AFP_ARG_FRAMESZ, AFP_ARG_FRAMECNT,
+		AFP_ARG_BYPASS,
+	};
+	unsigned int seen[sizeof(known) / sizeof(known[0])] = { 0 };
+	const char *p = args;
+
+	while (*p != '\0') {
+		const char *end = strchr(p, ',');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t klen = eq != NULL ? (size_t)(eq - p) : len;
+		unsigned int k;
+
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strlen(known[k]) == klen && strncmp(p, known[k], klen) == 0)
+				break;
+		if (eq == NULL || k == sizeof(known) / sizeof(known[0]) || seen[k]++)
+			return false;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
 /* An unsigned driver argument as net_af_packet reads it (atoi into an
  * unsigned int); def when absent. */
 static unsigned int
@@ -76,7 +115,7 @@ ns_prewarm_ring_of(const struct ns_port_config *pc, struct ns_prewarm_ring *ring
 
 	if ((strcmp(pc->pmd, "net_af_packet") != 0 &&
 	     strcmp(pc->pmd, "eth_af_packet") != 0) || !pc->prewarm ||
-	    pc->iface[0] == '\0')
+	    pc->iface[0] == '\0' || !devargs_plain(args))
 		return 0;
 	qpairs = devarg_uint(args, AFP_ARG_QPAIRS, 1);
 	blocksz = devarg_uint(args, AFP_ARG_BLOCKSZ, (unsigned int)getpagesize());
@@ -115,12 +154,67 @@ ns_prewarm_addr(const char *name, struct sockaddr_un *sa, socklen_t *len)
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 
+/* The calling process's network namespace, as its /proc file's inode. */
+static bool
+own_netns(dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st) < 0)
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return true;
+}
+
+/*
+ * Whether fd is what the helper says it is: an AF_PACKET raw socket of
+ * this network namespace, with r's version. (Its rings are the driver's
+ * to check: mmap fails without them.)
+ */
+static bool
+packet_socket_ok(int fd, const struct ns_prewarm_ring *r, dev_t ns_dev, ino_t ns_ino)
+{
+	struct stat st;
+	socklen_t len = sizeof(int);
+	int domain = -1, type = -1, version = -1, nsfd;
+	bool same;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    domain != AF_PACKET ||
+	    (len = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len)) < 0 ||
+	    type != SOCK_RAW ||
+	    (len = sizeof(int),
+	     getsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, &len)) < 0 ||
+	    version != r->version)
+		return false;
+	nsfd = ioctl(fd, SIOCGSKNS);
+	if (nsfd < 0)
+		return false;
+	same = fstat(nsfd, &st) == 0 && st.st_dev == ns_dev && st.st_ino == ns_ino;
+	close(nsfd);
+	return same;
+}
+
+/* Whether the helper at the other end of conn is one we may trust: our
+ * user's, or root's (another user could have taken the name). */
+static bool
+helper_trusted(int conn)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	       (cr.uid == 0 || cr.uid == geteuid());
+}
+
 unsigned int
 ns_prewarm_take(const char *name, struct ns_prewarm_ring *rings, int *fds,
 		unsigned int max, int timeout_ms)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * NS_PREWARM_MAX)];
+		char buf[CMSG_SPACE(sizeof(int) * NS_PREWARM_MAX) * 2];
 		struct cmsghdr align;
 	} ctl;
 	struct ns_prewarm_msg m;
@@ -133,20 +227,24 @@ ns_prewarm_take(const char *name, struct ns_prewarm_ring *rings, int *fds,
 	struct sockaddr_un sa;
 	struct cmsghdr *c;
 	socklen_t salen;
-	unsigned int n = 0, nfds = 0;
+	unsigned int nfds = 0;
 	int got[NS_PREWARM_MAX];
+	bool ok;
+	dev_t ns_dev;
+	ino_t ns_ino;
 	ssize_t r;
 	int fd;
 
-	if (name == NULL || *name == '\0')
+	if (name == NULL || *name == '\0' || !own_netns(&ns_dev, &ns_ino))
 		return 0;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* non-blocking: a full backlog is no helper, not a wait */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return 0;
 	ns_prewarm_addr(name, &sa, &salen);
-	if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, salen) < 0 || !helper_trusted(fd)) {
 		close(fd);
-		return 0;	/* no helper (any more) */
+		return 0;	/* no helper (any more), or not ours */
 	}
 	pf.fd = fd;
 	pf.events = POLLIN;
@@ -154,31 +252,41 @@ ns_prewarm_take(const char *name, struct ns_prewarm_ring *rings, int *fds,
 		close(fd);
 		return 0;
 	}
-	r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	close(fd);
 	if (r < 0)
 		return 0;
+	/* every fd that came, kept or closed */
 	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		unsigned int k;
+
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		nfds = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		if (nfds > NS_PREWARM_MAX)
-			nfds = NS_PREWARM_MAX;
-		memcpy(got, CMSG_DATA(c), nfds * sizeof(int));
-		break;
-	}
-	if ((size_t)r >= NS_PREWARM_MSG_HDR && m.magic == NS_PREWARM_MAGIC &&
-	    m.n == nfds && m.n <= max && !(mh.msg_flags & MSG_CTRUNC) &&
-	    (size_t)r == NS_PREWARM_MSG_HDR + m.n * sizeof(m.rings[0])) {
-		n = m.n;
-		for (unsigned int i = 0; i < n; i++) {
-			rings[i] = m.rings[i];
-			rings[i].iface[sizeof(rings[i].iface) - 1] = '\0';
-			fds[i] = got[i];
+		k = (unsigned int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (unsigned int i = 0; i < k; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+			if (nfds < NS_PREWARM_MAX)
+				got[nfds++] = f;
+			else
+				close(f);
 		}
-		return n;
 	}
-	for (unsigned int i = 0; i < nfds; i++)
-		close(got[i]);
-	return 0;
+	ok = (size_t)r >= NS_PREWARM_MSG_HDR && m.magic == NS_PREWARM_MAGIC &&
+	     m.n == nfds && m.n <= max && !(mh.msg_flags & MSG_CTRUNC) &&
+	     (size_t)r == NS_PREWARM_MSG_HDR + m.n * sizeof(m.rings[0]);
+	for (unsigned int i = 0; ok && i < nfds; i++)
+		ok = packet_socket_ok(got[i], &m.rings[i], ns_dev, ns_ino);
+	if (!ok) {
+		for (unsigned int i = 0; i < nfds; i++)
+			close(got[i]);
+		return 0;
+	}
+	for (unsigned int i = 0; i < nfds; i++) {
+		rings[i] = m.rings[i];
+		rings[i].iface[sizeof(rings[i].iface) - 1] = '\0';
+		fds[i] = got[i];
+	}
+	return nfds;
 }

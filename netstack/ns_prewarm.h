@@ -11,9 +11,10 @@
  * process of the tree that creates the port's device takes them
  * (ns_prewarm_take, over the abstract unix socket that ZPNET_PREWARM
  * names; only the helper's own user, root, or PROGRAM and its descendants
- * may) and bond puts them in
- * place of the driver's at its PACKET_RX_RING (bond_init.c). The helper
- * exits once it has handed them over, when PROGRAM exits, or after
+ * may; the stack takes them only from a helper of its own user or root,
+ * and only AF_PACKET sockets of its network namespace) and bond puts them
+ * in place of the driver's at its PACKET_RX_RING (bond_device.c). The
+ * helper exits once it has handed them over, when PROGRAM exits, or after
  * NS_PREWARM_WAIT_S. No DPDK here: the launcher links ns_prewarm.c and
  * ns_prewarm_helper.c, the library ns_prewarm.c.
  */
@@ -58,7 +59,8 @@ unsigned int ns_prewarm_ring_of(const struct ns_port_config *pc,
  * The launcher, single-threaded, just before its exec: start the helper
  * for cfg's net_af_packet ports and put the socket's name in name (the
  * value of NS_PREWARM_ENV). 0, or a negative errno (-ENOENT: no port to
- * prewarm); nothing is left behind on failure.
+ * prewarm; -EPERM: this process is PID 1 or a subreaper, to which the
+ * orphaned helper would belong); nothing is left behind on failure.
  */
 int ns_prewarm_spawn(const struct ns_config *cfg, char *name, size_t len);
 
@@ -66,7 +68,8 @@ int ns_prewarm_spawn(const struct ns_config *cfg, char *name, size_t len);
  * The stack: take the helper's sockets, waiting up to timeout_ms for it
  * to finish their rings. The number of sockets (close-on-exec fds in fds,
  * what each is in rings), 0 when there are none (no helper, another
- * process took them, a malformed answer).
+ * process took them, a helper of another user, an answer that is not
+ * what it says).
  */
 unsigned int ns_prewarm_take(const char *name, struct ns_prewarm_ring *rings,
 			     int *fds, unsigned int max, int timeout_ms);

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +66,49 @@ open_queue(const struct ns_prewarm_ring *r)
 	return fd;
 }
 
+struct queue_job {
+	const struct ns_prewarm_ring *ring;
+	int fd;
+	pthread_t thread;
+	bool started;
+};
+
+static void *
+queue_job_run(void *arg)
+{
+	struct queue_job *j = arg;
+
+	j->fd = open_queue(j->ring);
+	return NULL;
+}
+
+/*
+ * Each queue's socket into fds (-1: refused), the queues on threads of
+ * their own: each ring setup waits for a grace period, and waits that
+ * overlap share one.
+ */
+static void
+open_queues(const struct ns_prewarm_ring *rings, unsigned int n, int *fds)
+{
+	struct queue_job jobs[NS_PREWARM_MAX];
+
+	for (unsigned int i = 1; i < n; i++) {
+		jobs[i].ring = &rings[i];
+		jobs[i].fd = -1;
+		jobs[i].started = pthread_create(&jobs[i].thread, NULL,
+						 queue_job_run, &jobs[i]) == 0;
+	}
+	if (n > 0)
+		fds[0] = open_queue(&rings[0]);
+	for (unsigned int i = 1; i < n; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].thread, NULL);
+		else
+			jobs[i].fd = open_queue(&rings[i]);
+		fds[i] = jobs[i].fd;
+	}
+}
+
 /* pid's parent, from /proc; 0 when it cannot be told. */
 static pid_t
 parent_of(pid_t pid)
@@ -105,9 +150,11 @@ peer_allowed(int conn, pid_t program)
 	if (cr.uid == geteuid() || cr.uid == 0)
 		return true;
 	p = cr.pid;
-	for (int depth = 0; depth < PREWARM_ANCESTRY_MAX && p > 1; depth++) {
+	for (int depth = 0; depth < PREWARM_ANCESTRY_MAX && p > 0; depth++) {
 		if (p == program)
 			return true;
+		if (p == 1)
+			break;
 		p = parent_of(p);
 	}
 	return false;
@@ -151,7 +198,7 @@ static void __attribute__((noreturn))
 helper_main(const struct ns_prewarm_ring *rings, unsigned int n, pid_t program)
 {
 	struct ns_prewarm_msg m = { .magic = NS_PREWARM_MAGIC };
-	int fds[NS_PREWARM_MAX], null;
+	int fds[NS_PREWARM_MAX], made[NS_PREWARM_MAX], null;
 	int64_t deadline = now_ms() + NS_PREWARM_WAIT_S * 1000;
 
 	prctl(PR_SET_NAME, PREWARM_HELPER_NAME, 0, 0, 0);
@@ -162,14 +209,12 @@ helper_main(const struct ns_prewarm_ring *rings, unsigned int n, pid_t program)
 		if (null >= PREWARM_FIRST_FD + 2)
 			close(null);
 	}
-	for (unsigned int i = 0; i < n; i++) {
-		int fd = open_queue(&rings[i]);
-
-		if (fd >= 0) {
+	open_queues(rings, n, made);
+	for (unsigned int i = 0; i < n; i++)
+		if (made[i] >= 0) {
 			m.rings[m.n] = rings[i];
-			fds[m.n++] = fd;
+			fds[m.n++] = made[i];
 		}
-	}
 	for (;;) {
 		struct pollfd pf[2] = {
 			{ .fd = PREWARM_FIRST_FD, .events = POLLIN },
@@ -218,7 +263,7 @@ ns_prewarm_spawn(const struct ns_config *cfg, char *name, size_t len)
 	socklen_t salen;
 	unsigned int n = 0;
 	uint64_t tag;
-	int lfd, pidfd, status, err;
+	int lfd, pidfd, status, err, subreaper = 0;
 	pid_t mid, program = getpid();
 
 	for (unsigned int i = 0; i < cfg->n_ports; i++) {
@@ -230,6 +275,14 @@ ns_prewarm_spawn(const struct ns_config *cfg, char *name, size_t len)
 	}
 	if (n == 0)
 		return -ENOENT;
+	/*
+	 * PID 1 (a container's entrypoint) or a subreaper: the helper, once
+	 * orphaned, would be re-parented to PROGRAM, which may reap, or
+	 * fail to reap, a child it never made. No helper then.
+	 */
+	if (getpid() == 1 ||
+	    (prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) == 0 && subreaper))
+		return -EPERM;
 	if (getrandom(&tag, sizeof(tag), GRND_NONBLOCK) != sizeof(tag))
 		tag = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
 	if ((size_t)snprintf(name, len, "zpnet-prewarm-%d-%016llx", (int)getpid(),

@@ -13,6 +13,9 @@
 #  - another user who asks for the sockets gets none, and the helper stays;
 #    once root took them, PROGRAM's stack makes its own (0 prewarmed) and
 #    serves;
+#  - the library takes sockets only from a helper of its own user or root,
+#    and only packet sockets: fakes that break either rule are refused
+#    (and a fair fake is taken);
 #  - a stale ZPNET_PREWARM (no such helper) changes nothing.
 # usage: prewarm.sh ZPNET_BINARY
 set -u
@@ -51,14 +54,39 @@ CLIENT='import socket
 s = socket.create_connection(("198.18.0.2", 7000), 5)
 s.settimeout(5)
 print(s.recv(16).decode().strip())'
-# asks the helper named argv[1] for its sockets: "BYTES FDS" received
+# asks the helper named argv[1] for its sockets: "MESSAGE FDS", whether a
+# message came and how many fds with it
 ASK='import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect("\0" + sys.argv[1])
 s.settimeout(5)
 msg, anc, flags, addr = s.recvmsg(1024, socket.CMSG_SPACE(64 * 4))
 fds = sum((len(d) // 4 for l, t, d in anc if t == socket.SCM_RIGHTS), 0)
-print(len(msg), fds)'
+print("yes" if msg else "no", fds)'
+# a helper of the test's own, on the name argv[2]: hands out one socket
+# described as vz0's queue with net_af_packet's default rings, that is
+# such a socket (argv[1] "packet") or a UDP socket ("udp")
+FAKE='import os, socket, struct, sys
+SOL_PACKET, RX_RING, VERSION, TX_RING, LOSS, BYPASS = 263, 5, 10, 13, 14, 20
+pg = os.sysconf("SC_PAGE_SIZE")
+req = struct.pack("=IIII", pg, 512 // (pg // 2048), 2048, 512)
+if sys.argv[1] == "packet":
+    q = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    for opt in (VERSION, LOSS, BYPASS):
+        q.setsockopt(SOL_PACKET, opt, 1)
+    q.setsockopt(SOL_PACKET, RX_RING, req)
+    q.setsockopt(SOL_PACKET, TX_RING, req)
+else:
+    q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+l = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+l.bind("\0" + sys.argv[2])
+l.listen(4)
+print("ready", flush=True)
+c, _ = l.accept()
+msg = struct.pack("=II16s", 0x7a707277, 1, b"vz0") + req + struct.pack("=iii", 1, 1, 1)
+c.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", q.fileno()))])
+c.settimeout(10)
+c.recv(1)'
 
 # config NAME [port keys]: the pair's config with extra [port.0] keys
 config() {
@@ -149,8 +177,9 @@ else
 	fail "prewarm = no: prewarmed '$PREWARMED', helper '$(helper_pids "$TMP/off.strace")', ring pids '$(echo $rings)'"
 fi
 
-# A wrapper that drops to another user (setpriv, as in apps/wrappers):
-# the server descends from PROGRAM, so it gets the root helper's sockets.
+# A wrapper that drops to another user (setpriv, as in apps/wrappers,
+# behind a shell that forks it): the server is PROGRAM's child, so it gets
+# the root helper's sockets.
 # Binaries, library and config where nobody can read them.
 mkdir "$TMP/bin" "$TMP/lib"
 cp "$ZPNET" "$TMP/bin/zpnet"
@@ -160,9 +189,9 @@ chmod a+r "$ini"
 touch "$TMP/asuser.stats.new"
 chmod 666 "$TMP/asuser.stats.new"
 zpns_bg_z "$TMP/asuser.log" env ZPNET_STATS="$TMP/asuser.stats.new" timeout 60 \
-	"$TMP/bin/zpnet" run -c "$ini" -- setpriv --reuid=65534 --regid=65534 \
+	"$TMP/bin/zpnet" run -c "$ini" -- sh -c 'setpriv --reuid=65534 --regid=65534 \
 	--clear-groups --inh-caps=+net_raw,+net_admin --ambient-caps=+net_raw,+net_admin \
-	/usr/bin/python3 -c "$SERVER"
+	/usr/bin/python3 -c "$0"; true' "$SERVER"
 bg=$ZPNS_LAST
 if zpns_wait_ready "$TMP/asuser.log" 30; then
 	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
@@ -203,13 +232,13 @@ if zpns_wait_ready "$TMP/steal.log" 20; then
 	name=$(awk '$1 == "ready" {print $2}' "$TMP/steal.log")
 	got=$(zpns_z setpriv --reuid=65534 --regid=65534 --clear-groups \
 		/usr/bin/python3 -c "$ASK" "$name" 2>&1)
-	if [ "$got" = "0 0" ] && [ -n "$(helpers)" ]; then
+	if [ "$got" = "no 0" ] && [ -n "$(helpers)" ]; then
 		ok "another user asking gets no socket; the helper waits on"
 	else
-		fail "another user asking got '$got' (want '0 0'), helpers '$(helpers)'"
+		fail "another user asking got '$got' (want 'no 0'), helpers '$(helpers)'"
 	fi
 	got=$(zpns_z python3 -c "$ASK" "$name" 2>&1)
-	[ "$got" = "52 1" ] || fail "root asking got '$got', not one socket (52 1)"
+	[ "$got" = "yes 1" ] || fail "root asking got '$got', not one socket (yes 1)"
 	echo go > "$TMP/go"
 	for ((i = 0; i < 100; i++)); do
 		[ "$(grep -c '^ready' "$TMP/steal.log")" -ge 2 ] && break
@@ -227,9 +256,46 @@ else
 	fail "the stealing test's program did not start"
 fi
 
+# Helpers that are not zpnet run's, on a name the library is given by
+# hand: a packet socket as described, from root, is taken (so the fake is
+# a fair one); the same from another user (nobody, with CAP_NET_RAW), or
+# a UDP socket from root, is refused, and the stack makes its own rings.
+LIB=$(cd "$(dirname "$ZPNET")/../bond" && pwd)/libzpnet.so
+fake_case() {	# TAG WANT_PREWARMED FAKE_COMMAND... (the name is added)
+	local tag=$1 want=$2 name=zpnet-prewarm-test-$1 got n bg fbg
+	shift 2
+	zpns_bg_z "$TMP/$tag-fake.log" timeout 60 "$@" "$name"
+	fbg=$ZPNS_LAST
+	if ! zpns_wait_ready "$TMP/$tag-fake.log" 10; then
+		fail "$tag: the fake helper did not start"
+		return
+	fi
+	ini=$(config "$tag")
+	zpns_bg_z "$TMP/$tag.log" env ZPNET_STATS="$TMP/$tag.stats" LD_PRELOAD="$LIB" \
+		ZPNET_CONFIG="$ini" ZPNET_PREWARM="$name" timeout 60 python3 -c "$SERVER"
+	bg=$ZPNS_LAST
+	if zpns_wait_ready "$TMP/$tag.log" 30; then
+		got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+		wait "$bg"
+		n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
+		if [ "$got" = hi ] && [ "$n" = "$want" ]; then
+			ok "$tag: served, $n prewarmed"
+		else
+			fail "$tag: answer '$got', prewarmed '$n' (want hi, $want)"
+		fi
+	else
+		fail "$tag: the server did not start"; cat "$TMP/$tag.log" >&2
+	fi
+	kill -- -"$fbg" 2>/dev/null
+	wait "$fbg" 2>/dev/null
+}
+fake_case fake-root 1 python3 -c "$FAKE" packet
+fake_case fake-nobody 0 setpriv --reuid=65534 --regid=65534 --clear-groups \
+	--inh-caps=+net_raw --ambient-caps=+net_raw /usr/bin/python3 -c "$FAKE" packet
+fake_case fake-udp 0 python3 -c "$FAKE" udp
+
 # A stale name (no such helper) reaching the library, loaded by hand: the
 # stack starts as usual.
-LIB=$(cd "$(dirname "$ZPNET")/../bond" && pwd)/libzpnet.so
 ini=$(config stale)
 zpns_bg_z "$TMP/stale.log" env ZPNET_STATS="$TMP/stale.stats" LD_PRELOAD="$LIB" \
 	ZPNET_CONFIG="$ini" ZPNET_PREWARM=zpnet-prewarm-1-0000000000000000 \
