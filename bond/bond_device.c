@@ -119,8 +119,10 @@ bond_device_socket(long a1, long a2, long a3, long a4, long a5, long a6)
 	ds->copy = ds->ino != 0 ? bond_fd_dup_high(ds->fd) : -1;
 	if (ds->copy >= 0) {
 		n_device_socks++;
-		/* the hooks' fd filter then lets its setsockopt reach bond */
-		bond_fd_set(ds->fd, BOND_FD_DEVICE, NULL);
+		/* the hooks' fd filter then lets its setsockopt reach bond
+		 * (an entry already there, stale, would let it too: kept) */
+		if (bond_fd_is_kernel(ds->fd))
+			bond_fd_set(ds->fd, BOND_FD_DEVICE, NULL);
 	}
 	return fd;
 }
