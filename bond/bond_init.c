@@ -178,19 +178,23 @@ service_main(void *arg)
 	bond_guard = 1;	/* everything this thread calls goes to the kernel */
 	for (;;) {
 		uint64_t now;
-		bool idle, scan;
+		bool idle, scan, grow;
 
 		bond_stats_nap(&ts);	/* answers `zpnet stats` meanwhile */
 		now = ns_now_ns();
 		/* bond_last_poll_ns is the stack's: whichever process polled */
 		idle = now - bond_last_poll_ns >= interval;
 		scan = now >= next_scan;
-		if ((!idle && !scan) || !ns_trylock())
+		/* the mbuf pool, a chunk a turn after the start (ns.h) */
+		grow = ns_pool_pending();
+		if ((!idle && !scan && !grow) || !ns_trylock())
 			continue;
 		if (scan) {
 			bond_proc_scan(now, BOND_PROC_SCAN_NS);
 			next_scan = now + BOND_PROC_SCAN_NS;
 		}
+		if (grow)
+			ns_pool_grow();
 		if (idle)
 			bond_poll_locked();	/* stack_poll reaps too */
 		ns_unlock();

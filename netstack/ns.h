@@ -97,6 +97,15 @@ unsigned int ns_wake_fds(int *fds, unsigned int max);
  */
 extern unsigned int (*ns_device_window)(bool open, const char *iface);
 
+/*
+ * Without hugepages a port's mbuf pool is placed a chunk at a time once
+ * the port runs (ns_port.c, NS_POOL_CHUNK_BYTES): whether this process has
+ * some left to place (lock-free), and one chunk placed (stack lock held).
+ * A pool that runs low places the next chunk at once.
+ */
+bool ns_pool_pending(void);
+void ns_pool_grow(void);
+
 /* Monotonic time from the TSC; general registers only (bond reads it
  * before it saves the vector state). */
 uint64_t ns_now_ns(void);

@@ -68,6 +68,14 @@ ns_vec_full(void)
 #define NS_POOL_LOW_DIV		8	/* "low" below 1/8 of the pool free */
 #define NS_RX_HOLD_MIN		1024	/* mbufs left for sockets beyond the rings */
 /*
+ * Without hugepages the pool's memory is 4 KiB pages of shared memory,
+ * which take 10-20 ms to fault in for the default 8191 mbufs: its first
+ * NS_POOL_FIRST_BYTES are placed while the port starts, the rest
+ * NS_POOL_CHUNK_BYTES at a time once it runs (ns_pool_grow).
+ */
+#define NS_POOL_FIRST_BYTES	(4u << 20)
+#define NS_POOL_CHUNK_BYTES	(1u << 20)
+/*
  * net_af_xdp sizes its rings itself, whatever rx_desc/tx_desc say: a fill
  * ring of 2 x 2048, RX, TX and completion rings of 2048, and it reaps TX
  * completions only once half the completion ring is full.
@@ -131,6 +139,12 @@ struct ns_port {
 	char dev_name[64];
 	struct rte_mempool *pool;
 	unsigned int pool_low;
+	/* the pool's memory not placed yet: from pool_off to the end of
+	 * pool_mz (NULL: all placed), placed by pool_owner alone (its EAL
+	 * heap holds the chunks' headers) */
+	const struct rte_memzone *pool_mz;
+	size_t pool_off;
+	pid_t pool_owner;
 	unsigned int n_tx;
 	uint32_t rx_long;	/* tp_len of the burst's last frame if cut */
 	bool rx_long_copied;	/* ...and the kernel queued it whole */
@@ -549,44 +563,92 @@ pool_zone_free(struct rte_mempool_memhdr *memhdr __rte_unused, void *zone)
 	rte_memzone_free(zone);
 }
 
+/* rte_pktmbuf_init for the objects in [lo, hi) only: a chunk placed in a
+ * pool already in use must leave the others alone */
+struct obj_range {
+	uintptr_t lo, hi;
+};
+
+static void
+init_in_range(struct rte_mempool *mp, void *arg, void *obj, unsigned int idx)
+{
+	const struct obj_range *r = arg;
+
+	if ((uintptr_t)obj >= r->lo && (uintptr_t)obj < r->hi)
+		rte_pktmbuf_init(mp, NULL, obj, idx);
+}
+
 /*
- * The pool's memory, faulted in with one madvise(MADV_POPULATE_WRITE)
- * rather than a page fault per 4 KiB page as the objects are laid out:
- * 20 MB of mbufs by default, most of the port's start-up. Returns the
- * number of objects placed, or a negative errno.
+ * Objects of mp in [off, off + len) of mz: faulted in with one
+ * madvise(MADV_POPULATE_WRITE) rather than a page fault per 4 KiB page as
+ * they are laid out, placed, their mbufs initialised. The first chunk
+ * frees the zone with the pool. The objects placed, or a negative errno.
+ * After the first, the stack lock is held: DPDK puts a chunk's objects in
+ * the pool's ring as it places them, and nothing may take one before it
+ * is initialised.
+ */
+static int
+pool_place(struct rte_mempool *mp, const struct rte_memzone *mz, size_t off,
+	   size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *va = (char *)mz->addr + off;
+	struct obj_range r = { (uintptr_t)va, (uintptr_t)va + len };
+	int rc;
+
+	/* best effort: without it the pages fault in one by one */
+	(void)madvise(va, len, MADV_POPULATE_WRITE);
+	rc = rte_mempool_populate_virt(mp, va, len, pg,
+				       off == 0 ? pool_zone_free : NULL,
+				       off == 0 ? (void *)(uintptr_t)mz : NULL);
+	if (rc > 0)
+		rte_mempool_obj_iter(mp, init_in_range, &r);
+	return rc;
+}
+
+/*
+ * The pool's memory: one zone for all n objects, the first
+ * NS_POOL_FIRST_BYTES of it placed now; *rest is the zone when more is
+ * left to place (NULL when not). Returns the number of objects placed, or
+ * a negative errno.
  */
 static int
 pool_populate(struct rte_mempool *mp, const char *name, unsigned int n,
-	      int socket)
+	      int socket, const struct rte_memzone **rest)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)n * (mp->header_size + mp->elt_size +
-				  mp->trailer_size) + pg;
+	size_t obj = mp->header_size + mp->elt_size + mp->trailer_size;
+	size_t len = (size_t)n * obj + pg, chunks;
 	const struct rte_memzone *mz;
 	char zname[RTE_MEMZONE_NAMESIZE];
 	int rc;
 
+	*rest = NULL;
+	/* each chunk may leave an object's worth, an alignment and a
+	 * page unused at its end */
+	chunks = len / NS_POOL_CHUNK_BYTES + 2;
+	len = RTE_ALIGN_CEIL(len + chunks * (obj + RTE_MEMPOOL_ALIGN + pg), pg);
 	snprintf(zname, sizeof(zname), "%s_mem", name);
-	len = RTE_ALIGN_CEIL(len, pg);
 	mz = rte_memzone_reserve_aligned(zname, len, socket, 0, pg);
-	if (mz == NULL)
-		return rte_mempool_populate_default(mp);
-	/* best effort: without it the pages fault in one by one */
-	(void)madvise(mz->addr, mz->len, MADV_POPULATE_WRITE);
-	rc = rte_mempool_populate_virt(mp, mz->addr, mz->len, pg,
-				       pool_zone_free, (void *)(uintptr_t)mz);
+	if (mz == NULL) {
+		rc = rte_mempool_populate_default(mp);
+		if (rc >= 0)
+			rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+		return rc;
+	}
+	rc = pool_place(mp, mz, 0, RTE_MIN(len, (size_t)NS_POOL_FIRST_BYTES));
 	if (rc < 0) {
 		rte_memzone_free(mz);
 		return rc;
 	}
-	if (mp->populated_size < n)
-		rc = rte_mempool_populate_default(mp);
+	if (mp->populated_size < mp->size && len > NS_POOL_FIRST_BYTES)
+		*rest = mz;
 	return rc;
 }
 
 static struct rte_mempool *
 pool_create(const char *name, unsigned int n, uint16_t priv, uint16_t room,
-	    int socket, const char *driver)
+	    int socket, const char *driver, const struct rte_memzone **rest)
 {
 	struct rte_pktmbuf_pool_private pp = {
 		.mbuf_data_room_size = room,
@@ -595,6 +657,7 @@ pool_create(const char *name, unsigned int n, uint16_t priv, uint16_t room,
 	struct rte_mempool *mp;
 	int rc;
 
+	*rest = NULL;
 	if (rte_eal_has_hugepages() || rte_eal_iova_mode() != RTE_IOVA_VA ||
 	    strcmp(driver, "net_af_xdp") == 0)
 		return rte_pktmbuf_pool_create(name, n, NS_POOL_CACHE, priv,
@@ -608,14 +671,14 @@ pool_create(const char *name, unsigned int n, uint16_t priv, uint16_t room,
 	rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
 	if (rc == 0) {
 		rte_pktmbuf_pool_init(mp, &pp);
-		rc = pool_populate(mp, name, n, socket);
+		rc = pool_populate(mp, name, n, socket, rest);
 	}
 	if (rc < 0) {
 		rte_mempool_free(mp);
+		*rest = NULL;
 		rte_errno = -rc;
 		return NULL;
 	}
-	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
 	return mp;
 }
 
@@ -636,6 +699,7 @@ struct pool_job {
 	int socket;
 	const char *driver;
 	struct rte_mempool *mp;
+	const struct rte_memzone *rest;	/* pool_create's */
 };
 
 static void *
@@ -644,7 +708,7 @@ pool_job_run(void *arg)
 	struct pool_job *j = arg;
 
 	j->mp = pool_create(j->name, j->n, j->priv, j->room, j->socket,
-			    j->driver);
+			    j->driver, &j->rest);
 	return NULL;
 }
 
@@ -757,14 +821,17 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 	if (job.mp != NULL && job.room == room && job.socket == socket &&
 	    strcmp(job.driver, info.driver_name) == 0) {
 		p->pool = job.mp;
+		p->pool_mz = job.rest;
 		job.mp = NULL;	/* the port's now */
 	} else {
 		pool_job_drop(&job);
 		p->pool = pool_create(pool_name, (unsigned int)pc->mbufs,
 				      RTE_ALIGN_CEIL(priv_size,
 						     RTE_MBUF_PRIV_ALIGN),
-				      room, socket, info.driver_name);
+				      room, socket, info.driver_name, &p->pool_mz);
 	}
+	p->pool_off = NS_POOL_FIRST_BYTES;
+	p->pool_owner = getpid();
 	if (p->pool == NULL) {
 		snprintf(err, errlen,
 			 "[port.%u] cannot create a pool of %" PRIu64 " mbufs: %s; raise [eal] memory_mb or lower mbufs",
@@ -861,6 +928,7 @@ fail:
 	if (p->pool != NULL)
 		rte_mempool_free(p->pool);
 	p->pool = NULL;
+	p->pool_mz = NULL;
 	return rc;
 }
 
@@ -1455,10 +1523,61 @@ ns_port_free(void *m)
 	rte_pktmbuf_free(m);
 }
 
+/*
+ * One more chunk of p's pool placed (NS_POOL_CHUNK_BYTES), under the stack
+ * lock, by the process that made the pool. Whether one was.
+ */
+static bool
+pool_grow(struct ns_port *p)
+{
+	const struct rte_memzone *mz = p->pool_mz;
+	size_t len;
+	int rc;
+
+	if (mz == NULL || p->pool_owner != getpid())
+		return false;
+	len = RTE_MIN((size_t)NS_POOL_CHUNK_BYTES, mz->len - p->pool_off);
+	rc = pool_place(p->pool, mz, p->pool_off, len);
+	p->pool_off += len;
+	if (rc < 0 || p->pool->populated_size >= p->pool->size ||
+	    p->pool_off >= mz->len) {
+		if (p->pool->populated_size < p->pool->size)
+			NS_WARN("the mbuf pool of %s stops at %u of %u mbufs: %s\n",
+					p->dev_name, p->pool->populated_size,
+					p->pool->size, rc < 0 ? rte_strerror(-rc) :
+					"its memory is used up");
+		p->pool_mz = NULL;
+	}
+	return true;
+}
+
+bool
+ns_pool_pending(void)
+{
+	for (unsigned int i = 0; i < n_ports; i++)
+		if (__atomic_load_n(&ports[i].pool_mz, __ATOMIC_RELAXED) != NULL &&
+		    ports[i].pool_owner == getpid())
+			return true;
+	return false;
+}
+
+void
+ns_pool_grow(void)
+{
+	for (unsigned int i = 0; i < n_ports; i++)
+		if (pool_grow(&ports[i]))
+			return;
+}
+
 bool
 ns_port_pool_low(unsigned int idx)
 {
-	return rte_mempool_avail_count(ports[idx].pool) < ports[idx].pool_low;
+	struct ns_port *p = &ports[idx];
+
+	/* low while part of it is still to be placed: another chunk */
+	if (rte_mempool_avail_count(p->pool) < p->pool_low && pool_grow(p))
+		return rte_mempool_avail_count(p->pool) < p->pool_low;
+	return rte_mempool_avail_count(p->pool) < p->pool_low;
 }
 
 void *
@@ -1467,6 +1586,8 @@ ns_port_tx_alloc(unsigned int idx, uint16_t len, void **data)
 	struct ns_port *p = &ports[idx];
 	struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
 
+	if (unlikely(m == NULL) && pool_grow(p))
+		m = rte_pktmbuf_alloc(p->pool);
 	if (unlikely(m == NULL)) {
 		p->st.tx_nombuf++;
 		return NULL;

@@ -5,6 +5,8 @@
 #  - in every [hooks] mode: the server answers, port0.queues_prewarmed is
 #    1, the rings were set up by the helper alone (strace: no ring setup
 #    by PROGRAM's threads), and the helper is gone once the stack started;
+#    the mbuf pool, placed a chunk at a time after the start, is whole a
+#    second later (port0.pool_free 8191 at exit);
 #  - devargs framecnt=1024: the same, with the driver's larger rings;
 #  - prewarm = no: no helper, the driver sets its rings up, 0 prewarmed;
 #  - a PROGRAM that never opens a socket: the helper waits, and exits with
@@ -130,9 +132,12 @@ serve() {
 		return 1
 	fi
 	no_helper_within 3 || fail "$tag: a zpnet-prewarm helper is left after the stack started: $(helpers)"
+	# the rest of the mbuf pool is placed a chunk at a time meanwhile
+	[ -n "${POOL_WAIT:-}" ] && sleep "$POOL_WAIT"
 	GOT=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
 	wait "$bg"
 	PREWARMED=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
+	POOL_FREE=$(awk '$1 == "port0.pool_free" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
 	[ "$GOT" = hi ] || fail "$tag: the server answered '$GOT', not 'hi'"
 }
 
@@ -143,7 +148,13 @@ helper_pids() { awk '/PR_SET_NAME, "zpnet-prewarm"/ {print $1}' "$1" | sort -u; 
 for mode in zpoline preload sud; do
 	ini=$(config "$mode" "" "[hooks]
 mode = $mode")
-	serve "$mode" "$ini" strace -f -qq -e trace=setsockopt,prctl -o "$TMP/$mode.strace"
+	POOL_WAIT=1 serve "$mode" "$ini" strace -f -qq -e trace=setsockopt,prctl -o "$TMP/$mode.strace"
+	# placed while the port starts: 4 MiB of it; a second later, all
+	if [ "$POOL_FREE" = 8191 ]; then
+		ok "$mode: all 8191 mbufs of the pool placed and free at exit"
+	else
+		fail "$mode: port0.pool_free '$POOL_FREE' at exit, not 8191"
+	fi
 	if [ "$GOT" = hi ] && [ "$PREWARMED" = 1 ]; then
 		ok "$mode: served, port0.queues_prewarmed 1"
 	else
