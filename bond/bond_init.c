@@ -116,6 +116,8 @@ bond_fork_prepare(void)
 	if (!bond_active)
 		return;
 	bond_enter();
+	/* the child shares the pools: whole, before it exists (ns.h) */
+	ns_pool_complete();
 	bond_proc_fork_prepare();
 }
 

@@ -105,6 +105,9 @@ extern unsigned int (*ns_device_window)(bool open, const char *iface);
  */
 bool ns_pool_pending(void);
 void ns_pool_grow(void);
+/* All of them placed (stack lock held): before a fork, so that no other
+ * process of the tree ever sees a pool in part. */
+void ns_pool_complete(void);
 
 /* Monotonic time from the TSC; general registers only (bond reads it
  * before it saves the vector state). */

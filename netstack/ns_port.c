@@ -163,6 +163,7 @@ static struct afp_burst afp_burst = { .port = -1 };
 static unsigned long afp_repaired;
 
 static void afp_attach(struct ns_port *p, uint16_t port_id);
+static bool pool_grow(struct ns_port *p);
 static void afp_long_frames(struct ns_port *p);
 static void tso_open(struct ns_port *p, const struct ns_port_config *pc);
 static uint64_t tsc_hz;
@@ -563,29 +564,16 @@ pool_zone_free(struct rte_mempool_memhdr *memhdr __rte_unused, void *zone)
 	rte_memzone_free(zone);
 }
 
-/* rte_pktmbuf_init for the objects in [lo, hi) only: a chunk placed in a
- * pool already in use must leave the others alone */
-struct obj_range {
-	uintptr_t lo, hi;
-};
-
-static void
-init_in_range(struct rte_mempool *mp, void *arg, void *obj, unsigned int idx)
-{
-	const struct obj_range *r = arg;
-
-	if ((uintptr_t)obj >= r->lo && (uintptr_t)obj < r->hi)
-		rte_pktmbuf_init(mp, NULL, obj, idx);
-}
-
 /*
  * Objects of mp in [off, off + len) of mz: faulted in with one
  * madvise(MADV_POPULATE_WRITE) rather than a page fault per 4 KiB page as
  * they are laid out, placed, their mbufs initialised. The first chunk
  * frees the zone with the pool. The objects placed, or a negative errno.
- * After the first, the stack lock is held: DPDK puts a chunk's objects in
- * the pool's ring as it places them, and nothing may take one before it
- * is initialised.
+ * Once the port runs, the stack lock is held: DPDK puts a chunk's objects
+ * in the pool's ring as it places them, and nothing may take one before
+ * it is initialised. Only the process that made the pool places chunks
+ * (their headers come from its EAL heap), and a fork places the rest
+ * first (ns_pool_complete): no other process ever sees a pool in part.
  */
 static int
 pool_place(struct rte_mempool *mp, const struct rte_memzone *mz, size_t off,
@@ -593,7 +581,9 @@ pool_place(struct rte_mempool *mp, const struct rte_memzone *mz, size_t off,
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 	char *va = (char *)mz->addr + off;
-	struct obj_range r = { (uintptr_t)va, (uintptr_t)va + len };
+	/* where the list of objects goes on: the chunk's come there */
+	struct rte_mempool_objhdr **tail = mp->elt_list.stqh_last;
+	unsigned int idx = mp->populated_size;
 	int rc;
 
 	/* best effort: without it the pages fault in one by one */
@@ -601,8 +591,12 @@ pool_place(struct rte_mempool *mp, const struct rte_memzone *mz, size_t off,
 	rc = rte_mempool_populate_virt(mp, va, len, pg,
 				       off == 0 ? pool_zone_free : NULL,
 				       off == 0 ? (void *)(uintptr_t)mz : NULL);
-	if (rc > 0)
-		rte_mempool_obj_iter(mp, init_in_range, &r);
+	if (rc <= 0)
+		return rc;
+	/* the chunk's mbufs only (rte_mempool_obj_iter's object: right
+	 * after its header) */
+	for (struct rte_mempool_objhdr *h = *tail; h != NULL; h = STAILQ_NEXT(h, next))
+		rte_pktmbuf_init(mp, NULL, (char *)h + sizeof(*h), idx++);
 	return rc;
 }
 
@@ -867,6 +861,12 @@ ns_port_start(unsigned int idx, const struct ns_port_config *pc,
 		}
 		caps->rx_hold_max = (unsigned int)pc->mbufs - reserve;
 	}
+	/* what the driver may take as it sets up and starts (an RX ring
+	 * filled, the caches) placed before it does; nothing else uses the
+	 * pool yet */
+	while (p->pool->populated_size < nrx + 2u * NS_POOL_CACHE + 2u * p->burst &&
+	       pool_grow(p))
+		;
 
 	rc = rte_eth_rx_queue_setup(port_id, 0, nrx, socket, NULL, p->pool);
 	if (rc == 0)
@@ -1569,6 +1569,14 @@ ns_pool_grow(void)
 			return;
 }
 
+void
+ns_pool_complete(void)
+{
+	for (unsigned int i = 0; i < n_ports; i++)
+		while (pool_grow(&ports[i]))
+			;
+}
+
 bool
 ns_port_pool_low(unsigned int idx)
 {
@@ -1883,6 +1891,7 @@ ns_port_get_stats(unsigned int idx, struct ns_port_stats *st)
 
 	*st = ports[idx].st;
 	st->pool_free = rte_mempool_avail_count(ports[idx].pool);
+	st->pool_placed = ports[idx].pool->populated_size;
 	st->tx_queued = ports[idx].n_tx;
 	if (rte_eth_stats_get(ports[idx].port_id, &es) == 0) {
 		st->rx_nombuf = es.rx_nombuf;

@@ -43,6 +43,7 @@ struct ns_port_stats {
 	uint64_t tx_nombuf;	/* dropped: mbuf pool empty */
 	uint64_t tx_full;	/* dropped: TX ring stayed full */
 	uint64_t pool_free;	/* mbufs free in the pool now */
+	uint64_t pool_placed;	/* mbufs placed in it so far (ns_pool_grow) */
 	uint64_t rx_nombuf;	/* driver found no mbuf for a frame */
 	uint64_t rx_missed;	/* frames the device dropped: ring full */
 	uint64_t tx_queued;	/* frames waiting in our TX queue */

@@ -668,6 +668,7 @@ ns_print_stats(FILE *f)
 		fprintf(f, "port%u.tx_drop %" PRIu64 "\n", i, d->tx_drop);
 		fprintf(f, "port%u.rx_held %u\n", i, d->rx_held);
 		fprintf(f, "port%u.pool_free %" PRIu64 "\n", i, st.pool_free);
+		fprintf(f, "port%u.pool_placed %" PRIu64 "\n", i, st.pool_placed);
 		fprintf(f, "port%u.rx_nombuf %" PRIu64 "\n", i, st.rx_nombuf);
 		fprintf(f, "port%u.rx_missed %" PRIu64 "\n", i, st.rx_missed);
 		fprintf(f, "port%u.tx_queued %" PRIu64 "\n", i, st.tx_queued);

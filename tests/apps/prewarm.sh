@@ -6,7 +6,8 @@
 #    1, the rings were set up by the helper alone (strace: no ring setup
 #    by PROGRAM's threads), and the helper is gone once the stack started;
 #    the mbuf pool, placed a chunk at a time after the start, is whole a
-#    second later (port0.pool_free 8191 at exit);
+#    second later (port0.pool_free 8191 at exit), and whole in the child
+#    of a server that forks at once (the pool is completed before a fork);
 #  - devargs framecnt=1024: the same, with the driver's larger rings;
 #  - prewarm = no: no helper, the driver sets its rings up, 0 prewarmed;
 #  - a PROGRAM that never opens a socket: the helper waits, and exits with
@@ -217,6 +218,37 @@ else
 	fail "the server run as nobody did not start"
 fi
 
+# A server that forks as soon as its stack is up, its first process
+# exiting (as a daemon does): the pool is placed whole before the fork,
+# since only the process that made it may place chunks.
+DAEMON='import os, socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.0.2", 7000))
+s.listen(4)
+pid = os.fork()
+if pid > 0:
+    print("ready", pid, flush=True)
+    os._exit(0)
+c, _ = s.accept()
+c.sendall(b"hi\n")
+c.close()'
+ini=$(config daemon)
+zpns_bg_z "$TMP/daemon.log" timeout 60 "$ZPNET" run -c "$ini" -- python3 -c "$DAEMON"
+if zpns_wait_ready "$TMP/daemon.log" 30; then
+	child=$(awk '$1 == "ready" {print $2}' "$TMP/daemon.log")
+	sleep 1
+	placed=$(zpns_z "$ZPNET" stats "$child" 2>&1 | grep -o 'port0.pool_placed [0-9]*')
+	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	if [ "$placed" = "port0.pool_placed 8191" ] && [ "$got" = hi ]; then
+		ok "a server that forks at once: its child serves, the pool whole (8191)"
+	else
+		fail "a server that forks at once: '$placed' (want 8191), answer '$got'"
+	fi
+else
+	fail "the forking server did not start"
+fi
+
 # A PROGRAM that never opens a socket: the helper waits for it, and goes
 # when it exits.
 ini=$(config plain)
@@ -267,35 +299,42 @@ else
 	fail "the stealing test's program did not start"
 fi
 
-# Helpers that are not zpnet run's, on a name the library is given by
-# hand: a packet socket as described, from root, is taken (so the fake is
-# a fair one); the same from another user (nobody, with CAP_NET_RAW), or
-# a UDP socket from root, is refused, and the stack makes its own rings.
+# by_hand TAG NAME WANT: SERVER with the library loaded by hand and
+# ZPNET_PREWARM=NAME; it must serve, with WANT queues prewarmed.
 LIB=$(cd "$(dirname "$ZPNET")/../bond" && pwd)/libzpnet.so
-fake_case() {	# TAG WANT_PREWARMED FAKE_COMMAND... (the name is added)
-	local tag=$1 want=$2 name=zpnet-prewarm-test-$1 got n bg fbg
-	shift 2
-	zpns_bg_z "$TMP/$tag-fake.log" timeout 60 "$@" "$name"
-	fbg=$ZPNS_LAST
-	if ! zpns_wait_ready "$TMP/$tag-fake.log" 10; then
-		fail "$tag: the fake helper did not start"
-		return
-	fi
+by_hand() {
+	local tag=$1 name=$2 want=$3 got n bg
 	ini=$(config "$tag")
 	zpns_bg_z "$TMP/$tag.log" env ZPNET_STATS="$TMP/$tag.stats" LD_PRELOAD="$LIB" \
 		ZPNET_CONFIG="$ini" ZPNET_PREWARM="$name" timeout 60 python3 -c "$SERVER"
 	bg=$ZPNS_LAST
-	if zpns_wait_ready "$TMP/$tag.log" 30; then
-		got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
-		wait "$bg"
-		n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
-		if [ "$got" = hi ] && [ "$n" = "$want" ]; then
-			ok "$tag: served, $n prewarmed"
-		else
-			fail "$tag: answer '$got', prewarmed '$n' (want hi, $want)"
-		fi
+	if ! zpns_wait_ready "$TMP/$tag.log" 30; then
+		fail "$tag: the server did not start"
+		return
+	fi
+	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
+	wait "$bg"
+	n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/$tag.stats" 2>/dev/null)
+	if [ "$got" = hi ] && [ "$n" = "$want" ]; then
+		ok "$tag: served, $n prewarmed"
 	else
-		fail "$tag: the server did not start"; cat "$TMP/$tag.log" >&2
+		fail "$tag: answer '$got', prewarmed '$n' (want hi, $want)"
+	fi
+}
+
+# Helpers that are not zpnet run's: a packet socket as described, from
+# root, is taken (so the fake is a fair one); the same from another user
+# (nobody, with CAP_NET_RAW), or a UDP socket from root, is refused, and
+# the stack makes its own rings.
+fake_case() {	# TAG WANT_PREWARMED FAKE_COMMAND... (the name is added)
+	local tag=$1 want=$2 name=zpnet-prewarm-test-$1 fbg
+	shift 2
+	zpns_bg_z "$TMP/$tag-fake.log" timeout 60 "$@" "$name"
+	fbg=$ZPNS_LAST
+	if zpns_wait_ready "$TMP/$tag-fake.log" 10; then
+		by_hand "$tag" "$name" "$want"
+	else
+		fail "$tag: the fake helper did not start"
 	fi
 	kill -- -"$fbg" 2>/dev/null
 	wait "$fbg" 2>/dev/null
@@ -305,24 +344,7 @@ fake_case fake-nobody 0 setpriv --reuid=65534 --regid=65534 --clear-groups \
 	--inh-caps=+net_raw --ambient-caps=+net_raw /usr/bin/python3 -c "$FAKE" packet
 fake_case fake-udp 0 python3 -c "$FAKE" udp
 
-# A stale name (no such helper) reaching the library, loaded by hand: the
-# stack starts as usual.
-ini=$(config stale)
-zpns_bg_z "$TMP/stale.log" env ZPNET_STATS="$TMP/stale.stats" LD_PRELOAD="$LIB" \
-	ZPNET_CONFIG="$ini" ZPNET_PREWARM=zpnet-prewarm-1-0000000000000000 \
-	timeout 60 python3 -c "$SERVER"
-bg=$ZPNS_LAST
-if zpns_wait_ready "$TMP/stale.log" 30; then
-	got=$(zpns_k timeout 10 python3 -c "$CLIENT" 2>&1)
-	wait "$bg"
-	n=$(awk '$1 == "port0.queues_prewarmed" {print $2}' "$TMP/stale.stats" 2>/dev/null)
-	if [ "$got" = hi ] && [ "$n" = 0 ]; then
-		ok "a stale ZPNET_PREWARM: served, 0 prewarmed"
-	else
-		fail "a stale ZPNET_PREWARM: answer '$got', prewarmed '$n' (want hi, 0)"
-	fi
-else
-	fail "the server with a stale ZPNET_PREWARM did not start"
-fi
+# A stale name (no such helper): the stack starts as usual.
+by_hand stale zpnet-prewarm-1-0000000000000000 0
 
 exit $rc
