@@ -143,9 +143,8 @@ prewarm_fetch(void)
 {
 	struct ns_prewarm_ring rings[NS_PREWARM_MAX];
 	int fds[NS_PREWARM_MAX];
-	unsigned int n;
-
 	uint64_t t0 = ns_now_ns();
+	unsigned int n;
 
 	prewarm_asked = true;
 	n = ns_prewarm_take(prewarm_name, rings, fds, NS_PREWARM_MAX,

@@ -1423,6 +1423,10 @@ ns_port_rx(unsigned int idx, struct ns_rx_pkt *pkts, unsigned int max)
 		ns_vec_full();
 		n = rte_eth_rx_burst(p->port_id, 0, mb, (uint16_t)max);
 	}
+	/* no mbuf for what came, while part of the pool waits to be placed */
+	if (unlikely(n == 0) && p->pool_mz != NULL &&
+	    rte_mempool_avail_count(p->pool) == 0)
+		pool_grow(p);
 	for (unsigned int i = 0; i < n; i++) {
 		struct rte_mbuf *m = mb[i];
 		enum csum c = CSUM_L4_OPEN;	/* no check here: all lwIP's */
