@@ -1586,10 +1586,10 @@ ns_port_pool_low(unsigned int idx)
 {
 	struct ns_port *p = &ports[idx];
 
+	if (rte_mempool_avail_count(p->pool) >= p->pool_low)
+		return false;
 	/* low while part of it is still to be placed: another chunk */
-	if (rte_mempool_avail_count(p->pool) < p->pool_low && pool_grow(p))
-		return rte_mempool_avail_count(p->pool) < p->pool_low;
-	return rte_mempool_avail_count(p->pool) < p->pool_low;
+	return !pool_grow(p) || rte_mempool_avail_count(p->pool) < p->pool_low;
 }
 
 void *

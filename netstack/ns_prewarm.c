@@ -31,51 +31,30 @@
 #define AFP_ARG_FRAMECNT	"framecnt"
 #define AFP_ARG_BYPASS		"qdisc_bypass"
 
-/*
- * The value of key in a driver argument list "k=v,k=v", into out. Whether
- * it is there. (Lists with a key twice, or one of another name, are not
- * prewarmed at all: devargs_plain.)
- */
-static bool
-devarg(const char *args, const char *key, char *out, size_t outlen)
-{
-	size_t klen = strlen(key);
-	const char *p = args;
+/* net_af_packet's ring arguments, in the order of devargs_read's values */
+enum afp_arg {
+	AFP_QPAIRS, AFP_BLOCKSZ, AFP_FRAMESZ, AFP_FRAMECNT, AFP_BYPASS,
+	AFP_ARGS,
+};
 
-	while (*p != '\0') {
-		const char *end = strchr(p, ',');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			size_t vlen = len - klen - 1;
-
-			if (vlen >= outlen)
-				vlen = outlen - 1;
-			memcpy(out, p + klen + 1, vlen);
-			out[vlen] = '\0';
-			return true;
-		}
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return false;
-}
+static const char *const afp_arg_names[AFP_ARGS] = {
+	[AFP_QPAIRS] = AFP_ARG_QPAIRS, [AFP_BLOCKSZ] = AFP_ARG_BLOCKSZ,
+	[AFP_FRAMESZ] = AFP_ARG_FRAMESZ, [AFP_FRAMECNT] = AFP_ARG_FRAMECNT,
+	[AFP_BYPASS] = AFP_ARG_BYPASS,
+};
 
 /*
- * Whether every key of args is one of net_af_packet's ring arguments, each
- * once: what the driver then reads does not depend on how its version
- * matches keys (some take a key's first value, some its last, some match
- * parts of key names) or refuses others.
+ * The ring arguments of a driver argument list "k=v,k=v" into val (read as
+ * net_af_packet reads them: atoi into an unsigned int; the ones absent
+ * keep what val held). Whether every key is one of them, each once: what
+ * the driver then reads does not depend on how its version matches keys
+ * (some take a key's first value, some its last, some match parts of key
+ * names) or refuses others.
  */
 static bool
-devargs_plain(const char *args)
+devargs_read(const char *args, unsigned int val[AFP_ARGS])
 {
-	static const char *const known[] = {
-		AFP_ARG_QPAIRS, AFP_ARG_BLOCKSZ, AFP_ARG_FRAMESZ, AFP_ARG_FRAMECNT,
-		AFP_ARG_BYPASS,
-	};
-	unsigned int seen[sizeof(known) / sizeof(known[0])] = { 0 };
+	bool seen[AFP_ARGS] = { false };
 	const char *p = args;
 
 	while (*p != '\0') {
@@ -83,13 +62,18 @@ devargs_plain(const char *args)
 		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
 		size_t klen = eq != NULL ? (size_t)(eq - p) : len;
+		char v[32];
 		unsigned int k;
 
-		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (strlen(known[k]) == klen && strncmp(p, known[k], klen) == 0)
+		for (k = 0; k < AFP_ARGS; k++)
+			if (strlen(afp_arg_names[k]) == klen &&
+			    strncmp(p, afp_arg_names[k], klen) == 0)
 				break;
-		if (eq == NULL || k == sizeof(known) / sizeof(known[0]) || seen[k]++)
+		if (eq == NULL || k == AFP_ARGS || seen[k])
 			return false;
+		seen[k] = true;
+		snprintf(v, sizeof(v), "%.*s", (int)(len - klen - 1), eq + 1);
+		val[k] = (unsigned int)atoi(v);
 		p += len;
 		if (*p == ',')
 			p++;
@@ -97,31 +81,26 @@ devargs_plain(const char *args)
 	return true;
 }
 
-/* An unsigned driver argument as net_af_packet reads it (atoi into an
- * unsigned int); def when absent. */
-static unsigned int
-devarg_uint(const char *args, const char *key, unsigned int def)
-{
-	char v[32];
-
-	return devarg(args, key, v, sizeof(v)) ? (unsigned int)atoi(v) : def;
-}
-
 unsigned int
 ns_prewarm_ring_of(const struct ns_port_config *pc, struct ns_prewarm_ring *ring)
 {
-	const char *args = pc->devargs;
+	/* the driver's defaults */
+	unsigned int v[AFP_ARGS] = {
+		[AFP_QPAIRS] = 1, [AFP_BLOCKSZ] = (unsigned int)getpagesize(),
+		[AFP_FRAMESZ] = AFP_FRAME_SIZE, [AFP_FRAMECNT] = AFP_FRAME_COUNT,
+		[AFP_BYPASS] = 1,
+	};
 	unsigned int qpairs, blocksz, framesz, framecnt, bypass, blocks;
 
 	if ((strcmp(pc->pmd, "net_af_packet") != 0 &&
 	     strcmp(pc->pmd, "eth_af_packet") != 0) || !pc->prewarm ||
-	    pc->iface[0] == '\0' || !devargs_plain(args))
+	    pc->iface[0] == '\0' || !devargs_read(pc->devargs, v))
 		return 0;
-	qpairs = devarg_uint(args, AFP_ARG_QPAIRS, 1);
-	blocksz = devarg_uint(args, AFP_ARG_BLOCKSZ, (unsigned int)getpagesize());
-	framesz = devarg_uint(args, AFP_ARG_FRAMESZ, AFP_FRAME_SIZE);
-	framecnt = devarg_uint(args, AFP_ARG_FRAMECNT, AFP_FRAME_COUNT);
-	bypass = devarg_uint(args, AFP_ARG_BYPASS, 1);
+	qpairs = v[AFP_QPAIRS];
+	blocksz = v[AFP_BLOCKSZ];
+	framesz = v[AFP_FRAMESZ];
+	framecnt = v[AFP_FRAMECNT];
+	bypass = v[AFP_BYPASS];
 	/* the driver's own checks: what it refuses is not made */
 	if (qpairs < 1 || qpairs > NS_PREWARM_MAX || blocksz == 0 ||
 	    framesz == 0 || framecnt == 0 || bypass > 1 || framesz > blocksz)

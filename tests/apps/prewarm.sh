@@ -23,19 +23,9 @@
 # usage: prewarm.sh ZPNET_BINARY
 set -u
 ZPNET=$1
-HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/../lib/netns.sh"
-
-zpns_setup 1
-TMP=$(mktemp -d /tmp/zpnet-apps-prewarm.XXXXXX)
+source "$(cd "$(dirname "$0")" && pwd)/common.sh"
+# the user nobody reads files of TMP; failures are counted, not fatal
 chmod 755 "$TMP"
-OLD_MIN=$(cat /proc/sys/vm/mmap_min_addr)
-cleanup() {
-	sysctl -qw vm.mmap_min_addr="$OLD_MIN"
-	zpns_teardown
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
 sysctl -qw vm.mmap_min_addr=0
 rc=0
 fail() { echo "FAIL: $*" >&2; rc=1; }
