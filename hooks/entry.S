@@ -797,17 +797,21 @@ zp_gate_end:
  * for a dispatcher registered without ZP_DISPATCH_VECTOR that has decided
  * to run code which may use vector registers.
  *
- * Where the CPU has AVX, the save is light: xmm0-15, MXCSR and the x87
- * control and status words, all that code without VEX/EVEX can change
+ * Where the CPU has AVX, the save is light: xmm0-15, all that code
+ * without VEX/EVEX and without floating-point arithmetic can change
  * (legacy SSE instructions keep the upper halves, zmm16-31 and the
- * opmasks).  fn may run such code freely; before anything else (glibc's
+ * opmasks; only floating-point and x87 instructions change MXCSR and the
+ * x87 words).  fn may run such code freely (every function of
+ * libzpnet.so: tests/bond/vecwrap.sh); before anything else (glibc's
  * string functions, a PMD) it calls zp_hooks_vec_full(), which saves the
- * rest in this frame, once, and the return puts it back.  Elsewhere
+ * rest in this frame, once, MXCSR and the x87 control and status words
+ * included, and the return puts it back.  Elsewhere
  * (no AVX, an unknown CPU, ZPHOOKS_VSAVE=xsave) everything is saved
  * before fn, as ZP_VSAVE does.  With ZPHOOKS_VCHECK=1 the light path
- * also saves everything, fills the upper state with ones and, if fn
- * returns without having called zp_hooks_vec_full(), checks that it is
- * unchanged (zp_vcheck_failed aborts with fn's address otherwise).
+ * also saves everything, fills the upper state with ones, clears the
+ * exception flags of MXCSR and the x87 status word and, if fn returns
+ * without having called zp_hooks_vec_full(), checks that all of it is
+ * unchanged (zp_vcheck_verify aborts with fn's address otherwise).
  */
 /* fn (r12) of the six arguments at rbx, 64-byte aligned; rbx = result */
 .macro ZP_VEC_FN
@@ -837,9 +841,6 @@ zp_hooks_vec_call:
 	cmpb	$ZP_VS_AVX, zp_vsave_kind(%rip)
 	jb	50f				/* no light save: all now */
 	sub	$ZP_VL_FRAME, %rsp
-	stmxcsr	ZP_VS_MXCSR(%rsp)
-	fnstcw	ZP_VS_FCW(%rsp)
-	fnstsw	ZP_VS_FSW(%rsp)
 	movl	$0, ZP_VS_ESC(%rsp)
 	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movdqa	%xmm\n, ZP_VL_XMM+\n*16(%rsp)
@@ -856,12 +857,12 @@ zp_hooks_vec_call:
 	cmpl	$0, ZP_VS_ESC(%rsp)
 	je	53f
 	ZP_VRESTORE_UPPER			/* what zp_hooks_vec_full saved */
+	ldmxcsr	ZP_VS_MXCSR(%rsp)
+	fldcw	ZP_VS_FCW(%rsp)
+	ZP_FSW_RESTORE ZP_VS_FSW		/* rax: the result is in rbx */
 53:	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movdqa	ZP_VL_XMM+\n*16(%rsp), %xmm\n	/* legacy: uppers stay */
 	.endr
-	ldmxcsr	ZP_VS_MXCSR(%rsp)
-	fldcw	ZP_VS_FCW(%rsp)
-	ZP_FSW_RESTORE ZP_VS_FSW
 	jmp	59f
 
 50:	ZP_VSAVE				/* rcx, rax, rdx clobbered */
@@ -879,7 +880,19 @@ zp_hooks_vec_call:
 	/* ZPHOOKS_VCHECK, entry: everything in the check area, ones in
 	 * every register the light save does not keep */
 60:	lea	ZP_VL_CHECK(%rsp), %rdi
+	stmxcsr	ZP_VS_MXCSR(%rdi)
+	fnstcw	ZP_VS_FCW(%rdi)
+	fnstsw	ZP_VS_FSW(%rdi)
 	ZP_VSAVE_UPPER %rdi			/* rax, rcx, rdx clobbered */
+	/* exception flags clear, so that a floating-point instruction of
+	 * fn's shows in them; the control words as they are */
+	mov	ZP_VS_MXCSR(%rdi), %eax
+	and	$~ZP_MXCSR_FLAGS, %eax
+	mov	%eax, ZP_VS_PROBE_MXCSR(%rsp)
+	ldmxcsr	ZP_VS_PROBE_MXCSR(%rsp)
+	fnclex
+	fnstcw	ZP_VS_PROBE_FCW(%rsp)
+	fnstsw	ZP_VS_PROBE_FSW(%rsp)
 	cmpb	$ZP_VS_AVX512, zp_vsave_kind(%rip)
 	je	61f
 	vpcmpeqd %ymm0, %ymm0, %ymm0
@@ -902,6 +915,9 @@ zp_hooks_vec_call:
 	jne	63f
 	mov	%rsp, %rdi
 	ZP_VSAVE_UPPER %rdi			/* what fn left */
+	stmxcsr	ZP_VS_MXCSR(%rsp)
+	fnstcw	ZP_VS_FCW(%rsp)
+	fnstsw	ZP_VS_FSW(%rsp)
 	mov	%rsp, %rdi
 	mov	%r12, %rsi
 	call	zp_vcheck_verify		/* general registers only */
@@ -911,17 +927,17 @@ zp_hooks_vec_call:
 	.irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movdqa	ZP_VL_XMM-ZP_VL_CHECK+\n*16(%rsp), %xmm\n
 	.endr
-	ldmxcsr	ZP_VS_MXCSR-ZP_VL_CHECK(%rsp)
-	fldcw	ZP_VS_FCW-ZP_VL_CHECK(%rsp)
-	.set	.Lfsw_in_check, ZP_VS_FSW-ZP_VL_CHECK	/* (one macro argument) */
-	ZP_FSW_RESTORE .Lfsw_in_check
+	ldmxcsr	ZP_VS_MXCSR(%rsp)		/* the app's, saved at 60 */
+	fldcw	ZP_VS_FCW(%rsp)
+	ZP_FSW_RESTORE ZP_VS_FSW
 	jmp	59b
 	.size	zp_hooks_vec_call, . - zp_hooks_vec_call
 
 /*
  * void zp_hooks_vec_full(void): inside zp_hooks_vec_call's fn, before
- * code that may use VEX/EVEX instructions: the rest of the vector state
- * (the upper halves, zmm16-31, the opmasks) goes to the call's frame,
+ * code that may use VEX/EVEX, floating-point or x87 instructions: the
+ * rest of the state (MXCSR, the x87 control and status words, the upper
+ * halves, zmm16-31, the opmasks) goes to the call's frame,
  * once; later calls, and calls outside a light zp_hooks_vec_call, return
  * at once.  Keeps every register but r11 and the flags (a wrapper calls
  * it before jumping to the function it wraps, arguments in place).
@@ -944,6 +960,9 @@ zp_vec_full:
 	mov	%fs:(%r11), %rdi		/* the frame's area */
 	movq	$0, %fs:(%r11)			/* once per call */
 	movl	$1, ZP_VS_ESC(%rdi)
+	stmxcsr	ZP_VS_MXCSR(%rdi)
+	fnstcw	ZP_VS_FCW(%rdi)
+	fnstsw	ZP_VS_FSW(%rdi)
 	ZP_VSAVE_UPPER %rdi
 	pop	%rdi
 	pop	%rdx

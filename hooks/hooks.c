@@ -690,10 +690,22 @@ vsave_kind(void)
 	return ZP_VS_SSE;
 }
 
+static uint16_t
+area_u16(const unsigned char *area, unsigned int off)
+{
+	uint16_t v;
+
+	memcpy(&v, area + off, sizeof(v));
+	return v;
+}
+
 /*
  * ZPHOOKS_VCHECK: a light zp_hooks_vec_call (entry.S) that returned
  * without zp_hooks_vec_full() must have left the ones it put in the upper
- * state there.  area: the registers after fn, as ZP_VSAVE_UPPER saves them.
+ * state there, and MXCSR and the x87 words as fn got them (their
+ * exception flags clear: a floating-point instruction would have set
+ * one).  area: the registers after fn, as ZP_VSAVE_UPPER saves them, with
+ * MXCSR and the x87 words after fn and before it (ZP_VS_PROBE_*).
  */
 void
 zp_vcheck_verify(const unsigned char *area, const void *fn)
@@ -701,6 +713,7 @@ zp_vcheck_verify(const unsigned char *area, const void *fn)
 	const uint64_t *w = (const uint64_t *)area;
 	int avx512 = zp_vsave_kind == ZP_VS_AVX512;
 	unsigned int nreg = avx512 ? 32 : 16, words = avx512 ? 8 : 4;
+	uint32_t mx, mx0;
 
 	for (unsigned int r = 0; r < nreg; r++)
 		for (unsigned int i = r < 16 ? 2 : 0; i < words; i++)
@@ -709,6 +722,26 @@ zp_vcheck_verify(const unsigned char *area, const void *fn)
 	for (unsigned int i = 0; avx512 && i < 8; i++)
 		if (w[ZP_VS_K / 8 + i] != ~0ULL)
 			goto changed;
+	memcpy(&mx, area + ZP_VS_MXCSR, sizeof(mx));
+	memcpy(&mx0, area + ZP_VS_PROBE_MXCSR, sizeof(mx0));
+	if (mx != mx0) {
+		ZP_LOG(ZP_LOG_ERR, "ZPHOOKS_VCHECK: the call served by %p "
+		       "changed MXCSR (%#x, was %#x) without saving it first: "
+		       "floating-point code must run after "
+		       "zp_hooks_vec_full()\n", fn, mx, mx0);
+		abort();
+	}
+	if (area_u16(area, ZP_VS_FCW) != area_u16(area, ZP_VS_PROBE_FCW) ||
+	    area_u16(area, ZP_VS_FSW) != area_u16(area, ZP_VS_PROBE_FSW)) {
+		ZP_LOG(ZP_LOG_ERR, "ZPHOOKS_VCHECK: the call served by %p "
+		       "changed the x87 control or status word (%#x %#x, was "
+		       "%#x %#x) without saving them first: x87 code must run "
+		       "after zp_hooks_vec_full()\n", fn,
+		       area_u16(area, ZP_VS_FCW), area_u16(area, ZP_VS_FSW),
+		       area_u16(area, ZP_VS_PROBE_FCW),
+		       area_u16(area, ZP_VS_PROBE_FSW));
+		abort();
+	}
 	return;
 changed:
 	ZP_LOG(ZP_LOG_ERR, "ZPHOOKS_VCHECK: the call served by %p changed "

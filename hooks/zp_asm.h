@@ -108,6 +108,11 @@
  * app's whole state again for ZPHOOKS_VCHECK.  64-byte aligned.
  */
 #define ZP_VS_ESC		2124	/* 1: zp_hooks_vec_full saved the rest */
+/* ZPHOOKS_VCHECK: MXCSR and the x87 words as fn got them (flags clear) */
+#define ZP_VS_PROBE_MXCSR	2128
+#define ZP_VS_PROBE_FCW		2132
+#define ZP_VS_PROBE_FSW		2134
+#define ZP_MXCSR_FLAGS		0x3f	/* its exception flags */
 #define ZP_VL_XMM		ZP_VS_SIZE		/* 16 x 16 bytes */
 #define ZP_VL_CHECK		(ZP_VL_XMM + 256)	/* a ZP_VS area */
 #define ZP_VL_FRAME		(ZP_VL_CHECK + ZP_VS_SIZE)

@@ -94,14 +94,16 @@ long zp_hooks_vec_call(long (*fn)(long, long, long, long, long, long),
 
 /*
  * Inside zp_hooks_vec_call's fn: where the CPU has AVX the call saves
- * only what code without VEX/EVEX instructions can change (xmm0-15,
- * MXCSR, the x87 control and status words: 3 to 4 times cheaper than all
- * of it with AVX-512). Code built for the x86-64 baseline may run as it
- * is; before
- * anything that may use AVX (glibc's string functions, most of libc, a
- * PMD's burst functions) fn calls this, which saves the rest once per
- * call. Outside such a call it returns at once. Keeps every register but
- * r11 and the flags. ZPHOOKS_VCHECK=1 checks the rule at every return.
+ * only what code without VEX/EVEX and floating-point instructions can
+ * change: xmm0-15 (3 to 4 times cheaper than all of it with AVX-512, and
+ * 20 ns less than with MXCSR and the x87 words, whose loads and stores
+ * are slow). Code built for the x86-64 baseline that does no
+ * floating-point arithmetic (SSE or x87) may run as it is; before
+ * anything else (glibc's string functions, most of libc, a PMD's burst
+ * functions) fn calls this, which saves the rest (MXCSR and the x87
+ * control and status words too) once per call. Outside such a call it
+ * returns at once. Keeps every register but r11 and the flags.
+ * ZPHOOKS_VCHECK=1 checks the rule at every return.
  */
 void zp_hooks_vec_full(void);
 

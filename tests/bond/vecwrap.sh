@@ -14,13 +14,20 @@
 #  - the x87 tag word and the x87/MMX registers, which no save keeps, are
 #    changed by no x87 or MMX instruction of libzpnet.so (only the entry's
 #    saves of the control and status words: fnstcw/fldcw, fnstsw, and
-#    fnstenv/fldenv to put a status word back) nor of a light import.
+#    fnstenv/fldenv to put a status word back, fnclex for ZPHOOKS_VCHECK)
+#    nor of a light import;
+#  - MXCSR, which the light save leaves to zp_hooks_vec_full(), is changed
+#    by no instruction of libzpnet.so outside the entry and the saves
+#    (SSE floating-point arithmetic, compares and conversions set its
+#    flags; ldmxcsr, fxrstor and xrstor load it) nor of a light import
+#    or the vDSO.
 # usage: vecwrap.sh LIBZPNET "LIGHT..." "WRAPPED..."
 set -u
 lib=$1 light=" $2 " wrapped=" $3 "
 fail=0
 vexre='[[:space:]](v[a-z0-9]+|k(mov|and|or|xor|xnor|not|shift|test|add|unpck)[a-z]*)[[:space:]]|%[yz]mm|%k[0-7]\b'
 x87re='^ *[0-9a-f]+:[[:space:]]+(f[a-z0-9]+|emms|femms)([[:space:]]|$)|%mm[0-7]|%st([[:space:](,]|$)'
+fpre='[[:space:]](((add|sub|mul|div|sqrt|min|max|rcp|rsqrt|hadd|hsub|addsub|dp|round)(ss|sd|ps|pd)|(cmp[a-z]*|u?comi)(ss|sd|ps|pd)|cvt[a-z0-9]+)[[:space:]].*%xmm|(ldmxcsr|fxrstor|fxrstor64|xrstor|xrstor64|xrstors|xrstors64)[[:space:]])'
 dis=$(objdump -d --no-show-raw-insn "$lib")
 
 # VEX/EVEX code outside the entry (ZP_VSAVE/ZP_VRESTORE) and the saves
@@ -39,8 +46,8 @@ fi
 # x87/MMX code anywhere but the entry's save of the control word
 bad=$(awk -v re="$x87re" '
 	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
-	$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call)$/ &&
-		     $0 ~ /[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv)[[:space:]]/) {
+	$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ &&
+		     $0 ~ /[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv|fnclex)([[:space:]]|$)/) {
 		print "  " fn ": " $0 }' <<< "$dis" | head -20)
 if [ -n "$bad" ]; then
 	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 tag word and registers are not saved):"
@@ -51,6 +58,22 @@ elif ! grep -Eq '[[:space:]]fnstcw[[:space:]]' <<< "$dis"; then
 	fail=1
 else
 	echo "ok: no x87/MMX instruction but the entry's control- and status-word saves"
+fi
+
+# floating-point SSE code (MXCSR's flags) outside the entry and the saves
+bad=$(awk -v re="$fpre" '
+	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+	$0 ~ re && fn !~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ {
+		print "  " fn ": " $0 }' <<< "$dis" | head -20)
+if [ -n "$bad" ]; then
+	echo "FAIL: floating-point instructions in libzpnet.so's own code (the light save keeps no MXCSR: integer arithmetic only, or call zp_hooks_vec_full() first):"
+	echo "$bad"
+	fail=1
+elif ! grep -Eq "$fpre" <<< "$dis"; then
+	echo "FAIL: no ldmxcsr in libzpnet.so: the MXCSR check looked at nothing"
+	fail=1
+else
+	echo "ok: no floating-point instruction outside hooks/entry.S's saves"
 fi
 
 # every imported function classified
@@ -100,6 +123,9 @@ for f in $light; do
 		elif grep -Eq "$x87re" <<< "$code"; then
 			echo "FAIL: $f ($l) has x87/MMX code: it cannot be in bond_vec_light"
 			fail=1
+		elif grep -Eq "$fpre" <<< "$code"; then
+			echo "FAIL: $f ($l) has floating-point code: it cannot be in bond_vec_light"
+			fail=1
 		elif [ "$f" != clock_gettime ] && [ "$f" != __cxa_finalize ] &&
 			grep -Eq '\*ABS\*|call +\*' <<< "$code"; then
 			echo "FAIL: $f ($l) calls an ifunc or a pointer: it cannot be in bond_vec_light"
@@ -134,8 +160,11 @@ if ! objdump -T "$vdso" | grep -q clock_gettime; then
 elif objdump -d --no-show-raw-insn "$vdso" | grep -Eq "$vexre"; then
 	echo "FAIL: the vDSO has VEX/EVEX code: clock_gettime cannot be in bond_vec_light"
 	fail=1
+elif objdump -d --no-show-raw-insn "$vdso" | grep -Eq "$fpre|$x87re"; then
+	echo "FAIL: the vDSO has floating-point or x87 code: clock_gettime cannot be in bond_vec_light"
+	fail=1
 else
-	echo "ok: the vDSO (clock_gettime) has no VEX/EVEX code"
+	echo "ok: the vDSO (clock_gettime) has no VEX/EVEX, floating-point or x87 code"
 fi
 rm -f "$vdso"
 exit $fail

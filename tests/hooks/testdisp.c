@@ -17,9 +17,12 @@
  *           ZP_DISPATCH_VECTOR: runs the vector clobber through
  *           zp_hooks_vec_call(), which must save the state around it:
  *           after zp_hooks_vec_full(); with ZPTEST_VECCALL=light, a
- *           clobber of what code without VEX can change (xmm0-15, MXCSR,
- *           the x87 control and status words) without it; with
- *           =unsaved, the whole clobber without it (ZPHOOKS_VCHECK=1 must stop the program)
+ *           clobber of what code without VEX and floating-point
+ *           arithmetic can change (xmm0-15) without it; with =unsaved,
+ *           the whole clobber without it, with =unsaved-mxcsr an SSE
+ *           division by zero (MXCSR's flags), with =unsaved-x87 one on
+ *           the x87 (its status word) (ZPHOOKS_VCHECK=1 must stop the
+ *           program in all three)
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw, D the calls where it was
@@ -102,25 +105,31 @@ clobber_vectors(void)
 		::: "xmm0", "xmm2", "xmm3", "xmm7", "xmm8", "xmm14");
 }
 
-/* What baseline (legacy SSE) code can change: xmm0-15, MXCSR, the x87
- * control and status words; the upper halves stay. */
+/* What baseline (legacy SSE) code without floating-point arithmetic can
+ * change: xmm0-15; the upper halves, MXCSR and the x87 words stay. */
 static void
 clobber_legacy(void)
 {
-	unsigned int mx = 0x1f80;
-	unsigned short cw = 0x037f;
-
 	__asm__ volatile (
-		"ldmxcsr %0\n\tfldcw %1\n\t"
 		"pcmpeqd %%xmm0, %%xmm0\n\t"
 		"movdqa %%xmm0, %%xmm1\n\t"
 		"movdqa %%xmm0, %%xmm7\n\t"
 		"movdqa %%xmm0, %%xmm8\n\t"
 		"movdqa %%xmm0, %%xmm15\n\t"
 		"pxor %%xmm3, %%xmm3\n\t"
-		: : "m"(mx), "m"(cw)
-		: "xmm0", "xmm1", "xmm3", "xmm7", "xmm8", "xmm15");
-	clobber_x87_status();
+		::: "xmm0", "xmm1", "xmm3", "xmm7", "xmm8", "xmm15");
+}
+
+/* A legacy SSE division by zero (masked): sets MXCSR's zero-divide flag,
+ * which only a save of MXCSR puts back. */
+static void
+clobber_mxcsr_flags(void)
+{
+	__asm__ volatile ("pcmpeqd %%xmm0, %%xmm0\n\t"
+			  "psrlq $2, %%xmm0\n\t"	/* a normal double, low lane */
+			  "xorpd %%xmm1, %%xmm1\n\t"
+			  "divsd %%xmm1, %%xmm0"
+			  ::: "xmm0", "xmm1");
 }
 
 /* count calls entered with DF set (string instructions would run backwards) */
@@ -219,17 +228,29 @@ disp_set(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 
 /* ZPTEST_VECCALL, read at start: a served call may not call strcmp
  * (glibc's uses AVX-512) before zp_hooks_vec_full() */
-static enum { VC_SAVED, VC_LIGHT, VC_UNSAVED } veccall_how;
+static enum {
+	VC_SAVED, VC_LIGHT, VC_UNSAVED, VC_UNSAVED_MXCSR, VC_UNSAVED_X87,
+} veccall_how;
 
 static long
 clobber_then_getpid(long a1, long a2, long a3, long a4, long a5, long a6)
 {
-	if (veccall_how == VC_LIGHT)
+	switch (veccall_how) {
+	case VC_LIGHT:
 		clobber_legacy();
-	else {
-		if (veccall_how == VC_SAVED)
-			zp_hooks_vec_full();
+		break;
+	case VC_UNSAVED_MXCSR:
+		clobber_mxcsr_flags();
+		break;
+	case VC_UNSAVED_X87:
+		clobber_x87_status();
+		break;
+	case VC_SAVED:
+		zp_hooks_vec_full();
+		/* fall through */
+	case VC_UNSAVED:
 		clobber_vectors();
+		break;
 	}
 	return zp_syscall6(SYS_getpid, a1, a2, a3, a4, a5, a6);
 }
@@ -325,7 +346,10 @@ testdisp_init(void)
 
 		veccall_how = how == NULL ? VC_SAVED :
 			      strcmp(how, "light") == 0 ? VC_LIGHT :
-			      strcmp(how, "unsaved") == 0 ? VC_UNSAVED : VC_SAVED;
+			      strcmp(how, "unsaved") == 0 ? VC_UNSAVED :
+			      strcmp(how, "unsaved-mxcsr") == 0 ? VC_UNSAVED_MXCSR :
+			      strcmp(how, "unsaved-x87") == 0 ? VC_UNSAVED_X87 :
+			      VC_SAVED;
 		r = zp_hooks_register_set(disp_veccall, 0, veccall_nrs,
 					  sizeof(veccall_nrs) /
 					  sizeof(veccall_nrs[0]));
