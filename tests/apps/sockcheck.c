@@ -2455,11 +2455,11 @@ check_bad_addresses(char *none)
 
 /* The pointers of epoll_wait, poll, select and their p-forms. */
 static void
-check_bad_waits(char *none)
+check_bad_waits(char *none, char *two)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct timespec bad_ts = { 0, 1000000000 };
-	struct pollfd pf;
+	struct pollfd pf, *pfs;
 	fd_set rd;
 	int s = tcp_to("ECHO\n"), ep = epoll_create1(0);
 
@@ -2471,6 +2471,25 @@ check_bad_waits(char *none)
 	      "epoll_wait, events NULL, nothing ready: 0");
 	CHECK(write(s, "r", 1) == 1 && poll(&(struct pollfd){ s, POLLIN, 0 }, 1, WAIT_MS) == 1,
 	      "bad waits: the socket is made readable");
+	/* two: a good page, then a PROT_NONE one; the array must be read
+	 * whole and every revents written (Linux writes them all, ready or
+	 * not, after the wait) */
+	pfs = (struct pollfd *)(two + PAGE_SZ - sizeof(*pfs));
+	pfs[0] = (struct pollfd){ s, POLLIN, 0 };
+	CHECK(poll(pfs, 2, 0) < 0 && errno == EFAULT,
+	      "poll, the second of 2 fds in PROT_NONE: EFAULT");
+	pfs = (struct pollfd *)(two + PAGE_SZ - 4);	/* its fd only */
+	memcpy(pfs, &s, sizeof(s));
+	CHECK(poll(pfs, 1, 0) < 0 && errno == EFAULT,
+	      "poll, an fd whose events and revents are in PROT_NONE: EFAULT");
+	pfs = (struct pollfd *)two;
+	pfs[0] = (struct pollfd){ s, POLLIN, 0 };
+	CHECK(mprotect(two, PAGE_SZ, PROT_READ) == 0 && poll(pfs, 1, 0) < 0 &&
+	      errno == EFAULT && pfs[0].revents == 0,
+	      "poll, a read-only array, the socket readable: EFAULT");
+	CHECK(mprotect(two, PAGE_SZ, PROT_READ | PROT_WRITE) == 0 &&
+	      poll(pfs, 1, 0) == 1 && pfs[0].revents == POLLIN,
+	      "poll, the same array writable: POLLIN");
 	CHECK(epoll_wait(ep, null_ptr, 4, 0) < 0 && errno == EFAULT,
 	      "epoll_wait, events NULL, one ready: EFAULT");
 	CHECK(epoll_wait(ep, (struct epoll_event *)none, 4, 10) < 0 && errno == EFAULT,
@@ -2622,7 +2641,7 @@ check_bad_pointers(void)
 	      "UDP: the datagram is gone all the same (Linux)");
 	close(u);
 	check_bad_addresses(none);
-	check_bad_waits(none);
+	check_bad_waits(none, two);
 	munmap(none, PAGE_SZ);
 	munmap(two, 2 * PAGE_SZ);
 }
