@@ -143,6 +143,8 @@ struct bond_sockopts {
 	int tclass;		/* IPV6_TCLASS */
 	int ttl;		/* IP_TTL */
 	int hops;		/* IPV6_UNICAST_HOPS */
+	int pmtudisc;		/* IP_MTU_DISCOVER: IP_PMTUDISC_* */
+	int pmtudisc6;		/* IPV6_MTU_DISCOVER: IPV6_PMTUDISC_* */
 	bool broadcast;		/* SO_BROADCAST */
 	bool recverr;		/* IP_RECVERR: IPv4 errors queue (UDP) */
 	bool recverr6;		/* IPV6_RECVERR: IPv6 errors queue */
@@ -277,6 +279,10 @@ struct bond_proto {
 			    int iovcnt, struct bond_errq_msg *m);
 	/* Drop the error queue (IP_RECVERR or IPV6_RECVERR turned off). */
 	void (*errq_purge)(struct bond_sock *sk);
+	/* IP_MTU, IPV6_MTU: the MTU of the path to the connected peer (as
+	 * Linux's dst_mtu of the socket's route), -ENOTCONN without one.
+	 * NULL: -ENOTCONN. */
+	int (*path_mtu)(struct bond_sock *sk);
 };
 
 /*

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -52,6 +53,10 @@ bond_sock_init(struct bond_sock *sk, const struct bond_proto *proto,
 	sk->kfd = -1;
 	sk->opt.ttl = BOND_DEFAULT_TTL;
 	sk->opt.hops = BOND_DEFAULT_TTL;
+	/* net.ipv4.ip_no_pmtu_disc 0: path MTU discovery, fragmenting what
+	 * is larger; IPv6's default too */
+	sk->opt.pmtudisc = IP_PMTUDISC_WANT;
+	sk->opt.pmtudisc6 = IPV6_PMTUDISC_WANT;
 	sk->opt.quickack = true;
 	sk->opt.rcvlowat = 1;
 	sk->opt.dev_port = -1;

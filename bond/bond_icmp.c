@@ -10,7 +10,10 @@
 #include <linux/errqueue.h>
 
 #include "lwip/icmp.h"
+#include "lwip/ip.h"
 #include "lwip/mem.h"
+#include "lwip/nd6.h"
+#include "lwip/netif.h"
 #include "lwip/prot/icmp6.h"
 
 #include "bond_icmp.h"
@@ -108,13 +111,31 @@ bond_errq_add(struct bond_errq_list *q, const struct ns_icmp_error *e,
 	ip_addr_copy(m->dst, e->dst);
 	m->dport = e->dport;
 	m->len = (u16_t)len;
-	memcpy(m->data, data, len);
+	if (len > 0)
+		memcpy(m->data, data, len);
 	if (q->tail != NULL)
 		q->tail->next = m;
 	else
 		q->head = m;
 	q->tail = m;
 	q->bytes += sizeof(*m) + len;
+	return true;
+}
+
+bool
+bond_errq_add_local(struct bond_errq_list *q, bool v6, int err, uint32_t info,
+		    const ip_addr_t *dst, u16_t dport, size_t rmem, int rcvbuf)
+{
+	struct ns_icmp_error e;
+
+	memset(&e, 0, sizeof(e));
+	e.v6 = v6;
+	e.info = info;
+	ip_addr_copy(e.dst, *dst);
+	e.dport = dport;
+	if (!bond_errq_add(q, &e, err, NULL, 0, rmem, rcvbuf))
+		return false;
+	q->tail->origin = SO_EE_ORIGIN_LOCAL;
 	return true;
 }
 
@@ -148,14 +169,19 @@ bond_errq_recv(struct bond_errq_list *q, struct bond_sock *sk,
 	m->offenderlen = sizeof(m->offender);
 	bond_ip_to_sa(sk->family, &h->offender, 0,
 		      (struct sockaddr *)&m->offender, &m->offenderlen);
+	if (h->origin == SO_EE_ORIGIN_LOCAL)	/* its size, all zero */
+		memset(&m->offender, 0, sizeof(m->offender));
 	q->head = h->next;
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->bytes -= sizeof(*h) + h->len;
-	mem_free(h);
 	/* Linux's sock_dequeue_err_skb: the pending error is the next
-	 * entry's, or none */
-	sk->so_error = q->head != NULL ? (int)q->head->err : 0;
+	 * ICMP entry's; none after an ICMP one; a local error never was */
+	if (q->head != NULL && q->head->origin != SO_EE_ORIGIN_LOCAL)
+		sk->so_error = (int)q->head->err;
+	else if (h->origin != SO_EE_ORIGIN_LOCAL)
+		sk->so_error = 0;
+	mem_free(h);
 	bond_sock_bump(sk);
 	return fault ? -EFAULT : (ssize_t)total;
 }
@@ -171,4 +197,76 @@ bond_errq_purge(struct bond_errq_list *q)
 	}
 	q->tail = NULL;
 	q->bytes = 0;
+}
+
+/*
+ * Path MTUs learned for IPv4 destinations (TCP's mtu_reduced, UDP's
+ * fragmentation needed), kept as Linux's route exceptions keep them
+ * (net.ipv4.route.mtu_expires: 10 minutes), for every socket to the
+ * destination: a new connection starts with an MSS that fits, a datagram
+ * is cut to it. lwIP keeps IPv6's itself (its destination cache). Shared:
+ * any process's socket may learn one.
+ */
+#define BOND_PMTU4_MAX		64
+#define BOND_PMTU4_EXPIRES_NS	(600ull * BOND_NS_PER_S)
+
+struct pmtu4 {
+	u32_t addr;
+	u16_t mtu;
+	uint64_t until_ns;	/* 0: a free slot */
+};
+static struct pmtu4 pmtu4_cache[BOND_PMTU4_MAX] BOND_SHARED;
+
+uint32_t
+bond_pmtu4_get(const ip_addr_t *dst)
+{
+	uint64_t now = bond_stack->now_ns();
+
+	if (!IP_IS_V4(dst))
+		return 0;
+	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
+		const struct pmtu4 *c = &pmtu4_cache[i];
+
+		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr)
+			return c->mtu;
+	}
+	return 0;
+}
+
+/* In its slot, a free or expired one, or the one that expires first. */
+void
+bond_pmtu4_learn(const ip_addr_t *dst, uint32_t mtu)
+{
+	uint64_t now = bond_stack->now_ns();
+	struct pmtu4 *slot = &pmtu4_cache[0];
+
+	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
+		struct pmtu4 *c = &pmtu4_cache[i];
+
+		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr) {
+			if (c->mtu <= mtu)
+				return;
+			slot = c;
+			break;
+		}
+		if (c->until_ns < slot->until_ns)
+			slot = c;
+	}
+	slot->addr = ip_2_ip4(dst)->addr;
+	slot->mtu = (u16_t)mtu;
+	slot->until_ns = now + BOND_PMTU4_EXPIRES_NS;
+}
+
+uint32_t
+bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst)
+{
+	struct netif *n = ip_route(src, dst);
+	uint32_t mtu;
+
+	if (n == NULL || n->mtu == 0)
+		return 0;
+	if (IP_IS_V6(dst))
+		return nd6_get_destination_mtu(ip_2_ip6(dst), n);
+	mtu = bond_pmtu4_get(dst);
+	return mtu != 0 && mtu < n->mtu ? mtu : n->mtu;
 }

@@ -43,4 +43,22 @@ ssize_t bond_errq_recv(struct bond_errq_list *q, struct bond_sock *sk,
 		       struct bond_errq_msg *m);
 void bond_errq_purge(struct bond_errq_list *q);
 
+/*
+ * A local error (Linux's ip_local_error, ipv6_local_error): errno err
+ * about a datagram to dst:dport that was not sent, info its limit (the
+ * MTU of EMSGSIZE), no bytes, no offender; refused as bond_errq_add.
+ */
+bool bond_errq_add_local(struct bond_errq_list *q, bool v6, int err,
+			 uint32_t info, const ip_addr_t *dst, u16_t dport,
+			 size_t rmem, int rcvbuf);
+
+/* The path MTU learned for an IPv4 destination, or 0; keep mtu for dst
+ * unless a lower one is known. */
+uint32_t bond_pmtu4_get(const ip_addr_t *dst);
+void bond_pmtu4_learn(const ip_addr_t *dst, uint32_t mtu);
+/* The MTU of the path from src to dst (Linux's dst_mtu): the learned one
+ * (IPv4: bond_pmtu4_get; IPv6: lwIP's destination cache), else the
+ * port's; 0 when no port routes it. */
+uint32_t bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst);
+
 #endif

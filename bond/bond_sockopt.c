@@ -301,6 +301,56 @@ get_ttl(struct bond_sock *sk, void *val, socklen_t *len)
 	return put_int(val, len, sk->opt.ttl);
 }
 
+/* IP_MTU_DISCOVER, IPV6_MTU_DISCOVER: Linux's six policies, 0 to 5
+ * (IP_PMTUDISC_DONT ... IP_PMTUDISC_OMIT; IPv6's have the same values). */
+static int
+set_pmtudisc_field(int *field, const void *val, socklen_t len)
+{
+	int v, rc = get_int(val, len, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v < IP_PMTUDISC_DONT || v > IP_PMTUDISC_OMIT)
+		return -EINVAL;
+	*field = v;
+	return 0;
+}
+
+static int
+set_pmtudisc(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_pmtudisc_field(&sk->opt.pmtudisc, val, len);
+}
+
+static int
+get_pmtudisc(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.pmtudisc);
+}
+
+static int
+set_pmtudisc6(struct bond_sock *sk, const void *val, socklen_t len)
+{
+	return set_pmtudisc_field(&sk->opt.pmtudisc6, val, len);
+}
+
+static int
+get_pmtudisc6(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	return put_int(val, len, sk->opt.pmtudisc6);
+}
+
+/* IP_MTU, IPV6_MTU (read only here: Linux's IPV6_MTU set, a fragment
+ * size, is not kept) */
+static int
+get_mtu(struct bond_sock *sk, void *val, socklen_t *len)
+{
+	int mtu = sk->proto->path_mtu != NULL ? sk->proto->path_mtu(sk) :
+		  -ENOTCONN;
+
+	return mtu < 0 ? mtu : put_int(val, len, mtu);
+}
+
 static int
 set_hops(struct bond_sock *sk, const void *val, socklen_t len)
 {
@@ -728,6 +778,10 @@ static const struct bond_sockopt sockopts[] = {
 	{ IPPROTO_IP, IP_TOS, set_tos, get_tos },
 	{ IPPROTO_IP, IP_TTL, set_ttl, get_ttl },
 	{ IPPROTO_IP, IP_RECVERR, set_recverr, get_recverr },
+	{ IPPROTO_IP, IP_MTU_DISCOVER, set_pmtudisc, get_pmtudisc },
+	{ IPPROTO_IP, IP_MTU, NULL, get_mtu },
+	{ IPPROTO_IPV6, IPV6_MTU_DISCOVER, set_pmtudisc6, get_pmtudisc6 },
+	{ IPPROTO_IPV6, IPV6_MTU, NULL, get_mtu },
 	{ IPPROTO_IPV6, IPV6_RECVERR, set_recverr6, get_recverr6 },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, set_v6only, get_v6only },
 	{ IPPROTO_IPV6, IPV6_TCLASS, set_tclass, get_tclass },

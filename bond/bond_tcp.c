@@ -298,6 +298,20 @@ bt_maxseg(struct bond_sock *sk)
 	return t->pcb->mss;
 }
 
+/* IP_MTU: a connection's path, from its SYN on (Linux sets the socket's
+ * route at connect and accept). */
+static int
+bt_path_mtu(struct bond_sock *sk)
+{
+	struct bond_tcp *t = bt_of(sk);
+	uint32_t mtu;
+
+	if (t->pcb == NULL || t->state == BT_LISTEN || t->pcb->state == CLOSED)
+		return -ENOTCONN;
+	mtu = bond_path_mtu(&t->pcb->local_ip, &t->pcb->remote_ip);
+	return mtu != 0 ? (int)mtu : -ENOTCONN;
+}
+
 /* Linux's TCP states, indexed by lwIP's. */
 static const u8_t linux_state[] = {
 	[CLOSED] = BOND_TCPS_CLOSE, [LISTEN] = BOND_TCPS_LISTEN,
@@ -499,71 +513,12 @@ on_err(void *arg, err_t err)
 	bump(t);
 }
 
-/*
- * Path MTUs learned for IPv4 destinations (mtu_reduced), kept as Linux's
- * route exceptions keep them (net.ipv4.route.mtu_expires: 10 minutes), so
- * that a new connection to one starts with an MSS that fits. lwIP keeps
- * IPv6's itself (its destination cache). Shared: any process's connection
- * may learn one.
- */
-#define BOND_PMTU4_MAX		64
-#define BOND_PMTU4_EXPIRES_NS	(600ull * BOND_NS_PER_S)
-
-struct pmtu4 {
-	u32_t addr;
-	u16_t mtu;
-	uint64_t until_ns;	/* 0: a free slot */
-};
-static struct pmtu4 pmtu4_cache[BOND_PMTU4_MAX] BOND_SHARED;
-
-/* The learned MTU to dst, or 0. */
-static uint32_t
-pmtu4_get(const ip_addr_t *dst)
-{
-	uint64_t now = bond_stack->now_ns();
-
-	if (!IP_IS_V4(dst))
-		return 0;
-	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
-		const struct pmtu4 *c = &pmtu4_cache[i];
-
-		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr)
-			return c->mtu;
-	}
-	return 0;
-}
-
-/* Keep mtu for dst unless a lower one is known: in its slot, a free or
- * expired one, or the one that expires first. */
-static void
-pmtu4_learn(const ip_addr_t *dst, uint32_t mtu)
-{
-	uint64_t now = bond_stack->now_ns();
-	struct pmtu4 *slot = &pmtu4_cache[0];
-
-	for (unsigned int i = 0; i < BOND_PMTU4_MAX; i++) {
-		struct pmtu4 *c = &pmtu4_cache[i];
-
-		if (c->until_ns > now && c->addr == ip_2_ip4(dst)->addr) {
-			if (c->mtu <= mtu)
-				return;
-			slot = c;
-			break;
-		}
-		if (c->until_ns < slot->until_ns)
-			slot = c;
-	}
-	slot->addr = ip_2_ip4(dst)->addr;
-	slot->mtu = (u16_t)mtu;
-	slot->until_ns = now + BOND_PMTU4_EXPIRES_NS;
-}
-
 /* A new connection (connected, accepted) to a destination whose path MTU
  * is known starts with the MSS it allows. */
 static void
 pmtu_start(struct bond_tcp *t, const struct tcp_pcb *pcb)
 {
-	uint32_t mtu = pmtu4_get(&pcb->remote_ip);
+	uint32_t mtu = bond_pmtu4_get(&pcb->remote_ip);
 
 	if (mtu != 0)
 		t->pmtu_mss = (u16_t)(mtu - IP_HLEN - TCP_HLEN);
@@ -732,7 +687,7 @@ mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb,
 			t->err_soft = EMSGSIZE;
 	}
 	if (!e->v6 && mtu < 0xffff)
-		pmtu4_learn(&pcb->remote_ip, mtu);
+		bond_pmtu4_learn(&pcb->remote_ip, mtu);
 	mss = mtu - (e->v6 ? IP6_HLEN : IP_HLEN) - TCP_HLEN;
 	if (mss >= pcb->mss)
 		return;
@@ -1983,6 +1938,7 @@ const struct bond_proto bond_tcp_proto = {
 	.tx_done = bt_tx_done,
 	.tcp_info = bt_info,
 	.maxseg = bt_maxseg,
+	.path_mtu = bt_path_mtu,
 	.ack_now = bt_ack_now,
 	.rcvlowat_max = bt_rcvlowat_max,
 	.flush = bt_flush,

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "lwip/icmp.h"
+#include "lwip/ip.h"
 #include "lwip/mem.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
@@ -21,6 +23,7 @@
 
 #define BOND_UDP_RCVBUF		(208 * 1024)	/* Linux's default rmem */
 #define BOND_UDP_MAX_PAYLOAD	65507		/* IPv4 datagram minus headers */
+#define BOND_UDP_PMTU_MIN4	552		/* net.ipv4.route.min_pmtu */
 /* IPv6: Linux's 65,527 (the payload length leaves out the header) does
  * not fit lwIP, which holds a packet, header included, in 64 KiB. */
 #define BOND_UDP6_MAX_PAYLOAD	(0xffff - IP6_HLEN - UDP_HLEN)
@@ -357,11 +360,64 @@ cork_drop(struct bond_udp *u)
 }
 
 /* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
+/*
+ * A datagram out, cut as Linux's ip_append_data cuts it, by the socket's
+ * IP_MTU_DISCOVER (IPV6_MTU_DISCOVER to an IPv6 address):
+ * - DONT, WANT: fragmented at the path's MTU (lwIP cuts IPv4 at the
+ *   port's: the port's MTU is the path's for the call);
+ * - DO: larger than the path's MTU is EMSGSIZE; PROBE, INTERFACE: than
+ *   the port's; OMIT: fragmented at the port's (IPv6: lwIP cuts at the
+ *   path's, which it knows);
+ * an EMSGSIZE is queued as a local error too under IP_RECVERR (its port:
+ *   the connected peer's for IPv4, 0 otherwise, as ip_local_error gives).
+ * 0 or -errno.
+ */
+static int
+udp_out(struct bond_udp *u, struct pbuf *p, const ip_addr_t *dst, u16_t port)
+{
+	bool v6 = IP_IS_V6(dst);
+	int policy = v6 ? u->sk.opt.pmtudisc6 : u->sk.opt.pmtudisc;
+	bool may_frag = policy < IP_PMTUDISC_DO || policy == IP_PMTUDISC_OMIT;
+	struct netif *n = ip_route(&u->pcb->local_ip, dst);
+	uint32_t mtu;
+	u16_t port_mtu;
+	err_t e;
+
+	if (n != NULL && n->mtu != 0) {
+		mtu = policy < IP_PMTUDISC_PROBE ?
+		      bond_path_mtu(&u->pcb->local_ip, dst) : n->mtu;
+		if (!may_frag && (uint32_t)p->tot_len + UDP_HLEN +
+		    (v6 ? IP6_HLEN : IP_HLEN) > mtu) {
+			if (v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr) {
+				u16_t eport = v6 ? port : u->connected ?
+					      u->pcb->remote_port : 0;
+
+				(void)bond_errq_add_local(&u->eq, v6, EMSGSIZE,
+							  mtu, dst, eport,
+							  u->queued,
+							  u->sk.opt.rcvbuf);
+				bond_sock_bump(&u->sk);
+			}
+			return -EMSGSIZE;
+		}
+		port_mtu = n->mtu;
+		if (!v6 && mtu < port_mtu)
+			n->mtu = (u16_t)mtu;	/* for ip4_frag, this call */
+		e = udp_sendto(u->pcb, p, dst, port);
+		n->mtu = port_mtu;
+	} else {
+		e = udp_sendto(u->pcb, p, dst, port);	/* lwIP: no route */
+	}
+	return e == ERR_OK ? 0 : bond_errno(e, false);
+}
+
 static int
 push_cork(struct bond_udp *u)
 {
 	struct pbuf *p;
-	err_t e;
+	ip_addr_t dst;
+	u16_t port;
+	int rc;
 
 	if (!u->corked)
 		return 0;
@@ -376,10 +432,12 @@ push_cork(struct bond_udp *u)
 	}
 	if (u->cork_len > 0)
 		pbuf_take(p, u->cork_buf, (u16_t)u->cork_len);
+	ip_addr_copy(dst, u->cork_ip);
+	port = u->cork_port;
 	cork_drop(u);
-	e = udp_sendto(u->pcb, p, &u->cork_ip, u->cork_port);
+	rc = udp_out(u, p, &dst, port);
 	pbuf_free(p);
-	return e == ERR_OK ? 0 : bond_errno(e, false);
+	return rc;
 }
 
 static void
@@ -453,7 +511,6 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 	struct pbuf *p;
 	ip_addr_t ip;
 	u16_t port;
-	err_t e;
 	int rc;
 
 	if (u->shut_wr)
@@ -523,14 +580,10 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		return -EAGAIN;
 	for (size_t i = 0, off = 0; i < (size_t)iovcnt; off += iov[i].iov_len, i++)
 		pbuf_take_at(p, iov[i].iov_base, (u16_t)iov[i].iov_len, (u16_t)off);
-	if (to != NULL && tolen != 0)
-		e = udp_sendto(u->pcb, p, &ip, port);
-	else
-		e = udp_send(u->pcb, p);
+	rc = udp_out(u, p, dst, to != NULL && tolen != 0 ? port :
+		     u->pcb->remote_port);
 	pbuf_free(p);
-	if (e != ERR_OK)
-		return bond_errno(e, false);
-	return (ssize_t)len;
+	return rc < 0 ? rc : (ssize_t)len;
 }
 
 static int
@@ -548,6 +601,19 @@ bu_shutdown(struct bond_sock *sk, int how)
 		u->shut_wr = true;
 	bond_sock_bump(sk);
 	return 0;
+}
+
+/* IP_MTU: a connected socket's path (Linux sets its route at connect). */
+static int
+bu_path_mtu(struct bond_sock *sk)
+{
+	struct bond_udp *u = bu_of(sk);
+	uint32_t mtu;
+
+	if (!u->connected || u->pcb == NULL)
+		return -ENOTCONN;
+	mtu = bond_path_mtu(&u->pcb->local_ip, &u->pcb->remote_ip);
+	return mtu != 0 ? (int)mtu : -ENOTCONN;
 }
 
 static void
@@ -704,6 +770,14 @@ on_icmp_error(const struct ns_icmp_error *e)
 	err = bond_icmp_errno(e, &hard);
 	if (err == 0)
 		return;
+	if (!e->v6 && e->type == ICMP_DUR && e->code == ICMP_DUR_FRAG) {
+		/* __udp4_lib_err: the path's MTU for every socket, at least
+		 * net.ipv4.route.min_pmtu; no error under IP_PMTUDISC_DONT */
+		bond_pmtu4_learn(&e->dst, e->info < BOND_UDP_PMTU_MIN4 ?
+				 BOND_UDP_PMTU_MIN4 : e->info);
+		if (u->sk.opt.pmtudisc == IP_PMTUDISC_DONT)
+			return;
+	}
 	if (!(e->v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr)) {
 		if (!hard || !u->connected)
 			return;
@@ -741,4 +815,5 @@ const struct bond_proto bond_udp_proto = {
 	.rx_idle = bu_rx_idle,
 	.recv_err = bu_recv_err,
 	.errq_purge = bu_errq_purge,
+	.path_mtu = bu_path_mtu,
 };

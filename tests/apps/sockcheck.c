@@ -1558,6 +1558,128 @@ check_icmp_errors6(void)
 	close(q);
 }
 
+/* The local EMSGSIZE of a datagram past the MTU under IP_PMTUDISC_DO,
+ * as IP_RECVERR queues it: origin local, the MTU as info, no offender,
+ * nothing pending; port: what the name must say. */
+static void
+check_local_emsgsize(int s, int level, int type, size_t salen, uint16_t port_be,
+		     const char *what)
+{
+	unsigned char ctl[256];
+	struct errq_read r;
+	const struct sockaddr_in *nm;
+	char buf[16];
+	int e = -1;
+	socklen_t len = sizeof(e);
+
+	CHECK((wait_err(s) & POLLERR) && getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &len) == 0 &&
+	      e == 0, "%s: POLLERR, nothing pending", what);
+	errq_read(s, buf, sizeof(buf), ctl, sizeof(ctl), &r);
+	nm = (const struct sockaddr_in *)&r.name;
+	CHECK(r.n == 0 && r.flags == MSG_ERRQUEUE && r.namelen == salen &&
+	      nm->sin_port == port_be && r.cmsg != NULL && r.cmsg->cmsg_level == level &&
+	      r.cmsg->cmsg_type == type && r.ee.ee_errno == EMSGSIZE &&
+	      r.ee.ee_origin == SO_EE_ORIGIN_LOCAL && r.ee.ee_type == 0 &&
+	      r.ee.ee_code == 0 && r.ee.ee_info == 1500 && r.offender.ss_family == 0,
+	      "%s: queued, origin local, info 1500, no offender (n %zd origin %d info %u port %u)",
+	      what, r.n, r.ee.ee_origin, r.ee.ee_info, ntohs(nm->sin_port));
+	errq_read(s, buf, sizeof(buf), ctl, sizeof(ctl), &r);
+	CHECK(r.n < 0 && errno == EAGAIN, "%s: once", what);
+}
+
+/* IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, IP_MTU, IPV6_MTU (ip(7), ipv6(7)):
+ * the policies and what a datagram past the port's MTU (1,500) gets. */
+static void
+check_pmtudisc(void)
+{
+	struct sockaddr_in echo = addr_of(&peer_sa, port);
+	struct sockaddr_in6 echo6 = peer6_sa;
+	int t = tcp_to("ECHO\n"), l = socket(AF_INET, SOCK_STREAM, 0);
+	int u = socket(AF_INET, SOCK_DGRAM, 0), c = socket(AF_INET, SOCK_DGRAM, 0);
+	int u6 = socket(AF_INET6, SOCK_DGRAM, 0), v = -1, ok = 1;
+	socklen_t len = sizeof(v);
+	static char big[2000];
+
+	echo6.sin6_port = htons((uint16_t)(port + 3));	/* it drops them */
+	CHECK(t >= 0 && getsockopt(t, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 &&
+	      v == IP_PMTUDISC_WANT && getsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 &&
+	      v == IP_PMTUDISC_WANT && getsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, &len) == 0 &&
+	      v == IPV6_PMTUDISC_WANT && getsockopt(u6, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 &&
+	      v == IP_PMTUDISC_WANT, "IP_MTU_DISCOVER, IPV6_MTU_DISCOVER: WANT by default (TCP, UDP, IPv6)");
+	for (int p = IP_PMTUDISC_DONT; p <= IP_PMTUDISC_OMIT; p++)
+		ok &= setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &p, sizeof(p)) == 0 &&
+		      getsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 && v == p &&
+		      setsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &p, sizeof(p)) == 0 &&
+		      getsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, &len) == 0 && v == p;
+	CHECK(ok, "IP_MTU_DISCOVER, IPV6_MTU_DISCOVER: 0 to 5 set and read back");
+	CHECK(setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ 6 }, sizeof(int)) < 0 &&
+	      errno == EINVAL && setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ -1 },
+					     sizeof(int)) < 0 && errno == EINVAL &&
+	      setsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &(int){ 6 }, sizeof(int)) < 0 &&
+	      errno == EINVAL && getsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 &&
+	      v == IP_PMTUDISC_OMIT, "IP_MTU_DISCOVER 6 and -1, IPV6_MTU_DISCOVER 6: EINVAL, kept");
+
+	CHECK(getsockopt(u, IPPROTO_IP, IP_MTU, &v, &len) < 0 && errno == ENOTCONN &&
+	      getsockopt(l, IPPROTO_IP, IP_MTU, &v, &len) < 0 && errno == ENOTCONN,
+	      "IP_MTU, unconnected UDP and a new TCP socket: ENOTCONN");
+	CHECK(connect(c, (struct sockaddr *)&echo, sizeof(echo)) == 0 &&
+	      getsockopt(c, IPPROTO_IP, IP_MTU, &v, &len) == 0 && v == 1500 &&
+	      getsockopt(t, IPPROTO_IP, IP_MTU, &v, &len) == 0 && v == 1500,
+	      "IP_MTU, connected UDP and TCP: 1500 (%d)", v);
+	CHECK(connect(u6, (struct sockaddr *)&echo6, sizeof(echo6)) == 0 &&
+	      getsockopt(u6, IPPROTO_IPV6, IPV6_MTU, &v, &len) == 0 && v == 1500,
+	      "IPV6_MTU, connected UDP: 1500 (%d)", v);
+
+	/* what goes: 1,472 bytes fill a 1,500-byte IPv4 packet */
+	CHECK(setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_WANT },
+			 sizeof(int)) == 0 &&
+	      sendto(u, big, sizeof(big), 0, (struct sockaddr *)&echo, sizeof(echo)) == sizeof(big),
+	      "IP_PMTUDISC_WANT: 2,000 bytes go (fragmented)");
+	CHECK(setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_DO },
+			 sizeof(int)) == 0 &&
+	      sendto(u, big, 1472, 0, (struct sockaddr *)&echo, sizeof(echo)) == 1472 &&
+	      sendto(u, big, 1473, 0, (struct sockaddr *)&echo, sizeof(echo)) < 0 &&
+	      errno == EMSGSIZE && recv(u, big, sizeof(big), MSG_ERRQUEUE | MSG_DONTWAIT) < 0 &&
+	      errno == EAGAIN, "IP_PMTUDISC_DO: 1,472 bytes go, 1,473 EMSGSIZE; nothing queued");
+	CHECK(setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_PROBE },
+			 sizeof(int)) == 0 &&
+	      sendto(u, big, 1473, 0, (struct sockaddr *)&echo, sizeof(echo)) < 0 &&
+	      errno == EMSGSIZE && setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER,
+					      &(int){ IP_PMTUDISC_OMIT }, sizeof(int)) == 0 &&
+	      sendto(u, big, sizeof(big), 0, (struct sockaddr *)&echo, sizeof(echo)) == sizeof(big),
+	      "IP_PMTUDISC_PROBE: 1,473 EMSGSIZE; IP_PMTUDISC_OMIT: 2,000 go");
+	CHECK(setsockopt(u, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_DO },
+			 sizeof(int)) == 0 &&
+	      setsockopt(u, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int)) == 0 &&
+	      sendto(u, big, 1473, 0, (struct sockaddr *)&echo, sizeof(echo)) < 0 && errno == EMSGSIZE,
+	      "IP_PMTUDISC_DO with IP_RECVERR, unconnected: EMSGSIZE");
+	check_local_emsgsize(u, SOL_IP, IP_RECVERR, sizeof(struct sockaddr_in), 0,
+			     "the local error, unconnected (Linux: port 0)");
+	CHECK(setsockopt(c, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_DO },
+			 sizeof(int)) == 0 &&
+	      setsockopt(c, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int)) == 0 &&
+	      send(c, big, 1473, 0) < 0 && errno == EMSGSIZE,
+	      "IP_PMTUDISC_DO with IP_RECVERR, connected: EMSGSIZE");
+	check_local_emsgsize(c, SOL_IP, IP_RECVERR, sizeof(struct sockaddr_in), echo.sin_port,
+			     "the local error, connected (the peer's port)");
+	CHECK(setsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &(int){ IPV6_PMTUDISC_DO },
+			 sizeof(int)) == 0 &&
+	      setsockopt(u6, IPPROTO_IPV6, IPV6_RECVERR, &(int){ 1 }, sizeof(int)) == 0 &&
+	      send(u6, big, 1453, 0) < 0 && errno == EMSGSIZE,
+	      "IPV6_PMTUDISC_DO: 1,453 bytes EMSGSIZE");
+	check_local_emsgsize(u6, SOL_IPV6, IPV6_RECVERR, sizeof(struct sockaddr_in6),
+			     echo6.sin6_port, "the IPv6 local error (the peer's port)");
+	CHECK(send(u6, big, 1452, 0) == 1452, "IPV6_PMTUDISC_DO: 1,452 bytes go");
+	CHECK(setsockopt(u6, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &(int){ IPV6_PMTUDISC_WANT },
+			 sizeof(int)) == 0 && send(u6, big, sizeof(big), 0) == sizeof(big),
+	      "IPV6_PMTUDISC_WANT: 2,000 bytes go (fragmented)");
+	close(t);
+	close(l);
+	close(u);
+	close(c);
+	close(u6);
+}
+
 /* SO_BINDTOIFINDEX: dev by its index (binds, reads back the index and the
  * name, the connection works), 0 unbinds, Linux's errors, and an index
  * nothing has. */
@@ -3421,6 +3543,7 @@ test_main(const char *peer, int p, const char *local, const char *peer6)
 	if (have6) {
 		check_ipv6();
 		check_icmp_errors6();
+		check_pmtudisc();
 	}
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures == 0 ? 0 : 1;

@@ -20,12 +20,14 @@ PEER6=2001:2:0:0::1
 
 # The peer's PORT+2 is a black hole for data (TCP_USER_TIMEOUT): its kernel
 # drops every IPv4 segment to that port longer than a handshake's, on
-# loopback (the kernel run) and from the veth (under zpnet) alike.
+# loopback (the kernel run) and from the veth (under zpnet) alike. PORT+3
+# is one for datagrams (check_pmtudisc: no "port unreachable" comes back).
 zpns_k nft -f - <<EOF || exit 1
 table inet sockcheck {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		tcp dport $((PORT + 2)) ip length > 100 drop
+		udp dport $((PORT + 3)) drop
 	}
 }
 EOF
@@ -34,6 +36,10 @@ EOF
 # unreachable", which it limits to 6 at once and one a second per
 # destination: the ICMP checks need a few more.
 zpns_k sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 || exit 1
+
+# The kernel run reaches the peer over its loopback, zpnet over the veth:
+# the same MTU on both (1,500) for the path-MTU checks (check_pmtudisc).
+zpns_k ip link set lo mtu 1500 || exit 1
 
 start_peer() {
 	setsid ip netns exec "$NS_K" timeout 250 "$CHECK" peer $PORT > "$TMP/peer.log" 2>&1 &
