@@ -15,13 +15,17 @@
       datagram "L" + a listener case's name: the peer opens a connection
       to the client's listener by hand (icmp_err.sh has its kernel drop
       the answers), sends the error about the SYN-ACK, then the ACK, and
-      answers "done rst" or "done -" (the ACK got a RST, or not).
+      answers "done rst" or "done -" (the ACK got a RST, or not). On
+      UDP_MTU_DST: "umtu" gets "fragmentation needed" (UDP_MTU), then
+      "done"; "ubig..." gets its length and the largest fragment it came
+      in.
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
       unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
       connect() goes to each TCP case's port, a connection to each
       established case's sends data, and a listener on each listener
-      case's port waits for the peer's; prints what each saw and exits 1
+      case's port waits for the peer's, a socket connected to
+      UDP_MTU_DST learns its path MTU; prints what each saw and exits 1
       unless it is what Linux's udp_err, tcp_v4_err and tcp_v6_err give.
 """
 import errno
@@ -39,6 +43,7 @@ from csum_probe import csum  # noqa: E402  (the Internet checksum)
 
 IP_RECVERR = 11
 IPV6_RECVERR = 25
+IP_MTU_DISCOVER, IP_MTU, IP_PMTUDISC_DO = 10, 14, 2
 SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 WAIT_S = 5.0
 
@@ -70,6 +75,11 @@ CASES = {
 }
 # (an ICMPv6 error's unused word, as addr6's and hops6's, is ee_info all the
 # same: Linux's icmpv6_notify passes it on)
+
+# The UDP path-MTU case: a datagram "umtu" to MTU_DST gets "fragmentation
+# needed" with this MTU, then "done" from MTU_DST; "ubig..." there gets
+# "big N", N the largest IPv4 fragment that came from its sender since
+UDP_MTU_DST, UDP_MTU = "198.18.0.103", 1000
 
 
 # TCP cases, one port each from TCP_BASE: a connect() whose SYN the peer
@@ -396,6 +406,7 @@ def answer_listener(name, client, local, pk, r4, r6, t4, t6):
 
 def peer(port, seconds, dev):
     u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # and um, below
     u4.bind(("0.0.0.0", port))
     u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     u6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -410,6 +421,10 @@ def peer(port, seconds, dev):
     t4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     t6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_TCP)
     t6.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 16)
+    um = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    um.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    um.bind((UDP_MTU_DST, port))  # its datagrams: the more specific bind
+    frag_max = {}
     listeners, conns = {}, {}
     for i, (_name, v6, *_rest) in enumerate(EST_CASES):
         lsock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
@@ -423,16 +438,26 @@ def peer(port, seconds, dev):
     print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        ready, _, _ = select.select([u4, u6, pk], [], [], 1.0)
-        for s in ready:
-            if s is pk:
-                frame, where = pk.recvfrom(65536)
-                seg = Seg(frame)
-                if where[2] != PACKET_OUTGOING and seg.ok:
-                    answer_syn(seg, r4, r6, answered)
-                    answer_data(seg, r4, r6, pk, listeners, conns, data_answered, isns)
+        ready, _, _ = select.select([u4, u6, um, pk], [], [], 1.0)
+        # the packet socket first: a datagram's fragments reach it before
+        # the datagram reaches its socket
+        for s in sorted(ready, key=lambda r: r is not pk):
+            if s is pk:  # every frame it holds
+                while True:
+                    try:
+                        frame, where = pk.recvfrom(65536, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        break
+                    note_fragment(frame, where, frag_max)
+                    seg = Seg(frame)
+                    if where[2] != PACKET_OUTGOING and seg.ok:
+                        answer_syn(seg, r4, r6, answered)
+                        answer_data(seg, r4, r6, pk, listeners, conns, data_answered, isns)
                 continue
             data, src = s.recvfrom(2048)
+            if s is um:
+                answer_udp_mtu(um, r4, data, src, port, frag_max)
+                continue
             name = data.decode(errors="replace")
             if name not in CASES and name[1:] not in LST_NAMES:
                 continue
@@ -461,6 +486,57 @@ def peer(port, seconds, dev):
                     to = to.rsplit(".", 1)[0] + ".255"
                 r4.sendto(msg, (to, 0))
             s.sendto(b"done", src)
+
+
+def note_fragment(frame, where, frag_max):
+    """The largest IPv4 fragment each sender's frames on the peer's
+    packet socket held."""
+    ip = frame[VNET_HDR_LEN + 14:]
+    if (where[2] == PACKET_OUTGOING or len(ip) < 20 or
+            struct.unpack_from("!H", frame, VNET_HDR_LEN + 12)[0] != 0x0800 or
+            not struct.unpack_from("!H", ip, 6)[0] & 0x3fff):
+        return
+    src = socket.inet_ntop(socket.AF_INET, ip[12:16])
+    frag_max[src] = max(frag_max.get(src, 0), struct.unpack_from("!H", ip, 2)[0])
+
+
+def answer_udp_mtu(um, r4, data, src, port, frag_max):
+    if data == b"umtu":
+        q = quote4(src[0], src[1], UDP_MTU_DST, port, data)
+        msg = struct.pack("!BBHI", 3, 4, 0, UDP_MTU) + q
+        msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+        r4.sendto(msg, (src[0], 0))
+        frag_max.pop(src[0], None)
+        um.sendto(b"done", src)
+    elif data.startswith(b"ubig"):
+        um.sendto(b"big %d %d" % (len(data), frag_max.get(src[0], 0)), src)
+
+
+def udp_mtu_sees(port):
+    """A connected UDP socket told "fragmentation needed" (UDP_MTU) about
+    its datagram: its errno, IP_MTU, how a 1,400-byte datagram arrives
+    (its length, the largest fragment), and what IP_PMTUDISC_DO says to
+    one."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((UDP_MTU_DST, port))
+    s.send(b"umtu")
+    seen = "nothing"
+    for _ in range(2):
+        if not wait_in(s):
+            seen = "no answer"
+            break
+        try:
+            if s.recv(64) == b"done":
+                break
+        except OSError as e:
+            seen = errno.errorcode.get(e.errno, str(e.errno))
+    mtu = result(lambda: b"%d" % s.getsockopt(socket.IPPROTO_IP, IP_MTU))
+    s.send(b"ubig" + b"x" * 1396)
+    big = result(lambda: s.recv(64)) if wait_in(s) else "no answer"
+    do = result(lambda: s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO) or
+                s.send(b"x" * 1400) and b"sent")
+    s.close()
+    return "%s, IP_MTU %s, %s, DO: %s" % (seen, mtu, big, do)
 
 
 def wait_in(s):
@@ -629,6 +705,14 @@ def client(peer4, peer6, port):
         print("%s %s IP_RECVERR queue: %s%s" %
               ("ok" if ok else "FAIL", name, got, "" if ok else " (want %s)" % (want_q,)),
               flush=True)
+    # (as Linux: the datagram is fragmented to 996-byte packets: 976 bytes
+    # of data each, a multiple of 8)
+    want = "EMSGSIZE, IP_MTU %d, big 1400 996, DO: EMSGSIZE" % UDP_MTU
+    seen = udp_mtu_sees(port)
+    ok = seen == want
+    bad += not ok
+    print("%s umtu4 UDP path MTU: %s (want %s)" % ("ok" if ok else "FAIL", seen, want),
+          flush=True)
     for i, (name, v6, errs, err, recverr) in enumerate(TCP_CASES):
         s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
         set_recverr(s, v6, recverr)

@@ -39,7 +39,7 @@ table inet icmperr {
 NFT
 # one destination per path-MTU case: the kernel keeps what it learns
 # (secondary, and deprecated for IPv6: never the peer's source address)
-for a in 198.18.0.101/24 198.18.0.102/24; do
+for a in 198.18.0.101/24 198.18.0.102/24 198.18.0.103/24; do
 	zpns_k ip addr add $a dev vk0 || fail "ip addr $a"
 done
 for a in 2001:2::101/64 2001:2::102/64; do
