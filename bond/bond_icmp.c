@@ -258,15 +258,23 @@ bond_pmtu4_learn(const ip_addr_t *dst, uint32_t mtu)
 }
 
 uint32_t
-bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst)
+bond_path_mtu_if(struct netif *n, const ip_addr_t *dst)
 {
-	struct netif *n = ip_route(src, dst);
 	uint32_t mtu;
 
-	if (n == NULL || n->mtu == 0)
-		return 0;
 	if (IP_IS_V6(dst))
 		return nd6_get_destination_mtu(ip_2_ip6(dst), n);
 	mtu = bond_pmtu4_get(dst);
 	return mtu != 0 && mtu < n->mtu ? mtu : n->mtu;
+}
+
+uint32_t
+bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst, u8_t netif_idx)
+{
+	struct netif *n = netif_idx != NETIF_NO_INDEX ?
+			  netif_get_by_index(netif_idx) : ip_route(src, dst);
+
+	if (n == NULL || n->mtu == 0)
+		return 0;
+	return bond_path_mtu_if(n, dst);
 }

@@ -22,6 +22,8 @@
  */
 int bond_icmp_errno(const struct ns_icmp_error *e, bool *hard);
 
+struct netif;
+
 /* An error queue: its entries, oldest first, and the bytes they take. */
 struct bond_errq;
 struct bond_errq_list {
@@ -58,7 +60,10 @@ uint32_t bond_pmtu4_get(const ip_addr_t *dst);
 void bond_pmtu4_learn(const ip_addr_t *dst, uint32_t mtu);
 /* The MTU of the path from src to dst (Linux's dst_mtu): the learned one
  * (IPv4: bond_pmtu4_get; IPv6: lwIP's destination cache), else the
- * port's; 0 when no port routes it. */
-uint32_t bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst);
+ * port's: the port of netif_idx (a pcb's SO_BINDTODEVICE), or the route's;
+ * 0 when none. bond_path_mtu_if: by port n. */
+uint32_t bond_path_mtu(const ip_addr_t *src, const ip_addr_t *dst,
+		       u8_t netif_idx);
+uint32_t bond_path_mtu_if(struct netif *n, const ip_addr_t *dst);
 
 #endif

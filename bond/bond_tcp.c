@@ -308,7 +308,8 @@ bt_path_mtu(struct bond_sock *sk)
 
 	if (t->pcb == NULL || t->state == BT_LISTEN || t->pcb->state == CLOSED)
 		return -ENOTCONN;
-	mtu = bond_path_mtu(&t->pcb->local_ip, &t->pcb->remote_ip);
+	mtu = bond_path_mtu(&t->pcb->local_ip, &t->pcb->remote_ip,
+			    t->pcb->netif_idx);
 	return mtu != 0 ? (int)mtu : -ENOTCONN;
 }
 
@@ -677,17 +678,28 @@ mtu_reduced(struct bond_tcp *t, struct tcp_pcb *pcb,
 	uint32_t mtu = e->info, mss;
 	struct tcp_seg *head;
 	u16_t need = 0;
-	bool rexmit;
+	bool rexmit, ignored;
 
 	if (e->v6 && mtu < BOND_TCP_PMTU_MIN6)
 		return;
+	/* tcp_v4_mtu_reduced: the connection follows it unless its policy
+	 * is DONT, INTERFACE or OMIT; tcp_v6_err: unless INTERFACE or OMIT
+	 * (the route learns it all the same) */
+	ignored = t != NULL &&
+		  (e->v6 ? t->sk.opt.pmtudisc6 == IPV6_PMTUDISC_INTERFACE ||
+			   t->sk.opt.pmtudisc6 == IPV6_PMTUDISC_OMIT :
+			   t->sk.opt.pmtudisc == IP_PMTUDISC_DONT ||
+			   t->sk.opt.pmtudisc == IP_PMTUDISC_INTERFACE ||
+			   t->sk.opt.pmtudisc == IP_PMTUDISC_OMIT);
 	if (!e->v6 && mtu < BOND_TCP_PMTU_MIN4) {
 		mtu = BOND_TCP_PMTU_MIN4;
-		if (t != NULL)
+		if (t != NULL && !ignored)
 			t->err_soft = EMSGSIZE;
 	}
 	if (!e->v6 && mtu < 0xffff)
 		bond_pmtu4_learn(&pcb->remote_ip, mtu);
+	if (ignored)
+		return;
 	mss = mtu - (e->v6 ? IP6_HLEN : IP_HLEN) - TCP_HLEN;
 	if (mss >= pcb->mss)
 		return;

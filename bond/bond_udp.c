@@ -13,6 +13,7 @@
 #include "lwip/mem.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/prot/icmp6.h"
 #include "lwip/udp.h"
 
 #include "bond.h"
@@ -360,53 +361,87 @@ cork_drop(struct bond_udp *u)
 }
 
 /* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
+/* The port a datagram to dst leaves by, as udp_sendto picks it: the
+ * bound device's (SO_BINDTODEVICE), else the route's; NULL: none. */
+static struct netif *
+out_netif(const struct bond_udp *u, const ip_addr_t *dst)
+{
+	if (u->pcb->netif_idx != NETIF_NO_INDEX)
+		return netif_get_by_index(u->pcb->netif_idx);
+	return ip_route(&u->pcb->local_ip, dst);
+}
+
+/* The MTU a datagram to dst is cut by (Linux's cork->fragsize,
+ * ip_sk_use_pmtu): the path's under IP_MTU_DISCOVER DONT, WANT and DO
+ * (IPV6_MTU_DISCOVER to an IPv6 address), the port's under PROBE,
+ * INTERFACE and OMIT. */
+static uint32_t
+datagram_mtu(const struct bond_udp *u, struct netif *n, const ip_addr_t *dst)
+{
+	int policy = IP_IS_V6(dst) ? u->sk.opt.pmtudisc6 : u->sk.opt.pmtudisc;
+
+	return policy < IP_PMTUDISC_PROBE ? bond_path_mtu_if(n, dst) : n->mtu;
+}
+
 /*
- * A datagram out, cut as Linux's ip_append_data cuts it, by the socket's
- * IP_MTU_DISCOVER (IPV6_MTU_DISCOVER to an IPv6 address):
- * - DONT, WANT: fragmented at the path's MTU (lwIP cuts IPv4 at the
- *   port's: the port's MTU is the path's for the call);
- * - DO: larger than the path's MTU is EMSGSIZE; PROBE, INTERFACE: than
- *   the port's; OMIT: fragmented at the port's (IPv6: lwIP cuts at the
- *   path's, which it knows);
- * an EMSGSIZE is queued as a local error too under IP_RECVERR (its port:
- *   the connected peer's for IPv4, 0 otherwise, as ip_local_error gives).
+ * Whether len bytes of data to dst may go, as Linux's __ip_append_data
+ * decides before it looks at a pending error or copies a byte: under DO,
+ * PROBE and INTERFACE a datagram past its MTU is EMSGSIZE, queued as a
+ * local error too under IP_RECVERR (IPV6_RECVERR), whose port is the
+ * connected peer's for IPv4 and 0 otherwise (ip_local_error), dst's port
+ * for IPv6 (ipv6_local_error); DONT, WANT and OMIT fragment it.
+ */
+static int
+datagram_fits(struct bond_udp *u, const ip_addr_t *dst, u16_t port, size_t len)
+{
+	bool v6 = IP_IS_V6(dst);
+	int policy = v6 ? u->sk.opt.pmtudisc6 : u->sk.opt.pmtudisc;
+	struct netif *n;
+	uint32_t mtu;
+
+	if (policy < IP_PMTUDISC_DO || policy == IP_PMTUDISC_OMIT)
+		return 0;
+	n = out_netif(u, dst);
+	if (n == NULL || n->mtu == 0)
+		return 0;	/* udp_sendto says what is wrong */
+	mtu = datagram_mtu(u, n, dst);
+	if (len + UDP_HLEN + (v6 ? IP6_HLEN : IP_HLEN) <= mtu)
+		return 0;
+	if (v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr) {
+		u16_t eport = v6 ? port : u->connected ? u->pcb->remote_port : 0;
+
+		(void)bond_errq_add_local(&u->eq, v6, EMSGSIZE, mtu, dst, eport,
+					  u->queued, u->sk.opt.rcvbuf);
+		bond_sock_bump(&u->sk);
+	}
+	return -EMSGSIZE;
+}
+
+/*
+ * A datagram out, fragmented at its MTU (datagram_mtu). lwIP cuts IPv4 at
+ * the port's MTU: a path's smaller one is the port's for the call, under
+ * the lock (a holder that dies meanwhile leaves the port's MTU to the
+ * lock's recovery, ns_stack.c); IPv6 it cuts at the path's MTU itself.
+ * One that fits any IPv4 path (net.ipv4.route.min_pmtu) goes at once.
  * 0 or -errno.
  */
 static int
 udp_out(struct bond_udp *u, struct pbuf *p, const ip_addr_t *dst, u16_t port)
 {
-	bool v6 = IP_IS_V6(dst);
-	int policy = v6 ? u->sk.opt.pmtudisc6 : u->sk.opt.pmtudisc;
-	bool may_frag = policy < IP_PMTUDISC_DO || policy == IP_PMTUDISC_OMIT;
-	struct netif *n = ip_route(&u->pcb->local_ip, dst);
+	struct netif *n;
 	uint32_t mtu;
 	u16_t port_mtu;
 	err_t e;
 
-	if (n != NULL && n->mtu != 0) {
-		mtu = policy < IP_PMTUDISC_PROBE ?
-		      bond_path_mtu(&u->pcb->local_ip, dst) : n->mtu;
-		if (!may_frag && (uint32_t)p->tot_len + UDP_HLEN +
-		    (v6 ? IP6_HLEN : IP_HLEN) > mtu) {
-			if (v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr) {
-				u16_t eport = v6 ? port : u->connected ?
-					      u->pcb->remote_port : 0;
-
-				(void)bond_errq_add_local(&u->eq, v6, EMSGSIZE,
-							  mtu, dst, eport,
-							  u->queued,
-							  u->sk.opt.rcvbuf);
-				bond_sock_bump(&u->sk);
-			}
-			return -EMSGSIZE;
-		}
+	if (IP_IS_V6(dst) || p->tot_len + UDP_HLEN + IP_HLEN <= BOND_UDP_PMTU_MIN4 ||
+	    (n = out_netif(u, dst)) == NULL || n->mtu == 0 ||
+	    (mtu = datagram_mtu(u, n, dst)) >= n->mtu) {
+		e = udp_sendto(u->pcb, p, dst, port);
+	} else {
 		port_mtu = n->mtu;
-		if (!v6 && mtu < port_mtu)
-			n->mtu = (u16_t)mtu;	/* for ip4_frag, this call */
+		n->mtu = (u16_t)mtu;
 		e = udp_sendto(u->pcb, p, dst, port);
 		n->mtu = port_mtu;
-	} else {
-		e = udp_sendto(u->pcb, p, dst, port);	/* lwIP: no route */
 	}
 	return e == ERR_OK ? 0 : bond_errno(e, false);
 }
@@ -485,6 +520,9 @@ cork_append(struct bond_udp *u, const struct iovec *iov, int iovcnt, size_t len,
 
 	if (u->cork_len + len > max)
 		rc = -EMSGSIZE;
+	else if ((rc = datagram_fits(u, &u->cork_ip, u->cork_port,
+				     u->cork_len + len)) < 0)
+		;	/* past the MTU, as each append is checked */
 	else if (!iov_readable(iov, iovcnt))
 		rc = -EFAULT;
 	else if (len > 0 && !cork_room(u, len, max))
@@ -559,6 +597,9 @@ bu_send(struct bond_sock *sk, const struct iovec *iov, int iovcnt,
 		if (rc < 0)
 			return rc;
 	}
+	if (!more && (rc = datagram_fits(u, dst, to != NULL && tolen != 0 ?
+					 port : u->pcb->remote_port, len)) < 0)
+		return rc;	/* __ip_append_data's first check */
 	if (sk->so_error) {
 		/* Linux's sock_alloc_send_pskb: a pending error, once, before
 		 * the bytes are copied */
@@ -612,7 +653,8 @@ bu_path_mtu(struct bond_sock *sk)
 
 	if (!u->connected || u->pcb == NULL)
 		return -ENOTCONN;
-	mtu = bond_path_mtu(&u->pcb->local_ip, &u->pcb->remote_ip);
+	mtu = bond_path_mtu(&u->pcb->local_ip, &u->pcb->remote_ip,
+			    u->pcb->netif_idx);
 	return mtu != 0 ? (int)mtu : -ENOTCONN;
 }
 
@@ -772,11 +814,23 @@ on_icmp_error(const struct ns_icmp_error *e)
 		return;
 	if (!e->v6 && e->type == ICMP_DUR && e->code == ICMP_DUR_FRAG) {
 		/* __udp4_lib_err: the path's MTU for every socket, at least
-		 * net.ipv4.route.min_pmtu; no error under IP_PMTUDISC_DONT */
-		bond_pmtu4_learn(&e->dst, e->info < BOND_UDP_PMTU_MIN4 ?
-				 BOND_UDP_PMTU_MIN4 : e->info);
+		 * net.ipv4.route.min_pmtu, unless this one trusts no such
+		 * message (INTERFACE, OMIT: ip_sk_accept_pmtu); no error
+		 * under IP_PMTUDISC_DONT */
+		if (u->sk.opt.pmtudisc != IP_PMTUDISC_INTERFACE &&
+		    u->sk.opt.pmtudisc != IP_PMTUDISC_OMIT)
+			bond_pmtu4_learn(&e->dst, e->info < BOND_UDP_PMTU_MIN4 ?
+					 BOND_UDP_PMTU_MIN4 : e->info);
 		if (u->sk.opt.pmtudisc == IP_PMTUDISC_DONT)
 			return;
+	}
+	if (e->v6 && e->type == ICMP6_TYPE_PTB) {
+		/* __udp6_lib_err: none under INTERFACE and OMIT, a soft one
+		 * under DONT */
+		if (u->sk.opt.pmtudisc6 == IPV6_PMTUDISC_INTERFACE ||
+		    u->sk.opt.pmtudisc6 == IPV6_PMTUDISC_OMIT)
+			return;
+		hard = u->sk.opt.pmtudisc6 != IPV6_PMTUDISC_DONT;
 	}
 	if (!(e->v6 ? u->sk.opt.recverr6 : u->sk.opt.recverr)) {
 		if (!hard || !u->connected)

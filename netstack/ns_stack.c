@@ -81,6 +81,9 @@ lock_taken(int rc)
 		pthread_mutex_consistent(&stack_lock);
 		ns_demux_repair();
 		ns_port_repair();
+		/* a datagram's send lowers a port's MTU for its call (bond) */
+		for (unsigned int i = 0; i < n_netifs; i++)
+			netifs[i].mtu = dpdkifs[i].caps.mtu;
 		if (lock_exit_held)
 			lock_exit_held = false;
 		else
