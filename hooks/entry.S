@@ -909,16 +909,18 @@ zp_hooks_vec_call:
 	.endr
 	jmp	51b
 
-	/* ZPHOOKS_VCHECK, return: unless fn escalated, the ones must be
-	 * there; then the app's state from the check area */
+	/* ZPHOOKS_VCHECK, return: the ones and the flags must be as fn got
+	 * them when it returns, or when it escalated (zp_hooks_vec_full
+	 * saved them then, in the same place); then the app's state from
+	 * the check area */
 62:	cmpl	$0, ZP_VS_ESC(%rsp)
-	jne	63f
+	jne	65f
 	mov	%rsp, %rdi
 	ZP_VSAVE_UPPER %rdi			/* what fn left */
 	stmxcsr	ZP_VS_MXCSR(%rsp)
 	fnstcw	ZP_VS_FCW(%rsp)
 	fnstsw	ZP_VS_FSW(%rsp)
-	mov	%rsp, %rdi
+65:	mov	%rsp, %rdi
 	mov	%r12, %rsi
 	call	zp_vcheck_verify		/* general registers only */
 63:	lea	ZP_VL_CHECK(%rsp), %rax

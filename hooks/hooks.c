@@ -700,12 +700,12 @@ area_u16(const unsigned char *area, unsigned int off)
 }
 
 /*
- * ZPHOOKS_VCHECK: a light zp_hooks_vec_call (entry.S) that returned
- * without zp_hooks_vec_full() must have left the ones it put in the upper
- * state there, and MXCSR and the x87 words as fn got them (their
- * exception flags clear: a floating-point instruction would have set
- * one).  area: the registers after fn, as ZP_VSAVE_UPPER saves them, with
- * MXCSR and the x87 words after fn and before it (ZP_VS_PROBE_*).
+ * ZPHOOKS_VCHECK: a light zp_hooks_vec_call (entry.S) must have left the
+ * ones it put in the upper state there, and MXCSR and the x87 words as fn
+ * got them (their exception flags clear: a floating-point instruction
+ * would have set one), until it returned or called zp_hooks_vec_full().
+ * area: the registers then, as ZP_VSAVE_UPPER saves them, with MXCSR and
+ * the x87 words then and before fn (ZP_VS_PROBE_*).
  */
 void
 zp_vcheck_verify(const unsigned char *area, const void *fn)
@@ -728,7 +728,7 @@ zp_vcheck_verify(const unsigned char *area, const void *fn)
 		ZP_LOG(ZP_LOG_ERR, "ZPHOOKS_VCHECK: the call served by %p "
 		       "changed MXCSR (%#x, was %#x) without saving it first: "
 		       "floating-point code must run after "
-		       "zp_hooks_vec_full()\n", fn, mx, mx0);
+		       "zp_hooks_vec_full(), not before\n", fn, mx, mx0);
 		abort();
 	}
 	if (area_u16(area, ZP_VS_FCW) != area_u16(area, ZP_VS_PROBE_FCW) ||

@@ -186,15 +186,16 @@ def case_regs_veccall():
 
 def case_vcheck():
     """ZPHOOKS_VCHECK=1 stops a program whose served call changed, without
-    zp_hooks_vec_full(), the vector state, MXCSR's flags (an SSE division)
-    or the x87 status word (on a CPU with AVX, where zp_hooks_vec_call
-    saves only xmm0-15 first); a light clobber of xmm0-15 passes."""
+    zp_hooks_vec_full() or before it, the vector state, MXCSR's flags (an
+    SSE division) or the x87 status word (on a CPU with AVX, where
+    zp_hooks_vec_call saves only xmm0-15 first)."""
     if "avx" not in open("/proc/cpuinfo").read().split():
         print("no AVX: every call saves everything, nothing to check")
         return
     for how, what in (("unsaved", "vector state"),
                       ("unsaved-mxcsr", "changed MXCSR"),
-                      ("unsaved-x87", "x87 control or status word")):
+                      ("unsaved-x87", "x87 control or status word"),
+                      ("early-mxcsr", "changed MXCSR")):
         env = dict(os.environ, LD_PRELOAD=env_path("ZPTEST_TESTDISP"),
                    ZPTEST_DISP="veccall", ZPTEST_VECCALL=how,
                    ZPHOOKS_VCHECK="1")

@@ -21,8 +21,9 @@
  *           arithmetic can change (xmm0-15) without it; with =unsaved,
  *           the whole clobber without it, with =unsaved-mxcsr an SSE
  *           division by zero (MXCSR's flags), with =unsaved-x87 one on
- *           the x87 (its status word) (ZPHOOKS_VCHECK=1 must stop the
- *           program in all three)
+ *           the x87 (its status word), with =early-mxcsr the SSE one
+ *           before zp_hooks_vec_full() (ZPHOOKS_VCHECK=1 must stop the
+ *           program in all four)
  * At exit_group it writes "calls=N nested=M getppid=K yields=Y df=D" to
  * ZPTEST_OUT, K being the getppid calls the dispatcher saw (only the
  * program's), Y the sched_yield calls it saw, D the calls where it was
@@ -230,6 +231,7 @@ disp_set(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
  * (glibc's uses AVX-512) before zp_hooks_vec_full() */
 static enum {
 	VC_SAVED, VC_LIGHT, VC_UNSAVED, VC_UNSAVED_MXCSR, VC_UNSAVED_X87,
+	VC_EARLY_MXCSR,
 } veccall_how;
 
 static long
@@ -244,6 +246,10 @@ clobber_then_getpid(long a1, long a2, long a3, long a4, long a5, long a6)
 		break;
 	case VC_UNSAVED_X87:
 		clobber_x87_status();
+		break;
+	case VC_EARLY_MXCSR:	/* the save comes too late */
+		clobber_mxcsr_flags();
+		zp_hooks_vec_full();
 		break;
 	case VC_SAVED:
 		zp_hooks_vec_full();
@@ -349,6 +355,7 @@ testdisp_init(void)
 			      strcmp(how, "unsaved") == 0 ? VC_UNSAVED :
 			      strcmp(how, "unsaved-mxcsr") == 0 ? VC_UNSAVED_MXCSR :
 			      strcmp(how, "unsaved-x87") == 0 ? VC_UNSAVED_X87 :
+			      strcmp(how, "early-mxcsr") == 0 ? VC_EARLY_MXCSR :
 			      VC_SAVED;
 		r = zp_hooks_register_set(disp_veccall, 0, veccall_nrs,
 					  sizeof(veccall_nrs) /
