@@ -360,7 +360,6 @@ cork_drop(struct bond_udp *u)
 	u->corked = false;
 }
 
-/* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
 /* The port a datagram to dst leaves by, as udp_sendto picks it: the
  * bound device's (SO_BINDTODEVICE), else the route's; NULL: none. */
 static struct netif *
@@ -446,6 +445,7 @@ udp_out(struct bond_udp *u, struct pbuf *p, const ip_addr_t *dst, u16_t port)
 	return e == ERR_OK ? 0 : bond_errno(e, false);
 }
 
+/* The corked datagram goes out (UDP_CORK off, a send without MSG_MORE). */
 static int
 push_cork(struct bond_udp *u)
 {
@@ -520,13 +520,14 @@ cork_append(struct bond_udp *u, const struct iovec *iov, int iovcnt, size_t len,
 
 	if (u->cork_len + len > max)
 		rc = -EMSGSIZE;
+	/* each piece is measured against the MTU with what is pending */
 	else if ((rc = datagram_fits(u, &u->cork_ip, u->cork_port,
-				     u->cork_len + len)) < 0)
-		;	/* past the MTU, as each append is checked */
-	else if (!iov_readable(iov, iovcnt))
-		rc = -EFAULT;
-	else if (len > 0 && !cork_room(u, len, max))
-		rc = -ENOBUFS;
+				     u->cork_len + len)) == 0) {
+		if (!iov_readable(iov, iovcnt))
+			rc = -EFAULT;
+		else if (len > 0 && !cork_room(u, len, max))
+			rc = -ENOBUFS;
+	}
 	if (rc < 0) {
 		cork_drop(u);
 		return rc;

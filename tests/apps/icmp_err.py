@@ -520,16 +520,7 @@ def udp_mtu_sees(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((UDP_MTU_DST, port))
     s.send(b"umtu")
-    seen = "nothing"
-    for _ in range(2):
-        if not wait_in(s):
-            seen = "no answer"
-            break
-        try:
-            if s.recv(64) == b"done":
-                break
-        except OSError as e:
-            seen = errno.errorcode.get(e.errno, str(e.errno))
+    seen = seen_before_done(s)
     mtu = result(lambda: b"%d" % s.getsockopt(socket.IPPROTO_IP, IP_MTU))
     s.send(b"ubig" + b"x" * 1396)
     big = result(lambda: s.recv(64)) if wait_in(s) else "no answer"
@@ -543,22 +534,28 @@ def wait_in(s):
     return select.select([s], [], [], WAIT_S)[0] != []
 
 
-def connected_sees(name, peer_addr, v6):
-    """What a connected socket without IP_RECVERR sees before "done"."""
-    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-    s.connect(peer_addr)
-    s.send(name.encode())
+def seen_before_done(s):
+    """The error a connected socket's recv gives before the peer's
+    "done": its name, "nothing", or "no answer"."""
     seen = "nothing"
     for _ in range(2):
         if not wait_in(s):
             seen = "no answer"
             break
         try:
-            data = s.recv(64)
-            if data == b"done":
+            if s.recv(64) == b"done":
                 break
         except OSError as e:
             seen = errno.errorcode.get(e.errno, str(e.errno))
+    return seen
+
+
+def connected_sees(name, peer_addr, v6):
+    """What a connected socket without IP_RECVERR sees before "done"."""
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(peer_addr)
+    s.send(name.encode())
+    seen = seen_before_done(s)
     s.close()
     return seen
 

@@ -25,16 +25,23 @@
 set -u
 lib=$1 light=" $2 " wrapped=" $3 "
 fail=0
-vexre='[[:space:]](v[a-z0-9]+|k(mov|and|or|xor|xnor|not|shift|test|add|unpck)[a-z]*)[[:space:]]|%[yz]mm|%k[0-7]\b'
+vexre='[[:space:]](v[a-z0-9]+|k(mov|and|or|xor|xnor|not|shift|test|add|unpck)[a-z]*)[[:space:]]|%[yz]mm|%k[0-7]([^0-9]|$)'
 x87re='^ *[0-9a-f]+:[[:space:]]+(f[a-z0-9]+|emms|femms)([[:space:]]|$)|%mm[0-7]|%st([[:space:](,]|$)'
 fpre='[[:space:]](((add|sub|mul|div|sqrt|min|max|rcp|rsqrt|hadd|hsub|addsub|dp|round)(ss|sd|ps|pd)|(cmp[a-z]*|u?comi)(ss|sd|ps|pd)|cvt[a-z0-9]+)[[:space:]].*%xmm|(ldmxcsr|fxrstor|fxrstor64|xrstor|xrstor64|xrstors|xrstors64)[[:space:]])'
 dis=$(objdump -d --no-show-raw-insn "$lib")
 
+# outside RE [ALLOWED]: the library's instructions matching RE, but those
+# of hooks/entry.S's entry and saves that match ALLOWED (default: all)
+outside() {
+	awk -v re="$1" -v ok="${2:-}" '
+		/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+		$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ &&
+			     $0 ~ ok) {
+			print "  " fn ": " $0 }' <<< "$dis" | head -20
+}
+
 # VEX/EVEX code outside the entry (ZP_VSAVE/ZP_VRESTORE) and the saves
-bad=$(awk -v re="$vexre" '
-	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
-	$0 ~ re && fn !~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ {
-		print "  " fn ": " $0 }' <<< "$dis" | head -20)
+bad=$(outside "$vexre")
 if [ -n "$bad" ]; then
 	echo "FAIL: VEX/EVEX instructions in libzpnet.so's own code (build it for the x86-64 baseline):"
 	echo "$bad"
@@ -43,12 +50,8 @@ else
 	echo "ok: no VEX/EVEX instruction outside hooks/entry.S's saves"
 fi
 
-# x87/MMX code anywhere but the entry's save of the control word
-bad=$(awk -v re="$x87re" '
-	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
-	$0 ~ re && !(fn ~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ &&
-		     $0 ~ /[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv|fnclex)([[:space:]]|$)/) {
-		print "  " fn ": " $0 }' <<< "$dis" | head -20)
+# x87/MMX code anywhere but the entry's saves of the control and status words
+bad=$(outside "$x87re" '[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv|fnclex)([[:space:]]|$)')
 if [ -n "$bad" ]; then
 	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 tag word and registers are not saved):"
 	echo "$bad"
@@ -61,10 +64,7 @@ else
 fi
 
 # floating-point SSE code (MXCSR's flags) outside the entry and the saves
-bad=$(awk -v re="$fpre" '
-	/^[0-9a-f]+ <.*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
-	$0 ~ re && fn !~ /^(zp_sled_entry|zp_stub_entry|zp_hooks_vec_call|zp_hooks_vec_full)$/ {
-		print "  " fn ": " $0 }' <<< "$dis" | head -20)
+bad=$(outside "$fpre")
 if [ -n "$bad" ]; then
 	echo "FAIL: floating-point instructions in libzpnet.so's own code (the light save keeps no MXCSR: integer arithmetic only, or call zp_hooks_vec_full() first):"
 	echo "$bad"
