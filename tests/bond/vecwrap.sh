@@ -40,41 +40,38 @@ outside() {
 			print "  " fn ": " $0 }' <<< "$dis" | head -20
 }
 
+# verdict BAD FAIL OK [SEEN SEEN_FAIL]: FAIL and the instructions BAD
+# lists, if any; else SEEN_FAIL if the library has no SEEN instruction
+# (the check looked at nothing); else OK
+verdict() {
+	if [ -n "$1" ]; then
+		echo "FAIL: $2:"
+		echo "$1"
+		fail=1
+	elif [ -n "${4:-}" ] && ! grep -Eq "$4" <<< "$dis"; then
+		echo "FAIL: $5"
+		fail=1
+	else
+		echo "ok: $3"
+	fi
+}
+
 # VEX/EVEX code outside the entry (ZP_VSAVE/ZP_VRESTORE) and the saves
-bad=$(outside "$vexre")
-if [ -n "$bad" ]; then
-	echo "FAIL: VEX/EVEX instructions in libzpnet.so's own code (build it for the x86-64 baseline):"
-	echo "$bad"
-	fail=1
-else
-	echo "ok: no VEX/EVEX instruction outside hooks/entry.S's saves"
-fi
+verdict "$(outside "$vexre")" \
+	"VEX/EVEX instructions in libzpnet.so's own code (build it for the x86-64 baseline)" \
+	"no VEX/EVEX instruction outside hooks/entry.S's saves"
 
 # x87/MMX code anywhere but the entry's saves of the control and status words
-bad=$(outside "$x87re" '[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv|fnclex)([[:space:]]|$)')
-if [ -n "$bad" ]; then
-	echo "FAIL: x87/MMX instructions in libzpnet.so (the x87 tag word and registers are not saved):"
-	echo "$bad"
-	fail=1
-elif ! grep -Eq '[[:space:]]fnstcw[[:space:]]' <<< "$dis"; then
-	echo "FAIL: no fnstcw in libzpnet.so: the x87 check looked at nothing"
-	fail=1
-else
-	echo "ok: no x87/MMX instruction but the entry's control- and status-word saves"
-fi
+verdict "$(outside "$x87re" '[[:space:]](fnstcw|fldcw|fnstsw|fnstenv|fldenv|fnclex)([[:space:]]|$)')" \
+	"x87/MMX instructions in libzpnet.so (the x87 tag word and registers are not saved)" \
+	"no x87/MMX instruction but the entry's control- and status-word saves" \
+	'[[:space:]]fnstcw[[:space:]]' "no fnstcw in libzpnet.so: the x87 check looked at nothing"
 
 # floating-point SSE code (MXCSR's flags) outside the entry and the saves
-bad=$(outside "$fpre")
-if [ -n "$bad" ]; then
-	echo "FAIL: floating-point instructions in libzpnet.so's own code (the light save keeps no MXCSR: integer arithmetic only, or call zp_hooks_vec_full() first):"
-	echo "$bad"
-	fail=1
-elif ! grep -Eq "$fpre" <<< "$dis"; then
-	echo "FAIL: no ldmxcsr in libzpnet.so: the MXCSR check looked at nothing"
-	fail=1
-else
-	echo "ok: no floating-point instruction outside hooks/entry.S's saves"
-fi
+verdict "$(outside "$fpre")" \
+	"floating-point instructions in libzpnet.so's own code (the light save keeps no MXCSR: integer arithmetic only, or call zp_hooks_vec_full() first)" \
+	"no floating-point instruction outside hooks/entry.S's saves" \
+	"$fpre" "no ldmxcsr in libzpnet.so: the MXCSR check looked at nothing"
 
 # every imported function classified
 n=0
