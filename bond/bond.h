@@ -732,6 +732,7 @@ struct bond_config {
 	uint64_t max_nap_us;
 	uint64_t kernel_check_us;
 	uint64_t service_interval_us;
+	uint64_t service_backoff_us;
 	/* parsed */
 	unsigned int offload_mask;
 	struct bond_rule rules[BOND_RULES_MAX];
@@ -774,14 +775,38 @@ extern void (*bond_service_start_fn)(void);
 
 /* Service thread and exit flush (bond_init.c). */
 extern uint64_t bond_last_poll_ns;
+/* How long before now anyone polled the stack: 0 for a poll stamped after
+ * now (another thread polled between our clock read and this load, or its
+ * CPU's clock is a little ahead), not an unsigned wrap to "ages ago". */
+static inline uint64_t
+bond_since_poll(uint64_t now)
+{
+	int64_t d = (int64_t)(now - __atomic_load_n(&bond_last_poll_ns,
+						    __ATOMIC_RELAXED));
+
+	return d > 0 ? (uint64_t)d : 0;
+}
+/*
+ * The service thread's next nap, from its last one and how long ago
+ * anyone polled the stack: service_interval_us once the stack went that
+ * long unpolled (the service thread polls it then), else twice the last,
+ * up to service_backoff_us. A thread that keeps polling (busy-polling, or
+ * blocked in bond_wait, which looks at least every max_nap_us) is then not
+ * preempted a thousand times a second by a thread with nothing to do;
+ * the price is that the stack may go unpolled for service_interval_us +
+ * service_backoff_us after the application's last poll.
+ */
+uint64_t bond_service_nap(uint64_t last_ns, uint64_t since_poll_ns);
+/* The service threads' wake-ups and their polls of the stack, stack-wide
+ * (stack.service_wakes, stack.service_polls). */
+extern uint64_t bond_service_wakes, bond_service_polls;
 /* A turn began less than BOND_FRESH_NS before now and nothing waits for
  * the next (bond_poll_fresh); lock-free, general registers only. */
 static inline bool
 bond_polled_fresh(uint64_t now)
 {
 	return bond_stack->poll_owed != NULL &&
-	       now - __atomic_load_n(&bond_last_poll_ns, __ATOMIC_RELAXED) <
-	       BOND_FRESH_NS && !bond_stack->poll_owed();
+	       bond_since_poll(now) < BOND_FRESH_NS && !bond_stack->poll_owed();
 }
 /* Wait (bounded) for written data to be acknowledged. */
 void bond_tcp_drain(uint64_t timeout_ns);

@@ -41,6 +41,8 @@ static const struct ns_cfg_key bond_keys[] = {
 		 "while an epoll_wait over kernel fds and stack sockets busy-polls, it asks the kernel about its fds at most this often (its first turn always asks), microseconds (0: every turn)"),
 	BOND_KEY(bond_config, service_interval_us, NS_CFG_UINT, "1000", 100, BOND_US_MAX,
 		 "the service thread runs timers and TX when no application thread polled for this long, microseconds"),
+	BOND_KEY(bond_config, service_backoff_us, NS_CFG_UINT, "32000", 0, BOND_US_MAX,
+		 "while application threads keep polling, the service thread's naps double from service_interval_us up to this, microseconds (at most service_interval_us: they never grow)"),
 };
 
 static const struct ns_cfg_key hooks_keys[] = {

@@ -131,6 +131,20 @@ bond_poll_fresh(void)
 	bond_last_poll_ns = now;	/* when it looked at the ports */
 }
 
+uint64_t bond_service_wakes BOND_SHARED;
+uint64_t bond_service_polls BOND_SHARED;
+
+uint64_t
+bond_service_nap(uint64_t last_ns, uint64_t since_poll_ns)
+{
+	uint64_t interval = bond_cfg.service_interval_us * BOND_NS_PER_US;
+	uint64_t backoff = bond_cfg.service_backoff_us * BOND_NS_PER_US;
+
+	if (since_poll_ns >= interval || backoff <= interval || last_ns < interval)
+		return interval;
+	return last_ns >= backoff / 2 ? backoff : last_ns * 2;
+}
+
 __thread uint32_t bond_sig_runs;
 __thread uint32_t bond_sig_norestart;
 

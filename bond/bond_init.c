@@ -171,24 +171,28 @@ static void *
 service_main(void *arg)
 {
 	uint64_t interval = bond_cfg.service_interval_us * BOND_NS_PER_US;
-	struct timespec ts = {
-		.tv_sec = (time_t)(interval / BOND_NS_PER_S),
-		.tv_nsec = (long)(interval % BOND_NS_PER_S),
-	};
-	uint64_t next_scan = 0;
+	uint64_t nap = interval, backoff = interval, next_scan = 0;
 
 	bond_guard = 1;	/* everything this thread calls goes to the kernel */
 	for (;;) {
-		uint64_t now;
+		struct timespec ts;
+		uint64_t now, since;
 		bool idle, scan, grow;
 
+		ns_to_ts(nap, &ts);
 		bond_stats_nap(&ts);	/* answers `zpnet stats` meanwhile */
+		__atomic_fetch_add(&bond_service_wakes, 1, __ATOMIC_RELAXED);
 		now = ns_now_ns();
 		/* bond_last_poll_ns is the stack's: whichever process polled */
-		idle = now - bond_last_poll_ns >= interval;
+		since = bond_since_poll(now);
+		idle = since >= interval;
 		scan = now >= next_scan;
 		/* the mbuf pool, a chunk a turn after the start (ns.h) */
 		grow = ns_pool_pending();
+		backoff = grow ? interval : bond_service_nap(backoff, since);
+		nap = backoff;	/* or less, to be on time for the next scan */
+		if (next_scan > now && nap > next_scan - now)
+			nap = next_scan - now;
 		if ((!idle && !scan && !grow) || !ns_trylock())
 			continue;
 		if (scan) {
@@ -197,8 +201,10 @@ service_main(void *arg)
 		}
 		if (grow)
 			ns_pool_grow();
-		if (idle)
+		if (idle) {
 			bond_poll_locked();	/* stack_poll reaps too */
+			__atomic_fetch_add(&bond_service_polls, 1, __ATOMIC_RELAXED);
+		}
 		ns_unlock();
 	}
 	return NULL;
@@ -282,6 +288,10 @@ print_counters(FILE *f)
 		(unsigned long long)bond_naps,
 		(unsigned long long)bond_nap_wakes,
 		(unsigned long long)bond_nap_wake_errors);
+	/* the service threads': wake-ups, and those that polled the stack */
+	fprintf(f, "stack.service_wakes %llu\nstack.service_polls %llu\n",
+		(unsigned long long)bond_service_wakes,
+		(unsigned long long)bond_service_polls);
 }
 
 /*

@@ -464,7 +464,7 @@ test_config(void)
 	snprintf(c.offload, sizeof(c.offload), "sctp");
 	EXPECT(bond_config_finish(&c, err, sizeof(err)) == -EINVAL &&
 	       strstr(err, "offload") != NULL);
-	EXPECT(bond_cfg_bond.n_keys == 8 && bond_cfg_hooks.n_keys == 3);
+	EXPECT(bond_cfg_bond.n_keys == 9 && bond_cfg_hooks.n_keys == 3);
 }
 
 static void
@@ -488,6 +488,41 @@ test_waiter(void)
 	fake_now += 1ull << 40;
 	EXPECT(!bond_waiter_expired(&w));
 	EXPECT(locks == 0);
+}
+
+/* The service thread's naps: doubling from service_interval_us while the
+ * stack is polled by others, up to service_backoff_us; back at once when
+ * it went unpolled for an interval; never growing with no back-off. */
+static void
+test_service_nap(void)
+{
+	uint64_t us = 1000, interval, backoff, nap;
+	unsigned int steps = 0;
+
+	bond_config_defaults(&bond_cfg);
+	interval = bond_cfg.service_interval_us * us;
+	backoff = bond_cfg.service_backoff_us * us;
+	EXPECT(interval == 1000 * us && backoff == 32000 * us);
+	nap = interval;
+	while (nap < backoff && steps++ < 64) {
+		uint64_t next = bond_service_nap(nap, interval / 2);
+
+		EXPECT(next == 2 * nap || next == backoff);
+		nap = next;
+	}
+	EXPECT(nap == backoff && steps == 5);
+	EXPECT(bond_service_nap(nap, 0) == backoff);	/* stays there */
+	EXPECT(bond_service_nap(nap, interval) == interval);	/* unpolled */
+	EXPECT(bond_service_nap(nap, interval - 1) == backoff);
+	EXPECT(bond_service_nap(0, 0) == interval);
+	bond_cfg.service_backoff_us = bond_cfg.service_interval_us;
+	EXPECT(bond_service_nap(interval, 0) == interval);
+	bond_cfg.service_backoff_us = 0;
+	EXPECT(bond_service_nap(interval, 0) == interval);
+	bond_cfg.service_backoff_us = 3 * bond_cfg.service_interval_us;
+	EXPECT(bond_service_nap(interval, 0) == 2 * interval);
+	EXPECT(bond_service_nap(2 * interval, 0) == 3 * interval);
+	bond_config_defaults(&bond_cfg);
 }
 
 /* Linux's restart rules (signal(7)), from the handler counts alone. */
@@ -1055,6 +1090,7 @@ main(int argc, char **argv)
 	test_log_limit();
 	test_config();
 	test_waiter();
+	test_service_nap();
 	test_waiter_signals();
 	test_wait();
 	test_wait_pace();
