@@ -422,19 +422,28 @@ datagram_fits(struct bond_udp *u, const ip_addr_t *dst, u16_t port, size_t len)
  * the lock (a holder that dies meanwhile leaves the port's MTU to the
  * lock's recovery, ns_stack.c); IPv6 it cuts at the path's MTU itself.
  * One that fits any IPv4 path (net.ipv4.route.min_pmtu) goes at once.
+ * IPv4's DF bit goes by the socket's policy (ns_tx_df, ns.h).
  * 0 or -errno.
  */
 static int
 udp_out(struct bond_udp *u, struct pbuf *p, const ip_addr_t *dst, u16_t port)
 {
-	struct netif *n;
-	uint32_t mtu;
+	uint32_t len = (uint32_t)p->tot_len + UDP_HLEN + IP_HLEN, mtu = 0;
+	bool v4 = !IP_IS_V6(dst), small = len <= BOND_UDP_PMTU_MIN4;
+	int policy = u->sk.opt.pmtudisc;
+	struct netif *n = NULL;
 	u16_t port_mtu;
 	err_t e;
 
-	if (IP_IS_V6(dst) || p->tot_len + UDP_HLEN + IP_HLEN <= BOND_UDP_PMTU_MIN4 ||
-	    (n = out_netif(u, dst)) == NULL || n->mtu == 0 ||
-	    (mtu = datagram_mtu(u, n, dst)) >= n->mtu) {
+	if (v4 && !small && (n = out_netif(u, dst)) != NULL && n->mtu != 0)
+		mtu = datagram_mtu(u, n, dst);
+	/* IPv4's DF as Linux's __ip_make_skb: always under DO and PROBE
+	 * (what does not fit was refused), under WANT when the datagram
+	 * fits the path */
+	ns_tx_df = v4 && (policy == IP_PMTUDISC_DO || policy == IP_PMTUDISC_PROBE ||
+			  (policy == IP_PMTUDISC_WANT &&
+			   (small || (mtu != 0 && len <= mtu))));
+	if (mtu == 0 || mtu >= n->mtu) {
 		e = udp_sendto(u->pcb, p, dst, port);
 	} else {
 		port_mtu = n->mtu;
@@ -442,6 +451,7 @@ udp_out(struct bond_udp *u, struct pbuf *p, const ip_addr_t *dst, u16_t port)
 		e = udp_sendto(u->pcb, p, dst, port);
 		n->mtu = port_mtu;
 	}
+	ns_tx_df = false;
 	return e == ERR_OK ? 0 : bond_errno(e, false);
 }
 

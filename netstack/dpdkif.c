@@ -201,12 +201,49 @@ dpdkif_poll(struct netif *netif)
 	return n;
 }
 
+bool ns_tx_df;
+const struct pbuf *ns_df_segment;
+
+/* DF into a whole datagram's header (not a fragment's): its sum mended
+ * as RFC 1624 says, when lwIP made it (else the port makes it). */
+static void
+ip4_set_df(struct netif *netif, struct pbuf *p)
+{
+	struct ip_hdr *ip = p->payload;
+	uint32_t sum;
+
+	if (p->len < IP_HLEN || (IPH_OFFSET(ip) & PP_HTONS(IP_MF | IP_OFFMASK)) != 0 ||
+	    (IPH_OFFSET(ip) & PP_HTONS(IP_DF)) != 0)
+		return;
+	IPH_OFFSET_SET(ip, IPH_OFFSET(ip) | PP_HTONS(IP_DF));
+	IF__NETIF_CHECKSUM_ENABLED(netif, NETIF_CHECKSUM_GEN_IP) {
+		/* ~(~HC + ~m + m'), m the old word (0 or the reserved bit's), m' it | DF */
+		sum = (uint16_t)~IPH_CHKSUM(ip) + (uint32_t)PP_HTONS(IP_DF);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		IPH_CHKSUM_SET(ip, (u16_t)~sum);
+	}
+}
+
+/* IPv4 out: DF as ns.h says, then ARP. */
+static err_t
+ip4_df_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	/* the segment's pbuf, not a later one at the same address (a
+	 * segment that found no route leaves it set): TCP's go by the hook */
+	if (ns_tx_df || (p == ns_df_segment && p->len >= IP_HLEN &&
+			 IPH_PROTO((struct ip_hdr *)p->payload) == IP_PROTO_TCP))
+		ip4_set_df(netif, p);
+	ns_df_segment = NULL;
+	return etharp_output(netif, p, dst);
+}
+
 err_t
 dpdkif_init(struct netif *netif)
 {
 	netif->name[0] = IFNAME0;
 	netif->name[1] = IFNAME1;
-	netif->output = etharp_output;
+	netif->output = ip4_df_output;
 	netif->output_ip6 = ethip6_output;
 	netif->linkoutput = low_level_output;
 	MIB2_INIT_NETIF(netif, snmp_ifType_ethernet_csmacd, 0);

@@ -113,6 +113,22 @@ void ns_pool_complete(void);
  * before it saves the vector state). */
 uint64_t ns_now_ns(void);
 
+/*
+ * IPv4's "don't fragment" (IP_DF), which lwIP never sets, as Linux sets
+ * it (dpdkif's output; never on a fragment, never on a looped-back
+ * packet):
+ * - a TCP segment has it unless its pcb has NS_SOF_NODF in so_options
+ *   (bond sets that from IP_MTU_DISCOVER: ip_dont_fragment's DO and WANT
+ *   give DF, DONT, PROBE, INTERFACE and OMIT do not); a SYN_RCVD pcb's
+ *   SYN|ACK follows its listener's, and a segment without a pcb (a reset
+ *   to no connection) has it, as from Linux's control socket;
+ * - anything else while ns_tx_df is set: bond's UDP send, around its
+ *   udp_sendto, for a datagram that takes it (__ip_make_skb's rule).
+ * ICMP (echo replies, errors) has none, as Linux's ICMP socket.
+ */
+#define NS_SOF_NODF	0x40U	/* a so_options bit lwIP leaves free */
+extern bool ns_tx_df;
+
 /* Port idx's netif, or NULL. */
 struct netif *ns_netif(unsigned int idx);
 unsigned int ns_nports(void);

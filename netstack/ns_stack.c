@@ -236,6 +236,13 @@ ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pc
 		   u32_t *opts)
 {
 	u16_t hlen = (u16_t)(TCPH_HDRLEN_BYTES(hdr));
+	u8_t so = 0;
+
+	/* DF for this segment, whose pbuf goes to IP next (ns.h) */
+	if (pcb != NULL)
+		so = pcb->state == SYN_RCVD && pcb->listener != NULL ?
+		     pcb->listener->so_options : pcb->so_options;
+	ns_df_segment = (so & NS_SOF_NODF) ? NULL : p;
 
 	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&
 	    p->tot_len > hlen)

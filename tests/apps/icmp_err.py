@@ -18,15 +18,21 @@
       answers "done rst" or "done -" (the ACK got a RST, or not). On
       UDP_MTU_DST: "umtu" gets "fragmentation needed" (UDP_MTU), then
       "done"; "ubig..." gets its length and the largest fragment it came
-      in.
+      in. The IPv4 DF bit of each UDP datagram (or first fragment) whose
+      data begins "dfq " and of each TCP segment to DF_TCP_PORT whose
+      data begins "dft " is noted by that data; a datagram "dfask DATA"
+      gets "df 1", "df 0" or "df none" back.
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
       unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
       connect() goes to each TCP case's port, a connection to each
       established case's sends data, and a listener on each listener
       case's port waits for the peer's, a socket connected to
-      UDP_MTU_DST learns its path MTU; prints what each saw and exits 1
-      unless it is what Linux's udp_err, tcp_v4_err and tcp_v6_err give.
+      UDP_MTU_DST learns its path MTU, and a UDP socket and a TCP
+      connection under each IP_MTU_DISCOVER policy send "dfq"/"dft" data;
+      prints what each saw and exits 1 unless it is what Linux's udp_err,
+      tcp_v4_err and tcp_v6_err give, and the DF bit Linux's
+      __ip_make_skb (UDP) and ip_queue_xmit (TCP) set.
 """
 import errno
 import fcntl
@@ -46,6 +52,7 @@ IPV6_RECVERR = 25
 IP_MTU_DISCOVER, IP_MTU, IP_PMTUDISC_DO = 10, 14, 2
 SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 WAIT_S = 5.0
+DF_TCP_PORT = 9600  # the DF cases' TCP listener (no nft rule)
 
 # case: (v6, type, code, info, extension header in the quote, how it is
 # sent: "" as it should be, "badsum" with a bad sum, "bcast" to the
@@ -424,7 +431,12 @@ def peer(port, seconds, dev):
     um = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     um.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     um.bind((UDP_MTU_DST, port))  # its datagrams: the more specific bind
-    frag_max = {}
+    frag_max, df_seen = {}, {}
+    dft = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    dft.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    dft.bind(("0.0.0.0", DF_TCP_PORT))
+    dft.listen(8)
+    df_conns = []
     listeners, conns = {}, {}
     for i, (_name, v6, *_rest) in enumerate(EST_CASES):
         lsock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
@@ -438,7 +450,7 @@ def peer(port, seconds, dev):
     print("ready", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        ready, _, _ = select.select([u4, u6, um, pk], [], [], 1.0)
+        ready, _, _ = select.select([u4, u6, um, pk, dft] + df_conns, [], [], 1.0)
         # the packet socket first: a datagram's fragments reach it before
         # the datagram reaches its socket
         for s in sorted(ready, key=lambda r: r is not pk):
@@ -449,12 +461,24 @@ def peer(port, seconds, dev):
                     except BlockingIOError:
                         break
                     note_fragment(frame, where, frag_max)
+                    note_df(frame, where, df_seen)
                     seg = Seg(frame)
                     if where[2] != PACKET_OUTGOING and seg.ok:
                         answer_syn(seg, r4, r6, answered)
                         answer_data(seg, r4, r6, pk, listeners, conns, data_answered, isns)
                 continue
-            data, src = s.recvfrom(2048)
+            if s is dft:
+                df_conns.append(dft.accept()[0])
+                continue
+            if s in df_conns:  # what the client's connections send: away
+                if not s.recv(4096):
+                    df_conns.remove(s)
+                    s.close()
+                continue
+            data, src = s.recvfrom(4096)
+            if data.startswith(b"dfask "):
+                s.sendto(b"df " + df_seen.get(data[6:], b"none"), src)
+                continue
             if s is um:
                 answer_udp_mtu(um, r4, data, src, port, frag_max)
                 continue
@@ -498,6 +522,71 @@ def note_fragment(frame, where, frag_max):
         return
     src = socket.inet_ntop(socket.AF_INET, ip[12:16])
     frag_max[src] = max(frag_max.get(src, 0), struct.unpack_from("!H", ip, 2)[0])
+
+
+def note_df(frame, where, df_seen):
+    """The DF bit of an IPv4 datagram (or first fragment) whose UDP data
+    begins "dfq ", or of a TCP segment to DF_TCP_PORT whose data begins
+    "dft ", by that data (up to its first 16 bytes)."""
+    ip = frame[VNET_HDR_LEN + 14:]
+    if (where[2] == PACKET_OUTGOING or len(ip) < 20 or
+            struct.unpack_from("!H", frame, VNET_HDR_LEN + 12)[0] != 0x0800):
+        return
+    off = struct.unpack_from("!H", ip, 6)[0]
+    if off & 0x1fff:
+        return  # a later fragment
+    hlen = (ip[0] & 15) * 4
+    l4 = ip[hlen:]
+    if ip[9] == 17:
+        data = l4[8:]
+        tag = b"dfq "
+    elif ip[9] == 6 and len(l4) >= 20 and struct.unpack_from("!H", l4, 2)[0] == DF_TCP_PORT:
+        data = l4[(l4[12] >> 4) * 4:]
+        tag = b"dft "
+    else:
+        return
+    if data.startswith(tag):
+        df_seen[data[:16].rstrip(b"x")] = b"1" if off & 0x4000 else b"0"
+
+
+def df_sees(peer4, port):
+    """The DF bit the peer saw on a UDP datagram and on a TCP segment
+    sent under each IP_MTU_DISCOVER policy (the TCP one set before
+    connect), and on a UDP datagram WANT fragments: "u0 0, u1 1, ..."."""
+    seen = []
+
+    def ask(key):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as q:
+            q.connect((peer4, port))
+            for _ in range(3):  # the frame may come a moment after
+                q.send(b"dfask " + key)
+                if not wait_in(q):
+                    return "no answer"
+                got = q.recv(64).decode()[3:]
+                if got != "none":
+                    return got
+                time.sleep(0.1)
+            return got
+
+    for policy in range(6):
+        key = b"dfq u%d" % policy
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, policy)
+            u.sendto(key, (peer4, port))
+        seen.append("u%d %s" % (policy, ask(key)))
+    key = b"dfq big"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.sendto(key + b"x" * 3000, (peer4, port))  # fragmented
+    seen.append("big %s" % ask(key))
+    for policy in range(6):
+        key = b"dft t%d" % policy
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, policy)
+            t.settimeout(10)
+            t.connect((peer4, DF_TCP_PORT))
+            t.sendall(key)
+            seen.append("t%d %s" % (policy, ask(key)))
+    return ", ".join(seen)
 
 
 def answer_udp_mtu(um, r4, data, src, port, frag_max):
@@ -709,6 +798,15 @@ def client(peer4, peer6, port):
     ok = seen == want
     bad += not ok
     print("%s umtu4 UDP path MTU: %s (want %s)" % ("ok" if ok else "FAIL", seen, want),
+          flush=True)
+    # DF: UDP as __ip_make_skb (DO and PROBE always, WANT when it fits,
+    # never on a fragment), TCP as ip_dont_fragment (DO and WANT only)
+    want = ("u0 0, u1 1, u2 1, u3 1, u4 0, u5 0, big 0, "
+            "t0 0, t1 1, t2 1, t3 0, t4 0, t5 0")
+    seen = df_sees(peer4, port)
+    ok = seen == want
+    bad += not ok
+    print("%s df IPv4 don't-fragment bits: %s (want %s)" % ("ok" if ok else "FAIL", seen, want),
           flush=True)
     for i, (name, v6, errs, err, recverr) in enumerate(TCP_CASES):
         s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)

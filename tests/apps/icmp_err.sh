@@ -16,7 +16,9 @@
 # segments (path MTU). A listener's connection in SYN-RECEIVED (the peer's
 # handshake made by hand) is dropped on a fatal error about its SYN-ACK,
 # as Linux's tcp_req_err: the ACK gets a RST, accept() nothing; other
-# errors, or one quoting another number, leave it.
+# errors, or one quoting another number, leave it. The peer reads the
+# IPv4 DF bit off the wire: UDP datagrams and TCP segments under each
+# IP_MTU_DISCOVER policy, and a fragmented datagram, as Linux sets it.
 # usage: icmp_err.sh ZPNET_BINARY
 set -u
 ZPNET=$1
