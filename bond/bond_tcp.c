@@ -234,7 +234,7 @@ bt_apply_opts(struct bond_sock *sk)
 	/* SO_BINDTODEVICE: only that port's traffic, in and out */
 	tcp_bind_netif(pcb, sk->opt.dev_port >= 0 ?
 		       ns_netif((unsigned int)sk->opt.dev_port) : NULL);
-	/* IPv4 segments' DF (ns.h), a listener's for its SYN|ACKs too */
+	/* IPv4 segments' DF (ns.h); a SYN|ACK has it whatever this says */
 	if (sk->opt.pmtudisc == IP_PMTUDISC_DO || sk->opt.pmtudisc == IP_PMTUDISC_WANT)
 		ip_reset_option(pcb, NS_SOF_NODF);
 	else

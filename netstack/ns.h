@@ -119,9 +119,10 @@ uint64_t ns_now_ns(void);
  * packet):
  * - a TCP segment has it unless its pcb has NS_SOF_NODF in so_options
  *   (bond sets that from IP_MTU_DISCOVER: ip_dont_fragment's DO and WANT
- *   give DF, DONT, PROBE, INTERFACE and OMIT do not); a SYN_RCVD pcb's
- *   SYN|ACK follows its listener's, and a segment without a pcb (a reset
- *   to no connection) has it, as from Linux's control socket;
+ *   give DF, DONT, PROBE, INTERFACE and OMIT do not); a SYN|ACK has it
+ *   whatever the listener's policy, as Linux 6.18's (tests/apps/
+ *   icmp_err.sh), and so has a segment without a pcb (a reset to no
+ *   connection), as from Linux's control socket;
  * - anything else while ns_tx_df is set: bond's UDP send, around its
  *   udp_sendto, for a datagram that takes it (__ip_make_skb's rule).
  * ICMP (echo replies, errors) has none, as Linux's ICMP socket.

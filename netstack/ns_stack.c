@@ -239,9 +239,8 @@ ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pc
 	u8_t so = 0;
 
 	/* DF for this segment, whose pbuf goes to IP next (ns.h) */
-	if (pcb != NULL)
-		so = pcb->state == SYN_RCVD && pcb->listener != NULL ?
-		     pcb->listener->so_options : pcb->so_options;
+	if (pcb != NULL && pcb->state != SYN_RCVD)
+		so = pcb->so_options;
 	ns_df_segment = (so & NS_SOF_NODF) ? NULL : p;
 
 	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&

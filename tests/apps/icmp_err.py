@@ -20,8 +20,10 @@
       "done"; "ubig..." gets its length and the largest fragment it came
       in. The IPv4 DF bit of each UDP datagram (or first fragment) whose
       data begins "dfq " and of each TCP segment to DF_TCP_PORT whose
-      data begins "dft " is noted by that data; a datagram "dfask DATA"
-      gets "df 1", "df 0" or "df none" back.
+      data begins "dft " is noted by that data, and of each SYN|ACK from
+      DF_SYN_BASE + i as "syn PORT"; a datagram "dfask DATA" gets "df
+      1", "df 0" or "df none" back, one "dfsyn PORT" a connection to the
+      sender's PORT and "connected".
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
       unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
@@ -53,6 +55,7 @@ IP_MTU_DISCOVER, IP_MTU, IP_PMTUDISC_DO = 10, 14, 2
 SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 WAIT_S = 5.0
 DF_TCP_PORT = 9600  # the DF cases' TCP listener (no nft rule)
+DF_SYN_BASE = 9610  # the client's listeners whose SYN|ACK the peer reads
 
 # case: (v6, type, code, info, extension header in the quote, how it is
 # sent: "" as it should be, "badsum" with a bad sum, "bcast" to the
@@ -479,6 +482,13 @@ def peer(port, seconds, dev):
             if data.startswith(b"dfask "):
                 s.sendto(b"df " + df_seen.get(data[6:], b"none"), src)
                 continue
+            if data.startswith(b"dfsyn "):  # a connection to the client's listener
+                try:
+                    socket.create_connection((src[0], int(data[6:])), timeout=WAIT_S).close()
+                    s.sendto(b"connected", src)
+                except OSError as e:
+                    s.sendto(str(e).encode()[:60], src)
+                continue
             if s is um:
                 answer_udp_mtu(um, r4, data, src, port, frag_max)
                 continue
@@ -540,6 +550,11 @@ def note_df(frame, where, df_seen):
     if ip[9] == 17:
         data = l4[8:]
         tag = b"dfq "
+    elif ip[9] == 6 and len(l4) >= 20 and (l4[13] & 0x12) == 0x12:
+        sport = struct.unpack_from("!H", l4, 0)[0]
+        if DF_SYN_BASE <= sport < DF_SYN_BASE + 6:  # a df listener's SYN|ACK
+            df_seen[b"syn %d" % sport] = b"1" if off & 0x4000 else b"0"
+        return
     elif ip[9] == 6 and len(l4) >= 20 and struct.unpack_from("!H", l4, 2)[0] == DF_TCP_PORT:
         data = l4[(l4[12] >> 4) * 4:]
         tag = b"dft "
@@ -586,6 +601,20 @@ def df_sees(peer4, port):
             t.connect((peer4, DF_TCP_PORT))
             t.sendall(key)
             seen.append("t%d %s" % (policy, ask(key)))
+    for policy in (0, 1, 5):  # a listener's SYN|ACK: DF under any policy
+        lport = DF_SYN_BASE + policy
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ls, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as q:
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, policy)
+            ls.bind(("0.0.0.0", lport))
+            ls.listen(4)
+            q.connect((peer4, port))
+            q.send(b"dfsyn %d" % lport)
+            got = q.recv(64).decode() if wait_in(q) else "no answer"
+            if got == "connected":
+                got = ask(b"syn %d" % lport)
+            seen.append("l%d %s" % (policy, got))
     return ", ".join(seen)
 
 
@@ -800,9 +829,10 @@ def client(peer4, peer6, port):
     print("%s umtu4 UDP path MTU: %s (want %s)" % ("ok" if ok else "FAIL", seen, want),
           flush=True)
     # DF: UDP as __ip_make_skb (DO and PROBE always, WANT when it fits,
-    # never on a fragment), TCP as ip_dont_fragment (DO and WANT only)
+    # never on a fragment), TCP as ip_dont_fragment (DO and WANT only),
+    # a SYN|ACK whatever its listener's policy
     want = ("u0 0, u1 1, u2 1, u3 1, u4 0, u5 0, big 0, "
-            "t0 0, t1 1, t2 1, t3 0, t4 0, t5 0")
+            "t0 0, t1 1, t2 1, t3 0, t4 0, t5 0, l0 1, l1 1, l5 1")
     seen = df_sees(peer4, port)
     ok = seen == want
     bad += not ok
