@@ -100,6 +100,11 @@ struct bond_stack_ops {
 	 * the stack (ns_wake_fds): at most BOND_WAKE_MAX into fds, how many.
 	 * NULL: none, a nap is a plain sleep. */
 	unsigned int (*wake_fds)(int *fds, unsigned int max);
+	/* Send what is queued for the ports, if anything (lock held), at
+	 * the end of every call: a thread that sends and then leaves the
+	 * stack for a while (sleeps, computes) must not leave its frames to
+	 * the service thread's next look. NULL: nothing is ever queued. */
+	void (*flush)(void);
 };
 extern const struct bond_stack_ops *bond_stack;
 

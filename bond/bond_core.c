@@ -109,6 +109,8 @@ bond_leave_forked(void)
 void
 bond_leave(void)
 {
+	if (bond_stack->flush != NULL)
+		bond_stack->flush();
 	bond_stack->unlock();
 	bond_leave_forked();
 }

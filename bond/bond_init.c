@@ -71,6 +71,7 @@ static const struct bond_stack_ops ns_stack_ops = {
 	.poll = stack_poll,
 	.now_ns = ns_now_ns,
 	.wake_fds = ns_wake_fds,
+	.flush = ns_flush_pending,
 };
 _Static_assert(BOND_WAKE_MAX >= NS_WAKE_FDS_MAX, "a wake fd per port");
 
@@ -171,41 +172,50 @@ static void *
 service_main(void *arg)
 {
 	uint64_t interval = bond_cfg.service_interval_us * BOND_NS_PER_US;
-	uint64_t nap = interval, backoff = interval, next_scan = 0;
+	uint64_t nap = interval, backoff = interval, next_scan = 0, own = 0;
 
 	bond_guard = 1;	/* everything this thread calls goes to the kernel */
 	for (;;) {
 		struct timespec ts;
 		uint64_t now, since;
-		bool idle, scan, grow;
+		bool idle, scan, grow, locked;
 
 		ns_to_ts(nap, &ts);
 		bond_stats_nap(&ts);	/* answers `zpnet stats` meanwhile */
 		__atomic_fetch_add(&bond_service_wakes, 1, __ATOMIC_RELAXED);
 		now = ns_now_ns();
-		/* bond_last_poll_ns is the stack's: whichever process polled */
-		since = bond_since_poll(now);
+		/* bond_last_poll_ns is the stack's: whichever process polled.
+		 * Still our own stamp: nobody else polls, so we are the poller
+		 * (our nap's end, however early, is our turn). */
+		since = __atomic_load_n(&bond_last_poll_ns, __ATOMIC_RELAXED) == own ?
+			interval : bond_since_poll(now);
 		idle = since >= interval;
 		scan = now >= next_scan;
 		/* the mbuf pool, a chunk a turn after the start (ns.h) */
 		grow = ns_pool_pending();
 		backoff = grow ? interval : bond_service_nap(backoff, since);
-		nap = backoff;	/* or less, to be on time for the next scan */
+		locked = (idle || scan || grow) && ns_trylock();
+		if (locked) {
+			if (scan) {
+				bond_proc_scan(now, BOND_PROC_SCAN_NS);
+				next_scan = now + BOND_PROC_SCAN_NS;
+			}
+			if (grow)
+				ns_pool_grow();
+			if (idle) {
+				bond_poll_locked();	/* stack_poll reaps too */
+				own = __atomic_load_n(&bond_last_poll_ns, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&bond_service_polls, 1, __ATOMIC_RELAXED);
+			}
+			ns_unlock();
+		}
+		/* the back-off, or less: on time for the next scan, and soon
+		 * again for what the lock kept us from */
+		nap = backoff;
 		if (next_scan > now && nap > next_scan - now)
 			nap = next_scan - now;
-		if ((!idle && !scan && !grow) || !ns_trylock())
-			continue;
-		if (scan) {
-			bond_proc_scan(now, BOND_PROC_SCAN_NS);
-			next_scan = now + BOND_PROC_SCAN_NS;
-		}
-		if (grow)
-			ns_pool_grow();
-		if (idle) {
-			bond_poll_locked();	/* stack_poll reaps too */
-			__atomic_fetch_add(&bond_service_polls, 1, __ATOMIC_RELAXED);
-		}
-		ns_unlock();
+		if ((idle || scan || grow) && !locked && nap > interval)
+			nap = interval;
 	}
 	return NULL;
 }

@@ -204,21 +204,25 @@ dpdkif_poll(struct netif *netif)
 bool ns_tx_df;
 const struct pbuf *ns_df_segment;
 
-/* DF into a whole datagram's header (not a fragment's): its sum mended
- * as RFC 1624 says, when lwIP made it (else the port makes it). */
+/* DF on or off in a whole datagram's header (not a fragment's), its sum
+ * mended as RFC 1624 says, when lwIP made it (else the port makes it):
+ * HC' = ~(~HC + ~m + m'), m the old word, m' the new. */
 static void
-ip4_set_df(struct netif *netif, struct pbuf *p)
+ip4_set_df(struct netif *netif, struct pbuf *p, bool on)
 {
 	struct ip_hdr *ip = p->payload;
+	u16_t old, new;
 	uint32_t sum;
 
-	if (p->len < IP_HLEN || (IPH_OFFSET(ip) & PP_HTONS(IP_MF | IP_OFFMASK)) != 0 ||
-	    (IPH_OFFSET(ip) & PP_HTONS(IP_DF)) != 0)
+	if (p->len < IP_HLEN)
 		return;
-	IPH_OFFSET_SET(ip, IPH_OFFSET(ip) | PP_HTONS(IP_DF));
+	old = IPH_OFFSET(ip);
+	new = on ? (u16_t)(old | PP_HTONS(IP_DF)) : (u16_t)(old & ~PP_HTONS(IP_DF));
+	if ((old & PP_HTONS(IP_MF | IP_OFFMASK)) != 0 || new == old)
+		return;
+	IPH_OFFSET_SET(ip, new);
 	IF__NETIF_CHECKSUM_ENABLED(netif, NETIF_CHECKSUM_GEN_IP) {
-		/* ~(~HC + ~m + m'), m the old word (0 or the reserved bit's), m' it | DF */
-		sum = (uint16_t)~IPH_CHKSUM(ip) + (uint32_t)PP_HTONS(IP_DF);
+		sum = (uint32_t)(u16_t)~IPH_CHKSUM(ip) + (u16_t)~old + new;
 		sum = (sum & 0xffff) + (sum >> 16);
 		sum = (sum & 0xffff) + (sum >> 16);
 		IPH_CHKSUM_SET(ip, (u16_t)~sum);
@@ -229,11 +233,15 @@ ip4_set_df(struct netif *netif, struct pbuf *p)
 static err_t
 ip4_df_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
 {
-	/* the segment's pbuf, not a later one at the same address (a
-	 * segment that found no route leaves it set): TCP's go by the hook */
-	if (ns_tx_df || (p == ns_df_segment && p->len >= IP_HLEN &&
-			 IPH_PROTO((struct ip_hdr *)p->payload) == IP_PROTO_TCP))
-		ip4_set_df(netif, p);
+	u8_t proto = p->len >= IP_HLEN ? IPH_PROTO((struct ip_hdr *)p->payload) : 0;
+
+	/* a TCP segment by the hook's word (every IPv4 one passes it, or
+	 * comes under ns_tx_df); ICMP never: lwIP's echo reply is built on
+	 * the request's header, DF and all, Linux's ICMP socket sets none */
+	if (ns_tx_df || (p == ns_df_segment && proto == IP_PROTO_TCP))
+		ip4_set_df(netif, p, true);
+	else if (proto == IP_PROTO_ICMP)
+		ip4_set_df(netif, p, false);
 	ns_df_segment = NULL;
 	return etharp_output(netif, p, dst);
 }

@@ -31,6 +31,10 @@ bool ns_started(void);
 unsigned int ns_poll(void);
 /* Send every frame queued for TX. Lock held. */
 void ns_flush(void);
+/* The same, only if a port has frames queued: the end of every stack
+ * call (bond_leave), so that what a call sends leaves in it, as on
+ * Linux, not at the next poll. Lock held. */
+void ns_flush_pending(void);
 /* Milliseconds until lwIP's next timer is due (0: now). Lock held. */
 uint32_t ns_next_timer_ms(void);
 
@@ -121,11 +125,13 @@ uint64_t ns_now_ns(void);
  *   (bond sets that from IP_MTU_DISCOVER: ip_dont_fragment's DO and WANT
  *   give DF, DONT, PROBE, INTERFACE and OMIT do not); a SYN|ACK has it
  *   whatever the listener's policy, as Linux 6.18's (tests/apps/
- *   icmp_err.sh), and so has a segment without a pcb (a reset to no
- *   connection), as from Linux's control socket;
+ *   icmp_err.sh; ns_syncookie.c's under ns_tx_df), and so has what a
+ *   listener, a TIME-WAIT pcb or no pcb answers with (resets, ACKs), as
+ *   from Linux's control socket;
  * - anything else while ns_tx_df is set: bond's UDP send, around its
  *   udp_sendto, for a datagram that takes it (__ip_make_skb's rule).
- * ICMP (echo replies, errors) has none, as Linux's ICMP socket.
+ * ICMP has none, as from Linux's ICMP socket: lwIP's echo reply, built
+ * on the request's header, has its DF taken off.
  */
 #define NS_SOF_NODF	0x40U	/* a so_options bit lwIP leaves free */
 extern bool ns_tx_df;

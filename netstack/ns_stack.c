@@ -238,10 +238,15 @@ ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pc
 	u16_t hlen = (u16_t)(TCPH_HDRLEN_BYTES(hdr));
 	u8_t so = 0;
 
-	/* DF for this segment, whose pbuf goes to IP next (ns.h) */
-	if (pcb != NULL && pcb->state != SYN_RCVD)
+	/* DF for this segment, whose pbuf goes to IP next (ns.h): a SYN|ACK
+	 * and what a listener or TIME-WAIT answers (Linux's control socket)
+	 * always, the rest by the socket's policy; IPv6 none */
+	if (pcb != NULL && pcb->state != SYN_RCVD && pcb->state != LISTEN &&
+	    pcb->state != TIME_WAIT)
 		so = pcb->so_options;
-	ns_df_segment = (so & NS_SOF_NODF) ? NULL : p;
+	ns_df_segment = (so & NS_SOF_NODF) ||
+			(pcb != NULL ? IP_IS_V6_VAL(pcb->remote_ip) : ip_current_is_v6()) ?
+			NULL : p;
 
 	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&
 	    p->tot_len > hlen)
@@ -610,6 +615,13 @@ ns_flush(void)
 {
 	for (unsigned int i = 0; i < n_netifs; i++)
 		ns_port_tx_flush(i);
+}
+
+void
+ns_flush_pending(void)
+{
+	if (ns_port_tx_pending())
+		ns_flush();
 }
 
 unsigned int

@@ -202,7 +202,9 @@ send_cookie(const struct tcp_pcb_listen *lpcb, const struct tcp_hdr *hdr, u32_t 
 	}
 #endif
 	TCP_STATS_INC(tcp.xmit);
+	ns_tx_df = true;	/* a SYN|ACK has DF whatever the listener says (ns.h) */
 	(void)ip_output_if(p, src, dst, lpcb->ttl, lpcb->tos, IP_PROTO_TCP, netif);
+	ns_tx_df = false;
 	pbuf_free(p);
 	cookie_last_sent = sys_now();
 	cookie_st.sent++;

@@ -21,9 +21,11 @@
       in. The IPv4 DF bit of each UDP datagram (or first fragment) whose
       data begins "dfq " and of each TCP segment to DF_TCP_PORT whose
       data begins "dft " is noted by that data, and of each SYN|ACK from
-      DF_SYN_BASE + i as "syn PORT"; a datagram "dfask DATA" gets "df
-      1", "df 0" or "df none" back, one "dfsyn PORT" a connection to the
-      sender's PORT and "connected".
+      DF_SYN_BASE + i as "syn PORT", of an echo reply to DF_PING_ID as
+      "ping"; a datagram "dfask DATA" gets "df 1", "df 0" or "df none"
+      back, one "dfsyn PORT" a connection to the sender's PORT and
+      "connected", "dfping" an echo request with DF to the sender and
+      "sent".
   icmp_err.py client PEER PEER6 PORT
       For each case, a connected socket without IP_RECVERR and an
       unconnected one with IP_RECVERR (IPV6_RECVERR) send CASE, a TCP
@@ -56,6 +58,7 @@ SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
 WAIT_S = 5.0
 DF_TCP_PORT = 9600  # the DF cases' TCP listener (no nft rule)
 DF_SYN_BASE = 9610  # the client's listeners whose SYN|ACK the peer reads
+DF_PING_ID = 0x6466  # the id of the peer's echo request with DF
 
 # case: (v6, type, code, info, extension header in the quote, how it is
 # sent: "" as it should be, "badsum" with a bad sum, "bcast" to the
@@ -482,6 +485,14 @@ def peer(port, seconds, dev):
             if data.startswith(b"dfask "):
                 s.sendto(b"df " + df_seen.get(data[6:], b"none"), src)
                 continue
+            if data == b"dfping":  # an echo request with DF to the sender
+                with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as p:
+                    p.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+                    msg = struct.pack("!BBHHH", 8, 0, 0, DF_PING_ID, 1) + b"df" * 16
+                    msg = msg[:2] + struct.pack("!H", csum(msg)) + msg[4:]
+                    p.sendto(msg, (src[0], 0))
+                s.sendto(b"sent", src)
+                continue
             if data.startswith(b"dfsyn "):  # a connection to the client's listener
                 try:
                     socket.create_connection((src[0], int(data[6:])), timeout=WAIT_S).close()
@@ -547,6 +558,10 @@ def note_df(frame, where, df_seen):
         return  # a later fragment
     hlen = (ip[0] & 15) * 4
     l4 = ip[hlen:]
+    if ip[9] == 1 and len(l4) >= 8 and l4[0] == 0 and \
+            struct.unpack_from("!H", l4, 4)[0] == DF_PING_ID:  # an echo reply
+        df_seen[b"ping"] = b"1" if off & 0x4000 else b"0"
+        return
     if ip[9] == 17:
         data = l4[8:]
         tag = b"dfq "
@@ -601,6 +616,11 @@ def df_sees(peer4, port):
             t.connect((peer4, DF_TCP_PORT))
             t.sendall(key)
             seen.append("t%d %s" % (policy, ask(key)))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as q:
+        q.connect((peer4, port))  # the echo reply to a ping with DF
+        q.send(b"dfping")
+        got = q.recv(64).decode() if wait_in(q) else "no answer"
+    seen.append("ping %s" % (ask(b"ping") if got == "sent" else got))
     for policy in (0, 1, 5):  # a listener's SYN|ACK: DF under any policy
         lport = DF_SYN_BASE + policy
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ls, \
@@ -830,9 +850,9 @@ def client(peer4, peer6, port):
           flush=True)
     # DF: UDP as __ip_make_skb (DO and PROBE always, WANT when it fits,
     # never on a fragment), TCP as ip_dont_fragment (DO and WANT only),
-    # a SYN|ACK whatever its listener's policy
+    # an echo reply never, a SYN|ACK whatever its listener's policy
     want = ("u0 0, u1 1, u2 1, u3 1, u4 0, u5 0, big 0, "
-            "t0 0, t1 1, t2 1, t3 0, t4 0, t5 0, l0 1, l1 1, l5 1")
+            "t0 0, t1 1, t2 1, t3 0, t4 0, t5 0, ping 0, l0 1, l1 1, l5 1")
     seen = df_sees(peer4, port)
     ok = seen == want
     bad += not ok

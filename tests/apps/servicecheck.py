@@ -8,7 +8,8 @@
                                      kernel (no socket call at all),
                                      then accepts connection B and echoes
                                      its line; exits when both close
-  servicecheck.py client ADDR PORT   on A: ROUNDS lines GAP seconds apart,
+  servicecheck.py client ADDR PORT [REPLY_S]
+                                     on A: ROUNDS lines GAP seconds apart,
                                      each echoed whole (the server waits
                                      in recv between them); then "sleep";
                                      once the server sleeps, connects B
@@ -17,7 +18,10 @@
                                      data must be taken while the server
                                      sleeps, by the stack alone; then
                                      B's echo. Exits 1 at the first
-                                     failure
+                                     failure. With REPLY_S: "sleeping"
+                                     (sent just before the server's
+                                     sleep) must come within REPLY_S of
+                                     "sleep"
 
 The server prints "ready PID" once it listens; the client prints
 "polling" when its rounds start and "rounds done" when they end (the
@@ -28,10 +32,10 @@ import socket
 import sys
 import time
 
-ROUNDS = 30
+ROUNDS = 50
 GAP = 0.1
 SLEEP = 4.0
-CONNECT_S = 2.5
+CONNECT_S = 3.5  # under SLEEP - 0.3: made while the server sleeps
 
 
 def recv_line(s):
@@ -69,7 +73,7 @@ def server(addr, port):
     a.close()
 
 
-def client(addr, port):
+def client(addr, port, reply_s=None):
     a = socket.create_connection((addr, port), timeout=10)
     print("polling", flush=True)
     for r in range(ROUNDS):
@@ -79,9 +83,14 @@ def client(addr, port):
         if recv_line(a) != line:
             sys.exit(f"FAIL: round {r} not echoed whole")
     print("rounds done", flush=True)
+    t0 = time.monotonic()
     a.sendall(b"sleep\n")
     if recv_line(a) != b"sleeping\n":
         sys.exit("FAIL: no 'sleeping'")
+    reply = time.monotonic() - t0
+    if reply_s is not None and reply > reply_s:
+        sys.exit(f"FAIL: 'sleeping' took {reply:.3f} s: the reply the server sent "
+                 "before it slept waited for the stack's next poll")
     time.sleep(0.3)
     t0 = time.monotonic()
     try:
@@ -98,14 +107,15 @@ def client(addr, port):
     if recv_line(a) != b"woke\n":
         sys.exit("FAIL: no 'woke' on A")
     a.close()
-    print(f"ok: {ROUNDS} rounds echoed; connected in {took:.3f} s while "
-          "the server slept; its line echoed after", flush=True)
+    print(f"ok: {ROUNDS} rounds echoed; 'sleeping' in {reply:.3f} s; connected "
+          f"in {took:.3f} s while the server slept; its line echoed after", flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("server", "client"):
+    if len(sys.argv) not in (4, 5) or sys.argv[1] not in ("server", "client"):
         sys.exit(__doc__)
     if sys.argv[1] == "server":
         server(sys.argv[2], int(sys.argv[3]))
     else:
-        client(sys.argv[2], int(sys.argv[3]))
+        client(sys.argv[2], int(sys.argv[3]),
+               float(sys.argv[4]) if len(sys.argv) == 5 else None)
