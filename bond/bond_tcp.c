@@ -509,9 +509,10 @@ on_err(void *arg, err_t err)
 {
 	struct bond_tcp *t = arg;
 
-	/* lwIP has freed the pcb. */
+	/* lwIP has freed the pcb. ERR_CLSD: LAST-ACK got its ACK, a close
+	 * both ends made, no error (Linux's TCP_CLOSE after it: HUP, not ERR) */
 	t->pcb = NULL;
-	t->sk.so_error = -bond_errno(err, t->state == BT_CONNECTING);
+	t->sk.so_error = err == ERR_CLSD ? 0 : -bond_errno(err, t->state == BT_CONNECTING);
 	if (err == ERR_ABRT && t->err_soft != 0)
 		t->sk.so_error = t->err_soft;	/* Linux's tcp_write_err */
 	t->state = BT_DEAD;

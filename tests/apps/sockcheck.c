@@ -3100,6 +3100,18 @@ check_peer_gone(void)
 	CHECK(shutdown(s, SHUT_WR) == 0 && epoll_wait(ep, out, 2, 0) == 1 &&
 	      out[0].events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP),
 	      "and our SHUT_WR: EPOLLHUP too (%#x)", out[0].events);
+	{
+		int err = -1;
+		socklen_t elen = sizeof(err);
+
+		usleep(200 * 1000);	/* the peer's ACK of our FIN: closed both ways */
+		CHECK(epoll_wait(ep, out, 2, 0) == 1 &&
+		      out[0].events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP) &&
+		      getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0 &&
+		      send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE,
+		      "closed both ways: HUP, no ERR (%#x), SO_ERROR %d, send EPIPE",
+		      out[0].events, err);
+	}
 	close(s);
 
 	s = tcp_to("RESET\n");
