@@ -19,6 +19,14 @@ K_ADDR=198.18.0.1
 Z_ADDR6=2001:2:0:0::2
 K_ADDR6=2001:2:0:0::1
 
+# zpns_bg_k CMD...: CMD in NS_K in its own process group, its output in
+# $TMP/kernel.log (a kernel run's server); as zpns_bg_z, PID in ZPNS_LAST
+zpns_bg_k() {
+	setsid ip netns exec "$NS_K" "$@" > "$TMP/kernel.log" 2>&1 &
+	ZPNS_LAST=$!
+	ZPNS_PIDS+=("$ZPNS_LAST")
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	for f in "$TMP"/*.log; do

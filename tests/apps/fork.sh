@@ -20,7 +20,6 @@ CHECK=$HERE/forkcheck.py
 PORT=7300
 
 # The kernel: server and client in the kernel namespace, on loopback.
-zpns_bg_k() { setsid ip netns exec "$NS_K" "$@" > "$TMP/kernel.log" 2>&1 & ZPNS_LAST=$!; ZPNS_PIDS+=("$ZPNS_LAST"); }
 zpns_bg_k timeout 120 python3 "$CHECK" server 127.0.0.1 $PORT
 zpns_wait_ready "$TMP/kernel.log" 20 || fail "kernel server did not start"
 zpns_k timeout 120 python3 "$CHECK" client 127.0.0.1 $PORT || fail "on the kernel stack"

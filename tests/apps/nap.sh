@@ -22,7 +22,6 @@ mode = $MODE
 [bond]
 busy_poll_us = 0
 max_nap_us = 1000000"
-zpns_bg_k() { setsid ip netns exec "$NS_K" "$@" > "$TMP/kernel.log" 2>&1 & ZPNS_LAST=$!; ZPNS_PIDS+=("$ZPNS_LAST"); }
 
 for way in recv select poll epoll; do
 	zpns_bg_k timeout 60 python3 "$CHECK" server 127.0.0.1 $PORT $way

@@ -32,7 +32,6 @@ mode = $MODE
 busy_poll_us = 1000000
 busy_poll_max_us = 0"
 
-zpns_bg_k() { setsid ip netns exec "$NS_K" "$@" > "$TMP/kernel.log" 2>&1 & ZPNS_LAST=$!; ZPNS_PIDS+=("$ZPNS_LAST"); }
 zpns_bg_k timeout 60 python3 "$CHECK" server 127.0.0.1 $PORT
 zpns_wait_ready "$TMP/kernel.log" 20 || fail "the kernel server did not start"
 zpns_k timeout 60 python3 "$CHECK" client 127.0.0.1 $PORT || fail "on the kernel stack"
