@@ -73,6 +73,9 @@ void (*bond_service_start_fn)(void);
 __thread uint32_t bond_in_stack;
 __thread uint64_t bond_sig_deferred;
 
+/* The stack ops this thread's bond_enter() locked (bond_leave's). */
+static __thread const struct bond_stack_ops *entered;
+
 void
 bond_enter(void)
 {
@@ -81,7 +84,8 @@ bond_enter(void)
 	bond_guard++;
 	if (__builtin_expect(bond_service_start_fn != NULL, 0))
 		bond_service_start_fn();
-	bond_stack->lock();
+	entered = bond_stack;
+	entered->lock();
 }
 
 /* Handlers deferred while this thread was in the stack run now: their
@@ -109,9 +113,13 @@ bond_leave_forked(void)
 void
 bond_leave(void)
 {
-	if (bond_stack->flush != NULL)
-		bond_stack->flush();
-	bond_stack->unlock();
+	/* the ops bond_enter locked: the stack may have started since
+	 * (the idle ops lock nothing, and the real flush needs the lock) */
+	const struct bond_stack_ops *ops = entered != NULL ? entered : bond_stack;
+
+	if (ops->flush != NULL)
+		ops->flush();
+	ops->unlock();
 	bond_leave_forked();
 }
 

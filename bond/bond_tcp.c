@@ -62,6 +62,7 @@ struct bond_tcp {
 	bool orphan;		/* closed by the app, waiting to queue its FIN */
 	bool started_connect;	/* connect() made it (not accept) */
 	bool connect_seen;	/* a connect() call has reported the connection */
+	bool was_connected;	/* established once: Linux's SS_CONNECTED stays */
 	bool ack_owed;		/* in acks_owed[] */
 	/* an ICMP error kept for the report of a timeout (0: none), and the
 	 * MSS the path's MTU allows (0: not known) */
@@ -537,6 +538,7 @@ on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	struct bond_tcp *t = arg;
 
 	t->state = BT_CONNECTED;
+	t->was_connected = true;
 	cache_addrs(t);
 	pmtu_start(t, pcb);
 	t->small_end = pcb->lastack;	/* Linux's snd_sml: none yet */
@@ -873,6 +875,7 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_MEM;
 	t->pcb = pcb;
 	t->state = BT_CONNECTED;
+	t->was_connected = true;
 	t->sk.opt = l->sk.opt;	/* Linux: accepted sockets inherit options */
 	t->sk.opt.defer_accept_s = 0;	/* but not the listener's queue */
 	t->sk.opt.fastopen_qlen = 0;
@@ -1178,7 +1181,8 @@ bt_connect(struct bond_sock *sk, const struct sockaddr *sa, socklen_t len)
 			sk->so_error = 0;
 			return rc;
 		}
-		return -ECONNABORTED;
+		/* Linux: a connection's socket stays SS_CONNECTED once closed */
+		return t->was_connected ? -EISCONN : -ECONNABORTED;
 	default:
 		break;
 	}

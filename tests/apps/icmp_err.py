@@ -483,7 +483,8 @@ def peer(port, seconds, dev):
                 continue
             data, src = s.recvfrom(4096)
             if data.startswith(b"dfask "):
-                s.sendto(b"df " + df_seen.get(data[6:], b"none"), src)
+                # once: the zpnet run never reads the kernel run's
+                s.sendto(b"df " + df_seen.pop(data[6:], b"none"), src)
                 continue
             if data == b"dfping":  # an echo request with DF to the sender
                 with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as p:

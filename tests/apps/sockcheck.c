@@ -3101,16 +3101,30 @@ check_peer_gone(void)
 	      out[0].events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP),
 	      "and our SHUT_WR: EPOLLHUP too (%#x)", out[0].events);
 	{
-		int err = -1;
-		socklen_t elen = sizeof(err);
+		struct sockaddr_in a = addr_of(&peer_sa, port);
+		struct tcp_info ti = { 0 };
+		socklen_t tlen = sizeof(ti), elen;
+		int err = -1, cerr = 0;
 
-		usleep(200 * 1000);	/* the peer's ACK of our FIN: closed both ways */
-		CHECK(epoll_wait(ep, out, 2, 0) == 1 &&
+		/* the peer's ACK of our FIN: closed both ways (LAST-ACK done) */
+		for (int i = 0; i < 100; i++) {
+			tlen = sizeof(ti);
+			if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0 ||
+			    ti.tcpi_state == TCP_CLOSE)
+				break;
+			usleep(20 * 1000);
+		}
+		elen = sizeof(err);
+		if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+			cerr = errno;
+		CHECK(ti.tcpi_state == TCP_CLOSE && epoll_wait(ep, out, 2, 0) == 1 &&
 		      out[0].events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP) &&
 		      getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0 &&
-		      send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE,
-		      "closed both ways: HUP, no ERR (%#x), SO_ERROR %d, send EPIPE",
-		      out[0].events, err);
+		      recv(s, &c, 1, MSG_DONTWAIT) == 0 &&
+		      send(s, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE && cerr == EISCONN,
+		      "closed both ways (TCP_INFO %u): HUP, no ERR (%#x), SO_ERROR %d, "
+		      "recv 0, send EPIPE, connect EISCONN (%d)", ti.tcpi_state,
+		      out[0].events, err, cerr);
 	}
 	close(s);
 
