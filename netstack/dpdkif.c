@@ -202,7 +202,6 @@ dpdkif_poll(struct netif *netif)
 }
 
 bool ns_tx_df;
-const struct pbuf *ns_df_segment;
 
 /* DF on or off in a whole datagram's header (not a fragment's), its sum
  * mended as RFC 1624 says, when lwIP made it (else the port makes it):
@@ -229,20 +228,17 @@ ip4_set_df(struct netif *netif, struct pbuf *p, bool on)
 	}
 }
 
-/* IPv4 out: DF as ns.h says, then ARP. */
+/* IPv4 out: DF as ns.h says (ns_tx_df, said for this packet and taken
+ * here), then ARP. ICMP never: lwIP's echo reply is built on the
+ * request's header, DF and all; Linux's ICMP socket sets none. */
 static err_t
 ip4_df_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
 {
-	u8_t proto = p->len >= IP_HLEN ? IPH_PROTO((struct ip_hdr *)p->payload) : 0;
-
-	/* a TCP segment by the hook's word (every IPv4 one passes it, or
-	 * comes under ns_tx_df); ICMP never: lwIP's echo reply is built on
-	 * the request's header, DF and all, Linux's ICMP socket sets none */
-	if (ns_tx_df || (p == ns_df_segment && proto == IP_PROTO_TCP))
-		ip4_set_df(netif, p, true);
-	else if (proto == IP_PROTO_ICMP)
+	if (p->len >= IP_HLEN && IPH_PROTO((struct ip_hdr *)p->payload) == IP_PROTO_ICMP)
 		ip4_set_df(netif, p, false);
-	ns_df_segment = NULL;
+	else if (ns_tx_df)
+		ip4_set_df(netif, p, true);
+	ns_tx_df = false;
 	return etharp_output(netif, p, dst);
 }
 

@@ -18,10 +18,6 @@ struct dpdkif {
 	unsigned int rx_held;		/* zero-copy pbufs not yet freed */
 };
 
-/* The TCP segment whose IPv4 header gets DF (ns_tcp_out_segment; ns.h),
- * until the next packet out. */
-extern const struct pbuf *ns_df_segment;
-
 /* Per-mbuf private area size the driver needs (ns_port_start's priv_size). */
 size_t dpdkif_priv_size(void);
 /* netif_add()'s init function; netif->state is a struct dpdkif. */

@@ -128,8 +128,10 @@ uint64_t ns_now_ns(void);
  *   icmp_err.sh; ns_syncookie.c's under ns_tx_df), and so has what a
  *   listener, a TIME-WAIT pcb or no pcb answers with (resets, ACKs), as
  *   from Linux's control socket;
- * - anything else while ns_tx_df is set: bond's UDP send, around its
- *   udp_sendto, for a datagram that takes it (__ip_make_skb's rule).
+ * - a UDP datagram by bond's word (around its udp_sendto, for one that
+ *   takes it: __ip_make_skb's rule).
+ * Both say it in ns_tx_df, which the next IPv4 packet out takes (and
+ * clears); the TCP hook says it, yes or no, for every segment.
  * ICMP has none, as from Linux's ICMP socket: lwIP's echo reply, built
  * on the request's header, has its DF taken off.
  */

@@ -244,9 +244,8 @@ ns_tcp_out_segment(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pc
 	if (pcb != NULL && pcb->state != SYN_RCVD && pcb->state != LISTEN &&
 	    pcb->state != TIME_WAIT)
 		so = pcb->so_options;
-	ns_df_segment = (so & NS_SOF_NODF) ||
-			(pcb != NULL ? IP_IS_V6_VAL(pcb->remote_ip) : ip_current_is_v6()) ?
-			NULL : p;
+	ns_tx_df = !(so & NS_SOF_NODF) &&
+		   !(pcb != NULL ? IP_IS_V6_VAL(pcb->remote_ip) : ip_current_is_v6());
 
 	if (segment_out != NULL && pcb != NULL && pcb->state != LISTEN &&
 	    p->tot_len > hlen)
